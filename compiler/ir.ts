@@ -1,0 +1,94 @@
+// The checked policy IR: what the compiler hands to codegen, the reference
+// evaluator and the runtime. Everything here has passed every check; nothing in
+// it refers back to source text except spans (for #line and messages).
+
+/** A place in a .pfp file. Lines and columns start at 1; offsets at 0. */
+export interface Span {
+  file: string;
+  startLine: number;
+  startColumn: number;
+  endLine: number;
+  endColumn: number;
+  startOffset: number;
+  endOffset: number;
+}
+
+export const PAGE_SIZE = 4096;
+/** Sources one policy may name: bounded so the fault path needs no loop. */
+export const MAX_SOURCES = 8;
+
+export type Handler = 'missing' | 'write';
+
+export type BinaryOp =
+  | '+' | '-' | '*' | '/' | '%' | '<<' | '>>' | '&' | '|'
+  | '<' | '<=' | '>' | '>=' | '==' | '!='
+  | 'and' | 'or';
+
+/** Values known only when the fault happens. */
+export type FaultVar = 'offset' | 'page' | 'address' | 'read' | 'write';
+
+export type Expr =
+  | { kind: 'const'; value: bigint; span: Span }
+  | { kind: 'var'; name: FaultVar; span: Span }
+  /** `<source>.size`: known at load time, passed to the decision function. */
+  | { kind: 'sourceSize'; source: number; span: Span }
+  | { kind: 'binary'; op: BinaryOp; left: Expr; right: Expr; span: Span }
+  | { kind: 'not'; operand: Expr; span: Span };
+
+export type PrefetchDirection = 'ahead' | 'behind' | 'around';
+
+export type Stmt =
+  | { kind: 'if'; cond: Expr; then: Stmt[]; else: Stmt[]; span: Span }
+  // resolving actions (on missing)
+  | { kind: 'zero'; span: Span }
+  | { kind: 'fill'; byte: number; span: Span }
+  | { kind: 'copy'; source: number; at: Expr; span: Span }
+  | { kind: 'sigbus'; span: Span }
+  | { kind: 'defer'; span: Span }
+  // modifiers
+  | { kind: 'prefetch'; pages: number; direction: PrefetchDirection; span: Span }
+  | { kind: 'notify'; span: Span }
+  // on write
+  | { kind: 'trackDirty'; span: Span };
+
+export interface SourceIR {
+  id: string;
+  index: number;
+  /** Path as written in the policy. */
+  path: string;
+  /** Absolute path: relative paths resolved against the .pfp file's folder. */
+  resolvedPath: string;
+  span: Span;
+}
+
+export interface RegionIR {
+  id: string;
+  index: number;
+  /** Bytes; a whole number of pages. */
+  size: bigint;
+  /** Fixed address, when the policy gives one (page-aligned). */
+  at?: bigint;
+  /** Absent when the region has no `on missing` block: faults get the default (zero). */
+  onMissing?: Stmt[];
+  onWrite?: Stmt[];
+  span: Span;
+}
+
+export type EngineName = 'kernel' | 'uffd' | 'trace';
+
+export interface PolicyIR {
+  name: string;
+  sources: SourceIR[];
+  regions: RegionIR[];
+  /** Engines that can run this policy in full (e.g. `defer` excludes none but changes uffd semantics). */
+  engines: EngineName[];
+  span: Span;
+}
+
+export interface ProgramIR {
+  /** Absolute path of the .pfp file. */
+  file: string;
+  /** sha256 of the file's bytes, hex. */
+  sourceHash: string;
+  policies: PolicyIR[];
+}

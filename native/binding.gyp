@@ -1,0 +1,27 @@
+{
+  "targets": [
+    {
+      "target_name": "faultc_native",
+      "sources": [
+        "src/addon.cc",
+        "src/uffd_engine.c",
+        "src/uffd_binding.cc",
+        "src/bpf_loader.c",
+        "src/bpf_binding.cc",
+        "src/kernel_engine.c",
+        "src/kernel_binding.cc"
+      ],
+      "include_dirs": [
+        "<!(node -p \"require('node-addon-api').include_dir\")",
+        "include"
+      ],
+      "dependencies": [],
+      "cflags": ["-Wall", "-Wextra", "-O2", "-g"],
+      "cflags_cc": ["-Wall", "-O2", "-g", "-std=c++17"],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions"],
+      "libraries": ["-lbpf", "-lelf", "-lz", "-ldl", "-lpthread"],
+      "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS"]
+    }
+  ]
+}

@@ -1,0 +1,13 @@
+// Entry point of the native addon: each engine registers its own functions.
+#include <napi.h>
+#include "bindings.h"
+
+static Napi::Object Init(Napi::Env env, Napi::Object exports)
+{
+	InitUffd(env, exports);
+	InitBpf(env, exports);
+	InitKernel(env, exports);
+	return exports;
+}
+
+NODE_API_MODULE(faultc_native, Init)
