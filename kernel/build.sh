@@ -1,0 +1,184 @@
+#!/usr/bin/env bash
+# Build the faultc guest kernel: pristine linux-source-6.12 + kernel/patches/*
+# + tinyconfig + kernel/config.fragment.  The image is cached under
+# .cache/kernel/images/<hash>/ where <hash> covers the patches, the fragment,
+# this script and the source package; a cached image is reused at once.
+#
+# Usage: kernel/build.sh                 build (or reuse) and print the bzImage path
+#        kernel/build.sh --print-hash    print the cache key only
+#        kernel/build.sh --image-dir     build (or reuse) and print the image dir
+#        kernel/build.sh --dev <tree>    (re)build an existing tree in place, print its bzImage
+#        kernel/build.sh --prepare-dev <tree>
+#                                        copy the pristine tree to <tree>, make it a git
+#                                        repository, apply the patches as commits
+# Env:   FAULTC_CACHE (default <repo>/.cache), FAULTC_JOBS (default nproc)
+# Everything but the final path goes to stderr.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(dirname "$here")
+cache=${FAULTC_CACHE:-$repo/.cache}/kernel
+fragment=$here/config.fragment
+jobs=${FAULTC_JOBS:-$(nproc)}
+
+log() { echo "build: $*" >&2; }
+die() { echo "build: error: $*" >&2; exit 1; }
+
+patches() {
+	ls -1 "$here"/patches/*.patch 2>/dev/null | LC_ALL=C sort || true
+}
+
+# The cache key: the source package, the patches (names and contents), the
+# fragment and this script.
+cache_key() {
+	local src=$1
+	{
+		echo "source $(cat "$src/.faultc-source")"
+		for p in $(patches); do
+			echo "patch $(basename "$p") $(sha256sum <"$p" | cut -d' ' -f1)"
+		done
+		echo "fragment $(sha256sum <"$fragment" | cut -d' ' -f1)"
+		echo "script $(sha256sum <"$here/build.sh" | cut -d' ' -f1)"
+	} | sha256sum | cut -c1-16
+}
+
+apply_patches() {
+	local tree=$1 p
+	for p in $(patches); do
+		log "applying $(basename "$p")"
+		patch -d "$tree" -p1 --forward --batch --no-backup-if-mismatch -s <"$p" ||
+			die "$(basename "$p") does not apply"
+	done
+}
+
+# tinyconfig + fragment, then check that olddefconfig kept every option.
+configure() {
+	local tree=$1
+	log "configuring (tinyconfig + $(basename "$fragment"))"
+	make -C "$tree" -s tinyconfig >&2
+	(cd "$tree" && KCONFIG_CONFIG=.config scripts/kconfig/merge_config.sh -m -O . .config "$fragment" >/dev/null)
+	make -C "$tree" -s olddefconfig >&2
+	verify_config "$tree/.config"
+}
+
+verify_config() {
+	local config=$1 line name value dropped=0
+	while IFS= read -r line; do
+		if [[ $line =~ ^(CONFIG_[A-Za-z0-9_]+)=(.*)$ ]]; then
+			name=${BASH_REMATCH[1]}
+			value=${BASH_REMATCH[2]}
+			if ! grep -qxF "$name=$value" "$config"; then
+				log "config option dropped: $name=$value (now: $(grep -E "^(# )?$name[= ]" "$config" || echo unset))"
+				dropped=1
+			fi
+		elif [[ $line =~ ^#\ (CONFIG_[A-Za-z0-9_]+)\ is\ not\ set$ ]]; then
+			name=${BASH_REMATCH[1]}
+			if grep -q "^$name=" "$config"; then
+				log "config option should be unset: $name"
+				dropped=1
+			fi
+		fi
+	done <"$fragment"
+	[ $dropped = 0 ] || die "kernel/config.fragment options did not survive olddefconfig (missing dependencies?)"
+}
+
+make_image() {
+	local tree=$1
+	log "make -j$jobs bzImage in $tree"
+	make -C "$tree" -j"$jobs" -s bzImage >&2
+}
+
+case "${1:-}" in
+--dev)
+	tree=${2:?--dev needs a tree}
+	[ -f "$tree/Makefile" ] || die "$tree is not a kernel tree"
+	tree=$(cd "$tree" && pwd)
+	if [ ! -f "$tree/.config" ] || [ "$fragment" -nt "$tree/.config" ]; then
+		configure "$tree"
+	else
+		verify_config "$tree/.config"
+	fi
+	make_image "$tree"
+	echo "$tree/arch/x86/boot/bzImage"
+	exit 0
+	;;
+--prepare-dev)
+	tree=${2:?--prepare-dev needs a target directory}
+	[ ! -e "$tree" ] || die "$tree already exists"
+	src=$("$here/fetch-source.sh")
+	log "copying the pristine tree to $tree"
+	cp -a "$src" "$tree"
+	(
+		cd "$tree"
+		git init -q
+		git add -A
+		git -c user.name=faultc -c user.email=faultc@localhost commit -q -m "linux $(cat .faultc-source)"
+		for p in $(patches); do
+			git -c user.name=faultc -c user.email=faultc@localhost am -q "$p" ||
+				die "$(basename "$p") does not apply with git am"
+		done
+	) >&2
+	configure "$tree"
+	log "dev tree ready: kernel/build.sh --dev $tree"
+	echo "$tree"
+	exit 0
+	;;
+esac
+
+src=$("$here/fetch-source.sh")
+key=$(cache_key "$src")
+if [ "${1:-}" = --print-hash ]; then
+	echo "$key"
+	exit 0
+fi
+images=$cache/images
+image_dir=$images/$key
+print_result() {
+	if [ "${1:-}" = --image-dir ]; then echo "$image_dir"; else echo "$image_dir/bzImage"; fi
+}
+if [ -f "$image_dir/bzImage" ]; then
+	print_result "${1:-}"
+	exit 0
+fi
+
+mkdir -p "$cache" "$images"
+exec 8>"$cache/build.lock"
+if ! flock -n 8; then
+	log "another build holds $cache/build.lock; waiting"
+	flock 8
+fi
+if [ -f "$image_dir/bzImage" ]; then
+	print_result "${1:-}"
+	exit 0
+fi
+
+start=$(date +%s)
+build_root=$cache/build
+tree=$build_root/$key
+rm -rf "$tree"
+mkdir -p "$build_root"
+log "linking the pristine tree into $tree"
+# Hard links are safe: patch(1) and make replace files rather than writing
+# into them, so the pristine tree is never modified.
+cp -al "$src" "$tree"
+apply_patches "$tree"
+configure "$tree"
+make_image "$tree"
+
+tmp=$(mktemp -d "$images/.new.XXXXXX")
+cp "$tree/arch/x86/boot/bzImage" "$tree/.config" "$tree/System.map" "$tmp/"
+mv "$tmp/.config" "$tmp/config"
+make -C "$tree" -s headers_install INSTALL_HDR_PATH="$tmp/headers" >&2
+if command -v bpftool >/dev/null; then
+	bpftool btf dump file "$tree/vmlinux" format c >"$tmp/vmlinux.h"
+fi
+patches | xargs -r -n1 basename >"$tmp/patches"
+rm -rf "$image_dir"
+mv "$tmp" "$image_dir"
+
+# Keep only this build tree: each one is ~2.6 GB.
+for old in "$build_root"/*; do
+	[ "$old" = "$tree" ] || rm -rf "$old"
+done
+log "built in $(($(date +%s) - start)) s: $image_dir"
+print_result "${1:-}"
