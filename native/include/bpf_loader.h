@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Loading BPF objects with the verifier's log kept, and the trace engine's
+ * session (tracepoint links, target/range maps, ring buffer, counters).
+ * Plain C so the kernel engine (kernel_engine.c) can reuse the loader.
+ */
+#ifndef FAULTC_BPF_LOADER_H
+#define FAULTC_BPF_LOADER_H
+
+#include <stddef.h>
+#include <linux/types.h>
+#include "faultc_trace.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct bpf_object;
+
+/* Options applied between open and load; zero-initialise. */
+struct faultc_bpf_load_opts {
+	int prog_type;		/* > 0: force this BPF_PROG_TYPE_* on every program */
+	int expected_attach_type; /* with prog_type: > 0 forces it too */
+	const char *ringbuf_map; /* map whose max_entries is set to ringbuf_bytes */
+	__u32 ringbuf_bytes;	/* power of two, >= page size; 0 keeps the object's */
+};
+
+/*
+ * Opens and loads (verifies) every program in the object at path. On failure
+ * returns a negative errno and leaves in log (NUL-terminated, tail kept) the
+ * verifier's log of the rejected program and libbpf's own warnings; *out is
+ * then NULL. prog_type_override > 0 forces that program type on every program.
+ */
+int faultc_bpf_load(const char *path, int prog_type_override, char *log,
+		    size_t log_sz, struct bpf_object **out);
+int faultc_bpf_load_opts(const char *path, const struct faultc_bpf_load_opts *opts,
+			 char *log, size_t log_sz, struct bpf_object **out);
+
+/* Instructions the verifier processed for a loaded program, or -errno. */
+long faultc_bpf_verified_insns(int prog_fd);
+
+struct faultc_trace;
+
+/* A batch of raw struct faultc_event records, called on the poll thread. */
+typedef void (*faultc_trace_event_fn)(void *ctx, const void *data, size_t size);
+
+int faultc_trace_open(const char *path, __u32 ringbuf_bytes, char *log, size_t log_sz,
+		      struct faultc_trace **out);
+/* Attaches the fault and fork tracepoints. */
+int faultc_trace_attach(struct faultc_trace *t);
+int faultc_trace_add_target(struct faultc_trace *t, __u32 tgid);
+int faultc_trace_remove_target(struct faultc_trace *t, __u32 tgid);
+/* Replaces the live ranges (n <= FAULTC_MAX_RANGES); also sets config.nr_ranges. */
+int faultc_trace_set_ranges(struct faultc_trace *t, const struct faultc_range *r, __u32 n);
+/* Writes the config; its nr_ranges is replaced by the count of live ranges. */
+int faultc_trace_set_config(struct faultc_trace *t, const struct faultc_trace_config *cfg);
+/* Waits up to timeout_ms for events and hands each to fn; returns events seen or -errno. */
+int faultc_trace_poll(struct faultc_trace *t, int timeout_ms, faultc_trace_event_fn fn, void *ctx);
+/* Faults per region summed over CPUs, for regions [0, n). */
+int faultc_trace_counts(struct faultc_trace *t, __u64 *out, __u32 n);
+/* Events dropped because the ring buffer was full, summed over CPUs. */
+int faultc_trace_lost(struct faultc_trace *t, __u64 *out);
+void faultc_trace_close(struct faultc_trace *t);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* FAULTC_BPF_LOADER_H */

@@ -1,0 +1,401 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * BPF object loading with the verifier's log kept, and the trace engine's
+ * session: tracepoint links, the target/range/config maps, the ring buffer
+ * and the per-CPU counters. libbpf 1.1 API only.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "bpf_loader.h"
+
+#define FAULTC_PROG_LOG_SIZE (1U << 20)
+
+/*
+ * libbpf reports some failures (CO-RE relocation, missing kernel BTF type,
+ * attach errors) only through its print callback: while a load runs on this
+ * thread, warnings are appended to the caller's log as well.
+ */
+static __thread char *capture_buf;
+static __thread size_t capture_sz;
+static pthread_once_t print_once = PTHREAD_ONCE_INIT;
+
+static void log_append(char *log, size_t log_sz, const char *text)
+{
+	size_t used, len;
+
+	if (!log || !log_sz)
+		return;
+	used = strnlen(log, log_sz - 1);
+	len = strlen(text);
+	if (len > log_sz - 1 - used) {
+		/* Keep the tail: the verifier's verdict is at the end. */
+		size_t keep = log_sz - 1;
+
+		if (len >= keep) {
+			memcpy(log, text + len - keep, keep);
+			log[keep] = '\0';
+			return;
+		}
+		memmove(log, log + (used + len - keep), keep - len);
+		used = keep - len;
+	}
+	memcpy(log + used, text, len);
+	log[used + len] = '\0';
+}
+
+static int faultc_libbpf_print(enum libbpf_print_level level, const char *fmt, va_list args)
+{
+	char line[1024];
+
+	if (level == LIBBPF_DEBUG)
+		return 0;
+	vsnprintf(line, sizeof(line), fmt, args);
+	if (capture_buf)
+		log_append(capture_buf, capture_sz, line);
+	else if (getenv("FAULTC_BPF_DEBUG"))
+		fputs(line, stderr);
+	return 0;
+}
+
+static void install_print(void)
+{
+	libbpf_set_print(faultc_libbpf_print);
+}
+
+int faultc_bpf_load_opts(const char *path, const struct faultc_bpf_load_opts *opts,
+			 char *log, size_t log_sz, struct bpf_object **out)
+{
+	struct bpf_object *obj;
+	struct bpf_program *prog;
+	char **logs = NULL;
+	size_t nprogs = 0, i;
+	int err;
+
+	*out = NULL;
+	if (log && log_sz)
+		log[0] = '\0';
+	pthread_once(&print_once, install_print);
+	capture_buf = log;
+	capture_sz = log_sz;
+
+	obj = bpf_object__open_file(path, NULL);
+	if (!obj) {
+		err = -errno;
+		goto out;
+	}
+	bpf_object__for_each_program(prog, obj)
+		nprogs++;
+	logs = calloc(nprogs ? nprogs : 1, sizeof(*logs));
+	if (!logs) {
+		err = -ENOMEM;
+		goto close;
+	}
+	i = 0;
+	bpf_object__for_each_program(prog, obj) {
+		/* log_level 0: libbpf retries a rejected program with level 1 into this buffer. */
+		logs[i] = calloc(1, FAULTC_PROG_LOG_SIZE);
+		if (!logs[i]) {
+			err = -ENOMEM;
+			goto close;
+		}
+		bpf_program__set_log_buf(prog, logs[i], FAULTC_PROG_LOG_SIZE);
+		if (opts && opts->prog_type > 0) {
+			bpf_program__set_type(prog, opts->prog_type);
+			if (opts->expected_attach_type > 0)
+				bpf_program__set_expected_attach_type(prog, opts->expected_attach_type);
+		}
+		i++;
+	}
+	if (opts && opts->ringbuf_map && opts->ringbuf_bytes) {
+		struct bpf_map *map = bpf_object__find_map_by_name(obj, opts->ringbuf_map);
+
+		if (map) {
+			err = bpf_map__set_max_entries(map, opts->ringbuf_bytes);
+			if (err)
+				goto close;
+		}
+	}
+	err = bpf_object__load(obj);
+	if (err) {
+		i = 0;
+		bpf_object__for_each_program(prog, obj) {
+			if (logs[i][0]) {
+				char head[256];
+
+				snprintf(head, sizeof(head), "-- verifier log of program %s --\n",
+					 bpf_program__name(prog));
+				log_append(log, log_sz, head);
+				log_append(log, log_sz, logs[i]);
+			}
+			i++;
+		}
+		goto close;
+	}
+	*out = obj;
+	obj = NULL;
+close:
+	if (obj)
+		bpf_object__close(obj);
+	if (logs) {
+		for (i = 0; i < nprogs; i++)
+			free(logs[i]);
+		free(logs);
+	}
+out:
+	capture_buf = NULL;
+	capture_sz = 0;
+	return err;
+}
+
+int faultc_bpf_load(const char *path, int prog_type_override, char *log,
+		    size_t log_sz, struct bpf_object **out)
+{
+	struct faultc_bpf_load_opts opts = { .prog_type = prog_type_override };
+
+	return faultc_bpf_load_opts(path, &opts, log, log_sz, out);
+}
+
+long faultc_bpf_verified_insns(int prog_fd)
+{
+	struct bpf_prog_info info;
+	__u32 len = sizeof(info);
+
+	memset(&info, 0, sizeof(info));
+	if (bpf_obj_get_info_by_fd(prog_fd, &info, &len))
+		return -errno;
+	return info.verified_insns;
+}
+
+struct faultc_trace {
+	struct bpf_object *obj;
+	struct bpf_link *links[8];
+	int nlinks;
+	int targets_fd, ranges_fd, config_fd, counts_fd, lost_fd, events_fd;
+	struct ring_buffer *rb;
+	int ncpus;
+	__u32 nr_ranges;
+	faultc_trace_event_fn fn;
+	void *fn_ctx;
+	int seen;
+};
+
+static int map_fd(struct bpf_object *obj, const char *name)
+{
+	struct bpf_map *map = bpf_object__find_map_by_name(obj, name);
+
+	return map ? bpf_map__fd(map) : -ENOENT;
+}
+
+static int on_sample(void *ctx, void *data, size_t size)
+{
+	struct faultc_trace *t = ctx;
+
+	t->seen++;
+	if (t->fn)
+		t->fn(t->fn_ctx, data, size);
+	return 0;
+}
+
+int faultc_trace_open(const char *path, __u32 ringbuf_bytes, char *log, size_t log_sz,
+		      struct faultc_trace **out)
+{
+	struct faultc_bpf_load_opts opts = {
+		.ringbuf_map = "faultc_events",
+		.ringbuf_bytes = ringbuf_bytes,
+	};
+	struct faultc_trace *t;
+	int err;
+
+	*out = NULL;
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	err = faultc_bpf_load_opts(path, &opts, log, log_sz, &t->obj);
+	if (err)
+		goto fail;
+	t->targets_fd = map_fd(t->obj, "faultc_targets");
+	t->ranges_fd = map_fd(t->obj, "faultc_ranges");
+	t->config_fd = map_fd(t->obj, "faultc_config");
+	t->counts_fd = map_fd(t->obj, "faultc_counts");
+	t->lost_fd = map_fd(t->obj, "faultc_lost");
+	t->events_fd = map_fd(t->obj, "faultc_events");
+	if (t->targets_fd < 0 || t->ranges_fd < 0 || t->config_fd < 0 || t->counts_fd < 0 ||
+	    t->lost_fd < 0 || t->events_fd < 0) {
+		log_append(log, log_sz, "object lacks one of the faultc_* trace maps\n");
+		err = -ENOENT;
+		goto fail;
+	}
+	t->ncpus = libbpf_num_possible_cpus();
+	if (t->ncpus <= 0) {
+		err = t->ncpus ? t->ncpus : -EINVAL;
+		goto fail;
+	}
+	t->rb = ring_buffer__new(t->events_fd, on_sample, t, NULL);
+	if (!t->rb) {
+		err = -errno;
+		goto fail;
+	}
+	*out = t;
+	return 0;
+fail:
+	faultc_trace_close(t);
+	return err;
+}
+
+int faultc_trace_attach(struct faultc_trace *t)
+{
+	struct bpf_program *prog;
+
+	bpf_object__for_each_program(prog, t->obj) {
+		struct bpf_link *link;
+
+		if (t->nlinks >= (int)(sizeof(t->links) / sizeof(t->links[0])))
+			return -E2BIG;
+		link = bpf_program__attach(prog);
+		if (!link)
+			return -errno;
+		t->links[t->nlinks++] = link;
+	}
+	return 0;
+}
+
+int faultc_trace_add_target(struct faultc_trace *t, __u32 tgid)
+{
+	__u8 one = 1;
+
+	return bpf_map_update_elem(t->targets_fd, &tgid, &one, BPF_ANY) ? -errno : 0;
+}
+
+int faultc_trace_remove_target(struct faultc_trace *t, __u32 tgid)
+{
+	if (bpf_map_delete_elem(t->targets_fd, &tgid) && errno != ENOENT)
+		return -errno;
+	return 0;
+}
+
+static int read_config(struct faultc_trace *t, struct faultc_trace_config *cfg)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(t->config_fd, &zero, cfg) ? -errno : 0;
+}
+
+static int write_config(struct faultc_trace *t, const struct faultc_trace_config *cfg)
+{
+	__u32 zero = 0;
+
+	return bpf_map_update_elem(t->config_fd, &zero, cfg, BPF_ANY) ? -errno : 0;
+}
+
+int faultc_trace_set_ranges(struct faultc_trace *t, const struct faultc_range *r, __u32 n)
+{
+	struct faultc_trace_config cfg;
+	__u32 i;
+	int err;
+
+	if (n > FAULTC_MAX_RANGES)
+		return -E2BIG;
+	err = read_config(t, &cfg);
+	if (err)
+		return err;
+	/*
+	 * Shrink the live count first so the program never reads a range
+	 * being rewritten; then write the entries, then publish the count.
+	 */
+	if (cfg.nr_ranges > 0) {
+		cfg.nr_ranges = 0;
+		err = write_config(t, &cfg);
+		if (err)
+			return err;
+	}
+	for (i = 0; i < n; i++) {
+		if (bpf_map_update_elem(t->ranges_fd, &i, &r[i], BPF_ANY))
+			return -errno;
+	}
+	t->nr_ranges = n;
+	cfg.nr_ranges = n;
+	return write_config(t, &cfg);
+}
+
+int faultc_trace_set_config(struct faultc_trace *t, const struct faultc_trace_config *in)
+{
+	struct faultc_trace_config cfg = *in;
+
+	cfg.nr_ranges = t->nr_ranges;
+	return write_config(t, &cfg);
+}
+
+int faultc_trace_poll(struct faultc_trace *t, int timeout_ms, faultc_trace_event_fn fn, void *ctx)
+{
+	int err;
+
+	t->fn = fn;
+	t->fn_ctx = ctx;
+	t->seen = 0;
+	err = ring_buffer__poll(t->rb, timeout_ms);
+	t->fn = NULL;
+	t->fn_ctx = NULL;
+	if (err < 0 && err != -EINTR)
+		return err;
+	return t->seen;
+}
+
+static int sum_percpu(struct faultc_trace *t, int fd, __u32 key, __u64 *sum)
+{
+	__u64 *vals = calloc(t->ncpus, sizeof(*vals));
+	int cpu;
+
+	if (!vals)
+		return -ENOMEM;
+	if (bpf_map_lookup_elem(fd, &key, vals)) {
+		int err = -errno;
+
+		free(vals);
+		return err;
+	}
+	*sum = 0;
+	for (cpu = 0; cpu < t->ncpus; cpu++)
+		*sum += vals[cpu];
+	free(vals);
+	return 0;
+}
+
+int faultc_trace_counts(struct faultc_trace *t, __u64 *out, __u32 n)
+{
+	__u32 i;
+	int err;
+
+	if (n > FAULTC_MAX_REGIONS)
+		return -E2BIG;
+	for (i = 0; i < n; i++) {
+		err = sum_percpu(t, t->counts_fd, i, &out[i]);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+int faultc_trace_lost(struct faultc_trace *t, __u64 *out)
+{
+	return sum_percpu(t, t->lost_fd, 0, out);
+}
+
+void faultc_trace_close(struct faultc_trace *t)
+{
+	int i;
+
+	if (!t)
+		return;
+	for (i = t->nlinks - 1; i >= 0; i--)
+		bpf_link__destroy(t->links[i]);
+	ring_buffer__free(t->rb);
+	bpf_object__close(t->obj);
+	free(t);
+}
