@@ -1,0 +1,98 @@
+// The C compiler driver: BPF objects with clang -target bpf (with -g, so BTF line
+// info names the .pfp lines from the #line directives) and the host build of the
+// decision function as a shared object. Checked input always compiles; a
+// failure here is faultc's own bug and is reported as an internal error.
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+
+/** Compiler commands; FAULTC_CLANG / FAULTC_CC override them (e.g. clang-19). */
+export function clangCommand(): string {
+  return process.env.FAULTC_CLANG || 'clang';
+}
+export function hostCcCommand(): string {
+  return process.env.FAULTC_CC || 'cc';
+}
+
+const ARCH: Record<string, { target: string; multiarch: string }> = {
+  x64: { target: 'x86', multiarch: 'x86_64-linux-gnu' },
+  arm64: { target: 'arm64', multiarch: 'aarch64-linux-gnu' },
+  riscv64: { target: 'riscv', multiarch: 'riscv64-linux-gnu' },
+  s390x: { target: 's390', multiarch: 's390x-linux-gnu' },
+  ppc64: { target: 'powerpc', multiarch: 'powerpc64le-linux-gnu' },
+};
+
+/**
+ * Flags every BPF compile needs: the target arch macro (for libbpf's tracing
+ * macros) and Debian's multiarch include folder, where <asm/types.h> lives and
+ * which clang does not search for -target bpf.
+ */
+export function bpfIncludeFlags(): string[] {
+  const arch = ARCH[process.arch];
+  const flags: string[] = [];
+  if (arch) {
+    flags.push(`-D__TARGET_ARCH_${arch.target}`);
+    const dir = `/usr/include/${arch.multiarch}`;
+    if (existsSync(dir)) flags.push('-I', dir);
+  }
+  return flags;
+}
+
+export interface CcFailure {
+  command: string[];
+  /** The compiler's own words (stderr), trimmed to a readable length. */
+  output: string;
+}
+
+export type CcResult = { ok: true; warnings: string } | { ok: false; failure: CcFailure };
+
+const MAX_OUTPUT = 16 * 1024;
+
+function run(cmd: string, args: string[], cwd?: string): Promise<CcResult> {
+  return new Promise((resolve) => {
+    execFile(cmd, args, { cwd, maxBuffer: 16 * 1024 * 1024, encoding: 'utf8' }, (err, _stdout, stderr) => {
+      const output = (stderr ?? '').slice(0, MAX_OUTPUT);
+      if (err) {
+        const why = 'code' in err && err.code === 'ENOENT' ? `${cmd} not found: install clang (scripts/setup.sh)` : output;
+        resolve({ ok: false, failure: { command: [cmd, ...args], output: why || err.message } });
+      } else {
+        resolve({ ok: true, warnings: output });
+      }
+    });
+  });
+}
+
+export interface BpfCompile {
+  source: string;
+  output: string;
+  /** Folders holding the generated headers. */
+  includeDirs: string[];
+  /**
+   * Folder the .pfp file is in: recorded as the compilation folder, so the
+   * .pfp names in #line directives resolve and BTF line info carries the
+   * policy's own source lines.
+   */
+  pfpDir?: string;
+}
+
+/** clang -O2 -g -target bpf ... -c source -o output */
+export function compileBpf(job: BpfCompile): Promise<CcResult> {
+  const args = ['-O2', '-g', '-target', 'bpf', ...bpfIncludeFlags()];
+  for (const dir of job.includeDirs) args.push('-I', dir);
+  if (job.pfpDir) args.push(`-fdebug-compilation-dir=${job.pfpDir}`);
+  args.push('-c', job.source, '-o', job.output);
+  return run(clangCommand(), args);
+}
+
+export interface HostCompile {
+  source: string;
+  output: string;
+  includeDirs: string[];
+}
+
+/** cc -O2 -shared -fPIC -o output source: the host decision library. */
+export function compileHostSo(job: HostCompile): Promise<CcResult> {
+  const args = ['-O2', '-g', '-shared', '-fPIC', '-fvisibility=hidden', '-Wall'];
+  for (const dir of job.includeDirs) args.push('-I', dir);
+  args.push('-o', job.output, job.source);
+  return run(hostCcCommand(), args);
+}
