@@ -1,0 +1,159 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Touches pages of anonymous mappings in a known order, for the trace tests
+ * and bench/trace.ts.
+ *
+ *   toucher order ADDR NPAGES NTHREADS SEED [OTHER_ADDR OTHER_PAGES]
+ *     Maps NPAGES at ADDR (MAP_FIXED_NOREPLACE), waits for a line on stdin,
+ *     then writes one byte to each page in a seeded random order; thread k
+ *     (threads run one after another) touches the k-th slice of that order.
+ *     With OTHER_ADDR, also touches OTHER_PAGES pages there (a region the
+ *     tracer must leave out). Prints JSON: {"order":[page...],"tids":[...],
+ *     "threadOf":[thread index per touch]}.
+ *   toucher bench NPAGES ROUNDS
+ *     Per round: maps NPAGES, writes one byte per page, unmaps; prints the
+ *     median ns per page as JSON {"nsPerPage":N}.
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PAGE 4096UL
+
+struct slice {
+	volatile char *base;
+	const unsigned *order;
+	unsigned from, to;
+	pid_t tid;
+};
+
+static void *touch_slice(void *arg)
+{
+	struct slice *s = arg;
+	unsigned i;
+
+	s->tid = (pid_t)syscall(SYS_gettid);
+	for (i = s->from; i < s->to; i++)
+		s->base[(size_t)s->order[i] * PAGE] = 1;
+	return NULL;
+}
+
+static void *map_at(uintptr_t addr, size_t pages)
+{
+	void *p = mmap((void *)addr, pages * PAGE, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+
+	if (p == MAP_FAILED || (uintptr_t)p != addr) {
+		perror("mmap");
+		exit(2);
+	}
+	return p;
+}
+
+static int run_order(int argc, char **argv)
+{
+	uintptr_t addr = strtoull(argv[2], NULL, 0);
+	unsigned n = strtoul(argv[3], NULL, 0), nthreads = strtoul(argv[4], NULL, 0);
+	unsigned seed = strtoul(argv[5], NULL, 0), i, t;
+	unsigned *order = calloc(n, sizeof(*order));
+	struct slice *slices = calloc(nthreads, sizeof(*slices));
+	volatile char *base = map_at(addr, n), *other = NULL;
+	unsigned other_pages = 0;
+	char line[16];
+
+	if (!order || !slices || nthreads == 0)
+		return 2;
+	if (argc > 7) {
+		other_pages = strtoul(argv[7], NULL, 0);
+		other = map_at(strtoull(argv[6], NULL, 0), other_pages);
+	}
+	for (i = 0; i < n; i++)
+		order[i] = i;
+	srand(seed);
+	for (i = n - 1; i > 0; i--) {
+		unsigned j = (unsigned)rand() % (i + 1), tmp = order[i];
+
+		order[i] = order[j];
+		order[j] = tmp;
+	}
+	/* The tracer fills its maps, then releases us. */
+	if (!fgets(line, sizeof(line), stdin))
+		return 2;
+	for (t = 0; t < nthreads; t++) {
+		pthread_t th;
+
+		slices[t] = (struct slice){ base, order, n * t / nthreads, n * (t + 1) / nthreads, 0 };
+		if (pthread_create(&th, NULL, touch_slice, &slices[t]) || pthread_join(th, NULL))
+			return 2;
+	}
+	for (i = 0; i < other_pages; i++)
+		other[(size_t)i * PAGE] = 1;
+	printf("{\"order\":[");
+	for (i = 0; i < n; i++)
+		printf("%s%u", i ? "," : "", order[i]);
+	printf("],\"tids\":[");
+	for (t = 0; t < nthreads; t++)
+		printf("%s%d", t ? "," : "", slices[t].tid);
+	printf("],\"threadOf\":[");
+	for (t = 0, i = 0; t < nthreads; t++) {
+		unsigned k;
+
+		for (k = slices[t].from; k < slices[t].to; k++, i++)
+			printf("%s%u", i ? "," : "", t);
+	}
+	printf("]}\n");
+	return 0;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static int run_bench(char **argv)
+{
+	size_t n = strtoull(argv[2], NULL, 0), i;
+	unsigned rounds = strtoul(argv[3], NULL, 0), r;
+	uint64_t *ns = calloc(rounds ? rounds : 1, sizeof(*ns));
+
+	if (!ns || !rounds)
+		return 2;
+	for (r = 0; r < rounds; r++) {
+		volatile char *p = mmap(NULL, n * PAGE, PROT_READ | PROT_WRITE,
+					MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		struct timespec a, b;
+
+		if (p == MAP_FAILED)
+			return 2;
+		clock_gettime(CLOCK_MONOTONIC, &a);
+		for (i = 0; i < n; i++)
+			p[i * PAGE] = 1;
+		clock_gettime(CLOCK_MONOTONIC, &b);
+		munmap((void *)p, n * PAGE);
+		ns[r] = (uint64_t)(b.tv_sec - a.tv_sec) * 1000000000ULL + (uint64_t)(b.tv_nsec - a.tv_nsec);
+	}
+	qsort(ns, rounds, sizeof(*ns), cmp_u64);
+	printf("{\"nsPerPage\":%.1f}\n", (double)ns[rounds / 2] / (double)n);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	setvbuf(stdout, NULL, _IOFBF, 1 << 16);
+	if (argc >= 6 && !strcmp(argv[1], "order"))
+		return run_order(argc, argv);
+	if (argc == 4 && !strcmp(argv[1], "bench"))
+		return run_bench(argv);
+	fprintf(stderr, "usage: toucher order ADDR NPAGES NTHREADS SEED [OTHER_ADDR OTHER_PAGES]\n"
+			"       toucher bench NPAGES ROUNDS\n");
+	return 2;
+}
