@@ -1,0 +1,99 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The userfaultfd engine: handler threads that resolve the faults of a
+ * policy's regions by running the policy's own decision function, loaded from
+ * its compiled <policy>.decide.so. Nothing here parses a policy.
+ *
+ * One engine = one decision library + its sources + one userfaultfd + a pool
+ * of handler threads reading it. Regions are added while the engine runs and
+ * are removed only when it closes.
+ */
+#ifndef FAULTC_UFFD_ENGINE_H
+#define FAULTC_UFFD_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "faultc_abi.h"
+
+#define FC_MAX_REGIONS 64
+/* Pages one fault may resolve at once (the fault plus prefetched neighbours). */
+#define FC_BATCH_PAGES 256
+
+struct fc_engine;
+
+enum fc_open_flags {
+	/* Ask for UFFD_USER_MODE_ONLY: works without privilege, but a system
+	 * call that touches an unresolved page fails with EFAULT. */
+	FC_OPEN_USER_MODE_ONLY = 1u << 0,
+	/* Deliver SIGBUS with tgkill() even where UFFDIO_POISON exists (tests). */
+	FC_OPEN_FORCE_SIGBUS_FALLBACK = 1u << 1,
+};
+
+struct fc_engine_opts {
+	const char *decide_path;
+	unsigned nr_sources;
+	const char *source_paths[FAULTC_MAX_SOURCES];
+	unsigned nr_threads;	/* 0: one per online CPU */
+	unsigned flags;		/* enum fc_open_flags */
+	/* Called from a handler thread when the event queue stops being empty;
+	 * the consumer then drains with fc_engine_drain_events(). */
+	void (*on_events)(void *ctx);
+	void *ctx;
+};
+
+struct fc_region_stats {
+	uint64_t faults;	/* fault messages for the region, missing and write */
+	uint64_t zero;
+	uint64_t fill;
+	uint64_t copy;
+	uint64_t prefetch;	/* neighbour pages resolved by prefetch */
+	uint64_t sigbus;
+	uint64_t deferred;
+	uint64_t errors;
+	uint64_t write_faults;	/* write-protect faults (on write) */
+};
+
+/* Returns NULL with *err_no (positive errno) and a message in err on failure. */
+struct fc_engine *fc_engine_open(const struct fc_engine_opts *opts,
+				 char *err, size_t errlen, int *err_no);
+
+/*
+ * Maps a region of size bytes (whole pages), at the fixed address at when it
+ * is not 0 (MAP_FIXED_NOREPLACE: EEXIST when the range is taken), and
+ * registers it. policy_region is the region's index in the policy; wp asks
+ * for write-protect tracking (the region has `on write` rules).
+ * Returns the region slot (>= 0) or a negative errno with a message in err.
+ */
+int fc_engine_add_region(struct fc_engine *e, uint32_t policy_region,
+			 uint64_t size, uint64_t at, int wp,
+			 char *err, size_t errlen);
+void *fc_region_addr(struct fc_engine *e, int slot);
+uint64_t fc_region_size(struct fc_engine *e, int slot);
+int fc_region_stats(struct fc_engine *e, int slot, struct fc_region_stats *out);
+/* Writes up to max dirty page indexes; returns how many pages are dirty. */
+size_t fc_region_dirty(struct fc_engine *e, int slot, uint64_t *pages, size_t max);
+/* Forgets dirty pages and write-protects them again. 0 or negative errno. */
+int fc_region_reset_dirty(struct fc_engine *e, int slot);
+
+/* Moves up to max queued events to out; returns how many. */
+size_t fc_engine_drain_events(struct fc_engine *e, struct faultc_event *out, size_t max);
+uint64_t fc_engine_lost_events(struct fc_engine *e);
+uint64_t fc_engine_features(struct fc_engine *e);
+int fc_engine_has_poison(struct fc_engine *e);
+unsigned fc_engine_nr_threads(struct fc_engine *e);
+/*
+ * Waits until no handler is in the middle of a fault (bounded): a thread whose
+ * fault was resolved before this call then finds its stats and events in place.
+ */
+int fc_engine_settle(struct fc_engine *e, unsigned timeout_ms);
+/* Test hook: paused handler threads read nothing, so faults stay pending. */
+void fc_engine_pause(struct fc_engine *e, int paused);
+
+/*
+ * Stops the handler threads after they have resolved every queued fault,
+ * unregisters (waking any fault that arrived after), unmaps the regions,
+ * closes every fd and frees e.
+ */
+void fc_engine_close(struct fc_engine *e);
+
+#endif /* FAULTC_UFFD_ENGINE_H */
