@@ -194,6 +194,12 @@ class DecideEmitter {
     }
   }
 
+  /** An operand whose value is not needed: still evaluated (its temporaries stay used). */
+  private discard(c: string): void {
+    if (/^t\d+$/.test(c)) this.w.line(`(void)${c};`);
+    else if (/\bt\d+\b/.test(c)) this.w.line(`(void)${this.hoist(c)};`);
+  }
+
   /** Puts a C expression in a fresh temporary (unless it is already a name or literal). */
   private hoist(c: string): string {
     if (/^(t\d+|0x[0-9a-f]+ULL)$/.test(c)) return c;
@@ -251,6 +257,7 @@ class DecideEmitter {
             const r = this.hoist(this.expr(e.right));
             if (r === '0x0ULL') {
               this.w.line(`return ${this.fail}(out, FAULTC_ERR_DIVIDE_BY_ZERO);`);
+              this.discard(l.c);
               return { c: '0x0ULL', depth: 0 };
             }
             if (!r.startsWith('0x')) {
@@ -262,7 +269,11 @@ class DecideEmitter {
           case '<<':
           case '>>': {
             if (e.right.kind === 'const') {
-              if (e.right.value >= 64n) return { c: '0x0ULL', depth: 0 };
+              // Shifting by 64 or more gives 0 (in C it would be undefined).
+              if (e.right.value >= 64n) {
+                this.discard(l.c);
+                return { c: '0x0ULL', depth: 0 };
+              }
               return { c: `(${l.c} ${e.op} ${e.right.value})`, depth: l.depth + 1 };
             }
             const r = this.hoist(this.expr(e.right));
