@@ -1,0 +1,225 @@
+// Handlers: which statements each may hold, their operands (fill byte, copy
+// source and offset, prefetch count), and the path rule: every path through
+// `on missing` resolves the fault exactly once, and no modifier repeats on a
+// path. Paths are not enumerated (sequential ifs would make that exponential):
+// a small set of per-path counters flows through the statements instead.
+import type { HandlerAst, StmtAst } from '../grammar/ast.js';
+import { diag } from './codes.js';
+import type { Diagnostic } from './diagnostic.js';
+import { constantValue, fold } from './fold.js';
+import { PAGE_SIZE, type Expr, type Handler, type PrefetchDirection, type Span, type Stmt } from './ir.js';
+import { MAX_PREFETCH_PAGES } from './limits.js';
+import { lowerExpr, type ExprContext } from './lower-expr.js';
+
+const STATEMENT_WORDS: Record<StmtAst['kind'], string> = {
+  if: 'if',
+  zero: 'zero',
+  fill: 'fill',
+  copy: 'copy',
+  sigbus: 'sigbus',
+  defer: 'defer',
+  prefetch: 'prefetch',
+  notify: 'notify',
+  trackDirty: 'track dirty',
+};
+
+const ALLOWED: Record<Handler, ReadonlySet<StmtAst['kind']>> = {
+  missing: new Set(['if', 'zero', 'fill', 'copy', 'sigbus', 'defer', 'prefetch', 'notify']),
+  write: new Set(['if', 'sigbus', 'notify', 'trackDirty']),
+};
+
+/** Lowers one handler's statements to IR; errors go to ctx.out. */
+export function checkHandler(h: HandlerAst, handler: Handler, regionName: string, ctx: ExprContext): Stmt[] {
+  const body = lowerBlock(h.body, handler, ctx);
+  checkPaths(body, handler, regionName, h.headSpan, ctx.out);
+  return body;
+}
+
+function lowerBlock(stmts: StmtAst[], handler: Handler, ctx: ExprContext): Stmt[] {
+  const result: Stmt[] = [];
+  for (const s of stmts) {
+    if (!ALLOWED[handler].has(s.kind)) {
+      const name = handler === 'write' ? 'notAllowedOnWrite' : 'notAllowedOnMissing';
+      ctx.out.push(diag(name, s.span, { statement: STATEMENT_WORDS[s.kind] }));
+      continue;
+    }
+    const lowered = lowerStmt(s, handler, ctx);
+    if (lowered) result.push(lowered);
+  }
+  return result;
+}
+
+function expr(e: Parameters<typeof lowerExpr>[0], ctx: ExprContext): Expr | undefined {
+  const lowered = lowerExpr(e, ctx);
+  return lowered === undefined ? undefined : fold(lowered, ctx.out);
+}
+
+const PAGE = BigInt(PAGE_SIZE);
+
+/**
+ * One statement to IR. A statement whose operand is wrong still yields a
+ * stand-in of the same kind, so the path check sees the shape the user wrote
+ * and reports nothing twice.
+ */
+function lowerStmt(s: StmtAst, handler: Handler, ctx: ExprContext): Stmt | undefined {
+  const out = ctx.out;
+  switch (s.kind) {
+    case 'if': {
+      const cond = expr(s.cond, ctx);
+      const v = constantValue(cond);
+      if (v !== undefined) out.push(diag('constantCondition', s.cond.span, { value: v !== 0n ? 'true' : 'false' }));
+      const placeholder: Expr = { kind: 'const', value: 0n, span: s.cond.span };
+      return {
+        kind: 'if',
+        cond: cond ?? placeholder,
+        then: lowerBlock(s.then, handler, ctx),
+        else: s.else ? lowerBlock(s.else, handler, ctx) : [],
+        span: s.span,
+      };
+    }
+    case 'zero':
+    case 'sigbus':
+    case 'defer':
+    case 'notify':
+    case 'trackDirty':
+      return { kind: s.kind, span: s.span };
+    case 'fill': {
+      const value = expr(s.value, ctx);
+      const byte = constantValue(value);
+      if (value !== undefined && byte === undefined) out.push(diag('fillNotConstant', s.value.span));
+      else if (byte !== undefined && byte > 255n) out.push(diag('fillOutOfRange', s.value.span, { value: byte }));
+      return { kind: 'fill', byte: byte !== undefined && byte <= 255n ? Number(byte) : 0, span: s.span };
+    }
+    case 'copy': {
+      const policy = ctx.scope.ast.name.name;
+      const b = ctx.scope.names.get(s.source.name);
+      let source = -1;
+      if (b === undefined) out.push(diag('unknownSource', s.source.span, { name: s.source.name, policy }));
+      else if (b.kind === 'region') out.push(diag('copyFromRegion', s.source.span, { name: s.source.name }));
+      else {
+        source = b.index;
+        ctx.usedSources.add(b.index);
+      }
+      let at: Expr | undefined = { kind: 'var', name: 'offset', span: s.source.span };
+      if (s.at) {
+        at = expr(s.at, ctx);
+        const c = constantValue(at);
+        if (c !== undefined && c % PAGE !== 0n) out.push(diag('copyOffsetUnaligned', s.at.span, { value: '0x' + c.toString(16) }));
+      }
+      return { kind: 'copy', source, at: at ?? { kind: 'const', value: 0n, span: s.span }, span: s.span };
+    }
+    case 'prefetch': {
+      const n = s.count.value;
+      if (n < 1n || n > BigInt(MAX_PREFETCH_PAGES)) {
+        out.push(diag('prefetchOutOfRange', s.count.span, { count: n, limit: MAX_PREFETCH_PAGES }));
+      }
+      const direction = (s.direction?.name ?? 'ahead') as PrefetchDirection;
+      return { kind: 'prefetch', pages: n >= 1n && n <= BigInt(MAX_PREFETCH_PAGES) ? Number(n) : 1, direction, span: s.span };
+    }
+  }
+}
+
+// ---- the path rule ----
+
+type ActionKind = 'zero' | 'fill' | 'copy' | 'sigbus' | 'defer';
+
+/** What one family of paths has done so far. Counts stop at 2: "more than once" is all that matters. */
+interface PathState {
+  actions: number;
+  action?: { kind: ActionKind; span: Span };
+  prefetch?: Span;
+  notify?: Span;
+  dirty?: Span;
+  /** A place that explains how a path got here without resolving: an `if` with no `else`, or an empty branch. */
+  witness?: { span: Span; hint: string };
+}
+
+function keyOf(s: PathState): string {
+  return [s.actions, s.action?.kind ?? '-', s.prefetch ? 1 : 0, s.notify ? 1 : 0, s.dirty ? 1 : 0].join(',');
+}
+
+function dedupe(states: PathState[]): PathState[] {
+  const byKey = new Map<string, PathState>();
+  for (const s of states) if (!byKey.has(keyOf(s))) byKey.set(keyOf(s), s);
+  return [...byKey.values()];
+}
+
+class PathChecker {
+  private readonly reported = new Set<string>();
+
+  constructor(private readonly out: Diagnostic[]) {}
+
+  report(d: Diagnostic): void {
+    const key = d.code + ':' + d.span.startOffset;
+    if (this.reported.has(key)) return;
+    this.reported.add(key);
+    this.out.push(d);
+  }
+
+  flow(stmts: Stmt[], states: PathState[]): PathState[] {
+    let cur = states;
+    for (const s of stmts) cur = dedupe(this.step(s, cur));
+    return cur;
+  }
+
+  private step(s: Stmt, states: PathState[]): PathState[] {
+    switch (s.kind) {
+      case 'if': {
+        const thenOut = this.flow(s.then, states).map((st) =>
+          st.actions === 0 && !st.witness ? { ...st, witness: { span: s.cond.span, hint: 'when this condition is true, nothing resolves the fault' } } : st,
+        );
+        const elseOut = this.flow(s.else, states).map((st) =>
+          st.actions === 0 && !st.witness
+            ? {
+                ...st,
+                witness: {
+                  span: s.cond.span,
+                  hint: s.else.length === 0 ? 'when this condition is false, nothing resolves the fault: add an `else`' : 'when this condition is false, nothing resolves the fault',
+                },
+              }
+            : st,
+        );
+        return [...thenOut, ...elseOut];
+      }
+      case 'zero':
+      case 'fill':
+      case 'copy':
+      case 'sigbus':
+      case 'defer':
+        return states.map((st) => {
+          if (st.action) this.report(diag('doubleResolution', s.span, { line: st.action.span.startLine }));
+          return { ...st, actions: Math.min(2, st.actions + 1), action: st.action ?? { kind: s.kind, span: s.span } };
+        });
+      case 'prefetch':
+        return states.map((st) => {
+          if (st.prefetch) this.report(diag('repeatedModifier', s.span, { modifier: 'prefetch', line: st.prefetch.startLine }));
+          return { ...st, prefetch: st.prefetch ?? s.span };
+        });
+      case 'notify':
+        return states.map((st) => {
+          if (st.notify) this.report(diag('repeatedModifier', s.span, { modifier: 'notify', line: st.notify.startLine }));
+          return { ...st, notify: st.notify ?? s.span };
+        });
+      case 'trackDirty':
+        return states.map((st) => {
+          if (st.dirty) this.report(diag('repeatedModifier', s.span, { modifier: 'track dirty', line: st.dirty.startLine }));
+          return { ...st, dirty: st.dirty ?? s.span };
+        });
+    }
+  }
+}
+
+function checkPaths(body: Stmt[], handler: Handler, regionName: string, head: Span, out: Diagnostic[]): void {
+  const checker = new PathChecker(out);
+  const ends = checker.flow(body, [{ actions: 0 }]);
+  if (handler !== 'missing') return;
+  for (const st of ends) {
+    if (st.actions === 0) {
+      const at = st.witness;
+      checker.report(diag('unresolvedPath', at?.span ?? head, { region: regionName }, at?.hint));
+    }
+    if (st.prefetch && st.action && (st.action.kind === 'sigbus' || st.action.kind === 'defer')) {
+      checker.report(diag('prefetchWithoutResolve', st.prefetch, { action: st.action.kind }));
+    }
+  }
+}

@@ -1,0 +1,51 @@
+// The passes in order, from a syntax tree to the checked IR:
+//   resolve (names) -> layout (sizes, addresses, overlaps) -> source paths ->
+//   handlers (statements, operands, paths) -> unused sources -> engines.
+// Any error anywhere means no IR: a policy is either wholly checked or rejected.
+import type { FileAst } from '../grammar/ast.js';
+import { checkHandler } from './check-handlers.js';
+import { diag } from './codes.js';
+import type { Diagnostic } from './diagnostic.js';
+import { enginesFor } from './engines.js';
+import type { PolicyIR, RegionIR, SourceIR } from './ir.js';
+import { layoutRegions } from './layout.js';
+import type { ExprContext } from './lower-expr.js';
+import { resolveSourcePath } from './paths.js';
+import { resolveFile, type PolicyScope } from './resolve.js';
+
+export function checkAst(file: FileAst, out: Diagnostic[]): PolicyIR[] {
+  const scopes = resolveFile(file, out);
+  return scopes.map((scope) => checkPolicy(scope, file.file, out));
+}
+
+function checkPolicy(scope: PolicyScope, pfpFile: string, out: Diagnostic[]): PolicyIR {
+  const ctx: ExprContext = { scope, regionSizes: new Map(), badRegions: new Set(), usedSources: new Set(), out };
+  const layouts = layoutRegions(scope.regions, ctx);
+
+  const sources: SourceIR[] = scope.sources.map((s, index) => ({
+    id: s.name.name,
+    index,
+    path: s.path.value,
+    resolvedPath: resolveSourcePath(s, pfpFile, out) ?? '',
+    span: s.span,
+  }));
+
+  const regions: RegionIR[] = scope.regions.map((r, index) => {
+    const layout = layouts.get(r);
+    const ir: RegionIR = { id: r.name.name, index, size: layout?.size ?? 0n, span: r.span };
+    if (layout?.at !== undefined) ir.at = layout.at;
+    const handlers = scope.handlers.get(r);
+    const missing = handlers?.get('missing');
+    const write = handlers?.get('write');
+    if (missing) ir.onMissing = checkHandler(missing, 'missing', r.name.name, ctx);
+    if (write) ir.onWrite = checkHandler(write, 'write', r.name.name, ctx);
+    return ir;
+  });
+
+  scope.sources.forEach((s, index) => {
+    if (!ctx.usedSources.has(index)) out.push(diag('unusedSource', s.name.span, { name: s.name.name }));
+  });
+
+  const policy = { name: scope.ast.name.name, sources, regions, span: scope.ast.span };
+  return { ...policy, engines: enginesFor(policy) };
+}

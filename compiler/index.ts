@@ -1,0 +1,73 @@
+// The compiler's front door: text (or a file) in, checked IR or diagnostics out.
+// Never throws for any input; I/O failures become diagnostics too.
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { parse } from '../grammar/index.js';
+import { SourceText } from '../grammar/source-text.js';
+import { checkAst } from './check.js';
+import { diag } from './codes.js';
+import type { Diagnostic, Result } from './diagnostic.js';
+import { engineWarnings } from './engines.js';
+import type { EngineName, ProgramIR } from './ir.js';
+import { MAX_DIAGNOSTICS, MAX_INPUT_BYTES } from './limits.js';
+
+export type { Diagnostic, Result } from './diagnostic.js';
+export * from './ir.js';
+
+export interface CheckOptions {
+  /** Adds the warnings about running on this engine (PFP6xxx). */
+  engine?: EngineName;
+  /** sha256 of the file's bytes, when the caller read them (checkFile). */
+  sourceHash?: string;
+}
+
+function byPosition(a: Diagnostic, b: Diagnostic): number {
+  return a.span.startOffset - b.span.startOffset || a.span.endOffset - b.span.endOffset;
+}
+
+/** Caps the list at MAX_DIAGNOSTICS, summarising the rest in one PFP1011. */
+function capped(list: Diagnostic[]): Diagnostic[] {
+  const sorted = [...list].sort(byPosition);
+  if (sorted.length <= MAX_DIAGNOSTICS) return sorted;
+  const kept = sorted.slice(0, MAX_DIAGNOSTICS);
+  kept.push(diag('tooManyDiagnostics', sorted[MAX_DIAGNOSTICS]!.span, { limit: MAX_DIAGNOSTICS }));
+  return kept;
+}
+
+export function checkSource(text: string, file: string, options: CheckOptions = {}): Result<ProgramIR> {
+  const absFile = path.resolve(file);
+  const parsed = parse(text, absFile);
+  const diagnostics = [...parsed.diagnostics];
+  if (diagnostics.some((d) => d.severity === 'error')) return { ok: false, diagnostics: capped(diagnostics) };
+
+  const policies = checkAst(parsed.ast, diagnostics);
+  if (diagnostics.some((d) => d.severity === 'error')) return { ok: false, diagnostics: capped(diagnostics) };
+
+  if (options.engine) for (const p of policies) diagnostics.push(...engineWarnings(p, options.engine));
+  const sourceHash = options.sourceHash ?? createHash('sha256').update(text, 'utf8').digest('hex');
+  return { ok: true, value: { file: absFile, sourceHash, policies }, diagnostics: capped(diagnostics) };
+}
+
+export async function checkFile(file: string, options: CheckOptions = {}): Promise<Result<ProgramIR>> {
+  const absFile = path.resolve(file);
+  const empty = new SourceText('', absFile).span(0, 0);
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(absFile);
+  } catch (err) {
+    const reason = err instanceof Error && 'code' in err ? String((err as NodeJS.ErrnoException).code) : String(err);
+    return { ok: false, diagnostics: [diag('cannotRead', empty, { path: file, reason })] };
+  }
+  if (bytes.length > MAX_INPUT_BYTES) {
+    return { ok: false, diagnostics: [diag('inputTooLarge', empty, { size: bytes.length, limit: MAX_INPUT_BYTES })] };
+  }
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    return { ok: false, diagnostics: [diag('notUtf8', empty)] };
+  }
+  const sourceHash = createHash('sha256').update(bytes).digest('hex');
+  return checkSource(text, absFile, { ...options, sourceHash });
+}

@@ -1,0 +1,94 @@
+// Expressions from syntax to IR: names resolved (`<region>.size` becomes a
+// constant, `<source>.size` a load-time value), units applied, and the
+// constant-only contexts (region size and address) enforced.
+import type { ExprAst } from '../grammar/ast.js';
+import { diag } from './codes.js';
+import type { Diagnostic } from './diagnostic.js';
+import type { Expr } from './ir.js';
+import type { PolicyScope } from './resolve.js';
+import { literalValue } from './units.js';
+
+export interface ExprContext {
+  scope: PolicyScope;
+  /** Known region sizes by name; a region absent here has no size yet (or an invalid one). */
+  regionSizes: Map<string, bigint>;
+  /** Regions whose size failed to check: their `.size` is silently unknown (already reported). */
+  badRegions: Set<string>;
+  /** Set when lowering a region's size or address: no fault values, no source sizes. */
+  constantFor?: 'size' | 'address';
+  /** Sources named anywhere, for the unused-source warning. */
+  usedSources: Set<number>;
+  out: Diagnostic[];
+}
+
+export function lowerExpr(e: ExprAst, ctx: ExprContext): Expr | undefined {
+  switch (e.kind) {
+    case 'error':
+      return undefined;
+    case 'int': {
+      const v = literalValue(e, ctx.out);
+      return v === undefined ? undefined : { kind: 'const', value: v, span: e.span };
+    }
+    case 'var':
+      if (ctx.constantFor) {
+        ctx.out.push(diag('notConstant', e.span, { what: ctx.constantFor }));
+        return undefined;
+      }
+      return { kind: 'var', name: e.name, span: e.span };
+    case 'name':
+      ctx.out.push(diag('nameNotValue', e.span, { name: e.name.name }));
+      return undefined;
+    case 'member':
+      return lowerMember(e, ctx);
+    case 'not': {
+      const operand = lowerExpr(e.operand, ctx);
+      return operand === undefined ? undefined : { kind: 'not', operand, span: e.span };
+    }
+    case 'binary': {
+      if (isComparison(e.op)) warnPageVersusBytes(e.left, e.right, ctx);
+      const left = lowerExpr(e.left, ctx);
+      const right = lowerExpr(e.right, ctx);
+      if (left === undefined || right === undefined) return undefined;
+      return { kind: 'binary', op: e.op, left, right, span: e.span };
+    }
+  }
+}
+
+function lowerMember(e: Extract<ExprAst, { kind: 'member' }>, ctx: ExprContext): Expr | undefined {
+  const policy = ctx.scope.ast.name.name;
+  const b = ctx.scope.names.get(e.object.name);
+  if (b === undefined) {
+    ctx.out.push(diag('unknownName', e.object.span, { name: e.object.name, policy }));
+    return undefined;
+  }
+  if (e.property.name !== 'size') {
+    ctx.out.push(diag('unknownProperty', e.property.span, { object: e.object.name, property: e.property.name }));
+    return undefined;
+  }
+  if (b.kind === 'source') {
+    ctx.usedSources.add(b.index);
+    if (ctx.constantFor) {
+      ctx.out.push(diag('sourceSizeInLayout', e.span, { name: e.object.name }));
+      return undefined;
+    }
+    return { kind: 'sourceSize', source: b.index, span: e.span };
+  }
+  const size = ctx.regionSizes.get(e.object.name);
+  if (size === undefined) {
+    if (!ctx.badRegions.has(e.object.name)) ctx.out.push(diag('sizeNotKnownHere', e.span, { name: e.object.name }));
+    return undefined;
+  }
+  return { kind: 'const', value: size, span: e.span };
+}
+
+function isComparison(op: string): boolean {
+  return op === '<' || op === '<=' || op === '>' || op === '>=' || op === '==' || op === '!=';
+}
+
+/** `page < 64 KiB` compares a page number with bytes: almost always meant `offset`. */
+function warnPageVersusBytes(left: ExprAst, right: ExprAst, ctx: ExprContext): void {
+  const sized = (x: ExprAst): x is Extract<ExprAst, { kind: 'int' }> => x.kind === 'int' && x.unit !== undefined;
+  const isPage = (x: ExprAst): boolean => x.kind === 'var' && x.name === 'page';
+  if (isPage(left) && sized(right)) ctx.out.push(diag('pageComparedWithBytes', right.span, { other: '`' + right.literal.text + ' ' + right.unit!.name + '`' }));
+  else if (isPage(right) && sized(left)) ctx.out.push(diag('pageComparedWithBytes', left.span, { other: '`' + left.literal.text + ' ' + left.unit!.name + '`' }));
+}

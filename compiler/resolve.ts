@@ -1,0 +1,99 @@
+// Names: policies, sources and regions, duplicates, handlers, and the limits
+// on how many of each. Sources and regions share one namespace per policy so
+// `<name>.size` is never ambiguous.
+import type { FileAst, HandlerAst, PolicyAst, RegionAst, SourceAst } from '../grammar/ast.js';
+import { diag } from './codes.js';
+import type { Diagnostic } from './diagnostic.js';
+import { MAX_SOURCES, type Handler } from './ir.js';
+import { MAX_REGIONS } from './limits.js';
+
+export type Binding =
+  | { kind: 'source'; index: number; ast: SourceAst }
+  | { kind: 'region'; index: number; ast: RegionAst };
+
+export interface PolicyScope {
+  ast: PolicyAst;
+  names: Map<string, Binding>;
+  /** Sources kept (duplicates dropped), in declaration order; index = position. */
+  sources: SourceAst[];
+  regions: RegionAst[];
+  /** Per kept region, its handlers by name (duplicates and unknown names dropped). */
+  handlers: Map<RegionAst, Map<Handler, HandlerAst>>;
+}
+
+export function resolveFile(file: FileAst, out: Diagnostic[]): PolicyScope[] {
+  if (file.policies.length === 0) {
+    out.push(diag('noPolicies', { ...file.span, endLine: file.span.startLine, endColumn: file.span.startColumn, endOffset: file.span.startOffset }));
+    return [];
+  }
+  const seen = new Map<string, PolicyAst>();
+  const scopes: PolicyScope[] = [];
+  for (const p of file.policies) {
+    const first = seen.get(p.name.name);
+    if (first) {
+      out.push(diag('duplicatePolicy', p.name.span, { name: p.name.name, line: first.name.span.startLine }));
+      continue;
+    }
+    seen.set(p.name.name, p);
+    scopes.push(resolvePolicy(p, out));
+  }
+  return scopes;
+}
+
+function resolvePolicy(p: PolicyAst, out: Diagnostic[]): PolicyScope {
+  const names = new Map<string, Binding>();
+  const scope: PolicyScope = { ast: p, names, sources: [], regions: [], handlers: new Map() };
+  // Sources and regions in text order, so "first declared" means first in the file.
+  const items: ({ kind: 'source'; ast: SourceAst } | { kind: 'region'; ast: RegionAst })[] = [
+    ...p.sources.map((ast) => ({ kind: 'source' as const, ast })),
+    ...p.regions.map((ast) => ({ kind: 'region' as const, ast })),
+  ].sort((a, b) => a.ast.span.startOffset - b.ast.span.startOffset);
+
+  for (const item of items) {
+    const name = item.ast.name;
+    const prev = names.get(name.name);
+    if (prev) {
+      out.push(diag('duplicateName', name.span, { name: name.name, policy: p.name.name, line: prev.ast.name.span.startLine }));
+      continue;
+    }
+    if (item.kind === 'source') {
+      if (item.ast.kind.name !== 'file') {
+        out.push(diag('unknownSourceKind', item.ast.kind.span, { kind: item.ast.kind.name }));
+      }
+      if (scope.sources.length === MAX_SOURCES) {
+        out.push(diag('tooManySources', name.span, { policy: p.name.name, limit: MAX_SOURCES }));
+        continue;
+      }
+      names.set(name.name, { kind: 'source', index: scope.sources.length, ast: item.ast });
+      scope.sources.push(item.ast);
+    } else {
+      if (scope.regions.length === MAX_REGIONS) {
+        out.push(diag('tooManyRegions', name.span, { policy: p.name.name, limit: MAX_REGIONS }));
+        continue;
+      }
+      names.set(name.name, { kind: 'region', index: scope.regions.length, ast: item.ast });
+      scope.regions.push(item.ast);
+      scope.handlers.set(item.ast, resolveHandlers(item.ast, out));
+    }
+  }
+  if (p.regions.length === 0) out.push(diag('noRegions', p.name.span, { policy: p.name.name }));
+  return scope;
+}
+
+function resolveHandlers(r: RegionAst, out: Diagnostic[]): Map<Handler, HandlerAst> {
+  const byName = new Map<Handler, HandlerAst>();
+  for (const h of r.handlers) {
+    const name = h.name.name;
+    if (name !== 'missing' && name !== 'write') {
+      out.push(diag('unknownHandler', h.name.span, { handler: name }));
+      continue;
+    }
+    const prev = byName.get(name);
+    if (prev) {
+      out.push(diag('duplicateHandler', h.headSpan, { region: r.name.name, handler: name, line: prev.headSpan.startLine }));
+      continue;
+    }
+    byName.set(name, h);
+  }
+  return byName;
+}

@@ -1,0 +1,87 @@
+// The syntax tree: what the text says, with a span on every node. Nothing here
+// is checked yet; compiler/ resolves names, units and paths into the IR.
+import type { Span } from '../compiler/ir.js';
+
+export interface Ident {
+  name: string;
+  span: Span;
+}
+
+export interface FileAst {
+  file: string;
+  policies: PolicyAst[];
+  span: Span;
+}
+
+export interface PolicyAst {
+  name: Ident;
+  sources: SourceAst[];
+  regions: RegionAst[];
+  span: Span;
+}
+
+export interface SourceAst {
+  name: Ident;
+  /** The word after `=`: `file` is the only kind so far. */
+  kind: Ident;
+  path: StringLit;
+  span: Span;
+}
+
+export interface StringLit {
+  /** Decoded value (escapes applied). */
+  value: string;
+  span: Span;
+}
+
+export interface RegionAst {
+  name: Ident;
+  size: ExprAst;
+  at?: ExprAst;
+  handlers: HandlerAst[];
+  span: Span;
+}
+
+export interface HandlerAst {
+  /** `missing`, `write`, or whatever name the text gave (checked later). */
+  name: Ident;
+  body: StmtAst[];
+  /** Span of `on <name>`, where messages about the handler as a whole point. */
+  headSpan: Span;
+  span: Span;
+}
+
+export type StmtAst =
+  | { kind: 'if'; cond: ExprAst; then: StmtAst[]; thenSpan: Span; else?: StmtAst[]; elseSpan?: Span; span: Span }
+  | { kind: 'zero'; span: Span }
+  | { kind: 'fill'; value: ExprAst; span: Span }
+  | { kind: 'copy'; source: Ident; at?: ExprAst; span: Span }
+  | { kind: 'sigbus'; span: Span }
+  | { kind: 'defer'; span: Span }
+  | { kind: 'prefetch'; count: IntLit; direction?: Ident; span: Span }
+  | { kind: 'notify'; span: Span }
+  | { kind: 'trackDirty'; span: Span };
+
+export interface IntLit {
+  /** Digits as written, `_` removed. */
+  value: bigint;
+  text: string;
+  span: Span;
+}
+
+export type AstBinaryOp =
+  | '+' | '-' | '*' | '/' | '%' | '<<' | '>>' | '&' | '|'
+  | '<' | '<=' | '>' | '>=' | '==' | '!='
+  | 'and' | 'or';
+
+export type ExprAst =
+  /** A number, optionally with a unit word (`64 KiB`, `1 page`, or an unknown word to report). */
+  | { kind: 'int'; literal: IntLit; unit?: Ident; span: Span }
+  | { kind: 'var'; name: 'offset' | 'page' | 'address' | 'read' | 'write'; span: Span }
+  /** A bare name used as a value (an error the compiler explains). */
+  | { kind: 'name'; name: Ident; span: Span }
+  | { kind: 'member'; object: Ident; property: Ident; span: Span }
+  | { kind: 'binary'; op: AstBinaryOp; left: ExprAst; right: ExprAst; opSpan: Span; span: Span }
+  | { kind: 'not'; operand: ExprAst; span: Span }
+  /** Stands in for an expression the parser could not read (only with syntax errors). */
+  | { kind: 'error'; span: Span };

@@ -1,0 +1,101 @@
+// parse(text, file): lexing, parsing with recovery, CST -> AST. Every problem
+// is a diagnostic with a code; nothing here throws on any input.
+import type { IRecognitionException, IToken } from 'chevrotain';
+import type { Diagnostic } from '../compiler/diagnostic.js';
+import { diag } from '../compiler/codes.js';
+import { MAX_INPUT_BYTES } from '../compiler/limits.js';
+import type { FileAst } from './ast.js';
+import { lex, tokenSpanEnd } from './lex.js';
+import { getParser, isEof, type ParseErrorInfo } from './parser.js';
+import { SourceText } from './source-text.js';
+import { toAst } from './to-ast.js';
+import { KEYWORDS } from './tokens.js';
+
+export type { FileAst } from './ast.js';
+export { SourceText } from './source-text.js';
+
+function emptyAst(src: SourceText): FileAst {
+  return { file: src.file, policies: [], span: src.span(0, src.text.length) };
+}
+
+function describe(tok: IToken): string {
+  if (isEof(tok)) return 'end of file';
+  if (KEYWORDS.includes(tok.tokenType)) return '`' + tok.image + '`';
+  switch (tok.tokenType.name) {
+    case 'Identifier':
+      return 'name `' + tok.image + '`';
+    case 'Integer':
+      return 'integer `' + tok.image + '`';
+    case 'StringLit':
+      return 'a string';
+    default:
+      return '`' + tok.image + '`';
+  }
+}
+
+function listExpected(expected: string[]): string {
+  const uniq = [...new Set(expected)];
+  if (uniq.length === 0) return 'something else';
+  if (uniq.length <= 4) return uniq.length === 1 ? uniq[0]! : uniq.slice(0, -1).join(', ') + ' or ' + uniq[uniq.length - 1];
+  return uniq.slice(0, 4).join(', ') + ', ...';
+}
+
+function parseInfo(e: IRecognitionException): ParseErrorInfo {
+  try {
+    return JSON.parse(e.message) as ParseErrorInfo;
+  } catch {
+    return { kind: 'mismatch', rule: '', expected: [], expectedIdentifier: false };
+  }
+}
+
+/** Maps one chevrotain recognition error to a diagnostic with our code. */
+function translate(e: IRecognitionException, src: SourceText): Diagnostic {
+  const tok = e.token;
+  const eof = isEof(tok) || !Number.isFinite(tok.startOffset);
+  const span = eof ? src.span(src.text.length, src.text.length) : src.span(tok.startOffset, tokenSpanEnd(tok));
+  const x = parseInfo(e);
+  const found = eof ? 'end of file' : describe(tok);
+  const expected = listExpected(x.expected);
+  if (eof) return diag('unexpectedEnd', span, { expected });
+  if (x.expectedIdentifier && KEYWORDS.includes(tok.tokenType) && (x.kind === 'mismatch' || x.rule !== 'primary')) {
+    return diag('keywordAsName', span, { found: '`' + tok.image + '`' }, `choose another name, e.g. \`${tok.image}_1\``);
+  }
+  if (x.kind === 'notAllInput' || (x.rule === 'file' && x.kind !== 'mismatch')) return diag('expectedPolicy', span, { found });
+  if (x.kind === 'mismatch' && x.expected[0] === '`}`') {
+    // The closing brace is what the parser expects when an item does not start right.
+    if (x.rule === 'policy') return diag('expectedDeclaration', span, { found });
+    if (x.rule === 'block') return diag('expectedStatement', span, { found });
+    if (x.rule === 'region') return diag('unexpectedToken', span, { expected: '`on missing`, `on write` or `}`', found });
+  }
+  if (x.rule === 'statement') return diag('expectedStatement', span, { found });
+  if (x.rule === 'primary' || (x.kind === 'mismatch' && x.rule === 'expression')) return diag('expectedExpression', span, { found });
+  if (found === '`=`' && x.expected.includes('`==`')) return diag('unexpectedToken', span, { expected, found }, 'compare with `==`');
+  return diag('unexpectedToken', span, { expected, found });
+}
+
+export function parse(text: string, file: string): { ast: FileAst; diagnostics: Diagnostic[] } {
+  const src = new SourceText(text, file);
+  const bytes = Buffer.byteLength(text, 'utf8');
+  if (bytes > MAX_INPUT_BYTES) {
+    return { ast: emptyAst(src), diagnostics: [diag('inputTooLarge', src.span(0, 0), { size: bytes, limit: MAX_INPUT_BYTES })] };
+  }
+  const lexed = lex(src);
+  if (!lexed.parsable) return { ast: emptyAst(src), diagnostics: lexed.diagnostics };
+  const parser = getParser();
+  parser.input = lexed.tokens;
+  const cst = parser.file();
+  const diagnostics = [...lexed.diagnostics];
+  const seen = new Set<string>();
+  for (const e of parser.errors) {
+    const d = translate(e, src);
+    // Recovery can fail at one token several times over: report it once.
+    const key = d.span.startOffset + ':' + d.code;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    diagnostics.push(d);
+  }
+  const built = toAst(cst, src);
+  diagnostics.push(...built.diagnostics);
+  diagnostics.sort((a, b) => a.span.startOffset - b.span.startOffset);
+  return { ast: built.ast, diagnostics };
+}

@@ -1,0 +1,128 @@
+// Lexing plus the checks a regular expression cannot make: escapes, NUL,
+// integer shape and range, name length, and the nesting bound that protects
+// the parser's stack.
+import type { IToken } from 'chevrotain';
+import type { Diagnostic } from '../compiler/diagnostic.js';
+import { diag } from '../compiler/codes.js';
+import { MAX_NAME_LENGTH, MAX_NESTING } from '../compiler/limits.js';
+import { SourceText } from './source-text.js';
+import * as T from './tokens.js';
+
+export interface LexResult {
+  tokens: IToken[];
+  diagnostics: Diagnostic[];
+  /** False when nesting went past the bound: the tokens must not be parsed. */
+  parsable: boolean;
+}
+
+export const U64_MAX = (1n << 64n) - 1n;
+
+/** Shows a character in a message: printable ones quoted, the rest as \u escapes. */
+export function showChar(ch: string): string {
+  const code = ch.codePointAt(0) ?? 0;
+  if (code >= 0x21 && code < 0x7f) return '`' + ch + '`';
+  return 'U+' + code.toString(16).toUpperCase().padStart(4, '0');
+}
+
+export function tokenSpanEnd(tok: IToken): number {
+  return tok.startOffset + tok.image.length;
+}
+
+/** Decodes a string token's image; reports bad escapes and NUL. */
+export function decodeString(tok: IToken, src: SourceText, out: Diagnostic[]): string {
+  const image = tok.image;
+  const closed = tok.tokenType === T.StringLit;
+  const body = image.slice(1, closed ? -1 : image.length);
+  let value = '';
+  for (let i = 0; i < body.length; i++) {
+    const ch = body[i]!;
+    const at = tok.startOffset + 1 + i;
+    if (ch === '\0') {
+      out.push(diag('nulInString', src.span(at, at + 1)));
+      continue;
+    }
+    if (ch !== '\\') {
+      value += ch;
+      continue;
+    }
+    const next = body[i + 1];
+    if (next === undefined) break; // a trailing backslash of an unterminated string
+    i++;
+    if (next === '"' || next === '\\') value += next;
+    else if (next === 'n') value += '\n';
+    else out.push(diag('invalidEscape', src.span(at, at + 2), { escape: '`\\' + (next === '\0' ? '0' : next) + '`' }));
+  }
+  return value;
+}
+
+const DECIMAL = /^[0-9](?:_?[0-9])*$/;
+const HEX = /^0x[0-9A-Fa-f](?:_?[0-9A-Fa-f])*$/;
+
+/** Value of an integer token, or undefined after reporting why it has none. */
+export function integerValue(tok: IToken, src: SourceText, out: Diagnostic[]): bigint | undefined {
+  const text = tok.image;
+  const span = src.span(tok.startOffset, tokenSpanEnd(tok));
+  if (!DECIMAL.test(text) && !HEX.test(text)) {
+    out.push(diag('malformedInteger', span, { text: '`' + text + '`' }));
+    return undefined;
+  }
+  const value = BigInt(text.replace(/_/g, ''));
+  if (value > U64_MAX) {
+    out.push(diag('integerTooLarge', span, { text: '`' + text + '`' }));
+    return undefined;
+  }
+  return value;
+}
+
+export function lex(src: SourceText): LexResult {
+  const result = T.PfpLexer.tokenize(src.text);
+  const diagnostics: Diagnostic[] = [];
+  for (const e of result.errors) {
+    const ch = String.fromCodePoint(src.text.codePointAt(e.offset) ?? 0);
+    diagnostics.push(diag('unexpectedCharacter', src.span(e.offset, e.offset + Math.max(1, e.length)), { char: showChar(ch) }));
+  }
+  let depth = 0;
+  let parsable = true;
+  for (const tok of result.tokens) {
+    switch (tok.tokenType) {
+      case T.UnterminatedString:
+        diagnostics.push(diag('unterminatedString', src.span(tok.startOffset, tokenSpanEnd(tok))));
+        decodeString(tok, src, diagnostics);
+        // The parser sees an ordinary string so one missing quote is one error.
+        tok.tokenType = T.StringLit;
+        tok.tokenTypeIdx = T.StringLit.tokenTypeIdx!;
+        break;
+      case T.StringLit:
+        decodeString(tok, src, diagnostics);
+        break;
+      case T.Integer:
+        integerValue(tok, src, diagnostics);
+        break;
+      case T.Identifier:
+        if (tok.image.length > MAX_NAME_LENGTH) {
+          diagnostics.push(
+            diag('identifierTooLong', src.span(tok.startOffset, tokenSpanEnd(tok)), {
+              length: tok.image.length,
+              limit: MAX_NAME_LENGTH,
+            }),
+          );
+        }
+        break;
+      case T.LCurly:
+      case T.LParen:
+        depth++;
+        if (depth > MAX_NESTING && parsable) {
+          diagnostics.push(diag('nestingTooDeep', src.span(tok.startOffset, tokenSpanEnd(tok)), { limit: MAX_NESTING }));
+          parsable = false;
+        }
+        break;
+      case T.RCurly:
+      case T.RParen:
+        if (depth > 0) depth--;
+        break;
+      default:
+        break;
+    }
+  }
+  return { tokens: result.tokens, diagnostics, parsable };
+}

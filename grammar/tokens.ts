@@ -1,0 +1,127 @@
+// The lexer's vocabulary. Keywords are reserved: none of them can name a
+// policy, source or region. Labels are what messages print for a token type.
+import { createToken, Lexer, type TokenType } from 'chevrotain';
+
+export const WhiteSpace = createToken({
+  name: 'WhiteSpace',
+  pattern: /[ \t\r\n\f\v\uFEFF]+/,
+  group: Lexer.SKIPPED,
+  line_breaks: true,
+});
+export const Comment = createToken({ name: 'Comment', pattern: /#[^\n]*/, group: Lexer.SKIPPED });
+
+export const Identifier = createToken({ name: 'Identifier', pattern: /[A-Za-z_][A-Za-z0-9_]*/, label: 'a name' });
+
+function keyword(word: string, name: string): TokenType {
+  return createToken({ name, pattern: new RegExp(word), longer_alt: Identifier, label: '`' + word + '`' });
+}
+
+export const Policy = keyword('policy', 'Policy');
+export const Source = keyword('source', 'Source');
+export const File = keyword('file', 'File');
+export const Region = keyword('region', 'Region');
+export const Size = keyword('size', 'Size');
+export const At = keyword('at', 'At');
+export const On = keyword('on', 'On');
+export const Missing = keyword('missing', 'Missing');
+export const Write = keyword('write', 'Write');
+export const Read = keyword('read', 'Read');
+export const If = keyword('if', 'If');
+export const Else = keyword('else', 'Else');
+export const Zero = keyword('zero', 'Zero');
+export const Fill = keyword('fill', 'Fill');
+export const Copy = keyword('copy', 'Copy');
+export const Sigbus = keyword('sigbus', 'Sigbus');
+export const Defer = keyword('defer', 'Defer');
+export const Prefetch = keyword('prefetch', 'Prefetch');
+// `pages` before `page`: both are keywords and `page` is a prefix of `pages`.
+export const Pages = keyword('pages', 'Pages');
+export const Page = keyword('page', 'Page');
+export const Ahead = keyword('ahead', 'Ahead');
+export const Behind = keyword('behind', 'Behind');
+export const Around = keyword('around', 'Around');
+export const Notify = keyword('notify', 'Notify');
+export const Track = keyword('track', 'Track');
+export const Dirty = keyword('dirty', 'Dirty');
+export const Offset = keyword('offset', 'Offset');
+export const Address = keyword('address', 'Address');
+export const And = keyword('and', 'And');
+export const Or = keyword('or', 'Or');
+export const Not = keyword('not', 'Not');
+export const UnitKiB = keyword('KiB', 'UnitKiB');
+export const UnitMiB = keyword('MiB', 'UnitMiB');
+export const UnitGiB = keyword('GiB', 'UnitGiB');
+export const UnitTiB = keyword('TiB', 'UnitTiB');
+export const UnitB = keyword('B', 'UnitB');
+
+/** Every reserved word, in the order the lexer tries them. */
+export const KEYWORDS: TokenType[] = [
+  Policy, Source, File, Region, Size, At, On, Missing, Write, Read, If, Else, Zero, Fill, Copy,
+  Sigbus, Defer, Prefetch, Pages, Page, Ahead, Behind, Around, Notify, Track, Dirty, Offset,
+  Address, And, Or, Not, UnitKiB, UnitMiB, UnitGiB, UnitTiB, UnitB,
+];
+
+/** Bytes per unit word. */
+export const UNIT_SCALE: Record<string, bigint> = {
+  B: 1n,
+  KiB: 1024n,
+  MiB: 1024n ** 2n,
+  GiB: 1024n ** 3n,
+  TiB: 1024n ** 4n,
+  page: 4096n,
+  pages: 4096n,
+};
+
+// Hex takes any letters after `0x` so `0xZZ` is one malformed number, not `0` and a name.
+export const Integer = createToken({ name: 'Integer', pattern: /0x[0-9A-Za-z_]*|[0-9][0-9_]*/, label: 'an integer' });
+export const StringLit = createToken({ name: 'StringLit', pattern: /"(?:[^"\\\n]|\\[^\n])*"/, label: 'a string' });
+/** A string cut off by a line break or the end of input: reported, then parsed as a string. */
+export const UnterminatedString = createToken({
+  name: 'UnterminatedString',
+  pattern: /"(?:[^"\\\n]|\\[^\n])*\\?/,
+  label: 'a string',
+});
+
+export const LCurly = createToken({ name: 'LCurly', pattern: /\{/, label: '`{`' });
+export const RCurly = createToken({ name: 'RCurly', pattern: /\}/, label: '`}`' });
+export const LParen = createToken({ name: 'LParen', pattern: /\(/, label: '`(`' });
+export const RParen = createToken({ name: 'RParen', pattern: /\)/, label: '`)`' });
+export const Semicolon = createToken({ name: 'Semicolon', pattern: /;/, label: '`;`' });
+export const Dot = createToken({ name: 'Dot', pattern: /\./, label: '`.`' });
+
+export const CompareOp = createToken({ name: 'CompareOp', pattern: Lexer.NA, label: 'a comparison' });
+export const ShiftOp = createToken({ name: 'ShiftOp', pattern: Lexer.NA, label: '`<<` or `>>`' });
+export const AddOp = createToken({ name: 'AddOp', pattern: Lexer.NA, label: '`+` or `-`' });
+export const MulOp = createToken({ name: 'MulOp', pattern: Lexer.NA, label: '`*`, `/` or `%`' });
+
+export const Shl = createToken({ name: 'Shl', pattern: /<</, categories: [ShiftOp], label: '`<<`' });
+export const Shr = createToken({ name: 'Shr', pattern: />>/, categories: [ShiftOp], label: '`>>`' });
+export const Le = createToken({ name: 'Le', pattern: /<=/, categories: [CompareOp], label: '`<=`' });
+export const Ge = createToken({ name: 'Ge', pattern: />=/, categories: [CompareOp], label: '`>=`' });
+export const EqEq = createToken({ name: 'EqEq', pattern: /==/, categories: [CompareOp], label: '`==`' });
+export const NotEq = createToken({ name: 'NotEq', pattern: /!=/, categories: [CompareOp], label: '`!=`' });
+export const Lt = createToken({ name: 'Lt', pattern: /</, categories: [CompareOp], label: '`<`' });
+export const Gt = createToken({ name: 'Gt', pattern: />/, categories: [CompareOp], label: '`>`' });
+export const Equals = createToken({ name: 'Equals', pattern: /=/, label: '`=`' });
+export const Plus = createToken({ name: 'Plus', pattern: /\+/, categories: [AddOp], label: '`+`' });
+export const Minus = createToken({ name: 'Minus', pattern: /-/, categories: [AddOp], label: '`-`' });
+export const Star = createToken({ name: 'Star', pattern: /\*/, categories: [MulOp], label: '`*`' });
+export const Slash = createToken({ name: 'Slash', pattern: /\//, categories: [MulOp], label: '`/`' });
+export const Percent = createToken({ name: 'Percent', pattern: /%/, categories: [MulOp], label: '`%`' });
+export const Amp = createToken({ name: 'Amp', pattern: /&/, label: '`&`' });
+export const Pipe = createToken({ name: 'Pipe', pattern: /\|/, label: '`|`' });
+
+/** Token types in lexing order (longer operators before their prefixes). */
+export const ALL_TOKENS: TokenType[] = [
+  WhiteSpace, Comment,
+  ...KEYWORDS,
+  Identifier, Integer, StringLit, UnterminatedString,
+  LCurly, RCurly, LParen, RParen, Semicolon, Dot,
+  Shl, Shr, Le, Ge, EqEq, NotEq, Lt, Gt, Equals, Plus, Minus, Star, Slash, Percent, Amp, Pipe,
+  CompareOp, ShiftOp, AddOp, MulOp,
+];
+
+export const PfpLexer = new Lexer(ALL_TOKENS, {
+  positionTracking: 'onlyOffset',
+  ensureOptimizations: false,
+});
