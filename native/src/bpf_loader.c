@@ -339,7 +339,13 @@ int faultc_trace_poll(struct faultc_trace *t, int timeout_ms, faultc_trace_event
 	t->fn = fn;
 	t->fn_ctx = ctx;
 	t->seen = 0;
+	/*
+	 * Events submitted with BPF_RB_NO_WAKEUP do not wake epoll: after the
+	 * wait (woken or timed out), read whatever the buffer holds.
+	 */
 	err = ring_buffer__poll(t->rb, timeout_ms);
+	if (err >= 0 || err == -EINTR)
+		err = ring_buffer__consume(t->rb);
 	t->fn = NULL;
 	t->fn_ctx = NULL;
 	if (err < 0 && err != -EINTR)

@@ -1,0 +1,245 @@
+// `faultc trace [--policy file] (--pid P | -- command args)`: page-access
+// notifications through the tracepoint program (see runtime/trace.ts).
+import { writeFile } from 'node:fs/promises';
+import type { Command } from 'commander';
+import { renderHeatmap, type HeatmapPoint } from '../trace-heatmap.js';
+import { parseRangeArg, parseSize } from '../trace-args.js';
+import { WorkingSetRecorder } from '../trace-record.js';
+import { trace, type TraceEvent, type TraceOptions, type TraceSummary, type Tracer } from '../trace.js';
+import { PolicyCompileError } from '../trace-program.js';
+import type { NativeError } from '../trace-native.js';
+
+interface TraceFlags {
+  pid?: string;
+  policy?: string;
+  policyName?: string;
+  notifyOnly?: boolean;
+  range: string[];
+  vma: string[];
+  json?: boolean;
+  record?: string;
+  heatmap?: string;
+  follow: boolean;
+  kernelFaults: boolean;
+  writeFaults?: boolean;
+  ringSize?: string;
+  duration?: string;
+  quiet?: boolean;
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+function fail(code: number, message: string): never {
+  process.stderr.write(`faultc trace: ${message}\n`);
+  process.exit(code);
+}
+
+/** EPERM/EACCES from the kernel: the caller lacks CAP_BPF/CAP_PERFMON. */
+export function isPrivilegeError(e: unknown): boolean {
+  const errno = (e as NativeError).errno;
+  return errno === 1 || errno === 13;
+}
+
+export const PRIVILEGE_MESSAGE =
+  'loading BPF programs needs root (CAP_BPF and CAP_PERFMON); run as root, e.g. with sudo';
+
+export function eventJson(e: TraceEvent): string {
+  const o: Record<string, unknown> = {
+    time: e.time,
+    address: '0x' + e.address.toString(16),
+    offset: Number(e.offset),
+    region: e.regionName,
+    regionIndex: e.region,
+    pid: e.pid,
+    tid: e.tid,
+    access: e.access,
+    handler: e.handler,
+  };
+  if (e.action !== undefined) o.action = e.action;
+  if (e.pages !== undefined) o.pages = e.pages;
+  if (e.error !== undefined) o.error = e.error;
+  return JSON.stringify(o);
+}
+
+function summaryLines(s: TraceSummary): string {
+  const secs = s.elapsedNs / 1e9;
+  const total = s.counts.reduce((a, b) => a + b, 0n);
+  const lines = [`faultc trace: ${total} faults in ${secs.toFixed(2)} s (${Math.round(Number(total) / Math.max(secs, 1e-9))}/s), ${s.events} events`];
+  for (const r of s.regions) lines.push(`  ${r.name}: ${s.counts[r.index] ?? 0n} faults`);
+  if (s.lost > 0n) lines.push(`  LOST ${s.lost} events: the ring buffer was full (raise --ring-size)`);
+  else lines.push('  lost events: 0');
+  if (s.unmatched > 0) lines.push(`  ${s.unmatched} faults outside the --vma filters`);
+  if (s.exit) lines.push(`  command exited with ${s.exit.signal ? `signal ${s.exit.signal}` : `status ${s.exit.code}`}`);
+  return lines.join('\n') + '\n';
+}
+
+function live(t: Tracer, last: { faults: bigint; at: number }): string {
+  const s = t.stats();
+  const total = s.counts.reduce((a, b) => a + b, 0n);
+  const now = s.elapsedNs;
+  const rate = Number(total - last.faults) / Math.max((now - last.at) / 1e9, 1e-9);
+  last.faults = total;
+  last.at = now;
+  const per = t.regions
+    .slice(0, 4)
+    .map((r) => `${r.name} ${s.counts[r.index] ?? 0n}`)
+    .join(', ');
+  return `${total} faults (${per}${t.regions.length > 4 ? ', ...' : ''}) ${Math.round(rate)}/s lost ${s.lost}`;
+}
+
+export function registerTrace(program: Command): void {
+  program
+    .command('trace')
+    .description('report the pages a process touches: which, in what order, by which thread')
+    .argument('[command...]', 'command to run and trace (after --)')
+    .option('--pid <pid>', 'trace a running process')
+    .option('--policy <file>', 'a .pfp file or compiled .policy.json: trace its regions and show what it would do')
+    .option('--policy-name <name>', 'which policy of a multi-policy file')
+    .option('--notify-only', "with --policy: only faults the policy marks 'notify'")
+    .option('--range <spec>', 'START:LEN (e.g. 0x7f0000000000:64MiB); with --policy, REGION=START places a region', collect, [])
+    .option('--vma <name>', 'a mapping as /proc/PID/maps names it: [heap], a file path, [anon:NAME]', collect, [])
+    .option('--json', 'one JSON event per line on stdout')
+    .option('--record <file>', 'write the first-touch order of pages per region (working set) as JSON')
+    .option('--heatmap <file>', 'write a page offset x time heatmap as SVG')
+    .option('--no-follow', 'do not trace children of the traced process')
+    .option('--no-kernel-faults', 'leave out faults the kernel takes on user memory (read(2) into a fresh page)')
+    .option('--write-faults', 'also report first writes to present pages')
+    .option('--ring-size <bytes>', 'ring buffer size, a power of two (default 1MiB)')
+    .option('--duration <seconds>', 'with --pid: stop after this long')
+    .option('-q, --quiet', 'no summary on stderr')
+    .addHelpText(
+      'after',
+      `
+Without --range, --vma or --policy, every page of the process is traced.
+--range and policy regions are filtered in the kernel; --vma in user space
+(all faults cross the ring buffer, each is placed by /proc/PID/maps).
+A command is started only once tracing is in place, and its children are
+followed. Events lost because the ring buffer was full are counted and shown.
+Needs root (CAP_BPF, CAP_PERFMON).
+Exit status: 0 traced, 2 usage error, 3 missing privilege or kernel feature,
+4 internal or I/O failure. The command's own status is shown in the summary.`,
+    )
+    .action(async (command: string[], flags: TraceFlags) => {
+      const opts: TraceOptions = {
+        followForks: flags.follow,
+        kernelFaults: flags.kernelFaults,
+        writeFaults: flags.writeFaults === true,
+      };
+      if (flags.pid !== undefined) {
+        if (!/^\d+$/.test(flags.pid)) fail(2, `--pid needs a process id, got ${flags.pid}`);
+        if (command.length) fail(2, 'give either --pid or a command, not both');
+        opts.pid = Number(flags.pid);
+      } else if (command.length) {
+        opts.command = command;
+      } else {
+        fail(2, 'give --pid PID or a command after --');
+      }
+      if (flags.policy !== undefined) opts.policy = flags.policy;
+      if (flags.policyName !== undefined) opts.policyName = flags.policyName;
+      if (flags.notifyOnly) {
+        if (flags.policy === undefined) fail(2, '--notify-only needs --policy');
+        opts.notifyOnly = true;
+      }
+      const ranges: NonNullable<TraceOptions['ranges']> = [];
+      const place: Record<string, bigint> = {};
+      for (const spec of flags.range) {
+        const r = parseRangeArg(spec);
+        if (typeof r === 'string') fail(2, r);
+        if (r.kind === 'place') {
+          if (flags.policy === undefined) fail(2, `${spec}: REGION=START needs --policy`);
+          place[r.region] = r.start;
+        } else {
+          if (flags.policy !== undefined) fail(2, `${spec}: with --policy, place its regions with REGION=START`);
+          ranges.push({ start: r.start, length: r.length });
+        }
+      }
+      if (ranges.length) opts.ranges = ranges;
+      if (Object.keys(place).length) opts.place = place;
+      if (flags.vma.length) {
+        if (flags.policy !== undefined) fail(2, '--vma cannot be combined with --policy');
+        opts.vmas = flags.vma;
+      }
+      if (flags.ringSize !== undefined) {
+        const n = parseSize(flags.ringSize);
+        if (n === undefined || n < 4096n || (n & (n - 1n)) !== 0n || n > 1n << 30n) {
+          fail(2, '--ring-size must be a power of two between 4KiB and 1GiB');
+        }
+        opts.ringBytes = Number(n);
+      }
+      let durationMs: number | undefined;
+      if (flags.duration !== undefined) {
+        const d = Number(flags.duration);
+        if (!(d > 0)) fail(2, '--duration needs a positive number of seconds');
+        durationMs = d * 1000;
+      }
+
+      let tracer: Tracer;
+      try {
+        tracer = await trace(opts);
+      } catch (e) {
+        if (isPrivilegeError(e)) fail(3, PRIVILEGE_MESSAGE);
+        if (e instanceof PolicyCompileError) fail(1, e.message);
+        const err = e as NativeError;
+        if (err.errno !== undefined) {
+          const log = err.log ? `\n${err.log.trim()}` : '';
+          fail(3, `${err.message} (kernel without BPF tracepoint support?)${log}`);
+        }
+        fail(4, err.message);
+      }
+
+      const points: HeatmapPoint[] = [];
+      const recorder = flags.record ? new WorkingSetRecorder(tracer.regions) : undefined;
+      tracer.on('batch', (events) => {
+        if (flags.json) process.stdout.write(events.map(eventJson).join('\n') + '\n');
+        if (recorder) for (const e of events) recorder.add(e);
+        if (flags.heatmap) for (const e of events) points.push({ time: e.time, offset: e.offset, region: e.region });
+      });
+
+      const showLive = !flags.quiet && process.stderr.isTTY === true;
+      const last = { faults: 0n, at: 0 };
+      const ticker = showLive
+        ? setInterval(() => process.stderr.write(`\r\x1b[K${live(tracer, last)}`), 1000)
+        : undefined;
+
+      await new Promise<void>((resolve) => {
+        const done = () => resolve();
+        process.once('SIGINT', done);
+        process.once('SIGTERM', done);
+        if (tracer.exited) void tracer.exited.then(done);
+        if (durationMs !== undefined) setTimeout(done, durationMs).unref();
+        if (opts.pid !== undefined) {
+          const pid = opts.pid;
+          const check = setInterval(() => {
+            try {
+              process.kill(pid, 0);
+            } catch {
+              clearInterval(check);
+              done();
+            }
+          }, 250);
+          check.unref();
+        }
+      });
+      if (ticker) {
+        clearInterval(ticker);
+        process.stderr.write('\r\x1b[K');
+      }
+      // A command still running (we were interrupted) is left to the signal it got.
+      const summary = await tracer.stop();
+      try {
+        if (recorder && flags.record) {
+          const ws = recorder.result(summary.lost, tracer.policyName);
+          await writeFile(flags.record, JSON.stringify(ws) + '\n');
+        }
+        if (flags.heatmap) {
+          await writeFile(flags.heatmap, renderHeatmap(points, tracer.regions, { title: `faultc trace: ${command.join(' ') || `pid ${tracer.pid}`}` }));
+        }
+      } catch (e) {
+        fail(4, (e as Error).message);
+      }
+      if (!flags.quiet) process.stderr.write(summaryLines(summary));
+      process.exitCode = 0;
+    });
+}

@@ -1,0 +1,101 @@
+// Typed view of the addon's BPF part (native/src/bpf_binding.cc) and the
+// decoding of packed struct faultc_event records.
+import { ABI_LAYOUTS } from '../codegen/abi.js';
+import { loadNative } from './native.js';
+
+export interface VerifiedProgram {
+  name: string;
+  section: string;
+  /** Instructions the verifier processed (-errno when unknown). */
+  verifiedInsns: number;
+}
+
+export interface VerifyOutcome {
+  ok: boolean;
+  errno: number;
+  /** The verifier's log of a rejected program and libbpf's warnings. */
+  log: string;
+  programs: VerifiedProgram[];
+}
+
+export interface NativeRange {
+  start: bigint;
+  end: bigint;
+  base: bigint;
+  region: number;
+}
+
+export interface NativeTraceConfig {
+  mode: number;
+  flags: number;
+  wakeupBytes: number;
+  sourceSizes?: bigint[];
+}
+
+export interface NativeTraceSession {
+  attach(): void;
+  addTarget(tgid: number): void;
+  removeTarget(tgid: number): void;
+  setRanges(ranges: NativeRange[]): void;
+  setConfig(config: NativeTraceConfig): void;
+  start(onBatch: (events: Buffer) => void, pollMs: number): void;
+  stop(): Promise<void>;
+  counts(regions: number): bigint[];
+  lost(): bigint;
+  close(): void;
+}
+
+interface BpfNative {
+  verify(path: string, progType?: number): VerifyOutcome;
+  TraceSession: new (path: string, ringBytes: number) => NativeTraceSession;
+}
+
+/** An error thrown by the addon: errno and the verifier log ride along. */
+export interface NativeError extends Error {
+  errno?: number;
+  log?: string;
+}
+
+export function bpfNative(): BpfNative {
+  const native = loadNative() as { bpf?: BpfNative };
+  if (!native.bpf) throw new Error('faultc: the native addon has no BPF support (rebuild native/)');
+  return native.bpf;
+}
+
+/** One struct faultc_event, as the ring buffer carries it. */
+export interface RawEvent {
+  timeNs: bigint;
+  address: bigint;
+  offset: bigint;
+  region: number;
+  pid: number;
+  tid: number;
+  handler: number;
+  write: number;
+  action: number;
+  pages: number;
+  error: number;
+}
+
+const EV = ABI_LAYOUTS.faultc_event;
+
+export function decodeEvents(buf: Buffer): RawEvent[] {
+  const out: RawEvent[] = [];
+  const f = EV.fields;
+  for (let o = 0; o + EV.size <= buf.length; o += EV.size) {
+    out.push({
+      timeNs: buf.readBigUInt64LE(o + f.time_ns),
+      address: buf.readBigUInt64LE(o + f.address),
+      offset: buf.readBigUInt64LE(o + f.offset),
+      region: buf.readUInt32LE(o + f.region),
+      pid: buf.readUInt32LE(o + f.pid),
+      tid: buf.readUInt32LE(o + f.tid),
+      handler: buf.readUInt32LE(o + f.handler),
+      write: buf.readUInt32LE(o + f.write),
+      action: buf.readUInt32LE(o + f.action),
+      pages: buf.readUInt32LE(o + f.pages),
+      error: buf.readUInt32LE(o + f.error),
+    });
+  }
+  return out;
+}
