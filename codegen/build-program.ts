@@ -82,7 +82,7 @@ export async function compileProgram(
     const kept: { policy: string; names: string[]; manifest: string | null }[] = [];
     const diagnostics: Diagnostic[] = [];
     for (const { policy, files } of emitted) {
-      const r = await buildOne(program, policy, files, tmp, emit);
+      const r = await buildOne(program, policy, files, tmp, outDir, emit);
       if (!r.ok) diagnostics.push(...r.diagnostics);
       else kept.push({ policy: policy.name, names: r.names, manifest: r.manifest });
     }
@@ -135,6 +135,7 @@ async function buildOne(
   policy: PolicyIR,
   files: Map<string, string>,
   tmp: string,
+  outDir: string,
   emit: Set<EmitKind>,
 ): Promise<BuildOne> {
   const base = policy.name;
@@ -155,6 +156,7 @@ async function buildOne(
           output: join(tmp, artifactFileName(base, 'traceBpfO')),
           includeDirs: [tmp],
           pfpDir,
+          prefixMap: { from: tmp, to: outDir },
         }),
       ],
       [
@@ -164,6 +166,7 @@ async function buildOne(
           output: join(tmp, artifactFileName(base, 'faultBpfO')),
           includeDirs: [tmp],
           pfpDir,
+          prefixMap: { from: tmp, to: outDir },
         }),
       ],
       ['decideSo', compileHostSo({ source: hostC, output: join(tmp, artifactFileName(base, 'decideSo')), includeDirs: [tmp] })],

@@ -72,6 +72,8 @@ export interface BpfCompile {
    * policy's own source lines.
    */
   pfpDir?: string;
+  /** Debug info names files under `from` as under `to` (the temp folder as the output folder). */
+  prefixMap?: { from: string; to: string };
 }
 
 /** clang -O2 -g -target bpf ... -c source -o output */
@@ -79,6 +81,7 @@ export function compileBpf(job: BpfCompile): Promise<CcResult> {
   const args = ['-O2', '-g', '-target', 'bpf', ...bpfIncludeFlags()];
   for (const dir of job.includeDirs) args.push('-I', dir);
   if (job.pfpDir) args.push(`-fdebug-compilation-dir=${job.pfpDir}`);
+  if (job.prefixMap) args.push(`-fdebug-prefix-map=${job.prefixMap.from}=${job.prefixMap.to}`);
   args.push('-c', job.source, '-o', job.output);
   return run(clangCommand(), args);
 }

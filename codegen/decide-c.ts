@@ -91,15 +91,21 @@ class DecideEmitter {
     w.close();
     w.line();
     w.raw('/* Returns 0 with *out filled in, or -1 for a region or handler this policy does not have. */');
+    // The whole function is attributed to the .pfp file, its own lines included:
+    // clang 14 names BTF line info after the function's file, so a function
+    // in decide.h with .pfp lines inside would show the wrong text.
+    w.mapTo(names.lineFile, policy.span.startLine);
     w.line(`static __always_inline int ${fn}(const struct faultc_fault *in, struct faultc_decision *out)`);
     w.open('{');
     w.line('__builtin_memset(out, 0, sizeof(*out));');
     w.line('switch (in->region) {');
     for (const region of policy.regions) this.region(region);
+    w.mapTo(names.lineFile, policy.span.startLine);
     w.line('default:');
     w.line('\treturn -1;');
     w.line('}');
     w.close();
+    w.unmap();
     w.line();
     w.raw(`#endif /* ${guard} */`);
     return w.text();
@@ -107,24 +113,24 @@ class DecideEmitter {
 
   private region(region: RegionIR): void {
     const { w } = this;
+    const file = this.names.lineFile;
+    w.mapTo(file, region.span.startLine);
     w.open(`case ${cU32(region.index)}: { /* region ${cComment(region.id)} */`);
     w.open('if (in->handler == FAULTC_ON_MISSING) {');
     if (region.onMissing) {
       this.block(region.onMissing);
-      w.unmap();
     } else {
       w.line('/* no `on missing` block: the default is zero */');
       w.line('out->action = FAULTC_ACT_ZERO;');
     }
     w.line('return 0;');
     w.close();
+    w.mapTo(file, region.span.startLine);
     w.open('if (in->handler == FAULTC_ON_WRITE) {');
-    if (region.onWrite) {
-      this.block(region.onWrite);
-      w.unmap();
-    }
+    if (region.onWrite) this.block(region.onWrite);
     w.line('return 0;');
     w.close();
+    w.mapTo(file, region.span.startLine);
     w.line('return -1;');
     w.close();
   }
