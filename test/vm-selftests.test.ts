@@ -1,0 +1,78 @@
+// The kernel's own userfaultfd selftests (tools/testing/selftests/mm) on the
+// patched kernel, in the guest: the fault hook must not break userfaultfd.
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { ensureKernel, repoRoot } from './setup/kernel.js';
+import { runInVm } from './vm/harness.js';
+
+interface UnitResult {
+  name: string;
+  outcome: 'pass' | 'fail' | 'skip';
+  reason?: string;
+}
+
+// "Testing <name> on <mem>... done | failed [reason: ..] | skipped [reason: ..]"
+function parseUnitTests(stdout: string): UnitResult[] {
+  const results: UnitResult[] = [];
+  const re = /^Testing (.+?)\.\.\. (?:(done)|failed \[reason: (.*)\]|skipped \[reason: (.*)\])$/gm;
+  for (const m of stdout.matchAll(re)) {
+    const name = m[1] ?? '';
+    if (m[2] !== undefined) results.push({ name, outcome: 'pass' });
+    else if (m[3] !== undefined) results.push({ name, outcome: 'fail', reason: m[3] });
+    else results.push({ name, outcome: 'skip', reason: m[4] ?? '' });
+  }
+  return results;
+}
+
+let selftests: string;
+
+beforeAll(() => {
+  ensureKernel();
+  const out = execFileSync(join(repoRoot, 'kernel', 'build-selftests.sh'), [], {
+    cwd: repoRoot,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  selftests = out.trim().split('\n').pop() ?? '';
+}, 1_800_000);
+
+describe('kernel userfaultfd selftests on the faultc kernel', () => {
+  it('uffd-unit-tests: no failures', async () => {
+    // Reserve huge pages so the hugetlb variants run instead of skipping.
+    const script = `echo 64 > /proc/sys/vm/nr_hugepages; exec "${selftests}/uffd-unit-tests"`;
+    const r = await runInVm(['sh', '-c', script], { timeoutSeconds: 900, cwd: selftests });
+    const results = parseUnitTests(r.stdout);
+    const summary = /^Userfaults unit tests: pass=(\d+), skip=(\d+), fail=(\d+) \(total=(\d+)\)$/m.exec(r.stdout);
+    const skipped = results.filter((t) => t.outcome === 'skip');
+    if (skipped.length > 0) {
+      console.log(`uffd-unit-tests skipped ${skipped.length}:\n${skipped.map((t) => `  ${t.name}: ${t.reason}`).join('\n')}`);
+    }
+    const failed = results.filter((t) => t.outcome === 'fail');
+    expect(failed, r.stdout.slice(-4000)).toEqual([]);
+    expect(summary, r.stdout.slice(-4000) + r.stderr.slice(-2000)).not.toBeNull();
+    const [pass, skip, fail] = [Number(summary?.[1]), Number(summary?.[2]), Number(summary?.[3])];
+    expect(fail).toBe(0);
+    expect(pass).toBe(results.filter((t) => t.outcome === 'pass').length);
+    expect(skip).toBe(skipped.length);
+    expect(pass).toBeGreaterThan(40);
+    expect(r.dmesgProblems).toEqual([]);
+    expect(r.status).toBe(0);
+  }, 1_000_000);
+
+  it('uffd-stress anon and shmem: bounces complete', async () => {
+    const script = [
+      'set -e',
+      `"${selftests}/uffd-stress" anon 32 4`,
+      `"${selftests}/uffd-stress" shmem 16 4`,
+      'echo uffd-stress-finished',
+    ].join('\n');
+    const r = await runInVm(['sh', '-c', script], { timeoutSeconds: 900, cwd: selftests });
+    expect(r.stdout + r.stderr).not.toMatch(/skip: /);
+    // Each bounce prints one "bounces: N, mode: ..." line per run.
+    expect((r.stdout.match(/^bounces: \d+, mode:/gm) ?? []).length, r.stdout.slice(-3000)).toBe(8);
+    expect(r.stdout).toContain('uffd-stress-finished');
+    expect(r.dmesgProblems).toEqual([]);
+    expect(r.status, r.stderr.slice(-3000)).toBe(0);
+  }, 1_000_000);
+});
