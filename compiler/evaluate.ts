@@ -119,6 +119,16 @@ function run(stmts: Stmt[], input: EvalInput, out: Evaluation): void {
   }
 }
 
+/** Value of one expression for one fault, or the run-time error it raises. */
+export function evaluateExpr(e: Expr, input: EvalInput): bigint | EvalError {
+  try {
+    return value(e, input);
+  } catch (err) {
+    if (err instanceof RuntimeError) return err.error;
+    throw err;
+  }
+}
+
 function value(e: Expr, input: EvalInput): bigint {
   switch (e.kind) {
     case 'const':
