@@ -7,7 +7,7 @@ import { parseRangeArg, parseSize } from '../trace-args.js';
 import { WorkingSetRecorder } from '../trace-record.js';
 import { trace, type TraceEvent, type TraceOptions, type TraceSummary, type Tracer } from '../trace.js';
 import { PolicyCompileError } from '../trace-program.js';
-import type { NativeError } from '../trace-native.js';
+import { hasBpfPrivilege, type NativeError } from '../trace-native.js';
 
 interface TraceFlags {
   pid?: string;
@@ -36,10 +36,10 @@ function fail(code: number, message: string): never {
   process.exit(code);
 }
 
-/** EPERM/EACCES from the kernel: the caller lacks CAP_BPF/CAP_PERFMON. */
+/** EPERM from the kernel without a verifier log: the caller lacks CAP_BPF/CAP_PERFMON. */
 export function isPrivilegeError(e: unknown): boolean {
-  const errno = (e as NativeError).errno;
-  return errno === 1 || errno === 13;
+  const err = e as NativeError;
+  return err.errno === 1 && !/processed \d+ insns|^\d+: /m.test(err.log ?? '');
 }
 
 export const PRIVILEGE_MESSAGE =
@@ -175,6 +175,7 @@ Exit status: 0 traced, 2 usage error, 3 missing privilege or kernel feature,
         durationMs = d * 1000;
       }
 
+      if (!hasBpfPrivilege()) fail(3, PRIVILEGE_MESSAGE);
       let tracer: Tracer;
       try {
         tracer = await trace(opts);
