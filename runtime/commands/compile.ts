@@ -2,9 +2,11 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import type { Diagnostic } from '../../compiler/diagnostic.js';
-import { formatDiagnostic } from '../../compiler/format.js';
+import { CODES } from '../../compiler/codes.js';
+import { formatDiagnostics, useColor } from '../../compiler/format.js';
 import { compileFile, EMIT_KINDS, type EmitKind } from '../../codegen/build.js';
 import { INTERNAL_CODES } from '../../codegen/codes.js';
+import { diagnosticJson } from './check.js';
 
 export const DEFAULT_OUT_DIR = 'out';
 
@@ -29,8 +31,15 @@ function parseEmit(list: string): EmitKind[] | string {
 async function printDiagnostics(file: string, diagnostics: Diagnostic[]): Promise<void> {
   if (diagnostics.length === 0) return;
   const text = await readFile(file, 'utf8').catch(() => '');
-  const color = !process.env.NO_COLOR && process.stderr.isTTY === true;
-  for (const d of diagnostics) process.stderr.write(formatDiagnostic(d, text, { color }) + '\n');
+  process.stderr.write(formatDiagnostics(diagnostics, text, { color: useColor(process.stderr) }) + '\n');
+}
+
+/** Exit status: 4 when faultc itself or the file system failed, 1 for errors in the policy. */
+function exitStatus(ok: boolean, diagnostics: Diagnostic[]): number {
+  if (ok) return 0;
+  const errors = diagnostics.filter((d) => d.severity === 'error');
+  if (errors.some((d) => INTERNAL_CODES.has(d.code) || d.code === CODES.cannotRead.code)) return 4;
+  return 1;
 }
 
 export function registerCompile(program: Command): void {
@@ -50,7 +59,9 @@ Each policy P in the file gives, in the output folder (default ./${DEFAULT_OUT_D
   P.trace.bpf.o  P.fault.bpf.o  P.decide.so              (--emit obj)
   P.policy.json  the manifest that names all of them     (--emit json)
 Files are written only when everything succeeds; on an error nothing is written.
-Exit status: 0 compiled, 1 the policy has errors, 2 usage error, 4 internal error.`,
+Exit status: 0 compiled, 1 the policy has errors, 2 usage error, 4 internal or I/O error.
+NO_COLOR=1 (or output that is not a terminal) prints without colour.
+`,
     )
     .action(async (file: string, flags: CompileFlags) => {
       const emit = parseEmit(flags.emit);
@@ -61,20 +72,19 @@ Exit status: 0 compiled, 1 the policy has errors, 2 usage error, 4 internal erro
       const opts: { outDir: string; emit: EmitKind[]; policy?: string } = { outDir: flags.outDir, emit };
       if (flags.policy !== undefined) opts.policy = flags.policy;
       const r = await compileFile(file, opts);
-      const internal = r.diagnostics.some((d) => d.severity === 'error' && INTERNAL_CODES.has(d.code));
       if (flags.json) {
         const out = r.ok
           ? {
               ok: true,
               policies: r.value.map((p) => ({ policy: p.policy, manifest: p.manifest, files: p.files })),
-              diagnostics: r.diagnostics,
+              diagnostics: r.diagnostics.map(diagnosticJson),
             }
-          : { ok: false, diagnostics: r.diagnostics };
+          : { ok: false, diagnostics: r.diagnostics.map(diagnosticJson) };
         process.stdout.write(JSON.stringify(out, null, 2) + '\n');
       } else {
         await printDiagnostics(file, r.diagnostics);
         if (r.ok) for (const p of r.value) for (const f of p.files) process.stdout.write(f + '\n');
       }
-      process.exitCode = r.ok ? 0 : internal ? 4 : 1;
+      process.exitCode = exitStatus(r.ok, r.diagnostics);
     });
 }
