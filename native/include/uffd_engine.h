@@ -91,9 +91,11 @@ void fc_engine_pause(struct fc_engine *e, int paused);
 
 /*
  * Stops the handler threads after they have resolved every queued fault,
- * unregisters (waking any fault that arrived after), unmaps the regions,
- * closes every fd and frees e.
+ * unregisters (waking any fault that arrived after) and unmaps the regions.
+ * Queued events stay readable until fc_engine_close().
  */
+void fc_engine_stop(struct fc_engine *e);
+/* fc_engine_stop() if not done yet, then closes every fd and frees e. */
 void fc_engine_close(struct fc_engine *e);
 
 #endif /* FAULTC_UFFD_ENGINE_H */

@@ -116,6 +116,7 @@ struct fc_engine {
 	unsigned started;
 	struct fc_worker *workers;
 	_Atomic bool stopping;
+	bool stopped;		/* fc_engine_stop() done: regions unmapped */
 	_Atomic bool paused;
 	pthread_mutex_t pause_lock;
 	pthread_cond_t pause_cond;
@@ -1022,7 +1023,7 @@ int fc_engine_add_region(struct fc_engine *e, uint32_t policy_region,
 
 static struct fc_region *slot_region(struct fc_engine *e, int slot)
 {
-	if (slot < 0 || slot >= atomic_load(&e->nr_regions))
+	if (e->stopped || slot < 0 || slot >= atomic_load(&e->nr_regions))
 		return NULL;
 	return &e->regions[slot];
 }
@@ -1153,12 +1154,13 @@ void fc_engine_pause(struct fc_engine *e, int paused)
 	pthread_mutex_unlock(&e->pause_lock);
 }
 
-void fc_engine_close(struct fc_engine *e)
+void fc_engine_stop(struct fc_engine *e)
 {
 	int n;
 
-	if (!e)
+	if (!e || e->stopped)
 		return;
+	e->stopped = true;
 	/* Handlers resolve everything queued, then leave. */
 	stop_threads(e);
 	n = atomic_load(&e->nr_regions);
@@ -1169,8 +1171,20 @@ void fc_engine_close(struct fc_engine *e)
 		/* Wakes any fault that came after the handlers left. */
 		ioctl(e->uffd, UFFDIO_UNREGISTER, &range);
 		munmap((void *)(uintptr_t)r->start, r->size);
-		free(r->dirty);
-		pthread_mutex_destroy(&r->dirty_lock);
+	}
+}
+
+void fc_engine_close(struct fc_engine *e)
+{
+	int n;
+
+	if (!e)
+		return;
+	fc_engine_stop(e);
+	n = atomic_load(&e->nr_regions);
+	for (int i = 0; i < n; i++) {
+		free(e->regions[i].dirty);
+		pthread_mutex_destroy(&e->regions[i].dirty_lock);
 	}
 	atomic_store(&e->nr_regions, 0);
 	free_engine(e);

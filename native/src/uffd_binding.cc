@@ -1,0 +1,513 @@
+// JavaScript side of uffd_engine.c and uffd_touch.c.
+//
+// Region memory is handed out as an external ArrayBuffer over the mapping:
+// V8 never reads or writes it on its own, and a JavaScript access to a
+// missing page blocks the JS thread in the kernel until a handler thread
+// resolves it. The JS thread is never a handler.
+//
+// Lifetime: the engine closes on close(), or when the wrapper and every
+// ArrayBuffer over its regions have been collected, whichever comes first.
+// close() detaches the ArrayBuffers so no JavaScript can reach unmapped memory.
+#include <napi.h>
+#include <cerrno>
+#include <condition_variable>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+#include "bindings.h"
+
+extern "C" {
+#include "uffd_engine.h"
+#include "uffd_touch.h"
+}
+
+namespace {
+
+const char *ErrnoName(int err)
+{
+	switch (err) {
+	case EPERM: return "EPERM";
+	case ENOSYS: return "ENOSYS";
+	case EEXIST: return "EEXIST";
+	case ENOENT: return "ENOENT";
+	case EACCES: return "EACCES";
+	case ENOMEM: return "ENOMEM";
+	case EINVAL: return "EINVAL";
+	case ENOSPC: return "ENOSPC";
+	case ENOTSUP: return "ENOTSUP";
+	default: return "EIO";
+	}
+}
+
+Napi::Error UffdError(Napi::Env env, const std::string &msg, int err)
+{
+	Napi::Error e = Napi::Error::New(env, msg);
+	e.Set("code", Napi::String::New(env, std::string("FAULTC_UFFD_") + ErrnoName(err)));
+	e.Set("errno", Napi::Number::New(env, err));
+	return e;
+}
+
+struct EventsCtx {
+	Napi::ThreadSafeFunction tsfn;
+	bool live = false;
+};
+
+// Shared by the wrapper and every ArrayBuffer over a region.
+struct Holder {
+	struct fc_engine *engine = nullptr;
+	std::mutex mu;
+	std::condition_variable cv;
+	int touchers = 0;	// touch workers running over region memory
+	std::unique_ptr<EventsCtx> events;	// outlives the handler threads
+	std::vector<struct faultc_event> last_events;	// queued when the engine stopped
+
+	void Close()
+	{
+		std::unique_lock<std::mutex> lock(mu);
+		// Touch threads may still be faulting on region memory: the
+		// handlers keep resolving until they are done, then unmap.
+		cv.wait(lock, [this] { return touchers == 0; });
+		if (engine) {
+			fc_engine_stop(engine);
+			// Events of faults resolved while stopping are not lost.
+			struct faultc_event ev[1024];
+			size_t n;
+			while ((n = fc_engine_drain_events(engine, ev, 1024)) > 0)
+				last_events.insert(last_events.end(), ev, ev + n);
+			fc_engine_close(engine);
+			engine = nullptr;
+		}
+		if (events && events->live) {
+			events->tsfn.Release();
+			events->live = false;
+		}
+	}
+	~Holder() { Close(); }
+};
+
+void OnEvents(void *ctx)
+{
+	auto *c = static_cast<EventsCtx *>(ctx);
+	// Data-less: the JS callback drains the queue itself, in batches.
+	c->tsfn.NonBlockingCall();
+}
+
+class TouchWorker : public Napi::AsyncWorker {
+public:
+	TouchWorker(Napi::Env env, std::shared_ptr<Holder> holder, uint8_t *base,
+		    std::vector<uint32_t> pages, unsigned threads, bool write, uint8_t value,
+		    size_t anon_pages)
+		: Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)),
+		  holder_(std::move(holder)), base_(base), pages_(std::move(pages)),
+		  threads_(threads), write_(write), value_(value), anon_pages_(anon_pages)
+	{
+	}
+
+	Napi::Promise Promise() { return deferred_.Promise(); }
+
+	void Execute() override
+	{
+		if (holder_)
+			rc_ = fc_touch_pages(base_, pages_.data(), pages_.size(), threads_, write_,
+					     value_, &res_);
+		else
+			rc_ = fc_touch_anonymous(anon_pages_, threads_, write_, &res_);
+		if (holder_) {
+			std::lock_guard<std::mutex> lock(holder_->mu);
+			holder_->touchers--;
+			holder_->cv.notify_all();
+		}
+	}
+
+	void OnOK() override
+	{
+		Napi::Env env = Env();
+		if (rc_ < 0) {
+			deferred_.Reject(UffdError(env, std::string("touch failed: ") + strerror(-rc_), -rc_).Value());
+			return;
+		}
+		Napi::Object o = Napi::Object::New(env);
+		o.Set("ns", Napi::Number::New(env, (double)res_.ns));
+		o.Set("sum", Napi::Number::New(env, (double)res_.sum));
+		deferred_.Resolve(o);
+	}
+
+	void OnError(const Napi::Error &e) override { deferred_.Reject(e.Value()); }
+
+private:
+	Napi::Promise::Deferred deferred_;
+	std::shared_ptr<Holder> holder_;
+	uint8_t *base_;
+	std::vector<uint32_t> pages_;
+	unsigned threads_;
+	bool write_;
+	uint8_t value_;
+	size_t anon_pages_;
+	struct fc_touch_result res_ = {};
+	int rc_ = 0;
+};
+
+class UffdEngine : public Napi::ObjectWrap<UffdEngine> {
+public:
+	static Napi::Function Define(Napi::Env env)
+	{
+		return DefineClass(env, "UffdEngine", {
+			InstanceMethod("addRegion", &UffdEngine::AddRegion),
+			InstanceMethod("stats", &UffdEngine::Stats),
+			InstanceMethod("dirtyPages", &UffdEngine::DirtyPages),
+			InstanceMethod("resetDirty", &UffdEngine::ResetDirty),
+			InstanceMethod("drainEvents", &UffdEngine::DrainEvents),
+			InstanceMethod("lostEvents", &UffdEngine::LostEvents),
+			InstanceMethod("settle", &UffdEngine::Settle),
+			InstanceMethod("pause", &UffdEngine::Pause),
+			InstanceMethod("touch", &UffdEngine::Touch),
+			InstanceMethod("info", &UffdEngine::Info),
+			InstanceMethod("close", &UffdEngine::Close),
+		});
+	}
+
+	// new UffdEngine({ decide, sources, threads?, userModeOnly?, forceSigbusFallback?, onEvents? })
+	UffdEngine(const Napi::CallbackInfo &info) : Napi::ObjectWrap<UffdEngine>(info)
+	{
+		Napi::Env env = info.Env();
+		if (info.Length() < 1 || !info[0].IsObject()) {
+			Napi::TypeError::New(env, "new UffdEngine(options)").ThrowAsJavaScriptException();
+			return;
+		}
+		Napi::Object o = info[0].As<Napi::Object>();
+		if (!o.Get("decide").IsString() || !o.Get("sources").IsArray()) {
+			Napi::TypeError::New(env, "options.decide (string) and options.sources (string[]) are required")
+				.ThrowAsJavaScriptException();
+			return;
+		}
+		std::string decide = o.Get("decide").As<Napi::String>();
+		Napi::Array src = o.Get("sources").As<Napi::Array>();
+		std::vector<std::string> paths;
+		for (uint32_t i = 0; i < src.Length(); i++) {
+			if (!src.Get(i).IsString()) {
+				Napi::TypeError::New(env, "options.sources must hold strings").ThrowAsJavaScriptException();
+				return;
+			}
+			paths.push_back(src.Get(i).As<Napi::String>());
+		}
+		if (paths.size() > FAULTC_MAX_SOURCES) {
+			Napi::RangeError::New(env, "too many sources").ThrowAsJavaScriptException();
+			return;
+		}
+		struct fc_engine_opts opts = {};
+		opts.decide_path = decide.c_str();
+		opts.nr_sources = (unsigned)paths.size();
+		for (size_t i = 0; i < paths.size(); i++)
+			opts.source_paths[i] = paths[i].c_str();
+		if (o.Get("threads").IsNumber())
+			opts.nr_threads = o.Get("threads").As<Napi::Number>().Uint32Value();
+		if (o.Get("userModeOnly").ToBoolean())
+			opts.flags |= FC_OPEN_USER_MODE_ONLY;
+		if (o.Get("forceSigbusFallback").ToBoolean())
+			opts.flags |= FC_OPEN_FORCE_SIGBUS_FALLBACK;
+		holder_ = std::make_shared<Holder>();
+		if (o.Get("onEvents").IsFunction()) {
+			auto ev = std::make_unique<EventsCtx>();
+			ev->tsfn = Napi::ThreadSafeFunction::New(env, o.Get("onEvents").As<Napi::Function>(),
+								 "faultc-uffd-events", 0, 1);
+			// Pending notifications must not keep the process alive.
+			ev->tsfn.Unref(env);
+			ev->live = true;
+			opts.on_events = OnEvents;
+			opts.ctx = ev.get();
+			holder_->events = std::move(ev);
+		}
+		char err[512] = "";
+		int err_no = 0;
+		struct fc_engine *e = fc_engine_open(&opts, err, sizeof(err), &err_no);
+		if (!e) {
+			holder_->Close();
+			holder_.reset();
+			UffdError(env, err, err_no).ThrowAsJavaScriptException();
+			return;
+		}
+		holder_->engine = e;
+	}
+
+private:
+	struct fc_engine *Engine(Napi::Env env)
+	{
+		if (!holder_ || !holder_->engine) {
+			UffdError(env, "the policy is closed", EINVAL).ThrowAsJavaScriptException();
+			return nullptr;
+		}
+		return holder_->engine;
+	}
+
+	static bool ToU64(const Napi::Value &v, uint64_t *out)
+	{
+		if (v.IsBigInt()) {
+			bool lossless;
+			*out = v.As<Napi::BigInt>().Uint64Value(&lossless);
+			return lossless;
+		}
+		if (v.IsNumber()) {
+			double d = v.As<Napi::Number>().DoubleValue();
+			if (d < 0 || d > 9007199254740991.0)
+				return false;
+			*out = (uint64_t)d;
+			return true;
+		}
+		return false;
+	}
+
+	int Slot(const Napi::CallbackInfo &info)
+	{
+		if (info.Length() < 1 || !info[0].IsNumber()) {
+			Napi::TypeError::New(info.Env(), "region slot expected").ThrowAsJavaScriptException();
+			return -1;
+		}
+		return info[0].As<Napi::Number>().Int32Value();
+	}
+
+	// addRegion(policyRegion, size, at, writeTracking) -> { slot, address, buffer }
+	Napi::Value AddRegion(const Napi::CallbackInfo &info)
+	{
+		Napi::Env env = info.Env();
+		struct fc_engine *e = Engine(env);
+		uint64_t size, at;
+		if (!e)
+			return env.Undefined();
+		if (info.Length() < 4 || !info[0].IsNumber() || !ToU64(info[1], &size) || !ToU64(info[2], &at)) {
+			Napi::TypeError::New(env, "addRegion(region: number, size: bigint, at: bigint, wp: boolean)")
+				.ThrowAsJavaScriptException();
+			return env.Undefined();
+		}
+		if (size > (uint64_t)SIZE_MAX / 2) {
+			Napi::RangeError::New(env, "region too large").ThrowAsJavaScriptException();
+			return env.Undefined();
+		}
+		char err[512] = "";
+		int slot = fc_engine_add_region(e, info[0].As<Napi::Number>().Uint32Value(), size, at,
+						info[3].ToBoolean() ? 1 : 0, err, sizeof(err));
+		if (slot < 0) {
+			UffdError(env, err, -slot).ThrowAsJavaScriptException();
+			return env.Undefined();
+		}
+		void *addr = fc_region_addr(e, slot);
+		// Each buffer keeps the engine alive until it is collected.
+		auto *hint = new std::shared_ptr<Holder>(holder_);
+		Napi::ArrayBuffer buf = Napi::ArrayBuffer::New(env, addr, (size_t)size,
+			[](Napi::Env, void *, std::shared_ptr<Holder> *h) { delete h; }, hint);
+		buffers_.push_back(Napi::Persistent(buf));
+		Napi::Object res = Napi::Object::New(env);
+		res.Set("slot", Napi::Number::New(env, slot));
+		res.Set("address", Napi::BigInt::New(env, (uint64_t)(uintptr_t)addr));
+		res.Set("buffer", buf);
+		return res;
+	}
+
+	Napi::Value Stats(const Napi::CallbackInfo &info)
+	{
+		Napi::Env env = info.Env();
+		struct fc_engine *e = Engine(env);
+		int slot = Slot(info);
+		struct fc_region_stats st;
+		if (!e || slot < 0)
+			return env.Undefined();
+		// Let a handler that already woke a thread finish its bookkeeping.
+		fc_engine_settle(e, 100);
+		if (fc_region_stats(e, slot, &st) < 0) {
+			UffdError(env, "no such region", EINVAL).ThrowAsJavaScriptException();
+			return env.Undefined();
+		}
+		Napi::Object o = Napi::Object::New(env);
+		o.Set("faults", (double)st.faults);
+		o.Set("zero", (double)st.zero);
+		o.Set("fill", (double)st.fill);
+		o.Set("copy", (double)st.copy);
+		o.Set("prefetch", (double)st.prefetch);
+		o.Set("sigbus", (double)st.sigbus);
+		o.Set("deferred", (double)st.deferred);
+		o.Set("errors", (double)st.errors);
+		o.Set("writeFaults", (double)st.write_faults);
+		return o;
+	}
+
+	Napi::Value DirtyPages(const Napi::CallbackInfo &info)
+	{
+		Napi::Env env = info.Env();
+		struct fc_engine *e = Engine(env);
+		int slot = Slot(info);
+		if (!e || slot < 0)
+			return env.Undefined();
+		fc_engine_settle(e, 100);
+		std::vector<uint64_t> pages(fc_region_size(e, slot) / FAULTC_PAGE_SIZE);
+		size_t n = fc_region_dirty(e, slot, pages.data(), pages.size());
+		if (n > pages.size())
+			n = pages.size();
+		Napi::Array a = Napi::Array::New(env, n);
+		for (size_t i = 0; i < n; i++)
+			a.Set((uint32_t)i, Napi::Number::New(env, (double)pages[i]));
+		return a;
+	}
+
+	Napi::Value ResetDirty(const Napi::CallbackInfo &info)
+	{
+		Napi::Env env = info.Env();
+		struct fc_engine *e = Engine(env);
+		int slot = Slot(info);
+		if (!e || slot < 0)
+			return env.Undefined();
+		int rc = fc_region_reset_dirty(e, slot);
+		if (rc < 0)
+			UffdError(env, std::string("resetDirty: ") + strerror(-rc), -rc).ThrowAsJavaScriptException();
+		return env.Undefined();
+	}
+
+	// drainEvents() -> Buffer of packed struct faultc_event (ABI v1 layout)
+	Napi::Value DrainEvents(const Napi::CallbackInfo &info)
+	{
+		Napi::Env env = info.Env();
+		if (!holder_ || !holder_->engine)
+			return Napi::Buffer<uint8_t>::New(env, 0);
+		std::vector<struct faultc_event> ev(4096);
+		std::vector<uint8_t> out;
+		size_t n;
+		while ((n = fc_engine_drain_events(holder_->engine, ev.data(), ev.size())) > 0) {
+			const uint8_t *p = reinterpret_cast<const uint8_t *>(ev.data());
+			out.insert(out.end(), p, p + n * sizeof(struct faultc_event));
+			if (n < ev.size())
+				break;
+		}
+		return Napi::Buffer<uint8_t>::Copy(env, out.data(), out.size());
+	}
+
+	Napi::Value LostEvents(const Napi::CallbackInfo &info)
+	{
+		Napi::Env env = info.Env();
+		struct fc_engine *e = Engine(env);
+		return e ? Napi::Number::New(env, (double)fc_engine_lost_events(e)) : env.Undefined();
+	}
+
+	Napi::Value Settle(const Napi::CallbackInfo &info)
+	{
+		Napi::Env env = info.Env();
+		struct fc_engine *e = Engine(env);
+		unsigned ms = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().Uint32Value() : 1000;
+		if (!e)
+			return env.Undefined();
+		return Napi::Boolean::New(env, fc_engine_settle(e, ms) == 0);
+	}
+
+	Napi::Value Pause(const Napi::CallbackInfo &info)
+	{
+		Napi::Env env = info.Env();
+		struct fc_engine *e = Engine(env);
+		if (e)
+			fc_engine_pause(e, info.Length() > 0 && info[0].ToBoolean() ? 1 : 0);
+		return env.Undefined();
+	}
+
+	// touch(slot, pages: Uint32Array, threads, write, value) -> Promise<{ ns, sum }>
+	Napi::Value Touch(const Napi::CallbackInfo &info)
+	{
+		Napi::Env env = info.Env();
+		struct fc_engine *e = Engine(env);
+		int slot = Slot(info);
+		if (!e || slot < 0)
+			return env.Undefined();
+		if (info.Length() < 5 || !info[1].IsTypedArray() ||
+		    info[1].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array || !info[2].IsNumber()) {
+			Napi::TypeError::New(env, "touch(slot, pages: Uint32Array, threads: number, write: boolean, value: number)")
+				.ThrowAsJavaScriptException();
+			return env.Undefined();
+		}
+		Napi::Uint32Array arr = info[1].As<Napi::Uint32Array>();
+		uint64_t nr_pages = fc_region_size(e, slot) / FAULTC_PAGE_SIZE;
+		std::vector<uint32_t> pages(arr.Data(), arr.Data() + arr.ElementLength());
+		// Only pages of this region: the toucher never strays outside it.
+		for (uint32_t p : pages) {
+			if (p >= nr_pages) {
+				Napi::RangeError::New(env, "page index outside the region").ThrowAsJavaScriptException();
+				return env.Undefined();
+			}
+		}
+		unsigned threads = info[2].As<Napi::Number>().Uint32Value();
+		if (threads < 1 || threads > 64) {
+			Napi::RangeError::New(env, "threads must be 1..64").ThrowAsJavaScriptException();
+			return env.Undefined();
+		}
+		{
+			std::lock_guard<std::mutex> lock(holder_->mu);
+			holder_->touchers++;
+		}
+		auto *w = new TouchWorker(env, holder_, static_cast<uint8_t *>(fc_region_addr(e, slot)),
+					  std::move(pages), threads, info[3].ToBoolean(),
+					  (uint8_t)info[4].As<Napi::Number>().Uint32Value(), 0);
+		Napi::Promise p = w->Promise();
+		w->Queue();
+		return p;
+	}
+
+	Napi::Value Info(const Napi::CallbackInfo &info)
+	{
+		Napi::Env env = info.Env();
+		struct fc_engine *e = Engine(env);
+		if (!e)
+			return env.Undefined();
+		Napi::Object o = Napi::Object::New(env);
+		o.Set("threads", Napi::Number::New(env, fc_engine_nr_threads(e)));
+		o.Set("poison", Napi::Boolean::New(env, fc_engine_has_poison(e) != 0));
+		o.Set("features", Napi::BigInt::New(env, fc_engine_features(e)));
+		return o;
+	}
+
+	Napi::Value Close(const Napi::CallbackInfo &info)
+	{
+		Napi::Env env = info.Env();
+		if (holder_) {
+			for (auto &ref : buffers_) {
+				Napi::ArrayBuffer b = ref.Value();
+				if (!b.IsDetached())
+					b.Detach();
+			}
+			buffers_.clear();
+			holder_->Close();
+			std::vector<struct faultc_event> ev;
+			ev.swap(holder_->last_events);
+			return Napi::Buffer<uint8_t>::Copy(env, reinterpret_cast<const uint8_t *>(ev.data()),
+							   ev.size() * sizeof(struct faultc_event));
+		}
+		return Napi::Buffer<uint8_t>::New(env, 0);
+	}
+
+	std::shared_ptr<Holder> holder_;
+	std::vector<Napi::Reference<Napi::ArrayBuffer>> buffers_;
+};
+
+// touchAnonymous(pages, threads, write) -> Promise<{ ns, sum }>: the baseline.
+Napi::Value TouchAnonymous(const Napi::CallbackInfo &info)
+{
+	Napi::Env env = info.Env();
+	if (info.Length() < 3 || !info[0].IsNumber() || !info[1].IsNumber()) {
+		Napi::TypeError::New(env, "touchAnonymous(pages: number, threads: number, write: boolean)")
+			.ThrowAsJavaScriptException();
+		return env.Undefined();
+	}
+	unsigned threads = info[1].As<Napi::Number>().Uint32Value();
+	if (threads < 1 || threads > 64) {
+		Napi::RangeError::New(env, "threads must be 1..64").ThrowAsJavaScriptException();
+		return env.Undefined();
+	}
+	auto *w = new TouchWorker(env, nullptr, nullptr, {}, threads, info[2].ToBoolean(), 1,
+				  (size_t)info[0].As<Napi::Number>().Int64Value());
+	Napi::Promise p = w->Promise();
+	w->Queue();
+	return p;
+}
+
+} // namespace
+
+void InitUffd(Napi::Env env, Napi::Object exports)
+{
+	exports.Set("UffdEngine", UffdEngine::Define(env));
+	exports.Set("touchAnonymous", Napi::Function::New(env, TouchAnonymous));
+}

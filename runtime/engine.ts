@@ -1,0 +1,144 @@
+// The engine interface: what runtime/policy.ts asks of the code that resolves
+// a policy's faults. Engines: `uffd` (runtime/uffd-engine.ts, any Linux with
+// userfaultfd) and `kernel` (runtime/kernel-engine.ts, the project's patched
+// kernel). `auto` picks `kernel` where detectKernelEngine() says the hook
+// exists, else `uffd`.
+import type { LoadedManifest } from '../codegen/manifest.js';
+import type { RawFaultEvent } from './events.js';
+
+export type EngineKind = 'kernel' | 'uffd';
+export type EngineChoice = EngineKind | 'auto';
+
+/** Region counters, the same for every engine. */
+export interface RegionStats {
+  faults: number;
+  resolved: { zero: number; fill: number; copy: number; prefetch: number };
+  sigbus: number;
+  deferred: number;
+  errors: number;
+  /** First writes to present pages handled by `on write` rules. */
+  writeFaults: number;
+}
+
+/** What an engine needs to map one region of the policy. */
+export interface RegionSpec {
+  id: string;
+  /** Index of the region in the policy (the decision function's `region`). */
+  index: number;
+  size: bigint;
+  /** Fixed address, when the policy gives one. */
+  at?: bigint;
+  /** The region has `on write` rules: first writes must be seen. */
+  writeTracking: boolean;
+}
+
+/** One mapped region, as an engine hands it out. */
+export interface EngineRegion {
+  readonly address: bigint;
+  readonly size: number;
+  readonly buffer: ArrayBuffer;
+  stats(): RegionStats;
+  /** Page indexes written since the last reset (`track dirty`), ascending. */
+  dirtyPages(): number[];
+  resetDirty(): void;
+  /**
+   * First-touches pages from native threads (tests, `faultc run`, bench),
+   * never from the JavaScript thread. Resolves with the time the touching took.
+   */
+  touch(pages: Uint32Array, opts?: { threads?: number; write?: boolean; value?: number }): Promise<{ ns: number; sum: number }>;
+}
+
+export interface EngineOpenContext {
+  manifest: LoadedManifest;
+  /** Absolute path of the policy's host decision library (`<policy>.decide.so`). */
+  decideLibrary: string;
+  /** Absolute path of every source, by source index (overrides applied). */
+  sourcePaths: string[];
+  /** Receives notify and error events in batches; `region` is the policy's region index. */
+  onEvents: (events: RawFaultEvent[]) => void;
+  options: EngineOptions;
+}
+
+/** Engine-specific knobs; each engine ignores what it does not know. */
+export interface EngineOptions {
+  /** uffd: handler threads (default: one per online CPU). */
+  handlerThreads?: number;
+  /** uffd: ask for UFFD_USER_MODE_ONLY (works unprivileged; system calls touching unresolved pages get EFAULT). */
+  userModeOnly?: boolean;
+  /** uffd: deliver SIGBUS with tgkill even where UFFDIO_POISON exists. */
+  forceSigbusFallback?: boolean;
+}
+
+export interface EngineInstance {
+  readonly kind: EngineKind;
+  mapRegion(spec: RegionSpec): EngineRegion;
+  /** Stops resolving after every pending fault is resolved, unmaps; returns the last events. */
+  close(): Promise<RawFaultEvent[]>;
+}
+
+export interface Engine {
+  readonly kind: EngineKind;
+  open(ctx: EngineOpenContext): Promise<EngineInstance>;
+}
+
+/** Error with a stable code, for failures at the runtime's edge. */
+export class RuntimeError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'RuntimeError';
+  }
+}
+
+interface KernelEngineModule {
+  kernelEngine?: Engine;
+  detectKernelEngine?: () => boolean | Promise<boolean>;
+}
+
+// runtime/kernel-engine.ts may not exist in every build: import it by a
+// computed name so this file compiles and runs without it.
+const KERNEL_MODULE = './kernel-engine.js';
+let kernelModule: Promise<KernelEngineModule | null> | undefined;
+
+function loadKernelModule(): Promise<KernelEngineModule | null> {
+  kernelModule ??= import(KERNEL_MODULE).then(
+    (m: unknown) => m as KernelEngineModule,
+    () => null,
+  );
+  return kernelModule;
+}
+
+/** Whether the kernel fault hook exists here (false until runtime/kernel-engine.ts says otherwise). */
+export async function detectKernelEngine(): Promise<boolean> {
+  const m = await loadKernelModule();
+  if (!m?.detectKernelEngine || !m.kernelEngine) return false;
+  try {
+    return await m.detectKernelEngine();
+  } catch {
+    return false;
+  }
+}
+
+/** The engine for a choice; `auto` prefers the kernel hook. */
+export async function selectEngine(choice: EngineChoice): Promise<Engine> {
+  if (choice === 'kernel' || (choice === 'auto' && (await detectKernelEngine()))) {
+    const m = await loadKernelModule();
+    if (!m?.kernelEngine) {
+      throw new RuntimeError('FAULTC_ENGINE_UNAVAILABLE', 'the kernel engine is not part of this build');
+    }
+    if (choice === 'kernel' && !(await detectKernelEngine())) {
+      throw new RuntimeError(
+        'FAULTC_ENGINE_UNAVAILABLE',
+        'the kernel engine needs the faultc fault hook (the patched kernel under kernel/); this kernel does not have it: use engine "uffd" or "auto"',
+      );
+    }
+    return m.kernelEngine;
+  }
+  if (choice !== 'uffd' && choice !== 'auto') {
+    throw new RuntimeError('FAULTC_ENGINE_UNKNOWN', `unknown engine "${String(choice)}" (kernel, uffd or auto)`);
+  }
+  const { uffdEngine } = await import('./uffd-engine.js');
+  return uffdEngine;
+}

@@ -1,0 +1,193 @@
+// loadPolicy: a .pfp (compiled into a cache folder) or a compiled
+// <policy>.policy.json, bound to an engine that resolves its regions' faults.
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { artifactPath, readManifest, type LoadedManifest } from '../codegen/manifest.js';
+import { RuntimeError, selectEngine, type EngineChoice, type EngineInstance, type EngineKind, type EngineOptions } from './engine.js';
+import { nameFaultEvent, type RawFaultEvent } from './events.js';
+import { Region } from './region.js';
+
+export interface LoadPolicyOptions extends EngineOptions {
+  /** 'kernel' | 'uffd' | 'auto' (default: kernel where the hook exists, else uffd). */
+  engine?: EngineChoice;
+  /** Source id -> path, overriding the paths written in the policy. */
+  sources?: Record<string, string>;
+  /** Which policy, when the file holds several (default: the only one). */
+  policy?: string;
+  /** Where a .pfp is compiled (default: $XDG_CACHE_HOME/faultc/policies). */
+  cacheDir?: string;
+}
+
+function defaultCacheDir(): string {
+  const base = process.env.XDG_CACHE_HOME || join(homedir(), '.cache');
+  return join(base, 'faultc', 'policies');
+}
+
+/** Compiles a .pfp once per content (cached by its hash) and returns the chosen policy's manifest path. */
+async function compiledManifest(pfp: string, policy: string | undefined, cacheRoot: string): Promise<string> {
+  const text = await readFile(pfp).catch((e: Error) => {
+    throw new RuntimeError('FAULTC_POLICY_READ', `cannot read ${pfp}: ${e.message}`);
+  });
+  // The path is part of the key: relative source paths resolve against it.
+  const key = createHash('sha256').update(pfp).update('\0').update(text).digest('hex').slice(0, 24);
+  const outDir = join(cacheRoot, key);
+  const { compileFile } = await import('../codegen/build.js');
+  const names = existsSync(outDir) ? await cachedPolicies(outDir) : [];
+  let chosen = pick(names, policy, pfp);
+  if (chosen === undefined || !existsSync(join(outDir, `${chosen}.policy.json`)) || !existsSync(join(outDir, `${chosen}.decide.so`))) {
+    await mkdir(outDir, { recursive: true });
+    const res = await compileFile(pfp, { outDir, emit: ['obj', 'json'] });
+    if (!res.ok) {
+      const { formatDiagnostic } = await import('../compiler/format.js');
+      const shown = res.diagnostics
+        .filter((d) => d.severity === 'error')
+        .slice(0, 5)
+        .map((d) => formatDiagnostic(d, text.toString('utf8'), { color: false }))
+        .join('\n');
+      throw new RuntimeError('FAULTC_POLICY_INVALID', `${pfp} does not compile:\n${shown}`);
+    }
+    chosen = pick(
+      res.value.map((p) => p.policy),
+      policy,
+      pfp,
+    );
+  }
+  if (chosen === undefined) throw new RuntimeError('FAULTC_POLICY_NOT_FOUND', `${pfp} holds no policy`);
+  return join(outDir, `${chosen}.policy.json`);
+}
+
+async function cachedPolicies(dir: string): Promise<string[]> {
+  const { readdir } = await import('node:fs/promises');
+  return (await readdir(dir)).filter((f) => f.endsWith('.policy.json')).map((f) => f.slice(0, -'.policy.json'.length));
+}
+
+function pick(names: string[], policy: string | undefined, file: string): string | undefined {
+  if (names.length === 0) return undefined;
+  if (policy !== undefined) {
+    if (!names.includes(policy)) {
+      throw new RuntimeError('FAULTC_POLICY_NOT_FOUND', `${file} has no policy "${policy}" (it has: ${names.sort().join(', ')})`);
+    }
+    return policy;
+  }
+  if (names.length > 1) {
+    throw new RuntimeError('FAULTC_POLICY_AMBIGUOUS', `${file} holds ${names.length} policies (${names.sort().join(', ')}): choose one with the policy option`);
+  }
+  return names[0];
+}
+
+export class Policy {
+  private readonly regions = new Map<string, Region>();
+  private readonly byIndex = new Map<number, Region>();
+  private closing: Promise<void> | undefined;
+
+  constructor(
+    readonly manifest: LoadedManifest,
+    private readonly instance: EngineInstance,
+    readonly sourcePaths: string[],
+  ) {}
+
+  get name(): string {
+    return this.manifest.policy;
+  }
+
+  get engine(): EngineKind {
+    return this.instance.kind;
+  }
+
+  /** @internal the engine behind this policy (tests reach its hooks). */
+  get engineInstance(): EngineInstance {
+    return this.instance;
+  }
+
+  /** Region ids, in the policy's order. */
+  get regionIds(): string[] {
+    return this.manifest.regions.map((r) => r.id);
+  }
+
+  /** Maps the region (once) and returns it. */
+  region(id: string): Region {
+    if (this.closing) throw new RuntimeError('FAULTC_POLICY_CLOSED', `policy ${this.name} is closed`);
+    const existing = this.regions.get(id);
+    if (existing) return existing;
+    const spec = this.manifest.regions.find((r) => r.id === id);
+    if (!spec) {
+      throw new RuntimeError('FAULTC_REGION_NOT_FOUND', `policy ${this.name} has no region "${id}" (it has: ${this.regionIds.join(', ')})`);
+    }
+    const ir = this.manifest.ir.regions[spec.index];
+    const mapped = this.instance.mapRegion({
+      id,
+      index: spec.index,
+      size: spec.size,
+      ...(spec.at !== undefined ? { at: spec.at } : {}),
+      writeTracking: (ir?.onWrite?.length ?? 0) > 0,
+    });
+    const region = new Region(this.name, id, spec.index, mapped);
+    this.regions.set(id, region);
+    this.byIndex.set(spec.index, region);
+    return region;
+  }
+
+  /** @internal */
+  deliver(events: RawFaultEvent[]): void {
+    for (const raw of events) {
+      const region = this.byIndex.get(raw.region);
+      if (region) region.deliver(nameFaultEvent(raw, this.name, region.id));
+    }
+  }
+
+  /** Resolves every pending fault, stops the engine, unmaps every region. */
+  close(): Promise<void> {
+    this.closing ??= this.instance.close().then((last) => this.deliver(last));
+    return this.closing;
+  }
+}
+
+export async function loadPolicy(path: string, options: LoadPolicyOptions = {}): Promise<Policy> {
+  const abs = resolve(path);
+  let manifestPath: string;
+  if (abs.endsWith('.json')) {
+    manifestPath = abs;
+  } else {
+    manifestPath = await compiledManifest(abs, options.policy, options.cacheDir ?? defaultCacheDir());
+  }
+  let manifest: LoadedManifest;
+  try {
+    manifest = await readManifest(manifestPath, { verifyHashes: true });
+  } catch (e) {
+    const code = (e as { code?: unknown }).code;
+    throw new RuntimeError(typeof code === 'string' ? code : 'FAULTC_MANIFEST', (e as Error).message);
+  }
+  if (options.policy !== undefined && manifest.policy !== options.policy) {
+    throw new RuntimeError('FAULTC_POLICY_NOT_FOUND', `${path} holds policy ${manifest.policy}, not ${options.policy}`);
+  }
+  const decideLibrary = artifactPath(manifest, 'decideSo');
+  if (!decideLibrary || !existsSync(decideLibrary)) {
+    throw new RuntimeError('FAULTC_MANIFEST', `${manifestPath} was compiled without its host decision library (compile with --emit obj,json)`);
+  }
+  const overrides = options.sources ?? {};
+  for (const id of Object.keys(overrides)) {
+    if (!manifest.sources.some((s) => s.id === id)) {
+      throw new RuntimeError('FAULTC_SOURCE_NOT_FOUND', `policy ${manifest.policy} has no source "${id}" (it has: ${manifest.sources.map((s) => s.id).join(', ') || 'none'})`);
+    }
+  }
+  const sourcePaths = manifest.sources.map((s) => resolve(overrides[s.id] ?? s.resolvedPath));
+  const engine = await selectEngine(options.engine ?? 'auto');
+  let policy: Policy | undefined;
+  const pending: RawFaultEvent[][] = [];
+  const instance = await engine.open({
+    manifest,
+    decideLibrary,
+    sourcePaths,
+    onEvents: (events) => {
+      if (policy) policy.deliver(events);
+      else pending.push(events);
+    },
+    options,
+  });
+  policy = new Policy(manifest, instance, sourcePaths);
+  for (const batch of pending) policy.deliver(batch);
+  return policy;
+}

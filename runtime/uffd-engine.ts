@@ -1,0 +1,162 @@
+// The userfaultfd engine: native/src/uffd_engine.c's handler threads run the
+// policy's decision library; this file only adapts them to engine.ts.
+import { decodeFaultEvents } from './events.js';
+import { RuntimeError, type Engine, type EngineInstance, type EngineOpenContext, type EngineRegion, type RegionSpec, type RegionStats } from './engine.js';
+import { loadNative } from './native.js';
+
+interface NativeStats {
+  faults: number;
+  zero: number;
+  fill: number;
+  copy: number;
+  prefetch: number;
+  sigbus: number;
+  deferred: number;
+  errors: number;
+  writeFaults: number;
+}
+
+interface TouchResult {
+  ns: number;
+  sum: number;
+}
+
+/** The addon's UffdEngine (native/src/uffd_binding.cc). */
+export interface NativeUffdEngine {
+  addRegion(region: number, size: bigint, at: bigint, writeTracking: boolean): { slot: number; address: bigint; buffer: ArrayBuffer };
+  stats(slot: number): NativeStats;
+  dirtyPages(slot: number): number[];
+  resetDirty(slot: number): void;
+  drainEvents(): Buffer;
+  lostEvents(): number;
+  settle(ms?: number): boolean;
+  pause(paused: boolean): void;
+  touch(slot: number, pages: Uint32Array, threads: number, write: boolean, value: number): Promise<TouchResult>;
+  info(): { threads: number; poison: boolean; features: bigint };
+  close(): Buffer;
+}
+
+export interface NativeUffdOptions {
+  decide: string;
+  sources: string[];
+  threads?: number;
+  userModeOnly?: boolean;
+  forceSigbusFallback?: boolean;
+  onEvents?: () => void;
+}
+
+interface UffdNative {
+  UffdEngine: new (opts: NativeUffdOptions) => NativeUffdEngine;
+  touchAnonymous(pages: number, threads: number, write: boolean): Promise<TouchResult>;
+}
+
+export function uffdNative(): UffdNative {
+  const n = loadNative() as Partial<UffdNative>;
+  if (typeof n.UffdEngine !== 'function' || typeof n.touchAnonymous !== 'function') {
+    throw new RuntimeError('FAULTC_NATIVE', 'the native addon has no uffd engine (rebuild native/)');
+  }
+  return n as UffdNative;
+}
+
+/** Errors from the addon carry FAULTC_UFFD_<ERRNO> codes; keep them. */
+function rethrow(e: unknown): never {
+  if (e instanceof Error) {
+    const code = (e as Error & { code?: unknown }).code;
+    throw new RuntimeError(typeof code === 'string' ? code : 'FAULTC_UFFD', e.message);
+  }
+  throw e;
+}
+
+function toStats(s: NativeStats): RegionStats {
+  return {
+    faults: s.faults,
+    resolved: { zero: s.zero, fill: s.fill, copy: s.copy, prefetch: s.prefetch },
+    sigbus: s.sigbus,
+    deferred: s.deferred,
+    errors: s.errors,
+    writeFaults: s.writeFaults,
+  };
+}
+
+class UffdRegion implements EngineRegion {
+  constructor(
+    private readonly native: NativeUffdEngine,
+    private readonly slot: number,
+    readonly address: bigint,
+    readonly size: number,
+    readonly buffer: ArrayBuffer,
+  ) {}
+
+  stats(): RegionStats {
+    return toStats(this.native.stats(this.slot));
+  }
+
+  dirtyPages(): number[] {
+    return this.native.dirtyPages(this.slot);
+  }
+
+  resetDirty(): void {
+    this.native.resetDirty(this.slot);
+  }
+
+  touch(pages: Uint32Array, opts: { threads?: number; write?: boolean; value?: number } = {}): Promise<TouchResult> {
+    return this.native.touch(this.slot, pages, opts.threads ?? 1, opts.write ?? false, opts.value ?? 0);
+  }
+}
+
+export class UffdInstance implements EngineInstance {
+  readonly kind = 'uffd' as const;
+  private closed = false;
+
+  constructor(
+    /** The native engine; tests use its hooks (pause, settle, info). */
+    readonly native: NativeUffdEngine,
+  ) {}
+
+  mapRegion(spec: RegionSpec): EngineRegion {
+    try {
+      const r = this.native.addRegion(spec.index, spec.size, spec.at ?? 0n, spec.writeTracking);
+      return new UffdRegion(this.native, r.slot, r.address, Number(spec.size), r.buffer);
+    } catch (e) {
+      rethrow(e);
+    }
+  }
+
+  async close(): Promise<ReturnType<typeof decodeFaultEvents>> {
+    if (this.closed) return [];
+    this.closed = true;
+    // Events queued before the stop, then those of faults resolved while stopping.
+    const before = this.native.drainEvents();
+    const last = this.native.close();
+    return [...decodeFaultEvents(before), ...decodeFaultEvents(last)];
+  }
+}
+
+export const uffdEngine: Engine = {
+  kind: 'uffd',
+  async open(ctx: EngineOpenContext): Promise<EngineInstance> {
+    const { UffdEngine } = uffdNative();
+    let native: NativeUffdEngine | undefined;
+    const opts: NativeUffdOptions = {
+      decide: ctx.decideLibrary,
+      sources: ctx.sourcePaths,
+      onEvents: () => {
+        if (native) ctx.onEvents(decodeFaultEvents(native.drainEvents()));
+      },
+    };
+    if (ctx.options.handlerThreads !== undefined) opts.threads = ctx.options.handlerThreads;
+    if (ctx.options.userModeOnly) opts.userModeOnly = true;
+    if (ctx.options.forceSigbusFallback) opts.forceSigbusFallback = true;
+    try {
+      native = new UffdEngine(opts);
+    } catch (e) {
+      rethrow(e);
+    }
+    return new UffdInstance(native);
+  },
+};
+
+/** First touch of fresh anonymous memory from native threads: the bench baseline. */
+export function touchAnonymous(pages: number, threads: number, write: boolean): Promise<TouchResult> {
+  return uffdNative().touchAnonymous(pages, threads, write);
+}
