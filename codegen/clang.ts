@@ -4,6 +4,7 @@
 // failure here is faultc's own bug and is reported as an internal error.
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 
 /** Compiler commands; FAULTC_CLANG / FAULTC_CC override them (e.g. clang-19). */
 export function clangCommand(): string {
@@ -35,6 +36,19 @@ export function bpfIncludeFlags(): string[] {
     if (existsSync(dir)) flags.push('-I', dir);
   }
   return flags;
+}
+
+/**
+ * native/include of this checkout (from codegen/ or dist/codegen/): headers the
+ * BPF programs may share with the addon, e.g. a kernel hook's uapi constants.
+ * Searched after the generated headers.
+ */
+export function projectIncludeDir(): string | null {
+  for (let d = import.meta.dirname; dirname(d) !== d; d = dirname(d)) {
+    const inc = join(d, 'native', 'include');
+    if (existsSync(join(inc, 'faultc_abi.h'))) return inc;
+  }
+  return null;
 }
 
 export interface CcFailure {
@@ -80,6 +94,8 @@ export interface BpfCompile {
 export function compileBpf(job: BpfCompile): Promise<CcResult> {
   const args = ['-O2', '-g', '-target', 'bpf', ...bpfIncludeFlags()];
   for (const dir of job.includeDirs) args.push('-I', dir);
+  const project = projectIncludeDir();
+  if (project) args.push('-idirafter', project);
   if (job.pfpDir) args.push(`-fdebug-compilation-dir=${job.pfpDir}`);
   if (job.prefixMap) args.push(`-fdebug-prefix-map=${job.prefixMap.from}=${job.prefixMap.to}`);
   args.push('-c', job.source, '-o', job.output);
