@@ -1,0 +1,183 @@
+// The trace engine against the running kernel (root): the real tracepoint
+// program, the real verifier, real faults from real processes.
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { hasBpfPrivilege } from '../runtime/trace-native.js';
+import { trace, type TraceEvent, type TraceOptions, type TraceSummary } from '../runtime/trace.js';
+
+const privileged = process.getuid?.() === 0 && hasBpfPrivilege();
+if (!privileged) console.log('trace-kernel tests skipped: loading BPF programs needs root (CAP_BPF, CAP_PERFMON)');
+
+const fixture = join(import.meta.dirname, 'trace-fixtures', 'toucher.c');
+const work = mkdtempSync(join(tmpdir(), 'faultc-trace-kernel-'));
+const toucher = join(work, 'toucher');
+const staticToucher = join(work, 'toucher-static');
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+const PAGE = 4096n;
+// Fixed addresses far from anything the loader places.
+const REGION = 0x5a0000000000n;
+const OTHER = 0x5b0000000000n;
+
+interface OrderResult {
+  order: number[];
+  tids: number[];
+  threadOf: number[];
+}
+
+/** Traces one toucher run: it maps, waits for our line on stdin, touches, prints what it did. */
+async function traceToucher(
+  args: string[],
+  opts: Omit<TraceOptions, 'command' | 'pid'>,
+): Promise<{ events: TraceEvent[]; summary: TraceSummary; result: OrderResult; pid: number }> {
+  const tracer = await trace({ ...opts, command: [toucher, ...args], stdio: 'pipe' });
+  const events: TraceEvent[] = [];
+  tracer.on('batch', (b) => events.push(...b));
+  let out = '';
+  tracer.child!.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  tracer.child!.stdin!.end('go\n');
+  const exit = await tracer.exited!;
+  const summary = await tracer.stop();
+  expect(exit.code).toBe(0);
+  return { events, summary, result: JSON.parse(out) as OrderResult, pid: tracer.pid };
+}
+
+describe.skipIf(!privileged)('trace engine on the running kernel', () => {
+  beforeAll(() => {
+    execFileSync('cc', ['-O2', '-pthread', '-o', toucher, fixture]);
+    execFileSync('cc', ['-O2', '-static', '-no-pie', '-pthread', '-o', staticToucher, fixture]);
+  });
+
+  test('N pages touched in a known order by known threads give exactly N events, in order, with the right tids', async () => {
+    const n = 96;
+    const { events, summary, result, pid } = await traceToucher(
+      ['order', '0x' + REGION.toString(16), String(n), '4', '1234', '0x' + OTHER.toString(16), '16'],
+      { ranges: [{ start: REGION, length: BigInt(n) * PAGE, name: 'region' }] },
+    );
+    expect(events).toHaveLength(n);
+    expect(events.map((e) => Number(e.offset / PAGE))).toEqual(result.order);
+    expect(events.map((e) => e.tid)).toEqual(result.threadOf.map((t) => result.tids[t]));
+    for (const e of events) {
+      expect(e.pid).toBe(pid);
+      expect(e.region).toBe(0);
+      expect(e.regionName).toBe('region');
+      expect(e.address).toBe(REGION + e.offset);
+      expect(e.access).toBe('write');
+      expect(e.handler).toBe('missing');
+    }
+    // Times are monotonic in ring order: one ring, threads one after another.
+    for (let i = 1; i < events.length; i++) expect(events[i]!.time).toBeGreaterThanOrEqual(events[i - 1]!.time);
+    expect(summary.counts).toEqual([BigInt(n)]);
+    expect(summary.lost).toBe(0n);
+  });
+
+  test('the filter leaves out other regions of the process and other processes', async () => {
+    // An untraced process touching the same addresses at the same time.
+    const bystander = spawn(toucher, ['order', '0x' + REGION.toString(16), '64', '1', '7'], { stdio: ['pipe', 'ignore', 'inherit'] });
+    const bystanderExit = new Promise((r) => bystander.on('exit', r));
+    bystander.stdin.end('go\n');
+    const { events, result, pid } = await traceToucher(
+      ['order', '0x' + REGION.toString(16), '32', '2', '99', '0x' + OTHER.toString(16), '64'],
+      { ranges: [{ start: REGION, length: 32n * PAGE }] },
+    );
+    await bystanderExit;
+    expect(events).toHaveLength(32);
+    expect(new Set(events.map((e) => e.pid))).toEqual(new Set([pid]));
+    expect(events.every((e) => e.address >= REGION && e.address < REGION + 32n * PAGE)).toBe(true);
+    expect(events.map((e) => Number(e.offset / PAGE))).toEqual(result.order);
+  });
+
+  test('two ranges are two regions; pages outside both are not reported', async () => {
+    const { events, summary } = await traceToucher(
+      ['order', '0x' + REGION.toString(16), '20', '1', '5', '0x' + OTHER.toString(16), '12'],
+      {
+        ranges: [
+          { start: REGION + 4n * PAGE, length: 8n * PAGE, name: 'middle' },
+          { start: OTHER, length: 12n * PAGE, name: 'other' },
+        ],
+      },
+    );
+    const middle = events.filter((e) => e.region === 0);
+    const other = events.filter((e) => e.region === 1);
+    expect(middle).toHaveLength(8);
+    expect(other).toHaveLength(12);
+    expect(middle.map((e) => Number(e.offset / PAGE)).sort((a, b) => a - b)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    expect(other.map((e) => Number(e.offset / PAGE))).toEqual([...Array(12).keys()]);
+    expect(summary.counts).toEqual([8n, 12n]);
+  });
+
+  test("children are followed, and tracing is in place before the command's first instruction", async () => {
+    // A static non-PIE binary: its text is at a known address, so the page
+    // holding the entry point must be the first instruction fetch we see.
+    const entry = BigInt(execFileSync('sh', ['-c', `readelf -h ${staticToucher} | awk '/Entry/ {print $4}'`], { encoding: 'utf8' }).trim());
+    const text = { start: 0x400000n, length: 0x100000n, name: 'text' };
+    const tracer = await trace({ command: ['sh', '-c', `${staticToucher} bench 4 1 >/dev/null; ${staticToucher} bench 4 1 >/dev/null`], ranges: [text], stdio: 'pipe' });
+    const events: TraceEvent[] = [];
+    tracer.on('batch', (b) => events.push(...b));
+    await tracer.exited;
+    await tracer.stop();
+    const pids = [...new Set(events.map((e) => e.pid))];
+    expect(pids.length).toBe(2); // two children of the traced shell
+    expect(pids).not.toContain(tracer.pid);
+    for (const pid of pids) {
+      const first = events.find((e) => e.pid === pid && e.access === 'read');
+      expect(first?.address).toBe(entry & ~(PAGE - 1n));
+    }
+  });
+
+  test('a process already running is traced by --pid', async () => {
+    const child = spawn(toucher, ['order', '0x' + REGION.toString(16), '40', '2', '3'], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const exited = new Promise((r) => child.on('exit', r));
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    await new Promise((r) => setTimeout(r, 100)); // it has mapped and waits for us
+    const tracer = await trace({ pid: child.pid!, ranges: [{ start: REGION, length: 40n * PAGE }] });
+    const events: TraceEvent[] = [];
+    tracer.on('batch', (b) => events.push(...b));
+    child.stdin.end('go\n');
+    await exited;
+    const summary = await tracer.stop();
+    const result = JSON.parse(out) as OrderResult;
+    expect(events.map((e) => Number(e.offset / PAGE))).toEqual(result.order);
+    expect(summary.counts).toEqual([40n]);
+  });
+
+  test('a real program nobody here wrote (python3) gives a plausible count', async () => {
+    const run = async (code: string): Promise<bigint> => {
+      const tracer = await trace({ command: ['python3', '-c', code], stdio: 'pipe' });
+      let events = 0;
+      tracer.on('batch', (b) => (events += b.length));
+      await tracer.exited;
+      const s = await tracer.stop();
+      expect(s.lost).toBe(0n);
+      expect(BigInt(events)).toBe(s.counts[0]);
+      return s.counts[0]!;
+    };
+    // The same interpreter run with and without touching 32 MiB of fresh anonymous memory.
+    const pages = 8192;
+    const setup = 'import mmap\nm = mmap.mmap(-1, 32 << 20)\n';
+    const base = await run(setup);
+    const touched = await run(setup + 'for i in range(0, len(m), 4096): m[i] = 1\n');
+    expect(base).toBeGreaterThan(100n); // an interpreter starting up faults
+    const extra = Number(touched - base);
+    expect(extra).toBeGreaterThanOrEqual(pages * 0.95);
+    expect(extra).toBeLessThanOrEqual(pages * 1.25);
+  });
+
+  test('a full ring buffer loses events, and every lost one is counted', async () => {
+    const n = 3000;
+    const { events, summary } = await traceToucher(['order', '0x' + REGION.toString(16), String(n), '1', '8'], {
+      ranges: [{ start: REGION, length: BigInt(n) * PAGE }],
+      ringBytes: 4096,
+      wakeupBytes: 1 << 30, // never woken: the buffer fills before the reader looks
+      pollMs: 1000,
+    });
+    expect(summary.lost).toBeGreaterThan(0n);
+    expect(events.length).toBeLessThan(4096 / 56);
+    expect(BigInt(events.length) + summary.lost).toBe(BigInt(n));
+    expect(summary.counts).toEqual([BigInt(n)]);
+  });
+});
