@@ -393,11 +393,12 @@ static int fill_batch(struct fc_engine *e, struct fc_worker *w, unsigned n,
  * thread or a prefetch got there first), which are skipped. Returns how many
  * pages this call installed; *fault_installed says whether the page at
  * fault_idx is one of them. A faulting page found present is woken here,
- * since no UFFDIO_COPY of ours woke it.
+ * since no UFFDIO_COPY of ours woke it; with dontwake nothing is woken.
  */
 static unsigned install_batch(struct fc_engine *e, struct fc_worker *w,
 			      const struct fc_region *r, uint64_t addr,
-			      unsigned n, unsigned fault_idx, bool *fault_installed)
+			      unsigned n, unsigned fault_idx, bool dontwake,
+			      bool *fault_installed)
 {
 	unsigned i = 0, installed = 0;
 	bool fault_existed = false;
@@ -408,7 +409,8 @@ static unsigned install_batch(struct fc_engine *e, struct fc_worker *w,
 			.dst = addr + (uint64_t)i * PAGE,
 			.src = (uint64_t)(uintptr_t)(w->buf + (size_t)i * PAGE),
 			.len = (uint64_t)(n - i) * PAGE,
-			.mode = r->wp ? UFFDIO_COPY_MODE_WP : 0,
+			.mode = (r->wp ? UFFDIO_COPY_MODE_WP : 0) |
+				(dontwake ? UFFDIO_COPY_MODE_DONTWAKE : 0),
 		};
 
 		if (ioctl(e->uffd, UFFDIO_COPY, &c) == 0) {
@@ -439,7 +441,7 @@ static unsigned install_batch(struct fc_engine *e, struct fc_worker *w,
 		/* ENOENT, EINVAL...: the range went away; nothing more to do. */
 		break;
 	}
-	if (fault_existed)
+	if (fault_existed && !dontwake)
 		wake_page(e, addr + (uint64_t)fault_idx * PAGE);
 	return installed;
 }
@@ -462,6 +464,42 @@ static void count_action(struct fc_region *r, uint32_t action)
 	default:
 		break;
 	}
+}
+
+static void handle_write(struct fc_worker *w, struct fc_region *r,
+			 uint64_t addr, uint32_t tid)
+{
+	struct fc_engine *e = w->e;
+	struct faultc_decision d;
+
+	atomic_fetch_add(&r->st.write_faults, 1);
+	decide(e, r, addr, FAULTC_ON_WRITE, 1, &d);
+	if (d.action == FAULTC_ACT_SIGBUS) {
+		atomic_fetch_add(&r->st.sigbus, 1);
+		if (d.flags & FAULTC_F_ERROR)
+			atomic_fetch_add(&r->st.errors, 1);
+		deliver_sigbus(e, addr, tid, false);
+	} else {
+		struct uffdio_writeprotect wp = {
+			.range = { .start = addr, .len = PAGE },
+			.mode = 0,	/* unprotect and wake */
+		};
+
+		if (d.flags & FAULTC_F_TRACK_DIRTY) {
+			uint64_t page = (addr - r->start) / PAGE;
+
+			pthread_mutex_lock(&r->dirty_lock);
+			atomic_fetch_or(&r->dirty[page / 64], 1ull << (page % 64));
+			ioctl(e->uffd, UFFDIO_WRITEPROTECT, &wp);
+			pthread_mutex_unlock(&r->dirty_lock);
+		} else {
+			ioctl(e->uffd, UFFDIO_WRITEPROTECT, &wp);
+		}
+	}
+	if (d.flags & (FAULTC_F_NOTIFY | FAULTC_F_ERROR))
+		push_event(e, r, addr, tid, FAULTC_ON_WRITE, 1,
+			   d.action == FAULTC_ACT_SIGBUS ? FAULTC_ACT_SIGBUS : FAULTC_ACT_NONE,
+			   0, (d.flags & FAULTC_F_ERROR) ? d.error : 0);
 }
 
 static void handle_missing(struct fc_worker *w, struct fc_region *r,
@@ -591,8 +629,22 @@ static void handle_missing(struct fc_worker *w, struct fc_region *r,
 		return;
 	}
 
+	/*
+	 * A write to a missing page of a write-tracked region: run the on
+	 * write rule now rather than let the thread come back with a
+	 * write-protect fault, so the page is installed protected without
+	 * waking anyone and handle_write() unprotects and wakes.
+	 */
+	bool write_now = write && r->wp;
 	bool fault_installed;
-	unsigned installed = install_batch(e, w, r, base, n, fault_idx, &fault_installed);
+	unsigned installed = install_batch(e, w, r, base, n, fault_idx, write_now, &fault_installed);
+
+	if (write_now) {
+		if (fault_installed)
+			handle_write(w, r, addr, tid);
+		else
+			wake_page(e, addr);	/* present already: its write faults again if protected */
+	}
 
 	/* A page another thread resolved first is that thread's to count. */
 	if (fault_installed)
@@ -601,42 +653,6 @@ static void handle_missing(struct fc_worker *w, struct fc_region *r,
 		atomic_fetch_add(&r->st.prefetch, installed - (unsigned)fault_installed);
 	if (d.flags & FAULTC_F_NOTIFY)
 		push_event(e, r, addr, tid, FAULTC_ON_MISSING, write, action_taken, installed, 0);
-}
-
-static void handle_write(struct fc_worker *w, struct fc_region *r,
-			 uint64_t addr, uint32_t tid)
-{
-	struct fc_engine *e = w->e;
-	struct faultc_decision d;
-
-	atomic_fetch_add(&r->st.write_faults, 1);
-	decide(e, r, addr, FAULTC_ON_WRITE, 1, &d);
-	if (d.action == FAULTC_ACT_SIGBUS) {
-		atomic_fetch_add(&r->st.sigbus, 1);
-		if (d.flags & FAULTC_F_ERROR)
-			atomic_fetch_add(&r->st.errors, 1);
-		deliver_sigbus(e, addr, tid, false);
-	} else {
-		struct uffdio_writeprotect wp = {
-			.range = { .start = addr, .len = PAGE },
-			.mode = 0,	/* unprotect and wake */
-		};
-
-		if (d.flags & FAULTC_F_TRACK_DIRTY) {
-			uint64_t page = (addr - r->start) / PAGE;
-
-			pthread_mutex_lock(&r->dirty_lock);
-			atomic_fetch_or(&r->dirty[page / 64], 1ull << (page % 64));
-			ioctl(e->uffd, UFFDIO_WRITEPROTECT, &wp);
-			pthread_mutex_unlock(&r->dirty_lock);
-		} else {
-			ioctl(e->uffd, UFFDIO_WRITEPROTECT, &wp);
-		}
-	}
-	if (d.flags & (FAULTC_F_NOTIFY | FAULTC_F_ERROR))
-		push_event(e, r, addr, tid, FAULTC_ON_WRITE, 1,
-			   d.action == FAULTC_ACT_SIGBUS ? FAULTC_ACT_SIGBUS : FAULTC_ACT_NONE,
-			   0, (d.flags & FAULTC_F_ERROR) ? d.error : 0);
 }
 
 static void handle_msg(struct fc_worker *w, const struct uffd_msg *m)
