@@ -60,7 +60,7 @@ function translate(e: IRecognitionException, src: SourceText): Diagnostic {
   if (x.expectedIdentifier && KEYWORDS.includes(tok.tokenType) && (x.kind === 'mismatch' || x.rule !== 'primary')) {
     return diag('keywordAsName', span, { found: '`' + tok.image + '`' }, `choose another name, e.g. \`${tok.image}_1\``);
   }
-  if (x.kind === 'notAllInput' || (x.rule === 'file' && x.kind !== 'mismatch')) return diag('expectedPolicy', span, { found });
+  if (x.kind === 'notAllInput' || x.rule === 'file') return diag('expectedPolicy', span, { found });
   if (x.kind === 'mismatch' && x.expected[0] === '`}`') {
     // The closing brace is what the parser expects when an item does not start right.
     if (x.rule === 'policy') return diag('expectedDeclaration', span, { found });
@@ -68,7 +68,7 @@ function translate(e: IRecognitionException, src: SourceText): Diagnostic {
     if (x.rule === 'region') return diag('unexpectedToken', span, { expected: '`on missing`, `on write` or `}`', found });
   }
   if (x.rule === 'statement') return diag('expectedStatement', span, { found });
-  if (x.rule === 'primary' || (x.kind === 'mismatch' && x.rule === 'expression')) return diag('expectedExpression', span, { found });
+  if (x.rule === 'primary' || x.rule === 'operand' || (x.kind === 'mismatch' && x.rule === 'expression')) return diag('expectedExpression', span, { found });
   if (found === '`=`' && x.expected.includes('`==`')) return diag('unexpectedToken', span, { expected, found }, 'compare with `==`');
   return diag('unexpectedToken', span, { expected, found });
 }

@@ -1,14 +1,17 @@
 // The grammar, as a chevrotain CST parser with error recovery.
 //
-// Precedence, loosest first (each level is left-associative):
+// Precedence, loosest first (each binary level is left-associative):
 //   or  <  and  <  not (prefix)  <  comparisons (< <= > >= == !=, not chainable)
 //   <  |  <  &  <  << >>  <  + -  <  * / %  <  primary
 // so `offset & 0xfff == 0` is `(offset & 0xfff) == 0` and
 // `not offset < 4 KiB and write` is `(not (offset < 4 KiB)) and write`.
+// A `not` after an operator applies to what follows up to the next `and`/`or`:
+// `a == not b` is `a == (not b)`. Precedence is applied in grammar/to-ast.ts.
 // Repetition is written with MANY (loops), never self-recursion, so long
 // operator chains and `else if` chains cannot exhaust the stack; brackets are
 // bounded before parsing (grammar/lex.ts).
-import { CstParser, EOF, type IParserErrorMessageProvider, type IToken, type TokenType } from 'chevrotain';
+import type { IParserErrorMessageProvider, IToken, TokenType } from 'chevrotain';
+import { CstParser, EOF } from './chevrotain.js';
 import * as T from './tokens.js';
 
 /** Parser error messages are structured data: grammar/index.ts turns them into diagnostics. */
@@ -57,8 +60,9 @@ const messages: IParserErrorMessageProvider = {
 };
 
 export class PfpParser extends CstParser {
-  constructor() {
-    super(T.ALL_TOKENS, { recoveryEnabled: true, maxLookahead: 3, errorMessageProvider: messages });
+  /** `validate` runs chevrotain's grammar checks (ambiguity, left recursion): the tests do; the CLI skips them to start faster. */
+  constructor(validate = false) {
+    super(T.ALL_TOKENS, { recoveryEnabled: true, maxLookahead: 3, errorMessageProvider: messages, skipValidations: !validate });
     this.performSelfAnalysis();
   }
 
@@ -189,74 +193,20 @@ export class PfpParser extends CstParser {
     });
   });
 
+  // Expressions are flat here: operands and operators in a row. grammar/to-ast.ts
+  // applies precedence (an operator-precedence parse), which keeps the CST
+  // two levels deep per operand instead of one level per precedence tier.
   expression = this.RULE('expression', () => {
-    this.SUBRULE(this.andExpr);
+    this.SUBRULE(this.operand);
     this.MANY(() => {
-      this.CONSUME(T.Or);
-      this.SUBRULE2(this.andExpr);
+      this.CONSUME(T.BinaryOp);
+      this.SUBRULE2(this.operand);
     });
   });
 
-  andExpr = this.RULE('andExpr', () => {
-    this.SUBRULE(this.notExpr);
-    this.MANY(() => {
-      this.CONSUME(T.And);
-      this.SUBRULE2(this.notExpr);
-    });
-  });
-
-  notExpr = this.RULE('notExpr', () => {
+  operand = this.RULE('operand', () => {
     this.MANY(() => this.CONSUME(T.Not));
-    this.SUBRULE(this.comparison);
-  });
-
-  comparison = this.RULE('comparison', () => {
-    this.SUBRULE(this.bitOr);
-    // More than one comparison is parsed so it can be reported as chaining (PFP2010).
-    this.MANY(() => {
-      this.CONSUME(T.CompareOp);
-      this.SUBRULE2(this.bitOr);
-    });
-  });
-
-  bitOr = this.RULE('bitOr', () => {
-    this.SUBRULE(this.bitAnd);
-    this.MANY(() => {
-      this.CONSUME(T.Pipe);
-      this.SUBRULE2(this.bitAnd);
-    });
-  });
-
-  bitAnd = this.RULE('bitAnd', () => {
-    this.SUBRULE(this.shift);
-    this.MANY(() => {
-      this.CONSUME(T.Amp);
-      this.SUBRULE2(this.shift);
-    });
-  });
-
-  shift = this.RULE('shift', () => {
-    this.SUBRULE(this.additive);
-    this.MANY(() => {
-      this.CONSUME(T.ShiftOp);
-      this.SUBRULE2(this.additive);
-    });
-  });
-
-  additive = this.RULE('additive', () => {
-    this.SUBRULE(this.multiplicative);
-    this.MANY(() => {
-      this.CONSUME(T.AddOp);
-      this.SUBRULE2(this.multiplicative);
-    });
-  });
-
-  multiplicative = this.RULE('multiplicative', () => {
     this.SUBRULE(this.primary);
-    this.MANY(() => {
-      this.CONSUME(T.MulOp);
-      this.SUBRULE2(this.primary);
-    });
   });
 
   primary = this.RULE('primary', () => {

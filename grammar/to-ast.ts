@@ -20,9 +20,22 @@ function isToken(c: Child): c is IToken {
 /** Branches of `if`/`else if` nested in one handler: bounds the checker's recursion. */
 export const MAX_BRANCH_DEPTH = MAX_NESTING * 4;
 
+/** Binding strength of each binary operator; `not` sits between `and` and the comparisons. */
+const PRECEDENCE: Record<string, number> = {
+  or: 1,
+  and: 2,
+  '<': 4, '<=': 4, '>': 4, '>=': 4, '==': 4, '!=': 4,
+  '|': 5,
+  '&': 6,
+  '<<': 7, '>>': 7,
+  '+': 8, '-': 8,
+  '*': 9, '/': 9, '%': 9,
+};
+const NOT_PREC = 3;
+const COMPARISON_PREC = 4;
+
 class Builder {
   readonly diagnostics: Diagnostic[] = [];
-  private readonly depth = new WeakMap<ExprAst, number>();
   private reportedExprDepth = false;
   private reportedBranchDepth = false;
 
@@ -246,91 +259,83 @@ class Builder {
     return { kind: 'error', span: this.src.span(at, at) };
   }
 
-  private binary(op: AstBinaryOp, left: ExprAst, right: ExprAst, opTok: IToken): ExprAst {
-    const d = Math.max(this.depth.get(left) ?? 0, this.depth.get(right) ?? 0) + 1;
-    const span = joinSpans(left.span, right.span);
-    if (d > MAX_EXPR_DEPTH) {
-      if (!this.reportedExprDepth) {
-        this.diagnostics.push(diag('expressionTooDeep', this.tspan(opTok), { limit: MAX_EXPR_DEPTH }));
-        this.reportedExprDepth = true;
-      }
-      return { kind: 'error', span };
+  private tooDeep(opTok: IToken, span: Span): Val {
+    if (!this.reportedExprDepth) {
+      this.diagnostics.push(diag('expressionTooDeep', this.tspan(opTok), { limit: MAX_EXPR_DEPTH }));
+      this.reportedExprDepth = true;
     }
-    const e: ExprAst = { kind: 'binary', op, left, right, opSpan: this.tspan(opTok), span };
-    this.depth.set(e, d);
-    return e;
+    return { e: { kind: 'error', span }, d: 0, bracketed: false };
   }
 
-  /** Folds `operand (op operand)*` left to right. */
-  private chain(n: CstNode | undefined, operandKey: string, opKey: string, next: (c: CstNode | undefined, at: number) => ExprAst, at: number): ExprAst {
-    const operands = this.nodes(n, operandKey);
-    const ops = this.toks(n, opKey);
-    let left = next(operands[0], at);
-    for (let i = 0; i < ops.length; i++) {
-      const opTok = ops[i]!;
-      const right = next(operands[i + 1], tokenSpanEnd(opTok));
-      left = this.binary(opTok.image as AstBinaryOp, left, right, opTok);
-    }
-    return left;
+  private binary(opTok: IToken, left: Val, right: Val): Val {
+    const d = Math.max(left.d, right.d) + 1;
+    const span = joinSpans(left.e.span, right.e.span);
+    if (d > MAX_EXPR_DEPTH) return this.tooDeep(opTok, span);
+    const e: ExprAst = { kind: 'binary', op: opTok.image as AstBinaryOp, left: left.e, right: right.e, opSpan: this.tspan(opTok), span };
+    return { e, d, bracketed: false };
+  }
+
+  private not(notTok: IToken, operand: Val): Val {
+    const span = joinSpans(this.tspan(notTok), operand.e.span);
+    if (operand.d + 1 > MAX_EXPR_DEPTH) return this.tooDeep(notTok, span);
+    return { e: { kind: 'not', operand: operand.e, span }, d: operand.d + 1, bracketed: false };
   }
 
   expr(n: CstNode | undefined, at: number): ExprAst {
-    if (n === undefined) return this.errorExpr(at);
-    return this.chain(n, 'andExpr', 'Or', (c, a) => this.andExpr(c, a), at);
+    return this.exprVal(n, at).e;
   }
 
-  private andExpr(n: CstNode | undefined, at: number): ExprAst {
-    return this.chain(n, 'notExpr', 'And', (c, a) => this.notExpr(c, a), at);
-  }
-
-  private notExpr(n: CstNode | undefined, at: number): ExprAst {
-    const nots = this.toks(n, 'Not');
-    let e = this.comparison(this.node(n, 'comparison'), nots.length ? tokenSpanEnd(nots[nots.length - 1]!) : at);
-    for (let i = nots.length - 1; i >= 0; i--) {
-      const t = nots[i]!;
-      const d = (this.depth.get(e) ?? 0) + 1;
-      const span = joinSpans(this.tspan(t), e.span);
-      if (d > MAX_EXPR_DEPTH) {
-        if (!this.reportedExprDepth) {
-          this.diagnostics.push(diag('expressionTooDeep', this.tspan(t), { limit: MAX_EXPR_DEPTH }));
-          this.reportedExprDepth = true;
-        }
-        return { kind: 'error', span };
+  /**
+   * `operand (op operand)*` to a tree, by operator precedence (see the table in
+   * grammar/parser.ts). Iterative, so long chains cannot exhaust the stack.
+   */
+  private exprVal(n: CstNode | undefined, at: number): Val {
+    if (n === undefined) return this.errorVal(at);
+    const operands = this.nodes(n, 'operand');
+    const ops = this.toks(n, 'BinaryOp');
+    const values: Val[] = [];
+    const stack: ({ not: IToken } | { op: IToken; prec: number })[] = [];
+    const reduce = (): void => {
+      const top = stack.pop()!;
+      if ('not' in top) {
+        values.push(this.not(top.not, values.pop() ?? this.errorVal(at)));
+        return;
       }
-      e = { kind: 'not', operand: e, span };
-      this.depth.set(e, d);
+      const right = values.pop() ?? this.errorVal(at);
+      const left = values.pop() ?? this.errorVal(at);
+      if (top.prec === COMPARISON_PREC && (isBareComparison(left) || isBareComparison(right))) {
+        this.diagnostics.push(diag('chainedComparison', this.tspan(top.op)));
+      }
+      values.push(this.binary(top.op, left, right));
+    };
+    const pushOperand = (o: CstNode | undefined, pos: number): void => {
+      for (const t of this.toks(o, 'Not')) stack.push({ not: t });
+      values.push(this.primary(this.node(o, 'primary'), pos));
+    };
+    pushOperand(operands[0], at);
+    for (let i = 0; i < ops.length; i++) {
+      const opTok = ops[i]!;
+      const prec = PRECEDENCE[opTok.image] ?? 0;
+      while (stack.length > 0) {
+        const top = stack[stack.length - 1]!;
+        const topPrec = 'not' in top ? NOT_PREC : top.prec;
+        if (topPrec < prec) break;
+        reduce();
+      }
+      stack.push({ op: opTok, prec });
+      pushOperand(operands[i + 1], tokenSpanEnd(opTok));
     }
-    return e;
+    while (stack.length > 0) reduce();
+    return values[0] ?? this.errorVal(at);
   }
 
-  private comparison(n: CstNode | undefined, at: number): ExprAst {
-    const ops = this.toks(n, 'CompareOp');
-    if (ops.length > 1) this.diagnostics.push(diag('chainedComparison', this.tspan(ops[1]!)));
-    return this.chain(n, 'bitOr', 'CompareOp', (c, a) => this.bitOr(c, a), at);
+  private errorVal(at: number): Val {
+    return { e: this.errorExpr(at), d: 0, bracketed: false };
   }
 
-  private bitOr(n: CstNode | undefined, at: number): ExprAst {
-    return this.chain(n, 'bitAnd', 'Pipe', (c, a) => this.bitAnd(c, a), at);
-  }
-
-  private bitAnd(n: CstNode | undefined, at: number): ExprAst {
-    return this.chain(n, 'shift', 'Amp', (c, a) => this.shift(c, a), at);
-  }
-
-  private shift(n: CstNode | undefined, at: number): ExprAst {
-    return this.chain(n, 'additive', 'ShiftOp', (c, a) => this.additive(c, a), at);
-  }
-
-  private additive(n: CstNode | undefined, at: number): ExprAst {
-    return this.chain(n, 'multiplicative', 'AddOp', (c, a) => this.multiplicative(c, a), at);
-  }
-
-  private multiplicative(n: CstNode | undefined, at: number): ExprAst {
-    return this.chain(n, 'primary', 'MulOp', (c, a) => this.primary(c, a), at);
-  }
-
-  private primary(n: CstNode | undefined, at: number): ExprAst {
-    if (n === undefined) return this.errorExpr(at);
+  private primary(n: CstNode | undefined, at: number): Val {
+    if (n === undefined) return this.errorVal(at);
+    const leaf = (e: ExprAst): Val => ({ e, d: 0, bracketed: false });
     const int = this.tok(n, 'Integer');
     if (int) {
       const literal = this.intLit(int, at);
@@ -340,30 +345,39 @@ class Builder {
         e.unit = { name: unitTok.image, span: this.tspan(unitTok) };
         e.span = joinSpans(literal.span, e.unit.span);
       }
-      return e;
+      return leaf(e);
     }
     const v = this.tok(n, 'var');
-    if (v) return { kind: 'var', name: v.image as 'offset' | 'page' | 'address' | 'read' | 'write', span: this.tspan(v) };
+    if (v) return leaf({ kind: 'var', name: v.image as 'offset' | 'page' | 'address' | 'read' | 'write', span: this.tspan(v) });
     const obj = this.tok(n, 'object');
     if (obj) {
       const prop = this.tok(n, 'property');
       const object = this.ident(obj, at);
-      if (prop) return { kind: 'member', object, property: this.ident(prop, at), span: this.cover([obj, prop], at) };
-      return { kind: 'name', name: object, span: object.span };
+      if (prop) return leaf({ kind: 'member', object, property: this.ident(prop, at), span: this.cover([obj, prop], at) });
+      return leaf({ kind: 'name', name: object, span: object.span });
     }
     const inner = this.node(n, 'expression');
     if (inner) {
-      const e = this.expr(inner, at);
+      const v2 = this.exprVal(inner, at);
       // Parentheses widen the span (messages underline what the user bracketed) but add no node.
       const open = this.tok(n, 'LParen');
       const close = this.tok(n, 'RParen');
-      const wide = { ...e, span: this.cover([open, close, e.span], at) } as ExprAst;
-      const d = this.depth.get(e);
-      if (d !== undefined) this.depth.set(wide, d);
-      return wide;
+      const wide = { ...v2.e, span: this.cover([open, close, v2.e.span], at) } as ExprAst;
+      return { e: wide, d: v2.d, bracketed: true };
     }
-    return this.errorExpr(at);
+    return this.errorVal(at);
   }
+}
+
+/** An expression under construction: its depth in operators, and whether it is in brackets. */
+interface Val {
+  e: ExprAst;
+  d: number;
+  bracketed: boolean;
+}
+
+function isBareComparison(v: Val): boolean {
+  return v.e.kind === 'binary' && PRECEDENCE[v.e.op] === COMPARISON_PREC && !v.bracketed;
 }
 
 export function toAst(root: CstNode | undefined, src: SourceText): { ast: FileAst; diagnostics: Diagnostic[] } {
