@@ -34,7 +34,6 @@ export interface CompiledPolicy {
 }
 
 const C_KEYS: ArtifactKey[] = ['decideH', 'abiH', 'traceBpfC', 'faultBpfC'];
-const OBJ_KEYS: ArtifactKey[] = ['traceBpfO', 'faultBpfO', 'decideSo'];
 
 function fileSpan(file: string): Span {
   return { file, startLine: 1, startColumn: 1, endLine: 1, endColumn: 1, startOffset: 0, endOffset: 0 };
