@@ -1,0 +1,81 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The kernel engine: a policy's <policy>.fault.bpf.o loaded as a
+ * BPF_PROG_TYPE_PAGE_FAULT program and attached to each of its regions with
+ * prctl(PR_FAULT_POLICY) on the faultc kernel (kernel/patches/). The faulting
+ * thread runs the program and the kernel resolves the page: no handler
+ * thread. This side only maps regions, attaches, and reads events and counts.
+ */
+#ifndef FAULTC_KERNEL_ENGINE_H
+#define FAULTC_KERNEL_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "faultc_abi.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define FK_MAX_REGIONS 64
+/* Counters per region in the program's faultc_counts map. */
+#define FK_COUNTS_PER_REGION 8
+
+struct fk_engine;
+
+/* The hook's interface version, or a negative errno (-EINVAL: no hook). */
+int fk_hook_version(void);
+
+struct fk_engine_opts {
+	const char *object_path;	/* <policy>.fault.bpf.o */
+	unsigned nr_sources;
+	const char *source_paths[FAULTC_MAX_SOURCES];
+	uint32_t nr_regions;		/* regions in the policy */
+	uint32_t ringbuf_bytes;		/* 0: the object's own size */
+};
+
+/*
+ * Loads the program (the verifier's log goes to log on failure) and opens the
+ * sources. NULL with *err_no (positive errno) and a message in err on failure.
+ */
+struct fk_engine *fk_engine_open(const struct fk_engine_opts *opts, char *err,
+				 size_t errlen, int *err_no);
+
+/*
+ * Maps size bytes of private anonymous memory (at the fixed address at when
+ * not 0: MAP_FIXED_NOREPLACE) and attaches the program to it as region
+ * policy_region. Returns the slot (>= 0) or a negative errno, message in err.
+ */
+int fk_engine_add_region(struct fk_engine *e, uint32_t policy_region, uint64_t size,
+			 uint64_t at, char *err, size_t errlen);
+void *fk_region_addr(struct fk_engine *e, int slot);
+uint64_t fk_region_size(struct fk_engine *e, int slot);
+uint32_t fk_region_index(struct fk_engine *e, int slot);
+
+/*
+ * Counters of a policy region, summed over CPUs: [0] faults decided,
+ * [FAULTC_ACT_*] decisions per action, [6] prefetch neighbours decided
+ * resolvable, [7] decisions carrying an error.
+ */
+int fk_engine_counts(struct fk_engine *e, uint32_t policy_region,
+		     uint64_t out[FK_COUNTS_PER_REGION]);
+
+/* Events dropped because the ring buffer was full. */
+uint64_t fk_engine_lost(struct fk_engine *e);
+
+typedef void (*fk_event_fn)(void *ctx, const struct faultc_event *ev);
+
+/*
+ * Waits up to timeout_ms for events and hands each to fn (on the calling
+ * thread). Returns the number of events, or a negative errno.
+ */
+int fk_engine_poll(struct fk_engine *e, int timeout_ms, fk_event_fn fn, void *ctx);
+
+/* Detaches and unmaps every region, closes the program and the sources. */
+void fk_engine_close(struct fk_engine *e);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* FAULTC_KERNEL_ENGINE_H */

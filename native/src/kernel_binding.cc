@@ -1,0 +1,403 @@
+// JavaScript side of kernel_engine.c.
+//
+// Region memory is an external ArrayBuffer over the mapping, as in the uffd
+// engine; a JavaScript access to a missing page runs the policy's program in
+// the kernel on the JS thread itself (no handler thread exists). One poll
+// thread reads the program's ring buffer and queues events; the JS callback
+// drains the queue in batches.
+//
+// Lifetime: close() stops the poll thread after a last drain, waits for touch
+// workers, detaches the ArrayBuffers, then unmaps (which detaches the program).
+#include <napi.h>
+#include <atomic>
+#include <cerrno>
+#include <condition_variable>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+#include "bindings.h"
+
+extern "C" {
+#include "kernel_engine.h"
+#include "uffd_touch.h"
+}
+
+namespace {
+
+const char *ErrnoName(int err)
+{
+	switch (err) {
+	case EPERM: return "EPERM";
+	case EACCES: return "EACCES";
+	case EEXIST: return "EEXIST";
+	case ENOENT: return "ENOENT";
+	case ENOMEM: return "ENOMEM";
+	case EINVAL: return "EINVAL";
+	case ENOSPC: return "ENOSPC";
+	case ENOTSUP: return "NO_HOOK";
+	case EBUSY: return "EBUSY";
+	default: return "EIO";
+	}
+}
+
+Napi::Error KernelError(Napi::Env env, const std::string &msg, int err)
+{
+	Napi::Error e = Napi::Error::New(env, msg);
+	e.Set("code", Napi::String::New(env, std::string("FAULTC_KERNEL_") + ErrnoName(err)));
+	e.Set("errno", Napi::Number::New(env, err));
+	return e;
+}
+
+// Shared by the wrapper, the poll thread and every ArrayBuffer over a region.
+struct Holder {
+	struct fk_engine *engine = nullptr;
+	std::mutex mu;
+	std::condition_variable cv;
+	int touchers = 0;
+	std::vector<struct faultc_event> queue;
+	std::thread poller;
+	std::atomic<bool> stop{false};
+	Napi::ThreadSafeFunction tsfn;
+	bool live = false;
+
+	static void Push(void *ctx, const struct faultc_event *ev)
+	{
+		auto *h = static_cast<Holder *>(ctx);
+		std::lock_guard<std::mutex> lock(h->mu);
+		h->queue.push_back(*ev);
+	}
+
+	void Poll()
+	{
+		while (!stop.load()) {
+			int n = fk_engine_poll(engine, 100, Push, this);
+			if (n > 0 && live)
+				tsfn.NonBlockingCall();
+		}
+	}
+
+	void Close()
+	{
+		{
+			std::unique_lock<std::mutex> lock(mu);
+			cv.wait(lock, [this] { return touchers == 0; });
+		}
+		if (poller.joinable()) {
+			stop.store(true);
+			poller.join();
+		}
+		if (engine) {
+			// Events of the last faults are not lost.
+			fk_engine_poll(engine, 0, Push, this);
+			fk_engine_close(engine);
+			engine = nullptr;
+		}
+		if (live) {
+			tsfn.Release();
+			live = false;
+		}
+	}
+	~Holder() { Close(); }
+};
+
+class TouchWorker : public Napi::AsyncWorker {
+public:
+	TouchWorker(Napi::Env env, std::shared_ptr<Holder> holder, uint8_t *base,
+		    std::vector<uint32_t> pages, unsigned threads, bool write, uint8_t value)
+		: Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)),
+		  holder_(std::move(holder)), base_(base), pages_(std::move(pages)),
+		  threads_(threads), write_(write), value_(value)
+	{
+	}
+
+	Napi::Promise Promise() { return deferred_.Promise(); }
+
+	void Execute() override
+	{
+		rc_ = fc_touch_pages(base_, pages_.data(), pages_.size(), threads_, write_, value_, &res_);
+		std::lock_guard<std::mutex> lock(holder_->mu);
+		holder_->touchers--;
+		holder_->cv.notify_all();
+	}
+
+	void OnOK() override
+	{
+		Napi::Env env = Env();
+		if (rc_ < 0) {
+			deferred_.Reject(KernelError(env, std::string("touch failed: ") + strerror(-rc_), -rc_).Value());
+			return;
+		}
+		Napi::Object o = Napi::Object::New(env);
+		o.Set("ns", Napi::Number::New(env, (double)res_.ns));
+		o.Set("sum", Napi::Number::New(env, (double)res_.sum));
+		deferred_.Resolve(o);
+	}
+
+	void OnError(const Napi::Error &e) override { deferred_.Reject(e.Value()); }
+
+private:
+	Napi::Promise::Deferred deferred_;
+	std::shared_ptr<Holder> holder_;
+	uint8_t *base_;
+	std::vector<uint32_t> pages_;
+	unsigned threads_;
+	bool write_;
+	uint8_t value_;
+	struct fc_touch_result res_ = {};
+	int rc_ = 0;
+};
+
+bool ToU64(const Napi::Value &v, uint64_t *out)
+{
+	if (v.IsBigInt()) {
+		bool lossless;
+		*out = v.As<Napi::BigInt>().Uint64Value(&lossless);
+		return lossless;
+	}
+	if (v.IsNumber()) {
+		double d = v.As<Napi::Number>().DoubleValue();
+		if (d < 0 || d > 9007199254740991.0)
+			return false;
+		*out = (uint64_t)d;
+		return true;
+	}
+	return false;
+}
+
+Napi::Buffer<uint8_t> TakeEvents(Napi::Env env, Holder &h)
+{
+	std::vector<struct faultc_event> ev;
+	{
+		std::lock_guard<std::mutex> lock(h.mu);
+		ev.swap(h.queue);
+	}
+	return Napi::Buffer<uint8_t>::Copy(env, reinterpret_cast<const uint8_t *>(ev.data()),
+					   ev.size() * sizeof(struct faultc_event));
+}
+
+class KernelEngine : public Napi::ObjectWrap<KernelEngine> {
+public:
+	static Napi::Function Define(Napi::Env env)
+	{
+		return DefineClass(env, "KernelEngine", {
+			InstanceMethod("addRegion", &KernelEngine::AddRegion),
+			InstanceMethod("counts", &KernelEngine::Counts),
+			InstanceMethod("drainEvents", &KernelEngine::DrainEvents),
+			InstanceMethod("lostEvents", &KernelEngine::LostEvents),
+			InstanceMethod("touch", &KernelEngine::Touch),
+			InstanceMethod("close", &KernelEngine::Close),
+		});
+	}
+
+	// new KernelEngine({ object, sources, regions, ringBytes?, onEvents? })
+	KernelEngine(const Napi::CallbackInfo &info) : Napi::ObjectWrap<KernelEngine>(info)
+	{
+		Napi::Env env = info.Env();
+		if (info.Length() < 1 || !info[0].IsObject()) {
+			Napi::TypeError::New(env, "new KernelEngine(options)").ThrowAsJavaScriptException();
+			return;
+		}
+		Napi::Object o = info[0].As<Napi::Object>();
+		if (!o.Get("object").IsString() || !o.Get("sources").IsArray() || !o.Get("regions").IsNumber()) {
+			Napi::TypeError::New(env, "options.object (string), options.sources (string[]) and options.regions (number) are required")
+				.ThrowAsJavaScriptException();
+			return;
+		}
+		std::string object = o.Get("object").As<Napi::String>();
+		Napi::Array src = o.Get("sources").As<Napi::Array>();
+		std::vector<std::string> paths;
+		for (uint32_t i = 0; i < src.Length(); i++) {
+			if (!src.Get(i).IsString()) {
+				Napi::TypeError::New(env, "options.sources must hold strings").ThrowAsJavaScriptException();
+				return;
+			}
+			paths.push_back(src.Get(i).As<Napi::String>());
+		}
+		if (paths.size() > FAULTC_MAX_SOURCES) {
+			Napi::RangeError::New(env, "too many sources").ThrowAsJavaScriptException();
+			return;
+		}
+		struct fk_engine_opts opts = {};
+		opts.object_path = object.c_str();
+		opts.nr_sources = (unsigned)paths.size();
+		for (size_t i = 0; i < paths.size(); i++)
+			opts.source_paths[i] = paths[i].c_str();
+		opts.nr_regions = o.Get("regions").As<Napi::Number>().Uint32Value();
+		if (o.Get("ringBytes").IsNumber())
+			opts.ringbuf_bytes = o.Get("ringBytes").As<Napi::Number>().Uint32Value();
+
+		holder_ = std::make_shared<Holder>();
+		char err[16384] = "";
+		int err_no = 0;
+		holder_->engine = fk_engine_open(&opts, err, sizeof(err), &err_no);
+		if (!holder_->engine) {
+			holder_.reset();
+			KernelError(env, err, err_no).ThrowAsJavaScriptException();
+			return;
+		}
+		if (o.Get("onEvents").IsFunction()) {
+			holder_->tsfn = Napi::ThreadSafeFunction::New(env, o.Get("onEvents").As<Napi::Function>(),
+								      "faultc-kernel-events", 0, 1);
+			// Pending notifications must not keep the process alive.
+			holder_->tsfn.Unref(env);
+			holder_->live = true;
+		}
+		Holder *h = holder_.get();
+		holder_->poller = std::thread([h] { h->Poll(); });
+	}
+
+private:
+	struct fk_engine *Engine(Napi::Env env)
+	{
+		if (!holder_ || !holder_->engine) {
+			KernelError(env, "the policy is closed", EINVAL).ThrowAsJavaScriptException();
+			return nullptr;
+		}
+		return holder_->engine;
+	}
+
+	// addRegion(policyRegion, size, at) -> { slot, address, buffer }
+	Napi::Value AddRegion(const Napi::CallbackInfo &info)
+	{
+		Napi::Env env = info.Env();
+		struct fk_engine *e = Engine(env);
+		uint64_t size, at;
+		if (!e)
+			return env.Undefined();
+		if (info.Length() < 3 || !info[0].IsNumber() || !ToU64(info[1], &size) || !ToU64(info[2], &at)) {
+			Napi::TypeError::New(env, "addRegion(region: number, size: bigint, at: bigint)").ThrowAsJavaScriptException();
+			return env.Undefined();
+		}
+		if (size > (uint64_t)SIZE_MAX / 2) {
+			Napi::RangeError::New(env, "region too large").ThrowAsJavaScriptException();
+			return env.Undefined();
+		}
+		char err[512] = "";
+		int slot = fk_engine_add_region(e, info[0].As<Napi::Number>().Uint32Value(), size, at, err, sizeof(err));
+		if (slot < 0) {
+			KernelError(env, err, -slot).ThrowAsJavaScriptException();
+			return env.Undefined();
+		}
+		void *addr = fk_region_addr(e, slot);
+		auto *hint = new std::shared_ptr<Holder>(holder_);
+		Napi::ArrayBuffer buf = Napi::ArrayBuffer::New(env, addr, (size_t)size,
+			[](Napi::Env, void *, std::shared_ptr<Holder> *h) { delete h; }, hint);
+		buffers_.push_back(Napi::Persistent(buf));
+		Napi::Object res = Napi::Object::New(env);
+		res.Set("slot", Napi::Number::New(env, slot));
+		res.Set("address", Napi::BigInt::New(env, (uint64_t)(uintptr_t)addr));
+		res.Set("buffer", buf);
+		return res;
+	}
+
+	// counts(policyRegion) -> number[8]
+	Napi::Value Counts(const Napi::CallbackInfo &info)
+	{
+		Napi::Env env = info.Env();
+		struct fk_engine *e = Engine(env);
+		uint64_t c[FK_COUNTS_PER_REGION];
+		if (!e)
+			return env.Undefined();
+		if (info.Length() < 1 || !info[0].IsNumber() ||
+		    fk_engine_counts(e, info[0].As<Napi::Number>().Uint32Value(), c) < 0) {
+			Napi::RangeError::New(env, "no such region").ThrowAsJavaScriptException();
+			return env.Undefined();
+		}
+		Napi::Array a = Napi::Array::New(env, FK_COUNTS_PER_REGION);
+		for (uint32_t i = 0; i < FK_COUNTS_PER_REGION; i++)
+			a.Set(i, Napi::Number::New(env, (double)c[i]));
+		return a;
+	}
+
+	// drainEvents() -> Buffer of packed struct faultc_event
+	Napi::Value DrainEvents(const Napi::CallbackInfo &info)
+	{
+		Napi::Env env = info.Env();
+		if (!holder_)
+			return Napi::Buffer<uint8_t>::New(env, 0);
+		return TakeEvents(env, *holder_);
+	}
+
+	Napi::Value LostEvents(const Napi::CallbackInfo &info)
+	{
+		Napi::Env env = info.Env();
+		struct fk_engine *e = Engine(env);
+		return e ? Napi::Number::New(env, (double)fk_engine_lost(e)) : env.Undefined();
+	}
+
+	// touch(slot, pages: Uint32Array, threads, write, value) -> Promise<{ ns, sum }>
+	Napi::Value Touch(const Napi::CallbackInfo &info)
+	{
+		Napi::Env env = info.Env();
+		struct fk_engine *e = Engine(env);
+		if (!e)
+			return env.Undefined();
+		if (info.Length() < 5 || !info[0].IsNumber() || !info[1].IsTypedArray() ||
+		    info[1].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array || !info[2].IsNumber()) {
+			Napi::TypeError::New(env, "touch(slot, pages: Uint32Array, threads: number, write: boolean, value: number)")
+				.ThrowAsJavaScriptException();
+			return env.Undefined();
+		}
+		int slot = info[0].As<Napi::Number>().Int32Value();
+		uint64_t nr_pages = fk_region_size(e, slot) / FAULTC_PAGE_SIZE;
+		Napi::Uint32Array arr = info[1].As<Napi::Uint32Array>();
+		std::vector<uint32_t> pages(arr.Data(), arr.Data() + arr.ElementLength());
+		for (uint32_t p : pages) {
+			if (p >= nr_pages) {
+				Napi::RangeError::New(env, "page index outside the region").ThrowAsJavaScriptException();
+				return env.Undefined();
+			}
+		}
+		unsigned threads = info[2].As<Napi::Number>().Uint32Value();
+		if (threads < 1 || threads > 64) {
+			Napi::RangeError::New(env, "threads must be 1..64").ThrowAsJavaScriptException();
+			return env.Undefined();
+		}
+		{
+			std::lock_guard<std::mutex> lock(holder_->mu);
+			holder_->touchers++;
+		}
+		auto *w = new TouchWorker(env, holder_, static_cast<uint8_t *>(fk_region_addr(e, slot)),
+					  std::move(pages), threads, info[3].ToBoolean(),
+					  (uint8_t)info[4].As<Napi::Number>().Uint32Value());
+		Napi::Promise p = w->Promise();
+		w->Queue();
+		return p;
+	}
+
+	// close() -> Buffer of the events not drained yet
+	Napi::Value Close(const Napi::CallbackInfo &info)
+	{
+		Napi::Env env = info.Env();
+		if (!holder_)
+			return Napi::Buffer<uint8_t>::New(env, 0);
+		for (auto &ref : buffers_) {
+			Napi::ArrayBuffer b = ref.Value();
+			if (!b.IsDetached())
+				b.Detach();
+		}
+		buffers_.clear();
+		holder_->Close();
+		return TakeEvents(env, *holder_);
+	}
+
+	std::shared_ptr<Holder> holder_;
+	std::vector<Napi::Reference<Napi::ArrayBuffer>> buffers_;
+};
+
+// hookVersion() -> the hook's interface version, or a negative errno
+Napi::Value HookVersion(const Napi::CallbackInfo &info)
+{
+	return Napi::Number::New(info.Env(), fk_hook_version());
+}
+
+} // namespace
+
+void InitKernel(Napi::Env env, Napi::Object exports)
+{
+	exports.Set("KernelEngine", KernelEngine::Define(env));
+	exports.Set("kernelHookVersion", Napi::Function::New(env, HookVersion));
+}

@@ -1,0 +1,298 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The kernel engine's native side: load a policy's fault-hook program, map
+ * its regions, attach the program to each with prctl(PR_FAULT_POLICY), read
+ * its ring buffer and counters. Faults never come here: the faulting thread
+ * runs the program in the kernel and the kernel fills the page.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "bpf_loader.h"
+#include "fault_policy_uapi.h"
+#include "kernel_engine.h"
+
+#ifndef MAP_FIXED_NOREPLACE
+#define MAP_FIXED_NOREPLACE 0x100000
+#endif
+
+#define FK_PROGRAM "faultc_fault"
+#define FK_EVENTS_MAP "faultc_events"
+#define FK_COUNTS_MAP "faultc_counts"
+#define FK_LOST_VAR "faultc_lost"
+
+struct fk_region {
+	void *addr;
+	uint64_t size;
+	uint32_t index;
+};
+
+struct fk_engine {
+	struct bpf_object *obj;
+	int prog_fd;
+	int counts_fd;
+	struct bpf_map *bss;
+	struct ring_buffer *rb;
+	int source_fd[FAULTC_MAX_SOURCES];
+	unsigned nr_sources;
+	uint32_t nr_regions;
+	int ncpus;
+	struct fk_region region[FK_MAX_REGIONS];
+	int nr_slots;
+	/* the poll in progress */
+	fk_event_fn fn;
+	void *fn_ctx;
+	int seen;
+};
+
+int fk_hook_version(void)
+{
+	int v = prctl(PR_FAULT_POLICY, PR_FAULT_POLICY_VERSION, 0, 0, 0);
+
+	return v < 0 ? -errno : v;
+}
+
+static void say(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err || !errlen)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+static int on_sample(void *ctx, void *data, size_t size)
+{
+	struct fk_engine *e = ctx;
+
+	if (size < sizeof(struct faultc_event))
+		return 0;
+	e->seen++;
+	if (e->fn)
+		e->fn(e->fn_ctx, data);
+	return 0;
+}
+
+struct fk_engine *fk_engine_open(const struct fk_engine_opts *opts, char *err,
+				 size_t errlen, int *err_no)
+{
+	struct faultc_bpf_load_opts lo = {
+		.prog_type = FAULTC_BPF_PROG_TYPE_PAGE_FAULT,
+		.ringbuf_map = FK_EVENTS_MAP,
+		.ringbuf_bytes = opts->ringbuf_bytes,
+	};
+	struct bpf_program *prog;
+	struct bpf_map *map;
+	struct fk_engine *e;
+	char log[16384];
+	int rc;
+
+	*err_no = 0;
+	rc = fk_hook_version();
+	if (rc < 0) {
+		*err_no = rc == -EINVAL ? ENOTSUP : -rc;
+		say(err, errlen, "this kernel has no faultc fault hook (prctl PR_FAULT_POLICY: %s)%s",
+		    strerror(-rc), rc == -EINVAL ? "; boot the kernel built from kernel/" : "");
+		return NULL;
+	}
+	if (opts->nr_sources > FAULTC_MAX_SOURCES || opts->nr_regions > FK_MAX_REGIONS) {
+		*err_no = EINVAL;
+		say(err, errlen, "too many sources or regions");
+		return NULL;
+	}
+	e = calloc(1, sizeof(*e));
+	if (!e) {
+		*err_no = ENOMEM;
+		return NULL;
+	}
+	for (unsigned i = 0; i < FAULTC_MAX_SOURCES; i++)
+		e->source_fd[i] = -1;
+	e->nr_regions = opts->nr_regions;
+	e->ncpus = libbpf_num_possible_cpus();
+
+	rc = faultc_bpf_load_opts(opts->object_path, &lo, log, sizeof(log), &e->obj);
+	if (rc < 0) {
+		*err_no = -rc;
+		if (-rc == EPERM || -rc == EACCES)
+			say(err, errlen, "loading %s needs CAP_BPF: %s", opts->object_path, log);
+		else
+			say(err, errlen, "the verifier refused %s:\n%s", opts->object_path, log);
+		goto fail;
+	}
+	prog = bpf_object__find_program_by_name(e->obj, FK_PROGRAM);
+	map = bpf_object__find_map_by_name(e->obj, FK_EVENTS_MAP);
+	e->bss = bpf_object__find_map_by_name(e->obj, ".bss");
+	if (!prog || !map || !bpf_object__find_map_by_name(e->obj, FK_COUNTS_MAP)) {
+		*err_no = EINVAL;
+		say(err, errlen, "%s is not a faultc fault-hook object", opts->object_path);
+		goto fail;
+	}
+	e->prog_fd = bpf_program__fd(prog);
+	e->counts_fd = bpf_map__fd(bpf_object__find_map_by_name(e->obj, FK_COUNTS_MAP));
+	e->rb = ring_buffer__new(bpf_map__fd(map), on_sample, e, NULL);
+	if (!e->rb) {
+		*err_no = errno ? errno : ENOMEM;
+		say(err, errlen, "cannot open the ring buffer of %s", opts->object_path);
+		goto fail;
+	}
+	for (unsigned i = 0; i < opts->nr_sources; i++) {
+		e->source_fd[i] = open(opts->source_paths[i], O_RDONLY | O_CLOEXEC);
+		if (e->source_fd[i] < 0) {
+			*err_no = errno;
+			say(err, errlen, "cannot open source %s: %s", opts->source_paths[i], strerror(errno));
+			goto fail;
+		}
+		e->nr_sources = i + 1;
+	}
+	return e;
+fail:
+	fk_engine_close(e);
+	return NULL;
+}
+
+int fk_engine_add_region(struct fk_engine *e, uint32_t policy_region, uint64_t size,
+			 uint64_t at, char *err, size_t errlen)
+{
+	struct prctl_fault_policy a = {
+		.prog_fd = (__u32)e->prog_fd,
+		.region = policy_region,
+		.nr_sources = e->nr_sources,
+	};
+	int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
+	void *addr;
+	int rc;
+
+	if (e->nr_slots >= FK_MAX_REGIONS) {
+		say(err, errlen, "too many regions");
+		return -ENOSPC;
+	}
+	if (!size || size % FAULTC_PAGE_SIZE || at % FAULTC_PAGE_SIZE) {
+		say(err, errlen, "region size and address must be whole pages");
+		return -EINVAL;
+	}
+	if (at)
+		flags |= MAP_FIXED_NOREPLACE;
+	addr = mmap((void *)(uintptr_t)at, size, PROT_READ | PROT_WRITE, flags, -1, 0);
+	if (addr == MAP_FAILED) {
+		rc = -errno;
+		say(err, errlen, "cannot map the region: %s%s", strerror(-rc),
+		    rc == -EEXIST ? " (its fixed address is taken)" : "");
+		return rc;
+	}
+	if (at && addr != (void *)(uintptr_t)at) {
+		/* Kernels before 4.17 ignore MAP_FIXED_NOREPLACE. */
+		munmap(addr, size);
+		say(err, errlen, "the region's fixed address is taken");
+		return -EEXIST;
+	}
+	for (unsigned i = 0; i < e->nr_sources; i++)
+		a.source_fd[i] = e->source_fd[i];
+	if (prctl(PR_FAULT_POLICY, PR_FAULT_POLICY_ATTACH, (unsigned long)addr, size,
+		  (unsigned long)&a) < 0) {
+		rc = -errno;
+		munmap(addr, size);
+		if (rc == -EPERM)
+			say(err, errlen, "attaching a fault program needs CAP_BPF (run as root or grant cap_bpf)");
+		else
+			say(err, errlen, "cannot attach the fault program: %s", strerror(-rc));
+		return rc;
+	}
+	e->region[e->nr_slots] = (struct fk_region){ addr, size, policy_region };
+	return e->nr_slots++;
+}
+
+void *fk_region_addr(struct fk_engine *e, int slot)
+{
+	return slot >= 0 && slot < e->nr_slots ? e->region[slot].addr : NULL;
+}
+
+uint64_t fk_region_size(struct fk_engine *e, int slot)
+{
+	return slot >= 0 && slot < e->nr_slots ? e->region[slot].size : 0;
+}
+
+uint32_t fk_region_index(struct fk_engine *e, int slot)
+{
+	return slot >= 0 && slot < e->nr_slots ? e->region[slot].index : 0;
+}
+
+int fk_engine_counts(struct fk_engine *e, uint32_t policy_region,
+		     uint64_t out[FK_COUNTS_PER_REGION])
+{
+	uint64_t *percpu;
+
+	memset(out, 0, sizeof(uint64_t) * FK_COUNTS_PER_REGION);
+	if (policy_region >= e->nr_regions || e->ncpus <= 0)
+		return -EINVAL;
+	percpu = calloc(e->ncpus, sizeof(uint64_t));
+	if (!percpu)
+		return -ENOMEM;
+	for (uint32_t k = 0; k < FK_COUNTS_PER_REGION; k++) {
+		uint32_t key = policy_region * FK_COUNTS_PER_REGION + k;
+
+		if (bpf_map_lookup_elem(e->counts_fd, &key, percpu) == 0)
+			for (int c = 0; c < e->ncpus; c++)
+				out[k] += percpu[c];
+	}
+	free(percpu);
+	return 0;
+}
+
+uint64_t fk_engine_lost(struct fk_engine *e)
+{
+	uint64_t lost = 0;
+
+	/* faultc_lost is the one global of the program, in .bss. */
+	if (e->bss) {
+		uint32_t key = 0;
+		size_t vs = bpf_map__value_size(e->bss);
+		char *buf = calloc(1, vs);
+
+		if (buf && bpf_map_lookup_elem(bpf_map__fd(e->bss), &key, buf) == 0 && vs >= 8)
+			memcpy(&lost, buf, 8);
+		free(buf);
+	}
+	return lost;
+}
+
+int fk_engine_poll(struct fk_engine *e, int timeout_ms, fk_event_fn fn, void *ctx)
+{
+	int rc;
+
+	e->fn = fn;
+	e->fn_ctx = ctx;
+	e->seen = 0;
+	rc = ring_buffer__poll(e->rb, timeout_ms);
+	e->fn = NULL;
+	if (rc < 0 && rc != -EINTR)
+		return rc;
+	return e->seen;
+}
+
+void fk_engine_close(struct fk_engine *e)
+{
+	if (!e)
+		return;
+	/* munmap drops each VMA's reference to the program and the sources. */
+	for (int i = 0; i < e->nr_slots; i++)
+		munmap(e->region[i].addr, e->region[i].size);
+	if (e->rb)
+		ring_buffer__free(e->rb);
+	for (unsigned i = 0; i < FAULTC_MAX_SOURCES; i++)
+		if (e->source_fd[i] >= 0)
+			close(e->source_fd[i]);
+	if (e->obj)
+		bpf_object__close(e->obj);
+	free(e);
+}

@@ -1,0 +1,648 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Guest test of the kernel fault hook with a hand-written program
+ * (hook.bpf.c): bytes, SIGBUS, events, prefetch, threads, fork, munmap,
+ * mremap, mprotect, detach, defer to userfaultfd, privilege, lifetime.
+ *
+ *   hook_test <hook.bpf.o> <scratch dir>
+ *
+ * Prints one "ok"/"not ok" line per check (TAP-like); the exit status is the
+ * number of failed checks.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <linux/userfaultfd.h>
+#include <poll.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "fault_policy_uapi.h"
+
+#define PAGE 4096UL
+
+struct hook_event {
+	__u64 offset;
+	__u64 address;
+	__u32 region;
+	__u32 write;
+	__u32 action;
+	__u32 pages;
+	__u32 error;
+	__u32 tid;
+};
+
+static int failures, checks;
+static struct bpf_object *obj;
+static int prog_fd, cfg_fd, runs_fd;
+static struct ring_buffer *rb;
+static struct hook_event evs[256];
+static int nevs;
+static char src0_path[512], src1_path[512];
+static int src0_fd, src1_fd;
+
+#define SRC0_SIZE (3 * PAGE + 100)
+#define SRC1_PAGES 64
+
+static void check(int ok, const char *fmt, ...)
+{
+	va_list ap;
+
+	checks++;
+	if (!ok)
+		failures++;
+	printf("%s %d - ", ok ? "ok" : "not ok", checks);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+	fflush(stdout);
+}
+
+static unsigned char pattern(uint64_t pos)
+{
+	return (unsigned char)(pos * 7 + pos / PAGE + 1);
+}
+
+static int make_source(const char *path, size_t size)
+{
+	unsigned char *buf = malloc(size);
+	int fd;
+
+	for (size_t i = 0; i < size; i++)
+		buf[i] = pattern(i);
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	if (fd < 0 || write(fd, buf, size) != (ssize_t)size) {
+		perror(path);
+		exit(99);
+	}
+	free(buf);
+	return fd;
+}
+
+/* ---- touching pages, SIGBUS-safe ---- */
+
+static sigjmp_buf bus_jump;
+static volatile sig_atomic_t in_touch;
+
+static void on_bus(int sig, siginfo_t *si, void *uc)
+{
+	(void)sig; (void)si; (void)uc;
+	if (in_touch)
+		siglongjmp(bus_jump, 1);
+	_exit(98);
+}
+
+/* 0 when the access worked, -1 on SIGBUS. */
+static int touch(volatile char *p, int write)
+{
+	if (sigsetjmp(bus_jump, 1)) {
+		in_touch = 0;
+		return -1;
+	}
+	in_touch = 1;
+	if (write)
+		*p = *p;
+	else
+		(void)*p;
+	in_touch = 0;
+	return 0;
+}
+
+static int page_is(const char *p, int (*byte)(size_t i, void *arg), void *arg)
+{
+	for (size_t i = 0; i < PAGE; i++)
+		if ((unsigned char)p[i] != byte(i, arg))
+			return 0;
+	return 1;
+}
+
+static int byte_const(size_t i, void *arg)
+{
+	(void)i;
+	return *(unsigned char *)arg;
+}
+
+struct copy_arg {
+	uint64_t pos;	/* source offset of the page */
+	uint64_t size;	/* source size */
+};
+
+static int byte_copy(size_t i, void *arg)
+{
+	struct copy_arg *c = arg;
+
+	return c->pos + i < c->size ? pattern(c->pos + i) : 0;
+}
+
+static int is_const(const char *p, unsigned char v)
+{
+	return page_is(p, byte_const, &v);
+}
+
+static int is_copy(const char *p, uint64_t pos, uint64_t size)
+{
+	struct copy_arg c = { pos, size };
+
+	return page_is(p, byte_copy, &c);
+}
+
+static int resident(const char *p)
+{
+	unsigned char v = 0;
+
+	if (mincore((void *)p, PAGE, &v))
+		return -1;
+	return v & 1;
+}
+
+/* ---- the hook ---- */
+
+static int attach(void *start, size_t len, __u32 region, int nr, const int *fds)
+{
+	struct prctl_fault_policy a = { .prog_fd = prog_fd, .region = region,
+					.nr_sources = nr };
+
+	for (int i = 0; i < nr; i++)
+		a.source_fd[i] = fds[i];
+	return prctl(PR_FAULT_POLICY, PR_FAULT_POLICY_ATTACH,
+		     (unsigned long)start, len, (unsigned long)&a);
+}
+
+static int detach(void *start, size_t len)
+{
+	return prctl(PR_FAULT_POLICY, PR_FAULT_POLICY_DETACH,
+		     (unsigned long)start, len, 0);
+}
+
+static char *map_pages(size_t pages)
+{
+	char *p = mmap(NULL, pages * PAGE, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED) {
+		perror("mmap");
+		exit(99);
+	}
+	return p;
+}
+
+static int on_event(void *ctx, void *data, size_t size)
+{
+	(void)ctx;
+	if (size == sizeof(struct hook_event) && nevs < 256)
+		memcpy(&evs[nevs++], data, size);
+	return 0;
+}
+
+static void drain(void)
+{
+	nevs = 0;
+	ring_buffer__consume(rb);
+}
+
+static const struct hook_event *find_event(__u32 region, __u64 offset)
+{
+	for (int i = 0; i < nevs; i++)
+		if (evs[i].region == region && evs[i].offset == offset)
+			return &evs[i];
+	return NULL;
+}
+
+static void set_cfg(__u32 pages, __u32 dir)
+{
+	__u32 k0 = 0, k1 = 1;
+
+	bpf_map_update_elem(cfg_fd, &k0, &pages, 0);
+	bpf_map_update_elem(cfg_fd, &k1, &dir, 0);
+}
+
+static __u64 runs(__u32 phase)
+{
+	__u64 v = 0;
+
+	bpf_map_lookup_elem(runs_fd, &phase, &v);
+	return v;
+}
+
+/* ---- checks ---- */
+
+static void test_table(void)
+{
+	char *r = map_pages(16);
+	const struct hook_event *e;
+	int bus[16];
+
+	check(attach(r, 16 * PAGE, 0, 1, &src0_fd) == 0, "attach table region (%s)", strerror(errno));
+	drain();
+	for (int p = 0; p < 16; p++)
+		bus[p] = touch(r + p * PAGE, 0);
+	ring_buffer__consume(rb);
+
+	check(!bus[0] && is_const(r, 0), "zero page reads as zeros");
+	check(!bus[1] && is_const(r + PAGE, 0x5a), "fill page reads 0x5a everywhere");
+	check(!bus[2] && is_copy(r + 2 * PAGE, 0, SRC0_SIZE), "copy page 0 of the source");
+	check(!bus[4] && is_copy(r + 4 * PAGE, 2 * PAGE, SRC0_SIZE), "copy page 2 of the source");
+	check(!bus[5] && is_copy(r + 5 * PAGE, 3 * PAGE, SRC0_SIZE), "copy of a page partly past the source's end is zero-filled after it");
+	check(bus[6] == -1, "sigbus decision raises SIGBUS");
+	check(!bus[7] && is_const(r + 7 * PAGE, 0), "default decision falls back to the kernel (zeros)");
+	check(bus[8] == -1, "copy wholly past the source's end raises SIGBUS");
+	check(bus[9] == -1, "fill byte 300 is refused with SIGBUS");
+	check(bus[10] == -1, "defer without a userfaultfd raises SIGBUS");
+	check(bus[11] == -1, "unaligned source offset raises SIGBUS");
+	check(bus[12] == -1, "copy from a source that was not attached raises SIGBUS");
+	check(bus[13] == -1, "program-reported error raises SIGBUS");
+	check(!bus[14] && is_const(r + 14 * PAGE, 0), "zero decision in the tail");
+	check(touch(r + 6 * PAGE, 1) == -1, "SIGBUS page stays missing: a second touch faults again");
+
+	e = find_event(0, 5 * PAGE);
+	check(e && e->action == BPF_PAGE_FAULT_COPY && e->pages == 1 && !e->error &&
+	      e->address == (uintptr_t)(r + 5 * PAGE) && !e->write,
+	      "done-phase event for a copy: action, pages, address");
+	e = find_event(0, 8 * PAGE);
+	check(e && e->action == BPF_PAGE_FAULT_SIGBUS && e->error == BPF_PAGE_FAULT_ERR_PAST_END,
+	      "event for a copy past the end says PAST_END");
+	e = find_event(0, 9 * PAGE);
+	check(e && e->action == BPF_PAGE_FAULT_SIGBUS && e->error == BPF_PAGE_FAULT_ERR_INVALID,
+	      "event for a malformed decision says INVALID");
+	e = find_event(0, 13 * PAGE);
+	check(e && e->action == BPF_PAGE_FAULT_SIGBUS && e->error == 1,
+	      "event carries the program's own error");
+	check(!find_event(0, 7 * PAGE), "no event for a default decision");
+	e = find_event(0, 1 * PAGE);
+	check(e && e->tid == (__u32)syscall(SYS_gettid), "event names the faulting thread");
+
+	/* a write fault */
+	drain();
+	check(touch(r + 15 * PAGE, 1) == 0, "write fault on a zero page");
+	ring_buffer__consume(rb);
+	e = find_event(0, 15 * PAGE);
+	check(e && e->write == 1, "event of a write fault says write");
+
+	/* MADV_DONTNEED drops pages: the program decides again */
+	{
+		__u64 before = runs(BPF_PAGE_FAULT_DECIDE);
+
+		madvise(r, 16 * PAGE, MADV_DONTNEED);
+		check(touch(r + 3 * PAGE, 0) == 0 && is_copy(r + 3 * PAGE, PAGE, SRC0_SIZE) &&
+		      runs(BPF_PAGE_FAULT_DECIDE) == before + 1,
+		      "after MADV_DONTNEED the page is decided and copied again");
+	}
+
+	check(attach(r, 16 * PAGE, 0, 1, &src0_fd) == -1 && errno == EBUSY, "a second attach is EBUSY");
+	check(detach(r + 14 * PAGE, 2 * PAGE) == 0, "detach a sub-range");
+	madvise(r, 16 * PAGE, MADV_DONTNEED);
+	check(touch(r + 14 * PAGE, 0) == 0 && touch(r + 6 * PAGE, 0) == -1,
+	      "detached pages take the default path, attached ones keep the program");
+	munmap(r, 16 * PAGE);
+}
+
+static void test_prefetch(void)
+{
+	char *r = map_pages(SRC1_PAGES);
+	const struct hook_event *e;
+	int all;
+
+	check(attach(r, SRC1_PAGES * PAGE, 1, 1, &src1_fd) == 0, "attach copy region (%s)", strerror(errno));
+
+	set_cfg(7, BPF_PAGE_FAULT_AHEAD);
+	drain();
+	touch(r + 8 * PAGE, 0);
+	ring_buffer__consume(rb);
+	all = 1;
+	for (int p = 8; p <= 15; p++)
+		all &= resident(r + p * PAGE) == 1;
+	check(all && resident(r + 16 * PAGE) == 0 && resident(r + 7 * PAGE) == 0,
+	      "prefetch 7 ahead resolves pages 9..15 and no more");
+	e = find_event(1, 8 * PAGE);
+	check(e && e->pages == 8, "event counts 8 pages resolved");
+	check(nevs == 1, "neighbours raise no events of their own");
+
+	set_cfg(5, BPF_PAGE_FAULT_BEHIND);
+	touch(r + 30 * PAGE, 0);
+	all = 1;
+	for (int p = 25; p <= 30; p++)
+		all &= resident(r + p * PAGE) == 1;
+	check(all && resident(r + 24 * PAGE) == 0, "prefetch behind resolves the pages before");
+
+	set_cfg(4, BPF_PAGE_FAULT_AROUND);
+	touch(r + 50 * PAGE, 0);
+	all = 1;
+	for (int p = 48; p <= 52; p++)
+		all &= resident(r + p * PAGE) == 1;
+	check(all && resident(r + 47 * PAGE) == 0 && resident(r + 53 * PAGE) == 0,
+	      "prefetch around resolves two on each side");
+
+	set_cfg(64, BPF_PAGE_FAULT_AHEAD);
+	touch(r + 60 * PAGE, 0);
+	check(resident(r + 63 * PAGE) == 1, "prefetch stops at the end of the VMA");
+
+	all = 1;
+	for (int p = 0; p < SRC1_PAGES; p++)
+		if (resident(r + p * PAGE) == 1)
+			all &= is_copy(r + p * PAGE, p * PAGE, SRC1_PAGES * PAGE);
+	check(all, "every prefetched page holds its own source page");
+	set_cfg(0, 0);
+	munmap(r, SRC1_PAGES * PAGE);
+}
+
+struct worker {
+	char *base;
+	int first, step, pages;
+	int bad;
+	pthread_barrier_t *bar;
+};
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+
+	pthread_barrier_wait(w->bar);
+	for (int p = w->first; p < w->pages; p += w->step)
+		if (!is_copy(w->base + p * PAGE, (uint64_t)p * PAGE, SRC1_PAGES * PAGE))
+			w->bad++;
+	return NULL;
+}
+
+static void test_threads(void)
+{
+	pthread_barrier_t bar;
+	pthread_t t[4];
+	struct worker w[4];
+	char *r = map_pages(SRC1_PAGES);
+	int bad = 0;
+
+	set_cfg(0, 0);
+	check(attach(r, SRC1_PAGES * PAGE, 1, 1, &src1_fd) == 0, "attach for threads");
+	/* two threads on disjoint pages, two racing on the same pages */
+	pthread_barrier_init(&bar, NULL, 4);
+	for (int i = 0; i < 4; i++) {
+		w[i] = (struct worker){ r, i < 2 ? i : 0, i < 2 ? 2 : 1, SRC1_PAGES, 0, &bar };
+		pthread_create(&t[i], NULL, worker_main, &w[i]);
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(t[i], NULL);
+		bad += w[i].bad;
+	}
+	check(bad == 0, "4 threads faulting at once, two racing on the same pages: every page right (%d bad)", bad);
+	pthread_barrier_destroy(&bar);
+	munmap(r, SRC1_PAGES * PAGE);
+}
+
+static void test_fork(void)
+{
+	char *r = map_pages(SRC1_PAGES);
+	int status = -1;
+	pid_t pid;
+
+	set_cfg(0, 0);
+	check(attach(r, SRC1_PAGES * PAGE, 1, 1, &src1_fd) == 0, "attach for fork");
+	for (int p = 0; p < 8; p++)
+		touch(r + p * PAGE, 1);
+	r[0] = 0x42;
+	pid = fork();
+	if (pid == 0) {
+		int ok = r[0] == 0x42;
+
+		for (int p = 1; p < SRC1_PAGES; p++)
+			ok &= is_copy(r + p * PAGE, p * PAGE, SRC1_PAGES * PAGE);
+		r[PAGE] = 0x43;	/* copy-on-write in the child only */
+		_exit(ok ? 0 : 1);
+	}
+	waitpid(pid, &status, 0);
+	check(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	      "fork: the child's missing pages run the same program");
+	check(r[0] == 0x42 && is_copy(r + PAGE, PAGE, SRC1_PAGES * PAGE),
+	      "fork: the parent keeps its own pages");
+
+	/* munmap a hole, mprotect a piece, mremap a piece away */
+	munmap(r + 16 * PAGE, 8 * PAGE);
+	check(touch(r + 15 * PAGE, 0) == 0 && is_copy(r + 15 * PAGE, 15 * PAGE, SRC1_PAGES * PAGE) &&
+	      touch(r + 24 * PAGE, 0) == 0 && is_copy(r + 24 * PAGE, 24 * PAGE, SRC1_PAGES * PAGE),
+	      "munmap in the middle: both sides keep their offsets");
+	mprotect(r + 28 * PAGE, 4 * PAGE, PROT_READ);
+	check(touch(r + 29 * PAGE, 0) == 0 && is_copy(r + 29 * PAGE, 29 * PAGE, SRC1_PAGES * PAGE),
+	      "mprotect split: offsets kept");
+	mprotect(r + 28 * PAGE, 4 * PAGE, PROT_READ | PROT_WRITE);
+	{
+		char *dst = mmap(NULL, 16 * PAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		char *moved = mremap(r + 40 * PAGE, 16 * PAGE, 16 * PAGE,
+				     MREMAP_MAYMOVE | MREMAP_FIXED, dst);
+		int ok = moved == dst;
+
+		for (int p = 0; ok && p < 16; p++)
+			ok &= touch(moved + p * PAGE, 0) == 0 &&
+			      is_copy(moved + p * PAGE, (40 + p) * PAGE, SRC1_PAGES * PAGE);
+		check(ok, "mremap move: pages keep the offsets of their old place");
+		munmap(dst, 16 * PAGE);
+	}
+	munmap(r, SRC1_PAGES * PAGE);
+}
+
+static void test_errors(void)
+{
+	char *r = map_pages(4);
+	int fd, status = -1;
+	char *f;
+	pid_t pid;
+
+	check(attach(r, 8 * PAGE, 0, 0, NULL) == -1 && errno == ENOMEM, "attach over unmapped memory is ENOMEM");
+	f = mmap(NULL, PAGE, PROT_READ, MAP_PRIVATE, src0_fd, 0);
+	check(attach(f, PAGE, 0, 0, NULL) == -1 && errno == EINVAL, "attach to a file mapping is EINVAL");
+	munmap(f, PAGE);
+	fd = bpf_map__fd(bpf_object__find_map_by_name(obj, "cfg"));
+	{
+		struct prctl_fault_policy a = { .prog_fd = fd };
+
+		check(prctl(PR_FAULT_POLICY, PR_FAULT_POLICY_ATTACH, (unsigned long)r, PAGE,
+			    (unsigned long)&a) == -1 && errno == EINVAL,
+		      "attach of something that is not a page-fault program is EINVAL");
+	}
+	{
+		int wfd = open(src0_path, O_WRONLY);
+
+		check(attach(r, PAGE, 0, 1, &wfd) == -1 && errno == EBADF, "a source not open for reading is EBADF");
+		close(wfd);
+	}
+	pid = fork();
+	if (pid == 0) {
+		struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
+		struct __user_cap_data_struct d[2] = { 0 };
+
+		if (syscall(SYS_capset, &h, d))
+			_exit(2);
+		_exit(attach(r, PAGE, 0, 0, NULL) == -1 && errno == EPERM ? 0 : 1);
+	}
+	waitpid(pid, &status, 0);
+	check(WIFEXITED(status) && WEXITSTATUS(status) == 0, "without CAP_BPF attach is EPERM");
+	munmap(r, 4 * PAGE);
+}
+
+struct uffd_server {
+	int uffd;
+	int served;
+	int stop;
+};
+
+static void *uffd_main(void *arg)
+{
+	struct uffd_server *s = arg;
+	static char page[PAGE] __attribute__((aligned(4096)));
+
+	memset(page, 0x77, PAGE);
+	while (!s->stop) {
+		struct pollfd pfd = { s->uffd, POLLIN, 0 };
+		struct uffd_msg msg;
+
+		if (poll(&pfd, 1, 100) <= 0)
+			continue;
+		if (read(s->uffd, &msg, sizeof(msg)) != sizeof(msg))
+			continue;
+		if (msg.event != UFFD_EVENT_PAGEFAULT)
+			continue;
+		struct uffdio_copy c = {
+			.dst = msg.arg.pagefault.address & ~(PAGE - 1),
+			.src = (unsigned long)page,
+			.len = PAGE,
+		};
+		ioctl(s->uffd, UFFDIO_COPY, &c);
+		s->served++;
+	}
+	return NULL;
+}
+
+static void test_defer(void)
+{
+	char *r = map_pages(8);
+	struct uffd_server s = { 0 };
+	struct uffdio_api api = { .api = UFFD_API };
+	struct uffdio_register reg = { .range = { (unsigned long)r, 8 * PAGE },
+				       .mode = UFFDIO_REGISTER_MODE_MISSING };
+	pthread_t t;
+	int ok = 1;
+
+	s.uffd = syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	check(s.uffd >= 0 && !ioctl(s.uffd, UFFDIO_API, &api) && !ioctl(s.uffd, UFFDIO_REGISTER, &reg),
+	      "userfaultfd registered (%s)", strerror(errno));
+	check(attach(r, 8 * PAGE, 2, 0, NULL) == 0, "attach the hybrid region");
+	pthread_create(&t, NULL, uffd_main, &s);
+	for (int p = 0; p < 8; p++)
+		ok &= touch(r + p * PAGE, 0) == 0 && is_const(r + p * PAGE, p & 1 ? 0x77 : 0x11);
+	s.stop = 1;
+	pthread_join(t, NULL);
+	check(ok, "hybrid: even pages filled in the kernel, odd pages by the userfaultfd");
+	check(s.served == 4, "hybrid: the userfaultfd saw only the deferred pages (%d)", s.served);
+	close(s.uffd);
+	munmap(r, 8 * PAGE);
+}
+
+static void test_lifetime(const char *path)
+{
+	struct bpf_prog_info info = { 0 };
+	__u32 len = sizeof(info);
+	struct bpf_object *o;
+	struct bpf_program *prog;
+	char *r = map_pages(4);
+	int fd, gone = 0, status = -1;
+	pid_t pid;
+
+	o = bpf_object__open_file(path, NULL);
+	prog = bpf_object__find_program_by_name(o, "hook");
+	bpf_program__set_type(prog, FAULTC_BPF_PROG_TYPE_PAGE_FAULT);
+	if (bpf_object__load(o)) {
+		check(0, "lifetime: load a second copy");
+		return;
+	}
+	fd = bpf_program__fd(prog);
+	bpf_obj_get_info_by_fd(fd, &info, &len);
+	{
+		struct prctl_fault_policy a = { .prog_fd = fd, .region = 3 };
+
+		prctl(PR_FAULT_POLICY, PR_FAULT_POLICY_ATTACH, (unsigned long)r, 4 * PAGE,
+		      (unsigned long)&a);
+	}
+	pid = fork();	/* the child shares the attachment and exits with it */
+	if (pid == 0)
+		_exit(touch(r, 0) == 0 && is_const(r, 0) ? 0 : 1);
+	waitpid(pid, &status, 0);
+	bpf_object__close(o);
+	fd = bpf_prog_get_fd_by_id(info.id);
+	check(fd >= 0, "the attachment keeps the program alive after its fd is closed");
+	if (fd >= 0)
+		close(fd);
+	munmap(r, 4 * PAGE);
+	for (int i = 0; i < 200 && !gone; i++) {
+		fd = bpf_prog_get_fd_by_id(info.id);
+		if (fd < 0)
+			gone = 1;
+		else
+			close(fd);
+		usleep(10000);
+	}
+	check(WIFEXITED(status) && WEXITSTATUS(status) == 0 && gone,
+	      "after munmap (and the child's exit) the program is released");
+}
+
+int main(int argc, char **argv)
+{
+	struct sigaction sa = { .sa_sigaction = on_bus, .sa_flags = SA_SIGINFO };
+	struct bpf_program *prog;
+	int v;
+
+	if (argc != 3) {
+		fprintf(stderr, "usage: %s <hook.bpf.o> <scratch dir>\n", argv[0]);
+		return 99;
+	}
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	sigaction(SIGBUS, &sa, NULL);
+
+	v = prctl(PR_FAULT_POLICY, PR_FAULT_POLICY_VERSION, 0, 0, 0);
+	check(v == 1, "the kernel has the hook (version %d, %s)", v, v < 0 ? strerror(errno) : "ok");
+	if (v != 1)
+		return failures;
+
+	obj = bpf_object__open_file(argv[1], NULL);
+	prog = obj ? bpf_object__find_program_by_name(obj, "hook") : NULL;
+	if (prog)
+		bpf_program__set_type(prog, FAULTC_BPF_PROG_TYPE_PAGE_FAULT);
+	check(prog && !bpf_object__load(obj), "the program loads through the verifier");
+	if (failures)
+		return failures;
+	prog_fd = bpf_program__fd(prog);
+	cfg_fd = bpf_map__fd(bpf_object__find_map_by_name(obj, "cfg"));
+	runs_fd = bpf_map__fd(bpf_object__find_map_by_name(obj, "runs"));
+	rb = ring_buffer__new(bpf_map__fd(bpf_object__find_map_by_name(obj, "events")),
+			      on_event, NULL, NULL);
+
+	snprintf(src0_path, sizeof(src0_path), "%s/hook-src0", argv[2]);
+	snprintf(src1_path, sizeof(src1_path), "%s/hook-src1", argv[2]);
+	src0_fd = make_source(src0_path, SRC0_SIZE);
+	src1_fd = make_source(src1_path, SRC1_PAGES * PAGE);
+
+	test_table();
+	test_prefetch();
+	test_threads();
+	test_fork();
+	test_errors();
+	test_defer();
+	test_lifetime(argv[1]);
+
+	printf("# %d checks, %d failed\n", checks, failures);
+	return failures > 100 ? 100 : failures;
+}
