@@ -145,13 +145,39 @@ struct faultc_trace_config {
 	__u32 pad;
 	__u64 wakeup_bytes;
 	__u64 source_size[FAULTC_MAX_SOURCES];
+	__u32 heap_region;	/* region + 1 of the [heap] VMA filter, 0 if none */
+	__u32 stack_region;	/* region + 1 of the [stack] VMA filter, 0 if none */
 };
 
 /* Only the fields read here; CO-RE relocates them against the kernel's BTF. */
+struct mm_struct {
+	unsigned long start_brk;
+	unsigned long brk;
+	unsigned long start_stack;
+} __attribute__((preserve_access_index));
+
+struct rlimit {
+	unsigned long rlim_cur;
+	unsigned long rlim_max;
+} __attribute__((preserve_access_index));
+
+struct signal_struct {
+	struct rlimit rlim[16];
+} __attribute__((preserve_access_index));
+
 struct task_struct {
 	int pid;
 	int tgid;
+	struct mm_struct *mm;
+	struct signal_struct *signal;
 } __attribute__((preserve_access_index));
+
+struct vm_area_struct {
+	unsigned long vm_start;
+	unsigned long vm_end;
+} __attribute__((preserve_access_index));
+
+#define FAULTC_RLIMIT_STACK 3
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -216,6 +242,58 @@ static long faultc_match_range(__u64 index, void *data)
 	return 0;
 }
 
+/*
+ * [heap] and [stack] filters are placed here, in the faulting process, with
+ * the tests /proc/PID/maps uses (the VMA holding the brk area; the VMA holding
+ * mm->start_stack): a heap or stack that grows after tracing began is seen
+ * from its first new page, even in a process that exits at once. A stack
+ * fault may lie below the stack VMA (the kernel grows it in this very fault),
+ * so stack pages are those from the VMA's end down to the stack rlimit.
+ */
+struct faultc_vma_bounds {
+	__u64 start;
+	__u64 end;
+};
+
+static long faultc_vma_found(struct task_struct *task, struct vm_area_struct *vma, void *data)
+{
+	struct faultc_vma_bounds *b = data;
+
+	b->start = vma->vm_start;
+	b->end = vma->vm_end;
+	return 0;
+}
+
+/* Region + 1 and offset of a page in a [heap] or [stack] filter, or 0. */
+static __always_inline __u32 faultc_vma_region(const struct faultc_trace_config *cfg, __u64 page, __u64 *offset)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct mm_struct *mm = task->mm;
+	struct faultc_vma_bounds b = {};
+
+	if (!mm)
+		return 0;
+	if (cfg->heap_region && page >= mm->start_brk && page < mm->brk + FAULTC_PAGE_SIZE) {
+		/* Fails (-EBUSY) if the mmap lock is contended: the ranges decide then. */
+		if (!bpf_find_vma(task, page, faultc_vma_found, &b, 0) &&
+		    b.start <= mm->brk && b.end >= mm->start_brk) {
+			*offset = page - (mm->start_brk & ~(FAULTC_PAGE_SIZE - 1));
+			return cfg->heap_region;
+		}
+	}
+	if (cfg->stack_region && page < mm->start_stack + FAULTC_PAGE_SIZE) {
+		__u64 limit = task->signal->rlim[FAULTC_RLIMIT_STACK].rlim_cur;
+
+		if (!bpf_find_vma(task, mm->start_stack, faultc_vma_found, &b, 0) &&
+		    page < b.end && b.end - page <= limit) {
+			/* The stack grows down: its offsets count from the top. */
+			*offset = b.end - FAULTC_PAGE_SIZE - page;
+			return cfg->stack_region;
+		}
+	}
+	return 0;
+}
+
 static __always_inline void faultc_on_fault(__u64 address, __u64 error_code)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
@@ -239,19 +317,29 @@ static __always_inline void faultc_on_fault(__u64 address, __u64 error_code)
 	if (nr > FAULTC_MAX_RANGES)
 		nr = FAULTC_MAX_RANGES;
 	page = address & ~(FAULTC_PAGE_SIZE - 1);
-	lk.address = page;
-	/* bpf_loop: the verifier checks the callback once, whatever nr is. */
-	bpf_loop(nr, faultc_match_range, &lk, 0);
-	if (!lk.found)
-		return;
-	key = lk.found - 1;
-	r = bpf_map_lookup_elem(&faultc_ranges, &key);
-	if (!r || page < r->start || page >= r->end)
-		return;
-	region = r->region;
+	region = FAULTC_MAX_REGIONS;	/* not placed yet */
+	offset = 0;
+	if (cfg->heap_region || cfg->stack_region) {
+		__u32 placed = faultc_vma_region(cfg, page, &offset);
+
+		if (placed)
+			region = placed - 1;
+	}
+	if (region == FAULTC_MAX_REGIONS) {
+		lk.address = page;
+		/* bpf_loop: the verifier checks the callback once, whatever nr is. */
+		bpf_loop(nr, faultc_match_range, &lk, 0);
+		if (!lk.found)
+			return;
+		key = lk.found - 1;
+		r = bpf_map_lookup_elem(&faultc_ranges, &key);
+		if (!r || page < r->start || page >= r->end)
+			return;
+		region = r->region;
+		offset = page - r->start + r->base;
+	}
 	if (region >= FAULTC_MAX_REGIONS)
 		return;
-	offset = page - r->start + r->base;
 	handler = (error_code & FAULTC_PF_PROT) ? FAULTC_ON_WRITE : FAULTC_ON_MISSING;
 	action = FAULTC_ACT_NONE;
 	pages = 1;

@@ -38,7 +38,8 @@ export function readMaps(pid: number): Vma[] {
 /**
  * Where a page of a named VMA lies in the region that name stands for: a file
  * mapping's offset is its file offset (so the three mappings of one library
- * are one region); anonymous mappings of one name count from the lowest one.
+ * are one region); anonymous mappings of one name count from the lowest one;
+ * the stack counts down from its top.
  */
 export function vmaOffset(vmas: Vma[], name: string, address: bigint): bigint | undefined {
   let lowest: bigint | undefined;
@@ -49,6 +50,8 @@ export function vmaOffset(vmas: Vma[], name: string, address: bigint): bigint | 
     if (address >= v.start && address < v.end) hit = v;
   }
   if (!hit || lowest === undefined) return undefined;
+  // As the trace program counts it: the stack grows down, offsets from its top.
+  if (name === '[stack]') return hit.end - 4096n - (address & ~4095n);
   const isFile = name.startsWith('/');
   return isFile ? address - hit.start + hit.fileOffset : address - lowest;
 }

@@ -31,6 +31,9 @@ export interface NativeTraceConfig {
   flags: number;
   wakeupBytes: number;
   sourceSizes?: bigint[];
+  /** Region index + 1 placed on the [heap] / [stack] VMA in the kernel; 0 or absent for none. */
+  heapRegion?: number;
+  stackRegion?: number;
 }
 
 export interface NativeTraceSession {

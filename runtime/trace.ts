@@ -4,12 +4,18 @@
 // Filters:
 //  - ranges (`--range START:LEN`) and a policy's fixed regions are filtered in
 //    the kernel: only faults inside them reach the ring buffer;
-//  - VMAs by name (`--vma [heap]`) are filtered in user space: the kernel
-//    reports every fault of the traced processes and each event is placed in
-//    its VMA by /proc/PID/maps, re-read when an address is not in the last
-//    snapshot. So a VMA created after tracing began is still seen from its
-//    first page (as long as it is still mapped when the batch is read, within
-//    pollMs), at the cost of more events crossing the ring buffer.
+//  - `--vma [heap]` and `--vma [stack]` are placed in the kernel too: the
+//    program finds the faulting VMA (bpf_find_vma) and applies the tests
+//    /proc/PID/maps uses, so a heap that grows after tracing began is seen
+//    from its first new page, even in a process that exits at once;
+//  - other VMA names (a file path, `[anon:NAME]`) are placed in user space:
+//    the kernel reports every fault of the traced processes and each event is
+//    placed by /proc/PID/maps of its process, re-read when an address is not
+//    in the last snapshot. A mapping created after tracing began is seen from
+//    its first page as long as its process still exists when the batch is
+//    read (within pollMs); events of a process already gone are counted as
+//    unmatched. [heap]/[stack] faults the kernel could not place (mmap lock
+//    contended) take this path too.
 //  - no filter: the whole user address space is one region, `all`.
 // A spawned command is started stopped: `sh` waits on a pipe while the
 // program is attached and its pid is in the target map, then execs the
@@ -144,8 +150,10 @@ export class Tracer extends EventEmitter {
   private unmatched = 0;
   private readonly vmaNames: string[];
   private readonly vmaBase: number;
+  /** Region index of the catch-all range whose events user space places, or -1. */
+  private readonly catchAll: number;
   private readonly userCounts: bigint[];
-  private maps: Vma[] = [];
+  private readonly maps = new Map<number, Vma[]>();
   private stopped?: Promise<TraceSummary>;
   private cleanup: () => Promise<void>;
   private exitInfo?: { code: number | null; signal: NodeJS.Signals | null };
@@ -159,6 +167,7 @@ export class Tracer extends EventEmitter {
     t0: bigint;
     vmaNames: string[];
     vmaBase: number;
+    catchAll: number;
     cleanup: () => Promise<void>;
     policyName?: string;
   }) {
@@ -170,6 +179,7 @@ export class Tracer extends EventEmitter {
     this.t0 = init.t0;
     this.vmaNames = init.vmaNames;
     this.vmaBase = init.vmaBase;
+    this.catchAll = init.catchAll;
     this.userCounts = init.regions.map(() => 0n);
     this.cleanup = init.cleanup;
     if (init.child) {
@@ -190,7 +200,7 @@ export class Tracer extends EventEmitter {
     const raw = decodeEvents(buf);
     const out: TraceEvent[] = [];
     for (const r of raw) {
-      const e = this.vmaNames.length ? this.placeInVma(r) : this.toEvent(r, r.region, r.offset);
+      const e = r.region === this.catchAll ? this.placeInVma(r) : this.toEvent(r, r.region, r.offset);
       if (e) out.push(e);
     }
     if (out.length === 0) return;
@@ -221,28 +231,29 @@ export class Tracer extends EventEmitter {
 
   private placeInVma(r: RawEvent): TraceEvent | undefined {
     for (let pass = 0; pass < 2; pass++) {
+      const maps = this.maps.get(r.pid) ?? [];
       for (let i = 0; i < this.vmaNames.length; i++) {
-        const off = vmaOffset(this.maps, this.vmaNames[i]!, r.address);
+        const off = vmaOffset(maps, this.vmaNames[i]!, r.address);
         if (off !== undefined) {
           const region = this.vmaBase + i;
           this.userCounts[region] = (this.userCounts[region] ?? 0n) + 1n;
           return this.toEvent(r, region, off);
         }
       }
-      // Not in the last snapshot: the mapping may be new. Re-read once.
-      if (pass === 0 && !this.maps.some((v) => r.address >= v.start && r.address < v.end && this.vmaNames.includes(v.name))) {
+      // Not in the last snapshot of its process: the mapping may be new. Re-read once.
+      if (pass === 0) {
         const fresh = readMaps(r.pid);
         if (fresh.length === 0) break;
-        this.maps = fresh;
+        this.maps.set(r.pid, fresh);
       }
     }
     this.unmatched++;
     return undefined;
   }
 
-  /** @internal re-reads /proc/PID/maps for --vma placement */
+  /** @internal reads /proc/PID/maps of the traced process for --vma placement */
   refreshMaps(): void {
-    this.maps = readMaps(this.pid);
+    this.maps.set(this.pid, readMaps(this.pid));
   }
 
   stats(): TraceStats {
@@ -253,7 +264,8 @@ export class Tracer extends EventEmitter {
     } catch {
       counts = this.regions.map(() => 0n);
     }
-    for (let i = this.vmaBase; i < n; i++) if (this.vmaNames.length) counts[i] = this.userCounts[i] ?? 0n;
+    // VMA regions placed in user space: add what was placed there.
+    for (let i = this.vmaBase; i < n; i++) counts[i] = (counts[i] ?? 0n) + (this.userCounts[i] ?? 0n);
     let lost = 0n;
     try {
       lost = this.session.lost();
@@ -344,17 +356,24 @@ export async function trace(opts: TraceOptions): Promise<Tracer> {
       ranges.push({ start, end, base: start - r.start, region: index });
     }
   }
-  const vmaNames = opts.vmas ?? [];
+  const vmaNames = [...new Set(opts.vmas ?? [])];
   const vmaBase = regions.length;
   for (const name of vmaNames) regions.push({ index: regions.length, name });
+  let catchAll = -1;
+  let heapRegion = 0;
+  let stackRegion = 0;
   if (vmaNames.length) {
-    // User space places each event in its VMA: the kernel sends every fault.
-    ranges.push({ start: 0n, end: USER_END, base: 0n, region: vmaBase });
+    // [heap]/[stack] are placed by the program; the rest (and those it could
+    // not place) cross the ring buffer as a hidden region user space places.
+    heapRegion = vmaNames.indexOf('[heap]') + 1 && vmaBase + vmaNames.indexOf('[heap]') + 1;
+    stackRegion = vmaNames.indexOf('[stack]') + 1 && vmaBase + vmaNames.indexOf('[stack]') + 1;
+    catchAll = regions.length;
+    ranges.push({ start: 0n, end: USER_END, base: 0n, region: catchAll });
   } else if (regions.length === 0) {
     regions.push({ index: 0, name: 'all', start: 0n, size: USER_END });
     ranges.push({ start: 0n, end: USER_END, base: 0n, region: 0 });
   }
-  if (ranges.length > TRACE_LIMITS.maxRanges || regions.length > TRACE_LIMITS.maxRegions) {
+  if (ranges.length > TRACE_LIMITS.maxRanges || regions.length + 1 > TRACE_LIMITS.maxRegions) {
     await cleanup();
     throw new RangeError(`at most ${TRACE_LIMITS.maxRanges} ranges`);
   }
@@ -376,7 +395,7 @@ export async function trace(opts: TraceOptions): Promise<Tracer> {
   let gate: Writable | undefined;
   let pid: number;
   try {
-    session.setConfig({ mode, flags, wakeupBytes, sourceSizes: sizes });
+    session.setConfig({ mode, flags, wakeupBytes, sourceSizes: sizes, heapRegion, stackRegion });
     session.setRanges(ranges);
     if (opts.command) {
       // sh waits for a line on fd 3, then becomes the command (same pid).
@@ -415,6 +434,7 @@ export async function trace(opts: TraceOptions): Promise<Tracer> {
     t0,
     vmaNames,
     vmaBase,
+    catchAll,
     cleanup,
     ...(policyName !== undefined ? { policyName } : {}),
   });

@@ -50,6 +50,8 @@ int faultc_trace_open(const char *path, __u32 ringbuf_bytes, char *log, size_t l
 int faultc_trace_attach(struct faultc_trace *t);
 int faultc_trace_add_target(struct faultc_trace *t, __u32 tgid);
 int faultc_trace_remove_target(struct faultc_trace *t, __u32 tgid);
+/* Removes targets whose process has exited; returns how many, or -errno. */
+int faultc_trace_prune_targets(struct faultc_trace *t);
 /* Replaces the live ranges (n <= FAULTC_MAX_RANGES); also sets config.nr_ranges. */
 int faultc_trace_set_ranges(struct faultc_trace *t, const struct faultc_range *r, __u32 n);
 /* Writes the config; its nr_ranges is replaced by the count of live ranges. */

@@ -33,6 +33,8 @@ struct faultc_trace_config {
 	__u32 pad;
 	__u64 wakeup_bytes;
 	__u64 source_size[FAULTC_TRACE_MAX_SOURCES];
+	__u32 heap_region;	/* region + 1 of the [heap] VMA filter, 0 if none */
+	__u32 stack_region;	/* region + 1 of the [stack] VMA filter, 0 if none */
 };
 
 #endif /* FAULTC_TRACE_H */

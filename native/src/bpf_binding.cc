@@ -4,6 +4,7 @@
 // thread-safe function, so the event loop never blocks on the kernel.
 #include <napi.h>
 #include <atomic>
+#include <chrono>
 #include <cerrno>
 #include <cstring>
 #include <string>
@@ -224,7 +225,7 @@ private:
 		return env.Undefined();
 	}
 
-	// setConfig({ mode, flags, wakeupBytes, sourceSizes: bigint[] })
+	// setConfig({ mode, flags, wakeupBytes, sourceSizes: bigint[], heapRegion?, stackRegion? })
 	Napi::Value SetConfig(const Napi::CallbackInfo &info)
 	{
 		Napi::Env env = info.Env();
@@ -242,6 +243,17 @@ private:
 			Napi::TypeError::New(env, "config needs mode, flags, wakeupBytes").ThrowAsJavaScriptException();
 			return env.Undefined();
 		}
+		uint64_t heap = 0, stack = 0;
+		if (o.Has("heapRegion") && !GetU64(o, "heapRegion", &heap))
+			heap = UINT64_MAX;
+		if (o.Has("stackRegion") && !GetU64(o, "stackRegion", &stack))
+			stack = UINT64_MAX;
+		if (heap > FAULTC_MAX_REGIONS || stack > FAULTC_MAX_REGIONS) {
+			Napi::RangeError::New(env, "heapRegion/stackRegion: region + 1, at most 1024").ThrowAsJavaScriptException();
+			return env.Undefined();
+		}
+		cfg.heap_region = (uint32_t)heap;
+		cfg.stack_region = (uint32_t)stack;
 		cfg.mode = (uint32_t)mode;
 		cfg.flags = (uint32_t)flags;
 		cfg.wakeup_bytes = wake;
@@ -295,8 +307,14 @@ private:
 		Napi::ThreadSafeFunction fn = tsfn_;
 		poller_ = std::thread([this, t, fn, poll_ms]() mutable {
 			bool more = true;
+			auto last_prune = std::chrono::steady_clock::now();
 			while (more) {
 				more = running_.load();
+				auto now = std::chrono::steady_clock::now();
+				if (now - last_prune > std::chrono::seconds(1)) {
+					faultc_trace_prune_targets(t);
+					last_prune = now;
+				}
 				auto *batch = new Batch();
 				// After the stop request, drain whatever is left without waiting.
 				int n = faultc_trace_poll(t, more ? poll_ms : 0, AppendEvent, batch);

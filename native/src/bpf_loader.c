@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -271,6 +272,31 @@ int faultc_trace_add_target(struct faultc_trace *t, __u32 tgid)
 	__u8 one = 1;
 
 	return bpf_map_update_elem(t->targets_fd, &tgid, &one, BPF_ANY) ? -errno : 0;
+}
+
+int faultc_trace_prune_targets(struct faultc_trace *t)
+{
+	__u32 key, next, dead[256];
+	int ndead = 0, i, err;
+	void *prev = NULL;
+
+	/*
+	 * Forked children are added by the program itself; drop those that have
+	 * exited so a fork-heavy command cannot fill the map.
+	 */
+	while (ndead < (int)(sizeof(dead) / sizeof(dead[0])) &&
+	       !bpf_map_get_next_key(t->targets_fd, prev, &next)) {
+		if (kill((pid_t)next, 0) && errno == ESRCH)
+			dead[ndead++] = next;
+		key = next;
+		prev = &key;
+	}
+	for (i = 0; i < ndead; i++) {
+		err = faultc_trace_remove_target(t, dead[i]);
+		if (err)
+			return err;
+	}
+	return ndead;
 }
 
 int faultc_trace_remove_target(struct faultc_trace *t, __u32 tgid)

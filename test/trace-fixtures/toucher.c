@@ -8,7 +8,9 @@
  *     then writes one byte to each page in a seeded random order; thread k
  *     (threads run one after another) touches the k-th slice of that order.
  *     With OTHER_ADDR, also touches OTHER_PAGES pages there (a region the
- *     tracer must leave out). Prints JSON: {"order":[page...],"tids":[...],
+ *     tracer must leave out). ADDR `heap` grows the heap (sbrk) by NPAGES
+ *     instead, after the line arrives, so [heap] grows once tracing runs.
+ *     Prints JSON: {"base":ADDR,"order":[page...],"tids":[...],
  *     "threadOf":[thread index per touch]}.
  *   toucher bench NPAGES ROUNDS
  *     Per round: maps NPAGES, writes one byte per page, unmaps; prints the
@@ -59,12 +61,12 @@ static void *map_at(uintptr_t addr, size_t pages)
 
 static int run_order(int argc, char **argv)
 {
-	uintptr_t addr = strtoull(argv[2], NULL, 0);
+	int heap = !strcmp(argv[2], "heap");
 	unsigned n = strtoul(argv[3], NULL, 0), nthreads = strtoul(argv[4], NULL, 0);
 	unsigned seed = strtoul(argv[5], NULL, 0), i, t;
 	unsigned *order = calloc(n, sizeof(*order));
 	struct slice *slices = calloc(nthreads, sizeof(*slices));
-	volatile char *base = map_at(addr, n), *other = NULL;
+	volatile char *base = heap ? NULL : map_at(strtoull(argv[2], NULL, 0), n), *other = NULL;
 	unsigned other_pages = 0;
 	char line[16];
 
@@ -86,6 +88,16 @@ static int run_order(int argc, char **argv)
 	/* The tracer fills its maps, then releases us. */
 	if (!fgets(line, sizeof(line), stdin))
 		return 2;
+	if (heap) {
+		char *cur = sbrk(0);
+		size_t pad = (PAGE - (uintptr_t)cur % PAGE) % PAGE;
+
+		if (sbrk(pad + (size_t)n * PAGE) == (void *)-1) {
+			perror("sbrk");
+			return 2;
+		}
+		base = cur + pad;
+	}
 	for (t = 0; t < nthreads; t++) {
 		pthread_t th;
 
@@ -95,7 +107,7 @@ static int run_order(int argc, char **argv)
 	}
 	for (i = 0; i < other_pages; i++)
 		other[(size_t)i * PAGE] = 1;
-	printf("{\"order\":[");
+	printf("{\"base\":%lu,\"order\":[", (unsigned long)(uintptr_t)base);
 	for (i = 0; i < n; i++)
 		printf("%s%u", i ? "," : "", order[i]);
 	printf("],\"tids\":[");
@@ -153,7 +165,7 @@ int main(int argc, char **argv)
 		return run_order(argc, argv);
 	if (argc == 4 && !strcmp(argv[1], "bench"))
 		return run_bench(argv);
-	fprintf(stderr, "usage: toucher order ADDR NPAGES NTHREADS SEED [OTHER_ADDR OTHER_PAGES]\n"
+	fprintf(stderr, "usage: toucher order ADDR|heap NPAGES NTHREADS SEED [OTHER_ADDR OTHER_PAGES]\n"
 			"       toucher bench NPAGES ROUNDS\n");
 	return 2;
 }
