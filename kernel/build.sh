@@ -155,7 +155,8 @@ fi
 start=$(date +%s)
 build_root=$cache/build
 tree=$build_root/$key
-rm -rf "$tree"
+# One build tree at a time (each is ~2.6 GB once built).
+rm -rf "$build_root"
 mkdir -p "$build_root"
 log "linking the pristine tree into $tree"
 # Hard links are safe: patch(1) and make replace files rather than writing
@@ -166,6 +167,7 @@ configure "$tree"
 make_image "$tree"
 
 tmp=$(mktemp -d "$images/.new.XXXXXX")
+chmod 755 "$tmp"
 cp "$tree/arch/x86/boot/bzImage" "$tree/.config" "$tree/System.map" "$tmp/"
 mv "$tmp/.config" "$tmp/config"
 make -C "$tree" -s headers_install INSTALL_HDR_PATH="$tmp/headers" >&2
@@ -176,9 +178,5 @@ patches | xargs -r -n1 basename >"$tmp/patches"
 rm -rf "$image_dir"
 mv "$tmp" "$image_dir"
 
-# Keep only this build tree: each one is ~2.6 GB.
-for old in "$build_root"/*; do
-	[ "$old" = "$tree" ] || rm -rf "$old"
-done
 log "built in $(($(date +%s) - start)) s: $image_dir"
 print_result "${1:-}"

@@ -97,6 +97,8 @@ initramfs() {
 initrd=$(initramfs)
 
 ctl=$(mktemp -d /tmp/faultc-vm.XXXXXX)
+job=$ctl/job # shared with the guest as the control share
+mkdir "$job"
 tail_pid=
 cleanup() {
 	[ -z "$tail_pid" ] || kill "$tail_pid" 2>/dev/null || true
@@ -109,8 +111,8 @@ mkdir -p "$out_dir"
 shares=("$out_dir" "${shares[@]}")
 
 # The job: argv, working directory, environment and shares, NUL-separated.
-printf '%s\0' "$@" >"$ctl/argv"
-pwd -P >"$ctl/cwd"
+printf '%s\0' "$@" >"$job/argv"
+pwd -P >"$job/cwd"
 {
 	names=(PATH HOME USER LOGNAME LANG TERM TZ NO_COLOR FORCE_COLOR CI ${FAULTC_VM_ENV:-})
 	names+=($(compgen -e | grep -E '^(FAULTC_|NODE_|LC_)' || true))
@@ -119,15 +121,15 @@ pwd -P >"$ctl/cwd"
 		[ -z "${!name+x}" ] || printf '%s=%s\0' "$name" "${!name}"
 	done
 	printf '%s\0' FAULTC_IN_VM=1 "FAULTC_VM_OUT=$out_dir"
-} >"$ctl/env"
+} >"$job/env"
 virtfs=()
-: >"$ctl/shares"
+: >"$job/shares"
 i=0
 for s in "${shares[@]}"; do
 	[ -n "$s" ] || continue
 	[ -d "$s" ] || die "share $s is not a directory"
 	s=$(cd "$s" && pwd -P)
-	printf '%s\0' "$s" >>"$ctl/shares"
+	printf '%s\0' "$s" >>"$job/shares"
 	virtfs+=(-virtfs "local,path=$s,mount_tag=share$i,security_model=none,multidevs=remap")
 	i=$((i + 1))
 done
@@ -143,6 +145,14 @@ if [ "${FAULTC_VM_VERBOSE:-0}" = 1 ]; then
 	tail_pid=$!
 fi
 
+# The command's stdout and stderr come out of ttyS1 and ttyS2 into FIFOs
+# relayed by cat: QEMU cannot reopen our stdout if it is a socket.
+mkfifo "$ctl/stdout" "$ctl/stderr"
+cat "$ctl/stdout" &
+out_pid=$!
+cat "$ctl/stderr" >&2 &
+err_pid=$!
+
 cmdline="console=ttyS0 loglevel=7 panic=-1 oops=panic mitigations=off"
 cmdline+=" 8250.nr_uarts=4 rdinit=/init tsc=reliable no_timer_check"
 
@@ -152,19 +162,24 @@ timeout -k 10 "$timeout_s" qemu-system-x86_64 \
 	-machine pc -accel tcg,thread=multi -cpu max -smp "$cpus" -m "$mem" \
 	-kernel "$kernel" -initrd "$initrd" -append "$cmdline" \
 	-chardev "file,id=console,path=$log" -serial chardev:console \
-	-chardev "file,id=out,path=/proc/self/fd/1,append=on" -serial chardev:out \
-	-chardev "file,id=err,path=/proc/self/fd/2,append=on" -serial chardev:err \
+	-chardev "file,id=out,path=$ctl/stdout" -serial chardev:out \
+	-chardev "file,id=err,path=$ctl/stderr" -serial chardev:err \
 	-device isa-debug-exit,iobase=0xf4,iosize=0x04 \
 	-virtfs "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap" \
-	-virtfs "local,path=$ctl,mount_tag=faultcctl,security_model=none,multidevs=remap" \
+	-virtfs "local,path=$job,mount_tag=faultcctl,security_model=none,multidevs=remap" \
 	"${virtfs[@]}" </dev/null 2>>"$log"
 qemu_status=$?
+# If QEMU died before opening the FIFOs, the relays still wait for a writer:
+# an O_RDWR open never blocks and lets them reach end-of-file.
+exec 3<>"$ctl/stdout" 4<>"$ctl/stderr"
+exec 3>&- 4>&-
+wait $out_pid $err_pid
 set -e
 
-if [ -n "${FAULTC_VM_DMESG:-}" ] && [ -f "$ctl/dmesg" ]; then
-	cp "$ctl/dmesg" "$FAULTC_VM_DMESG"
+if [ -n "${FAULTC_VM_DMESG:-}" ] && [ -f "$job/dmesg" ]; then
+	cp "$job/dmesg" "$FAULTC_VM_DMESG"
 fi
-if [ ! -f "$ctl/status" ]; then
+if [ ! -f "$job/status" ]; then
 	if [ $qemu_status = 124 ] || [ $qemu_status = 137 ]; then
 		say "the guest did not finish within $timeout_s s"
 	else
@@ -174,14 +189,14 @@ if [ ! -f "$ctl/status" ]; then
 	say "full console log: $log"
 	exit $died_status
 fi
-status=$(cat "$ctl/status")
+status=$(cat "$job/status")
 
 # Kernel problems the command may not have noticed itself.
 pattern='WARNING:|BUG:|Oops|general protection|Kernel panic|UBSAN:|KASAN:|list_(add|del) corruption|INFO: task .* blocked'
-if [ -f "$ctl/dmesg" ] && grep -Eq "$pattern" "$ctl/dmesg"; then
+if [ -f "$job/dmesg" ] && grep -Eq "$pattern" "$job/dmesg"; then
 	say "KERNEL-WARNING: the guest kernel logged:"
-	grep -E -A3 "$pattern" "$ctl/dmesg" | head -n 40 | sed 's/^/  | /' >&2
-	cp "$ctl/dmesg" "$log.dmesg"
+	grep -E -A3 "$pattern" "$job/dmesg" | head -n 40 | sed 's/^/  | /' >&2
+	cp "$job/dmesg" "$log.dmesg"
 	say "full kernel log: $log.dmesg"
 	if [ "$status" = 0 ] && [ "$allow_warnings" != 1 ]; then
 		exit $warning_status

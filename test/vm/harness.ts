@@ -14,7 +14,7 @@ export const VM_DIED = 125;
 export interface VmRunOptions {
   /** Working directory on the host; the guest uses the same path. */
   cwd?: string;
-  /** Extra environment; FAULTC_* and NODE_* variables reach the guest. */
+  /** Extra environment for the command (passed into the guest). */
   env?: Record<string, string>;
   /** Host directories the guest may write, mounted at the same paths. */
   shares?: string[];
@@ -57,7 +57,13 @@ export async function runInVm(command: string[], options: VmRunOptions = {}): Pr
     return await new Promise<VmRunResult>((resolve, reject) => {
       const child = spawn(runInVmScript, args, {
         cwd: options.cwd ?? repoRoot,
-        env: { ...process.env, ...options.env, FAULTC_VM_DMESG: dmesgPath },
+        env: {
+          ...process.env,
+          ...options.env,
+          // Every variable given here reaches the guest, not only FAULTC_*/NODE_*.
+          FAULTC_VM_ENV: [process.env.FAULTC_VM_ENV ?? '', ...Object.keys(options.env ?? {})].join(' ').trim(),
+          FAULTC_VM_DMESG: dmesgPath,
+        },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       const out: Buffer[] = [];
