@@ -9,7 +9,9 @@
  *     (threads run one after another) touches the k-th slice of that order.
  *     With OTHER_ADDR, also touches OTHER_PAGES pages there (a region the
  *     tracer must leave out). ADDR `heap` grows the heap (sbrk) by NPAGES
- *     instead, after the line arrives, so [heap] grows once tracing runs.
+ *     instead, after the line arrives, so [heap] grows once tracing runs;
+ *     ADDR `stack` takes the pages from the main thread's stack (alloca), so
+ *     [stack] grows down once tracing runs.
  *     Prints JSON: {"base":ADDR,"order":[page...],"tids":[...],
  *     "threadOf":[thread index per touch]}.
  *   toucher bench NPAGES ROUNDS
@@ -17,6 +19,7 @@
  *     median ns per page as JSON {"nsPerPage":N}.
  */
 #define _GNU_SOURCE
+#include <alloca.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -61,12 +64,12 @@ static void *map_at(uintptr_t addr, size_t pages)
 
 static int run_order(int argc, char **argv)
 {
-	int heap = !strcmp(argv[2], "heap");
+	int heap = !strcmp(argv[2], "heap"), stack = !strcmp(argv[2], "stack");
 	unsigned n = strtoul(argv[3], NULL, 0), nthreads = strtoul(argv[4], NULL, 0);
 	unsigned seed = strtoul(argv[5], NULL, 0), i, t;
 	unsigned *order = calloc(n, sizeof(*order));
 	struct slice *slices = calloc(nthreads, sizeof(*slices));
-	volatile char *base = heap ? NULL : map_at(strtoull(argv[2], NULL, 0), n), *other = NULL;
+	volatile char *base = heap || stack ? NULL : map_at(strtoull(argv[2], NULL, 0), n), *other = NULL;
 	unsigned other_pages = 0;
 	char line[16];
 
@@ -97,6 +100,14 @@ static int run_order(int argc, char **argv)
 			return 2;
 		}
 		base = cur + pad;
+	} else if (stack) {
+		/*
+		 * Below this frame, page-aligned, with a margin at either end: the
+		 * main thread's own frames touch the pages next to the area.
+		 */
+		char *low = alloca(((size_t)n + 16) * PAGE);
+
+		base = (char *)((((uintptr_t)low + PAGE - 1) & ~(PAGE - 1)) + 4 * PAGE);
 	}
 	for (t = 0; t < nthreads; t++) {
 		pthread_t th;
