@@ -36,3 +36,4 @@ export async function compile(path: string, options: CompileOptions): Promise<Co
 }
 
 // The trace engine's exports (runtime/trace.ts) go here.
+export { trace, Tracer, type TraceOptions, type TraceEvent, type TraceRegion, type TraceStats, type TraceSummary } from './trace.js';
