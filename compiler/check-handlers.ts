@@ -134,14 +134,21 @@ interface PathState {
   witness?: { span: Span; hint: string };
 }
 
-function keyOf(s: PathState): string {
-  return [s.actions, s.action?.kind ?? '-', s.prefetch ? 1 : 0, s.notify ? 1 : 0, s.dirty ? 1 : 0].join(',');
+const ACTION_KEYS: Record<ActionKind, number> = { zero: 1, fill: 2, copy: 3, sigbus: 4, defer: 5 };
+
+/** States with equal keys behave the same from here on: keeping one bounds the set (3*6*2*2*2 keys). */
+function keyOf(s: PathState): number {
+  return s.actions + 3 * (s.action ? ACTION_KEYS[s.action.kind] : 0) + 18 * (s.prefetch ? 1 : 0) + 36 * (s.notify ? 1 : 0) + 72 * (s.dirty ? 1 : 0);
 }
 
 function dedupe(states: PathState[]): PathState[] {
-  const byKey = new Map<string, PathState>();
-  for (const s of states) if (!byKey.has(keyOf(s))) byKey.set(keyOf(s), s);
-  return [...byKey.values()];
+  if (states.length < 2) return states;
+  const byKey = new Map<number, PathState>();
+  for (const s of states) {
+    const k = keyOf(s);
+    if (!byKey.has(k)) byKey.set(k, s);
+  }
+  return byKey.size === states.length ? states : [...byKey.values()];
 }
 
 class PathChecker {

@@ -21,4 +21,4 @@ async function load(): Promise<Chevrotain> {
 
 const chevrotain = await load();
 
-export const { createToken, Lexer, CstParser, EOF } = chevrotain;
+export const { createToken, Lexer, EmbeddedActionsParser, EOF } = chevrotain;

@@ -8,7 +8,7 @@ import type { FileAst } from './ast.js';
 import { lex, tokenSpanEnd } from './lex.js';
 import { getParser, isEof, type ParseErrorInfo } from './parser.js';
 import { SourceText } from './source-text.js';
-import { toAst } from './to-ast.js';
+import { AstBuilder } from './to-ast.js';
 import { KEYWORDS } from './tokens.js';
 
 export type { FileAst } from './ast.js';
@@ -68,7 +68,7 @@ function translate(e: IRecognitionException, src: SourceText): Diagnostic {
     if (x.rule === 'region') return diag('unexpectedToken', span, { expected: '`on missing`, `on write` or `}`', found });
   }
   if (x.rule === 'statement') return diag('expectedStatement', span, { found });
-  if (x.rule === 'primary' || x.rule === 'operand' || (x.kind === 'mismatch' && x.rule === 'expression')) return diag('expectedExpression', span, { found });
+  if (x.rule === 'primary' || (x.kind === 'mismatch' && x.rule === 'expression')) return diag('expectedExpression', span, { found });
   if (found === '`=`' && x.expected.includes('`==`')) return diag('unexpectedToken', span, { expected, found }, 'compare with `==`');
   return diag('unexpectedToken', span, { expected, found });
 }
@@ -82,8 +82,10 @@ export function parse(text: string, file: string): { ast: FileAst; diagnostics: 
   const lexed = lex(src);
   if (!lexed.parsable) return { ast: emptyAst(src), diagnostics: lexed.diagnostics };
   const parser = getParser();
+  const builder = new AstBuilder(src);
+  parser.b = builder;
   parser.input = lexed.tokens;
-  const cst = parser.file();
+  const ast = parser.file() ?? emptyAst(src);
   const diagnostics = [...lexed.diagnostics];
   const seen = new Set<string>();
   for (const e of parser.errors) {
@@ -94,8 +96,7 @@ export function parse(text: string, file: string): { ast: FileAst; diagnostics: 
     seen.add(key);
     diagnostics.push(d);
   }
-  const built = toAst(cst, src);
-  diagnostics.push(...built.diagnostics);
+  diagnostics.push(...builder.diagnostics);
   diagnostics.sort((a, b) => a.span.startOffset - b.span.startOffset);
-  return { ast: built.ast, diagnostics };
+  return { ast, diagnostics };
 }

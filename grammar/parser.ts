@@ -1,4 +1,5 @@
-// The grammar, as a chevrotain CST parser with error recovery.
+// The grammar, as a chevrotain parser with error recovery whose actions build
+// the AST directly (grammar/to-ast.ts).
 //
 // Precedence, loosest first (each binary level is left-associative):
 //   or  <  and  <  not (prefix)  <  comparisons (< <= > >= == !=, not chainable)
@@ -6,12 +7,19 @@
 // so `offset & 0xfff == 0` is `(offset & 0xfff) == 0` and
 // `not offset < 4 KiB and write` is `(not (offset < 4 KiB)) and write`.
 // A `not` after an operator applies to what follows up to the next `and`/`or`:
-// `a == not b` is `a == (not b)`. Precedence is applied in grammar/to-ast.ts.
+// `a == not b` is `a == (not b)`. Expressions are read flat (operands and
+// operators in a row) and precedence is applied when the tree is built.
+//
 // Repetition is written with MANY (loops), never self-recursion, so long
 // operator chains and `else if` chains cannot exhaust the stack; brackets are
 // bounded before parsing (grammar/lex.ts).
+//
+// Actions run inside this.ACTION(): chevrotain first runs every rule once in a
+// recording phase with placeholder tokens, and nothing may be built then.
 import type { IParserErrorMessageProvider, IToken, TokenType } from 'chevrotain';
-import { CstParser, EOF } from './chevrotain.js';
+import { EmbeddedActionsParser, EOF } from './chevrotain.js';
+import type { FileAst, HandlerAst, PolicyAst, RegionAst, SourceAst } from './ast.js';
+import { AstBuilder, type BlockVal, type IfLink, type OperandItem, type StmtVal, type Val } from './to-ast.js';
 import * as T from './tokens.js';
 
 /** Parser error messages are structured data: grammar/index.ts turns them into diagnostics. */
@@ -59,202 +67,254 @@ const messages: IParserErrorMessageProvider = {
   },
 };
 
-export class PfpParser extends CstParser {
+export class PfpParser extends EmbeddedActionsParser {
+  /** Set before each parse: builds the tree and collects the bound diagnostics. */
+  b!: AstBuilder;
+
   /** `validate` runs chevrotain's grammar checks (ambiguity, left recursion): the tests do; the CLI skips them to start faster. */
   constructor(validate = false) {
     super(T.ALL_TOKENS, { recoveryEnabled: true, maxLookahead: 3, errorMessageProvider: messages, skipValidations: !validate });
     this.performSelfAnalysis();
   }
 
-  file = this.RULE('file', () => {
+  file = this.RULE('file', (): FileAst | undefined => {
+    const policies: (PolicyAst | undefined)[] = [];
     this.MANY(() => {
-      this.OR([{ ALT: () => this.SUBRULE(this.policy) }, { ALT: () => this.CONSUME(T.Semicolon) }]);
+      this.OR([{ ALT: () => policies.push(this.SUBRULE(this.policy)) }, { ALT: () => this.CONSUME(T.Semicolon) }]);
     });
+    return this.ACTION(() => this.b.file(policies));
   });
 
-  policy = this.RULE('policy', () => {
-    this.CONSUME(T.Policy);
-    this.CONSUME(T.Identifier);
+  policy = this.RULE('policy', (): PolicyAst | undefined => {
+    const kw = this.CONSUME(T.Policy);
+    const name = this.CONSUME(T.Identifier);
     this.CONSUME(T.LCurly);
+    const sources: (SourceAst | undefined)[] = [];
+    const regions: (RegionAst | undefined)[] = [];
     this.MANY(() => {
       this.OR([
-        { ALT: () => this.SUBRULE(this.source) },
-        { ALT: () => this.SUBRULE(this.region) },
+        { ALT: () => sources.push(this.SUBRULE(this.source)) },
+        { ALT: () => regions.push(this.SUBRULE(this.region)) },
         { ALT: () => this.CONSUME(T.Semicolon) },
       ]);
     });
-    this.CONSUME(T.RCurly);
+    const close = this.CONSUME(T.RCurly);
+    return this.ACTION(() => this.b.policy(kw, name, sources, regions, close));
   });
 
-  source = this.RULE('source', () => {
-    this.CONSUME(T.Source);
-    this.CONSUME(T.Identifier, { LABEL: 'name' });
+  source = this.RULE('source', (): SourceAst | undefined => {
+    const kw = this.CONSUME(T.Source);
+    const name = this.CONSUME(T.Identifier);
     this.CONSUME(T.Equals);
-    this.OR([{ ALT: () => this.CONSUME(T.File) }, { ALT: () => this.CONSUME2(T.Identifier, { LABEL: 'kind' }) }]);
-    this.CONSUME(T.StringLit);
+    // Any word parses as the kind so the checker can say which kinds exist.
+    const kind = this.OR([{ ALT: () => this.CONSUME(T.File) }, { ALT: () => this.CONSUME2(T.Identifier) }]);
+    const str = this.CONSUME(T.StringLit);
+    return this.ACTION(() => this.b.source(kw, name, kind, str));
   });
 
-  region = this.RULE('region', () => {
-    this.CONSUME(T.Region);
-    this.CONSUME(T.Identifier);
+  region = this.RULE('region', (): RegionAst | undefined => {
+    const kw = this.CONSUME(T.Region);
+    const name = this.CONSUME(T.Identifier);
     this.CONSUME(T.Size);
-    this.SUBRULE(this.expression, { LABEL: 'size' });
+    const size = this.SUBRULE(this.expression);
+    let at: Val | undefined;
     this.OPTION(() => {
       this.CONSUME(T.At);
-      this.SUBRULE2(this.expression, { LABEL: 'at' });
+      at = this.SUBRULE2(this.expression);
     });
     this.CONSUME(T.LCurly);
+    const handlers: (HandlerAst | undefined)[] = [];
     this.MANY(() => {
-      this.OR([{ ALT: () => this.SUBRULE(this.handler) }, { ALT: () => this.CONSUME(T.Semicolon) }]);
+      this.OR([{ ALT: () => handlers.push(this.SUBRULE(this.handler)) }, { ALT: () => this.CONSUME(T.Semicolon) }]);
     });
-    this.CONSUME(T.RCurly);
+    const close = this.CONSUME(T.RCurly);
+    return this.ACTION(() => this.b.region(kw, name, size, at, handlers, close));
   });
 
-  handler = this.RULE('handler', () => {
-    this.CONSUME(T.On);
-    this.OR([
-      { ALT: () => this.CONSUME(T.Missing, { LABEL: 'name' }) },
-      { ALT: () => this.CONSUME(T.Write, { LABEL: 'name' }) },
+  handler = this.RULE('handler', (): HandlerAst | undefined => {
+    const kw = this.CONSUME(T.On);
+    const name = this.OR([
+      { ALT: () => this.CONSUME(T.Missing) },
+      { ALT: () => this.CONSUME(T.Write) },
       // `on read` and other words parse, so the checker can name the handlers that exist.
-      { ALT: () => this.CONSUME(T.Read, { LABEL: 'name' }) },
-      { ALT: () => this.CONSUME(T.Identifier, { LABEL: 'name' }) },
+      { ALT: () => this.CONSUME(T.Read) },
+      { ALT: () => this.CONSUME(T.Identifier) },
     ]);
-    this.SUBRULE(this.block);
+    const block = this.SUBRULE(this.block);
+    return this.ACTION(() => this.b.handler(kw, name, block));
   });
 
-  block = this.RULE('block', () => {
-    this.CONSUME(T.LCurly);
+  block = this.RULE('block', (): BlockVal | undefined => {
+    const open = this.CONSUME(T.LCurly);
+    const stmts: (StmtVal | undefined)[] = [];
     this.MANY(() => {
-      this.OR([{ ALT: () => this.SUBRULE(this.statement) }, { ALT: () => this.CONSUME(T.Semicolon) }]);
+      this.OR([{ ALT: () => stmts.push(this.SUBRULE(this.statement)) }, { ALT: () => this.CONSUME(T.Semicolon) }]);
     });
-    this.CONSUME(T.RCurly);
+    const close = this.CONSUME(T.RCurly);
+    return this.ACTION(() => this.b.block(open, stmts, close));
   });
 
-  statement = this.RULE('statement', () => {
+  statement = this.RULE('statement', (): StmtVal | undefined =>
     this.OR([
       { ALT: () => this.SUBRULE(this.ifStatement) },
-      { ALT: () => this.CONSUME(T.Zero) },
       {
         ALT: () => {
-          this.CONSUME(T.Fill);
-          this.SUBRULE(this.expression);
+          const t = this.CONSUME(T.Zero);
+          return this.ACTION(() => this.b.simple('zero', t));
         },
       },
-      { ALT: () => this.SUBRULE(this.copyStatement) },
-      { ALT: () => this.CONSUME(T.Sigbus) },
-      { ALT: () => this.CONSUME(T.Defer) },
-      { ALT: () => this.SUBRULE(this.prefetchStatement) },
-      { ALT: () => this.CONSUME(T.Notify) },
       {
         ALT: () => {
-          this.CONSUME(T.Track);
-          this.CONSUME(T.Dirty);
+          const kw = this.CONSUME(T.Fill);
+          const value = this.SUBRULE(this.expression);
+          return this.ACTION(() => this.b.fill(kw, value));
         },
       },
-    ]);
-  });
+      {
+        ALT: () => {
+          const kw = this.CONSUME(T.Copy);
+          const source = this.CONSUME(T.Identifier);
+          let at: Val | undefined;
+          this.OPTION(() => {
+            this.CONSUME(T.At);
+            at = this.SUBRULE2(this.expression);
+          });
+          return this.ACTION(() => this.b.copy(kw, source, at));
+        },
+      },
+      {
+        ALT: () => {
+          const t = this.CONSUME(T.Sigbus);
+          return this.ACTION(() => this.b.simple('sigbus', t));
+        },
+      },
+      {
+        ALT: () => {
+          const t = this.CONSUME(T.Defer);
+          return this.ACTION(() => this.b.simple('defer', t));
+        },
+      },
+      {
+        ALT: () => {
+          const kw = this.CONSUME(T.Prefetch);
+          const count = this.CONSUME(T.Integer);
+          const unit = this.OR2([{ ALT: () => this.CONSUME(T.Pages) }, { ALT: () => this.CONSUME(T.Page) }]);
+          let direction: IToken | undefined;
+          this.OPTION2(() => {
+            direction = this.OR3([{ ALT: () => this.CONSUME(T.Ahead) }, { ALT: () => this.CONSUME(T.Behind) }, { ALT: () => this.CONSUME(T.Around) }]);
+          });
+          return this.ACTION(() => this.b.prefetch(kw, count, unit, direction));
+        },
+      },
+      {
+        ALT: () => {
+          const t = this.CONSUME(T.Notify);
+          return this.ACTION(() => this.b.simple('notify', t));
+        },
+      },
+      {
+        ALT: () => {
+          const track = this.CONSUME(T.Track);
+          const dirty = this.CONSUME(T.Dirty);
+          return this.ACTION(() => this.b.trackDirty(track, dirty));
+        },
+      },
+    ]),
+  );
 
-  ifStatement = this.RULE('ifStatement', () => {
-    this.CONSUME(T.If);
-    this.SUBRULE(this.expression);
-    this.SUBRULE(this.block);
+  ifStatement = this.RULE('ifStatement', (): StmtVal | undefined => {
+    const links: IfLink[] = [];
+    const ifTok = this.CONSUME(T.If);
+    const cond = this.SUBRULE(this.expression);
+    const block = this.SUBRULE(this.block);
+    links.push({ ifTok, cond, block });
     // `else if` links are a loop, not recursion: long chains stay flat.
     this.MANY(() => {
-      this.CONSUME(T.Else, { LABEL: 'elseIf' });
-      this.CONSUME2(T.If);
-      this.SUBRULE2(this.expression);
-      this.SUBRULE2(this.block);
+      const elseTok = this.CONSUME(T.Else);
+      const ifTok2 = this.CONSUME2(T.If);
+      const cond2 = this.SUBRULE2(this.expression);
+      const block2 = this.SUBRULE2(this.block);
+      links.push({ ifTok: ifTok2, cond: cond2, block: block2, elseTok });
     });
+    let elseTok: IToken | undefined;
+    let elseBlock: BlockVal | undefined;
     this.OPTION(() => {
-      this.CONSUME2(T.Else);
-      this.SUBRULE3(this.block, { LABEL: 'elseBlock' });
+      elseTok = this.CONSUME2(T.Else);
+      elseBlock = this.SUBRULE3(this.block);
     });
+    return this.ACTION(() => this.b.ifChain(links, elseTok, elseBlock));
   });
 
-  copyStatement = this.RULE('copyStatement', () => {
-    this.CONSUME(T.Copy);
-    this.CONSUME(T.Identifier);
-    this.OPTION(() => {
-      this.CONSUME(T.At);
-      this.SUBRULE(this.expression);
+  expression = this.RULE('expression', (): Val | undefined => {
+    const items: OperandItem[] = [];
+    const first = this.LA(1);
+    const nots: IToken[] = [];
+    this.MANY(() => nots.push(this.CONSUME(T.Not)));
+    items.push({ nots, prim: this.SUBRULE(this.primary) });
+    this.MANY2(() => {
+      const op = this.CONSUME(T.BinaryOp);
+      const more: IToken[] = [];
+      this.MANY3(() => more.push(this.CONSUME2(T.Not)));
+      items.push({ op, nots: more, prim: this.SUBRULE2(this.primary) });
     });
+    return this.ACTION(() => this.b.expression(items, this.b.at(first)));
   });
 
-  prefetchStatement = this.RULE('prefetchStatement', () => {
-    this.CONSUME(T.Prefetch);
-    this.CONSUME(T.Integer);
-    this.OR([{ ALT: () => this.CONSUME(T.Pages) }, { ALT: () => this.CONSUME(T.Page) }]);
-    this.OPTION(() => {
-      this.OR2([
-        { ALT: () => this.CONSUME(T.Ahead, { LABEL: 'direction' }) },
-        { ALT: () => this.CONSUME(T.Behind, { LABEL: 'direction' }) },
-        { ALT: () => this.CONSUME(T.Around, { LABEL: 'direction' }) },
-      ]);
-    });
-  });
-
-  // Expressions are flat here: operands and operators in a row. grammar/to-ast.ts
-  // applies precedence (an operator-precedence parse), which keeps the CST
-  // two levels deep per operand instead of one level per precedence tier.
-  expression = this.RULE('expression', () => {
-    this.SUBRULE(this.operand);
-    this.MANY(() => {
-      this.CONSUME(T.BinaryOp);
-      this.SUBRULE2(this.operand);
-    });
-  });
-
-  operand = this.RULE('operand', () => {
-    this.MANY(() => this.CONSUME(T.Not));
-    this.SUBRULE(this.primary);
-  });
-
-  primary = this.RULE('primary', () => {
+  primary = this.RULE('primary', (): Val | undefined =>
     this.OR([
       {
         ALT: () => {
-          this.CONSUME(T.Integer);
+          const int = this.CONSUME(T.Integer);
+          let unit: IToken | undefined;
           this.OPTION(() => {
-            this.OR2([
-              { ALT: () => this.CONSUME(T.UnitB, { LABEL: 'unit' }) },
-              { ALT: () => this.CONSUME(T.UnitKiB, { LABEL: 'unit' }) },
-              { ALT: () => this.CONSUME(T.UnitMiB, { LABEL: 'unit' }) },
-              { ALT: () => this.CONSUME(T.UnitGiB, { LABEL: 'unit' }) },
-              { ALT: () => this.CONSUME(T.UnitTiB, { LABEL: 'unit' }) },
-              { ALT: () => this.CONSUME(T.Page, { LABEL: 'unit' }) },
-              { ALT: () => this.CONSUME(T.Pages, { LABEL: 'unit' }) },
+            unit = this.OR2([
+              { ALT: () => this.CONSUME(T.UnitB) },
+              { ALT: () => this.CONSUME(T.UnitKiB) },
+              { ALT: () => this.CONSUME(T.UnitMiB) },
+              { ALT: () => this.CONSUME(T.UnitGiB) },
+              { ALT: () => this.CONSUME(T.UnitTiB) },
+              { ALT: () => this.CONSUME(T.Page) },
+              { ALT: () => this.CONSUME(T.Pages) },
               // An unknown unit word (`16 MB`) parses so it can be reported as a unit error.
-              { ALT: () => this.CONSUME(T.Identifier, { LABEL: 'unit' }) },
+              { ALT: () => this.CONSUME(T.Identifier) },
             ]);
           });
+          return this.ACTION(() => this.b.number(int, unit));
         },
       },
-      { ALT: () => this.CONSUME(T.Offset, { LABEL: 'var' }) },
-      { ALT: () => this.CONSUME2(T.Page, { LABEL: 'var' }) },
-      { ALT: () => this.CONSUME(T.Address, { LABEL: 'var' }) },
-      { ALT: () => this.CONSUME(T.Read, { LABEL: 'var' }) },
-      { ALT: () => this.CONSUME(T.Write, { LABEL: 'var' }) },
       {
         ALT: () => {
-          this.CONSUME2(T.Identifier, { LABEL: 'object' });
+          const v = this.OR3([
+            { ALT: () => this.CONSUME(T.Offset) },
+            { ALT: () => this.CONSUME2(T.Page) },
+            { ALT: () => this.CONSUME(T.Address) },
+            { ALT: () => this.CONSUME(T.Read) },
+            { ALT: () => this.CONSUME(T.Write) },
+          ]);
+          return this.ACTION(() => this.b.variable(v));
+        },
+      },
+      {
+        ALT: () => {
+          const obj = this.CONSUME2(T.Identifier);
+          let prop: IToken | undefined;
           this.OPTION2(() => {
             this.CONSUME(T.Dot);
-            this.OR3([
-              { ALT: () => this.CONSUME(T.Size, { LABEL: 'property' }) },
-              { ALT: () => this.CONSUME3(T.Identifier, { LABEL: 'property' }) },
-            ]);
+            prop = this.OR4([{ ALT: () => this.CONSUME(T.Size) }, { ALT: () => this.CONSUME3(T.Identifier) }]);
           });
+          return this.ACTION(() => this.b.name(obj, prop));
         },
       },
       {
         ALT: () => {
-          this.CONSUME(T.LParen);
-          this.SUBRULE(this.expression);
-          this.CONSUME(T.RParen);
+          const open = this.CONSUME(T.LParen);
+          const inner = this.SUBRULE(this.expression);
+          const close = this.CONSUME(T.RParen);
+          return this.ACTION(() => this.b.bracketed(open, inner, close));
         },
       },
-    ]);
-  });
+    ]),
+  );
 }
 
 /** One parser per process: building it (self-analysis) is the expensive part. */

@@ -5,6 +5,8 @@ export class SourceText {
   readonly text: string;
   readonly file: string;
   private readonly lineStarts: number[];
+  /** Line index of the previous lookup: spans are mostly asked for in text order. */
+  private hint = 0;
 
   constructor(text: string, file: string) {
     this.text = text;
@@ -19,13 +21,17 @@ export class SourceText {
   /** 1-based line and column of an offset (clamped into the text). */
   position(offset: number): { line: number; column: number } {
     const at = Math.max(0, Math.min(Number.isFinite(offset) ? offset : this.text.length, this.text.length));
+    const starts = this.lineStarts;
+    const h = this.hint;
+    if (starts[h]! <= at && (h + 1 === starts.length || at < starts[h + 1]!)) return { line: h + 1, column: at - starts[h]! + 1 };
     let lo = 0;
-    let hi = this.lineStarts.length - 1;
+    let hi = starts.length - 1;
     while (lo < hi) {
       const mid = (lo + hi + 1) >> 1;
       if (this.lineStarts[mid]! <= at) lo = mid;
       else hi = mid - 1;
     }
+    this.hint = lo;
     return { line: lo + 1, column: at - this.lineStarts[lo]! + 1 };
   }
 

@@ -1,7 +1,11 @@
-// CST -> AST. Tolerates the holes error recovery leaves (missing children,
-// inserted tokens): with syntax errors the tree is best-effort and only used
-// for tooling; the compiler never checks a tree that had syntax errors.
-import type { CstNode, IToken } from 'chevrotain';
+// Building the AST from tokens, called from the parser's actions: spans for
+// every node, operator precedence for expressions, and the bounds on nesting.
+// The parser builds the tree as it goes (no concrete syntax tree in between:
+// that halves parsing time on large policies). Error recovery can hand over
+// inserted tokens (no position) or no result at all; every builder here
+// accepts those, and with syntax errors the tree is best-effort only: the
+// compiler never checks a tree that had syntax errors.
+import type { IToken } from 'chevrotain';
 import type { Span } from '../compiler/ir.js';
 import type { Diagnostic } from '../compiler/diagnostic.js';
 import { diag } from '../compiler/codes.js';
@@ -9,13 +13,6 @@ import { MAX_EXPR_DEPTH, MAX_NESTING } from '../compiler/limits.js';
 import type { AstBinaryOp, ExprAst, FileAst, HandlerAst, Ident, IntLit, PolicyAst, RegionAst, SourceAst, StmtAst } from './ast.js';
 import { decodeString, tokenSpanEnd } from './lex.js';
 import { SourceText, joinSpans } from './source-text.js';
-import * as T from './tokens.js';
-
-type Child = CstNode | IToken;
-
-function isToken(c: Child): c is IToken {
-  return (c as IToken).image !== undefined;
-}
 
 /** Branches of `if`/`else if` nested in one handler: bounds the checker's recursion. */
 export const MAX_BRANCH_DEPTH = MAX_NESTING * 4;
@@ -34,45 +31,79 @@ const PRECEDENCE: Record<string, number> = {
 const NOT_PREC = 3;
 const COMPARISON_PREC = 4;
 
-class Builder {
+/** An expression under construction: its depth in operators, and whether it is in brackets. */
+export interface Val {
+  e: ExprAst;
+  d: number;
+  bracketed: boolean;
+}
+
+/** One operand of a flat expression: the operator before it (none for the first), its `not`s, the primary. */
+export interface OperandItem {
+  op?: IToken;
+  nots: IToken[];
+  prim: Val | undefined;
+}
+
+/** Statements of a block and how many branches deep they nest. */
+export interface BlockVal {
+  stmts: StmtAst[];
+  span: Span;
+  depth: number;
+}
+
+export interface StmtVal {
+  stmt: StmtAst;
+  depth: number;
+}
+
+export interface IfLink {
+  ifTok: IToken;
+  cond: Val | undefined;
+  block: BlockVal | undefined;
+  elseTok?: IToken;
+}
+
+type Piece = Span | IToken | undefined;
+
+/** A token that came from the text (not inserted by error recovery). */
+function real(t: IToken | undefined): t is IToken {
+  return t !== undefined && t.isInsertedInRecovery !== true && Number.isFinite(t.startOffset);
+}
+
+function isBareComparison(v: Val): boolean {
+  return v.e.kind === 'binary' && PRECEDENCE[v.e.op] === COMPARISON_PREC && !v.bracketed;
+}
+
+export class AstBuilder {
   readonly diagnostics: Diagnostic[] = [];
   private reportedExprDepth = false;
   private reportedBranchDepth = false;
 
-  constructor(private readonly src: SourceText) {}
+  constructor(readonly src: SourceText) {}
 
-  tok(node: CstNode | undefined, key: string, i = 0): IToken | undefined {
-    const c = node?.children[key]?.[i];
-    if (c === undefined || !isToken(c) || c.isInsertedInRecovery || !Number.isFinite(c.startOffset)) return undefined;
-    return c;
-  }
-
-  toks(node: CstNode | undefined, key: string): IToken[] {
-    const list = node?.children[key] ?? [];
-    return list.filter((c): c is IToken => isToken(c) && !c.isInsertedInRecovery && Number.isFinite(c.startOffset));
-  }
-
-  node(node: CstNode | undefined, key: string, i = 0): CstNode | undefined {
-    const c = node?.children[key]?.[i];
-    return c !== undefined && !isToken(c) ? c : undefined;
-  }
-
-  nodes(node: CstNode | undefined, key: string): CstNode[] {
-    return (node?.children[key] ?? []).filter((c): c is CstNode => !isToken(c));
-  }
+  // ---- spans ----
 
   tspan(t: IToken): Span {
     return this.src.span(t.startOffset, tokenSpanEnd(t));
   }
 
   /** Span from the first to the last of whatever pieces exist; a zero-width span at `fallback` otherwise. */
-  cover(pieces: (Span | IToken | undefined)[], fallback: number): Span {
+  cover(pieces: Piece[], fallback: number): Span {
     let start = Infinity;
     let end = -Infinity;
     for (const p of pieces) {
       if (p === undefined) continue;
-      const s = 'image' in p ? p.startOffset : p.startOffset;
-      const e = 'image' in p ? tokenSpanEnd(p) : p.endOffset;
+      let s: number;
+      let e: number;
+      if ('image' in p) {
+        if (!real(p)) continue;
+        s = p.startOffset;
+        e = tokenSpanEnd(p);
+      } else {
+        s = p.startOffset;
+        e = p.endOffset;
+      }
       if (s < start) start = s;
       if (e > end) end = e;
     }
@@ -80,170 +111,137 @@ class Builder {
     return this.src.span(start, end);
   }
 
+  at(t: IToken | undefined): number {
+    return real(t) ? t.startOffset : this.src.text.length;
+  }
+
   ident(t: IToken | undefined, fallback: number): Ident {
-    if (t === undefined) return { name: '', span: this.src.span(fallback, fallback) };
+    if (!real(t)) return { name: '', span: this.src.span(fallback, fallback) };
     return { name: t.image, span: this.tspan(t) };
   }
 
-  file(root: CstNode | undefined): FileAst {
-    const policies = this.nodes(root, 'policy').map((p) => this.policy(p));
-    return { file: this.src.file, policies, span: this.src.span(0, this.src.text.length) };
+  // ---- declarations ----
+
+  file(policies: (PolicyAst | undefined)[]): FileAst {
+    return { file: this.src.file, policies: policies.filter((p): p is PolicyAst => p !== undefined), span: this.src.span(0, this.src.text.length) };
   }
 
-  policy(n: CstNode): PolicyAst {
-    const kw = this.tok(n, 'Policy');
-    const at = kw?.startOffset ?? 0;
-    const sources = this.nodes(n, 'source').map((s) => this.source(s));
-    const regions = this.nodes(n, 'region').map((r) => this.region(r));
-    const span = this.cover([kw, this.tok(n, 'RCurly'), ...sources.map((s) => s.span), ...regions.map((r) => r.span)], at);
-    return { name: this.ident(this.tok(n, 'Identifier'), at), sources, regions, span };
+  policy(kw: IToken, name: IToken, sources: (SourceAst | undefined)[], regions: (RegionAst | undefined)[], close: IToken): PolicyAst {
+    const at = this.at(kw);
+    const rs = regions.filter((r): r is RegionAst => r !== undefined);
+    const ss = sources.filter((s): s is SourceAst => s !== undefined);
+    const last = rs.at(-1)?.span ?? ss.at(-1)?.span;
+    return { name: this.ident(name, at), sources: ss, regions: rs, span: this.cover([kw, close, last], at) };
   }
 
-  source(n: CstNode): SourceAst {
-    const kw = this.tok(n, 'Source');
-    const at = kw?.startOffset ?? 0;
-    const kindTok = this.tok(n, 'File') ?? this.tok(n, 'kind');
-    const strTok = this.tok(n, 'StringLit');
-    const path = strTok
-      ? { value: decodeString(strTok, this.src, []), span: this.tspan(strTok) }
-      : { value: '', span: this.src.span(at, at) };
-    return {
-      name: this.ident(this.tok(n, 'name'), at),
-      kind: this.ident(kindTok, at),
-      path,
-      span: this.cover([kw, strTok, kindTok], at),
-    };
+  source(kw: IToken, name: IToken, kind: IToken, str: IToken): SourceAst {
+    const at = this.at(kw);
+    const path = real(str) ? { value: decodeString(str, this.src, []), span: this.tspan(str) } : { value: '', span: this.src.span(at, at) };
+    return { name: this.ident(name, at), kind: this.ident(kind, at), path, span: this.cover([kw, str, kind], at) };
   }
 
-  region(n: CstNode): RegionAst {
-    const kw = this.tok(n, 'Region');
-    const at = kw?.startOffset ?? 0;
-    const size = this.expr(this.node(n, 'size'), at);
-    const atNode = this.node(n, 'at');
-    const handlers = this.nodes(n, 'handler').map((h) => this.handler(h));
+  region(kw: IToken, name: IToken, size: Val | undefined, atExpr: Val | undefined, handlers: (HandlerAst | undefined)[], close: IToken): RegionAst {
+    const at = this.at(kw);
+    const sizeE = size?.e ?? this.errorExpr(at);
     const r: RegionAst = {
-      name: this.ident(this.tok(n, 'Identifier'), at),
-      size,
-      handlers,
-      span: this.cover([kw, this.tok(n, 'RCurly'), size.span], at),
+      name: this.ident(name, at),
+      size: sizeE,
+      handlers: handlers.filter((h): h is HandlerAst => h !== undefined),
+      span: this.cover([kw, close, sizeE.span], at),
     };
-    if (atNode) r.at = this.expr(atNode, at);
+    if (atExpr) r.at = atExpr.e;
     return r;
   }
 
-  handler(n: CstNode): HandlerAst {
-    const kw = this.tok(n, 'On');
-    const at = kw?.startOffset ?? 0;
-    const nameTok = this.tok(n, 'name');
-    const block = this.node(n, 'block');
-    const body = this.block(block, 1);
-    const headSpan = this.cover([kw, nameTok], at);
-    return { name: this.ident(nameTok, at), body: body.stmts, headSpan, span: this.cover([headSpan, body.span], at) };
+  handler(kw: IToken, name: IToken, block: BlockVal | undefined): HandlerAst {
+    const at = this.at(kw);
+    const headSpan = this.cover([kw, name], at);
+    return { name: this.ident(name, at), body: block?.stmts ?? [], headSpan, span: this.cover([headSpan, block?.span], at) };
   }
 
-  /** Statements of a `{ ... }` block; `depth` counts enclosing branches. */
-  block(n: CstNode | undefined, depth: number): { stmts: StmtAst[]; span: Span } {
-    const open = this.tok(n, 'LCurly');
-    const close = this.tok(n, 'RCurly');
-    const at = open?.startOffset ?? 0;
-    const stmts: StmtAst[] = [];
-    for (const s of this.nodes(n, 'statement')) {
-      const st = this.statement(s, depth);
-      if (st) stmts.push(st);
+  // ---- statements ----
+
+  block(open: IToken, stmts: (StmtVal | undefined)[], close: IToken): BlockVal {
+    const list: StmtAst[] = [];
+    let depth = 0;
+    for (const s of stmts) {
+      if (s === undefined) continue;
+      list.push(s.stmt);
+      if (s.depth > depth) depth = s.depth;
     }
-    return { stmts, span: this.cover([open, close, ...stmts.map((s) => s.span)], at) };
+    return { stmts: list, span: this.cover([open, close, list[0]?.span, list.at(-1)?.span], this.at(open)), depth };
   }
 
-  statement(n: CstNode, depth: number): StmtAst | undefined {
-    const simple = (key: string, kind: 'zero' | 'sigbus' | 'defer' | 'notify'): StmtAst | undefined => {
-      const t = this.tok(n, key);
-      return t ? { kind, span: this.tspan(t) } : undefined;
-    };
-    const ifNode = this.node(n, 'ifStatement');
-    if (ifNode) return this.ifStatement(ifNode, depth);
-    const fill = this.tok(n, 'Fill');
-    if (fill) {
-      const value = this.expr(this.node(n, 'expression'), tokenSpanEnd(fill));
-      return { kind: 'fill', value, span: joinSpans(this.tspan(fill), value.span) };
-    }
-    const copy = this.node(n, 'copyStatement');
-    if (copy) return this.copy(copy);
-    const pre = this.node(n, 'prefetchStatement');
-    if (pre) return this.prefetch(pre);
-    const track = this.tok(n, 'Track');
-    if (track) return { kind: 'trackDirty', span: this.cover([track, this.tok(n, 'Dirty')], track.startOffset) };
-    return simple('Zero', 'zero') ?? simple('Sigbus', 'sigbus') ?? simple('Defer', 'defer') ?? simple('Notify', 'notify');
+  simple(kind: 'zero' | 'sigbus' | 'defer' | 'notify', t: IToken): StmtVal {
+    return { stmt: { kind, span: this.cover([t], this.at(t)) }, depth: 0 };
   }
 
-  ifStatement(n: CstNode, depth: number): StmtAst | undefined {
-    const ifs = this.toks(n, 'If');
-    const conds = this.nodes(n, 'expression');
-    const blocks = this.nodes(n, 'block');
-    const elseIfs = this.toks(n, 'elseIf');
-    const finalElse = this.tok(n, 'Else');
-    const links = Math.min(ifs.length, conds.length, blocks.length);
-    if (links === 0) return undefined;
-    if (depth + links > MAX_BRANCH_DEPTH) {
+  trackDirty(track: IToken, dirty: IToken): StmtVal {
+    return { stmt: { kind: 'trackDirty', span: this.cover([track, dirty], this.at(track)) }, depth: 0 };
+  }
+
+  fill(kw: IToken, value: Val | undefined): StmtVal {
+    const v = value?.e ?? this.errorExpr(this.at(kw));
+    return { stmt: { kind: 'fill', value: v, span: this.cover([kw, v.span], this.at(kw)) }, depth: 0 };
+  }
+
+  copy(kw: IToken, source: IToken, atExpr: Val | undefined): StmtVal {
+    const at = this.at(kw);
+    const stmt: StmtAst = { kind: 'copy', source: this.ident(source, at), span: this.cover([kw, source, atExpr?.e.span], at) };
+    if (atExpr) stmt.at = atExpr.e;
+    return { stmt, depth: 0 };
+  }
+
+  prefetch(kw: IToken, count: IToken, unit: IToken | undefined, direction: IToken | undefined): StmtVal {
+    const at = this.at(kw);
+    const stmt: StmtAst = { kind: 'prefetch', count: this.intLit(count, at), span: this.cover([kw, count, unit, direction], at) };
+    if (real(direction)) stmt.direction = this.ident(direction, at);
+    return { stmt, depth: 0 };
+  }
+
+  /** `if` with its `else if` links and final `else`, nested from the end so each link sits in the one before. */
+  ifChain(links: IfLink[], elseTok: IToken | undefined, elseBlock: BlockVal | undefined): StmtVal | undefined {
+    const usable = links.filter((l) => real(l.ifTok));
+    if (usable.length === 0) return undefined;
+    let depth = usable.length + (elseBlock?.depth ?? 0);
+    usable.forEach((l, i) => {
+      depth = Math.max(depth, i + 1 + (l.block?.depth ?? 0));
+    });
+    if (depth > MAX_BRANCH_DEPTH) {
       if (!this.reportedBranchDepth) {
-        this.diagnostics.push(diag('nestingTooDeep', this.tspan(ifs[0]!), { limit: MAX_BRANCH_DEPTH }));
+        this.diagnostics.push(diag('nestingTooDeep', this.tspan(usable[0]!.ifTok), { limit: MAX_BRANCH_DEPTH }));
         this.reportedBranchDepth = true;
       }
       return undefined;
     }
-    const elseBlockNode = this.node(n, 'elseBlock');
-    let tail: { stmts: StmtAst[]; span: Span } | undefined;
-    if (elseBlockNode) {
-      const b = this.block(elseBlockNode, depth + links);
-      tail = { stmts: b.stmts, span: this.cover([finalElse, b.span], b.span.startOffset) };
-    }
-    // Build the `else if` chain from its end so each link nests in the one before.
+    let tail: { stmts: StmtAst[]; span: Span } | undefined = elseBlock
+      ? { stmts: elseBlock.stmts, span: this.cover([elseTok, elseBlock.span], elseBlock.span.startOffset) }
+      : undefined;
     let result: StmtAst | undefined;
-    for (let i = links - 1; i >= 0; i--) {
-      const ifTok = ifs[i]!;
-      const cond = this.expr(conds[i], tokenSpanEnd(ifTok));
-      const then = this.block(blocks[i], depth + i + 1);
-      const end = tail ? tail.span : then.span;
-      const stmt: StmtAst = { kind: 'if', cond, then: then.stmts, thenSpan: then.span, span: this.cover([ifTok, end], ifTok.startOffset) };
+    for (let i = usable.length - 1; i >= 0; i--) {
+      const link = usable[i]!;
+      const at = link.ifTok.startOffset;
+      const cond = link.cond?.e ?? this.errorExpr(tokenSpanEnd(link.ifTok));
+      const thenSpan = link.block?.span ?? this.src.span(at, at);
+      const stmt: StmtAst = {
+        kind: 'if',
+        cond,
+        then: link.block?.stmts ?? [],
+        thenSpan,
+        span: this.cover([link.ifTok, tail ? tail.span : thenSpan], at),
+      };
       if (tail) {
         stmt.else = tail.stmts;
         stmt.elseSpan = tail.span;
       }
       result = stmt;
-      if (i > 0) {
-        const elseTok = elseIfs[i - 1];
-        tail = { stmts: [stmt], span: this.cover([elseTok, stmt.span], stmt.span.startOffset) };
-      }
+      tail = { stmts: [stmt], span: this.cover([link.elseTok, stmt.span], stmt.span.startOffset) };
     }
-    return result;
-  }
-
-  copy(n: CstNode): StmtAst {
-    const kw = this.tok(n, 'Copy');
-    const at = kw?.startOffset ?? 0;
-    const srcTok = this.tok(n, 'Identifier');
-    const exprNode = this.node(n, 'expression');
-    const stmt: StmtAst = { kind: 'copy', source: this.ident(srcTok, at), span: this.cover([kw, srcTok], at) };
-    if (exprNode) {
-      stmt.at = this.expr(exprNode, stmt.span.endOffset);
-      stmt.span = joinSpans(stmt.span, stmt.at.span);
-    }
-    return stmt;
-  }
-
-  prefetch(n: CstNode): StmtAst {
-    const kw = this.tok(n, 'Prefetch');
-    const at = kw?.startOffset ?? 0;
-    const intTok = this.tok(n, 'Integer');
-    const unitTok = this.tok(n, 'Pages') ?? this.tok(n, 'Page');
-    const dirTok = this.tok(n, 'direction');
-    const count = this.intLit(intTok, at);
-    const stmt: StmtAst = { kind: 'prefetch', count, span: this.cover([kw, intTok, unitTok, dirTok], at) };
-    if (dirTok) stmt.direction = this.ident(dirTok, at);
-    return stmt;
+    return result ? { stmt: result, depth } : undefined;
   }
 
   intLit(t: IToken | undefined, fallback: number): IntLit {
-    if (t === undefined) return { value: 0n, text: '', span: this.src.span(fallback, fallback) };
+    if (!real(t)) return { value: 0n, text: '', span: this.src.span(fallback, fallback) };
     let value = 0n;
     try {
       value = BigInt(t.image.replace(/_/g, ''));
@@ -255,8 +253,12 @@ class Builder {
 
   // ---- expressions ----
 
-  private errorExpr(at: number): ExprAst {
+  errorExpr(at: number): ExprAst {
     return { kind: 'error', span: this.src.span(at, at) };
+  }
+
+  private errorVal(at: number): Val {
+    return { e: this.errorExpr(at), d: 0, bracketed: false };
   }
 
   private tooDeep(opTok: IToken, span: Span): Val {
@@ -281,108 +283,76 @@ class Builder {
     return { e: { kind: 'not', operand: operand.e, span }, d: operand.d + 1, bracketed: false };
   }
 
-  expr(n: CstNode | undefined, at: number): ExprAst {
-    return this.exprVal(n, at).e;
-  }
-
   /**
-   * `operand (op operand)*` to a tree, by operator precedence (see the table in
-   * grammar/parser.ts). Iterative, so long chains cannot exhaust the stack.
+   * A flat `operand (op operand)*` to a tree, by operator precedence (see the
+   * table in grammar/parser.ts). Iterative, so long chains cannot exhaust the stack.
    */
-  private exprVal(n: CstNode | undefined, at: number): Val {
-    if (n === undefined) return this.errorVal(at);
-    const operands = this.nodes(n, 'operand');
-    const ops = this.toks(n, 'BinaryOp');
+  expression(items: OperandItem[], fallback: number): Val {
     const values: Val[] = [];
     const stack: ({ not: IToken } | { op: IToken; prec: number })[] = [];
     const reduce = (): void => {
       const top = stack.pop()!;
       if ('not' in top) {
-        values.push(this.not(top.not, values.pop() ?? this.errorVal(at)));
+        values.push(this.not(top.not, values.pop() ?? this.errorVal(fallback)));
         return;
       }
-      const right = values.pop() ?? this.errorVal(at);
-      const left = values.pop() ?? this.errorVal(at);
+      const right = values.pop() ?? this.errorVal(fallback);
+      const left = values.pop() ?? this.errorVal(fallback);
       if (top.prec === COMPARISON_PREC && (isBareComparison(left) || isBareComparison(right))) {
         this.diagnostics.push(diag('chainedComparison', this.tspan(top.op)));
       }
       values.push(this.binary(top.op, left, right));
     };
-    const pushOperand = (o: CstNode | undefined, pos: number): void => {
-      for (const t of this.toks(o, 'Not')) stack.push({ not: t });
-      values.push(this.primary(this.node(o, 'primary'), pos));
-    };
-    pushOperand(operands[0], at);
-    for (let i = 0; i < ops.length; i++) {
-      const opTok = ops[i]!;
-      const prec = PRECEDENCE[opTok.image] ?? 0;
-      while (stack.length > 0) {
-        const top = stack[stack.length - 1]!;
-        const topPrec = 'not' in top ? NOT_PREC : top.prec;
-        if (topPrec < prec) break;
-        reduce();
+    for (const item of items) {
+      if (item.op !== undefined) {
+        if (!real(item.op)) continue;
+        const prec = PRECEDENCE[item.op.image] ?? 0;
+        while (stack.length > 0) {
+          const top = stack[stack.length - 1]!;
+          if (('not' in top ? NOT_PREC : top.prec) < prec) break;
+          reduce();
+        }
+        stack.push({ op: item.op, prec });
       }
-      stack.push({ op: opTok, prec });
-      pushOperand(operands[i + 1], tokenSpanEnd(opTok));
+      for (const t of item.nots) if (real(t)) stack.push({ not: t });
+      values.push(item.prim ?? this.errorVal(item.op && real(item.op) ? tokenSpanEnd(item.op) : fallback));
     }
     while (stack.length > 0) reduce();
-    return values[0] ?? this.errorVal(at);
+    return values[0] ?? this.errorVal(fallback);
   }
 
-  private errorVal(at: number): Val {
-    return { e: this.errorExpr(at), d: 0, bracketed: false };
+  private leaf(e: ExprAst): Val {
+    return { e, d: 0, bracketed: false };
   }
 
-  private primary(n: CstNode | undefined, at: number): Val {
-    if (n === undefined) return this.errorVal(at);
-    const leaf = (e: ExprAst): Val => ({ e, d: 0, bracketed: false });
-    const int = this.tok(n, 'Integer');
-    if (int) {
-      const literal = this.intLit(int, at);
-      const unitTok = this.tok(n, 'unit');
-      const e: ExprAst = { kind: 'int', literal, span: literal.span };
-      if (unitTok) {
-        e.unit = { name: unitTok.image, span: this.tspan(unitTok) };
-        e.span = joinSpans(literal.span, e.unit.span);
-      }
-      return leaf(e);
+  /** A number with an optional unit word (known or not: units are checked by the compiler). */
+  number(int: IToken, unit: IToken | undefined): Val {
+    const literal = this.intLit(int, this.at(int));
+    const e: ExprAst = { kind: 'int', literal, span: literal.span };
+    if (real(unit)) {
+      e.unit = { name: unit.image, span: this.tspan(unit) };
+      e.span = joinSpans(literal.span, e.unit.span);
     }
-    const v = this.tok(n, 'var');
-    if (v) return leaf({ kind: 'var', name: v.image as 'offset' | 'page' | 'address' | 'read' | 'write', span: this.tspan(v) });
-    const obj = this.tok(n, 'object');
-    if (obj) {
-      const prop = this.tok(n, 'property');
-      const object = this.ident(obj, at);
-      if (prop) return leaf({ kind: 'member', object, property: this.ident(prop, at), span: this.cover([obj, prop], at) });
-      return leaf({ kind: 'name', name: object, span: object.span });
-    }
-    const inner = this.node(n, 'expression');
-    if (inner) {
-      const v2 = this.exprVal(inner, at);
-      // Parentheses widen the span (messages underline what the user bracketed) but add no node.
-      const open = this.tok(n, 'LParen');
-      const close = this.tok(n, 'RParen');
-      const wide = { ...v2.e, span: this.cover([open, close, v2.e.span], at) } as ExprAst;
-      return { e: wide, d: v2.d, bracketed: true };
-    }
-    return this.errorVal(at);
+    return this.leaf(e);
+  }
+
+  variable(t: IToken): Val {
+    if (!real(t)) return this.errorVal(this.at(t));
+    return this.leaf({ kind: 'var', name: t.image as 'offset' | 'page' | 'address' | 'read' | 'write', span: this.tspan(t) });
+  }
+
+  name(obj: IToken, prop: IToken | undefined): Val {
+    const at = this.at(obj);
+    const object = this.ident(obj, at);
+    if (prop !== undefined && real(prop)) return this.leaf({ kind: 'member', object, property: this.ident(prop, at), span: this.cover([obj, prop], at) });
+    return this.leaf({ kind: 'name', name: object, span: object.span });
+  }
+
+  /** Brackets widen the span (messages underline what the user bracketed) but add no node. */
+  bracketed(open: IToken, inner: Val | undefined, close: IToken): Val {
+    const at = this.at(open);
+    const v = inner ?? this.errorVal(at);
+    const e = { ...v.e, span: this.cover([open, close, v.e.span], at) } as ExprAst;
+    return { e, d: v.d, bracketed: true };
   }
 }
-
-/** An expression under construction: its depth in operators, and whether it is in brackets. */
-interface Val {
-  e: ExprAst;
-  d: number;
-  bracketed: boolean;
-}
-
-function isBareComparison(v: Val): boolean {
-  return v.e.kind === 'binary' && PRECEDENCE[v.e.op] === COMPARISON_PREC && !v.bracketed;
-}
-
-export function toAst(root: CstNode | undefined, src: SourceText): { ast: FileAst; diagnostics: Diagnostic[] } {
-  const b = new Builder(src);
-  const ast = b.file(root);
-  return { ast, diagnostics: b.diagnostics };
-}
-
