@@ -42,14 +42,14 @@ const MAX_C_DEPTH = 24;
 class DecideEmitter {
   private readonly w: CWriter;
   private temps = 0;
-  private readonly fail: string;
+  /** Whether any path jumps to the error path (else it is not emitted). */
+  private usesFail = false;
 
   constructor(
     private readonly policy: PolicyIR,
     private readonly names: DecideNames,
   ) {
     this.w = new CWriter(decideHName(names.base));
-    this.fail = cIdent('fail', names.base);
   }
 
   emit(): string {
@@ -80,30 +80,50 @@ class DecideEmitter {
     w.raw('#define __always_inline inline __attribute__((always_inline))');
     w.raw('#endif');
     w.line();
-    w.raw('/* A run-time error: the fault gets SIGBUS and the error, nothing else. */');
-    w.line(`static __always_inline int ${this.fail}(struct faultc_decision *out, __u32 error)`);
-    w.open('{');
-    w.line('__builtin_memset(out, 0, sizeof(*out));');
-    w.line('out->action = FAULTC_ACT_SIGBUS;');
-    w.line('out->flags = FAULTC_F_ERROR;');
-    w.line('out->error = error;');
-    w.line('return 0;');
-    w.close();
-    w.line();
-    w.raw('/* Returns 0 with *out filled in, or -1 for a region or handler this policy does not have. */');
+    w.raw('/*');
+    w.raw(' * Returns 0 with *out filled in, or -1 for a region or handler this policy');
+    w.raw(' * does not have. The decision is built in locals and stored once at the end');
+    w.raw(' * (cheaper to optimise than stores through out); a run-time error jumps to');
+    w.raw(' * d_fail, which replaces the whole decision with SIGBUS and the error.');
+    w.raw(' */');
     // The whole function is attributed to the .pfp file, its own lines included:
     // clang 14 names BTF line info after the function's file, so a function
     // in decide.h with .pfp lines inside would show the wrong text.
     w.mapTo(names.lineFile, policy.span.startLine);
     w.line(`static __always_inline int ${fn}(const struct faultc_fault *in, struct faultc_decision *out)`);
     w.open('{');
-    w.line('__builtin_memset(out, 0, sizeof(*out));');
+    w.line('__u32 d_action = FAULTC_ACT_NONE, d_flags = 0, d_fill_byte = 0, d_source = 0;');
+    w.line('__u32 d_prefetch_pages = 0, d_prefetch_dir = 0, d_error = FAULTC_ERR_NONE;');
+    w.line('__u64 d_source_offset = 0;');
+    w.line();
     w.line('switch (in->region) {');
     for (const region of policy.regions) this.region(region);
     w.mapTo(names.lineFile, policy.span.startLine);
     w.line('default:');
     w.line('\treturn -1;');
     w.line('}');
+    if (this.usesFail) {
+      w.line('goto d_out;');
+      w.raw('d_fail:');
+      w.line('d_action = FAULTC_ACT_SIGBUS;');
+      w.line('d_flags = FAULTC_F_ERROR;');
+      w.line('d_fill_byte = 0;');
+      w.line('d_source = 0;');
+      w.line('d_source_offset = 0;');
+      w.line('d_prefetch_pages = 0;');
+      w.line('d_prefetch_dir = 0;');
+      w.raw('d_out:');
+    }
+    w.line('out->action = d_action;');
+    w.line('out->flags = d_flags;');
+    w.line('out->fill_byte = d_fill_byte;');
+    w.line('out->source = d_source;');
+    w.line('out->source_offset = d_source_offset;');
+    w.line('out->prefetch_pages = d_prefetch_pages;');
+    w.line('out->prefetch_dir = d_prefetch_dir;');
+    w.line('out->error = d_error;');
+    w.line('out->pad = 0;');
+    w.line('return 0;');
     w.close();
     w.unmap();
     w.line();
@@ -121,14 +141,14 @@ class DecideEmitter {
       this.block(region.onMissing);
     } else {
       w.line('/* no `on missing` block: the default is zero */');
-      w.line('out->action = FAULTC_ACT_ZERO;');
+      w.line('d_action = FAULTC_ACT_ZERO;');
     }
-    w.line('return 0;');
+    w.line('break;');
     w.close();
     w.mapTo(file, region.span.startLine);
     w.open('if (in->handler == FAULTC_ON_WRITE) {');
     if (region.onWrite) this.block(region.onWrite);
-    w.line('return 0;');
+    w.line('break;');
     w.close();
     w.mapTo(file, region.span.startLine);
     w.line('return -1;');
@@ -156,40 +176,39 @@ class DecideEmitter {
         return;
       }
       case 'zero':
-        w.line('out->action = FAULTC_ACT_ZERO;');
+        w.line('d_action = FAULTC_ACT_ZERO;');
         return;
       case 'fill':
         if (!Number.isInteger(s.byte) || s.byte < 0 || s.byte > 255) {
           throw new CEscapeError('FAULTC_CG_INT', `fill byte out of range: ${s.byte}`);
         }
-        w.line('out->action = FAULTC_ACT_FILL;');
-        w.line(`out->fill_byte = ${cU32(s.byte)};`);
+        w.line('d_action = FAULTC_ACT_FILL;');
+        w.line(`d_fill_byte = ${cU32(s.byte)};`);
         return;
       case 'copy': {
         this.checkSource(s.source);
         const at = this.hoist(this.expr(s.at));
-        w.line(`if ((${at} & ${cU64(BigInt(PAGE_SIZE - 1))}) != 0)`);
-        w.line(`\treturn ${this.fail}(out, FAULTC_ERR_UNALIGNED_OFFSET);`);
-        w.line('out->action = FAULTC_ACT_COPY;');
-        w.line(`out->source = ${cU32(s.source)};`);
-        w.line(`out->source_offset = ${at};`);
+        this.failIf(`(${at} & ${cU64(BigInt(PAGE_SIZE - 1))}) != 0`, 'FAULTC_ERR_UNALIGNED_OFFSET');
+        w.line('d_action = FAULTC_ACT_COPY;');
+        w.line(`d_source = ${cU32(s.source)};`);
+        w.line(`d_source_offset = ${at};`);
         return;
       }
       case 'sigbus':
-        w.line('out->action = FAULTC_ACT_SIGBUS;');
+        w.line('d_action = FAULTC_ACT_SIGBUS;');
         return;
       case 'defer':
-        w.line('out->action = FAULTC_ACT_DEFER;');
+        w.line('d_action = FAULTC_ACT_DEFER;');
         return;
       case 'prefetch':
-        w.line(`out->prefetch_pages = ${cU32(s.pages)};`);
-        w.line(`out->prefetch_dir = ${PREFETCH_DIR_MACRO[s.direction]};`);
+        w.line(`d_prefetch_pages = ${cU32(s.pages)};`);
+        w.line(`d_prefetch_dir = ${PREFETCH_DIR_MACRO[s.direction]};`);
         return;
       case 'notify':
-        w.line('out->flags |= FAULTC_F_NOTIFY;');
+        w.line('d_flags |= FAULTC_F_NOTIFY;');
         return;
       case 'trackDirty':
-        w.line('out->flags |= FAULTC_F_TRACK_DIRTY;');
+        w.line('d_flags |= FAULTC_F_TRACK_DIRTY;');
         return;
     }
   }
@@ -198,6 +217,20 @@ class DecideEmitter {
     if (!Number.isInteger(index) || index < 0 || index >= MAX_SOURCES || index >= this.policy.sources.length) {
       throw new CEscapeError('FAULTC_CG_INT', `source index out of range: ${index}`);
     }
+  }
+
+  /** Jumps to the error path (always when `cond` is null). */
+  private failIf(cond: string | null, error: string): void {
+    this.usesFail = true;
+    if (cond === null) {
+      this.w.line(`d_error = ${error};`);
+      this.w.line('goto d_fail;');
+      return;
+    }
+    this.w.open(`if (${cond}) {`);
+    this.w.line(`d_error = ${error};`);
+    this.w.line('goto d_fail;');
+    this.w.close();
   }
 
   /** An operand whose value is not needed: still evaluated (its temporaries stay used). */
@@ -262,14 +295,11 @@ class DecideEmitter {
           case '%': {
             const r = this.hoist(this.expr(e.right));
             if (r === '0x0ULL') {
-              this.w.line(`return ${this.fail}(out, FAULTC_ERR_DIVIDE_BY_ZERO);`);
+              this.failIf(null, 'FAULTC_ERR_DIVIDE_BY_ZERO');
               this.discard(l.c);
               return { c: '0x0ULL', depth: 0 };
             }
-            if (!r.startsWith('0x')) {
-              this.w.line(`if (${r} == 0)`);
-              this.w.line(`\treturn ${this.fail}(out, FAULTC_ERR_DIVIDE_BY_ZERO);`);
-            }
+            if (!r.startsWith('0x')) this.failIf(`${r} == 0`, 'FAULTC_ERR_DIVIDE_BY_ZERO');
             return { c: `(${l.c} ${e.op} ${r})`, depth: l.depth + 1 };
           }
           case '<<':

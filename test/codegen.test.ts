@@ -116,7 +116,7 @@ describe('generated C', () => {
     const copyLine = ifStmt.then[0]?.span.startLine;
     const at = lines.indexOf(`#line ${copyLine} "test.pfp"`);
     expect(at).toBeGreaterThan(0);
-    expect(lines.slice(at, at + 6).join('\n')).toMatch(/FAULTC_ACT_COPY/);
+    expect(lines.slice(at, at + 10).join('\n')).toMatch(/FAULTC_ACT_COPY/);
   });
 
   test('an expression nested 300 deep still compiles (cut into temporaries)', () => {

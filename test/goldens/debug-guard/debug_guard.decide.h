@@ -18,33 +18,31 @@
 #define __always_inline inline __attribute__((always_inline))
 #endif
 
-/* A run-time error: the fault gets SIGBUS and the error, nothing else. */
-static __always_inline int faultc_fail_debug_guard(struct faultc_decision *out, __u32 error)
-{
-	__builtin_memset(out, 0, sizeof(*out));
-	out->action = FAULTC_ACT_SIGBUS;
-	out->flags = FAULTC_F_ERROR;
-	out->error = error;
-	return 0;
-}
-
-/* Returns 0 with *out filled in, or -1 for a region or handler this policy does not have. */
+/*
+ * Returns 0 with *out filled in, or -1 for a region or handler this policy
+ * does not have. The decision is built in locals and stored once at the end
+ * (cheaper to optimise than stores through out); a run-time error jumps to
+ * d_fail, which replaces the whole decision with SIGBUS and the error.
+ */
 #line 3 "debug-guard.pfp"
 static __always_inline int faultc_decide_debug_guard(const struct faultc_fault *in, struct faultc_decision *out)
 {
-	__builtin_memset(out, 0, sizeof(*out));
+	__u32 d_action = FAULTC_ACT_NONE, d_flags = 0, d_fill_byte = 0, d_source = 0;
+	__u32 d_prefetch_pages = 0, d_prefetch_dir = 0, d_error = FAULTC_ERR_NONE;
+	__u64 d_source_offset = 0;
+
 	switch (in->region) {
 #line 4 "debug-guard.pfp"
 	case 0U: { /* region arena */
 		if (in->handler == FAULTC_ON_MISSING) {
 #line 5 "debug-guard.pfp"
-			out->action = FAULTC_ACT_FILL;
-			out->fill_byte = 165U;
-			return 0;
+			d_action = FAULTC_ACT_FILL;
+			d_fill_byte = 165U;
+			break;
 		}
 #line 4 "debug-guard.pfp"
 		if (in->handler == FAULTC_ON_WRITE) {
-			return 0;
+			break;
 		}
 #line 4 "debug-guard.pfp"
 		return -1;
@@ -52,13 +50,13 @@ static __always_inline int faultc_decide_debug_guard(const struct faultc_fault *
 #line 8 "debug-guard.pfp"
 	case 1U: { /* region guard */
 		if (in->handler == FAULTC_ON_MISSING) {
-			out->flags |= FAULTC_F_NOTIFY;
-			out->action = FAULTC_ACT_SIGBUS;
-			return 0;
+			d_flags |= FAULTC_F_NOTIFY;
+			d_action = FAULTC_ACT_SIGBUS;
+			break;
 		}
 #line 8 "debug-guard.pfp"
 		if (in->handler == FAULTC_ON_WRITE) {
-			return 0;
+			break;
 		}
 #line 8 "debug-guard.pfp"
 		return -1;
@@ -67,7 +65,17 @@ static __always_inline int faultc_decide_debug_guard(const struct faultc_fault *
 	default:
 		return -1;
 	}
+	out->action = d_action;
+	out->flags = d_flags;
+	out->fill_byte = d_fill_byte;
+	out->source = d_source;
+	out->source_offset = d_source_offset;
+	out->prefetch_pages = d_prefetch_pages;
+	out->prefetch_dir = d_prefetch_dir;
+	out->error = d_error;
+	out->pad = 0;
+	return 0;
 }
-#line 72 "debug_guard.decide.h"
+#line 80 "debug_guard.decide.h"
 
 #endif /* FAULTC_DECIDE_DEBUG_GUARD_H */
