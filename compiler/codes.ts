@@ -307,8 +307,8 @@ export const CODES = {
   deferOnUffd: {
     code: 'PFP6001',
     severity: 'warning',
-    message: '`defer` on the uffd engine: the fault is already in user space and goes to the deferred-fault handler of the runtime',
-    hint: 'on the uffd engine `defer` means "let the application resolve this page"',
+    message: '`defer` on the uffd engine: the fault is already with the user-space handler, which maps a zero page',
+    hint: 'the uffd engine counts these faults as deferred and reports the action as defer; the kernel engine hands them to user space',
   },
   traceObservesOnly: {
     code: 'PFP6002',

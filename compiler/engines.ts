@@ -2,8 +2,8 @@
 //
 //   kernel  every statement, as documented.
 //   uffd    every statement; `defer` cannot go further into user space than the
-//           uffd handler already is, so the runtime passes the page to the
-//           application's deferred-fault handler (PFP6001 when checking for uffd).
+//           uffd handler already is, so that engine maps a zero page and counts
+//           the fault as deferred (PFP6001 when checking for uffd).
 //   trace   observes only: faults are counted and `notify` decisions become
 //           events, but nothing is resolved (PFP6002/PFP6003 when checking for trace).
 //

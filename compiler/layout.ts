@@ -33,7 +33,8 @@ export function layoutRegions(regions: RegionAst[], ctx: ExprContext): Map<Regio
         ok = false;
       } else if (size % PAGE !== 0n) {
         const below = (size / PAGE) * PAGE;
-        out.push(diag('regionSizeNotPages', r.size.span, { region: name, size, below, above: below + PAGE }));
+        const hint = below === 0n ? 'a page is 4 KiB: the smallest region is 1 page (4096 bytes)' : undefined;
+        out.push(diag('regionSizeNotPages', r.size.span, { region: name, size, below, above: below + PAGE }, hint));
         ok = false;
       } else if (size > USER_SPACE_END) {
         out.push(diag('regionTooLarge', r.size.span, { region: name, size: hex(size) }));
