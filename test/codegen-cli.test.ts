@@ -12,8 +12,8 @@ const cli = join(root, 'dist', 'runtime', 'cli.js');
 const work = mkdtempSync(join(tmpdir(), 'faultc-cli-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
-function faultc(args: string[], cwd = work): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [cli, ...args], { cwd, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
+function faultc(args: string[], cwd = work, env: Record<string, string> = {}): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [cli, ...args], { cwd, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', ...env } });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -98,5 +98,13 @@ describe('faultc compile', () => {
     const r = faultc(['compile', two, '-o', join(work, 'two-none'), '--policy', 'c']);
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/PFP9002.*no policy named `c`/);
+  });
+
+  test('a C compiler failure is an internal error (exit 4) with its words, and nothing is written', () => {
+    const out = join(work, 'cc-fail');
+    const r = faultc(['compile', join(root, 'examples', 'tiered.pfp'), '-o', out], work, { FAULTC_CLANG: 'false' });
+    expect(r.status).toBe(4);
+    expect(r.stderr).toMatch(/PFP9001.*internal error/);
+    expect(existsSync(out)).toBe(false);
   });
 });

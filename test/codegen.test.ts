@@ -7,7 +7,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import type { Expr, PolicyIR, ProgramIR } from '../compiler/ir.js';
+import { allCodes } from '../compiler/codes.js';
 import { compileProgram } from '../codegen/build-program.js';
+import { CODEGEN_CODES } from '../codegen/codes.js';
 import { cComment, cIdent, cLine, cString, cU64, CEscapeError } from '../codegen/c-escape.js';
 import { bpfIncludeFlags } from '../codegen/clang.js';
 import { emitDecideH } from '../codegen/decide-c.js';
@@ -185,6 +187,21 @@ describe('escaping', () => {
     compileBoth(join(work, 'named'), 'named', files);
   });
 
+  test('source paths never reach C: they live in the manifest only', () => {
+    const p = sample('paths');
+    const hostile = '/data/x"; } int evil(void) { return 1; } /* \\ \n #include </etc/passwd>';
+    p.sources = p.sources.map((s) => ({ ...s, path: hostile, resolvedPath: hostile }));
+    const files = emitPolicy(program(p), p);
+    for (const [name, text] of files) {
+      if (name.endsWith('.json')) {
+        expect(JSON.parse(text).sources[0].path).toBe(hostile);
+      } else {
+        expect(text, name).not.toContain('evil');
+        expect(text, name).not.toContain('/etc/passwd');
+      }
+    }
+  });
+
   test('integers: unsigned hex within 64 bits, others refused', () => {
     expect(cU64(0n)).toBe('0x0ULL');
     expect(cU64((1n << 64n) - 1n)).toBe('0xffffffffffffffffULL');
@@ -197,6 +214,16 @@ describe('escaping', () => {
     expect(() => emitPolicy(program(bad), bad)).toThrow(CEscapeError);
     const badSource = policy('bad2', [region(0, 'r', { onMissing: [S.copy(3, E.v('offset'))] })], ['only']);
     expect(() => emitPolicy(program(badSource), badSource)).toThrow(CEscapeError);
+  });
+});
+
+describe('diagnostic codes', () => {
+  test('codegen codes are PFP9xxx and never collide with the compiler table', () => {
+    const compiler = new Set(allCodes().map((c) => c.code));
+    for (const entry of Object.values(CODEGEN_CODES)) {
+      expect(entry.code).toMatch(/^PFP9\d{3}$/);
+      expect(compiler.has(entry.code)).toBe(false);
+    }
   });
 });
 
