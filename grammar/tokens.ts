@@ -76,8 +76,8 @@ export const UNIT_SCALE: Record<string, bigint> = {
   pages: 4096n,
 };
 
-// Hex takes any letters after `0x` so `0xZZ` is one malformed number, not `0` and a name.
-export const Integer = createToken({ name: 'Integer', pattern: /0x[0-9A-Za-z_]*|[0-9][0-9_]*/, label: 'an integer' });
+// Hex takes any letters after `0x` (or `0X`) so `0xZZ` is one malformed number, not `0` and a name.
+export const Integer = createToken({ name: 'Integer', pattern: /0[xX][0-9A-Za-z_]*|[0-9][0-9_]*/, label: 'an integer' });
 export const StringLit = createToken({ name: 'StringLit', pattern: /"(?:[^"\\\n]|\\[^\n])*"/, label: 'a string' });
 /** A string cut off by a line break or the end of input: reported, then parsed as a string. */
 export const UnterminatedString = createToken({

@@ -45,6 +45,7 @@ const cases: Case[] = [
   { name: 'hex without digits', code: 'PFP1005', text: missing(`fill ${MARK}0x`) },
   { name: 'hex with a non-hex letter', code: 'PFP1005', text: missing(`fill ${MARK}0xZZ`) },
   { name: 'trailing underscore', code: 'PFP1005', text: missing(`fill ${MARK}12_`) },
+  { name: 'upper-case hex prefix', code: 'PFP1005', text: missing(`fill ${MARK}0XFF`) },
   { name: 'integer beyond 64 bits', code: 'PFP1006', text: missing(`fill ${MARK}0x1_0000_0000_0000_0000`) },
   { name: 'name too long', code: 'PFP1007', text: `policy ${MARK}${'a'.repeat(65)} {\n}` },
   // PFP2xxx: syntax
