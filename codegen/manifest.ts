@@ -93,18 +93,6 @@ export function sha256(content: string | Uint8Array): string {
 
 // ---------------------------------------------------------------- writing
 
-function spanJson(s: Span): Span {
-  return {
-    file: s.file,
-    startLine: s.startLine,
-    startColumn: s.startColumn,
-    endLine: s.endLine,
-    endColumn: s.endColumn,
-    startOffset: s.startOffset,
-    endOffset: s.endOffset,
-  };
-}
-
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 
 function exprJson(e: Expr): Json {
@@ -122,8 +110,17 @@ function exprJson(e: Expr): Json {
   }
 }
 
+/** A span as JSON: the same fields, in a fixed order. */
 function spanJsonValue(s: Span): Json {
-  return { ...spanJson(s) };
+  return {
+    file: s.file,
+    startLine: s.startLine,
+    startColumn: s.startColumn,
+    endLine: s.endLine,
+    endColumn: s.endColumn,
+    startOffset: s.startOffset,
+    endOffset: s.endOffset,
+  };
 }
 
 function stmtJson(s: Stmt): Json {
