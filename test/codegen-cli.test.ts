@@ -108,3 +108,23 @@ describe('faultc compile', () => {
     expect(existsSync(out)).toBe(false);
   });
 });
+
+// The spec's own examples (../shared/spec/examples beside the checkout) must
+// compile as written, every artifact included.
+const specExamples = join(root, '..', 'shared', 'spec', 'examples');
+const specReason = existsSync(specExamples) ? null : `no ${specExamples} beside this checkout`;
+if (specReason) console.log(`codegen-cli: spec examples skipped: ${specReason}`);
+
+describe.skipIf(specReason !== null)('the spec examples compile as written', () => {
+  test('every .pfp in shared/spec/examples gives all eight artifacts per policy', async () => {
+    const files = readdirSync(specExamples).filter((f) => f.endsWith('.pfp')).sort();
+    expect(files.length).toBeGreaterThanOrEqual(4);
+    for (const f of files) {
+      const out = join(work, 'spec', f);
+      const r = faultc(['compile', join(specExamples, f), '-o', out, '--json']);
+      expect(r.status, `${f}: ${r.stdout}${r.stderr}`).toBe(0);
+      const j = JSON.parse(r.stdout) as { policies: { files: string[] }[] };
+      for (const p of j.policies) expect(p.files.length).toBe(8);
+    }
+  });
+});
