@@ -2,7 +2,7 @@
 // evaluator and the runtime. Everything here has passed every check; nothing in
 // it refers back to source text except spans (for #line and messages).
 
-/** A place in a .pfp file. Lines and columns start at 1; offsets at 0. */
+/** A place in a .pfp file. Lines and columns start at 1; offsets at 0. Ends are exclusive (end column/offset is just past the last character). */
 export interface Span {
   file: string;
   startLine: number;

@@ -66,9 +66,19 @@ describe('faultc check', () => {
     expect((JSON.parse(r.stdout) as { code: string }[]).map((d) => d.code)).toEqual(['PFP6002']);
   });
 
-  it('an unreadable file is exit 4, an unknown engine exit 2', () => {
+  it('an unreadable file is exit 4, an unknown engine or no file exit 2', () => {
     expect(faultc(['check', join(dir, 'absent.pfp')]).status).toBe(4);
     expect(faultc(['check', '--engine', 'warp', good]).status).toBe(2);
+    expect(faultc(['check']).status).toBe(2);
+  });
+
+  it('--list-codes prints the whole table, each code once', () => {
+    const r = faultc(['check', '--list-codes', '--json']);
+    expect(r.status).toBe(0);
+    const codes = (JSON.parse(r.stdout) as { code: string }[]).map((c) => c.code);
+    expect(codes).toContain('PFP5001');
+    expect(new Set(codes).size).toBe(codes.length);
+    expect(faultc(['check', '--list-codes']).stdout).toMatch(/^PFP1001 {2}error {4}unexpected character/m);
   });
 });
 

@@ -2,7 +2,7 @@
 // Exit status: 0 no errors (warnings allowed), 1 errors, 2 usage, 4 a file could not be read.
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { CODES } from '../../compiler/codes.js';
+import { allCodes, CODES } from '../../compiler/codes.js';
 import type { Diagnostic } from '../../compiler/diagnostic.js';
 import { formatDiagnostics, useColor, displayPath } from '../../compiler/format.js';
 import { checkFile } from '../../compiler/index.js';
@@ -12,6 +12,17 @@ import { ENGINES } from '../../compiler/engines.js';
 interface CheckFlags {
   json?: boolean;
   engine?: string;
+  listCodes?: boolean;
+}
+
+function listCodes(json: boolean): void {
+  const codes = allCodes();
+  if (json) {
+    process.stdout.write(JSON.stringify(codes, null, 2) + '\n');
+    return;
+  }
+  const lines = codes.map((c) => `${c.code}  ${c.severity.padEnd(7)}  ${c.message}${c.hint ? `\n                  hint: ${c.hint}` : ''}`);
+  process.stdout.write(lines.join('\n') + '\n');
 }
 
 /** One diagnostic as `--json` prints it: the Diagnostic fields, with the span flattened for scripts. */
@@ -34,11 +45,20 @@ export function registerCheck(program: Command): void {
   program
     .command('check')
     .description('check .pfp files and print their diagnostics; writes nothing')
-    .argument('<files...>', '.pfp policy files')
+    .argument('[files...]', '.pfp policy files')
     .option('--json', 'print the diagnostics as a JSON array on stdout')
     .option('--engine <engine>', `also warn about running on this engine (${ENGINES.join(', ')})`)
+    .option('--list-codes', 'print every diagnostic code with its severity, message and hint, and exit')
     .addHelpText('after', '\nExit status: 0 no errors (warnings allowed), 1 errors, 2 usage error, 4 a file could not be read.\nNO_COLOR=1 (or output that is not a terminal) prints without colour.')
     .action(async (files: string[], flags: CheckFlags) => {
+      if (flags.listCodes) {
+        listCodes(flags.json === true);
+        return;
+      }
+      if (files.length === 0) {
+        process.stderr.write('faultc check: name at least one .pfp file\n');
+        process.exit(2);
+      }
       if (flags.engine !== undefined && !(ENGINES as readonly string[]).includes(flags.engine)) {
         process.stderr.write(`faultc check: unknown engine '${flags.engine}' (choose from ${ENGINES.join(', ')})\n`);
         process.exit(2);
