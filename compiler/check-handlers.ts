@@ -123,33 +123,68 @@ function lowerStmt(s: StmtAst, handler: Handler, ctx: ExprContext): Stmt | undef
 
 type ActionKind = 'zero' | 'fill' | 'copy' | 'sigbus' | 'defer';
 
-/** What one family of paths has done so far. Counts stop at 2: "more than once" is all that matters. */
-interface PathState {
-  actions: number;
-  action?: { kind: ActionKind; span: Span };
-  prefetch?: Span;
-  notify?: Span;
-  dirty?: Span;
-  /** A place that explains how a path got here without resolving: an `if` with no `else`, or an empty branch. */
-  witness?: { span: Span; hint: string };
+/**
+ * What one family of paths has done so far. Counts stop at 2: "more than
+ * once" is all that matters. Immutable, one fixed shape (the checker makes
+ * many of these on large policies).
+ */
+class PathState {
+  constructor(
+    readonly actions: number,
+    readonly action: { kind: ActionKind; span: Span } | undefined,
+    readonly prefetch: Span | undefined,
+    readonly notify: Span | undefined,
+    readonly dirty: Span | undefined,
+    /** A place that explains how a path got here without resolving: an `if` with no `else`, or an empty branch. */
+    readonly witness: { span: Span; hint: string } | undefined,
+  ) {}
+
+  static start(): PathState {
+    return new PathState(0, undefined, undefined, undefined, undefined, undefined);
+  }
+
+  withAction(kind: ActionKind, span: Span): PathState {
+    return new PathState(Math.min(2, this.actions + 1), this.action ?? { kind, span }, this.prefetch, this.notify, this.dirty, this.witness);
+  }
+
+  withPrefetch(span: Span): PathState {
+    return new PathState(this.actions, this.action, this.prefetch ?? span, this.notify, this.dirty, this.witness);
+  }
+
+  withNotify(span: Span): PathState {
+    return new PathState(this.actions, this.action, this.prefetch, this.notify ?? span, this.dirty, this.witness);
+  }
+
+  withDirty(span: Span): PathState {
+    return new PathState(this.actions, this.action, this.prefetch, this.notify, this.dirty ?? span, this.witness);
+  }
+
+  withWitness(span: Span, hint: string): PathState {
+    if (this.actions !== 0 || this.witness) return this;
+    return new PathState(this.actions, this.action, this.prefetch, this.notify, this.dirty, { span, hint });
+  }
+
+  /** States with equal keys behave the same from here on: keeping one bounds the set (3*6*2*2*2 keys). */
+  get key(): number {
+    return this.actions + 3 * (this.action ? ACTION_KEYS[this.action.kind] : 0) + 18 * (this.prefetch ? 1 : 0) + 36 * (this.notify ? 1 : 0) + 72 * (this.dirty ? 1 : 0);
+  }
 }
 
 const ACTION_KEYS: Record<ActionKind, number> = { zero: 1, fill: 2, copy: 3, sigbus: 4, defer: 5 };
-
-/** States with equal keys behave the same from here on: keeping one bounds the set (3*6*2*2*2 keys). */
-function keyOf(s: PathState): number {
-  return s.actions + 3 * (s.action ? ACTION_KEYS[s.action.kind] : 0) + 18 * (s.prefetch ? 1 : 0) + 36 * (s.notify ? 1 : 0) + 72 * (s.dirty ? 1 : 0);
-}
 
 function dedupe(states: PathState[]): PathState[] {
   if (states.length < 2) return states;
   const byKey = new Map<number, PathState>();
   for (const s of states) {
-    const k = keyOf(s);
+    const k = s.key;
     if (!byKey.has(k)) byKey.set(k, s);
   }
   return byKey.size === states.length ? states : [...byKey.values()];
 }
+
+const TRUE_EMPTY = 'when this condition is true, nothing resolves the fault';
+const FALSE_EMPTY = 'when this condition is false, nothing resolves the fault';
+const FALSE_MISSING = 'when this condition is false, nothing resolves the fault: add an `else`';
 
 class PathChecker {
   private readonly reported = new Set<string>();
@@ -172,21 +207,11 @@ class PathChecker {
   private step(s: Stmt, states: PathState[]): PathState[] {
     switch (s.kind) {
       case 'if': {
-        const thenOut = this.flow(s.then, states).map((st) =>
-          st.actions === 0 && !st.witness ? { ...st, witness: { span: s.cond.span, hint: 'when this condition is true, nothing resolves the fault' } } : st,
-        );
-        const elseOut = this.flow(s.else, states).map((st) =>
-          st.actions === 0 && !st.witness
-            ? {
-                ...st,
-                witness: {
-                  span: s.cond.span,
-                  hint: s.else.length === 0 ? 'when this condition is false, nothing resolves the fault: add an `else`' : 'when this condition is false, nothing resolves the fault',
-                },
-              }
-            : st,
-        );
-        return [...thenOut, ...elseOut];
+        const span = s.cond.span;
+        const elseHint = s.else.length === 0 ? FALSE_MISSING : FALSE_EMPTY;
+        const thenOut = this.flow(s.then, states).map((st) => st.withWitness(span, TRUE_EMPTY));
+        const elseOut = this.flow(s.else, states).map((st) => st.withWitness(span, elseHint));
+        return thenOut.concat(elseOut);
       }
       case 'zero':
       case 'fill':
@@ -195,22 +220,22 @@ class PathChecker {
       case 'defer':
         return states.map((st) => {
           if (st.action) this.report(diag('doubleResolution', s.span, { line: st.action.span.startLine }));
-          return { ...st, actions: Math.min(2, st.actions + 1), action: st.action ?? { kind: s.kind, span: s.span } };
+          return st.withAction(s.kind, s.span);
         });
       case 'prefetch':
         return states.map((st) => {
           if (st.prefetch) this.report(diag('repeatedModifier', s.span, { modifier: 'prefetch', line: st.prefetch.startLine }));
-          return { ...st, prefetch: st.prefetch ?? s.span };
+          return st.withPrefetch(s.span);
         });
       case 'notify':
         return states.map((st) => {
           if (st.notify) this.report(diag('repeatedModifier', s.span, { modifier: 'notify', line: st.notify.startLine }));
-          return { ...st, notify: st.notify ?? s.span };
+          return st.withNotify(s.span);
         });
       case 'trackDirty':
         return states.map((st) => {
           if (st.dirty) this.report(diag('repeatedModifier', s.span, { modifier: 'track dirty', line: st.dirty.startLine }));
-          return { ...st, dirty: st.dirty ?? s.span };
+          return st.withDirty(s.span);
         });
     }
   }
@@ -218,7 +243,7 @@ class PathChecker {
 
 function checkPaths(body: Stmt[], handler: Handler, regionName: string, head: Span, out: Diagnostic[]): void {
   const checker = new PathChecker(out);
-  const ends = checker.flow(body, [{ actions: 0 }]);
+  const ends = checker.flow(body, [PathState.start()]);
   if (handler !== 'missing') return;
   for (const st of ends) {
     if (st.actions === 0) {

@@ -18,35 +18,41 @@ export class SourceText {
     this.lineStarts = starts;
   }
 
-  /** 1-based line and column of an offset (clamped into the text). */
-  position(offset: number): { line: number; column: number } {
-    const at = Math.max(0, Math.min(Number.isFinite(offset) ? offset : this.text.length, this.text.length));
+  /** 0-based index of the line holding `at` (an offset already clamped into the text). */
+  private lineIndex(at: number): number {
     const starts = this.lineStarts;
     const h = this.hint;
-    if (starts[h]! <= at && (h + 1 === starts.length || at < starts[h + 1]!)) return { line: h + 1, column: at - starts[h]! + 1 };
+    if (starts[h]! <= at && (h + 1 === starts.length || at < starts[h + 1]!)) return h;
     let lo = 0;
     let hi = starts.length - 1;
     while (lo < hi) {
       const mid = (lo + hi + 1) >> 1;
-      if (this.lineStarts[mid]! <= at) lo = mid;
+      if (starts[mid]! <= at) lo = mid;
       else hi = mid - 1;
     }
     this.hint = lo;
-    return { line: lo + 1, column: at - this.lineStarts[lo]! + 1 };
+    return lo;
+  }
+
+  /** 1-based line and column of an offset (clamped into the text). */
+  position(offset: number): { line: number; column: number } {
+    const at = clamp(offset, this.text.length);
+    const i = this.lineIndex(at);
+    return { line: i + 1, column: at - this.lineStarts[i]! + 1 };
   }
 
   /** Span of [start, end): end is exclusive, for offsets and columns alike. */
   span(startOffset: number, endOffset: number): Span {
     const start = clamp(startOffset, this.text.length);
     const end = Math.max(start, clamp(endOffset, this.text.length));
-    const s = this.position(start);
-    const e = this.position(end);
+    const s = this.lineIndex(start);
+    const e = this.lineIndex(end);
     return {
       file: this.file,
-      startLine: s.line,
-      startColumn: s.column,
-      endLine: e.line,
-      endColumn: e.column,
+      startLine: s + 1,
+      startColumn: start - this.lineStarts[s]! + 1,
+      endLine: e + 1,
+      endColumn: end - this.lineStarts[e]! + 1,
       startOffset: start,
       endOffset: end,
     };
