@@ -1,5 +1,5 @@
-// `faultc check <file...> [--json] [--engine E]`: diagnostics only, no output files.
-// Exit status: 0 no errors (warnings allowed), 1 errors, 2 usage, 4 a file could not be read.
+// `faultc check <file...> [--json] [--engine E] [--list-codes]`: diagnostics only, no output files.
+// Exit status: 0 no errors (warnings allowed), 1 errors, 2 usage, 4 a file could not be read or an internal error.
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { allCodes, CODES } from '../../compiler/codes.js';
@@ -49,7 +49,7 @@ export function registerCheck(program: Command): void {
     .option('--json', 'print the diagnostics as a JSON array on stdout')
     .option('--engine <engine>', `also warn about running on this engine (${ENGINES.join(', ')})`)
     .option('--list-codes', 'print every diagnostic code with its severity, message and hint, and exit')
-    .addHelpText('after', '\nExit status: 0 no errors (warnings allowed), 1 errors, 2 usage error, 4 a file could not be read.\nNO_COLOR=1 (or output that is not a terminal) prints without colour.')
+    .addHelpText('after', '\nExit status: 0 no errors (warnings allowed), 1 errors, 2 usage error, 4 a file could not be read or an internal error.\nNO_COLOR=1 (or output that is not a terminal) prints without colour.')
     .action(async (files: string[], flags: CheckFlags) => {
       if (flags.listCodes) {
         listCodes(flags.json === true);
@@ -67,7 +67,15 @@ export function registerCheck(program: Command): void {
       let errors = false;
       let unreadable = false;
       for (const file of files) {
-        const r = await checkFile(file, flags.engine ? { engine: flags.engine as EngineName } : {});
+        let r: Awaited<ReturnType<typeof checkFile>>;
+        try {
+          r = await checkFile(file, flags.engine ? { engine: flags.engine as EngineName } : {});
+        } catch (err) {
+          // The checker returns every problem with the input as a diagnostic: an exception is a bug of faultc's own.
+          process.stderr.write(`faultc check: internal error on ${file}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+          process.exitCode = 4;
+          return;
+        }
         all.push(...r.diagnostics);
         if (!r.ok) errors = true;
         if (r.diagnostics.some((d) => d.code === CODES.cannotRead.code)) unreadable = true;

@@ -1,7 +1,7 @@
 // `faultc explain <file> --region R --offset N [--write] [--handler H] [--policy P]
 //  [--source-size id=N]... [--address A] [--json]`: runs the reference evaluator
 // for one fault and prints the lines it went through and the decision.
-// Exit status: 0 explained, 1 the policy has errors, 2 usage error, 4 a file could not be read.
+// Exit status: 0 explained, 1 the policy has errors, 2 usage error, 4 a file could not be read or an internal error.
 import { readFile, stat } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { CODES } from '../../compiler/codes.js';
@@ -130,7 +130,7 @@ export function registerExplain(program: Command): void {
     .option('--source-size <id=n>', 'size of a source (repeatable; default: the size of its file)', collect, [])
     .option('--address <a>', 'faulting address (default: the region address + offset, or offset for a floating region)')
     .option('--json', 'print the decision as JSON')
-    .addHelpText('after', '\nExit status: 0 explained, 1 the policy has errors, 2 usage error, 4 the file could not be read.')
+    .addHelpText('after', '\nExit status: 0 explained, 1 the policy has errors, 2 usage error, 4 the file could not be read or an internal error.')
     .action(async (file: string, flags: ExplainFlags) => {
       const r = await checkFile(file);
       if (!r.ok) {
@@ -185,9 +185,14 @@ export function registerExplain(program: Command): void {
         out.push(...describeDecision(result, policy));
         process.stdout.write(out.join('\n') + '\n');
       } catch (err) {
-        if (!(err instanceof UsageError)) throw err;
-        process.stderr.write(`faultc explain: ${err.message}\n`);
-        process.exitCode = 2;
+        if (err instanceof UsageError) {
+          process.stderr.write(`faultc explain: ${err.message}\n`);
+          process.exitCode = 2;
+          return;
+        }
+        // A bug of faultc's own, not the user's: exit 4 with the whole story.
+        process.stderr.write(`faultc explain: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+        process.exitCode = 4;
       }
     });
 }
