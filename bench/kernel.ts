@@ -1,0 +1,174 @@
+// Per-fault cost of the kernel engine against native anonymous memory and the
+// uffd engine, in one run on the faultc kernel: native first touch, kernel
+// engine zero / copy / copy+prefetch, uffd engine copy; 1 and 2 threads.
+// Each variant first-touches (writes one byte per page of) a fresh 64 MiB
+// region from native threads; trials alternate the variants so drift hits
+// them alike; medians are reported with ratios:
+//   kernel zero / native            target <= 1.1
+//   uffd copy / kernel copy         target >= 4
+//   2-thread / 1-thread throughput  target >= 1.8 (per variant)
+//
+//   node dist/bench/kernel.js [--pages N] [--trials N] [--json]   (in the guest)
+//   node dist/bench/kernel.js --vm [...]                          (boots the guest)
+// Needs root and the patched kernel; --vm runs it under kernel/run-in-vm.sh.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadPolicy, type EngineKind } from '../runtime/index.js';
+import { touchAnonymous } from '../runtime/uffd-engine.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const PAGE = 4096;
+
+function repoRoot(): string {
+  return here.endsWith(join('dist', 'bench')) ? resolve(here, '..', '..') : resolve(here, '..');
+}
+
+export interface KernelBenchOptions {
+  /** Pages per touch (default 16384 = 64 MiB). */
+  pages?: number;
+  /** Alternating rounds over all variants (default 5). */
+  trials?: number;
+}
+
+export type Variant = 'native' | 'kernel-zero' | 'kernel-copy' | 'kernel-copy-prefetch' | 'uffd-copy';
+export const VARIANTS: Variant[] = ['native', 'kernel-zero', 'kernel-copy', 'kernel-copy-prefetch', 'uffd-copy'];
+
+export interface KernelBenchResult {
+  pages: number;
+  trials: number;
+  /** Median ns per page, by variant and thread count (wall time of the touch / pages). */
+  nsPerPage: Record<Variant, { 1: number; 2: number }>;
+  ratios: {
+    kernelZeroVsNative: number;
+    uffdCopyVsKernelCopy: number;
+    /** Throughput with 2 threads / with 1, per variant. */
+    twoThreadScaling: Record<Variant, number>;
+  };
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+function policyText(pages: number): string {
+  const size = `${(pages * PAGE) / (1024 * 1024)} MiB`;
+  return `# bench policies: one region each, written by bench/kernel.ts
+policy bench_zero {
+  region r size ${size} { on missing { zero } }
+}
+policy bench_copy {
+  source img = file "bench.img"
+  region r size ${size} { on missing { copy img at offset } }
+}
+policy bench_copy_prefetch {
+  source img = file "bench.img"
+  region r size ${size} { on missing { copy img at offset prefetch 15 pages ahead } }
+}
+`;
+}
+
+async function timeVariant(v: Variant, threads: 1 | 2, pfp: string, cacheDir: string, pages: number): Promise<number> {
+  if (v === 'native') {
+    const r = await touchAnonymous(pages, threads, true);
+    return r.ns / pages;
+  }
+  const engine: EngineKind = v.startsWith('uffd') ? 'uffd' : 'kernel';
+  const policy = v === 'kernel-zero' ? 'bench_zero' : v === 'kernel-copy-prefetch' ? 'bench_copy_prefetch' : 'bench_copy';
+  const p = await loadPolicy(pfp, { engine, cacheDir, policy });
+  try {
+    const region = p.region('r');
+    const all = new Uint32Array(pages);
+    for (let i = 0; i < pages; i++) all[i] = i;
+    const r = await region.touch(all, { threads, write: true, value: 1 });
+    return r.ns / pages;
+  } finally {
+    await p.close();
+  }
+}
+
+export async function benchKernel(opts: KernelBenchOptions = {}): Promise<KernelBenchResult> {
+  const pages = opts.pages ?? 16384;
+  const trials = opts.trials ?? 5;
+  const work = mkdtempSync(join(tmpdir(), 'faultc-bench-kernel-'));
+  try {
+    const img = Buffer.alloc(pages * PAGE);
+    for (let i = 0; i < img.length; i += 64) img[i] = (i >> 6) & 0xff;
+    writeFileSync(join(work, 'bench.img'), img);
+    const pfp = join(work, 'bench.pfp');
+    writeFileSync(pfp, policyText(pages));
+    const cacheDir = join(work, 'cache');
+    const samples = new Map<string, number[]>();
+    for (let t = 0; t < trials; t++) {
+      for (const threads of [1, 2] as const) {
+        for (const v of VARIANTS) {
+          const ns = await timeVariant(v, threads, pfp, cacheDir, pages);
+          const key = `${v}/${threads}`;
+          samples.set(key, [...(samples.get(key) ?? []), ns]);
+        }
+      }
+    }
+    const med = (v: Variant, th: 1 | 2): number => median(samples.get(`${v}/${th}`) ?? [NaN]);
+    const nsPerPage = Object.fromEntries(VARIANTS.map((v) => [v, { 1: med(v, 1), 2: med(v, 2) }])) as KernelBenchResult['nsPerPage'];
+    return {
+      pages,
+      trials,
+      nsPerPage,
+      ratios: {
+        kernelZeroVsNative: nsPerPage['kernel-zero'][1] / nsPerPage.native[1],
+        uffdCopyVsKernelCopy: nsPerPage['uffd-copy'][1] / nsPerPage['kernel-copy'][1],
+        twoThreadScaling: Object.fromEntries(VARIANTS.map((v) => [v, nsPerPage[v][1] / nsPerPage[v][2]])) as Record<Variant, number>,
+      },
+    };
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+export function formatKernelBench(r: KernelBenchResult): string {
+  const lines = [`kernel engine: ${r.pages} pages (${(r.pages * PAGE) >> 20} MiB) per touch, median of ${r.trials} trials, ns/page`];
+  lines.push(`  ${'variant'.padEnd(22)} ${'1 thread'.padStart(10)} ${'2 threads'.padStart(10)} ${'2t/1t'.padStart(7)}`);
+  for (const v of VARIANTS) {
+    const n = r.nsPerPage[v];
+    lines.push(`  ${v.padEnd(22)} ${n[1].toFixed(0).padStart(10)} ${n[2].toFixed(0).padStart(10)} ${r.ratios.twoThreadScaling[v].toFixed(2).padStart(7)}`);
+  }
+  lines.push(`  kernel zero / native:      ${r.ratios.kernelZeroVsNative.toFixed(2)}x (target <= 1.1)`);
+  lines.push(`  uffd copy / kernel copy:   ${r.ratios.uffdCopyVsKernelCopy.toFixed(2)}x (target >= 4)`);
+  return lines.join('\n');
+}
+
+function arg(name: string): string | undefined {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+
+async function main(): Promise<void> {
+  if (process.argv.includes('--vm')) {
+    // Boot the faultc kernel and run this same file in it.
+    const root = repoRoot();
+    const rest = process.argv.slice(2).filter((a) => a !== '--vm');
+    const self = fileURLToPath(import.meta.url);
+    const cmd = self.endsWith('.ts') ? ['npx', 'vite-node', self, '--', ...rest] : ['node', self, ...rest];
+    const r = spawnSync(join(root, 'kernel', 'run-in-vm.sh'), ['--mem', '3G', '--', ...cmd], { cwd: root, stdio: 'inherit' });
+    process.exit(r.status ?? 125);
+  }
+  const pagesArg = arg('--pages');
+  const trialsArg = arg('--trials');
+  const r = await benchKernel({
+    ...(pagesArg ? { pages: Number(pagesArg) } : {}),
+    ...(trialsArg ? { trials: Number(trialsArg) } : {}),
+  });
+  if (process.argv.includes('--json')) console.log(JSON.stringify(r));
+  else console.log(formatKernelBench(r));
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  void main().catch((e: unknown) => {
+    console.error(e instanceof Error ? e.message : e);
+    process.exit(1);
+  });
+}

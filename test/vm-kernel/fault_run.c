@@ -1,0 +1,151 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Guest tool for the kernel-engine tests: loads a generated
+ * <policy>.fault.bpf.o through native/src/kernel_engine.c, maps one region,
+ * touches pages one by one from this thread with SIGBUS caught, and writes
+ * what happened to a file the host test checks against the reference
+ * evaluator:
+ *
+ *   P <page> ok <fnv1a64 of the page>     the touch worked
+ *   P <page> bus                          the touch raised SIGBUS
+ *   E <offset> <action> <pages> <error> <write> <tid-is-self> <address-ok>
+ *   C <faults> <zero> <fill> <copy> <sigbus> <defer> <prefetch> <errors>
+ *
+ * usage: fault_run <out> <obj> <nr_regions> <region> <size> <at> <write>
+ *                  <first> <count> [source...]
+ */
+#define _GNU_SOURCE
+#include <inttypes.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include "kernel_engine.h"
+
+#define PAGE 4096UL
+
+static sigjmp_buf bus_jump;
+static volatile sig_atomic_t in_touch;
+
+static void on_bus(int sig)
+{
+	(void)sig;
+	if (in_touch)
+		siglongjmp(bus_jump, 1);
+	_exit(98);
+}
+
+static int touch(volatile unsigned char *p, int write)
+{
+	if (sigsetjmp(bus_jump, 1)) {
+		in_touch = 0;
+		return -1;
+	}
+	in_touch = 1;
+	if (write)
+		__atomic_fetch_add(p, 0, __ATOMIC_RELAXED);	/* a write access that changes nothing */
+	else
+		(void)*p;
+	in_touch = 0;
+	return 0;
+}
+
+static uint64_t fnv1a(const unsigned char *p, size_t n)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	for (size_t i = 0; i < n; i++) {
+		h ^= p[i];
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}
+
+struct sink {
+	FILE *out;
+	uint64_t base;
+	uint32_t tid;
+};
+
+static void on_event(void *ctx, const struct faultc_event *ev)
+{
+	struct sink *s = ctx;
+
+	fprintf(s->out, "E %" PRIu64 " %u %u %u %u %d %d\n", (uint64_t)ev->offset, ev->action,
+		ev->pages, ev->error, ev->write, ev->tid == s->tid,
+		ev->address == s->base + ev->offset);
+}
+
+int main(int argc, char **argv)
+{
+	struct fk_engine_opts opts = { 0 };
+	struct sigaction sa = { .sa_handler = on_bus };
+	char err[16384] = "";
+	uint64_t c[FK_COUNTS_PER_REGION];
+	unsigned char *base;
+	struct fk_engine *e;
+	struct sink sink;
+	int err_no, slot, write;
+	uint32_t region;
+	uint64_t size, at, first, count;
+
+	if (argc < 10) {
+		fprintf(stderr, "usage: fault_run <out> <obj> <nr_regions> <region> <size> <at> <write> <first> <count> [source...]\n");
+		return 2;
+	}
+	sink.out = fopen(argv[1], "w");
+	if (!sink.out) {
+		perror(argv[1]);
+		return 2;
+	}
+	opts.object_path = argv[2];
+	opts.nr_regions = strtoul(argv[3], NULL, 0);
+	region = strtoul(argv[4], NULL, 0);
+	size = strtoull(argv[5], NULL, 0);
+	at = strtoull(argv[6], NULL, 0);
+	write = atoi(argv[7]);
+	first = strtoull(argv[8], NULL, 0);
+	count = strtoull(argv[9], NULL, 0);
+	opts.nr_sources = argc - 10;
+	for (int i = 10; i < argc && i - 10 < FAULTC_MAX_SOURCES; i++)
+		opts.source_paths[i - 10] = argv[i];
+
+	sigaction(SIGBUS, &sa, NULL);
+	e = fk_engine_open(&opts, err, sizeof(err), &err_no);
+	if (!e) {
+		fprintf(stderr, "fault_run: %s (errno %d)\n", err, err_no);
+		return 3;
+	}
+	slot = fk_engine_add_region(e, region, size, at, err, sizeof(err));
+	if (slot < 0) {
+		fprintf(stderr, "fault_run: %s\n", err);
+		return 4;
+	}
+	base = fk_region_addr(e, slot);
+	sink.base = (uintptr_t)base;
+	sink.tid = (uint32_t)syscall(SYS_gettid);
+
+	for (uint64_t p = first; p < first + count && p < size / PAGE; p++) {
+		unsigned char *page = base + p * PAGE;
+
+		if (touch(page, write))
+			fprintf(sink.out, "P %" PRIu64 " bus\n", p);
+		else
+			fprintf(sink.out, "P %" PRIu64 " ok %016" PRIx64 "\n", p, fnv1a(page, PAGE));
+		if (p % 1024 == 1023)
+			fk_engine_poll(e, 0, on_event, &sink);
+	}
+	while (fk_engine_poll(e, 0, on_event, &sink) > 0)
+		;
+	fk_engine_counts(e, region, c);
+	fprintf(sink.out, "C");
+	for (int i = 0; i < FK_COUNTS_PER_REGION; i++)
+		fprintf(sink.out, " %" PRIu64, c[i]);
+	fprintf(sink.out, "\nL %" PRIu64 "\n", fk_engine_lost(e));
+	fk_engine_close(e);
+	fclose(sink.out);
+	return 0;
+}
