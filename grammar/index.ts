@@ -1,5 +1,6 @@
-// parse(text, file): lexing, parsing with recovery, CST -> AST. Every problem
-// is a diagnostic with a code; nothing here throws on any input.
+// parse(text, file): lexing, then parsing with recovery; the parser builds the
+// AST as it goes. Every problem is a diagnostic with a code; nothing here
+// throws on any input.
 import type { IRecognitionException, IToken } from 'chevrotain';
 import type { Diagnostic } from '../compiler/diagnostic.js';
 import { diag } from '../compiler/codes.js';
