@@ -34,9 +34,13 @@ export function cIdent(part: string, name: string): string {
   return `faultc_${part}_${name}`;
 }
 
-/** An include-guard macro name for a policy: FAULTC_<PART>_<NAME>_H (name validated). */
+/**
+ * An include-guard macro name for a policy: FAULTC_<PART>_<name>_H. The name keeps
+ * its case, so policies `a` and `A` (distinct files) get distinct guards.
+ */
 export function cGuard(part: string, name: string): string {
-  return `${cIdent(part, name).toUpperCase()}_H`;
+  cIdent(part, name); // validates both
+  return `FAULTC_${part.toUpperCase()}_${name}_H`;
 }
 
 /**

@@ -149,6 +149,21 @@ describe('escaping', () => {
     }
   });
 
+  test('policies differing only in case can share a translation unit', () => {
+    const lower = policy('pol', [region(0, 'r', { onMissing: [S.zero()] })]);
+    const upper = policy('POL', [region(0, 'r', { onMissing: [S.sigbus()] })]);
+    const dir = join(work, 'case');
+    mkdirSync(dir, { recursive: true });
+    for (const p of [lower, upper]) for (const [n, t] of emitPolicy(program(p), p)) writeFileSync(join(dir, n), t);
+    writeFileSync(
+      join(dir, 'both.c'),
+      '#include <linux/types.h>\n#include "pol.decide.h"\n#include "POL.decide.h"\n' +
+        'int both(const struct faultc_fault *in, struct faultc_decision *a, struct faultc_decision *b)\n' +
+        '{\n\treturn faultc_decide_pol(in, a) + faultc_decide_POL(in, b);\n}\n',
+    );
+    execFileSync('cc', ['-Wall', '-Werror', '-I', dir, '-c', join(dir, 'both.c'), '-o', join(dir, 'both.o')], { stdio: 'pipe' });
+  });
+
   test('hostile policy names are refused before any text exists', () => {
     for (const name of ['x(){}int y', 'a"b', 'a\n#include <x>', 'a b', '']) {
       const p = { ...sample(), name };

@@ -9,8 +9,8 @@
  * region 0: arena, 16777216 bytes
  * region 1: guard, 4096 bytes
  */
-#ifndef FAULTC_DECIDE_DEBUG_GUARD_H
-#define FAULTC_DECIDE_DEBUG_GUARD_H
+#ifndef FAULTC_DECIDE_debug_guard_H
+#define FAULTC_DECIDE_debug_guard_H
 
 #include "debug_guard.abi.h"
 
@@ -78,4 +78,4 @@ static __always_inline int faultc_decide_debug_guard(const struct faultc_fault *
 }
 #line 80 "debug_guard.decide.h"
 
-#endif /* FAULTC_DECIDE_DEBUG_GUARD_H */
+#endif /* FAULTC_DECIDE_debug_guard_H */

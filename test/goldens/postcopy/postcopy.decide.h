@@ -9,8 +9,8 @@
  * region 0: guest, 268435456 bytes at 0x7e0000000000
  * source 0: image
  */
-#ifndef FAULTC_DECIDE_POSTCOPY_H
-#define FAULTC_DECIDE_POSTCOPY_H
+#ifndef FAULTC_DECIDE_postcopy_H
+#define FAULTC_DECIDE_postcopy_H
 
 #include "postcopy.abi.h"
 
@@ -88,4 +88,4 @@ d_out:
 }
 #line 90 "postcopy.decide.h"
 
-#endif /* FAULTC_DECIDE_POSTCOPY_H */
+#endif /* FAULTC_DECIDE_postcopy_H */

@@ -9,8 +9,8 @@
  * region 0: heap, 67108864 bytes
  * source 0: image
  */
-#ifndef FAULTC_DECIDE_SNAPSHOT_RESTORE_H
-#define FAULTC_DECIDE_SNAPSHOT_RESTORE_H
+#ifndef FAULTC_DECIDE_snapshot_restore_H
+#define FAULTC_DECIDE_snapshot_restore_H
 
 #include "snapshot_restore.abi.h"
 
@@ -84,4 +84,4 @@ d_out:
 }
 #line 86 "snapshot_restore.decide.h"
 
-#endif /* FAULTC_DECIDE_SNAPSHOT_RESTORE_H */
+#endif /* FAULTC_DECIDE_snapshot_restore_H */

@@ -9,8 +9,8 @@
  * region 0: heap, 8388608 bytes
  * source 0: image
  */
-#ifndef FAULTC_DECIDE_TIERED_H
-#define FAULTC_DECIDE_TIERED_H
+#ifndef FAULTC_DECIDE_tiered_H
+#define FAULTC_DECIDE_tiered_H
 
 #include "tiered.abi.h"
 
@@ -94,4 +94,4 @@ d_out:
 }
 #line 96 "tiered.decide.h"
 
-#endif /* FAULTC_DECIDE_TIERED_H */
+#endif /* FAULTC_DECIDE_tiered_H */
