@@ -65,10 +65,9 @@ export async function compileProgram(
   try {
     for (const policy of policies) emitted.push({ policy, files: emitPolicy(program, policy) });
   } catch (e) {
-    if (e instanceof CEscapeError) {
-      return fail([...warnings, codegenDiag('emitRefused', at, { reason: e.message })]);
-    }
-    throw e;
+    // An emitter refusing checked IR is faultc's bug: report it, never throw.
+    const reason = e instanceof CEscapeError ? e.message : `${(e as Error).name}: ${(e as Error).message}`;
+    return fail([...warnings, codegenDiag('emitRefused', at, { reason })]);
   }
 
   const outDir = resolve(opts.outDir);
