@@ -49,6 +49,21 @@ function parseInfo(e: IRecognitionException): ParseErrorInfo {
   }
 }
 
+/** Hints for an expression that starts wrong, by the token found there. */
+function expressionHint(image: string): string | undefined {
+  switch (image) {
+    case '-':
+      return 'values are unsigned: there is no unary minus (`0 - 1` is the all-ones value)';
+    case '&':
+    case '|':
+      return 'logic is written `and`, `or`, `not`';
+    case '=':
+      return 'compare with `==`';
+    default:
+      return undefined;
+  }
+}
+
 /** Maps one chevrotain recognition error to a diagnostic with our code. */
 function translate(e: IRecognitionException, src: SourceText): Diagnostic {
   const tok = e.token;
@@ -68,9 +83,13 @@ function translate(e: IRecognitionException, src: SourceText): Diagnostic {
     if (x.rule === 'block') return diag('expectedStatement', span, { found });
     if (x.rule === 'region') return diag('unexpectedToken', span, { expected: '`on missing`, `on write` or `}`', found });
   }
-  if (x.rule === 'statement') return diag('expectedStatement', span, { found });
-  if (x.rule === 'primary' || (x.kind === 'mismatch' && x.rule === 'expression')) return diag('expectedExpression', span, { found });
-  if (found === '`=`' && x.expected.includes('`==`')) return diag('unexpectedToken', span, { expected, found }, 'compare with `==`');
+  // Only the choice between statements means "not a statement"; later parts of one (`copy` without a source) are plain.
+  if (x.rule === 'statement' && x.kind === 'noViableAlt' && x.expected.includes('`zero`')) return diag('expectedStatement', span, { found });
+  if (x.rule === 'primary' || (x.kind === 'mismatch' && x.rule === 'expression')) {
+    return diag('expectedExpression', span, { found }, expressionHint(tok.image));
+  }
+  if (tok.image === '=') return diag('unexpectedToken', span, { expected, found }, 'compare with `==`');
+  if (tok.image === '&' || tok.image === '|') return diag('unexpectedToken', span, { expected, found }, 'logic is written `and`, `or`, `not`');
   return diag('unexpectedToken', span, { expected, found });
 }
 

@@ -79,7 +79,8 @@ export function lex(src: SourceText): LexResult {
   const diagnostics: Diagnostic[] = [];
   for (const e of result.errors) {
     const ch = String.fromCodePoint(src.text.codePointAt(e.offset) ?? 0);
-    diagnostics.push(diag('unexpectedCharacter', src.span(e.offset, e.offset + Math.max(1, e.length)), { char: showChar(ch) }));
+    const hint = ch === '!' ? 'write `not` (or `!=` to compare)' : undefined;
+    diagnostics.push(diag('unexpectedCharacter', src.span(e.offset, e.offset + Math.max(1, e.length)), { char: showChar(ch) }, hint));
   }
   let depth = 0;
   let parsable = true;

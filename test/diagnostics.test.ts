@@ -67,6 +67,9 @@ const cases: Case[] = [
   },
   { name: 'chained comparison', code: 'PFP2010', text: missing(`if 1 < offset ${MARK}< 5 { zero } else { zero }`) },
   { name: '`=` for comparison', code: 'PFP2001', text: missing(`if offset ${MARK}= 0 { zero } else { zero }`) },
+  { name: 'prefetch without `pages`', code: 'PFP2001', text: missing(`zero prefetch 16 ${MARK}notify`) },
+  { name: 'copy without a source', code: 'PFP2001', text: missing(`copy ${MARK}; zero`) },
+  { name: 'track without `dirty`', code: 'PFP2001', text: `policy p {\n  region r size 1 page {\n    on write { track ${MARK}}\n  }\n}` },
   // PFP3xxx: names
   { name: 'duplicate policy', code: 'PFP3001', text: `policy p { region r size 1 page {} }\npolicy ${MARK}p { region r size 1 page {} }` },
   { name: 'region named like a source', code: 'PFP3002', text: missing('copy img', `  region ${MARK}img size 1 page {}\n`) },
@@ -151,6 +154,22 @@ describe('bad policies: code, line and column', () => {
   it('every code used here is in the table', () => {
     const table = new Set(allCodes().map((c) => c.code));
     for (const c of cases) expect(table.has(c.code)).toBe(true);
+  });
+});
+
+describe('hints for habits from other languages', () => {
+  const hintOf = (text: string, code: string): string | undefined => check(text).diagnostics.find((d) => d.code === code)?.hint;
+  it('`!` suggests `not`', () => {
+    expect(hintOf(missing('if !write { zero } else { zero }'), 'PFP1001')).toContain('`not`');
+  });
+  it('`&&` suggests `and`', () => {
+    expect(hintOf(missing('if read && write { zero } else { zero }'), 'PFP2005')).toContain('`and`');
+  });
+  it('a negative number explains that values are unsigned', () => {
+    expect(hintOf(missing('fill -1'), 'PFP2005')).toContain('unsigned');
+  });
+  it('`=` suggests `==`', () => {
+    expect(hintOf(missing('if offset = 0 { zero } else { zero }'), 'PFP2001')).toContain('`==`');
   });
 });
 
