@@ -36,7 +36,9 @@ export function lowerExpr(e: ExprAst, ctx: ExprContext): Expr | undefined {
       }
       return { kind: 'var', name: e.name, span: e.span };
     case 'name':
-      ctx.out.push(diag('nameNotValue', e.span, { name: e.name.name }));
+      // A declared name needs `.size`; an undeclared one is simply unknown.
+      if (ctx.scope.names.has(e.name.name)) ctx.out.push(diag('nameNotValue', e.span, { name: e.name.name }));
+      else ctx.out.push(diag('unknownName', e.span, { name: e.name.name, policy: ctx.scope.ast.name.name }));
       return undefined;
     case 'member':
       return lowerMember(e, ctx);

@@ -79,6 +79,7 @@ const cases: Case[] = [
   { name: 'copy from an unknown source', code: 'PFP3005', text: missing(`copy ${MARK}nope`) },
   { name: 'copy from a region', code: 'PFP3006', text: missing(`copy ${MARK}r`) },
   { name: '.size of an unknown name', code: 'PFP3007', text: missing(`if offset < ${MARK}nope.size { copy img } else { zero }`) },
+  { name: 'an undeclared bare name', code: 'PFP3007', text: missing(`if offset < ${MARK}limit { copy img } else { zero }`) },
   { name: 'unknown property', code: 'PFP3008', text: missing(`if offset < img.${MARK}length { copy img } else { zero }`) },
   { name: 'a source used as a value', code: 'PFP3009', text: missing(`if ${MARK}img { copy img } else { zero }`) },
   { name: 'unknown source kind', code: 'PFP3010', text: `policy p {\n  source s = ${MARK}memory "x"\n  region r size 1 page { on missing { copy s } }\n}` },
