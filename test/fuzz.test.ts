@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { compileFile } from '../codegen/build.js';
 import { allCodes } from '../compiler/codes.js';
+import { evaluate } from '../compiler/evaluate.js';
 import { checkSource, type Result, type ProgramIR } from '../compiler/index.js';
 import { MAX_DIAGNOSTICS } from '../compiler/limits.js';
 import { SourceText } from '../grammar/source-text.js';
@@ -175,6 +176,86 @@ describe(`fuzz (seed ${SEED})`, () => {
   it('random characters: 1000 inputs', () => {
     const t = run('bytes', 1000, SEED + 3);
     expect(t.rejected).toBe(t.inputs);
+  });
+});
+
+/** Random policies that obey every rule: the checker must accept each one, and the evaluator decide every fault. */
+function validPolicy(next: () => number, id: number): string {
+  const int = (n: number): number => Math.floor(next() * n);
+  const pick = <T>(xs: T[]): T => xs[int(xs.length)]!;
+  const leaf = (): string => pick(['offset', 'page', 'address', 'read', 'write', 'img.size', 'r0.size', String(int(5000)), `${1 + int(9)} KiB`, '0xff', '1 page']);
+  const expr = (depth: number): string => {
+    if (depth <= 0 || next() < 0.3) return leaf();
+    switch (int(4)) {
+      case 0:
+        return `not ${expr(depth - 1)}`;
+      case 1:
+        // Divisors that are never a constant zero (a run-time zero is allowed: it is a SIGBUS, not an error).
+        return `${expr(depth - 1)} ${pick(['/', '%'])} (${pick(['offset', 'page', 'img.size', '7'])} | ${pick(['1', 'write', '0'])})`;
+      case 2:
+        return `(${expr(depth - 1)})`;
+      default: {
+        const op = pick(['+', '-', '*', '<<', '>>', '&', '|', '<', '<=', '>', '>=', '==', '!=', 'and', 'or']);
+        // Bracketed, so no text can chain comparisons (an error by design); precedence is tested in grammar.test.ts.
+        return `(${expr(depth - 1)} ${op} ${expr(depth - 1)})`;
+      }
+    }
+  };
+  const action = (): string =>
+    pick(['zero', 'sigbus', 'defer', `fill ${int(256)}`, 'copy img', `copy img at offset + ${int(4)} pages`, `copy img at (${expr(2)}) << 12`]);
+  const modifiers = (): string[] => {
+    const out: string[] = [];
+    if (next() < 0.3) out.push(`prefetch ${1 + int(512)} ${pick(['page', 'pages'])} ${pick(['ahead', 'behind', 'around', ''])}`);
+    if (next() < 0.3) out.push('notify');
+    return out;
+  };
+  // A block that resolves on every path, with no modifier in `used` repeated.
+  const block = (depth: number, used: Set<string>): string => {
+    const mods = modifiers().filter((m) => !used.has(m.split(' ')[0]!));
+    const inner = new Set([...used, ...mods.map((m) => m.split(' ')[0]!)]);
+    let core: string;
+    if (depth <= 0 || next() < 0.35) core = action();
+    else {
+      const links = 1 + int(3);
+      core = Array.from({ length: links }, () => `if ${expr(3)} { ${block(depth - 1, inner)} }`).join(' else ') + ` else { ${block(depth - 1, inner)} }`;
+    }
+    const parts = [core, ...mods];
+    for (let i = parts.length - 1; i > 0; i--) {
+      const j = int(i + 1);
+      [parts[i], parts[j]] = [parts[j]!, parts[i]!];
+    }
+    return parts.join(pick(['\n', ' ', '; ']));
+  };
+  const writeBlock = (): string => pick(['track dirty', 'notify', 'sigbus', 'track dirty notify', `if ${expr(2)} { sigbus } else { track dirty }`, '']);
+  const regions = Array.from({ length: 1 + int(3) }, (_, i) => {
+    const at = next() < 0.3 ? ` at 0x${(0x1000_0000_0000 + i * 0x1_0000_0000).toString(16)}` : '';
+    const handlers = [next() < 0.9 ? `on missing { ${block(3, new Set())} }` : '', next() < 0.4 ? `on write { ${writeBlock()} }` : ''];
+    return `  region r${i} size ${1 + int(64)} ${pick(['pages', 'MiB'])}${at} {\n    ${handlers.join('\n    ')}\n  }`;
+  });
+  return `policy p${id} {\n  source img = file "img.bin"\n${regions.join('\n')}\n  region keep size 1 page { on missing { copy img } }\n}\n`;
+}
+
+describe('valid policies are accepted and every fault gets a decision', () => {
+  it('300 generated policies, 40 faults each', () => {
+    const next = rng(SEED + 5);
+    const allowed = new Set(['zero', 'fill', 'copy', 'sigbus', 'defer']);
+    for (let i = 0; i < 300; i++) {
+      const text = validPolicy(next, i);
+      const r = checkSource(text, 'valid.pfp');
+      if (!r.ok) throw new Error(`rejected valid policy #${i} (seed ${SEED + 5}): ${JSON.stringify(r.diagnostics.map((d) => [d.code, d.span.startLine, d.span.startColumn, d.message]))}\n${text}`);
+      assertWellFormed(text, r);
+      const policy = r.value.policies[0]!;
+      for (let k = 0; k < 40; k++) {
+        const region = policy.regions[Math.floor(next() * policy.regions.length)]!;
+        const offset = BigInt(Math.floor(next() * Number(region.size / 4096n))) * 4096n;
+        const write = next() < 0.5;
+        const handler = write && next() < 0.5 ? 'write' : 'missing';
+        const e = evaluate(policy, { region: region.index, handler, offset, address: (region.at ?? 0x7000_0000_0000n) + offset, write, sourceSizes: [BigInt(Math.floor(next() * 1e9))] });
+        if (handler === 'missing') expect(allowed.has(e.action)).toBe(true);
+        else expect(['none', 'sigbus']).toContain(e.action);
+        for (const span of e.path) expect(span.endOffset).toBeLessThanOrEqual(text.length);
+      }
+    }
   });
 });
 
