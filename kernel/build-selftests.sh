@@ -6,14 +6,40 @@
 # host's libc dynamically.
 #
 # Usage: kernel/build-selftests.sh     prints the directory holding the binaries
+# Env:   FAULTC_KERNEL   the bzImage the tests are for: a cached image (tests go
+#                        next to it) or a dev tree's (tests are built in the tree)
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-image_dir=$("$here/build.sh" --image-dir)
-out=$image_dir/selftests
 tests=(uffd-unit-tests uffd-stress)
 
 log() { echo "build-selftests: $*" >&2; }
+
+build_tests() { # <kernel tree> <uapi headers dir> <output dir>
+	local targets=() t
+	log "building ${tests[*]}"
+	mkdir -p "$3"
+	for t in "${tests[@]}"; do targets+=("$3/$t"); done
+	make -C "$1/tools/testing/selftests/mm" -s \
+		OUTPUT="$3" KHDR_INCLUDES="-isystem $2/include" "${targets[@]}" >&2
+}
+
+# FAULTC_KERNEL naming a dev tree's bzImage: build the tests in that tree.
+if [ -n "${FAULTC_KERNEL:-}" ] && [ ! -d "$(dirname "$FAULTC_KERNEL")/headers" ]; then
+	tree=$(cd "$(dirname "$FAULTC_KERNEL")/../../.." && pwd)
+	[ -f "$tree/Makefile" ] || { log "FAULTC_KERNEL is neither a cached image nor in a kernel tree"; exit 1; }
+	make -C "$tree" -s headers_install INSTALL_HDR_PATH="$tree/.faultc-headers" >&2
+	build_tests "$tree" "$tree/.faultc-headers" "$tree/.faultc-selftests"
+	echo "$tree/.faultc-selftests"
+	exit 0
+fi
+
+if [ -n "${FAULTC_KERNEL:-}" ]; then
+	image_dir=$(cd "$(dirname "$FAULTC_KERNEL")" && pwd)
+else
+	image_dir=$("$here/build.sh" --image-dir)
+fi
+out=$image_dir/selftests
 
 done_already() {
 	local t
@@ -41,13 +67,7 @@ while read -r p; do
 	patch -d "$work/tree" -p1 --forward --batch --no-backup-if-mismatch -s <"$here/patches/$p"
 done <"$image_dir/patches"
 
-log "building ${tests[*]}"
-mkdir -p "$work/out"
-targets=()
-for t in "${tests[@]}"; do targets+=("$work/out/$t"); done
-make -C "$work/tree/tools/testing/selftests/mm" -s \
-	OUTPUT="$work/out" KHDR_INCLUDES="-isystem $image_dir/headers/include" \
-	"${targets[@]}" >&2
+build_tests "$work/tree" "$image_dir/headers" "$work/out"
 mkdir -p "$out.new"
 for t in "${tests[@]}"; do cp "$work/out/$t" "$out.new/"; done
 rm -rf "$out"
