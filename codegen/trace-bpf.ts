@@ -223,20 +223,25 @@ char LICENSE[] SEC("license") = "GPL";
 
 struct faultc_lookup {
 	__u64 address;
-	__u32 found;		/* index + 1 of the matching range, 0 if none */
+	__u64 offset;
+	__u32 region;
+	__u32 found;
 };
 
+/* bpf_loop callback over ranges 1..nr-1 (range 0 is tried inline first). */
 static long faultc_match_range(__u64 index, void *data)
 {
 	struct faultc_lookup *lk = data;
-	__u32 key = (__u32)index;
+	__u32 key = (__u32)index + 1;
 	struct faultc_range *r;
 
 	r = bpf_map_lookup_elem(&faultc_ranges, &key);
 	if (!r)
 		return 1;
 	if (lk->address >= r->start && lk->address < r->end) {
-		lk->found = key + 1;
+		lk->region = r->region;
+		lk->offset = lk->address - r->start + r->base;
+		lk->found = 1;
 		return 1;
 	}
 	return 0;
@@ -326,17 +331,23 @@ static __always_inline void faultc_on_fault(__u64 address, __u64 error_code)
 			region = placed - 1;
 	}
 	if (region == FAULTC_MAX_REGIONS) {
-		lk.address = page;
-		/* bpf_loop: the verifier checks the callback once, whatever nr is. */
-		bpf_loop(nr, faultc_match_range, &lk, 0);
-		if (!lk.found)
+		/* The common case, one range, without a loop. */
+		key = 0;
+		r = nr ? bpf_map_lookup_elem(&faultc_ranges, &key) : NULL;
+		if (r && page >= r->start && page < r->end) {
+			region = r->region;
+			offset = page - r->start + r->base;
+		} else if (nr > 1) {
+			lk.address = page;
+			/* bpf_loop: the verifier checks the callback once, whatever nr is. */
+			bpf_loop(nr - 1, faultc_match_range, &lk, 0);
+			if (!lk.found)
+				return;
+			region = lk.region;
+			offset = lk.offset;
+		} else {
 			return;
-		key = lk.found - 1;
-		r = bpf_map_lookup_elem(&faultc_ranges, &key);
-		if (!r || page < r->start || page >= r->end)
-			return;
-		region = r->region;
-		offset = page - r->start + r->base;
+		}
 	}
 	if (region >= FAULTC_MAX_REGIONS)
 		return;

@@ -84,22 +84,47 @@ export interface RawEvent {
 const EV = ABI_LAYOUTS.faultc_event;
 
 export function decodeEvents(buf: Buffer): RawEvent[] {
-  const out: RawEvent[] = [];
   const f = EV.fields;
-  for (let o = 0; o + EV.size <= buf.length; o += EV.size) {
-    out.push({
-      timeNs: buf.readBigUInt64LE(o + f.time_ns),
-      address: buf.readBigUInt64LE(o + f.address),
-      offset: buf.readBigUInt64LE(o + f.offset),
-      region: buf.readUInt32LE(o + f.region),
-      pid: buf.readUInt32LE(o + f.pid),
-      tid: buf.readUInt32LE(o + f.tid),
-      handler: buf.readUInt32LE(o + f.handler),
-      write: buf.readUInt32LE(o + f.write),
-      action: buf.readUInt32LE(o + f.action),
-      pages: buf.readUInt32LE(o + f.pages),
-      error: buf.readUInt32LE(o + f.error),
-    });
+  const n = Math.floor(buf.length / EV.size);
+  const out: RawEvent[] = new Array(n);
+  // Typed views read far faster than Buffer's readers; they need 8-byte alignment.
+  // They read in host byte order, as the kernel wrote the events (x86: little-endian).
+  const aligned = buf.byteOffset % 8 === 0;
+  const u64 = aligned ? new BigUint64Array(buf.buffer, buf.byteOffset, (n * EV.size) / 8) : undefined;
+  const u32 = aligned ? new Uint32Array(buf.buffer, buf.byteOffset, (n * EV.size) / 4) : undefined;
+  for (let i = 0; i < n; i++) {
+    const o = i * EV.size;
+    if (u64 && u32) {
+      const q = o / 8;
+      const d = o / 4;
+      out[i] = {
+        timeNs: u64[q + f.time_ns / 8]!,
+        address: u64[q + f.address / 8]!,
+        offset: u64[q + f.offset / 8]!,
+        region: u32[d + f.region / 4]!,
+        pid: u32[d + f.pid / 4]!,
+        tid: u32[d + f.tid / 4]!,
+        handler: u32[d + f.handler / 4]!,
+        write: u32[d + f.write / 4]!,
+        action: u32[d + f.action / 4]!,
+        pages: u32[d + f.pages / 4]!,
+        error: u32[d + f.error / 4]!,
+      };
+    } else {
+      out[i] = {
+        timeNs: buf.readBigUInt64LE(o + f.time_ns),
+        address: buf.readBigUInt64LE(o + f.address),
+        offset: buf.readBigUInt64LE(o + f.offset),
+        region: buf.readUInt32LE(o + f.region),
+        pid: buf.readUInt32LE(o + f.pid),
+        tid: buf.readUInt32LE(o + f.tid),
+        handler: buf.readUInt32LE(o + f.handler),
+        write: buf.readUInt32LE(o + f.write),
+        action: buf.readUInt32LE(o + f.action),
+        pages: buf.readUInt32LE(o + f.pages),
+        error: buf.readUInt32LE(o + f.error),
+      };
+    }
   }
   return out;
 }

@@ -24,7 +24,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import type { Writable } from 'node:stream';
-import { ACTION_CODES, ERROR_CODES, type ActionName } from '../codegen/abi.js';
+import { ABI_LAYOUTS, ACTION_CODES, ERROR_CODES, type ActionName } from '../codegen/abi.js';
 import { TRACE_FLAGS, TRACE_LIMITS, TRACE_MODES } from '../codegen/trace-bpf.js';
 import { bpfNative, decodeEvents, type NativeRange, type NativeTraceSession, type RawEvent } from './trace-native.js';
 import { genericTraceObject, policyTraceProgram, sourceSizes } from './trace-program.js';
@@ -197,6 +197,11 @@ export class Tracer extends EventEmitter {
 
   /** @internal the native poll thread's batches */
   onBatch(buf: Buffer): void {
+    if (this.catchAll < 0 && this.listenerCount('batch') + this.listenerCount('event') === 0) {
+      // Nobody reads events (a summary-only trace): count them, decode nothing.
+      this.events += Math.floor(buf.length / ABI_LAYOUTS.faultc_event.size);
+      return;
+    }
     const raw = decodeEvents(buf);
     const out: TraceEvent[] = [];
     for (const r of raw) {
