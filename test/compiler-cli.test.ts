@@ -13,9 +13,20 @@ const dir = mkdtempSync(join(tmpdir(), 'faultc-cli-test-'));
 const good = join(root, 'examples', 'tiered.pfp');
 const bad = join(dir, 'bad.pfp');
 
+/** Node's own words when a module of dist/ is missing or half-written. */
+const LOAD_FAILURE = /ERR_MODULE_NOT_FOUND|does not provide an export named|SyntaxError: /;
+
 function faultc(args: string[], env: Record<string, string> = {}): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, cwd: dir });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+  // Another build writing dist/ at the same moment (tsc rewrites files in place)
+  // makes node fail to load the CLI; that is not faultc's answer, so ask again.
+  for (let attempt = 1; ; attempt++) {
+    const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, cwd: dir });
+    if (attempt < 5 && LOAD_FAILURE.test(r.stderr)) {
+      spawnSync('sleep', ['1']);
+      continue;
+    }
+    return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+  }
 }
 
 beforeAll(() => {
