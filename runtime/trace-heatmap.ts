@@ -13,9 +13,16 @@ export interface HeatmapPoint {
 export interface HeatmapRegion {
   index: number;
   name: string;
-  /** Bytes; when unknown the panel spans the highest offset seen. */
+  /**
+   * Bytes. When unknown or too large to draw as one axis (the whole address
+   * space), the vertical axis is instead the touched pages in address order,
+   * gaps removed.
+   */
   size?: bigint;
 }
+
+/** Above this a region is drawn by touched-page rank, not by offset. */
+const MAX_LINEAR_SIZE = 64n << 30n;
 
 export interface HeatmapOptions {
   /** Width of the plot area in pixels (default 800). */
@@ -98,14 +105,20 @@ export function renderHeatmap(points: HeatmapPoint[], regions: HeatmapRegion[], 
   regions.forEach((region, i) => {
     const panel = layout.panels[i]!;
     const mine = points.filter((p) => p.region === region.index);
-    let size = region.size ?? 0n;
-    if (size <= 0n) for (const p of mine) if (p.offset + 4096n > size) size = p.offset + 4096n;
-    if (size <= 0n) size = 4096n;
+    const linear = region.size !== undefined && region.size > 0n && region.size <= MAX_LINEAR_SIZE;
+    // Sparse axis: each distinct touched page gets the next position, in address order.
+    const rank = new Map<bigint, bigint>();
+    if (!linear) {
+      const pages = [...new Set(mine.map((p) => p.offset / 4096n))].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+      pages.forEach((pg, i) => rank.set(pg, BigInt(i)));
+    }
+    const size = linear ? region.size! : BigInt(Math.max(1, rank.size)) * 4096n;
     const grid = new Map<number, number>();
     let maxCell = 0;
     for (const p of mine) {
       const col = Math.min(columns - 1, Math.floor((p.time / tSpan) * columns));
-      const rowBig = (p.offset * BigInt(rows)) / size;
+      const y = linear ? p.offset : rank.get(p.offset / 4096n)! * 4096n;
+      const rowBig = (y * BigInt(rows)) / size;
       const row = Number(rowBig < BigInt(rows) ? rowBig : BigInt(rows - 1));
       const key = row * columns + col;
       const c = (grid.get(key) ?? 0) + 1;
@@ -130,9 +143,11 @@ export function renderHeatmap(points: HeatmapPoint[], regions: HeatmapRegion[], 
     }
     out.push(`<text x="${panel.x}" y="${panel.y - 6}" font-size="12">${escapeXml(region.name)} (${mine.length} faults)</text>`);
     out.push(`<text x="${panel.x - 6}" y="${panel.y + 10}" text-anchor="end">0</text>`);
-    out.push(`<text x="${panel.x - 6}" y="${panel.y + panel.height}" text-anchor="end">${escapeXml(formatBytes(size))}</text>`);
     out.push(
-      `<text x="${panel.x - 6}" y="${panel.y + panel.height / 2}" text-anchor="end">offset</text>`,
+      `<text x="${panel.x - 6}" y="${panel.y + panel.height}" text-anchor="end">${escapeXml(linear ? formatBytes(size) : `${rank.size} pages`)}</text>`,
+    );
+    out.push(
+      `<text x="${panel.x - 6}" y="${panel.y + panel.height / 2}" text-anchor="end">${linear ? 'offset' : 'touched pages'}</text>`,
     );
     out.push(`<text x="${panel.x}" y="${panel.y + panel.height + 14}">0</text>`);
     out.push(

@@ -73,6 +73,19 @@ describe('renderHeatmap', () => {
     expect(guard[0]!.y).toBeGreaterThanOrEqual(p1.y);
   });
 
+  test('a region too large to draw by offset is drawn by touched-page rank, gaps removed', () => {
+    // Three clusters of 10 pages terabytes apart in the whole address space.
+    const far: HeatmapPoint[] = [];
+    for (const base of [0x1000_0000n, 0x5500_0000_0000n, 0x7fff_0000_0000n]) {
+      for (let i = 0n; i < 10n; i++) far.push({ time: far.length, offset: base + i * 4096n, region: 0 });
+    }
+    const svg = renderHeatmap(far, [{ index: 0, name: 'all', size: 1n << 56n }], { columns: 30, rows: 30 });
+    const { cells } = parseSvg(svg);
+    expect(new Set(cells.map((c) => c.y)).size).toBe(30); // each page its own row
+    expect(svg).toContain('30 pages');
+    expect(svg).toContain('touched pages');
+  });
+
   test('deterministic, and an empty trace still draws', () => {
     expect(renderHeatmap(points, regions)).toBe(renderHeatmap(points, regions));
     const empty = parseSvg(renderHeatmap([], [{ index: 0, name: 'all' }]));
