@@ -145,6 +145,29 @@ describe.skipIf(!privileged)('trace engine on the running kernel', () => {
     expect(summary.counts).toEqual([40n]);
   });
 
+  test('faults the kernel takes on user memory (read(2) into fresh pages) are reported, unless left out', async () => {
+    const kread = async (kernelFaults: boolean) => {
+      const tracer = await trace({
+        command: [toucher, 'kread', '0x' + REGION.toString(16), '24'],
+        stdio: 'pipe',
+        kernelFaults,
+        ranges: [{ start: REGION, length: 24n * PAGE }],
+      });
+      const events: TraceEvent[] = [];
+      tracer.on('batch', (b) => events.push(...b));
+      tracer.child!.stdin!.end('go\n');
+      await tracer.exited;
+      const summary = await tracer.stop();
+      return { events, summary };
+    };
+    const withKernel = await kread(true);
+    expect(withKernel.events.map((e) => Number(e.offset / PAGE))).toEqual([...Array(24).keys()]);
+    expect(withKernel.events.every((e) => e.access === 'write')).toBe(true);
+    const without = await kread(false);
+    expect(without.events).toHaveLength(0);
+    expect(without.summary.counts).toEqual([0n]);
+  });
+
   test('a real program nobody here wrote (python3) gives a plausible count', async () => {
     const run = async (code: string): Promise<bigint> => {
       const tracer = await trace({ command: ['python3', '-c', code], stdio: 'pipe' });

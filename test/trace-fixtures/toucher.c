@@ -14,12 +14,17 @@
  *     [stack] grows down once tracing runs.
  *     Prints JSON: {"base":ADDR,"order":[page...],"tids":[...],
  *     "threadOf":[thread index per touch]}.
+ *   toucher kread ADDR NPAGES
+ *     Maps NPAGES at ADDR, waits for a line on stdin, then read(2)s
+ *     /dev/zero into all of it at once: every first touch is taken by the
+ *     kernel (page_fault_kernel), none by the program. Prints {"base":ADDR}.
  *   toucher bench NPAGES ROUNDS
  *     Per round: maps NPAGES, writes one byte per page, unmaps; prints the
  *     median ns per page as JSON {"nsPerPage":N}.
  */
 #define _GNU_SOURCE
 #include <alloca.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -135,6 +140,30 @@ static int run_order(int argc, char **argv)
 	return 0;
 }
 
+static int run_kread(char **argv)
+{
+	uintptr_t addr = strtoull(argv[2], NULL, 0);
+	size_t n = strtoull(argv[3], NULL, 0), done = 0;
+	char *base = map_at(addr, n);
+	char line[16];
+	int fd;
+
+	if (!fgets(line, sizeof(line), stdin))
+		return 2;
+	fd = open("/dev/zero", O_RDONLY);
+	if (fd < 0)
+		return 2;
+	while (done < n * PAGE) {
+		ssize_t got = read(fd, base + done, n * PAGE - done);
+
+		if (got <= 0)
+			return 2;
+		done += (size_t)got;
+	}
+	printf("{\"base\":%lu}\n", (unsigned long)addr);
+	return 0;
+}
+
 static int cmp_u64(const void *a, const void *b)
 {
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -174,9 +203,12 @@ int main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IOFBF, 1 << 16);
 	if (argc >= 6 && !strcmp(argv[1], "order"))
 		return run_order(argc, argv);
+	if (argc == 4 && !strcmp(argv[1], "kread"))
+		return run_kread(argv);
 	if (argc == 4 && !strcmp(argv[1], "bench"))
 		return run_bench(argv);
 	fprintf(stderr, "usage: toucher order ADDR|heap NPAGES NTHREADS SEED [OTHER_ADDR OTHER_PAGES]\n"
+			"       toucher kread ADDR NPAGES\n"
 			"       toucher bench NPAGES ROUNDS\n");
 	return 2;
 }
