@@ -12,6 +12,8 @@ let cached: string | undefined;
 /** Path of the bzImage to boot: FAULTC_KERNEL if set, else kernel/build.sh's image. */
 export function ensureKernel(): string {
   if (cached !== undefined) return cached;
+  const failed = process.env.FAULTC_KERNEL_BUILD_ERROR;
+  if (failed !== undefined && failed !== '') throw new Error(`the kernel build failed earlier in this run: ${failed}`);
   const given = process.env.FAULTC_KERNEL;
   if (given !== undefined && given !== '') {
     if (!existsSync(given)) throw new Error(`FAULTC_KERNEL=${given} does not exist`);
@@ -41,7 +43,13 @@ function runIncludesVmTests(): boolean {
 
 export default function setup(): void {
   if (!runIncludesVmTests()) return;
-  const image = ensureKernel();
-  // Inherited by the forked test workers.
-  process.env.FAULTC_KERNEL = image;
+  // Inherited by the forked test workers.  A failed build fails the VM tests,
+  // not the whole run, and is not retried by every VM test file.
+  try {
+    process.env.FAULTC_KERNEL = ensureKernel();
+  } catch (e) {
+    const message = e instanceof Error ? e.message.split('\n')[0] ?? e.message : String(e);
+    console.error(`kernel build failed; the VM tests will fail: ${message}`);
+    process.env.FAULTC_KERNEL_BUILD_ERROR = message;
+  }
 }
