@@ -295,6 +295,11 @@ export class Tracer extends EventEmitter {
   }
 }
 
+/** The options ask for something impossible (no such process, region, ...): a usage error. */
+export class TraceOptionError extends Error {
+  override name = 'TraceOptionError';
+}
+
 function parseRangeName(r: TraceRangeFilter): string {
   return r.name ?? `0x${r.start.toString(16)}:${r.length}`;
 }
@@ -306,10 +311,10 @@ function parseRangeName(r: TraceRangeFilter): string {
 export async function trace(opts: TraceOptions): Promise<Tracer> {
   const t0 = process.hrtime.bigint();
   if ((opts.pid === undefined) === (opts.command === undefined || opts.command.length === 0)) {
-    throw new TypeError('trace: give exactly one of pid or command');
+    throw new TraceOptionError('trace: give exactly one of pid or command');
   }
   const ringBytes = opts.ringBytes ?? TRACE_LIMITS.defaultRingBytes;
-  if (!isPowerOfTwo(ringBytes) || ringBytes < 4096) throw new RangeError('trace: ringBytes must be a power of two >= 4096');
+  if (!isPowerOfTwo(ringBytes) || ringBytes < 4096) throw new TraceOptionError('trace: ringBytes must be a power of two >= 4096');
   const wakeupBytes = opts.wakeupBytes ?? Math.max(56, ringBytes / 8);
   const pollMs = opts.pollMs ?? 50;
 
@@ -333,7 +338,7 @@ export async function trace(opts: TraceOptions): Promise<Tracer> {
     for (const name of Object.keys(place)) {
       if (!m.regions.some((r) => r.id === name)) {
         await cleanup();
-        throw new Error(`policy ${m.policy} has no region ${name}`);
+        throw new TraceOptionError(`policy ${m.policy} has no region ${name}`);
       }
     }
     for (const r of m.regions) {
@@ -343,17 +348,17 @@ export async function trace(opts: TraceOptions): Promise<Tracer> {
     }
     if (opts.ranges?.length || opts.vmas?.length) {
       await cleanup();
-      throw new Error('with a policy, its regions are the filter: place regions without `at` with place (--range REGION=START)');
+      throw new TraceOptionError('with a policy, its regions are the filter: place regions without `at` with place (--range REGION=START)');
     }
     if (ranges.length === 0) {
       await cleanup();
-      throw new Error(`policy ${m.policy} has no fixed region: place one with --range REGION=START`);
+      throw new TraceOptionError(`policy ${m.policy} has no fixed region: place one with --range REGION=START`);
     }
   } else {
-    if (opts.notifyOnly) throw new Error('notifyOnly needs a policy');
+    if (opts.notifyOnly) throw new TraceOptionError('notifyOnly needs a policy');
     objectPath = await genericTraceObject();
     for (const r of opts.ranges ?? []) {
-      if (r.length <= 0n) throw new RangeError(`range ${parseRangeName(r)} is empty`);
+      if (r.length <= 0n) throw new TraceOptionError(`range ${parseRangeName(r)} is empty`);
       const start = r.start & ~(PAGE - 1n);
       const end = (r.start + r.length + PAGE - 1n) & ~(PAGE - 1n);
       const index = regions.length;
@@ -380,7 +385,7 @@ export async function trace(opts: TraceOptions): Promise<Tracer> {
   }
   if (ranges.length > TRACE_LIMITS.maxRanges || regions.length + 1 > TRACE_LIMITS.maxRegions) {
     await cleanup();
-    throw new RangeError(`at most ${TRACE_LIMITS.maxRanges} ranges`);
+    throw new TraceOptionError(`at most ${TRACE_LIMITS.maxRanges} ranges`);
   }
 
   let session: NativeTraceSession;
@@ -419,7 +424,7 @@ export async function trace(opts: TraceOptions): Promise<Tracer> {
       try {
         process.kill(pid, 0);
       } catch {
-        throw new Error(`no process ${pid}`);
+        throw new TraceOptionError(`no process ${pid}`);
       }
     }
     session.addTarget(pid);

@@ -172,6 +172,18 @@ describe.skipIf(!privileged)('faultc trace on the running kernel', () => {
     expect(r.stderr).toMatch(/guard: 1 faults/);
   });
 
+  test('impossible requests are usage errors (exit 2): no such process, a policy with nothing placed', () => {
+    const gone = faultc(['trace', '--pid', '999999999']);
+    expect(gone.status).toBe(2);
+    expect(gone.stderr).toContain('no process 999999999');
+    const unplaced = faultc(['trace', '--policy', join(root, 'examples', 'tiered.pfp'), '--', 'true']);
+    expect(unplaced.status).toBe(2);
+    expect(unplaced.stderr).toContain('place one with --range REGION=START');
+    const unknown = faultc(['trace', '--policy', join(root, 'examples', 'tiered.pfp'), '--range', 'nosuch=0x600000000000', '--', 'true']);
+    expect(unknown.status).toBe(2);
+    expect(unknown.stderr).toContain('has no region nosuch');
+  });
+
   test('without privilege: a plain message and exit status 3', () => {
     const r = faultc(['trace', '--', '/bin/true'], '', true);
     expect(r.status).toBe(3);

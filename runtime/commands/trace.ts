@@ -5,7 +5,7 @@ import type { Command } from 'commander';
 import { renderHeatmap, type HeatmapPoint } from '../trace-heatmap.js';
 import { parseRangeArg, parseSize } from '../trace-args.js';
 import { WorkingSetRecorder } from '../trace-record.js';
-import { trace, type TraceEvent, type TraceOptions, type TraceSummary, type Tracer } from '../trace.js';
+import { trace, TraceOptionError, type TraceEvent, type TraceOptions, type TraceSummary, type Tracer } from '../trace.js';
 import { PolicyCompileError } from '../trace-program.js';
 import { hasBpfPrivilege, type NativeError } from '../trace-native.js';
 
@@ -100,7 +100,7 @@ export function registerTrace(program: Command): void {
     .option('--notify-only', "with --policy: only faults the policy marks 'notify'")
     .option('--range <spec>', 'START:LEN (e.g. 0x7f0000000000:64MiB); with --policy, REGION=START places a region', collect, [])
     .option('--vma <name>', 'a mapping as /proc/PID/maps names it: [heap], a file path, [anon:NAME]', collect, [])
-    .option('--json', 'one JSON event per line on stdout')
+    .option('--json', 'one JSON event per line on stdout: time (ns since the trace began), address, offset, region, regionIndex, pid, tid, access, handler, and with --policy action, pages, error')
     .option('--record <file>', 'write the first-touch order of pages per region (working set) as JSON')
     .option('--heatmap <file>', 'write a page offset x time heatmap as SVG')
     .option('--no-follow', 'do not trace children of the traced process')
@@ -182,6 +182,7 @@ Exit status: 0 traced, 2 usage error, 3 missing privilege or kernel feature,
       } catch (e) {
         if (isPrivilegeError(e)) fail(3, PRIVILEGE_MESSAGE);
         if (e instanceof PolicyCompileError) fail(1, e.message);
+        if (e instanceof TraceOptionError) fail(2, e.message);
         const err = e as NativeError;
         if (err.errno !== undefined) {
           const log = err.log ? `\n${err.log.trim()}` : '';
