@@ -10,6 +10,7 @@ import { constantValue, fold } from './fold.js';
 import { PAGE_SIZE, type Expr, type Handler, type PrefetchDirection, type Span, type Stmt } from './ir.js';
 import { MAX_PREFETCH_PAGES } from './limits.js';
 import { lowerExpr, type ExprContext } from './lower-expr.js';
+import { suggesting } from './suggest.js';
 
 const STATEMENT_WORDS: Record<StmtAst['kind'], string> = {
   if: 'if',
@@ -94,7 +95,11 @@ function lowerStmt(s: StmtAst, handler: Handler, ctx: ExprContext): Stmt | undef
       const policy = ctx.scope.ast.name.name;
       const b = ctx.scope.names.get(s.source.name);
       let source = -1;
-      if (b === undefined) out.push(diag('unknownSource', s.source.span, { name: s.source.name, policy }));
+      if (b === undefined) {
+        ctx.unknownNames.add(s.source.name);
+        const sources = [...ctx.scope.names].filter(([, x]) => x.kind === 'source').map(([n]) => n);
+        out.push(suggesting(diag('unknownSource', s.source.span, { name: s.source.name, policy }), s.source.name, sources));
+      }
       else if (b.kind === 'region') out.push(diag('copyFromRegion', s.source.span, { name: s.source.name }));
       else {
         source = b.index;

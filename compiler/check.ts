@@ -19,7 +19,7 @@ export function checkAst(file: FileAst, out: Diagnostic[]): PolicyIR[] {
 }
 
 function checkPolicy(scope: PolicyScope, pfpFile: string, out: Diagnostic[]): PolicyIR {
-  const ctx: ExprContext = { scope, regionSizes: new Map(), badRegions: new Set(), usedSources: new Set(), out };
+  const ctx: ExprContext = { scope, regionSizes: new Map(), badRegions: new Set(), usedSources: new Set(), unknownNames: new Set(), out };
   const layouts = layoutRegions(scope.regions, ctx);
 
   const sources: SourceIR[] = scope.sources.map((s, index) => ({
@@ -43,7 +43,7 @@ function checkPolicy(scope: PolicyScope, pfpFile: string, out: Diagnostic[]): Po
   });
 
   scope.sources.forEach((s, index) => {
-    if (!ctx.usedSources.has(index)) out.push(diag('unusedSource', s.name.span, { name: s.name.name }));
+    if (!ctx.usedSources.has(index) && ctx.unknownNames.size === 0) out.push(diag('unusedSource', s.name.span, { name: s.name.name }));
   });
 
   const policy = { name: scope.ast.name.name, sources, regions, span: scope.ast.span };

@@ -7,6 +7,7 @@ import type { Diagnostic } from './diagnostic.js';
 import type { Expr } from './ir.js';
 import type { PolicyScope } from './resolve.js';
 import { literalValue } from './units.js';
+import { suggesting } from './suggest.js';
 
 export interface ExprContext {
   scope: PolicyScope;
@@ -18,6 +19,8 @@ export interface ExprContext {
   constantFor?: 'size' | 'address';
   /** Sources named anywhere, for the unused-source warning. */
   usedSources: Set<number>;
+  /** Names used but not declared: while there are any, no source is called unused (it may be the one misspelt). */
+  unknownNames: Set<string>;
   out: Diagnostic[];
 }
 
@@ -38,7 +41,10 @@ export function lowerExpr(e: ExprAst, ctx: ExprContext): Expr | undefined {
     case 'name':
       // A declared name needs `.size`; an undeclared one is simply unknown.
       if (ctx.scope.names.has(e.name.name)) ctx.out.push(diag('nameNotValue', e.span, { name: e.name.name }));
-      else ctx.out.push(diag('unknownName', e.span, { name: e.name.name, policy: ctx.scope.ast.name.name }));
+      else {
+        ctx.unknownNames.add(e.name.name);
+        ctx.out.push(suggesting(diag('unknownName', e.span, { name: e.name.name, policy: ctx.scope.ast.name.name }), e.name.name, ctx.scope.names.keys()));
+      }
       return undefined;
     case 'member':
       return lowerMember(e, ctx);
@@ -60,7 +66,8 @@ function lowerMember(e: Extract<ExprAst, { kind: 'member' }>, ctx: ExprContext):
   const policy = ctx.scope.ast.name.name;
   const b = ctx.scope.names.get(e.object.name);
   if (b === undefined) {
-    ctx.out.push(diag('unknownName', e.object.span, { name: e.object.name, policy }));
+    ctx.unknownNames.add(e.object.name);
+    ctx.out.push(suggesting(diag('unknownName', e.object.span, { name: e.object.name, policy }), e.object.name, ctx.scope.names.keys()));
     return undefined;
   }
   if (e.property.name !== 'size') {

@@ -6,6 +6,7 @@ import { diag } from './codes.js';
 import type { Diagnostic } from './diagnostic.js';
 import { MAX_SOURCES, type Handler } from './ir.js';
 import { MAX_REGIONS } from './limits.js';
+import { suggesting } from './suggest.js';
 
 export type Binding =
   | { kind: 'source'; index: number; ast: SourceAst }
@@ -58,7 +59,7 @@ function resolvePolicy(p: PolicyAst, out: Diagnostic[]): PolicyScope {
     }
     if (item.kind === 'source') {
       if (item.ast.kind.name !== 'file') {
-        out.push(diag('unknownSourceKind', item.ast.kind.span, { kind: item.ast.kind.name }));
+        out.push(suggesting(diag('unknownSourceKind', item.ast.kind.span, { kind: item.ast.kind.name }), item.ast.kind.name, ['file']));
       }
       if (scope.sources.length === MAX_SOURCES) {
         out.push(diag('tooManySources', name.span, { policy: p.name.name, limit: MAX_SOURCES }));
@@ -85,7 +86,7 @@ function resolveHandlers(r: RegionAst, out: Diagnostic[]): Map<Handler, HandlerA
   for (const h of r.handlers) {
     const name = h.name.name;
     if (name !== 'missing' && name !== 'write') {
-      out.push(diag('unknownHandler', h.name.span, { handler: name }));
+      out.push(suggesting(diag('unknownHandler', h.name.span, { handler: name }), name, ['missing', 'write']));
       continue;
     }
     const prev = byName.get(name);

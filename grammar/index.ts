@@ -4,6 +4,7 @@
 import type { IRecognitionException, IToken } from 'chevrotain';
 import type { Diagnostic } from '../compiler/diagnostic.js';
 import { diag } from '../compiler/codes.js';
+import { suggesting } from '../compiler/suggest.js';
 import { MAX_INPUT_BYTES } from '../compiler/limits.js';
 import type { FileAst } from './ast.js';
 import { lex, tokenSpanEnd } from './lex.js';
@@ -49,6 +50,8 @@ function parseInfo(e: IRecognitionException): ParseErrorInfo {
   }
 }
 
+const STATEMENT_WORDS = ['zero', 'fill', 'copy', 'sigbus', 'defer', 'prefetch', 'notify', 'track', 'if'];
+
 /** Hints for an expression that starts wrong, by the token found there. */
 function expressionHint(image: string): string | undefined {
   switch (image) {
@@ -76,15 +79,17 @@ function translate(e: IRecognitionException, src: SourceText): Diagnostic {
   if (x.expectedIdentifier && KEYWORDS.includes(tok.tokenType) && (x.kind === 'mismatch' || x.rule !== 'primary')) {
     return diag('keywordAsName', span, { found: '`' + tok.image + '`' }, `choose another name, e.g. \`${tok.image}_1\``);
   }
-  if (x.kind === 'notAllInput' || x.rule === 'file') return diag('expectedPolicy', span, { found });
+  if (x.kind === 'notAllInput' || x.rule === 'file') return suggesting(diag('expectedPolicy', span, { found }), tok.image, ['policy']);
   if (x.kind === 'mismatch' && x.expected[0] === '`}`') {
     // The closing brace is what the parser expects when an item does not start right.
-    if (x.rule === 'policy') return diag('expectedDeclaration', span, { found });
-    if (x.rule === 'block') return diag('expectedStatement', span, { found });
+    if (x.rule === 'policy') return suggesting(diag('expectedDeclaration', span, { found }), tok.image, ['source', 'region']);
+    if (x.rule === 'block') return suggesting(diag('expectedStatement', span, { found }), tok.image, STATEMENT_WORDS);
     if (x.rule === 'region') return diag('unexpectedToken', span, { expected: '`on missing`, `on write` or `}`', found });
   }
   // Only the choice between statements means "not a statement"; later parts of one (`copy` without a source) are plain.
-  if (x.rule === 'statement' && x.kind === 'noViableAlt' && x.expected.includes('`zero`')) return diag('expectedStatement', span, { found });
+  if (x.rule === 'statement' && x.kind === 'noViableAlt' && x.expected.includes('`zero`')) {
+    return suggesting(diag('expectedStatement', span, { found }), tok.image, STATEMENT_WORDS);
+  }
   if (x.rule === 'primary' || (x.kind === 'mismatch' && x.rule === 'expression')) {
     return diag('expectedExpression', span, { found }, expressionHint(tok.image));
   }

@@ -158,6 +158,27 @@ describe('bad policies: code, line and column', () => {
   });
 });
 
+describe('did you mean', () => {
+  const hintOf = (text: string, code: string): string | undefined => check(text).diagnostics.find((d) => d.code === code)?.hint;
+  it('a misspelt statement, handler, source, name, kind, declaration and policy keyword', () => {
+    expect(hintOf(missing('sigbuss'), 'PFP2004')).toMatch(/^did you mean `sigbus`\?/);
+    expect(hintOf(missing('zero notfy'), 'PFP2004')).toMatch(/^did you mean `notify`\?/);
+    expect(hintOf('policy p { region r size 1 page { on misisng { zero } } }', 'PFP3004')).toMatch(/^did you mean `missing`\?/);
+    expect(hintOf(missing('copy imag'), 'PFP3005')).toBe('did you mean `img`?');
+    expect(hintOf(missing('if offset < imgg.size { copy img } else { zero }'), 'PFP3007')).toBe('did you mean `img`?');
+    expect(hintOf('policy p { source s = flie "x" region r size 1 page { on missing { copy s } } }', 'PFP3010')).toMatch(/^did you mean `file`\?/);
+    expect(hintOf('policy p { regoin r size 1 page { } }', 'PFP2007')).toBe('did you mean `region`?');
+    expect(hintOf('polcy p { region r size 1 page { } }', 'PFP2006')).toMatch(/^did you mean `policy`\?/);
+  });
+  it('no suggestion when nothing is close', () => {
+    expect(hintOf(missing('bogus'), 'PFP2004')).not.toMatch(/did you mean/);
+    expect(hintOf(missing('copy zzzzzz'), 'PFP3005')).toBeUndefined();
+  });
+  it('a misspelt source name does not also call the real one unused', () => {
+    expect(check(missing('copy imag')).diagnostics.map((d) => d.code)).toEqual(['PFP3005']);
+  });
+});
+
 describe('hints for habits from other languages', () => {
   const hintOf = (text: string, code: string): string | undefined => check(text).diagnostics.find((d) => d.code === code)?.hint;
   it('`!` suggests `not`', () => {
