@@ -18,6 +18,8 @@ export interface RegionStats {
   errors: number;
   /** First writes to present pages handled by `on write` rules. */
   writeFaults: number;
+  /** Pages another thread (or a prefetch) resolved first: the race was lost harmlessly. */
+  raced: number;
 }
 
 /** What an engine needs to map one region of the policy. */

@@ -14,6 +14,7 @@ interface NativeStats {
   deferred: number;
   errors: number;
   writeFaults: number;
+  raced: number;
 }
 
 interface TouchResult {
@@ -75,6 +76,7 @@ function toStats(s: NativeStats): RegionStats {
     deferred: s.deferred,
     errors: s.errors,
     writeFaults: s.writeFaults,
+    raced: s.raced,
   };
 }
 

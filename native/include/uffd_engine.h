@@ -51,6 +51,7 @@ struct fc_region_stats {
 	uint64_t deferred;
 	uint64_t errors;
 	uint64_t write_faults;	/* write-protect faults (on write) */
+	uint64_t raced;		/* pages found already present (EEXIST): resolved by another thread first */
 };
 
 /* Returns NULL with *err_no (positive errno) and a message in err on failure. */

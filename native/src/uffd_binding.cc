@@ -67,7 +67,10 @@ struct Holder {
 	{
 		std::unique_lock<std::mutex> lock(mu);
 		// Touch threads may still be faulting on region memory: the
-		// handlers keep resolving until they are done, then unmap.
+		// handlers (never paused from here on) keep resolving until they
+		// are done, then unmap.
+		if (engine)
+			fc_engine_pause(engine, 0);
 		cv.wait(lock, [this] { return touchers == 0; });
 		if (engine) {
 			fc_engine_stop(engine);
@@ -328,6 +331,7 @@ private:
 		o.Set("deferred", (double)st.deferred);
 		o.Set("errors", (double)st.errors);
 		o.Set("writeFaults", (double)st.write_faults);
+		o.Set("raced", (double)st.raced);
 		return o;
 	}
 

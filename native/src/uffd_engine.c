@@ -76,7 +76,7 @@ struct fc_region {
 	size_t dirty_words;
 	struct {
 		_Atomic uint64_t faults, zero, fill, copy, prefetch, sigbus,
-			deferred, errors, write_faults;
+			deferred, errors, write_faults, raced;
 	} st;
 };
 
@@ -433,6 +433,7 @@ static unsigned install_batch(struct fc_engine *e, struct fc_worker *w,
 		if (err == EEXIST) {
 			if (i == fault_idx)
 				fault_existed = true;
+			atomic_fetch_add(&((struct fc_region *)r)->st.raced, 1);
 			i++;
 			continue;
 		}
@@ -538,10 +539,12 @@ static void handle_missing(struct fc_worker *w, struct fc_region *r,
 		struct uffdio_zeropage z = { .range = { .start = addr, .len = PAGE } };
 		unsigned pages = 0;
 
-		if (ioctl(e->uffd, UFFDIO_ZEROPAGE, &z) == 0)
+		if (ioctl(e->uffd, UFFDIO_ZEROPAGE, &z) == 0) {
 			pages = 1;
-		else if (errno == EEXIST)
+		} else if (errno == EEXIST) {
+			atomic_fetch_add(&r->st.raced, 1);
 			wake_page(e, addr);
+		}
 		if (pages)
 			count_action(r, action_taken);
 		if (d.flags & FAULTC_F_NOTIFY)
@@ -750,7 +753,7 @@ static int open_uffd(unsigned flags, char *err, size_t errlen)
 			"userfaultfd is not permitted: this process lacks CAP_SYS_PTRACE, "
 			"vm.unprivileged_userfaultfd is 0 and /dev/userfaultfd is not accessible; "
 			"run as root, grant CAP_SYS_PTRACE, set the sysctl vm.unprivileged_userfaultfd=1, "
-			"or ask for user-mode-only faults");
+			"or load with userModeOnly (faults taken inside system calls then fail with EFAULT)");
 		return -EPERM;
 	}
 	if (sys_err == ENOSYS) {
@@ -1073,6 +1076,7 @@ int fc_region_stats(struct fc_engine *e, int slot, struct fc_region_stats *out)
 	out->deferred = atomic_load(&r->st.deferred);
 	out->errors = atomic_load(&r->st.errors);
 	out->write_faults = atomic_load(&r->st.write_faults);
+	out->raced = atomic_load(&r->st.raced);
 	return 0;
 }
 

@@ -21,6 +21,7 @@ interface RunFlags {
   engine: string;
   json?: boolean;
   seed: number;
+  userModeOnly?: boolean;
 }
 
 function parseTouch(v: string): TouchOrder {
@@ -107,6 +108,7 @@ export function registerRun(program: Command): void {
     .option('--verify', 'check every touched page byte for byte against the policy and its sources')
     .option('--engine <engine>', 'kernel, uffd or auto', 'auto')
     .option('--json', 'print the report as JSON')
+    .option('--user-mode-only', 'uffd: user-mode faults only (works without privilege where the kernel allows it)')
     .addHelpText('after', '\nExit status: 0 ok, 1 the policy has errors, 2 usage, 3 userfaultfd or the kernel hook not permitted/available,\n4 verification failed or an I/O failure.')
     .action(async (file: string, flags: RunFlags) => {
       if (!['kernel', 'uffd', 'auto'].includes(flags.engine)) {
@@ -128,6 +130,7 @@ export function registerRun(program: Command): void {
           seed: flags.seed,
           engine: flags.engine as 'kernel' | 'uffd' | 'auto',
           sources,
+          ...(flags.userModeOnly ? { userModeOnly: true } : {}),
           ...(flags.policy !== undefined ? { policy: flags.policy } : {}),
         });
         if (flags.json) process.stdout.write(toJson(report) + '\n');
