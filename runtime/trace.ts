@@ -62,7 +62,7 @@ export interface TraceOptions {
   followForks?: boolean;
   /** Include faults the kernel takes on user memory, e.g. read(2) into a fresh page (default true). */
   kernelFaults?: boolean;
-  /** Include protection faults: the first write to a present page (default false). */
+  /** Include protection faults: the first write to a present page (default: only with a policy that has `on write`). */
   writeFaults?: boolean;
   /** Ring buffer bytes, a power of two >= 4096 (default 1 MiB). */
   ringBytes?: number;
@@ -325,6 +325,7 @@ export async function trace(opts: TraceOptions): Promise<Tracer> {
   let objectPath: string;
   let cleanup = async (): Promise<void> => {};
   let policyName: string | undefined;
+  let policyHasOnWrite = false;
 
   if (opts.policy !== undefined) {
     const prog = await policyTraceProgram(opts.policy, opts.policyName);
@@ -332,6 +333,7 @@ export async function trace(opts: TraceOptions): Promise<Tracer> {
     cleanup = prog.cleanup;
     const m = prog.manifest!;
     policyName = m.policy;
+    policyHasOnWrite = m.ir.regions.some((r) => r.onWrite !== undefined && r.onWrite.length > 0);
     sizes = sourceSizes(m);
     if (opts.notifyOnly) mode = TRACE_MODES.notify;
     const place = opts.place ?? {};
@@ -399,7 +401,8 @@ export async function trace(opts: TraceOptions): Promise<Tracer> {
   let flags = 0;
   if (opts.followForks ?? true) flags |= TRACE_FLAGS.followForks;
   if (opts.kernelFaults ?? true) flags |= TRACE_FLAGS.kernelFaults;
-  if (opts.writeFaults) flags |= TRACE_FLAGS.protFaults;
+  // A policy with `on write` handlers is asked about writes to present pages too.
+  if (opts.writeFaults ?? policyHasOnWrite) flags |= TRACE_FLAGS.protFaults;
 
   let child: ChildProcess | undefined;
   let gate: Writable | undefined;

@@ -140,6 +140,25 @@ describe.skipIf(!privileged)('faultc trace on the running kernel', () => {
     }
   });
 
+  test("a policy with `on write`: writes to present pages are reported as the write handler's", () => {
+    const r = spawnSync(
+      process.execPath,
+      [cli, 'trace', '--json', '--policy', join(root, 'examples', 'tiered.pfp'), '--range', 'heap=0x5f8000000000', '--', toucher, 'order', '0x5f8000000000', '6', '1', '9'],
+      { input: 'go\n', encoding: 'utf8', env: { ...process.env, TOUCHER_READ_FIRST: '1' } },
+    );
+    expect(r.status).toBe(0);
+    const { events, result } = split(r.stdout);
+    expect(events).toHaveLength(12);
+    for (let i = 0; i < 6; i++) {
+      const [miss, write] = [events[2 * i]!, events[2 * i + 1]!];
+      expect(miss.offset / PAGE).toBe(result.order[i]);
+      expect(write.offset).toBe(miss.offset);
+      expect([miss.handler, miss.access]).toEqual(['missing', 'read']);
+      expect(['copy', 'zero']).toContain(miss.action); // copy when the example's heap.img exists
+      expect([write.handler, write.access, write.action]).toEqual(['write', 'write', undefined]);
+    }
+  });
+
   test('--notify-only with REGION=START placements: only the faults the policy notifies', () => {
     const r = faultc(
       [

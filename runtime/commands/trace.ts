@@ -125,8 +125,8 @@ Exit status: 0 traced, 2 usage error, 3 missing privilege or kernel feature,
       const opts: TraceOptions = {
         followForks: flags.follow,
         kernelFaults: flags.kernelFaults,
-        writeFaults: flags.writeFaults === true,
       };
+      if (flags.writeFaults) opts.writeFaults = true;
       if (flags.pid !== undefined) {
         if (!/^\d+$/.test(flags.pid)) fail(2, `--pid needs a process id, got ${flags.pid}`);
         if (command.length) fail(2, 'give either --pid or a command, not both');

@@ -11,7 +11,9 @@
  *     tracer must leave out). ADDR `heap` grows the heap (sbrk) by NPAGES
  *     instead, after the line arrives, so [heap] grows once tracing runs;
  *     ADDR `stack` takes the pages from the main thread's stack (alloca), so
- *     [stack] grows down once tracing runs.
+ *     [stack] grows down once tracing runs. With TOUCHER_READ_FIRST set,
+ *     each page is read before it is written: a missing fault, then a
+ *     write fault on the present (zero) page.
  *     Prints JSON: {"base":ADDR,"order":[page...],"tids":[...],
  *     "threadOf":[thread index per touch]}.
  *   toucher kread ADDR NPAGES
@@ -37,6 +39,8 @@
 
 #define PAGE 4096UL
 
+static int read_first;	/* TOUCHER_READ_FIRST: read each page, then write it */
+
 struct slice {
 	volatile char *base;
 	const unsigned *order;
@@ -50,8 +54,13 @@ static void *touch_slice(void *arg)
 	unsigned i;
 
 	s->tid = (pid_t)syscall(SYS_gettid);
-	for (i = s->from; i < s->to; i++)
-		s->base[(size_t)s->order[i] * PAGE] = 1;
+	for (i = s->from; i < s->to; i++) {
+		volatile char *p = s->base + (size_t)s->order[i] * PAGE;
+
+		if (read_first && *p)
+			return NULL;	/* fresh pages read as zero */
+		*p = 1;
+	}
 	return NULL;
 }
 
@@ -201,6 +210,7 @@ static int run_bench(char **argv)
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOFBF, 1 << 16);
+	read_first = getenv("TOUCHER_READ_FIRST") != NULL;
 	if (argc >= 6 && !strcmp(argv[1], "order"))
 		return run_order(argc, argv);
 	if (argc == 4 && !strcmp(argv[1], "kread"))
