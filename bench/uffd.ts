@@ -1,0 +1,68 @@
+// bench section `uffd`: first-touch cost of pages resolved by the userfaultfd
+// engine (zero, copy, copy + prefetch 15 on a sequential read), 1 and 2
+// faulting native threads, as ratios to native anonymous first touch (write:
+// the kernel's own zero fill). Each repetition measures the native baseline
+// right before the case, and the figure is the median of those paired
+// ratios, so a busy machine's drift hits both sides alike.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadPolicy } from '../runtime/index.js';
+import { touchAnonymous } from '../runtime/uffd-engine.js';
+import { median, type Access, type BenchContext, type BenchRow, type BenchSection } from './section.js';
+
+interface Case {
+  name: string;
+  policy: string;
+  access: Access;
+  /** Target ratio to native anonymous write first touch, when the project sets one. */
+  maxRatio?: number;
+}
+
+const CASES: Case[] = [
+  { name: 'uffd zero', policy: 'zero.pfp', access: 'write' },
+  { name: 'uffd copy', policy: 'copy.pfp', access: 'write', maxRatio: 6 },
+  { name: 'uffd copy + prefetch 15, sequential read', policy: 'copy-prefetch.pfp', access: 'read', maxRatio: 1 },
+];
+
+async function measure(ctx: BenchContext, c: Case, threads: number): Promise<{ ns: number; ratio: number }> {
+  const path = join(ctx.root, 'bench', 'policies', c.policy);
+  const order = Uint32Array.from({ length: ctx.pages }, (_, i) => i);
+  const ns: number[] = [];
+  const ratios: number[] = [];
+  for (let rep = 0; rep < ctx.reps; rep++) {
+    const native = (await touchAnonymous(ctx.pages, threads, true)).ns / ctx.pages;
+    const policy = await loadPolicy(path, { engine: 'uffd' });
+    try {
+      const r = policy.region('r');
+      const t = await r.touch(order, { threads, write: c.access === 'write', value: 1 });
+      ns.push(t.ns / ctx.pages);
+      ratios.push(t.ns / ctx.pages / native);
+    } finally {
+      await policy.close();
+    }
+  }
+  return { ns: median(ns), ratio: median(ratios) };
+}
+
+export const section: BenchSection = {
+  name: 'uffd',
+  async unavailable() {
+    if (process.getuid?.() !== 0) return 'needs root (userfaultfd for all faults needs CAP_SYS_PTRACE)';
+    return null;
+  },
+  async run(ctx) {
+    // Keep the image in the page cache: the figures are fault costs, not disk reads.
+    readFileSync(join(ctx.root, 'examples', 'heap.img'));
+    const rows: BenchRow[] = [];
+    for (const threads of [1, 2]) {
+      for (const c of CASES) {
+        const m = await measure(ctx, c, threads);
+        const row: BenchRow = { section: 'uffd', name: c.name, threads, access: c.access, nsPerPage: m.ns, ratio: m.ratio };
+        if (c.maxRatio !== undefined) row.target = { maxRatio: c.maxRatio, met: m.ratio <= c.maxRatio };
+        rows.push(row);
+        ctx.log(`  ${c.name}, ${threads} thread${threads > 1 ? 's' : ''}: ${m.ns.toFixed(0)} ns/page, ${m.ratio.toFixed(2)}x`);
+      }
+    }
+    return rows;
+  },
+};
