@@ -16,7 +16,7 @@
 //
 // Actions run inside this.ACTION(): chevrotain first runs every rule once in a
 // recording phase with placeholder tokens, and nothing may be built then.
-import type { IParserErrorMessageProvider, IToken, TokenType } from 'chevrotain';
+import type { IOrAlt, IParserErrorMessageProvider, IToken, TokenType } from 'chevrotain';
 import { EmbeddedActionsParser, EOF } from './chevrotain.js';
 import type { FileAst, HandlerAst, PolicyAst, RegionAst, SourceAst } from './ast.js';
 import { AstBuilder, type BlockVal, type IfLink, type OperandItem, type StmtVal, type Val } from './to-ast.js';
@@ -67,9 +67,30 @@ const messages: IParserErrorMessageProvider = {
   },
 };
 
+/** One item of a policy body (none for a `;`). */
+interface PolicyItem {
+  source?: SourceAst | undefined;
+  region?: RegionAst | undefined;
+}
+
 export class PfpParser extends EmbeddedActionsParser {
   /** Set before each parse: builds the tree and collects the bound diagnostics. */
   b!: AstBuilder;
+
+  // Alternatives of the choices met on every statement and operand, built once:
+  // chevrotain would otherwise get a fresh array of closures at each visit.
+  // (Only choices whose alternatives use no variable of the rule can be kept.)
+  private altsItem?: IOrAlt<PolicyItem>[];
+  private altsHandler?: IOrAlt<HandlerAst | undefined>[];
+  private altsHandlerName?: IOrAlt<IToken>[];
+  private altsBlock?: IOrAlt<StmtVal | undefined>[];
+  private altsStatement?: IOrAlt<StmtVal | undefined>[];
+  private altsPages?: IOrAlt<IToken>[];
+  private altsDirection?: IOrAlt<IToken>[];
+  private altsPrimary?: IOrAlt<Val | undefined>[];
+  private altsUnit?: IOrAlt<IToken>[];
+  private altsVar?: IOrAlt<IToken>[];
+  private altsProperty?: IOrAlt<IToken>[];
 
   /** `validate` runs chevrotain's grammar checks (ambiguity, left recursion): the tests do; the CLI skips them to start faster. */
   constructor(validate = false) {
@@ -92,11 +113,20 @@ export class PfpParser extends EmbeddedActionsParser {
     const sources: (SourceAst | undefined)[] = [];
     const regions: (RegionAst | undefined)[] = [];
     this.MANY(() => {
-      this.OR([
-        { ALT: () => sources.push(this.SUBRULE(this.source)) },
-        { ALT: () => regions.push(this.SUBRULE(this.region)) },
-        { ALT: () => this.CONSUME(T.Semicolon) },
-      ]);
+      const item = this.OR(
+        (this.altsItem ??= [
+          { ALT: (): PolicyItem => ({ source: this.SUBRULE(this.source) }) },
+          { ALT: (): PolicyItem => ({ region: this.SUBRULE(this.region) }) },
+          {
+            ALT: (): PolicyItem => {
+              this.CONSUME(T.Semicolon);
+              return {};
+            },
+          },
+        ]),
+      );
+      if (item.source) sources.push(item.source);
+      if (item.region) regions.push(item.region);
     });
     const close = this.CONSUME(T.RCurly);
     return this.ACTION(() => this.b.policy(kw, name, sources, regions, close));
@@ -125,7 +155,18 @@ export class PfpParser extends EmbeddedActionsParser {
     this.CONSUME(T.LCurly);
     const handlers: (HandlerAst | undefined)[] = [];
     this.MANY(() => {
-      this.OR([{ ALT: () => handlers.push(this.SUBRULE(this.handler)) }, { ALT: () => this.CONSUME(T.Semicolon) }]);
+      const h = this.OR(
+        (this.altsHandler ??= [
+          { ALT: () => this.SUBRULE(this.handler) },
+          {
+            ALT: (): HandlerAst | undefined => {
+              this.CONSUME(T.Semicolon);
+              return undefined;
+            },
+          },
+        ]),
+      );
+      if (h !== undefined) handlers.push(h);
     });
     const close = this.CONSUME(T.RCurly);
     return this.ACTION(() => this.b.region(kw, name, size, at, handlers, close));
@@ -133,13 +174,15 @@ export class PfpParser extends EmbeddedActionsParser {
 
   handler = this.RULE('handler', (): HandlerAst | undefined => {
     const kw = this.CONSUME(T.On);
-    const name = this.OR([
-      { ALT: () => this.CONSUME(T.Missing) },
-      { ALT: () => this.CONSUME(T.Write) },
-      // `on read` and other words parse, so the checker can name the handlers that exist.
-      { ALT: () => this.CONSUME(T.Read) },
-      { ALT: () => this.CONSUME(T.Identifier) },
-    ]);
+    const name = this.OR(
+      (this.altsHandlerName ??= [
+        { ALT: () => this.CONSUME(T.Missing) },
+        { ALT: () => this.CONSUME(T.Write) },
+        // `on read` and other words parse, so the checker can name the handlers that exist.
+        { ALT: () => this.CONSUME(T.Read) },
+        { ALT: () => this.CONSUME(T.Identifier) },
+      ]),
+    );
     const block = this.SUBRULE(this.block);
     return this.ACTION(() => this.b.handler(kw, name, block));
   });
@@ -148,14 +191,25 @@ export class PfpParser extends EmbeddedActionsParser {
     const open = this.CONSUME(T.LCurly);
     const stmts: (StmtVal | undefined)[] = [];
     this.MANY(() => {
-      this.OR([{ ALT: () => stmts.push(this.SUBRULE(this.statement)) }, { ALT: () => this.CONSUME(T.Semicolon) }]);
+      const s = this.OR(
+        (this.altsBlock ??= [
+          { ALT: () => this.SUBRULE(this.statement) },
+          {
+            ALT: (): StmtVal | undefined => {
+              this.CONSUME(T.Semicolon);
+              return undefined;
+            },
+          },
+        ]),
+      );
+      if (s !== undefined) stmts.push(s);
     });
     const close = this.CONSUME(T.RCurly);
     return this.ACTION(() => this.b.block(open, stmts, close));
   });
 
   statement = this.RULE('statement', (): StmtVal | undefined =>
-    this.OR([
+    this.OR((this.altsStatement ??= [
       { ALT: () => this.SUBRULE(this.ifStatement) },
       {
         ALT: () => {
@@ -198,10 +252,10 @@ export class PfpParser extends EmbeddedActionsParser {
         ALT: () => {
           const kw = this.CONSUME(T.Prefetch);
           const count = this.CONSUME(T.Integer);
-          const unit = this.OR2([{ ALT: () => this.CONSUME(T.Pages) }, { ALT: () => this.CONSUME(T.Page) }]);
+          const unit = this.OR2((this.altsPages ??= [{ ALT: () => this.CONSUME(T.Pages) }, { ALT: () => this.CONSUME(T.Page) }]));
           let direction: IToken | undefined;
           this.OPTION2(() => {
-            direction = this.OR3([{ ALT: () => this.CONSUME(T.Ahead) }, { ALT: () => this.CONSUME(T.Behind) }, { ALT: () => this.CONSUME(T.Around) }]);
+            direction = this.OR3((this.altsDirection ??= [{ ALT: () => this.CONSUME(T.Ahead) }, { ALT: () => this.CONSUME(T.Behind) }, { ALT: () => this.CONSUME(T.Around) }]));
           });
           return this.ACTION(() => this.b.prefetch(kw, count, unit, direction));
         },
@@ -219,7 +273,7 @@ export class PfpParser extends EmbeddedActionsParser {
           return this.ACTION(() => this.b.trackDirty(track, dirty));
         },
       },
-    ]),
+    ])),
   );
 
   ifStatement = this.RULE('ifStatement', (): StmtVal | undefined => {
@@ -261,13 +315,13 @@ export class PfpParser extends EmbeddedActionsParser {
   });
 
   primary = this.RULE('primary', (): Val | undefined =>
-    this.OR([
+    this.OR((this.altsPrimary ??= [
       {
         ALT: () => {
           const int = this.CONSUME(T.Integer);
           let unit: IToken | undefined;
           this.OPTION(() => {
-            unit = this.OR2([
+            unit = this.OR2((this.altsUnit ??= [
               { ALT: () => this.CONSUME(T.UnitB) },
               { ALT: () => this.CONSUME(T.UnitKiB) },
               { ALT: () => this.CONSUME(T.UnitMiB) },
@@ -277,20 +331,20 @@ export class PfpParser extends EmbeddedActionsParser {
               { ALT: () => this.CONSUME(T.Pages) },
               // An unknown unit word (`16 MB`) parses so it can be reported as a unit error.
               { ALT: () => this.CONSUME(T.Identifier) },
-            ]);
+            ]));
           });
           return this.ACTION(() => this.b.number(int, unit));
         },
       },
       {
         ALT: () => {
-          const v = this.OR3([
+          const v = this.OR3((this.altsVar ??= [
             { ALT: () => this.CONSUME(T.Offset) },
             { ALT: () => this.CONSUME2(T.Page) },
             { ALT: () => this.CONSUME(T.Address) },
             { ALT: () => this.CONSUME(T.Read) },
             { ALT: () => this.CONSUME(T.Write) },
-          ]);
+          ]));
           return this.ACTION(() => this.b.variable(v));
         },
       },
@@ -300,7 +354,7 @@ export class PfpParser extends EmbeddedActionsParser {
           let prop: IToken | undefined;
           this.OPTION2(() => {
             this.CONSUME(T.Dot);
-            prop = this.OR4([{ ALT: () => this.CONSUME(T.Size) }, { ALT: () => this.CONSUME3(T.Identifier) }]);
+            prop = this.OR4((this.altsProperty ??= [{ ALT: () => this.CONSUME(T.Size) }, { ALT: () => this.CONSUME3(T.Identifier) }]));
           });
           return this.ACTION(() => this.b.name(obj, prop));
         },
@@ -313,7 +367,7 @@ export class PfpParser extends EmbeddedActionsParser {
           return this.ACTION(() => this.b.bracketed(open, inner, close));
         },
       },
-    ]),
+    ])),
   );
 }
 
