@@ -168,6 +168,24 @@ describe.skipIf(!privileged)('trace engine on the running kernel', () => {
     expect(without.summary.counts).toEqual([0n]);
   });
 
+  test('--vma with a file path: each page placed at its file offset by /proc/PID/maps', async () => {
+    const file = join(work, 'data.bin');
+    execFileSync('dd', ['if=/dev/zero', `of=${file}`, 'bs=4096', 'count=64'], { stdio: 'ignore' });
+    const order = [5, 1, 63, 0, 17, 40, 2];
+    // Private writes: one fault per page (no fault-around, as reads of a file would have).
+    // The pause keeps the process alive until its batch is read (placement needs its maps).
+    const code = `import mmap, time\nf = open(${JSON.stringify(file)}, 'r+b')\nm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY)\nfor p in ${JSON.stringify(order)}: m[p * 4096] = 1\ntime.sleep(0.3)\n`;
+    const tracer = await trace({ command: ['python3', '-c', code], stdio: 'pipe', vmas: [file] });
+    const events: TraceEvent[] = [];
+    tracer.on('batch', (b) => events.push(...b));
+    await tracer.exited;
+    const summary = await tracer.stop();
+    expect(events.map((e) => Number(e.offset / PAGE))).toEqual(order);
+    expect(events.every((e) => e.regionName === file && e.access === 'write')).toBe(true);
+    expect(summary.counts).toEqual([BigInt(order.length)]);
+    expect(summary.unmatched).toBeGreaterThan(0); // the interpreter's other faults
+  });
+
   test('a real program nobody here wrote (python3) gives a plausible count', async () => {
     const run = async (code: string): Promise<bigint> => {
       const tracer = await trace({ command: ['python3', '-c', code], stdio: 'pipe' });
