@@ -377,8 +377,10 @@ export async function trace(opts: TraceOptions): Promise<Tracer> {
   if (vmaNames.length) {
     // [heap]/[stack] are placed by the program; the rest (and those it could
     // not place) cross the ring buffer as a hidden region user space places.
-    heapRegion = vmaNames.indexOf('[heap]') + 1 && vmaBase + vmaNames.indexOf('[heap]') + 1;
-    stackRegion = vmaNames.indexOf('[stack]') + 1 && vmaBase + vmaNames.indexOf('[stack]') + 1;
+    // The program takes region + 1, 0 meaning "not traced".
+    const inKernel = (name: string) => (vmaNames.includes(name) ? vmaBase + vmaNames.indexOf(name) + 1 : 0);
+    heapRegion = inKernel('[heap]');
+    stackRegion = inKernel('[stack]');
     catchAll = regions.length;
     ranges.push({ start: 0n, end: USER_END, base: 0n, region: catchAll });
   } else if (regions.length === 0) {
