@@ -109,8 +109,11 @@ describe.skipIf(!privileged)('faultc trace on the running kernel', () => {
     expect(cells).toBeLessThanOrEqual(48);
   });
 
-  test('--vma [stack]: a stack that grows after tracing began, in a child, placed page by page', () => {
-    const r = faultc(['trace', '--json', '--vma', '[stack]', '--', 'sh', '-c', `${toucher} order stack 40 2 4`], 'go\n');
+  test.each([
+    ['[stack]', 'stack'],
+    ['[heap]', 'heap'],
+  ])('--vma %s: a mapping that grows after tracing began, in a child, placed page by page in the kernel', (vma, mode) => {
+    const r = faultc(['trace', '--json', '--vma', vma, '--', 'sh', '-c', `${toucher} order ${mode} 40 2 4`], 'go\n');
     expect(r.status).toBe(0);
     const { events, result } = split(r.stdout);
     const mine = events.filter((e) => {
@@ -118,12 +121,12 @@ describe.skipIf(!privileged)('faultc trace on the running kernel', () => {
       return a >= 0 && a < 40 * PAGE;
     });
     expect(mine).toHaveLength(40);
-    // The stack counts down from its top: offset/PAGE + page index is constant.
     const pages = mine.map((e) => Number(BigInt(e.address) - BigInt(result.base)) / PAGE);
     expect(pages).toEqual(result.order);
-    const sums = new Set(mine.map((e, i) => e.offset / PAGE + pages[i]!));
-    expect(sums.size).toBe(1);
-    expect(mine.every((e) => e.region === '[stack]')).toBe(true);
+    expect(mine.every((e) => e.region === vma)).toBe(true);
+    // Offsets are fixed per page: the heap counts up from its start, the stack down from its top.
+    const sign = mode === 'stack' ? 1 : -1;
+    expect(new Set(mine.map((e, i) => e.offset / PAGE + sign * pages[i]!)).size).toBe(1);
   });
 
   test("--policy: the policy's fixed region and what it would do with each fault", () => {
