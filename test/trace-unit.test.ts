@@ -13,7 +13,8 @@ import { parseRangeArg, parseSize } from '../runtime/trace-args.js';
 import { parseMaps, vmaOffset } from '../runtime/trace-maps.js';
 import { WorkingSetRecorder } from '../runtime/trace-record.js';
 import { failingPlace, logPlaces, logVerdict } from '../runtime/trace-verify.js';
-import type { TraceEvent } from '../runtime/trace.js';
+import { trace, type TraceEvent } from '../runtime/trace.js';
+import * as api from '../runtime/index.js';
 import { policy, region, S } from './helpers/ir-build.js';
 
 const root = join(import.meta.dirname, '..');
@@ -69,6 +70,10 @@ describe('emitTraceBpf', () => {
     expect(sections).toContain('tp_btf/page_fault_kernel');
     expect(sections).toContain('.BTF.ext');
   });
+});
+
+test('trace() is part of the public API', () => {
+  expect(api.trace).toBe(trace);
 });
 
 describe('trace arguments', () => {
