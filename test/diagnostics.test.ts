@@ -282,6 +282,24 @@ describe('formatting', () => {
     expect(lines[3]).toMatch(/^hint: /);
   });
 
+  it('a span over several lines underlines the rest of its first line and says it goes on', () => {
+    const t = 'policy p {\n  region r size 1 page {\n    on missing { notify }\n  }\n}\n';
+    const d5001 = check(t).diagnostics.find((x) => x.code === 'PFP5001')!;
+    const wide = { ...d5001, span: { ...d5001.span, endLine: 4, endColumn: 4 } };
+    const lines = formatDiagnostic(wide, t, { color: false }).split('\n');
+    expect(lines[1]).toBe('3 |     on missing { notify }');
+    expect(lines[2]).toBe('  |     ' + '^' + '~'.repeat('on missing { notify }'.length - 1) + ' ...');
+  });
+
+  it('an error at the end of the file gets one caret after the last character', () => {
+    const t = 'policy p {';
+    const d = check(t).diagnostics[0]!;
+    expect(d.code).toBe('PFP2003');
+    const lines = formatDiagnostic(d, t, { color: false }).split('\n');
+    expect(lines[0]).toMatch(/case\.pfp:1:11: error PFP2003/);
+    expect(lines[2]).toBe('  |           ^');
+  });
+
   it('prints colour only when asked', () => {
     expect(formatDiagnostic(d, text, { color: false })).not.toContain('\x1b[');
     expect(formatDiagnostic(d, text, { color: true })).toContain('\x1b[');
