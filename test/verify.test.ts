@@ -2,7 +2,8 @@
 // program is accepted; a deliberately broken object is rejected and the report
 // names the .pfp line; without privilege the message says so plainly (exit 3).
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { chmodSync, copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -104,6 +105,27 @@ describe.skipIf(!privileged)('faultc verify on the running kernel', () => {
     const [v] = JSON.parse(json.stdout) as { ok: boolean; place: { file: string; line: number; text: string } }[];
     expect(v!.ok).toBe(false);
     expect(v!.place).toEqual({ file: join(dir, 'broken.pfp'), line: 6, text: '      fill 0x5A' });
+  });
+
+  test("a rejected policy's report names the line in the policy's own .pfp (found through its manifest)", async () => {
+    // Compile the fixture policy, then swap in the broken object (and its hash)
+    // so the manifest's trace program is the one the verifier refuses.
+    const src = join(work, 'src');
+    const out = join(work, 'broken-out');
+    execFileSync('mkdir', ['-p', src]);
+    copyFileSync(join(root, 'test', 'verify-fixtures', 'broken.pfp'), join(src, 'broken.pfp'));
+    const r = await compileFile(join(src, 'broken.pfp'), { outDir: out, emit: ['c', 'obj', 'json'] });
+    expect(r.ok).toBe(true);
+    const obj = join(out, 'broken.trace.bpf.o');
+    execFileSync('clang', ['-O2', '-g', '-target', 'bpf', ...bpfIncludeFlags(), '-c', join(root, 'test', 'verify-fixtures', 'broken.bpf.c'), '-o', obj]);
+    const manifestPath = join(out, 'broken.policy.json');
+    const manifest = JSON.parse(readFileSync(manifestPath, 'utf8'));
+    manifest.hashes['broken.trace.bpf.o'] = createHash('sha256').update(readFileSync(obj)).digest('hex');
+    writeFileSync(manifestPath, JSON.stringify(manifest, null, 2) + '\n');
+    const v = faultc(['verify', manifestPath]);
+    expect(v.status).toBe(1);
+    expect(v.stderr).toContain(`at ${join(src, 'broken.pfp')}:6`);
+    expect(v.stderr).toMatch(/ 6 \| +fill 0x5A/);
   });
 
   test('without privilege the message is plain and the exit status is 3', () => {
