@@ -13,6 +13,8 @@
  *
  * usage: fault_run <out> <obj> <nr_regions> <region> <size> <at> <write>
  *                  <first> <count> [source...]
+ * With FAULT_RUN_TRUNCATE=<path>:<bytes>, that file is truncated after the
+ * program is attached and before the first touch.
  */
 #define _GNU_SOURCE
 #include <inttypes.h>
@@ -125,6 +127,16 @@ int main(int argc, char **argv)
 		return 4;
 	}
 	base = fk_region_addr(e, slot);
+	if (getenv("FAULT_RUN_TRUNCATE")) {
+		char *spec = strdup(getenv("FAULT_RUN_TRUNCATE"));
+		char *colon = strrchr(spec, ':');
+
+		if (!colon || (*colon = 0, truncate(spec, strtoll(colon + 1, NULL, 0)))) {
+			perror("fault_run: truncate");
+			return 5;
+		}
+		free(spec);
+	}
 	sink.base = (uintptr_t)base;
 	sink.tid = (uint32_t)syscall(SYS_gettid);
 
