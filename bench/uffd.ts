@@ -16,12 +16,16 @@ interface Case {
   access: Access;
   /** Target ratio to native anonymous write first touch, when the project sets one. */
   maxRatio?: number;
+  /** Handler threads (default: the engine's, one per online CPU). */
+  handlers?: number;
 }
 
 const CASES: Case[] = [
   { name: 'uffd zero', policy: 'zero.pfp', access: 'write' },
   { name: 'uffd copy', policy: 'copy.pfp', access: 'write', maxRatio: 6 },
   { name: 'uffd copy + prefetch 15, sequential read', policy: 'copy-prefetch.pfp', access: 'read', maxRatio: 1 },
+  // How handler threads scale: the same copy with a single handler thread.
+  { name: 'uffd copy, 1 handler thread', policy: 'copy.pfp', access: 'write', handlers: 1 },
 ];
 
 async function measure(ctx: BenchContext, c: Case, threads: number): Promise<{ ns: number; ratio: number }> {
@@ -31,7 +35,7 @@ async function measure(ctx: BenchContext, c: Case, threads: number): Promise<{ n
   const ratios: number[] = [];
   for (let rep = 0; rep < ctx.reps; rep++) {
     const native = (await touchAnonymous(ctx.pages, threads, true)).ns / ctx.pages;
-    const policy = await loadPolicy(path, { engine: 'uffd' });
+    const policy = await loadPolicy(path, { engine: 'uffd', ...(c.handlers ? { handlerThreads: c.handlers } : {}) });
     try {
       const r = policy.region('r');
       const t = await r.touch(order, { threads, write: c.access === 'write', value: 1 });

@@ -1,8 +1,12 @@
 // What `faultc run` does, as a function: map one region of a policy, touch
 // its pages from native threads, verify every touched page against the
 // reference evaluator and the source bytes, and report the engine's counters.
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import type { RegionStats } from './engine.js';
 import type { FaultEvent } from './events.js';
+import { packageRoot } from './native.js';
 import { loadPolicy, type LoadPolicyOptions } from './policy.js';
 import { comparePage, expectPage, PAGE, SourceReader, type PageMismatch } from './verify-contents.js';
 
@@ -28,9 +32,17 @@ export interface RunReport {
   pages: number;
   touch: { order: string; write: boolean; threads: number; pages: number; ns: number };
   /** Pages left untouched because their first touch would raise SIGBUS. */
-  sigbusPages: { count: number; first: number[]; reasons: string[] };
+  sigbusPages: {
+    count: number;
+    first: number[];
+    reasons: string[];
+    /** With verify: the first such page touched in a child process, and how the child ended. */
+    probe?: { page: number; signal: string | null; ok: boolean; note?: string };
+  };
   verify: { pages: number; mismatches: PageMismatch[] } | null;
   stats: RegionStats;
+  /** Pages `track dirty` recorded as written. */
+  dirtyPages: number;
   events: { count: number; byAction: Record<string, number>; errors: number };
 }
 
@@ -52,6 +64,23 @@ function shuffle(a: number[], seed: number): number[] {
     a[j] = t;
   }
   return a;
+}
+
+/** Touches one sigbus page in a child process: it must die of SIGBUS. */
+function probeSigbus(path: string, opts: RunOptions, page: number, write: boolean): NonNullable<RunReport['sigbusPages']['probe']> {
+  const script = join(packageRoot, 'dist', 'runtime', 'sigbus-probe.js');
+  if (!existsSync(script)) return { page, signal: null, ok: false, note: 'not checked: dist/ is not built' };
+  const options: LoadPolicyOptions = {};
+  if (opts.engine !== undefined) options.engine = opts.engine;
+  if (opts.sources !== undefined) options.sources = opts.sources;
+  if (opts.policy !== undefined) options.policy = opts.policy;
+  if (opts.cacheDir !== undefined) options.cacheDir = opts.cacheDir;
+  if (opts.userModeOnly) options.userModeOnly = true;
+  const r = spawnSync(process.execPath, [script, JSON.stringify({ path, options, region: opts.region, page, write })], {
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  return { page, signal: r.signal, ok: r.signal === 'SIGBUS' };
 }
 
 export async function runRegion(path: string, opts: RunOptions): Promise<RunReport> {
@@ -93,7 +122,11 @@ export async function runRegion(path: string, opts: RunOptions): Promise<RunRepo
       }
       verify = { pages: touchable.length, mismatches };
     }
+    let probe: RunReport['sigbusPages']['probe'];
+    const first = refused[0];
+    if (opts.verify && first !== undefined) probe = probeSigbus(path, opts, first, write);
     const stats = region.stats();
+    const dirtyPages = region.dirtyPages().length;
     await policy.close();
     const byAction: Record<string, number> = {};
     for (const e of events) byAction[e.action] = (byAction[e.action] ?? 0) + 1;
@@ -105,9 +138,10 @@ export async function runRegion(path: string, opts: RunOptions): Promise<RunRepo
       size: region.size,
       pages: nPages,
       touch: { order: String(order), write, threads, pages: touchable.length, ns: touched.ns },
-      sigbusPages: { count: refused.length, first: refused.slice(0, 8), reasons },
+      sigbusPages: { count: refused.length, first: refused.slice(0, 8), reasons, ...(probe ? { probe } : {}) },
       verify,
       stats,
+      dirtyPages,
       events: { count: events.length, byAction, errors: events.filter((e) => e.error !== null).length },
     };
   } finally {

@@ -11,7 +11,7 @@ const dir = tempDir('faultc-uffd-c-');
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe.skipIf(skip)('uffd engine in C', () => {
-  test('fixture decision library: copy+prefetch, fill, SIGBUS (poison, tgkill, on write, truncated source), dirty, around, no leaks', () => {
+  test('fixture decision library: copy+prefetch, fill, SIGBUS (poison, tgkill, on write, truncated source), dirty, around, defer, no leaks', () => {
     const inc = join(repoRoot, 'native', 'include');
     const so = join(dir, 'decide_fixture.so');
     const bin = join(dir, 'uffd_engine_test');
@@ -26,6 +26,6 @@ describe.skipIf(skip)('uffd engine in C', () => {
     const r = spawnSync(bin, [so, dir], { encoding: 'utf8', timeout: 60_000 });
     if (r.status !== 0) console.error(r.stdout, r.stderr);
     expect(r.status).toBe(0);
-    expect(r.stdout.match(/^ok /gm)).toHaveLength(7);
+    expect(r.stdout.match(/^ok /gm)).toHaveLength(8);
   });
 });

@@ -52,7 +52,7 @@ function human(n: number): string {
 
 function print(r: RunReport): void {
   const out: string[] = [];
-  out.push(`policy ${r.policy}, region ${r.region}: ${human(r.size)} at 0x${r.address.toString(16)} (${r.pages} pages), engine ${r.engine}`);
+  out.push(`policy ${r.policy}, region ${r.region}: ${human(r.size)} at 0x${r.address.toString(16)} (${r.pages} page${r.pages === 1 ? "" : "s"}), engine ${r.engine}`);
   const perPage = r.touch.pages ? (r.touch.ns / r.touch.pages / 1000).toFixed(2) : '0';
   out.push(
     `touched ${r.touch.pages} pages (${r.touch.order}, ${r.touch.write ? 'write' : 'read'}, ${r.touch.threads} thread${r.touch.threads === 1 ? '' : 's'}) in ${(r.touch.ns / 1e6).toFixed(1)} ms: ${perPage} µs/page`,
@@ -61,6 +61,16 @@ function print(r: RunReport): void {
     out.push(
       `not touched: ${r.sigbusPages.count} page${r.sigbusPages.count === 1 ? '' : 's'} whose first touch raises SIGBUS (${r.sigbusPages.reasons.join('; ')}), e.g. page ${r.sigbusPages.first.join(', ')}`,
     );
+    const p = r.sigbusPages.probe;
+    if (p) {
+      out.push(
+        p.note
+          ? `SIGBUS ${p.note}`
+          : p.ok
+            ? `checked in a child process: touching page ${p.page} raised SIGBUS, as the policy says`
+            : `FAILED: a child process touching page ${p.page} ended with ${p.signal ?? 'no signal'}, not SIGBUS`,
+      );
+    }
   }
   if (r.verify) {
     if (r.verify.mismatches.length === 0) {
@@ -76,6 +86,7 @@ function print(r: RunReport): void {
   out.push(
     `faults ${s.faults}  zero ${s.resolved.zero}  fill ${s.resolved.fill}  copy ${s.resolved.copy}  prefetch ${s.resolved.prefetch}  sigbus ${s.sigbus}  deferred ${s.deferred}  errors ${s.errors}  write faults ${s.writeFaults}`,
   );
+  if (r.dirtyPages) out.push(`dirty pages (track dirty): ${r.dirtyPages}`);
   const acts = Object.entries(r.events.byAction).map(([a, n]) => `${a} ${n}`).join(', ');
   out.push(`events ${r.events.count}${acts ? ` (${acts})` : ''}${r.events.errors ? `, ${r.events.errors} with errors` : ''}`);
   process.stdout.write(out.join('\n') + '\n');
@@ -135,7 +146,8 @@ export function registerRun(program: Command): void {
         });
         if (flags.json) process.stdout.write(toJson(report) + '\n');
         else print(report);
-        process.exitCode = report.verify && report.verify.mismatches.length > 0 ? 4 : 0;
+        const bad = (report.verify?.mismatches.length ?? 0) > 0 || (report.sigbusPages.probe !== undefined && !report.sigbusPages.probe.ok && !report.sigbusPages.probe.note);
+        process.exitCode = bad ? 4 : 0;
       } catch (e) {
         process.stderr.write(`faultc run: ${(e as Error).message}\n`);
         process.exitCode = exitFor(e);
