@@ -17,7 +17,7 @@ export interface LexResult {
 
 export const U64_MAX = (1n << 64n) - 1n;
 
-/** Shows a character in a message: printable ones quoted, the rest as \u escapes. */
+/** Shows a character in a message: printable ASCII in backticks, anything else as U+XXXX. */
 export function showChar(ch: string): string {
   const code = ch.codePointAt(0) ?? 0;
   if (code >= 0x21 && code < 0x7f) return '`' + ch + '`';
