@@ -133,7 +133,10 @@ export interface Tracer {
   on(event: 'error', fn: (err: Error) => void): this;
 }
 
-/** A running trace: events arrive as 'event' and 'batch'; stop() ends it. */
+/**
+ * A running trace: events arrive as 'event' and 'batch'; stop() ends it. The
+ * reader thread keeps Node's event loop alive until stop() is called.
+ */
 export class Tracer extends EventEmitter {
   readonly regions: TraceRegion[];
   /** Name of the policy whose program is loaded, if any. */
