@@ -284,6 +284,7 @@ int main(void)
 	mount_or_die("tmpfs", ROOT "/run", "tmpfs", 0, "mode=755");
 	mount_optional("bpf", ROOT "/sys/fs/bpf", "bpf", "mode=700");
 	mount_optional("tracefs", ROOT "/sys/kernel/tracing", "tracefs", NULL);
+	mount_optional("debugfs", ROOT "/sys/kernel/debug", "debugfs", NULL);
 	mount_optional("cgroup2", ROOT "/sys/fs/cgroup", "cgroup2", NULL);
 
 	/* Read-write shares at the same paths as on the host: tags share0.. */
