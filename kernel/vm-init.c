@@ -31,6 +31,7 @@
 #define DEBUG_EXIT_PORT 0xf4
 #define MAX_JOB (1 << 20)
 #define MAX_ITEMS 4096
+#define __noreturn __attribute__((noreturn))
 
 static int console = -1;
 
@@ -50,7 +51,7 @@ static void say(const char *fmt, ...)
 }
 
 /* Leave QEMU.  The status itself travels in CTL/status; this only stops the VM. */
-static void __attribute__((noreturn)) leave(int code)
+static void __noreturn leave(int code)
 {
 	sync();
 	if (ioperm(DEBUG_EXIT_PORT, 4, 1) == 0)
@@ -61,7 +62,7 @@ static void __attribute__((noreturn)) leave(int code)
 		pause();
 }
 
-static void __attribute__((noreturn)) fail(const char *what)
+static void __noreturn fail(const char *what)
 {
 	say("faultc-init: %s: %s\n", what, strerror(errno));
 	leave(125);
@@ -268,7 +269,7 @@ int main(void)
 	len = read_file(CTL "/env", job_env, sizeof(job_env));
 	envp = split_nul(job_env, len < 0 ? 0 : len);
 	if (read_file(CTL "/cwd", cwd, sizeof(cwd)) <= 0)
-		strcpy(cwd, "/");
+		snprintf(cwd, sizeof(cwd), "/");
 	cwd[strcspn(cwd, "\n")] = '\0';
 	len = read_file(CTL "/shares", job_shares, sizeof(job_shares));
 	shares = split_nul(job_shares, len < 0 ? 0 : len);
