@@ -122,6 +122,8 @@ struct fc_engine {
 	pthread_cond_t pause_cond;
 	_Atomic uint64_t stray;	/* messages outside every region */
 	_Atomic int busy;	/* handlers between reading a message and finishing it */
+	uint64_t spin_ns;	/* how long one idle handler keeps reading before it sleeps */
+	_Atomic int spinning;	/* a handler is spinning: the others sleep */
 
 	pthread_mutex_t ev_lock;
 	struct faultc_event *ev;
@@ -719,6 +721,22 @@ static void *handler_main(void *arg)
 		/* Queue empty: leave once close() has begun, else sleep. */
 		if (atomic_load(&e->stopping))
 			break;
+		if (e->spin_ns && !atomic_exchange(&e->spinning, 1)) {
+			uint64_t end = now_ns() + e->spin_ns;
+
+			do {
+				n = read(e->uffd, msgs, sizeof(msgs));
+			} while (n < 0 && errno == EAGAIN && now_ns() < end &&
+				 !atomic_load_explicit(&e->stopping, memory_order_relaxed));
+			atomic_store(&e->spinning, 0);
+			if (n > 0) {
+				atomic_fetch_add(&e->busy, 1);
+				for (size_t i = 0; i < (size_t)n / sizeof(msgs[0]); i++)
+					handle_msg(w, &msgs[i]);
+				atomic_fetch_sub(&e->busy, 1);
+				continue;
+			}
+		}
 		if (poll(pfd, 2, -1) < 0 && errno != EINTR)
 			break;
 	}
@@ -927,6 +945,8 @@ struct fc_engine *fc_engine_open(const struct fc_engine_opts *o, char *err,
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 
 	e->nr_threads = o->nr_threads ? o->nr_threads : (cpus > 0 ? (unsigned)cpus : 1);
+	const char *spin = getenv("FAULTC_UFFD_SPIN_US");
+	e->spin_ns = spin ? strtoull(spin, NULL, 10) * 1000ull : 0;
 	if (e->nr_threads > 64)
 		e->nr_threads = 64;
 	e->workers = calloc(e->nr_threads, sizeof(*e->workers));
@@ -935,6 +955,11 @@ struct fc_engine *fc_engine_open(const struct fc_engine_opts *o, char *err,
 		set_err(err, errlen, "out of memory");
 		goto fail;
 	}
+	/* Handlers take no signals: the process's handlers run on its own threads. */
+	sigset_t all, old;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
 	for (unsigned i = 0; i < e->nr_threads; i++) {
 		struct fc_worker *w = &e->workers[i];
 
@@ -942,6 +967,7 @@ struct fc_engine *fc_engine_open(const struct fc_engine_opts *o, char *err,
 		w->buf = mmap(NULL, (size_t)FC_BATCH_PAGES * PAGE, PROT_READ | PROT_WRITE,
 			      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		if (w->buf == MAP_FAILED) {
+			pthread_sigmask(SIG_SETMASK, &old, NULL);
 			*err_no = ENOMEM;
 			set_err(err, errlen, "cannot allocate handler buffers");
 			goto fail_threads;
@@ -949,12 +975,15 @@ struct fc_engine *fc_engine_open(const struct fc_engine_opts *o, char *err,
 		rc = pthread_create(&w->thread, NULL, handler_main, w);
 		if (rc) {
 			munmap(w->buf, (size_t)FC_BATCH_PAGES * PAGE);
+			pthread_sigmask(SIG_SETMASK, &old, NULL);
 			*err_no = rc;
 			set_err(err, errlen, "cannot start handler threads: %s", strerror(rc));
 			goto fail_threads;
 		}
+		pthread_setname_np(w->thread, "faultc-uffd");
 		e->started++;
 	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	return e;
 fail_threads:
 	stop_threads(e);
