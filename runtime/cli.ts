@@ -3,12 +3,19 @@
 // Exit codes: 0 success, 1 the input has errors (diagnostics printed),
 // 2 usage error, 3 missing privilege or kernel feature, 4 internal or I/O failure.
 import { Command } from 'commander';
-import { registerCheck } from './commands/check.js';
-import { registerCompile } from './commands/compile.js';
-import { registerExplain } from './commands/explain.js';
-import { registerVerify } from './commands/verify.js';
-import { registerRun } from './commands/run.js';
-import { registerTrace } from './commands/trace.js';
+
+type Register = (program: Command) => void;
+
+// Only the named command's module is loaded (the native addon and the code
+// generators are not needed to check a file); help loads them all.
+const COMMANDS: Record<string, () => Promise<Register>> = {
+  check: async () => (await import('./commands/check.js')).registerCheck,
+  compile: async () => (await import('./commands/compile.js')).registerCompile,
+  explain: async () => (await import('./commands/explain.js')).registerExplain,
+  verify: async () => (await import('./commands/verify.js')).registerVerify,
+  run: async () => (await import('./commands/run.js')).registerRun,
+  trace: async () => (await import('./commands/trace.js')).registerTrace,
+};
 
 const program = new Command();
 program
@@ -21,11 +28,11 @@ program
     process.exit(err.exitCode === 0 ? 0 : 2);
   });
 
-registerCheck(program);
-registerCompile(program);
-registerExplain(program);
-registerVerify(program);
-registerRun(program);
-registerTrace(program);
+const named = process.argv[2];
+const wanted = named !== undefined && named in COMMANDS ? [named] : Object.keys(COMMANDS);
+for (const name of wanted) {
+  const load = COMMANDS[name];
+  if (load) (await load())(program);
+}
 
 await program.parseAsync(process.argv);
