@@ -16,7 +16,6 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -26,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -91,6 +91,7 @@ struct fc_plan {
 struct fc_worker {
 	struct fc_engine *e;
 	pthread_t thread;
+	int epfd;		/* the uffd (EPOLLEXCLUSIVE) and the stop eventfd */
 	uint8_t *buf;		/* FC_BATCH_PAGES page-aligned pages */
 	struct fc_plan plan[FC_BATCH_PAGES];
 };
@@ -696,10 +697,7 @@ static void *handler_main(void *arg)
 	struct fc_worker *w = arg;
 	struct fc_engine *e = w->e;
 	struct uffd_msg msgs[MSG_BATCH];
-	struct pollfd pfd[2] = {
-		{ .fd = e->uffd, .events = POLLIN },
-		{ .fd = e->stopfd, .events = POLLIN },
-	};
+	struct epoll_event ev;
 
 	for (;;) {
 		if (atomic_load_explicit(&e->paused, memory_order_relaxed))
@@ -737,7 +735,7 @@ static void *handler_main(void *arg)
 				continue;
 			}
 		}
-		if (poll(pfd, 2, -1) < 0 && errno != EINTR)
+		if (epoll_wait(w->epfd, &ev, 1, -1) < 0 && errno != EINTR)
 			break;
 	}
 	return NULL;
@@ -835,6 +833,7 @@ static void stop_threads(struct fc_engine *e)
 	}
 	for (unsigned i = 0; i < e->started; i++) {
 		pthread_join(e->workers[i].thread, NULL);
+		close(e->workers[i].epfd);
 		munmap(e->workers[i].buf, (size_t)FC_BATCH_PAGES * PAGE);
 	}
 	e->started = 0;
@@ -964,6 +963,7 @@ struct fc_engine *fc_engine_open(const struct fc_engine_opts *o, char *err,
 		struct fc_worker *w = &e->workers[i];
 
 		w->e = e;
+		w->epfd = -1;
 		w->buf = mmap(NULL, (size_t)FC_BATCH_PAGES * PAGE, PROT_READ | PROT_WRITE,
 			      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		if (w->buf == MAP_FAILED) {
@@ -972,8 +972,29 @@ struct fc_engine *fc_engine_open(const struct fc_engine_opts *o, char *err,
 			set_err(err, errlen, "cannot allocate handler buffers");
 			goto fail_threads;
 		}
+		/*
+		 * Each handler sleeps in its own epoll set holding the uffd with
+		 * EPOLLEXCLUSIVE: a fault wakes one idle handler, not all of them
+		 * (a poll() on the uffd itself would wake every handler).
+		 */
+		struct epoll_event uev = { .events = EPOLLIN | EPOLLEXCLUSIVE };
+		struct epoll_event sev = { .events = EPOLLIN };
+
+		w->epfd = epoll_create1(EPOLL_CLOEXEC);
+		if (w->epfd < 0 || epoll_ctl(w->epfd, EPOLL_CTL_ADD, e->uffd, &uev) < 0 ||
+		    epoll_ctl(w->epfd, EPOLL_CTL_ADD, e->stopfd, &sev) < 0) {
+			rc = errno;
+			if (w->epfd >= 0)
+				close(w->epfd);
+			munmap(w->buf, (size_t)FC_BATCH_PAGES * PAGE);
+			pthread_sigmask(SIG_SETMASK, &old, NULL);
+			*err_no = rc;
+			set_err(err, errlen, "cannot set up handler threads: %s", strerror(rc));
+			goto fail_threads;
+		}
 		rc = pthread_create(&w->thread, NULL, handler_main, w);
 		if (rc) {
+			close(w->epfd);
 			munmap(w->buf, (size_t)FC_BATCH_PAGES * PAGE);
 			pthread_sigmask(SIG_SETMASK, &old, NULL);
 			*err_no = rc;
