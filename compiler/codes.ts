@@ -2,6 +2,7 @@
 //   PFP1xxx  input and lexical      PFP4xxx  types, units and values
 //   PFP2xxx  syntax                 PFP5xxx  control-flow paths and source paths
 //   PFP3xxx  names                  PFP6xxx  engines
+//                                   PFP9xxx  code generation and build (codegen/)
 // Messages are templates: `{name}` is replaced by the argument of that name.
 import type { Diagnostic, Severity } from './diagnostic.js';
 import type { Span } from './ir.js';
@@ -320,6 +321,31 @@ export const CODES = {
     code: 'PFP6003',
     severity: 'warning',
     message: 'policy `{policy}` has no `notify`: the trace engine will only count faults',
+  },
+  // ---- PFP9xxx: code generation and build ----
+  // Checked input never reaches PFP9001/PFP9004: they are faultc's own bugs,
+  // reported with what the C compiler said. PFP9002/9003 are the user's.
+  ccFailed: {
+    code: 'PFP9001',
+    severity: 'error',
+    message: 'internal error: the C compiler rejected generated code ({file})',
+    hint: 'this is a faultc bug; please report it with the policy and this output',
+  },
+  noSuchPolicy: {
+    code: 'PFP9002',
+    severity: 'error',
+    message: 'no policy named `{name}` in this file (it has: {names})',
+  },
+  writeFailed: {
+    code: 'PFP9003',
+    severity: 'error',
+    message: 'cannot write the output: {reason}',
+  },
+  emitRefused: {
+    code: 'PFP9004',
+    severity: 'error',
+    message: 'internal error: code generation refused the checked policy: {reason}',
+    hint: 'this is a faultc bug; please report it with the policy',
   },
 } as const satisfies Record<string, CodeEntry>;
 
