@@ -118,6 +118,7 @@ pwd -P >"$job/cwd"
 	names+=($(compgen -e | grep -E '^(FAULTC_|NODE_|LC_)' || true))
 	for name in "${names[@]}"; do
 		case "$name" in FAULTC_IN_VM | FAULTC_VM_OUT) continue ;; esac
+		[[ $name =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] || die "FAULTC_VM_ENV: bad variable name '$name'"
 		[ -z "${!name+x}" ] || printf '%s=%s\0' "$name" "${!name}"
 	done
 	printf '%s\0' FAULTC_IN_VM=1 "FAULTC_VM_OUT=$out_dir"
