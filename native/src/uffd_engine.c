@@ -53,11 +53,16 @@ struct uffdio_poison {
 #ifndef USERFAULTFD_IOC_NEW
 #define USERFAULTFD_IOC_NEW _IO(0xAA, 0x00)
 #endif
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22
+#endif
 #ifndef MAP_FIXED_NOREPLACE
 #define MAP_FIXED_NOREPLACE 0x100000
 #endif
 
 #define PAGE FAULTC_PAGE_SIZE
+/* install_batch(): set in its result when the source could not be read. */
+#define FC_INSTALL_EFAULT 0x80000000u
 #define EVENT_QUEUE_CAP 65536
 #define MSG_BATCH 8
 
@@ -107,6 +112,7 @@ struct fc_engine {
 	unsigned nr_sources;
 	int source_fd[FAULTC_MAX_SOURCES];
 	uint64_t source_size[FAULTC_MAX_SOURCES];
+	uint8_t *source_map[FAULTC_MAX_SOURCES];	/* read-only page cache, or NULL */
 	uint8_t *zero_page;
 
 	struct fc_region regions[FC_MAX_REGIONS];
@@ -398,19 +404,19 @@ static int fill_batch(struct fc_engine *e, struct fc_worker *w, unsigned n,
  * fault_idx is one of them. A faulting page found present is woken here,
  * since no UFFDIO_COPY of ours woke it; with dontwake nothing is woken.
  */
-static unsigned install_batch(struct fc_engine *e, struct fc_worker *w,
-			      const struct fc_region *r, uint64_t addr,
+static unsigned install_batch(struct fc_engine *e, const struct fc_region *r,
+			      uint64_t addr, const uint8_t *src, unsigned *start,
 			      unsigned n, unsigned fault_idx, bool dontwake,
 			      bool *fault_installed)
 {
-	unsigned i = 0, installed = 0;
+	unsigned i = *start, installed = 0;
 	bool fault_existed = false;
+	int err = 0;
 
-	*fault_installed = false;
 	while (i < n) {
 		struct uffdio_copy c = {
 			.dst = addr + (uint64_t)i * PAGE,
-			.src = (uint64_t)(uintptr_t)(w->buf + (size_t)i * PAGE),
+			.src = (uint64_t)(uintptr_t)(src + (size_t)i * PAGE),
 			.len = (uint64_t)(n - i) * PAGE,
 			.mode = (r->wp ? UFFDIO_COPY_MODE_WP : 0) |
 				(dontwake ? UFFDIO_COPY_MODE_DONTWAKE : 0),
@@ -420,10 +426,10 @@ static unsigned install_batch(struct fc_engine *e, struct fc_worker *w,
 			if (fault_idx >= i)
 				*fault_installed = true;
 			installed += n - i;
+			i = n;
 			break;
 		}
-		int err = errno;
-
+		err = errno;
 		if (c.copy > 0) {
 			unsigned done = (unsigned)((uint64_t)c.copy / PAGE);
 
@@ -442,12 +448,46 @@ static unsigned install_batch(struct fc_engine *e, struct fc_worker *w,
 		}
 		if (err == EAGAIN || err == EINTR)
 			continue;	/* the mm changed under us: retry */
-		/* ENOENT, EINVAL...: the range went away; nothing more to do. */
+		/* EFAULT: the source could not be read (the caller retries from
+		 * *start); ENOENT, EINVAL...: the range went away. */
 		break;
 	}
+	*start = i;
 	if (fault_existed && !dontwake)
 		wake_page(e, addr + (uint64_t)fault_idx * PAGE);
-	return installed;
+	return i < n && err == EFAULT ? installed | FC_INSTALL_EFAULT : installed;
+}
+
+/*
+ * A batch that is one run of whole pages of one source, at consecutive
+ * offsets, can be copied into place straight from the source's page cache
+ * (mapped read-only at load): one copy instead of pread + copy. Returns the
+ * source address of page 0, or NULL for the buffer path.
+ */
+static const uint8_t *direct_source(struct fc_engine *e, const struct fc_worker *w, unsigned n)
+{
+	const struct fc_plan *p = &w->plan[0];
+
+	if (p->action != FAULTC_ACT_COPY || !e->source_map[p->source])
+		return NULL;
+	for (unsigned k = 1; k < n; k++) {
+		const struct fc_plan *q = &w->plan[k];
+
+		if (q->action != FAULTC_ACT_COPY || q->source != p->source ||
+		    q->source_offset != p->source_offset + (uint64_t)k * PAGE)
+			return NULL;
+	}
+	/* The page holding the end of the file goes through pread, which
+	 * zero-fills its tail explicitly. */
+	if (p->source_offset + (uint64_t)n * PAGE > e->source_size[p->source])
+		return NULL;
+	const uint8_t *src = e->source_map[p->source] + p->source_offset;
+
+	/* Map the page-cache pages now (reading them in if needed), so the
+	 * copy does not fault on them page by page. EFAULT: the file shrank. */
+	if (madvise((void *)src, (size_t)n * PAGE, MADV_POPULATE_READ) < 0 && errno != EINVAL)
+		return NULL;
+	return src;
 }
 
 static void count_action(struct fc_region *r, uint32_t action)
@@ -614,18 +654,32 @@ static void handle_missing(struct fc_worker *w, struct fc_region *r,
 	uint64_t base = addr - nb * PAGE;
 	uint32_t error = 0;
 
-	if (fill_batch(e, w, n, &bad, &error) < 0 && n > 1) {
+	/* write_now: see below. */
+	bool write_now = write && r->wp;
+	bool fault_installed = false;
+	unsigned start = 0, installed = 0;
+	const uint8_t *src = direct_source(e, w, n);
+
+	if (src) {
+		installed = install_batch(e, r, base, src, &start, n, fault_idx, write_now, &fault_installed);
+		if (!(installed & FC_INSTALL_EFAULT))
+			goto installed;
+		/* The file shrank under the mapping: pread says how. */
+		installed &= ~FC_INSTALL_EFAULT;
+	}
+	if (fill_batch(e, w, n, &bad, &error) < 0 && n > 1 && start <= fault_idx) {
 		/* A read failed: forget prefetch, try the faulting page alone. */
 		w->plan[0] = w->plan[fault_idx];
 		n = 1;
 		fault_idx = 0;
+		start = 0;
 		base = addr;
 		if (fill_batch(e, w, n, &bad, &error) == 0) {
 			bad = UINT32_MAX;
 			atomic_fetch_add(&r->st.errors, 1);
 		}
 	}
-	if (bad != UINT32_MAX && error) {
+	if (bad != UINT32_MAX && error && !fault_installed) {
 		/* The faulting page cannot be read: SIGBUS, never zeros. */
 		atomic_fetch_add(&r->st.sigbus, 1);
 		atomic_fetch_add(&r->st.errors, 1);
@@ -634,17 +688,20 @@ static void handle_missing(struct fc_worker *w, struct fc_region *r,
 			   FAULTC_ACT_SIGBUS, 0, error);
 		return;
 	}
-
+	if (bad != UINT32_MAX && error) {
+		/* Only pages after the faulting one failed: keep what is in. */
+		atomic_fetch_add(&r->st.errors, 1);
+		n = bad > start ? bad : start;
+	}
+	installed += install_batch(e, r, base, w->buf, &start, n, fault_idx, write_now,
+				   &fault_installed) & ~FC_INSTALL_EFAULT;
+installed:
 	/*
 	 * A write to a missing page of a write-tracked region: run the on
 	 * write rule now rather than let the thread come back with a
 	 * write-protect fault, so the page is installed protected without
 	 * waking anyone and handle_write() unprotects and wakes.
 	 */
-	bool write_now = write && r->wp;
-	bool fault_installed;
-	unsigned installed = install_batch(e, w, r, base, n, fault_idx, write_now, &fault_installed);
-
 	if (write_now) {
 		if (fault_installed)
 			handle_write(w, r, addr, tid);
@@ -799,9 +856,12 @@ static uint64_t probe_features(unsigned flags)
 
 static void free_engine(struct fc_engine *e)
 {
-	for (unsigned i = 0; i < e->nr_sources; i++)
+	for (unsigned i = 0; i < e->nr_sources; i++) {
+		if (e->source_map[i])
+			munmap(e->source_map[i], (size_t)e->source_size[i]);
 		if (e->source_fd[i] >= 0)
 			close(e->source_fd[i]);
+	}
 	if (e->uffd >= 0)
 		close(e->uffd);
 	if (e->stopfd >= 0)
@@ -902,6 +962,12 @@ struct fc_engine *fc_engine_open(const struct fc_engine_opts *o, char *err,
 			goto fail;
 		}
 		e->source_size[i] = (uint64_t)st.st_size;
+		if (st.st_size > 0) {
+			void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, e->source_fd[i], 0);
+
+			/* Without the mapping, pread serves every copy. */
+			e->source_map[i] = m == MAP_FAILED ? NULL : m;
+		}
 	}
 
 	uint64_t avail = probe_features(o->flags);
