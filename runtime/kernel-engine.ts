@@ -3,11 +3,16 @@
 // kernel (kernel/patches/). native/src/kernel_engine.c loads and attaches it;
 // this file adapts it to engine.ts.
 //
+// `defer`: the hook hands such a page to a userfaultfd registered on the
+// region; the engine registers one for regions whose rules may defer, and its
+// handler gives the page zeros, as the uffd engine does with its own defers.
+//
 // What it does not do: `on write` rules (track dirty, write notify, write
 // sigbus). The hook handles missing pages only; a region with `on write`
 // rules maps and resolves its missing pages, and dirtyPages()/resetDirty()
 // throw FAULTC_KERNEL_NO_WRITE_TRACKING. Use the uffd engine for those.
-import { artifactPath } from '../codegen/manifest.js';
+import { artifactPath, type LoadedManifest } from '../codegen/manifest.js';
+import type { Stmt } from '../compiler/ir.js';
 import { FAULT_COUNTS_PER_REGION } from '../codegen/fault-bpf.js';
 import { ACTION_CODES } from '../codegen/abi.js';
 import { decodeFaultEvents, type RawFaultEvent } from './events.js';
@@ -21,7 +26,7 @@ interface TouchResult {
 
 /** The addon's KernelEngine (native/src/kernel_binding.cc). */
 export interface NativeKernelEngine {
-  addRegion(region: number, size: bigint, at: bigint): { slot: number; address: bigint; buffer: ArrayBuffer };
+  addRegion(region: number, size: bigint, at: bigint, defer: boolean): { slot: number; address: bigint; buffer: ArrayBuffer };
   counts(region: number): number[];
   drainEvents(): Buffer;
   lostEvents(): number;
@@ -130,15 +135,26 @@ class KernelRegion implements EngineRegion {
   }
 }
 
+/** Whether any path of these rules ends in `defer`. */
+export function rulesDefer(stmts: readonly Stmt[] | undefined): boolean {
+  return (stmts ?? []).some((s) => s.kind === 'defer' || (s.kind === 'if' && (rulesDefer(s.then) || rulesDefer(s.else))));
+}
+
 export class KernelInstance implements EngineInstance {
   readonly kind = 'kernel' as const;
   private closed = false;
 
-  constructor(readonly native: NativeKernelEngine) {}
+  constructor(
+    readonly native: NativeKernelEngine,
+    private readonly manifest: LoadedManifest,
+  ) {}
 
   mapRegion(spec: RegionSpec): EngineRegion {
+    // A region that may `defer` gets a userfaultfd whose handler (native)
+    // gives deferred pages zeros, as the uffd engine does.
+    const defer = rulesDefer(this.manifest.ir.regions[spec.index]?.onMissing);
     try {
-      const r = this.native.addRegion(spec.index, spec.size, spec.at ?? 0n);
+      const r = this.native.addRegion(spec.index, spec.size, spec.at ?? 0n, defer);
       return new KernelRegion(this.native, r.slot, spec.index, r.address, Number(spec.size), r.buffer);
     } catch (e) {
       rethrow(e);
@@ -175,6 +191,6 @@ export const kernelEngine: Engine = {
     } catch (e) {
       rethrow(e);
     }
-    return new KernelInstance(native);
+    return new KernelInstance(native, ctx.manifest);
   },
 };

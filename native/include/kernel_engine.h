@@ -9,6 +9,7 @@
 #ifndef FAULTC_KERNEL_ENGINE_H
 #define FAULTC_KERNEL_ENGINE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "faultc_abi.h"
@@ -41,13 +42,17 @@ struct fk_engine_opts {
 struct fk_engine *fk_engine_open(const struct fk_engine_opts *opts, char *err,
 				 size_t errlen, int *err_no);
 
+/* The region's rules may `defer`: register it with a userfaultfd whose
+ * handler (a thread of this engine) gives deferred pages zeros. */
+#define FK_REGION_DEFER 1u
+
 /*
  * Maps size bytes of private anonymous memory (at the fixed address at when
  * not 0: MAP_FIXED_NOREPLACE) and attaches the program to it as region
  * policy_region. Returns the slot (>= 0) or a negative errno, message in err.
  */
 int fk_engine_add_region(struct fk_engine *e, uint32_t policy_region, uint64_t size,
-			 uint64_t at, char *err, size_t errlen);
+			 uint64_t at, uint32_t flags, char *err, size_t errlen);
 void *fk_region_addr(struct fk_engine *e, int slot);
 uint64_t fk_region_size(struct fk_engine *e, int slot);
 uint32_t fk_region_index(struct fk_engine *e, int slot);
@@ -59,6 +64,9 @@ uint32_t fk_region_index(struct fk_engine *e, int slot);
  */
 int fk_engine_counts(struct fk_engine *e, uint32_t policy_region,
 		     uint64_t out[FK_COUNTS_PER_REGION]);
+
+/* Pages the defer handler resolved. */
+uint64_t fk_engine_deferred(struct fk_engine *e);
 
 /* Events dropped because the ring buffer was full. */
 uint64_t fk_engine_lost(struct fk_engine *e);

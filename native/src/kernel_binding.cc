@@ -259,7 +259,7 @@ private:
 		return holder_->engine;
 	}
 
-	// addRegion(policyRegion, size, at) -> { slot, address, buffer }
+	// addRegion(policyRegion, size, at, defer?) -> { slot, address, buffer }
 	Napi::Value AddRegion(const Napi::CallbackInfo &info)
 	{
 		Napi::Env env = info.Env();
@@ -268,7 +268,7 @@ private:
 		if (!e)
 			return env.Undefined();
 		if (info.Length() < 3 || !info[0].IsNumber() || !ToU64(info[1], &size) || !ToU64(info[2], &at)) {
-			Napi::TypeError::New(env, "addRegion(region: number, size: bigint, at: bigint)").ThrowAsJavaScriptException();
+			Napi::TypeError::New(env, "addRegion(region: number, size: bigint, at: bigint, defer?: boolean)").ThrowAsJavaScriptException();
 			return env.Undefined();
 		}
 		if (size > (uint64_t)SIZE_MAX / 2) {
@@ -276,7 +276,8 @@ private:
 			return env.Undefined();
 		}
 		char err[512] = "";
-		int slot = fk_engine_add_region(e, info[0].As<Napi::Number>().Uint32Value(), size, at, err, sizeof(err));
+		uint32_t flags = info.Length() > 3 && info[3].ToBoolean() ? FK_REGION_DEFER : 0;
+		int slot = fk_engine_add_region(e, info[0].As<Napi::Number>().Uint32Value(), size, at, flags, err, sizeof(err));
 		if (slot < 0) {
 			KernelError(env, err, -slot).ThrowAsJavaScriptException();
 			return env.Undefined();

@@ -12,8 +12,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/userfaultfd.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -52,6 +58,12 @@ struct fk_engine {
 	fk_event_fn fn;
 	void *fn_ctx;
 	int seen;
+	/* the user-space side of `defer`: a userfaultfd and its handler */
+	int uffd;
+	pthread_t deferrer;
+	bool deferrer_running;
+	atomic_bool stop;
+	atomic_ullong deferred;
 };
 
 int fk_hook_version(void)
@@ -118,6 +130,7 @@ struct fk_engine *fk_engine_open(const struct fk_engine_opts *opts, char *err,
 	}
 	for (unsigned i = 0; i < FAULTC_MAX_SOURCES; i++)
 		e->source_fd[i] = -1;
+	e->uffd = -1;
 	e->nr_regions = opts->nr_regions;
 	e->ncpus = libbpf_num_possible_cpus();
 
@@ -161,15 +174,85 @@ fail:
 	return NULL;
 }
 
+/*
+ * The handler of deferred faults. The program defers a page to user space;
+ * this engine has nothing further to ask, so, as on the uffd engine, the page
+ * starts as zeros.
+ */
+static void *deferrer_main(void *arg)
+{
+	struct fk_engine *e = arg;
+
+	while (!atomic_load(&e->stop)) {
+		struct pollfd pfd = { .fd = e->uffd, .events = POLLIN };
+		struct uffd_msg msg;
+
+		if (poll(&pfd, 1, 100) <= 0)
+			continue;
+		while (read(e->uffd, &msg, sizeof(msg)) == sizeof(msg)) {
+			if (msg.event != UFFD_EVENT_PAGEFAULT)
+				continue;
+			struct uffdio_zeropage z = {
+				.range = { .start = msg.arg.pagefault.address & ~(FAULTC_PAGE_SIZE - 1),
+					   .len = FAULTC_PAGE_SIZE },
+			};
+			if (ioctl(e->uffd, UFFDIO_ZEROPAGE, &z) == 0) {
+				atomic_fetch_add(&e->deferred, 1);
+			} else if (errno == EEXIST) {
+				struct uffdio_range wake = z.range;
+
+				ioctl(e->uffd, UFFDIO_WAKE, &wake);
+			}
+		}
+	}
+	return NULL;
+}
+
+static int defer_to_user(struct fk_engine *e, void *addr, uint64_t size, char *err, size_t errlen)
+{
+	struct uffdio_register reg = {
+		.range = { .start = (uintptr_t)addr, .len = size },
+		.mode = UFFDIO_REGISTER_MODE_MISSING,
+	};
+
+	if (e->uffd < 0) {
+		struct uffdio_api api = { .api = UFFD_API };
+
+		e->uffd = syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+		if (e->uffd < 0 || ioctl(e->uffd, UFFDIO_API, &api) < 0) {
+			int rc = -errno;
+
+			say(err, errlen, "defer needs a userfaultfd: %s", strerror(-rc));
+			return rc;
+		}
+	}
+	if (ioctl(e->uffd, UFFDIO_REGISTER, &reg) < 0) {
+		int rc = -errno;
+
+		say(err, errlen, "cannot register the region for defer: %s", strerror(-rc));
+		return rc;
+	}
+	if (!e->deferrer_running) {
+		int rc = pthread_create(&e->deferrer, NULL, deferrer_main, e);
+
+		if (rc) {
+			say(err, errlen, "cannot start the defer handler: %s", strerror(rc));
+			return -rc;
+		}
+		e->deferrer_running = true;
+	}
+	return 0;
+}
+
 int fk_engine_add_region(struct fk_engine *e, uint32_t policy_region, uint64_t size,
-			 uint64_t at, char *err, size_t errlen)
+			 uint64_t at, uint32_t flags, char *err, size_t errlen)
 {
 	struct prctl_fault_policy a = {
 		.prog_fd = (__u32)e->prog_fd,
 		.region = policy_region,
 		.nr_sources = e->nr_sources,
 	};
-	int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
+	int mflags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
 	void *addr;
 	int rc;
 
@@ -182,8 +265,8 @@ int fk_engine_add_region(struct fk_engine *e, uint32_t policy_region, uint64_t s
 		return -EINVAL;
 	}
 	if (at)
-		flags |= MAP_FIXED_NOREPLACE;
-	addr = mmap((void *)(uintptr_t)at, size, PROT_READ | PROT_WRITE, flags, -1, 0);
+		mflags |= MAP_FIXED_NOREPLACE;
+	addr = mmap((void *)(uintptr_t)at, size, PROT_READ | PROT_WRITE, mflags, -1, 0);
 	if (addr == MAP_FAILED) {
 		rc = -errno;
 		say(err, errlen, "cannot map the region: %s%s", strerror(-rc),
@@ -195,6 +278,13 @@ int fk_engine_add_region(struct fk_engine *e, uint32_t policy_region, uint64_t s
 		munmap(addr, size);
 		say(err, errlen, "the region's fixed address is taken");
 		return -EEXIST;
+	}
+	if (flags & FK_REGION_DEFER) {
+		rc = defer_to_user(e, addr, size, err, errlen);
+		if (rc < 0) {
+			munmap(addr, size);
+			return rc;
+		}
 	}
 	for (unsigned i = 0; i < e->nr_sources; i++)
 		a.source_fd[i] = e->source_fd[i];
@@ -249,6 +339,11 @@ int fk_engine_counts(struct fk_engine *e, uint32_t policy_region,
 	return 0;
 }
 
+uint64_t fk_engine_deferred(struct fk_engine *e)
+{
+	return atomic_load(&e->deferred);
+}
+
 uint64_t fk_engine_lost(struct fk_engine *e)
 {
 	uint64_t lost = 0;
@@ -284,6 +379,12 @@ void fk_engine_close(struct fk_engine *e)
 {
 	if (!e)
 		return;
+	if (e->deferrer_running) {
+		atomic_store(&e->stop, true);
+		pthread_join(e->deferrer, NULL);
+	}
+	if (e->uffd >= 0)
+		close(e->uffd);
 	/* munmap drops each VMA's reference to the program and the sources. */
 	for (int i = 0; i < e->nr_slots; i++)
 		munmap(e->region[i].addr, e->region[i].size);

@@ -121,7 +121,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "fault_run: %s (errno %d)\n", err, err_no);
 		return 3;
 	}
-	slot = fk_engine_add_region(e, region, size, at, err, sizeof(err));
+	slot = fk_engine_add_region(e, region, size, at, 0, err, sizeof(err));
 	if (slot < 0) {
 		fprintf(stderr, "fault_run: %s\n", err);
 		return 4;

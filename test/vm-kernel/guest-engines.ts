@@ -6,7 +6,8 @@
 // the kernel engine again with 2 threads, bytes only. Prints one JSON line per
 // case and engine: { case, engine, mismatches, pages, touched, events, stats }.
 //
-// usage: guest-engines.ts <cache dir> <case>...   (case: file.pfp[:region,...][:write])
+// usage: guest-engines.ts <cache dir> <case>...   (case: file.pfp[:write]; a
+// relative file is one of examples/)
 import { copyFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { loadPolicy, type EngineKind } from '../../runtime/index.js';
@@ -53,7 +54,7 @@ function eventKey(e: FaultEvent): string {
 async function runCase(spec: string, engine: EngineKind, threads: number): Promise<Summary[]> {
   const [file = '', flag] = spec.split(':');
   const write = flag === 'write';
-  const pfp = join(root, 'examples', file);
+  const pfp = file.startsWith('/') ? file : join(root, 'examples', file);
   const probe = await loadPolicy(pfp, { engine: 'uffd', cacheDir });
   const overrides = Object.fromEntries(probe.manifest.sources.map((s, i) => [s.id, localCopy(probe.sourcePaths[i] ?? s.resolvedPath)]));
   await probe.close();
