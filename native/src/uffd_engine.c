@@ -129,8 +129,6 @@ struct fc_engine {
 	pthread_cond_t pause_cond;
 	_Atomic uint64_t stray;	/* messages outside every region */
 	_Atomic int busy;	/* handlers between reading a message and finishing it */
-	uint64_t spin_ns;	/* how long one idle handler keeps reading before it sleeps */
-	_Atomic int spinning;	/* a handler is spinning: the others sleep */
 
 	pthread_mutex_t ev_lock;
 	struct faultc_event *ev;
@@ -776,22 +774,6 @@ static void *handler_main(void *arg)
 		/* Queue empty: leave once close() has begun, else sleep. */
 		if (atomic_load(&e->stopping))
 			break;
-		if (e->spin_ns && !atomic_exchange(&e->spinning, 1)) {
-			uint64_t end = now_ns() + e->spin_ns;
-
-			do {
-				n = read(e->uffd, msgs, sizeof(msgs));
-			} while (n < 0 && errno == EAGAIN && now_ns() < end &&
-				 !atomic_load_explicit(&e->stopping, memory_order_relaxed));
-			atomic_store(&e->spinning, 0);
-			if (n > 0) {
-				atomic_fetch_add(&e->busy, 1);
-				for (size_t i = 0; i < (size_t)n / sizeof(msgs[0]); i++)
-					handle_msg(w, &msgs[i]);
-				atomic_fetch_sub(&e->busy, 1);
-				continue;
-			}
-		}
 		if (epoll_wait(w->epfd, &ev, 1, -1) < 0 && errno != EINTR)
 			break;
 	}
@@ -1010,8 +992,6 @@ struct fc_engine *fc_engine_open(const struct fc_engine_opts *o, char *err,
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 
 	e->nr_threads = o->nr_threads ? o->nr_threads : (cpus > 0 ? (unsigned)cpus : 1);
-	const char *spin = getenv("FAULTC_UFFD_SPIN_US");
-	e->spin_ns = spin ? strtoull(spin, NULL, 10) * 1000ull : 0;
 	if (e->nr_threads > 64)
 		e->nr_threads = 64;
 	e->workers = calloc(e->nr_threads, sizeof(*e->workers));
