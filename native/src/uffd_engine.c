@@ -63,6 +63,8 @@ struct uffdio_poison {
 #define PAGE FAULTC_PAGE_SIZE
 /* install_batch(): set in its result when the source could not be read. */
 #define FC_INSTALL_EFAULT 0x80000000u
+/* Source page cache is mapped into the engine in chunks this big. */
+#define FC_POPULATE_CHUNK (1024 * 1024ull)
 #define EVENT_QUEUE_CAP 65536
 #define MSG_BATCH 8
 
@@ -113,6 +115,7 @@ struct fc_engine {
 	int source_fd[FAULTC_MAX_SOURCES];
 	uint64_t source_size[FAULTC_MAX_SOURCES];
 	uint8_t *source_map[FAULTC_MAX_SOURCES];	/* read-only page cache, or NULL */
+	_Atomic uint64_t *source_populated[FAULTC_MAX_SOURCES];	/* bit per chunk mapped */
 	uint8_t *zero_page;
 
 	struct fc_region regions[FC_MAX_REGIONS];
@@ -481,10 +484,34 @@ static const uint8_t *direct_source(struct fc_engine *e, const struct fc_worker 
 		return NULL;
 	const uint8_t *src = e->source_map[p->source] + p->source_offset;
 
-	/* Map the page-cache pages now (reading them in if needed), so the
-	 * copy does not fault on them page by page. EFAULT: the file shrank. */
-	if (madvise((void *)src, (size_t)n * PAGE, MADV_POPULATE_READ) < 0 && errno != EINVAL)
-		return NULL;
+	/*
+	 * Map the page-cache pages before the copy (reading them in if
+	 * needed), so it does not fault on them one by one; a chunk of
+	 * FC_POPULATE_CHUNK at a time, remembered, so sequential faults pay
+	 * for it once per chunk. EFAULT: the file shrank.
+	 */
+	uint64_t first = p->source_offset / FC_POPULATE_CHUNK;
+	uint64_t last = (p->source_offset + (uint64_t)n * PAGE - 1) / FC_POPULATE_CHUNK;
+	_Atomic uint64_t *done = e->source_populated[p->source];
+
+	for (uint64_t c = first; c <= last; c++) {
+		uint64_t bit = 1ull << (c % 64);
+
+		if (done && (atomic_load_explicit(&done[c / 64], memory_order_relaxed) & bit))
+			continue;
+		uint64_t off = c * FC_POPULATE_CHUNK;
+		uint64_t len = FC_POPULATE_CHUNK;
+
+		if (off + len > e->source_size[p->source])
+			len = e->source_size[p->source] - off;
+		if (madvise(e->source_map[p->source] + off, (size_t)len, MADV_POPULATE_READ) < 0) {
+			if (errno != EINVAL)
+				return NULL;
+			break;	/* no MADV_POPULATE_READ (before 5.14): the copy faults them in */
+		}
+		if (done)
+			atomic_fetch_or(&done[c / 64], bit);
+	}
 	return src;
 }
 
@@ -841,6 +868,7 @@ static void free_engine(struct fc_engine *e)
 	for (unsigned i = 0; i < e->nr_sources; i++) {
 		if (e->source_map[i])
 			munmap(e->source_map[i], (size_t)e->source_size[i]);
+		free(e->source_populated[i]);
 		if (e->source_fd[i] >= 0)
 			close(e->source_fd[i]);
 	}
@@ -949,6 +977,9 @@ struct fc_engine *fc_engine_open(const struct fc_engine_opts *o, char *err,
 
 			/* Without the mapping, pread serves every copy. */
 			e->source_map[i] = m == MAP_FAILED ? NULL : m;
+			uint64_t chunks = ((uint64_t)st.st_size + FC_POPULATE_CHUNK - 1) / FC_POPULATE_CHUNK;
+
+			e->source_populated[i] = calloc((chunks + 63) / 64, sizeof(uint64_t));
 		}
 	}
 
