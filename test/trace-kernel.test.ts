@@ -173,11 +173,19 @@ describe.skipIf(!privileged)('trace engine on the running kernel', () => {
     execFileSync('dd', ['if=/dev/zero', `of=${file}`, 'bs=4096', 'count=64'], { stdio: 'ignore' });
     const order = [5, 1, 63, 0, 17, 40, 2];
     // Private writes: one fault per page (no fault-around, as reads of a file would have).
-    // The pause keeps the process alive until its batch is read (placement needs its maps).
-    const code = `import mmap, time\nf = open(${JSON.stringify(file)}, 'r+b')\nm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY)\nfor p in ${JSON.stringify(order)}: m[p * 4096] = 1\ntime.sleep(0.3)\n`;
+    // The process waits for a line before exiting: placement needs its maps, so it
+    // stays until its events have been read.
+    const code = `import mmap, sys\nf = open(${JSON.stringify(file)}, 'r+b')\nm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY)\nfor p in ${JSON.stringify(order)}: m[p * 4096] = 1\nsys.stdin.readline()\n`;
     const tracer = await trace({ command: ['python3', '-c', code], stdio: 'pipe', vmas: [file] });
     const events: TraceEvent[] = [];
-    tracer.on('batch', (b) => events.push(...b));
+    const allSeen = new Promise<void>((resolve) => {
+      tracer.on('batch', (b) => {
+        events.push(...b);
+        if (events.length >= order.length) resolve();
+      });
+    });
+    await allSeen;
+    tracer.child!.stdin!.end('\n');
     await tracer.exited;
     const summary = await tracer.stop();
     expect(events.map((e) => Number(e.offset / PAGE))).toEqual(order);
