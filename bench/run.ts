@@ -21,7 +21,7 @@ interface Args {
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { json: false, pages: 16384, reps: 5, only: null };
+  const a: Args = { json: false, pages: 16384, reps: 9, only: null };
   for (let i = 0; i < argv.length; i++) {
     const v = argv[i];
     const next = () => {

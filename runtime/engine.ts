@@ -69,6 +69,8 @@ export interface EngineOptions {
   userModeOnly?: boolean;
   /** uffd: deliver SIGBUS with tgkill even where UFFDIO_POISON exists. */
   forceSigbusFallback?: boolean;
+  /** uffd: handler threads move to the CPU of the threads whose faults they resolve (default true). */
+  followFaultingThreads?: boolean;
 }
 
 export interface EngineInstance {

@@ -43,6 +43,7 @@ export interface NativeUffdOptions {
   threads?: number;
   userModeOnly?: boolean;
   forceSigbusFallback?: boolean;
+  followFaultingThreads?: boolean;
   onEvents?: () => void;
 }
 
@@ -149,6 +150,7 @@ export const uffdEngine: Engine = {
     if (ctx.options.handlerThreads !== undefined) opts.threads = ctx.options.handlerThreads;
     if (ctx.options.userModeOnly) opts.userModeOnly = true;
     if (ctx.options.forceSigbusFallback) opts.forceSigbusFallback = true;
+    if (ctx.options.followFaultingThreads === false) opts.followFaultingThreads = false;
     try {
       native = new UffdEngine(opts);
     } catch (e) {

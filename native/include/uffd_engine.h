@@ -27,6 +27,8 @@ enum fc_open_flags {
 	FC_OPEN_USER_MODE_ONLY = 1u << 0,
 	/* Deliver SIGBUS with tgkill() even where UFFDIO_POISON exists (tests). */
 	FC_OPEN_FORCE_SIGBUS_FALLBACK = 1u << 1,
+	/* Leave handler threads where the scheduler puts them (see docs). */
+	FC_OPEN_NO_FOLLOW = 1u << 2,
 };
 
 struct fc_engine_opts {

@@ -210,6 +210,8 @@ public:
 			opts.flags |= FC_OPEN_USER_MODE_ONLY;
 		if (o.Get("forceSigbusFallback").ToBoolean())
 			opts.flags |= FC_OPEN_FORCE_SIGBUS_FALLBACK;
+		if (o.Has("followFaultingThreads") && !o.Get("followFaultingThreads").ToBoolean())
+			opts.flags |= FC_OPEN_NO_FOLLOW;
 		holder_ = std::make_shared<Holder>();
 		if (o.Get("onEvents").IsFunction()) {
 			auto ev = std::make_unique<EventsCtx>();
