@@ -38,6 +38,8 @@ export interface NativeTraceConfig {
 
 export interface NativeTraceSession {
   attach(): void;
+  /** Detaches the programs; maps, counters and the ring buffer stay. */
+  detach(): void;
   addTarget(tgid: number): void;
   removeTarget(tgid: number): void;
   setRanges(ranges: NativeRange[]): void;

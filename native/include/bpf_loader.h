@@ -48,6 +48,8 @@ int faultc_trace_open(const char *path, __u32 ringbuf_bytes, char *log, size_t l
 		      struct faultc_trace **out);
 /* Attaches the fault and fork tracepoints. */
 int faultc_trace_attach(struct faultc_trace *t);
+/* Detaches them (the maps and the ring buffer stay); attach again at will. */
+int faultc_trace_detach(struct faultc_trace *t);
 int faultc_trace_add_target(struct faultc_trace *t, __u32 tgid);
 int faultc_trace_remove_target(struct faultc_trace *t, __u32 tgid);
 /* Removes targets whose process has exited; returns how many, or -errno. */

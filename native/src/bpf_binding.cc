@@ -79,6 +79,7 @@ public:
 	{
 		return DefineClass(env, "TraceSession", {
 			InstanceMethod("attach", &TraceSession::Attach),
+			InstanceMethod("detach", &TraceSession::Detach),
 			InstanceMethod("addTarget", &TraceSession::AddTarget),
 			InstanceMethod("removeTarget", &TraceSession::RemoveTarget),
 			InstanceMethod("setRanges", &TraceSession::SetRanges),
@@ -148,6 +149,14 @@ private:
 		int err = faultc_trace_attach(trace_);
 		if (err)
 			ErrnoError(env, "attaching the tracepoints", err).ThrowAsJavaScriptException();
+		return env.Undefined();
+	}
+
+	Napi::Value Detach(const Napi::CallbackInfo &info)
+	{
+		Napi::Env env = info.Env();
+		if (Live(env))
+			faultc_trace_detach(trace_);
 		return env.Undefined();
 	}
 

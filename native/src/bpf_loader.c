@@ -254,6 +254,9 @@ int faultc_trace_attach(struct faultc_trace *t)
 {
 	struct bpf_program *prog;
 
+	if (t->nlinks)
+		return -EALREADY;
+
 	bpf_object__for_each_program(prog, t->obj) {
 		struct bpf_link *link;
 
@@ -264,6 +267,13 @@ int faultc_trace_attach(struct faultc_trace *t)
 			return -errno;
 		t->links[t->nlinks++] = link;
 	}
+	return 0;
+}
+
+int faultc_trace_detach(struct faultc_trace *t)
+{
+	while (t->nlinks > 0)
+		bpf_link__destroy(t->links[--t->nlinks]);
 	return 0;
 }
 

@@ -20,6 +20,10 @@
  *     Maps NPAGES at ADDR, waits for a line on stdin, then read(2)s
  *     /dev/zero into all of it at once: every first touch is taken by the
  *     kernel (page_fault_kernel), none by the program. Prints {"base":ADDR}.
+ *   toucher steps NPAGES ROUNDS
+ *     Like bench, but waits for a line on stdin before each round and
+ *     prints each round's ns per page as it ends, one JSON line per round:
+ *     the caller changes what is attached between rounds.
  *   toucher bench NPAGES ROUNDS
  *     Per round: maps NPAGES, writes one byte per page, unmaps; prints the
  *     median ns per page as JSON {"nsPerPage":N}.
@@ -207,6 +211,33 @@ static int run_bench(char **argv)
 	return 0;
 }
 
+static int run_steps(char **argv)
+{
+	size_t n = strtoull(argv[2], NULL, 0), i;
+	unsigned rounds = strtoul(argv[3], NULL, 0), r;
+	char line[16];
+
+	for (r = 0; r < rounds; r++) {
+		volatile char *p;
+		struct timespec a, b;
+
+		if (!fgets(line, sizeof(line), stdin))
+			return 2;
+		p = mmap(NULL, n * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (p == MAP_FAILED)
+			return 2;
+		clock_gettime(CLOCK_MONOTONIC, &a);
+		for (i = 0; i < n; i++)
+			p[i * PAGE] = 1;
+		clock_gettime(CLOCK_MONOTONIC, &b);
+		munmap((void *)p, n * PAGE);
+		printf("{\"nsPerPage\":%.1f}\n",
+		       ((double)(b.tv_sec - a.tv_sec) * 1e9 + (double)(b.tv_nsec - a.tv_nsec)) / (double)n);
+		fflush(stdout);
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOFBF, 1 << 16);
@@ -215,10 +246,13 @@ int main(int argc, char **argv)
 		return run_order(argc, argv);
 	if (argc == 4 && !strcmp(argv[1], "kread"))
 		return run_kread(argv);
+	if (argc == 4 && !strcmp(argv[1], "steps"))
+		return run_steps(argv);
 	if (argc == 4 && !strcmp(argv[1], "bench"))
 		return run_bench(argv);
 	fprintf(stderr, "usage: toucher order ADDR|heap NPAGES NTHREADS SEED [OTHER_ADDR OTHER_PAGES]\n"
 			"       toucher kread ADDR NPAGES\n"
+			"       toucher steps NPAGES ROUNDS\n"
 			"       toucher bench NPAGES ROUNDS\n");
 	return 2;
 }
