@@ -5,7 +5,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { hasBpfPrivilege } from '../runtime/trace-native.js';
+import { createInterface } from 'node:readline';
+import { bpfNative, decodeEvents, hasBpfPrivilege } from '../runtime/trace-native.js';
+import { genericTraceObject } from '../runtime/trace-program.js';
 import { trace, type TraceEvent, type TraceOptions, type TraceSummary } from '../runtime/trace.js';
 
 const privileged = process.getuid?.() === 0 && hasBpfPrivilege();
@@ -192,6 +194,37 @@ describe.skipIf(!privileged)('trace engine on the running kernel', () => {
     expect(events.every((e) => e.regionName === file && e.access === 'write')).toBe(true);
     expect(summary.counts).toEqual([BigInt(order.length)]);
     expect(summary.unmatched).toBeGreaterThan(0); // the interpreter's other faults
+  });
+
+  test('a session detaches and re-attaches: no events while detached (the bench baseline)', async () => {
+    const { TraceSession } = bpfNative();
+    const session = new TraceSession(await genericTraceObject(), 1 << 20);
+    const child = spawn(toucher, ['steps', '32', '3'], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+    let events = 0;
+    try {
+      session.setConfig({ mode: 0, flags: 0, wakeupBytes: 0 });
+      session.setRanges([{ start: 0n, end: 1n << 56n, base: 0n, region: 0 }]);
+      session.addTarget(child.pid!);
+      session.start((buf) => (events += decodeEvents(buf).length), 10);
+      const counts: bigint[] = [];
+      for (const attach of [true, false, true]) {
+        if (attach) session.attach();
+        else session.detach();
+        child.stdin.write('\n');
+        await lines.next();
+        counts.push(session.counts(1)[0]!);
+      }
+      // 32 pages per attached round (plus the process's own few faults), none while detached.
+      expect(counts[0]).toBeGreaterThanOrEqual(32n);
+      expect(counts[1]).toBe(counts[0]);
+      expect(counts[2]! - counts[1]!).toBeGreaterThanOrEqual(32n);
+      await session.stop();
+      expect(BigInt(events)).toBe(counts[2]);
+    } finally {
+      session.close();
+      child.kill('SIGKILL');
+    }
   });
 
   test('a real program nobody here wrote (python3) gives a plausible count', async () => {
