@@ -364,11 +364,12 @@ export async function trace(opts: TraceOptions): Promise<Tracer> {
     objectPath = await genericTraceObject();
     for (const r of opts.ranges ?? []) {
       if (r.length <= 0n) throw new TraceOptionError(`range ${parseRangeName(r)} is empty`);
+      // Whole pages: a range starting or ending inside a page covers all of it.
       const start = r.start & ~(PAGE - 1n);
       const end = (r.start + r.length + PAGE - 1n) & ~(PAGE - 1n);
       const index = regions.length;
-      regions.push({ index, name: parseRangeName(r), start: r.start, size: r.length });
-      ranges.push({ start, end, base: start - r.start, region: index });
+      regions.push({ index, name: parseRangeName(r), start, size: end - start });
+      ranges.push({ start, end, base: 0n, region: index });
     }
   }
   const vmaNames = [...new Set(opts.vmas ?? [])];
