@@ -193,8 +193,14 @@ Exit status: 0 traced, 2 usage error, 3 missing privilege or kernel feature,
 
       const points: HeatmapPoint[] = [];
       const recorder = flags.record ? new WorkingSetRecorder(tracer.regions) : undefined;
+      // A reader that goes away (| head) ends the JSON output, not the trace.
+      let stdoutOpen = true;
+      process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+        if (e.code !== 'EPIPE') throw e;
+        stdoutOpen = false;
+      });
       tracer.on('batch', (events) => {
-        if (flags.json) process.stdout.write(events.map(eventJson).join('\n') + '\n');
+        if (flags.json && stdoutOpen) process.stdout.write(events.map(eventJson).join('\n') + '\n');
         if (recorder) for (const e of events) recorder.add(e);
         if (flags.heatmap) for (const e of events) points.push({ time: e.time, offset: e.offset, region: e.region });
       });
