@@ -131,9 +131,8 @@ private:
 
 	void Shutdown()
 	{
-		if (running_.exchange(false) && poller_.joinable())
-			poller_.join();
-		else if (poller_.joinable())
+		running_ = false;
+		if (poller_.joinable())
 			poller_.join();
 		if (trace_) {
 			faultc_trace_close(trace_);
