@@ -15,7 +15,7 @@
 #include <stdint.h>
 #include "faultc_abi.h"
 
-#define FC_MAX_REGIONS 64
+#define FC_MAX_REGIONS 1024
 /* Pages one fault may resolve at once (the fault plus prefetched neighbours). */
 #define FC_BATCH_PAGES 256
 

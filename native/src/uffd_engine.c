@@ -102,6 +102,7 @@ struct fc_worker {
 	int cpu;		/* the CPU this handler is pinned to, or -1 */
 	uint32_t last_tid;	/* the thread of the last fault handled */
 	uint64_t handled;	/* fault messages handled */
+	struct fc_region *last_region;	/* where the last fault was */
 	uint8_t *buf;		/* FC_BATCH_PAGES page-aligned pages */
 	struct fc_plan plan[FC_BATCH_PAGES];
 };
@@ -278,15 +279,21 @@ static void decide(struct fc_engine *e, const struct fc_region *r,
 
 /* ---- resolving --------------------------------------------------------- */
 
-static struct fc_region *find_region(struct fc_engine *e, uint64_t addr)
+/* The region holding addr, or NULL: nothing outside the regions is touched. */
+static struct fc_region *find_region(struct fc_engine *e, struct fc_worker *w, uint64_t addr)
 {
 	int n = atomic_load_explicit(&e->nr_regions, memory_order_acquire);
+	struct fc_region *r = w->last_region;
 
+	/* Faults come in runs on one region: try the last one first. */
+	if (r && addr >= r->start && addr < r->end)
+		return r;
 	for (int i = 0; i < n; i++) {
-		struct fc_region *r = &e->regions[i];
-
-		if (addr >= r->start && addr < r->end)
+		r = &e->regions[i];
+		if (addr >= r->start && addr < r->end) {
+			w->last_region = r;
 			return r;
+		}
 	}
 	return NULL;
 }
@@ -757,7 +764,7 @@ static void handle_msg(struct fc_worker *w, const struct uffd_msg *m)
 	uint64_t addr = m->arg.pagefault.address & ~(PAGE - 1);
 	uint64_t flags = m->arg.pagefault.flags;
 	uint32_t tid = m->arg.pagefault.feat.ptid;
-	struct fc_region *r = find_region(e, addr);
+	struct fc_region *r = find_region(e, w, addr);
 
 	if (!r) {
 		atomic_fetch_add(&e->stray, 1);
