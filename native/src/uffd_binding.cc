@@ -318,7 +318,7 @@ private:
 		if (!e || slot < 0)
 			return env.Undefined();
 		// Let a handler that already woke a thread finish its bookkeeping.
-		fc_engine_settle(e, 100);
+		fc_engine_settle(e, 20);
 		if (fc_region_stats(e, slot, &st) < 0) {
 			UffdError(env, "no such region", EINVAL).ThrowAsJavaScriptException();
 			return env.Undefined();
@@ -344,7 +344,7 @@ private:
 		int slot = Slot(info);
 		if (!e || slot < 0)
 			return env.Undefined();
-		fc_engine_settle(e, 100);
+		fc_engine_settle(e, 20);
 		std::vector<uint64_t> pages(fc_region_size(e, slot) / FAULTC_PAGE_SIZE);
 		size_t n = fc_region_dirty(e, slot, pages.data(), pages.size());
 		if (n > pages.size())
