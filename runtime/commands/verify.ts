@@ -70,8 +70,12 @@ async function targetsOf(input: string, policy: string | undefined, cleanups: ((
   fail(2, `${input}: expected a .policy.json manifest, a folder of them, a .pfp file or a .bpf.o object`);
 }
 
-/** EPERM with no verifier log: the kernel refused the caller, not the program. */
-function isPrivilege(v: ObjectVerdict): boolean {
+/**
+ * EPERM with no verifier log, from a caller that has CAP_BPF: the kernel
+ * refused the program type or attach point itself (lockdown, trampolines
+ * disabled) before verifying anything: a missing kernel feature, not a verdict.
+ */
+function refusedByKernel(v: ObjectVerdict): boolean {
   return !v.outcome.ok && v.outcome.errno === 1 && !/processed \d+ insns|^\d+: /m.test(v.outcome.log);
 }
 
@@ -104,7 +108,10 @@ has errors), 2 usage error, 3 missing privilege, 4 I/O or internal failure.`,
           } catch (e) {
             fail(4, (e as Error).message);
           }
-          if (isPrivilege(v)) fail(3, VERIFY_PRIVILEGE_MESSAGE);
+          if (refusedByKernel(v)) {
+            const log = v.outcome.log.trim();
+            fail(3, `the kernel refused to load ${v.object} (EPERM) before verifying it: this program type or attach point is not allowed on this kernel${log ? `\n${log}` : ''}`);
+          }
           verdicts.push(v);
         }
         if (flags.json) {
