@@ -14,8 +14,8 @@ interface TraceFlags {
   policy?: string;
   policyName?: string;
   notifyOnly?: boolean;
-  range: string[];
-  vma: string[];
+  range?: string[];
+  vma?: string[];
   json?: boolean;
   record?: string;
   heatmap?: string;
@@ -27,8 +27,8 @@ interface TraceFlags {
   quiet?: boolean;
 }
 
-function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
 }
 
 function fail(code: number, message: string): never {
@@ -98,14 +98,14 @@ export function registerTrace(program: Command): void {
     .option('--policy <file>', 'a .pfp file or compiled .policy.json: trace its regions and show what it would do')
     .option('--policy-name <name>', 'which policy of a multi-policy file')
     .option('--notify-only', "with --policy: only faults the policy marks 'notify'")
-    .option('--range <spec>', 'START:LEN (e.g. 0x7f0000000000:64MiB); with --policy, REGION=START places a region', collect, [])
-    .option('--vma <name>', 'a mapping as /proc/PID/maps names it: [heap], a file path, [anon:NAME]', collect, [])
+    .option('--range <spec>', 'START:LEN (e.g. 0x7f0000000000:64MiB); with --policy, REGION=START places a region (repeatable)', collect)
+    .option('--vma <name>', 'a mapping as /proc/PID/maps names it: [heap], [stack], a file path, [anon:NAME] (repeatable)', collect)
     .option('--json', 'one JSON event per line on stdout: time (ns since the trace began), address, offset, region, regionIndex, pid, tid, access, handler, and with --policy action, pages, error')
     .option('--record <file>', 'write the first-touch order of pages per region (working set) as JSON')
     .option('--heatmap <file>', 'write a page offset x time heatmap as SVG')
     .option('--no-follow', 'do not trace children of the traced process')
     .option('--no-kernel-faults', 'leave out faults the kernel takes on user memory (read(2) into a fresh page)')
-    .option('--write-faults', 'also report first writes to present pages')
+    .option('--write-faults', "also report first writes to present pages (on with a policy that has 'on write')")
     .option('--ring-size <bytes>', 'ring buffer size, a power of two (default 1MiB)')
     .option('--duration <seconds>', 'with --pid: stop after this long')
     .option('-q, --quiet', 'no summary on stderr')
@@ -113,13 +113,16 @@ export function registerTrace(program: Command): void {
       'after',
       `
 Without --range, --vma or --policy, every page of the process is traced.
---range and policy regions are filtered in the kernel; --vma in user space
-(all faults cross the ring buffer, each is placed by /proc/PID/maps).
+--range, policy regions, --vma [heap] and --vma [stack] are filtered in the
+kernel. Other --vma names are placed in user space by /proc/PID/maps of the
+faulting process (every fault crosses the ring buffer; a process that has
+exited before its events are read cannot be placed: counted as outside).
 A command is started only once tracing is in place, and its children are
 followed. Events lost because the ring buffer was full are counted and shown.
 Needs root (CAP_BPF, CAP_PERFMON).
-Exit status: 0 traced, 2 usage error, 3 missing privilege or kernel feature,
-4 internal or I/O failure. The command's own status is shown in the summary.`,
+Exit status: 0 traced, 1 the policy has errors, 2 usage error, 3 missing
+privilege or kernel feature, 4 internal or I/O failure. The command's own
+status is shown in the summary.`,
     )
     .action(async (command: string[], flags: TraceFlags) => {
       const opts: TraceOptions = {
@@ -144,7 +147,7 @@ Exit status: 0 traced, 2 usage error, 3 missing privilege or kernel feature,
       }
       const ranges: NonNullable<TraceOptions['ranges']> = [];
       const place: Record<string, bigint> = {};
-      for (const spec of flags.range) {
+      for (const spec of flags.range ?? []) {
         const r = parseRangeArg(spec);
         if (typeof r === 'string') fail(2, r);
         if (r.kind === 'place') {
@@ -157,7 +160,7 @@ Exit status: 0 traced, 2 usage error, 3 missing privilege or kernel feature,
       }
       if (ranges.length) opts.ranges = ranges;
       if (Object.keys(place).length) opts.place = place;
-      if (flags.vma.length) {
+      if (flags.vma?.length) {
         if (flags.policy !== undefined) fail(2, '--vma cannot be combined with --policy');
         opts.vmas = flags.vma;
       }
