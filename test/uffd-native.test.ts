@@ -11,7 +11,7 @@ const dir = tempDir('faultc-uffd-c-');
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe.skipIf(skip)('uffd engine in C', () => {
-  test('fixture decision library: copy+prefetch, fill, SIGBUS (poison, tgkill, on write, truncated source), dirty, around, defer, no leaks', () => {
+  test('fixture decision library: copy+prefetch, fill, SIGBUS (poison, tgkill, on write from user space and from a system call, truncated source), dirty, around, defer, no leaks', () => {
     const inc = join(repoRoot, 'native', 'include');
     const so = join(dir, 'decide_fixture.so');
     const bin = join(dir, 'uffd_engine_test');

@@ -546,6 +546,51 @@ static void count_action(struct fc_region *r, uint32_t action)
 	}
 }
 
+/* Whether SIGBUS is still pending for a thread of this process. */
+static bool sigbus_pending(uint32_t tid)
+{
+	char path[64], buf[2048];
+	unsigned long long mask;
+	ssize_t n;
+	char *p;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%u/status", tid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	p = strstr(buf, "\nSigPnd:");
+	if (!p || sscanf(p + 8, "%llx", &mask) != 1)
+		return false;
+	return mask & (1ull << (SIGBUS - 1));
+}
+
+/*
+ * A write to a present page whose on write rule is sigbus. The thread gets
+ * SIGBUS with tgkill(). If the same write comes back while that signal is
+ * still pending, the thread never returned to user space: it is retrying
+ * the write inside a system call, and a pending signal does not end that
+ * (SIGBUS is not turned into a kill: it dumps core). Then the page is
+ * discarded and poisoned, so the system call fails with EFAULT and the
+ * signal is taken on the way out: the write never lands.
+ */
+static void forbid_write(struct fc_engine *e, uint64_t addr, uint32_t tid)
+{
+	if (tid && e->poison && sigbus_pending(tid) &&
+	    madvise((void *)(uintptr_t)addr, PAGE, MADV_DONTNEED) == 0) {
+		struct uffdio_poison p = { .range = { .start = addr, .len = PAGE } };
+
+		if (ioctl(e->uffd, UFFDIO_POISON, &p) == 0 || errno == EEXIST)
+			return;	/* UFFDIO_POISON wakes the thread */
+	}
+	deliver_sigbus(e, addr, tid, false);
+}
+
 static void handle_write(struct fc_worker *w, struct fc_region *r,
 			 uint64_t addr, uint32_t tid)
 {
@@ -558,7 +603,7 @@ static void handle_write(struct fc_worker *w, struct fc_region *r,
 		atomic_fetch_add(&r->st.sigbus, 1);
 		if (d.flags & FAULTC_F_ERROR)
 			atomic_fetch_add(&r->st.errors, 1);
-		deliver_sigbus(e, addr, tid, false);
+		forbid_write(e, addr, tid);
 	} else {
 		struct uffdio_writeprotect wp = {
 			.range = { .start = addr, .len = PAGE },
