@@ -162,13 +162,16 @@ describe.skipIf(!privileged)('faultc trace on the running kernel', () => {
     }
   });
 
-  test('--notify-only with REGION=START placements: only the faults the policy notifies', () => {
+  test('--notify-only with REGION=START placements, from a compiled manifest: only the faults the policy notifies', () => {
+    const out = join(work, 'compiled');
+    const c = faultc(['compile', join(root, 'examples', 'debug-guard.pfp'), '-o', out]);
+    expect(c.status).toBe(0);
     const r = faultc(
       [
         'trace',
         '--json',
         '--policy',
-        join(root, 'examples', 'debug-guard.pfp'),
+        join(out, 'debug_guard.policy.json'),
         '--notify-only',
         '--range',
         'arena=0x5d0000000000',
