@@ -109,6 +109,15 @@ trap cleanup EXIT
 out_dir=$cache/vm-out
 mkdir -p "$out_dir"
 shares=("$out_dir" "${shares[@]}")
+# A checkout under a folder the guest replaces with tmpfs (a CI clone in /tmp)
+# would be invisible there: share it at its own path.
+case "$(pwd -P)/" in
+/tmp/* | /run/* | /dev/shm/*)
+	case "$(pwd -P)/" in
+	"$(cd "$repo" && pwd -P)"/*) shares+=("$repo") ;;
+	*) shares+=("$(pwd -P)") ;;
+	esac ;;
+esac
 
 # The job: argv, working directory, environment and shares, NUL-separated.
 printf '%s\0' "$@" >"$job/argv"
