@@ -78,6 +78,8 @@ export interface EngineInstance {
   mapRegion(spec: RegionSpec): EngineRegion;
   /** Stops resolving after every pending fault is resolved, unmaps; returns the last events. */
   close(): Promise<RawFaultEvent[]>;
+  /** Events dropped because the engine's queue was full. */
+  lostEvents?(): number;
 }
 
 export interface Engine {

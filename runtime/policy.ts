@@ -138,6 +138,11 @@ export class Policy {
     }
   }
 
+  /** Notify events dropped because the engine's queue was full (none is dropped silently). */
+  lostEvents(): number {
+    return this.instance.lostEvents?.() ?? 0;
+  }
+
   /** Resolves every pending fault, stops the engine, unmaps every region. */
   close(): Promise<void> {
     this.closing ??= this.instance.close().then((last) => this.deliver(last));

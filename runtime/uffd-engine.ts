@@ -125,6 +125,10 @@ export class UffdInstance implements EngineInstance {
     }
   }
 
+  lostEvents(): number {
+    return this.closed ? 0 : this.native.lostEvents();
+  }
+
   async close(): Promise<ReturnType<typeof decodeFaultEvents>> {
     if (this.closed) return [];
     this.closed = true;

@@ -30,6 +30,7 @@ describe.skipIf(skip)('uffd engine: lifecycle', () => {
       heap.on('fault', (e) => events.push(e));
       await heap.touch(Uint32Array.from({ length: 1024 }, (_, i) => i), { threads: 1 });
       stats = heap.stats();
+      expect(policy.lostEvents()).toBe(0);
       // Delivered while the policy runs (in batches), not only at close().
       for (let i = 0; i < 100 && events.length < 64; i++) await settle();
       expect(events).toHaveLength(64);
