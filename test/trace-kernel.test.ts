@@ -250,6 +250,25 @@ describe.skipIf(!privileged)('trace engine on the running kernel', () => {
     expect(extra).toBeLessThanOrEqual(pages * 1.25);
   });
 
+  test('sqlite3 filling an in-memory database faults at least once per page of data it holds', async () => {
+    const run = async (sql: string): Promise<bigint> => {
+      const tracer = await trace({ command: ['sqlite3', ':memory:', sql], stdio: 'pipe' });
+      await tracer.exited;
+      const s = await tracer.stop();
+      expect(s.lost).toBe(0n);
+      return s.counts[0]!;
+    };
+    const rows = 2000;
+    const dataPages = (rows * 8000) / 4096; // 8000-byte blobs
+    const base = await run('select 1;');
+    const filled = await run(
+      `create table t(x blob); with recursive c(i) as (select 1 union all select i + 1 from c where i < ${rows}) insert into t select randomblob(8000) from c;`,
+    );
+    const extra = Number(filled - base);
+    expect(extra).toBeGreaterThanOrEqual(dataPages * 0.9);
+    expect(extra).toBeLessThanOrEqual(dataPages * 2.5);
+  });
+
   test('a full ring buffer loses events, and every lost one is counted', async () => {
     const n = 3000;
     const { events, summary } = await traceToucher(['order', '0x' + REGION.toString(16), String(n), '1', '8'], {
