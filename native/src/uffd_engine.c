@@ -4,10 +4,12 @@
  * docs/uffd-engine.md).
  *
  * Threads: nr_threads handler threads (default: one per online CPU) all read
- * the engine's single userfaultfd. A fault wakes the readers; one of them
- * takes the message and resolves it with its own buffers, so faults from
- * several threads are resolved in parallel and never queue behind one
- * handler that is busy reading a file.
+ * the engine's single userfaultfd. A fault wakes one idle handler (each
+ * sleeps in its own epoll set holding the uffd with EPOLLEXCLUSIVE), which
+ * resolves it with its own buffers, so faults from several threads are
+ * resolved in parallel and never queue behind one busy handler. A handler
+ * moves to the CPU of the thread it serves, so a fault's two hand-offs stay
+ * on one CPU.
  *
  * Every fault address is checked against the engine's regions before
  * anything else; a message outside them is counted and dropped.
@@ -120,7 +122,6 @@ struct fc_engine {
 	uint64_t source_size[FAULTC_MAX_SOURCES];
 	uint8_t *source_map[FAULTC_MAX_SOURCES];	/* read-only page cache, or NULL */
 	_Atomic uint64_t *source_populated[FAULTC_MAX_SOURCES];	/* bit per chunk mapped */
-	uint8_t *zero_page;
 
 	struct fc_region regions[FC_MAX_REGIONS];
 	_Atomic int nr_regions;	/* published after a region is complete */
@@ -986,8 +987,6 @@ static void free_engine(struct fc_engine *e)
 		close(e->stopfd);
 	if (e->dl)
 		dlclose(e->dl);
-	if (e->zero_page)
-		munmap(e->zero_page, PAGE);
 	free(e->ev);
 	free(e->workers);
 	pthread_mutex_destroy(&e->region_lock);
@@ -1120,10 +1119,7 @@ struct fc_engine *fc_engine_open(const struct fc_engine_opts *o, char *err,
 
 	e->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	e->ev = calloc(EVENT_QUEUE_CAP, sizeof(*e->ev));
-	e->zero_page = mmap(NULL, PAGE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (e->stopfd < 0 || !e->ev || e->zero_page == MAP_FAILED) {
-		if (e->zero_page == MAP_FAILED)
-			e->zero_page = NULL;
+	if (e->stopfd < 0 || !e->ev) {
 		*err_no = ENOMEM;
 		set_err(err, errlen, "cannot allocate the engine's buffers");
 		goto fail;
