@@ -103,33 +103,26 @@ struct {
 } ${FAULT_EVENTS_MAP} SEC(".maps");
 
 /*
- * Counters, ${FAULT_COUNTS_PER_REGION} per region: [0] faults decided, [FAULTC_ACT_*] decisions
- * per action, [6] prefetch neighbours decided resolvable, [7] decisions with an error.
+ * Counters, one value of ${FAULT_COUNTS_PER_REGION} per region (one lookup per fault): [0] faults
+ * decided, [FAULTC_ACT_*] decisions per action, [6] prefetch neighbours decided
+ * resolvable, [7] decisions with an error.
  */
 #define FAULTC_COUNTS_PER_REGION ${FAULT_COUNTS_PER_REGION}
 #define FAULTC_COUNT_PREFETCH 6
 #define FAULTC_COUNT_ERRORS 7
+struct faultc_counts {
+	__u64 c[FAULTC_COUNTS_PER_REGION];
+};
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, ${nRegions * FAULT_COUNTS_PER_REGION});
+	__uint(max_entries, ${nRegions});
 	__type(key, __u32);
-	__type(value, __u64);
+	__type(value, struct faultc_counts);
 } ${FAULT_COUNTS_MAP} SEC(".maps");
 
 /* Events that did not fit in the ring buffer. */
 __u64 faultc_lost = 0;
 
-static __always_inline void faultc_count(__u32 region, __u32 what)
-{
-	__u32 key = region * FAULTC_COUNTS_PER_REGION + what;
-	__u64 *count;
-
-	if (what >= FAULTC_COUNTS_PER_REGION)
-		return;
-	count = bpf_map_lookup_elem(&${FAULT_COUNTS_MAP}, &key);
-	if (count)
-		*count += 1;
-}
 
 static __always_inline void faultc_emit(const struct faultc_page_fault *ctx)
 {
@@ -164,6 +157,7 @@ int ${FAULT_PROGRAM_NAME}(struct faultc_page_fault *ctx)
 	struct faultc_decision out;
 	__u32 phase = ctx->in.pad;
 	__u32 region = ctx->in.region;
+	struct faultc_counts *counts;
 
 	if (phase == FAULTC_PHASE_DONE) {
 		if ((ctx->out.flags & FAULTC_F_NOTIFY) || ctx->result_error)
@@ -179,18 +173,20 @@ int ${FAULT_PROGRAM_NAME}(struct faultc_page_fault *ctx)
 		__builtin_memset(&out, 0, sizeof(out));
 		out.action = FAULTC_ACT_SIGBUS;
 	}
+	counts = bpf_map_lookup_elem(&${FAULT_COUNTS_MAP}, &region);
 	if (phase == FAULTC_PHASE_NEIGHBOUR) {
 		/* A prefetched page raises no event and prefetches nothing. */
 		out.flags &= ~FAULTC_F_NOTIFY;
 		out.prefetch_pages = 0;
-		if (out.action == FAULTC_ACT_ZERO || out.action == FAULTC_ACT_FILL ||
-		    out.action == FAULTC_ACT_COPY)
-			faultc_count(region, FAULTC_COUNT_PREFETCH);
-	} else {
-		faultc_count(region, 0);
-		faultc_count(region, out.action);
+		if (counts && (out.action == FAULTC_ACT_ZERO || out.action == FAULTC_ACT_FILL ||
+			       out.action == FAULTC_ACT_COPY))
+			counts->c[FAULTC_COUNT_PREFETCH]++;
+	} else if (counts) {
+		counts->c[0]++;
+		if (out.action < FAULTC_COUNT_PREFETCH)
+			counts->c[out.action]++;
 		if (out.flags & FAULTC_F_ERROR)
-			faultc_count(region, FAULTC_COUNT_ERRORS);
+			counts->c[FAULTC_COUNT_ERRORS]++;
 	}
 	__builtin_memcpy(&ctx->out, &out, sizeof(out));
 	return 0;

@@ -325,16 +325,14 @@ int fk_engine_counts(struct fk_engine *e, uint32_t policy_region,
 	memset(out, 0, sizeof(uint64_t) * FK_COUNTS_PER_REGION);
 	if (policy_region >= e->nr_regions || e->ncpus <= 0)
 		return -EINVAL;
-	percpu = calloc(e->ncpus, sizeof(uint64_t));
+	/* One value of FK_COUNTS_PER_REGION counters per CPU. */
+	percpu = calloc((size_t)e->ncpus * FK_COUNTS_PER_REGION, sizeof(uint64_t));
 	if (!percpu)
 		return -ENOMEM;
-	for (uint32_t k = 0; k < FK_COUNTS_PER_REGION; k++) {
-		uint32_t key = policy_region * FK_COUNTS_PER_REGION + k;
-
-		if (bpf_map_lookup_elem(e->counts_fd, &key, percpu) == 0)
-			for (int c = 0; c < e->ncpus; c++)
-				out[k] += percpu[c];
-	}
+	if (bpf_map_lookup_elem(e->counts_fd, &policy_region, percpu) == 0)
+		for (int c = 0; c < e->ncpus; c++)
+			for (int k = 0; k < FK_COUNTS_PER_REGION; k++)
+				out[k] += percpu[c * FK_COUNTS_PER_REGION + k];
 	free(percpu);
 	return 0;
 }
