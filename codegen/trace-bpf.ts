@@ -20,6 +20,8 @@ import { ABI_HEADER } from './abi.js';
 /** Limits shared with native/src/bpf_loader.c (keep in step with faultc_trace.h there). */
 export const TRACE_LIMITS = {
   maxRanges: 1024,
+  /** File VMA filters placed in the kernel (by device and inode). */
+  maxFiles: 16,
   maxRegions: 1024,
   maxTargets: 8192,
   defaultRingBytes: 1 << 20,
@@ -110,6 +112,8 @@ const TEMPLATE = `
  *   faultc_targets  hash   tgid -> u8      processes traced
  *   faultc_ranges   array  [FAULTC_MAX_RANGES] struct faultc_range, the first
  *                          config.nr_ranges entries are live
+ *   faultc_files    array  [FAULTC_MAX_FILES] struct faultc_file: --vma PATH
+ *                          filters, the first config.nr_files entries are live
  *   faultc_config   array  [1] struct faultc_trace_config
  *   faultc_events   ringbuf of struct faultc_event
  *   faultc_counts   percpu array [FAULTC_MAX_REGIONS] u64: faults per region
@@ -126,6 +130,7 @@ const TEMPLATE = `
  * prefetch the policy asks for (what it would resolve).
  */
 #define FAULTC_MAX_RANGES ${TRACE_LIMITS.maxRanges}
+#define FAULTC_MAX_FILES ${TRACE_LIMITS.maxFiles}
 #define FAULTC_MAX_REGIONS ${TRACE_LIMITS.maxRegions}
 #define FAULTC_MAX_TARGETS ${TRACE_LIMITS.maxTargets}
 
@@ -156,6 +161,16 @@ struct faultc_trace_config {
 	__u64 source_size[FAULTC_MAX_SOURCES];
 	__u32 heap_region;	/* region + 1 of the [heap] VMA filter, 0 if none */
 	__u32 stack_region;	/* region + 1 of the [stack] VMA filter, 0 if none */
+	__u32 nr_files;		/* live entries of faultc_files */
+	__u32 pad2;
+};
+
+/* A mapped file, as the kernel names it: offsets are file offsets. */
+struct faultc_file {
+	__u64 dev;		/* super_block s_dev (kernel encoding) */
+	__u64 ino;
+	__u32 region;		/* region index */
+	__u32 pad;
 };
 
 /* Only the fields read here; CO-RE relocates them against the kernel's BTF. */
@@ -181,12 +196,28 @@ struct task_struct {
 	struct signal_struct *signal;
 } __attribute__((preserve_access_index));
 
+struct super_block {
+	__u32 s_dev;
+} __attribute__((preserve_access_index));
+
+struct inode {
+	unsigned long i_ino;
+	struct super_block *i_sb;
+} __attribute__((preserve_access_index));
+
+struct file {
+	struct inode *f_inode;
+} __attribute__((preserve_access_index));
+
 struct vm_area_struct {
 	unsigned long vm_start;
 	unsigned long vm_end;
+	unsigned long vm_pgoff;
+	struct file *vm_file;
 } __attribute__((preserve_access_index));
 
 #define FAULTC_RLIMIT_STACK 3
+#define FAULTC_ENOENT 2
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -201,6 +232,13 @@ struct {
 	__type(key, __u32);
 	__type(value, struct faultc_range);
 } faultc_ranges SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, FAULTC_MAX_FILES);
+	__type(key, __u32);
+	__type(value, struct faultc_file);
+} faultc_files SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -257,52 +295,82 @@ static long faultc_match_range(__u64 index, void *data)
 }
 
 /*
- * [heap] and [stack] filters are placed here, in the faulting process, with
- * the tests /proc/PID/maps uses (the VMA holding the brk area; the VMA holding
- * mm->start_stack): a heap or stack that grows after tracing began is seen
- * from its first new page, even in a process that exits at once. A stack
- * fault may lie below the stack VMA (the kernel grows it in this very fault),
- * so stack pages are those from the VMA's end down to the stack rlimit.
+ * [heap], [stack] and file filters are placed here, in the faulting process,
+ * with the tests /proc/PID/maps uses (the VMA holding the brk area; the VMA
+ * holding mm->start_stack; the VMA's file): a mapping made after tracing
+ * began is seen from its first page, even in a process that exits at once.
+ * A stack fault may lie below the stack VMA (the kernel grows it in this very
+ * fault), so stack pages are those from the VMA's end down to the rlimit.
+ * bpf_find_vma fails (-EBUSY) when the mmap lock is contended: such a fault
+ * falls through to the ranges, where user space places it.
  */
-struct faultc_vma_bounds {
+struct faultc_vma_info {
 	__u64 start;
 	__u64 end;
+	__u64 pgoff;
+	__u64 dev;
+	__u64 ino;		/* 0 for anonymous memory */
 };
 
 static long faultc_vma_found(struct task_struct *task, struct vm_area_struct *vma, void *data)
 {
-	struct faultc_vma_bounds *b = data;
+	struct faultc_vma_info *v = data;
+	struct file *f = vma->vm_file;
 
-	b->start = vma->vm_start;
-	b->end = vma->vm_end;
+	v->start = vma->vm_start;
+	v->end = vma->vm_end;
+	v->pgoff = vma->vm_pgoff;
+	if (f) {
+		v->ino = f->f_inode->i_ino;
+		v->dev = f->f_inode->i_sb->s_dev;
+	}
 	return 0;
 }
 
-/* Region + 1 and offset of a page in a [heap] or [stack] filter, or 0. */
+/* Region + 1 and offset of a page in a [heap], [stack] or file filter, or 0. */
 static __always_inline __u32 faultc_vma_region(const struct faultc_trace_config *cfg, __u64 page, __u64 *offset)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct mm_struct *mm = task->mm;
-	struct faultc_vma_bounds b = {};
+	struct faultc_vma_info v = {};
+	__u32 i, nr_files = cfg->nr_files;
+	long found;
 
 	if (!mm)
 		return 0;
-	if (cfg->heap_region && page >= mm->start_brk && page < mm->brk + FAULTC_PAGE_SIZE) {
-		/* Fails (-EBUSY) if the mmap lock is contended: the ranges decide then. */
-		if (!bpf_find_vma(task, page, faultc_vma_found, &b, 0) &&
-		    b.start <= mm->brk && b.end >= mm->start_brk) {
-			*offset = page - (mm->start_brk & ~(FAULTC_PAGE_SIZE - 1));
-			return cfg->heap_region;
-		}
+	found = bpf_find_vma(task, page, faultc_vma_found, &v, 0);
+	if (!found && cfg->heap_region && v.start <= mm->brk && v.end >= mm->start_brk) {
+		*offset = page - (mm->start_brk & ~(FAULTC_PAGE_SIZE - 1));
+		return cfg->heap_region;
 	}
 	if (cfg->stack_region && page < mm->start_stack + FAULTC_PAGE_SIZE) {
-		__u64 limit = task->signal->rlim[FAULTC_RLIMIT_STACK].rlim_cur;
-
-		if (!bpf_find_vma(task, mm->start_stack, faultc_vma_found, &b, 0) &&
-		    page < b.end && b.end - page <= limit) {
+		if (!found && v.start <= mm->start_stack && v.end > mm->start_stack) {
 			/* The stack grows down: its offsets count from the top. */
-			*offset = b.end - FAULTC_PAGE_SIZE - page;
+			*offset = v.end - FAULTC_PAGE_SIZE - page;
 			return cfg->stack_region;
+		}
+		if (found == -FAULTC_ENOENT) {
+			/* Below every VMA's start: perhaps the stack, growing in this fault. */
+			__u64 limit = task->signal->rlim[FAULTC_RLIMIT_STACK].rlim_cur;
+			struct faultc_vma_info st = {};
+
+			if (!bpf_find_vma(task, mm->start_stack, faultc_vma_found, &st, 0) &&
+			    page < st.start && st.end - page <= limit) {
+				*offset = st.end - FAULTC_PAGE_SIZE - page;
+				return cfg->stack_region;
+			}
+			return 0;
+		}
+	}
+	if (found || !v.ino)
+		return 0;
+	for (i = 0; i < FAULTC_MAX_FILES && i < nr_files; i++) {
+		__u32 key = i;
+		struct faultc_file *f = bpf_map_lookup_elem(&faultc_files, &key);
+
+		if (f && f->dev == v.dev && f->ino == v.ino && f->region < FAULTC_MAX_REGIONS) {
+			*offset = page - v.start + (v.pgoff << 12);
+			return f->region + 1;
 		}
 	}
 	return 0;
@@ -333,7 +401,7 @@ static __always_inline void faultc_on_fault(__u64 address, __u64 error_code)
 	page = address & ~(FAULTC_PAGE_SIZE - 1);
 	region = FAULTC_MAX_REGIONS;	/* not placed yet */
 	offset = 0;
-	if (cfg->heap_region || cfg->stack_region) {
+	if (cfg->heap_region || cfg->stack_region || cfg->nr_files) {
 		__u32 placed = faultc_vma_region(cfg, page, &offset);
 
 		if (placed)

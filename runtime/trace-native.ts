@@ -44,6 +44,8 @@ export interface NativeTraceSession {
   removeTarget(tgid: number): void;
   setRanges(ranges: NativeRange[]): void;
   setConfig(config: NativeTraceConfig): void;
+  /** File VMA filters placed in the kernel: device (kernel encoding) and inode. */
+  setFiles(files: { dev: bigint; ino: bigint; region: number }[]): void;
   start(onBatch: (events: Buffer) => void, pollMs: number): void;
   stop(): Promise<void>;
   counts(regions: number): bigint[];

@@ -4,11 +4,13 @@
 // Filters:
 //  - ranges (`--range START:LEN`) and a policy's fixed regions are filtered in
 //    the kernel: only faults inside them reach the ring buffer;
-//  - `--vma [heap]` and `--vma [stack]` are placed in the kernel too: the
-//    program finds the faulting VMA (bpf_find_vma) and applies the tests
-//    /proc/PID/maps uses, so a heap that grows after tracing began is seen
-//    from its first new page, even in a process that exits at once;
-//  - other VMA names (a file path, `[anon:NAME]`) are placed in user space:
+//  - `--vma [heap]`, `--vma [stack]` and `--vma /a/file` are placed in the
+//    kernel too: the program finds the faulting VMA (bpf_find_vma) and applies
+//    the tests /proc/PID/maps uses (files by device and inode), so a mapping
+//    made after tracing began is seen from its first page, even in a process
+//    that exits at once;
+//  - other VMA names (`[anon:NAME]`; a file the kernel names differently, as
+//    overlayfs does) are placed in user space:
 //    the kernel reports every fault of the traced processes and each event is
 //    placed by /proc/PID/maps of its process, re-read when an address is not
 //    in the last snapshot. A mapping created after tracing began is seen from
@@ -28,6 +30,7 @@ import { ABI_LAYOUTS, ACTION_CODES, ERROR_CODES, type ActionName } from '../code
 import { TRACE_FLAGS, TRACE_LIMITS, TRACE_MODES } from '../codegen/trace-bpf.js';
 import { bpfNative, decodeEvents, type NativeRange, type NativeTraceSession, type RawEvent } from './trace-native.js';
 import { genericTraceObject, policyTraceProgram, sourceSizes } from './trace-program.js';
+import { statSync } from 'node:fs';
 import { readMaps, vmaOffset, type Vma } from './trace-maps.js';
 
 const PAGE = 4096n;
@@ -303,6 +306,28 @@ export class TraceOptionError extends Error {
   override name = 'TraceOptionError';
 }
 
+/** A file's device number as the kernel's super_block has it (MAJOR << 20 | MINOR). */
+export function kernelDev(userDev: bigint): bigint {
+  const major = ((userDev >> 8n) & 0xfffn) | ((userDev >> 32n) & ~0xfffn);
+  const minor = (userDev & 0xffn) | ((userDev >> 12n) & ~0xffn);
+  return (major << 20n) | minor;
+}
+
+/** --vma paths the kernel can match by device and inode (files that exist now). */
+function fileFilters(vmaNames: string[], vmaBase: number): { dev: bigint; ino: bigint; region: number }[] {
+  const out: { dev: bigint; ino: bigint; region: number }[] = [];
+  vmaNames.forEach((name, i) => {
+    if (!name.startsWith('/') || out.length >= TRACE_LIMITS.maxFiles) return;
+    try {
+      const st = statSync(name, { bigint: true });
+      out.push({ dev: kernelDev(st.dev), ino: st.ino, region: vmaBase + i });
+    } catch {
+      /* not there (yet): user space places it if it appears */
+    }
+  });
+  return out;
+}
+
 function parseRangeName(r: TraceRangeFilter): string {
   return r.name ?? `0x${r.start.toString(16)}:${r.length}`;
 }
@@ -416,6 +441,7 @@ export async function trace(opts: TraceOptions): Promise<Tracer> {
   try {
     session.setConfig({ mode, flags, wakeupBytes, sourceSizes: sizes, heapRegion, stackRegion });
     session.setRanges(ranges);
+    if (vmaNames.length) session.setFiles(fileFilters(vmaNames, vmaBase));
     if (opts.command) {
       // sh waits for a line on fd 3, then becomes the command (same pid).
       const stdio = opts.stdio ?? 'inherit';

@@ -13,7 +13,7 @@ import { parseRangeArg, parseSize } from '../runtime/trace-args.js';
 import { parseMaps, vmaOffset } from '../runtime/trace-maps.js';
 import { WorkingSetRecorder } from '../runtime/trace-record.js';
 import { failingPlace, logPlaces, logVerdict } from '../runtime/trace-verify.js';
-import { trace, type TraceEvent } from '../runtime/trace.js';
+import { kernelDev, trace, type TraceEvent } from '../runtime/trace.js';
 import * as api from '../runtime/index.js';
 import { policy, region, S } from './helpers/ir-build.js';
 
@@ -52,10 +52,11 @@ describe('emitTraceBpf', () => {
     const header = readFileSync(join(root, 'native', 'include', 'faultc_trace.h'), 'utf8');
     const c = emitGenericTraceBpf();
     const norm = (s: string) => s.replace(/FAULTC_TRACE_MAX_SOURCES|FAULTC_MAX_SOURCES/g, 'N').replace(/\s+/g, ' ');
-    for (const name of ['faultc_range', 'faultc_trace_config']) {
+    for (const name of ['faultc_range', 'faultc_trace_config', 'faultc_file']) {
       expect(norm(structBody(c, name))).toBe(norm(structBody(header, name)));
     }
     expect(header).toContain(`#define FAULTC_MAX_RANGES ${TRACE_LIMITS.maxRanges}`);
+    expect(header).toContain(`#define FAULTC_MAX_FILES ${TRACE_LIMITS.maxFiles}`);
     expect(header).toContain(`#define FAULTC_MODE_NOTIFY ${TRACE_MODES.notify}`);
     expect(header).toContain(`#define FAULTC_TF_FOLLOW ${TRACE_FLAGS.followForks}U`);
     expect(header).toContain(`#define FAULTC_TF_KERNEL ${TRACE_FLAGS.kernelFaults}U`);
@@ -74,6 +75,15 @@ describe('emitTraceBpf', () => {
 
 test('trace() is part of the public API', () => {
   expect(api.trace).toBe(trace);
+});
+
+test("device numbers in the kernel's encoding (MAJOR << 20 | MINOR) from stat's", () => {
+  // glibc's makedev: major 8 minor 1 is 0x801; major 259 minor 70000 spreads over both halves.
+  const makedev = (major: bigint, minor: bigint) =>
+    ((major & 0xfffn) << 8n) | ((major & ~0xfffn) << 32n) | (minor & 0xffn) | ((minor & ~0xffn) << 12n);
+  expect(kernelDev(0x801n)).toBe((8n << 20n) | 1n);
+  expect(kernelDev(makedev(259n, 70000n))).toBe((259n << 20n) | 70000n);
+  expect(kernelDev(makedev(0x1234n, 5n))).toBe((0x1234n << 20n) | 5n);
 });
 
 describe('trace arguments', () => {

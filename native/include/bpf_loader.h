@@ -56,7 +56,9 @@ int faultc_trace_remove_target(struct faultc_trace *t, __u32 tgid);
 int faultc_trace_prune_targets(struct faultc_trace *t);
 /* Replaces the live ranges (n <= FAULTC_MAX_RANGES); also sets config.nr_ranges. */
 int faultc_trace_set_ranges(struct faultc_trace *t, const struct faultc_range *r, __u32 n);
-/* Writes the config; its nr_ranges is replaced by the count of live ranges. */
+/* Replaces the live file filters (n <= FAULTC_MAX_FILES); also sets config.nr_files. */
+int faultc_trace_set_files(struct faultc_trace *t, const struct faultc_file *f, __u32 n);
+/* Writes the config; its nr_ranges and nr_files are replaced by the live counts. */
 int faultc_trace_set_config(struct faultc_trace *t, const struct faultc_trace_config *cfg);
 /* Waits up to timeout_ms for events and hands each to fn; returns events seen or -errno. */
 int faultc_trace_poll(struct faultc_trace *t, int timeout_ms, faultc_trace_event_fn fn, void *ctx);

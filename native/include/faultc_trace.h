@@ -9,6 +9,7 @@
 #include <linux/types.h>
 
 #define FAULTC_MAX_RANGES 1024
+#define FAULTC_MAX_FILES 16
 #define FAULTC_MAX_REGIONS 1024
 #define FAULTC_TRACE_MAX_SOURCES 8
 
@@ -35,6 +36,16 @@ struct faultc_trace_config {
 	__u64 source_size[FAULTC_TRACE_MAX_SOURCES];
 	__u32 heap_region;	/* region + 1 of the [heap] VMA filter, 0 if none */
 	__u32 stack_region;	/* region + 1 of the [stack] VMA filter, 0 if none */
+	__u32 nr_files;		/* live entries of faultc_files */
+	__u32 pad2;
+};
+
+/* A mapped file, as the kernel names it: offsets are file offsets. */
+struct faultc_file {
+	__u64 dev;		/* super_block s_dev (kernel encoding) */
+	__u64 ino;
+	__u32 region;		/* region index */
+	__u32 pad;
 };
 
 #endif /* FAULTC_TRACE_H */

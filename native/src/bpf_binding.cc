@@ -84,6 +84,7 @@ public:
 			InstanceMethod("removeTarget", &TraceSession::RemoveTarget),
 			InstanceMethod("setRanges", &TraceSession::SetRanges),
 			InstanceMethod("setConfig", &TraceSession::SetConfig),
+			InstanceMethod("setFiles", &TraceSession::SetFiles),
 			InstanceMethod("start", &TraceSession::Start),
 			InstanceMethod("stop", &TraceSession::Stop),
 			InstanceMethod("counts", &TraceSession::Counts),
@@ -230,6 +231,38 @@ private:
 		int err = faultc_trace_set_ranges(trace_, ranges.data(), (uint32_t)ranges.size());
 		if (err)
 			ErrnoError(env, "updating faultc_ranges", err).ThrowAsJavaScriptException();
+		return env.Undefined();
+	}
+
+	// setFiles([{ dev: bigint, ino: bigint, region: number }]): dev in the kernel's encoding
+	Napi::Value SetFiles(const Napi::CallbackInfo &info)
+	{
+		Napi::Env env = info.Env();
+		if (!Live(env))
+			return env.Undefined();
+		if (info.Length() < 1 || !info[0].IsArray()) {
+			Napi::TypeError::New(env, "setFiles(files: array)").ThrowAsJavaScriptException();
+			return env.Undefined();
+		}
+		Napi::Array arr = info[0].As<Napi::Array>();
+		if (arr.Length() > FAULTC_MAX_FILES) {
+			Napi::RangeError::New(env, "too many file filters").ThrowAsJavaScriptException();
+			return env.Undefined();
+		}
+		std::vector<struct faultc_file> files(arr.Length());
+		for (uint32_t i = 0; i < arr.Length(); i++) {
+			Napi::Value v = arr.Get(i);
+			uint64_t dev, ino, region;
+			if (!v.IsObject() || !GetU64(v.As<Napi::Object>(), "dev", &dev) || !GetU64(v.As<Napi::Object>(), "ino", &ino) ||
+			    !GetU64(v.As<Napi::Object>(), "region", &region) || region >= FAULTC_MAX_REGIONS) {
+				Napi::RangeError::New(env, "bad file filter (dev, ino, region < 1024)").ThrowAsJavaScriptException();
+				return env.Undefined();
+			}
+			files[i] = { dev, ino, (uint32_t)region, 0 };
+		}
+		int err = faultc_trace_set_files(trace_, files.data(), (uint32_t)files.size());
+		if (err)
+			ErrnoError(env, "updating faultc_files", err).ThrowAsJavaScriptException();
 		return env.Undefined();
 	}
 

@@ -178,10 +178,11 @@ struct faultc_trace {
 	struct bpf_object *obj;
 	struct bpf_link *links[8];
 	int nlinks;
-	int targets_fd, ranges_fd, config_fd, counts_fd, lost_fd, events_fd;
+	int targets_fd, ranges_fd, files_fd, config_fd, counts_fd, lost_fd, events_fd;
 	struct ring_buffer *rb;
 	int ncpus;
 	__u32 nr_ranges;
+	__u32 nr_files;
 	faultc_trace_event_fn fn;
 	void *fn_ctx;
 	int seen;
@@ -223,11 +224,12 @@ int faultc_trace_open(const char *path, __u32 ringbuf_bytes, char *log, size_t l
 		goto fail;
 	t->targets_fd = map_fd(t->obj, "faultc_targets");
 	t->ranges_fd = map_fd(t->obj, "faultc_ranges");
+	t->files_fd = map_fd(t->obj, "faultc_files");
 	t->config_fd = map_fd(t->obj, "faultc_config");
 	t->counts_fd = map_fd(t->obj, "faultc_counts");
 	t->lost_fd = map_fd(t->obj, "faultc_lost");
 	t->events_fd = map_fd(t->obj, "faultc_events");
-	if (t->targets_fd < 0 || t->ranges_fd < 0 || t->config_fd < 0 || t->counts_fd < 0 ||
+	if (t->targets_fd < 0 || t->ranges_fd < 0 || t->files_fd < 0 || t->config_fd < 0 || t->counts_fd < 0 ||
 	    t->lost_fd < 0 || t->events_fd < 0) {
 		log_append(log, log_sz, "object lacks one of the faultc_* trace maps\n");
 		err = -ENOENT;
@@ -360,11 +362,39 @@ int faultc_trace_set_ranges(struct faultc_trace *t, const struct faultc_range *r
 	return write_config(t, &cfg);
 }
 
+int faultc_trace_set_files(struct faultc_trace *t, const struct faultc_file *f, __u32 n)
+{
+	struct faultc_trace_config cfg;
+	__u32 i;
+	int err;
+
+	if (n > FAULTC_MAX_FILES)
+		return -E2BIG;
+	err = read_config(t, &cfg);
+	if (err)
+		return err;
+	/* As for ranges: unpublish, rewrite, publish. */
+	if (cfg.nr_files > 0) {
+		cfg.nr_files = 0;
+		err = write_config(t, &cfg);
+		if (err)
+			return err;
+	}
+	for (i = 0; i < n; i++) {
+		if (bpf_map_update_elem(t->files_fd, &i, &f[i], BPF_ANY))
+			return -errno;
+	}
+	t->nr_files = n;
+	cfg.nr_files = n;
+	return write_config(t, &cfg);
+}
+
 int faultc_trace_set_config(struct faultc_trace *t, const struct faultc_trace_config *in)
 {
 	struct faultc_trace_config cfg = *in;
 
 	cfg.nr_ranges = t->nr_ranges;
+	cfg.nr_files = t->nr_files;
 	return write_config(t, &cfg);
 }
 
