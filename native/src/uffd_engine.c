@@ -903,13 +903,16 @@ static void *handler_main(void *arg)
 			atomic_fetch_sub(&e->busy, 1);
 			if (e->follow && w->handled++ % FC_FOLLOW_EVERY == 0)
 				follow_faulting_thread(w);
-			continue;
+			/* A short read emptied the queue: sleep without asking again
+			 * (the epoll set is level-triggered: more comes back at once). */
+			if ((size_t)n == sizeof(msgs))
+				continue;
+		} else if (n < 0 && errno != EAGAIN && errno != EINTR) {
+			break;
+		} else if (atomic_load(&e->stopping)) {
+			/* Queue empty: leave once close() has begun. */
+			break;
 		}
-		if (n < 0 && errno != EAGAIN && errno != EINTR)
-			break;
-		/* Queue empty: leave once close() has begun, else sleep. */
-		if (atomic_load(&e->stopping))
-			break;
 		if (epoll_wait(w->epfd, &ev, 1, -1) < 0 && errno != EINTR)
 			break;
 	}
