@@ -1,10 +1,11 @@
 // loadPolicy: a .pfp (compiled into a cache folder) or a compiled
 // <policy>.policy.json, bound to an engine that resolves its regions' faults.
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { artifactPath, readManifest, type LoadedManifest } from '../codegen/manifest.js';
 import { RuntimeError, selectEngine, type EngineChoice, type EngineInstance, type EngineKind, type EngineOptions } from './engine.js';
 import { nameFaultEvent, type RawFaultEvent } from './events.js';
@@ -26,13 +27,30 @@ function defaultCacheDir(): string {
   return join(base, 'faultc', 'policies');
 }
 
+let fingerprint: string | undefined;
+
+/** A hash of the compiler and code generator as installed, so a new faultc never reuses old outputs. */
+function toolchainFingerprint(): string {
+  if (fingerprint !== undefined) return fingerprint;
+  const hash = createHash('sha256');
+  const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+  for (const phase of ['grammar', 'compiler', 'codegen']) {
+    const dir = join(root, phase);
+    for (const f of readdirSync(dir).filter((n) => /\.(js|ts)$/.test(n) && !n.endsWith('.d.ts')).sort()) {
+      hash.update(f).update('\0').update(readFileSync(join(dir, f)));
+    }
+  }
+  fingerprint = hash.digest('hex');
+  return fingerprint;
+}
+
 /** Compiles a .pfp once per content (cached by its hash) and returns the chosen policy's manifest path. */
 async function compiledManifest(pfp: string, policy: string | undefined, cacheRoot: string): Promise<string> {
   const text = await readFile(pfp).catch((e: Error) => {
     throw new RuntimeError('FAULTC_POLICY_READ', `cannot read ${pfp}: ${e.message}`);
   });
   // The path is part of the key: relative source paths resolve against it.
-  const key = createHash('sha256').update(pfp).update('\0').update(text).digest('hex').slice(0, 24);
+  const key = createHash('sha256').update(toolchainFingerprint()).update(pfp).update('\0').update(text).digest('hex').slice(0, 24);
   const outDir = join(cacheRoot, key);
   const { compileFile } = await import('../codegen/build.js');
   const names = existsSync(outDir) ? await cachedPolicies(outDir) : [];
