@@ -12,11 +12,12 @@
 //   node dist/bench/kernel.js --vm [...]                          (boots the guest)
 //   FAULTC_BENCH_KERNEL=1 npx vite-node bench/kernel.ts -- --vm   (from source)
 // Needs root and the patched kernel; --vm runs it under kernel/run-in-vm.sh.
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { artifactPath } from '../codegen/manifest.js';
 import { loadPolicy, type EngineKind } from '../runtime/index.js';
 import { touchAnonymous } from '../runtime/uffd-engine.js';
 
@@ -48,6 +49,11 @@ export interface KernelBenchResult {
     /** Throughput with 2 threads / with 1, per variant. */
     twoThreadScaling: Record<Variant, number>;
   };
+  /**
+   * The hook alone (bench/kernel-hook.c): one C process touching fresh memory
+   * with and without the bench_zero program attached, same loop, alternated.
+   */
+  hook: { nsPerPage: { native: { 1: number; 2: number }; hooked: { 1: number; 2: number } }; zeroVsNative: number; twoThreadScaling: number } | null;
 }
 
 function median(xs: number[]): number {
@@ -92,6 +98,26 @@ async function timeVariant(v: Variant, threads: 1 | 2, pfp: string, cacheDir: st
   }
 }
 
+/** Runs bench/kernel-hook.c over the bench_zero program; null when it cannot be built here. */
+async function hookAlone(work: string, pfp: string, cacheDir: string, pages: number, trials: number): Promise<KernelBenchResult['hook']> {
+  const p = await loadPolicy(pfp, { engine: 'kernel', cacheDir, policy: 'bench_zero' });
+  const object = artifactPath(p.manifest, 'faultBpfO');
+  await p.close();
+  if (!object) return null;
+  const root = repoRoot();
+  const exe = join(work, 'kernel-hook');
+  execFileSync('gcc', ['-O2', '-I', join(root, 'native', 'include'), '-o', exe, join(root, 'bench', 'kernel-hook.c'), '-lbpf', '-lpthread']);
+  const r = JSON.parse(execFileSync(exe, [object, String(pages), String(trials)], { encoding: 'utf8' })) as {
+    native: { 1: number; 2: number };
+    hooked: { 1: number; 2: number };
+  };
+  return {
+    nsPerPage: { native: r.native, hooked: r.hooked },
+    zeroVsNative: r.hooked[1] / r.native[1],
+    twoThreadScaling: r.hooked[1] / r.hooked[2],
+  };
+}
+
 export async function benchKernel(opts: KernelBenchOptions = {}): Promise<KernelBenchResult> {
   const pages = opts.pages ?? 16384;
   const trials = opts.trials ?? 5;
@@ -116,6 +142,7 @@ export async function benchKernel(opts: KernelBenchOptions = {}): Promise<Kernel
         }
       }
     }
+    const hook = hookAlone(work, pfp, cacheDir, pages, trials);
     const med = (v: Variant, th: 1 | 2): number => median(samples.get(`${v}/${th}`) ?? [NaN]);
     const nsPerPage = Object.fromEntries(VARIANTS.map((v) => [v, { 1: med(v, 1), 2: med(v, 2) }])) as KernelBenchResult['nsPerPage'];
     return {
@@ -127,6 +154,7 @@ export async function benchKernel(opts: KernelBenchOptions = {}): Promise<Kernel
         uffdCopyVsKernelCopy: nsPerPage['uffd-copy'][1] / nsPerPage['kernel-copy'][1],
         twoThreadScaling: Object.fromEntries(VARIANTS.map((v) => [v, nsPerPage[v][1] / nsPerPage[v][2]])) as Record<Variant, number>,
       },
+      hook: await hook,
     };
   } finally {
     rmSync(work, { recursive: true, force: true });
@@ -142,6 +170,12 @@ export function formatKernelBench(r: KernelBenchResult): string {
   }
   lines.push(`  kernel zero / native:      ${r.ratios.kernelZeroVsNative.toFixed(2)}x (target <= 1.1)`);
   lines.push(`  uffd copy / kernel copy:   ${r.ratios.uffdCopyVsKernelCopy.toFixed(2)}x (target >= 4)`);
+  if (r.hook) {
+    const h = r.hook.nsPerPage;
+    lines.push(`  the hook alone (bench/kernel-hook.c, one loop, with and without the program):`);
+    lines.push(`    native ${h.native[1].toFixed(0)} / ${h.native[2].toFixed(0)} ns/page (1/2 threads), hooked zero ${h.hooked[1].toFixed(0)} / ${h.hooked[2].toFixed(0)}`);
+    lines.push(`    hooked zero / native: ${r.hook.zeroVsNative.toFixed(2)}x (target <= 1.1); 2t/1t throughput hooked: ${r.hook.twoThreadScaling.toFixed(2)} (target >= 1.8)`);
+  }
   return lines.join('\n');
 }
 
