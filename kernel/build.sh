@@ -110,6 +110,9 @@ case "${1:-}" in
 	cp -a "$src" "$tree"
 	(
 		cd "$tree"
+		# Debian's tarball ignores every top-level entry (its packaging
+		# repository's rule); drop that so new files show up in git.
+		sed -i '/^# Debian packaging/,/^!\/debian\//d' .gitignore
 		git init -q
 		git add -A
 		git -c user.name=faultc -c user.email=faultc@localhost commit -q -m "linux $(cat .faultc-source)"
