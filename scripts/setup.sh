@@ -9,7 +9,7 @@ APT_PACKAGES=(
   # compiler and BPF toolchain
   clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config make g++ python3
   # kernel build and QEMU harness
-  qemu-system-x86 bc flex bison libssl-dev dwarves cpio kmod rsync xz-utils
+  qemu-system-x86 bc flex bison libssl-dev dwarves cpio kmod rsync xz-utils patch gcc libc6-dev
   # tests: privilege dropping (setpriv), real programs to trace
   util-linux sqlite3
 )
