@@ -39,48 +39,60 @@ beforeAll(() => {
 
 describe('kernel userfaultfd selftests on the faultc kernel', () => {
   it('uffd-unit-tests: no failures', async () => {
+    // Each test of the suite runs in its own process, so one that aborts
+    // midway (the suite's err() exits at once) costs only itself: such a
+    // test is run again, up to three times, and every retry is reported.
+    // "events on anon" aborts that way now and then under TCG with
+    // `UFFDIO_COPY error: -2`, on the unpatched 6.12.95 kernel as well.
+    // A run that reaches the suite's summary line is final, failures and all.
     // Huge pages are reserved so the hugetlb variants run instead of skipping.
-    // A run that aborts midway (the suite's err() exits at once) is run once
-    // more and reported: "events on anon" once failed that way on the
-    // unpatched kernel under TCG.  A run that completes with failures is not
-    // retried.
     const script = [
       'echo 64 > /proc/sys/vm/nr_hugepages',
-      'for attempt in 1 2; do',
-      '  echo "=== attempt $attempt"',
-      `  "${selftests}/uffd-unit-tests" >/tmp/uffd-unit.log 2>&1; status=$?`,
-      '  cat /tmp/uffd-unit.log',
-      '  echo "=== status $status"',
-      '  [ $status -ne 0 ] || exit 0',
-      '  # The summary line means the suite ran to its end: its failures are real.',
-      '  if grep -q "^Userfaults unit tests:" /tmp/uffd-unit.log; then exit $status; fi',
+      'tests=$(./uffd-unit-tests -l) || exit 1',
+      'for t in $tests; do',
+      '  for attempt in 1 2 3; do',
+      '    echo "=== test $t attempt $attempt"',
+      '    ./uffd-unit-tests -f "$t" >/tmp/uffd-unit.log 2>&1; status=$?',
+      '    cat /tmp/uffd-unit.log',
+      '    echo "=== status $status"',
+      '    if grep -q "^Userfaults unit tests:" /tmp/uffd-unit.log; then break; fi',
+      '  done',
       'done',
-      'exit 1',
     ].join('\n');
     const r = await runInVm(['sh', '-c', script], { timeoutSeconds: 1500, cwd: selftests });
-    const attempts = r.stdout.split(/^=== attempt \d+$/m).slice(1);
-    expect(attempts.length, r.stdout.slice(-4000) + r.stderr.slice(-2000)).toBeGreaterThan(0);
-    const last = attempts[attempts.length - 1] ?? '';
-    if (attempts.length > 1) {
-      const aborted = attempts[0] ?? '';
-      console.log(`uffd-unit-tests aborted once and was run again; the first run ended with:\n${aborted.trim().split('\n').slice(-3).join('\n')}`);
+    const runs = [...r.stdout.matchAll(/^=== test (\S+) attempt (\d+)\n([\s\S]*?)^=== status (\d+)$/gm)].map((m) => ({
+      test: m[1] ?? '',
+      attempt: Number(m[2]),
+      output: m[3] ?? '',
+      status: Number(m[4]),
+    }));
+    expect(runs.length, r.stdout.slice(-4000) + r.stderr.slice(-2000)).toBeGreaterThan(10);
+    const lastRun = new Map<string, (typeof runs)[number]>();
+    for (const run of runs) {
+      if (run.attempt > 1) {
+        const before = runs.find((x) => x.test === run.test && x.attempt === run.attempt - 1);
+        console.log(`uffd-unit-tests: "${run.test}" aborted and was run again; it had ended with:\n${(before?.output ?? '').trim().split('\n').slice(-3).join('\n')}`);
+      }
+      lastRun.set(run.test, run);
     }
-    const results = parseUnitTests(last);
-    const summary = /^Userfaults unit tests: pass=(\d+), skip=(\d+), fail=(\d+) \(total=(\d+)\)$/m.exec(last);
+    const results: UnitResult[] = [];
+    for (const [test, run] of lastRun) {
+      // -f matches by substring ("events" also runs "events-wp"): keep this test's own lines.
+      const own = parseUnitTests(run.output).filter((t) => t.name.startsWith(`${test} on `));
+      expect(run.output, `"${test}" never reached the summary line:\n${run.output.slice(-3000)}`).toMatch(/^Userfaults unit tests: pass=\d+, skip=\d+, fail=\d+/m);
+      results.push(...own);
+    }
     const skipped = results.filter((t) => t.outcome === 'skip');
     if (skipped.length > 0) {
       console.log(`uffd-unit-tests skipped ${skipped.length}:\n${skipped.map((t) => `  ${t.name}: ${t.reason}`).join('\n')}`);
     }
     const failed = results.filter((t) => t.outcome === 'fail');
-    expect(failed, last.slice(-4000)).toEqual([]);
-    expect(summary, last.slice(-4000) + r.stderr.slice(-2000)).not.toBeNull();
-    const [pass, skip, fail] = [Number(summary?.[1]), Number(summary?.[2]), Number(summary?.[3])];
-    expect(fail).toBe(0);
-    expect(pass).toBe(results.filter((t) => t.outcome === 'pass').length);
-    expect(skip).toBe(skipped.length);
-    expect(pass).toBeGreaterThan(40);
+    expect(failed).toEqual([]);
+    const passed = results.filter((t) => t.outcome === 'pass').length;
+    console.log(`uffd-unit-tests: pass=${passed}, skip=${skipped.length}, fail=0 in ${lastRun.size} tests`);
+    expect(passed).toBeGreaterThan(40);
     expect(r.dmesgProblems).toEqual([]);
-    expect(r.status, last.slice(-3000) + r.stderr.slice(-2000)).toBe(0);
+    expect(r.status, r.stderr.slice(-2000)).toBe(0);
   }, 1_600_000);
 
   it('uffd-stress anon and shmem: bounces complete', async () => {
