@@ -19,6 +19,7 @@
 #include <thread>
 #include <vector>
 #include "bindings.h"
+#include "binding_util.h"
 
 extern "C" {
 #include "kernel_engine.h"
@@ -26,6 +27,11 @@ extern "C" {
 }
 
 namespace {
+
+using faultc_binding::CodedError;
+using faultc_binding::ToU64;
+using faultc_binding::TouchDone;
+using faultc_binding::TouchWorker;
 
 const char *ErrnoName(int err)
 {
@@ -45,10 +51,7 @@ const char *ErrnoName(int err)
 
 Napi::Error KernelError(Napi::Env env, const std::string &msg, int err)
 {
-	Napi::Error e = Napi::Error::New(env, msg);
-	e.Set("code", Napi::String::New(env, std::string("FAULTC_KERNEL_") + ErrnoName(err)));
-	e.Set("errno", Napi::Number::New(env, err));
-	return e;
+	return CodedError(env, "FAULTC_KERNEL_", ErrnoName(err), msg, err);
 }
 
 // Shared by the wrapper, the poll thread and every ArrayBuffer over a region.
@@ -102,70 +105,6 @@ struct Holder {
 	}
 	~Holder() { Close(); }
 };
-
-class TouchWorker : public Napi::AsyncWorker {
-public:
-	TouchWorker(Napi::Env env, std::shared_ptr<Holder> holder, uint8_t *base,
-		    std::vector<uint32_t> pages, unsigned threads, bool write, uint8_t value)
-		: Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)),
-		  holder_(std::move(holder)), base_(base), pages_(std::move(pages)),
-		  threads_(threads), write_(write), value_(value)
-	{
-	}
-
-	Napi::Promise Promise() { return deferred_.Promise(); }
-
-	void Execute() override
-	{
-		rc_ = fc_touch_pages(base_, pages_.data(), pages_.size(), threads_, write_, value_, &res_);
-		std::lock_guard<std::mutex> lock(holder_->mu);
-		holder_->touchers--;
-		holder_->cv.notify_all();
-	}
-
-	void OnOK() override
-	{
-		Napi::Env env = Env();
-		if (rc_ < 0) {
-			deferred_.Reject(KernelError(env, std::string("touch failed: ") + strerror(-rc_), -rc_).Value());
-			return;
-		}
-		Napi::Object o = Napi::Object::New(env);
-		o.Set("ns", Napi::Number::New(env, (double)res_.ns));
-		o.Set("sum", Napi::Number::New(env, (double)res_.sum));
-		deferred_.Resolve(o);
-	}
-
-	void OnError(const Napi::Error &e) override { deferred_.Reject(e.Value()); }
-
-private:
-	Napi::Promise::Deferred deferred_;
-	std::shared_ptr<Holder> holder_;
-	uint8_t *base_;
-	std::vector<uint32_t> pages_;
-	unsigned threads_;
-	bool write_;
-	uint8_t value_;
-	struct fc_touch_result res_ = {};
-	int rc_ = 0;
-};
-
-bool ToU64(const Napi::Value &v, uint64_t *out)
-{
-	if (v.IsBigInt()) {
-		bool lossless;
-		*out = v.As<Napi::BigInt>().Uint64Value(&lossless);
-		return lossless;
-	}
-	if (v.IsNumber()) {
-		double d = v.As<Napi::Number>().DoubleValue();
-		if (d < 0 || d > 9007199254740991.0)
-			return false;
-		*out = (uint64_t)d;
-		return true;
-	}
-	return false;
-}
 
 Napi::Buffer<uint8_t> TakeEvents(Napi::Env env, Holder &h)
 {
@@ -361,7 +300,8 @@ private:
 			std::lock_guard<std::mutex> lock(holder_->mu);
 			holder_->touchers++;
 		}
-		auto *w = new TouchWorker(env, holder_, static_cast<uint8_t *>(fk_region_addr(e, slot)),
+		auto *w = new TouchWorker(env, KernelError, TouchDone(holder_),
+					  static_cast<uint8_t *>(fk_region_addr(e, slot)),
 					  std::move(pages), threads, info[3].ToBoolean(),
 					  (uint8_t)info[4].As<Napi::Number>().Uint32Value());
 		Napi::Promise p = w->Promise();

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 #include "bindings.h"
+#include "binding_util.h"
 
 extern "C" {
 #include "uffd_engine.h"
@@ -24,6 +25,11 @@ extern "C" {
 }
 
 namespace {
+
+using faultc_binding::CodedError;
+using faultc_binding::ToU64;
+using faultc_binding::TouchDone;
+using faultc_binding::TouchWorker;
 
 const char *ErrnoName(int err)
 {
@@ -43,10 +49,7 @@ const char *ErrnoName(int err)
 
 Napi::Error UffdError(Napi::Env env, const std::string &msg, int err)
 {
-	Napi::Error e = Napi::Error::New(env, msg);
-	e.Set("code", Napi::String::New(env, std::string("FAULTC_UFFD_") + ErrnoName(err)));
-	e.Set("errno", Napi::Number::New(env, err));
-	return e;
+	return CodedError(env, "FAULTC_UFFD_", ErrnoName(err), msg, err);
 }
 
 struct EventsCtx {
@@ -96,61 +99,6 @@ void OnEvents(void *ctx)
 	// Data-less: the JS callback drains the queue itself, in batches.
 	c->tsfn.NonBlockingCall();
 }
-
-class TouchWorker : public Napi::AsyncWorker {
-public:
-	TouchWorker(Napi::Env env, std::shared_ptr<Holder> holder, uint8_t *base,
-		    std::vector<uint32_t> pages, unsigned threads, bool write, uint8_t value,
-		    size_t anon_pages)
-		: Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)),
-		  holder_(std::move(holder)), base_(base), pages_(std::move(pages)),
-		  threads_(threads), write_(write), value_(value), anon_pages_(anon_pages)
-	{
-	}
-
-	Napi::Promise Promise() { return deferred_.Promise(); }
-
-	void Execute() override
-	{
-		if (holder_)
-			rc_ = fc_touch_pages(base_, pages_.data(), pages_.size(), threads_, write_,
-					     value_, &res_);
-		else
-			rc_ = fc_touch_anonymous(anon_pages_, threads_, write_, &res_);
-		if (holder_) {
-			std::lock_guard<std::mutex> lock(holder_->mu);
-			holder_->touchers--;
-			holder_->cv.notify_all();
-		}
-	}
-
-	void OnOK() override
-	{
-		Napi::Env env = Env();
-		if (rc_ < 0) {
-			deferred_.Reject(UffdError(env, std::string("touch failed: ") + strerror(-rc_), -rc_).Value());
-			return;
-		}
-		Napi::Object o = Napi::Object::New(env);
-		o.Set("ns", Napi::Number::New(env, (double)res_.ns));
-		o.Set("sum", Napi::Number::New(env, (double)res_.sum));
-		deferred_.Resolve(o);
-	}
-
-	void OnError(const Napi::Error &e) override { deferred_.Reject(e.Value()); }
-
-private:
-	Napi::Promise::Deferred deferred_;
-	std::shared_ptr<Holder> holder_;
-	uint8_t *base_;
-	std::vector<uint32_t> pages_;
-	unsigned threads_;
-	bool write_;
-	uint8_t value_;
-	size_t anon_pages_;
-	struct fc_touch_result res_ = {};
-	int rc_ = 0;
-};
 
 class UffdEngine : public Napi::ObjectWrap<UffdEngine> {
 public:
@@ -244,23 +192,6 @@ private:
 			return nullptr;
 		}
 		return holder_->engine;
-	}
-
-	static bool ToU64(const Napi::Value &v, uint64_t *out)
-	{
-		if (v.IsBigInt()) {
-			bool lossless;
-			*out = v.As<Napi::BigInt>().Uint64Value(&lossless);
-			return lossless;
-		}
-		if (v.IsNumber()) {
-			double d = v.As<Napi::Number>().DoubleValue();
-			if (d < 0 || d > 9007199254740991.0)
-				return false;
-			*out = (uint64_t)d;
-			return true;
-		}
-		return false;
 	}
 
 	int Slot(const Napi::CallbackInfo &info)
@@ -445,9 +376,10 @@ private:
 			std::lock_guard<std::mutex> lock(holder_->mu);
 			holder_->touchers++;
 		}
-		auto *w = new TouchWorker(env, holder_, static_cast<uint8_t *>(fc_region_addr(e, slot)),
+		auto *w = new TouchWorker(env, UffdError, TouchDone(holder_),
+					  static_cast<uint8_t *>(fc_region_addr(e, slot)),
 					  std::move(pages), threads, info[3].ToBoolean(),
-					  (uint8_t)info[4].As<Napi::Number>().Uint32Value(), 0);
+					  (uint8_t)info[4].As<Napi::Number>().Uint32Value());
 		Napi::Promise p = w->Promise();
 		w->Queue();
 		return p;
@@ -503,7 +435,7 @@ Napi::Value TouchAnonymous(const Napi::CallbackInfo &info)
 		Napi::RangeError::New(env, "threads must be 1..64").ThrowAsJavaScriptException();
 		return env.Undefined();
 	}
-	auto *w = new TouchWorker(env, nullptr, nullptr, {}, threads, info[2].ToBoolean(), 1,
+	auto *w = new TouchWorker(env, UffdError, nullptr, nullptr, {}, threads, info[2].ToBoolean(), 1,
 				  (size_t)info[0].As<Napi::Number>().Int64Value());
 	Napi::Promise p = w->Promise();
 	w->Queue();

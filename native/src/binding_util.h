@@ -1,0 +1,119 @@
+// What the engine bindings share: argument conversion, errors with codes, and
+// the worker that touches region memory from native threads (tests, bench).
+#pragma once
+#include <napi.h>
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+extern "C" {
+#include "uffd_touch.h"
+}
+
+namespace faultc_binding {
+
+// A number or bigint that fits an unsigned 64-bit value without loss.
+inline bool ToU64(const Napi::Value &v, uint64_t *out)
+{
+	if (v.IsBigInt()) {
+		bool lossless;
+		*out = v.As<Napi::BigInt>().Uint64Value(&lossless);
+		return lossless;
+	}
+	if (v.IsNumber()) {
+		double d = v.As<Napi::Number>().DoubleValue();
+		if (d < 0 || d > 9007199254740991.0)
+			return false;
+		*out = (uint64_t)d;
+		return true;
+	}
+	return false;
+}
+
+// An Error whose `code` is prefix + name (e.g. FAULTC_UFFD_EPERM), with errno.
+inline Napi::Error CodedError(Napi::Env env, const char *prefix, const char *name,
+			      const std::string &msg, int err)
+{
+	Napi::Error e = Napi::Error::New(env, msg);
+	e.Set("code", Napi::String::New(env, std::string(prefix) + name));
+	e.Set("errno", Napi::Number::New(env, err));
+	return e;
+}
+
+using MakeError = Napi::Error (*)(Napi::Env env, const std::string &msg, int err);
+
+// Touches `pages` of the memory at `base` from `threads` native threads, or,
+// when base is null, `anon_pages` of fresh anonymous memory (the baseline).
+// `done` runs on the worker thread once the touching has ended, so an engine
+// can count the workers still using its memory. Resolves { ns, sum }.
+class TouchWorker : public Napi::AsyncWorker {
+public:
+	TouchWorker(Napi::Env env, MakeError make_error, std::function<void()> done, uint8_t *base,
+		    std::vector<uint32_t> pages, unsigned threads, bool write, uint8_t value,
+		    size_t anon_pages = 0)
+		: Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)),
+		  make_error_(make_error), done_(std::move(done)), base_(base),
+		  pages_(std::move(pages)), threads_(threads), write_(write), value_(value),
+		  anon_pages_(anon_pages)
+	{
+	}
+
+	Napi::Promise Promise() { return deferred_.Promise(); }
+
+	void Execute() override
+	{
+		if (base_)
+			rc_ = fc_touch_pages(base_, pages_.data(), pages_.size(), threads_, write_,
+					     value_, &res_);
+		else
+			rc_ = fc_touch_anonymous(anon_pages_, threads_, write_, &res_);
+		if (done_)
+			done_();
+	}
+
+	void OnOK() override
+	{
+		Napi::Env env = Env();
+		if (rc_ < 0) {
+			deferred_.Reject(make_error_(env, std::string("touch failed: ") + strerror(-rc_), -rc_).Value());
+			return;
+		}
+		Napi::Object o = Napi::Object::New(env);
+		o.Set("ns", Napi::Number::New(env, (double)res_.ns));
+		o.Set("sum", Napi::Number::New(env, (double)res_.sum));
+		deferred_.Resolve(o);
+	}
+
+	void OnError(const Napi::Error &e) override { deferred_.Reject(e.Value()); }
+
+private:
+	Napi::Promise::Deferred deferred_;
+	MakeError make_error_;
+	std::function<void()> done_;
+	uint8_t *base_;
+	std::vector<uint32_t> pages_;
+	unsigned threads_;
+	bool write_;
+	uint8_t value_;
+	size_t anon_pages_;
+	struct fc_touch_result res_ = {};
+	int rc_ = 0;
+};
+
+// The `done` of a TouchWorker over an engine's memory: counts the worker out
+// under the engine's lock, so close() can wait for the last one.
+template <class Holder> std::function<void()> TouchDone(std::shared_ptr<Holder> h)
+{
+	return [h]() {
+		std::lock_guard<std::mutex> lock(h->mu);
+		h->touchers--;
+		h->cv.notify_all();
+	};
+}
+
+} // namespace faultc_binding
