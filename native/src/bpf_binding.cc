@@ -12,6 +12,7 @@
 #include <vector>
 #include <bpf/libbpf.h>
 #include "bindings.h"
+#include "binding_util.h"
 #include "bpf_loader.h"
 
 namespace {
@@ -181,20 +182,7 @@ private:
 
 	static bool GetU64(Napi::Object o, const char *key, uint64_t *out)
 	{
-		Napi::Value v = o.Get(key);
-		bool lossless = true;
-		if (v.IsBigInt()) {
-			*out = v.As<Napi::BigInt>().Uint64Value(&lossless);
-			return lossless;
-		}
-		if (v.IsNumber()) {
-			double d = v.As<Napi::Number>().DoubleValue();
-			if (d < 0 || d > 9007199254740991.0)
-				return false;
-			*out = (uint64_t)d;
-			return true;
-		}
-		return false;
+		return faultc_binding::ToU64(o.Get(key), out);
 	}
 
 	// setRanges([{ start: bigint, end: bigint, base: bigint, region: number }])
