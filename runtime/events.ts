@@ -42,12 +42,38 @@ export interface RawFaultEvent {
 
 const EV = ABI_LAYOUTS.faultc_event;
 
+/** Decodes a batch of struct faultc_event (host byte order, as the kernel and the addon wrote them). */
 export function decodeFaultEvents(buf: Uint8Array): RawFaultEvent[] {
-  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   const f = EV.fields;
-  const out: RawFaultEvent[] = [];
-  for (let o = 0; o + EV.size <= buf.byteLength; o += EV.size) {
-    out.push({
+  const n = Math.floor(buf.byteLength / EV.size);
+  const out: RawFaultEvent[] = new Array(n);
+  // Typed views read far faster than DataView; they need 8-byte alignment.
+  if (buf.byteOffset % 8 === 0) {
+    const u64 = new BigUint64Array(buf.buffer, buf.byteOffset, (n * EV.size) / 8);
+    const u32 = new Uint32Array(buf.buffer, buf.byteOffset, (n * EV.size) / 4);
+    for (let i = 0; i < n; i++) {
+      const q = (i * EV.size) / 8;
+      const d = (i * EV.size) / 4;
+      out[i] = {
+        timeNs: u64[q + f.time_ns / 8]!,
+        address: u64[q + f.address / 8]!,
+        offset: u64[q + f.offset / 8]!,
+        region: u32[d + f.region / 4]!,
+        pid: u32[d + f.pid / 4]!,
+        tid: u32[d + f.tid / 4]!,
+        handler: u32[d + f.handler / 4]!,
+        write: u32[d + f.write / 4]!,
+        action: u32[d + f.action / 4]!,
+        pages: u32[d + f.pages / 4]!,
+        error: u32[d + f.error / 4]!,
+      };
+    }
+    return out;
+  }
+  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  for (let i = 0; i < n; i++) {
+    const o = i * EV.size;
+    out[i] = {
       timeNs: view.getBigUint64(o + f.time_ns, true),
       address: view.getBigUint64(o + f.address, true),
       offset: view.getBigUint64(o + f.offset, true),
@@ -59,7 +85,7 @@ export function decodeFaultEvents(buf: Uint8Array): RawFaultEvent[] {
       action: view.getUint32(o + f.action, true),
       pages: view.getUint32(o + f.pages, true),
       error: view.getUint32(o + f.error, true),
-    });
+    };
   }
   return out;
 }

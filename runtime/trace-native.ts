@@ -1,7 +1,6 @@
 // Typed view of the addon's BPF part (native/src/bpf_binding.cc) and the
 // decoding of packed struct faultc_event records.
 import { readFileSync } from 'node:fs';
-import { ABI_LAYOUTS } from '../codegen/abi.js';
 import { loadNative } from './native.js';
 
 export interface VerifiedProgram {
@@ -70,68 +69,8 @@ export function bpfNative(): BpfNative {
   return native.bpf;
 }
 
-/** One struct faultc_event, as the ring buffer carries it. */
-export interface RawEvent {
-  timeNs: bigint;
-  address: bigint;
-  offset: bigint;
-  region: number;
-  pid: number;
-  tid: number;
-  handler: number;
-  write: number;
-  action: number;
-  pages: number;
-  error: number;
-}
-
-const EV = ABI_LAYOUTS.faultc_event;
-
-export function decodeEvents(buf: Buffer): RawEvent[] {
-  const f = EV.fields;
-  const n = Math.floor(buf.length / EV.size);
-  const out: RawEvent[] = new Array(n);
-  // Typed views read far faster than Buffer's readers; they need 8-byte alignment.
-  // They read in host byte order, as the kernel wrote the events (x86: little-endian).
-  const aligned = buf.byteOffset % 8 === 0;
-  const u64 = aligned ? new BigUint64Array(buf.buffer, buf.byteOffset, (n * EV.size) / 8) : undefined;
-  const u32 = aligned ? new Uint32Array(buf.buffer, buf.byteOffset, (n * EV.size) / 4) : undefined;
-  for (let i = 0; i < n; i++) {
-    const o = i * EV.size;
-    if (u64 && u32) {
-      const q = o / 8;
-      const d = o / 4;
-      out[i] = {
-        timeNs: u64[q + f.time_ns / 8]!,
-        address: u64[q + f.address / 8]!,
-        offset: u64[q + f.offset / 8]!,
-        region: u32[d + f.region / 4]!,
-        pid: u32[d + f.pid / 4]!,
-        tid: u32[d + f.tid / 4]!,
-        handler: u32[d + f.handler / 4]!,
-        write: u32[d + f.write / 4]!,
-        action: u32[d + f.action / 4]!,
-        pages: u32[d + f.pages / 4]!,
-        error: u32[d + f.error / 4]!,
-      };
-    } else {
-      out[i] = {
-        timeNs: buf.readBigUInt64LE(o + f.time_ns),
-        address: buf.readBigUInt64LE(o + f.address),
-        offset: buf.readBigUInt64LE(o + f.offset),
-        region: buf.readUInt32LE(o + f.region),
-        pid: buf.readUInt32LE(o + f.pid),
-        tid: buf.readUInt32LE(o + f.tid),
-        handler: buf.readUInt32LE(o + f.handler),
-        write: buf.readUInt32LE(o + f.write),
-        action: buf.readUInt32LE(o + f.action),
-        pages: buf.readUInt32LE(o + f.pages),
-        error: buf.readUInt32LE(o + f.error),
-      };
-    }
-  }
-  return out;
-}
+// Ring-buffer events are struct faultc_event, decoded where every engine's are.
+export { decodeFaultEvents as decodeEvents, type RawFaultEvent as RawEvent } from './events.js';
 
 /**
  * Whether this process may load BPF programs: CAP_BPF (39) or CAP_SYS_ADMIN
