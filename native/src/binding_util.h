@@ -12,6 +12,7 @@
 #include <vector>
 
 extern "C" {
+#include "faultc_abi.h"
 #include "uffd_touch.h"
 }
 
@@ -114,6 +115,44 @@ template <class Holder> std::function<void()> TouchDone(std::shared_ptr<Holder> 
 		h->touchers--;
 		h->cv.notify_all();
 	};
+}
+
+// touch(slot, pages: Uint32Array, threads, write, value) over one region of
+// `region_bytes` at `base`: checks the arguments (only pages of this region:
+// the toucher never strays outside it), counts the worker in, queues it.
+template <class Holder>
+Napi::Value StartTouch(const Napi::CallbackInfo &info, MakeError make_error,
+		       std::shared_ptr<Holder> holder, uint8_t *base, uint64_t region_bytes)
+{
+	Napi::Env env = info.Env();
+	if (info.Length() < 5 || !info[1].IsTypedArray() ||
+	    info[1].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array || !info[2].IsNumber()) {
+		Napi::TypeError::New(env, "touch(slot, pages: Uint32Array, threads: number, write: boolean, value: number)")
+			.ThrowAsJavaScriptException();
+		return env.Undefined();
+	}
+	Napi::Uint32Array arr = info[1].As<Napi::Uint32Array>();
+	std::vector<uint32_t> pages(arr.Data(), arr.Data() + arr.ElementLength());
+	for (uint32_t p : pages) {
+		if (p >= region_bytes / FAULTC_PAGE_SIZE) {
+			Napi::RangeError::New(env, "page index outside the region").ThrowAsJavaScriptException();
+			return env.Undefined();
+		}
+	}
+	unsigned threads = info[2].As<Napi::Number>().Uint32Value();
+	if (threads < 1 || threads > 64) {
+		Napi::RangeError::New(env, "threads must be 1..64").ThrowAsJavaScriptException();
+		return env.Undefined();
+	}
+	{
+		std::lock_guard<std::mutex> lock(holder->mu);
+		holder->touchers++;
+	}
+	auto *w = new TouchWorker(env, make_error, TouchDone(holder), base, std::move(pages), threads,
+				  info[3].ToBoolean(), (uint8_t)info[4].As<Napi::Number>().Uint32Value());
+	Napi::Promise p = w->Promise();
+	w->Queue();
+	return p;
 }
 
 } // namespace faultc_binding

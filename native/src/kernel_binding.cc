@@ -29,6 +29,7 @@ extern "C" {
 namespace {
 
 using faultc_binding::CodedError;
+using faultc_binding::StartTouch;
 using faultc_binding::ToU64;
 using faultc_binding::TouchDone;
 using faultc_binding::TouchWorker;
@@ -275,38 +276,13 @@ private:
 		struct fk_engine *e = Engine(env);
 		if (!e)
 			return env.Undefined();
-		if (info.Length() < 5 || !info[0].IsNumber() || !info[1].IsTypedArray() ||
-		    info[1].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array || !info[2].IsNumber()) {
-			Napi::TypeError::New(env, "touch(slot, pages: Uint32Array, threads: number, write: boolean, value: number)")
-				.ThrowAsJavaScriptException();
+		if (info.Length() < 1 || !info[0].IsNumber()) {
+			Napi::TypeError::New(env, "touch(slot, pages, threads, write, value)").ThrowAsJavaScriptException();
 			return env.Undefined();
 		}
 		int slot = info[0].As<Napi::Number>().Int32Value();
-		uint64_t nr_pages = fk_region_size(e, slot) / FAULTC_PAGE_SIZE;
-		Napi::Uint32Array arr = info[1].As<Napi::Uint32Array>();
-		std::vector<uint32_t> pages(arr.Data(), arr.Data() + arr.ElementLength());
-		for (uint32_t p : pages) {
-			if (p >= nr_pages) {
-				Napi::RangeError::New(env, "page index outside the region").ThrowAsJavaScriptException();
-				return env.Undefined();
-			}
-		}
-		unsigned threads = info[2].As<Napi::Number>().Uint32Value();
-		if (threads < 1 || threads > 64) {
-			Napi::RangeError::New(env, "threads must be 1..64").ThrowAsJavaScriptException();
-			return env.Undefined();
-		}
-		{
-			std::lock_guard<std::mutex> lock(holder_->mu);
-			holder_->touchers++;
-		}
-		auto *w = new TouchWorker(env, KernelError, TouchDone(holder_),
-					  static_cast<uint8_t *>(fk_region_addr(e, slot)),
-					  std::move(pages), threads, info[3].ToBoolean(),
-					  (uint8_t)info[4].As<Napi::Number>().Uint32Value());
-		Napi::Promise p = w->Promise();
-		w->Queue();
-		return p;
+		return StartTouch(info, KernelError, holder_, static_cast<uint8_t *>(fk_region_addr(e, slot)),
+				  fk_region_size(e, slot));
 	}
 
 	// close() -> Buffer of the events not drained yet

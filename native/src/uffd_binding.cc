@@ -27,6 +27,7 @@ extern "C" {
 namespace {
 
 using faultc_binding::CodedError;
+using faultc_binding::StartTouch;
 using faultc_binding::ToU64;
 using faultc_binding::TouchDone;
 using faultc_binding::TouchWorker;
@@ -351,38 +352,8 @@ private:
 		int slot = Slot(info);
 		if (!e || slot < 0)
 			return env.Undefined();
-		if (info.Length() < 5 || !info[1].IsTypedArray() ||
-		    info[1].As<Napi::TypedArray>().TypedArrayType() != napi_uint32_array || !info[2].IsNumber()) {
-			Napi::TypeError::New(env, "touch(slot, pages: Uint32Array, threads: number, write: boolean, value: number)")
-				.ThrowAsJavaScriptException();
-			return env.Undefined();
-		}
-		Napi::Uint32Array arr = info[1].As<Napi::Uint32Array>();
-		uint64_t nr_pages = fc_region_size(e, slot) / FAULTC_PAGE_SIZE;
-		std::vector<uint32_t> pages(arr.Data(), arr.Data() + arr.ElementLength());
-		// Only pages of this region: the toucher never strays outside it.
-		for (uint32_t p : pages) {
-			if (p >= nr_pages) {
-				Napi::RangeError::New(env, "page index outside the region").ThrowAsJavaScriptException();
-				return env.Undefined();
-			}
-		}
-		unsigned threads = info[2].As<Napi::Number>().Uint32Value();
-		if (threads < 1 || threads > 64) {
-			Napi::RangeError::New(env, "threads must be 1..64").ThrowAsJavaScriptException();
-			return env.Undefined();
-		}
-		{
-			std::lock_guard<std::mutex> lock(holder_->mu);
-			holder_->touchers++;
-		}
-		auto *w = new TouchWorker(env, UffdError, TouchDone(holder_),
-					  static_cast<uint8_t *>(fc_region_addr(e, slot)),
-					  std::move(pages), threads, info[3].ToBoolean(),
-					  (uint8_t)info[4].As<Napi::Number>().Uint32Value());
-		Napi::Promise p = w->Promise();
-		w->Queue();
-		return p;
+		return StartTouch(info, UffdError, holder_, static_cast<uint8_t *>(fc_region_addr(e, slot)),
+				  fc_region_size(e, slot));
 	}
 
 	Napi::Value Info(const Napi::CallbackInfo &info)
