@@ -46,6 +46,25 @@ inline Napi::Error CodedError(Napi::Env env, const char *prefix, const char *nam
 	return e;
 }
 
+// options.sources: the source files' paths, at most FAULTC_MAX_SOURCES.
+// Throws a JS exception and returns false when they are not that.
+inline bool SourcePaths(Napi::Env env, Napi::Object o, std::vector<std::string> *paths)
+{
+	Napi::Array src = o.Get("sources").As<Napi::Array>();
+	for (uint32_t i = 0; i < src.Length(); i++) {
+		if (!src.Get(i).IsString()) {
+			Napi::TypeError::New(env, "options.sources must hold strings").ThrowAsJavaScriptException();
+			return false;
+		}
+		paths->push_back(src.Get(i).As<Napi::String>());
+	}
+	if (paths->size() > FAULTC_MAX_SOURCES) {
+		Napi::RangeError::New(env, "too many sources").ThrowAsJavaScriptException();
+		return false;
+	}
+	return true;
+}
+
 using MakeError = Napi::Error (*)(Napi::Env env, const std::string &msg, int err);
 
 // Touches `pages` of the memory at `base` from `threads` native threads, or,

@@ -147,19 +147,9 @@ public:
 			return;
 		}
 		std::string object = o.Get("object").As<Napi::String>();
-		Napi::Array src = o.Get("sources").As<Napi::Array>();
 		std::vector<std::string> paths;
-		for (uint32_t i = 0; i < src.Length(); i++) {
-			if (!src.Get(i).IsString()) {
-				Napi::TypeError::New(env, "options.sources must hold strings").ThrowAsJavaScriptException();
-				return;
-			}
-			paths.push_back(src.Get(i).As<Napi::String>());
-		}
-		if (paths.size() > FAULTC_MAX_SOURCES) {
-			Napi::RangeError::New(env, "too many sources").ThrowAsJavaScriptException();
+		if (!faultc_binding::SourcePaths(env, o, &paths))
 			return;
-		}
 		struct fk_engine_opts opts = {};
 		opts.object_path = object.c_str();
 		opts.nr_sources = (unsigned)paths.size();
