@@ -35,14 +35,30 @@ export function ensureKernel(): string {
 // Test-file filters on the command line (`vitest run test/grammar`): build the
 // kernel up front only if the run includes VM tests.  The VM test files call
 // ensureKernel() themselves too, so this only moves the wait out of a test.
-function runIncludesVmTests(): boolean {
-  const runAt = process.argv.findIndex((a) => a === 'run' || a.endsWith('vitest.mjs') || a.endsWith('vitest'));
-  const filters = process.argv.slice(runAt + 1).filter((a) => !a.startsWith('-') && a !== 'run');
-  return filters.length === 0 || filters.some((f) => f.includes('vm'));
+/** vitest options whose value is the next argument (not a file filter). */
+const OPTIONS_WITH_VALUES = new Set(['--exclude', '--config', '-c', '--root', '-r', '--dir', '--project', '--reporter', '--outputFile', '-t', '--testNamePattern', '--pool', '--shard']);
+
+export function runIncludesVmTests(argv: readonly string[]): boolean {
+  const runAt = argv.findIndex((a) => a === 'run' || a.endsWith('vitest.mjs') || a.endsWith('vitest'));
+  const filters: string[] = [];
+  let vmExcluded = false;
+  for (let i = runAt + 1; i < argv.length; i++) {
+    const a = argv[i] ?? '';
+    if (OPTIONS_WITH_VALUES.has(a)) {
+      if (a === '--exclude' && (argv[i + 1] ?? '').includes('vm')) vmExcluded = true;
+      i++;
+    } else if (a.startsWith('--exclude=')) {
+      if (a.includes('vm')) vmExcluded = true;
+    } else if (!a.startsWith('-') && a !== 'run') {
+      filters.push(a);
+    }
+  }
+  if (filters.length === 0) return !vmExcluded;
+  return filters.some((f) => f.includes('vm'));
 }
 
 export default function setup(): void {
-  if (!runIncludesVmTests()) return;
+  if (!runIncludesVmTests(process.argv)) return;
   // Inherited by the forked test workers.  A failed build fails the VM tests,
   // not the whole run, and is not retried by every VM test file.
   try {
