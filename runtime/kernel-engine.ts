@@ -3,14 +3,14 @@
 // kernel (kernel/patches/). native/src/kernel_engine.c loads and attaches it;
 // this file adapts it to engine.ts.
 //
-// `defer`: the hook hands such a page to a userfaultfd registered on the
-// region; the engine registers one for regions whose rules may defer, and its
-// handler gives the page zeros, as the uffd engine does with its own defers.
-//
-// What it does not do: `on write` rules (track dirty, write notify, write
-// sigbus). The hook handles missing pages only; a region with `on write`
-// rules maps and resolves its missing pages, and dirtyPages()/resetDirty()
-// throw FAULTC_KERNEL_NO_WRITE_TRACKING. Use the uffd engine for those.
+// What the hook hands to user space goes to a userfaultfd engine watching the
+// region (native/src/kernel_engine.c), which runs the policy's host decision
+// library exactly as the uffd engine does:
+// - `defer`: the hook hands the page to the region's userfaultfd, whose
+//   handler gives it zeros, as the uffd engine does with its own defers;
+// - `on write` rules (track dirty, write notify, write sigbus): the hook
+//   installs the region's pages write-protected, and the first write to each
+//   comes to the handler (dirty bitmap, notify, SIGBUS).
 import { artifactPath, type LoadedManifest } from '../codegen/manifest.js';
 import type { Stmt } from '../compiler/ir.js';
 import { FAULT_COUNTS_PER_REGION } from '../codegen/fault-bpf.js';
@@ -26,16 +26,28 @@ interface TouchResult {
 
 /** The addon's KernelEngine (native/src/kernel_binding.cc). */
 export interface NativeKernelEngine {
-  addRegion(region: number, size: bigint, at: bigint, defer: boolean): { slot: number; address: bigint; buffer: ArrayBuffer };
+  addRegion(region: number, size: bigint, at: bigint, defer: boolean, writes: boolean): { slot: number; address: bigint; buffer: ArrayBuffer };
   counts(region: number): number[];
+  writes(slot: number): WriteCounts;
+  dirtyPages(slot: number): number[];
+  resetDirty(slot: number): void;
   drainEvents(): Buffer;
   lostEvents(): number;
   touch(slot: number, pages: Uint32Array, threads: number, write: boolean, value: number): Promise<TouchResult>;
   close(): Buffer;
 }
 
+/** What the handler of a region's `on write` rules counted. */
+export interface WriteCounts {
+  writeFaults: number;
+  sigbus: number;
+  errors: number;
+}
+
 export interface NativeKernelOptions {
   object: string;
+  /** The host decision library: the handler of first writes and deferred pages runs it. */
+  decide?: string;
   sources: string[];
   regions: number;
   ringBytes?: number;
@@ -81,8 +93,13 @@ function rethrow(e: unknown): never {
   throw e;
 }
 
-/** The program's per-region counters as engine.ts's RegionStats. */
-export function statsFromCounts(c: readonly number[]): RegionStats {
+const NO_WRITES: WriteCounts = { writeFaults: 0, sigbus: 0, errors: 0 };
+
+/**
+ * The program's per-region counters, plus what the handler of the region's
+ * `on write` rules counted, as engine.ts's RegionStats.
+ */
+export function statsFromCounts(c: readonly number[], w: WriteCounts = NO_WRITES): RegionStats {
   const at = (i: number): number => c[i] ?? 0;
   return {
     faults: at(0),
@@ -92,20 +109,13 @@ export function statsFromCounts(c: readonly number[]): RegionStats {
       copy: at(ACTION_CODES.copy),
       prefetch: at(6),
     },
-    sigbus: at(ACTION_CODES.sigbus),
+    sigbus: at(ACTION_CODES.sigbus) + w.sigbus,
     deferred: at(ACTION_CODES.defer),
-    errors: at(FAULT_COUNTS_PER_REGION - 1),
-    writeFaults: 0,
+    errors: at(FAULT_COUNTS_PER_REGION - 1) + w.errors,
+    writeFaults: w.writeFaults,
     // The kernel retries a lost race inside the fault; the program never sees it.
     raced: 0,
   };
-}
-
-function noWriteTracking(): never {
-  throw new RuntimeError(
-    'FAULTC_KERNEL_NO_WRITE_TRACKING',
-    'the kernel engine resolves missing pages only; `on write` rules (track dirty) need the uffd engine',
-  );
 }
 
 class KernelRegion implements EngineRegion {
@@ -119,15 +129,23 @@ class KernelRegion implements EngineRegion {
   ) {}
 
   stats(): RegionStats {
-    return statsFromCounts(this.native.counts(this.index));
+    return statsFromCounts(this.native.counts(this.index), this.native.writes(this.slot));
   }
 
   dirtyPages(): number[] {
-    return noWriteTracking();
+    try {
+      return this.native.dirtyPages(this.slot);
+    } catch (e) {
+      rethrow(e);
+    }
   }
 
   resetDirty(): void {
-    noWriteTracking();
+    try {
+      this.native.resetDirty(this.slot);
+    } catch (e) {
+      rethrow(e);
+    }
   }
 
   touch(pages: Uint32Array, opts: { threads?: number; write?: boolean; value?: number } = {}): Promise<TouchResult> {
@@ -150,11 +168,10 @@ export class KernelInstance implements EngineInstance {
   ) {}
 
   mapRegion(spec: RegionSpec): EngineRegion {
-    // A region that may `defer` gets a userfaultfd whose handler (native)
-    // gives deferred pages zeros, as the uffd engine does.
+    // Deferred pages and first writes go to the native handler.
     const defer = rulesDefer(this.manifest.ir.regions[spec.index]?.onMissing);
     try {
-      const r = this.native.addRegion(spec.index, spec.size, spec.at ?? 0n, defer);
+      const r = this.native.addRegion(spec.index, spec.size, spec.at ?? 0n, defer, spec.writeTracking);
       return new KernelRegion(this.native, r.slot, spec.index, r.address, Number(spec.size), r.buffer);
     } catch (e) {
       rethrow(e);
@@ -182,6 +199,7 @@ export const kernelEngine: Engine = {
     try {
       native = new KernelEngine({
         object,
+        decide: ctx.decideLibrary,
         sources: ctx.sourcePaths,
         regions: ctx.manifest.regions.length,
         onEvents: () => {

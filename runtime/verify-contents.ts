@@ -80,6 +80,15 @@ export function expectPage(
   }
 }
 
+/**
+ * What the region's `on write` rules do with the first write to page `page`
+ * once it is present: `sigbus` refuses it, `trackDirty` marks the page dirty.
+ */
+export function expectWrite(policy: PolicyIR, region: number, page: number, regionAddress: bigint, sources: SourceReader): Evaluation {
+  const offset = BigInt(page) * BigInt(PAGE);
+  return evaluate(policy, { region, handler: 'write', offset, address: regionAddress + offset, write: true, sourceSizes: sources.sizes });
+}
+
 export interface PageMismatch {
   page: number;
   /** First differing byte within the page. */

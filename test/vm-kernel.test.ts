@@ -1,14 +1,17 @@
 // The kernel engine on the patched kernel, under QEMU. One guest boot runs:
 //   1. test/vm-kernel/hook_test.c with a hand-written fault program: every
 //      action, SIGBUS cases, events, prefetch, threads, fork, munmap, mprotect,
-//      mremap, detach, userfaultfd defer, privilege, program lifetime;
+//      mremap, detach, userfaultfd defer, pages installed write-protected
+//      for a userfaultfd, privilege, program lifetime;
 //   2. test/vm-kernel/fault_run.c over generated programs, page by page with
 //      SIGBUS caught: SIGBUS pages and error events of the examples and of
 //      test/vm-kernel/errors.pfp (division by zero, past the end, a source
-//      truncated after attach), checked against the reference evaluator;
+//      truncated after attach) and of test/vm-kernel/writes.pfp (writes
+//      refused by `on write` rules), checked against the reference evaluator;
 //   3. test/vm-kernel/guest-engines.ts: every example policy through the
 //      runtime on the kernel engine and on the uffd engine: pages byte for
-//      byte against the evaluator, and the same events and counters on both.
+//      byte against the evaluator, and the same events, counters and dirty
+//      pages on both.
 // The guest kernel's log must stay free of warnings throughout.
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
@@ -20,7 +23,7 @@ import { bpfIncludeFlags } from '../codegen/clang.js';
 import { ACTION_CODES, ERROR_CODES } from '../codegen/abi.js';
 import type { PolicyIR } from '../compiler/ir.js';
 import { loadPolicy } from '../runtime/index.js';
-import { expectPage, PAGE, SourceReader } from '../runtime/verify-contents.js';
+import { expectPage, expectWrite, PAGE, SourceReader } from '../runtime/verify-contents.js';
 import { ensureKernel, repoRoot } from './setup/kernel.js';
 import { runInVm, type VmRunResult } from './vm/harness.js';
 
@@ -42,6 +45,8 @@ interface RunSpec {
   write?: boolean;
   /** Truncate this source (index) to this many bytes after attach. */
   truncate?: { source: number; bytes: number };
+  /** The region's `on write` rules run (writes go to the decision library's handler). */
+  onWrite?: boolean;
 }
 
 const runs: RunSpec[] = [
@@ -52,16 +57,25 @@ const runs: RunSpec[] = [
   { name: 'tiered', pfp: 'examples/tiered.pfp', policy: 'tiered', region: 0, first: 250, count: 12, write: true },
   { name: 'errors', pfp: 'errors.pfp', policy: 'errors', region: 0, first: 0, count: 16 },
   { name: 'truncated', pfp: 'errors.pfp', policy: 'errors', region: 0, first: 0, count: 16, truncate: { source: 0, bytes: 4096 } },
+  { name: 'writes', pfp: 'writes.pfp', policy: 'writes', region: 0, first: 0, count: 64, write: true, onWrite: true },
 ];
 
 const hybridPfp = join(here, 'hybrid.pfp');
-const engineCases = ['debug-guard.pfp', 'snapshot-restore.pfp', 'postcopy.pfp', 'tiered.pfp', 'tiered.pfp:write', hybridPfp];
+const writesPfp = join(here, 'writes.pfp');
+const engineCases = ['debug-guard.pfp', 'snapshot-restore.pfp', 'postcopy.pfp', 'tiered.pfp', 'tiered.pfp:write', hybridPfp, `${writesPfp}:write`];
+
+/** The addon's C files (native/binding.gyp): fault_run links the engines as the addon does. */
+function nativeCSources(): string[] {
+  const gyp = JSON.parse(readFileSync(join(repoRoot, 'native', 'binding.gyp'), 'utf8')) as { targets: { sources: string[] }[] };
+  return (gyp.targets[0]?.sources ?? []).filter((f) => f.endsWith('.c')).map((f) => join(repoRoot, 'native', f));
+}
 
 interface Compiled {
   ir: PolicyIR;
   object: string;
   sources: string[];
   nRegions: number;
+  decide: string;
 }
 
 function regionOf(c: Compiled, index: number): { size: bigint; at: bigint } {
@@ -112,6 +126,7 @@ async function compileRun(spec: RunSpec): Promise<Compiled> {
     object: join(outDir, `${spec.policy}.fault.bpf.o`),
     sources: p.sourcePaths,
     nRegions: ir.regions.length,
+    decide: join(outDir, `${spec.policy}.decide.so`),
   };
   await p.close();
   compiled.set(key, c);
@@ -127,12 +142,12 @@ beforeAll(async () => {
   execFileSync('clang', ['-O2', '-g', '-target', 'bpf', ...bpfIncludeFlags(), ...inc, '-c', join(here, 'hook.bpf.c'), '-o', join(work, 'hook.bpf.o')]);
   execFileSync('gcc', ['-O2', '-g', '-Wall', ...inc, '-o', join(work, 'hook_test'), join(here, 'hook_test.c'), '-lbpf', '-lpthread']);
   execFileSync('gcc', [
-    '-O2', '-g', '-Wall', ...inc, '-o', join(work, 'fault_run'), join(here, 'fault_run.c'),
-    join(repoRoot, 'native', 'src', 'kernel_engine.c'), join(repoRoot, 'native', 'src', 'bpf_loader.c'),
-    '-lbpf', '-lelf', '-lz', '-lpthread',
+    '-O2', '-g', '-Wall', ...inc, '-o', join(work, 'fault_run'), join(here, 'fault_run.c'), ...nativeCSources(),
+    '-lbpf', '-lelf', '-lz', '-ldl', '-lpthread',
   ]);
   // The error policy's source: 3 pages and 100 bytes.
   copyFileSync(join(here, 'errors.pfp'), join(work, 'errors.pfp'));
+  copyFileSync(writesPfp, join(work, 'writes.pfp'));
   const img = Buffer.alloc(3 * PAGE + 100);
   for (let i = 0; i < img.length; i++) img[i] = (i * 7 + Math.floor(i / PAGE) + 1) & 0xff;
   writeFileSync(join(work, 'errors.img'), img);
@@ -143,7 +158,8 @@ beforeAll(async () => {
     const c = await compileRun(spec);
     // The truncation run gets its own copy of the source, cut in the guest.
     const sources = spec.truncate ? c.sources.map((s, i) => (i === spec.truncate?.source ? join(work, 'errors-truncated.img') : s)) : c.sources;
-    const env = spec.truncate ? `FAULT_RUN_TRUNCATE='${sources[spec.truncate.source]}:${spec.truncate.bytes}' ` : '';
+    let env = spec.truncate ? `FAULT_RUN_TRUNCATE='${sources[spec.truncate.source]}:${spec.truncate.bytes}' ` : '';
+    if (spec.onWrite) env += `FAULT_RUN_DECIDE='${c.decide}' `;
     lines.push(
       `echo "== run ${spec.name} =="`,
       `${env}"${work}/fault_run" "${work}/${spec.name}.run" "${c.object}" ${c.nRegions} ${spec.region} ${regionOf(c, spec.region).size} ${regionOf(c, spec.region).at} ${spec.write ? 1 : 0} ${spec.first} ${spec.count} ${sources.map((s) => `"${s}"`).join(' ')}`,
@@ -226,6 +242,8 @@ describe.skipIf(!isRoot)('kernel fault hook (guest)', () => {
         for (let p = spec.first; p < spec.first + spec.count; p++) {
           const e = expectPage(c.ir, spec.region, p, regionOf(c, spec.region).at, spec.write ?? false, sources);
           let want = e.kind === 'sigbus' ? 'bus' : fnv1a(e.bytes);
+          // A write refused by its `on write` rule: SIGBUS, the page stays as it was.
+          if (spec.onWrite && e.kind === 'bytes' && expectWrite(c.ir, spec.region, p, regionOf(c, spec.region).at, sources).action === 'sigbus') want = 'bus';
           if (truncated && e.kind === 'bytes' && e.evaluation.action === 'copy') {
             const at = e.evaluation.sourceOffset ?? 0n;
             if (at >= BigInt(truncated.bytes)) want = 'bus';
@@ -254,6 +272,16 @@ describe.skipIf(!isRoot)('kernel fault hook (guest)', () => {
         if (spec.name === 'truncated') for (const p of [2, 3]) expect(byPage.get(p)?.error, `page ${p}`).toBe(ERROR_CODES.pastEndOfSource);
         else expect(byPage.get(3)?.action).toBe(ACTION_CODES.copy);
       }
+      if (spec.name === 'writes') {
+        // Pages 0-3 refuse writes (notify + sigbus), 4-15 notify tracked writes, 32-63 notify missing zeros.
+        const got = events.map((e) => `${Number(e.offset / BigInt(PAGE))}:${e.action}`).sort();
+        const want = [
+          ...[0, 1, 2, 3].map((p) => `${p}:${ACTION_CODES.sigbus}`),
+          ...Array.from({ length: 12 }, (_, i) => `${i + 4}:${ACTION_CODES.none}`),
+          ...Array.from({ length: 32 }, (_, i) => `${i + 32}:${ACTION_CODES.zero}`),
+        ].sort();
+        expect(got).toEqual(want);
+      }
       if (spec.name === 'snapshot') {
         // 15 pages ahead: 64 pages fault 4 times, each event counting 16 pages.
         expect(events.map((e) => [Number(e.offset / BigInt(PAGE)), e.pages])).toEqual([[0, 16], [16, 16], [32, 16], [48, 16]]);
@@ -270,7 +298,8 @@ describe.skipIf(!isRoot)('kernel fault hook (guest)', () => {
     mismatches: number;
     firstMismatch?: string;
     events: string[];
-    stats: { faults: number; resolved: Record<string, number> };
+    stats: { faults: number; resolved: Record<string, number>; writeFaults: number; sigbus: number };
+    dirty?: { first: string; second: string; expected: string };
     failed?: string;
   }
   const rows = (): EngineRow[] =>
@@ -299,8 +328,18 @@ describe.skipIf(!isRoot)('kernel fault hook (guest)', () => {
         expect(norm(k.events)).toEqual(norm(u?.events));
         if (hybrid) expect(k.events.filter((e) => / defer /.test(e)).length).toBe(32);
         expect(k.stats.resolved).toEqual(u?.stats.resolved);
-        // uffd also counts the write-protect faults of `on write` rules, which the hook does not handle.
-        if (!c.endsWith(':write')) expect(k.stats.faults).toBe(u?.stats.faults);
+        expect(k.stats.writeFaults).toBe(u?.stats.writeFaults);
+        expect(k.stats.sigbus).toBe(u?.stats.sigbus);
+        if (c.endsWith(':write')) {
+          // The same dirty pages on both engines, and the ones the evaluator says.
+          expect(k.dirty?.first).toBe(k.dirty?.expected);
+          expect(k.dirty).toEqual(u?.dirty);
+          expect(kernel2.find((r) => r.region === k.region)?.dirty).toEqual(u?.dirty);
+          expect(k.stats.writeFaults).toBeGreaterThan(0);
+        } else {
+          // uffd counts a write-protect fault as a fault too; the kernel engine counts the hook's.
+          expect(k.stats.faults).toBe(u?.stats.faults);
+        }
       }
     });
   }

@@ -29,6 +29,8 @@ int fk_hook_version(void);
 
 struct fk_engine_opts {
 	const char *object_path;	/* <policy>.fault.bpf.o */
+	/* <policy>.decide.so: needed by regions with FK_REGION_WRITES or FK_REGION_DEFER */
+	const char *decide_path;
 	unsigned nr_sources;
 	const char *source_paths[FAULTC_MAX_SOURCES];
 	uint32_t nr_regions;		/* regions in the policy */
@@ -42,9 +44,18 @@ struct fk_engine_opts {
 struct fk_engine *fk_engine_open(const struct fk_engine_opts *opts, char *err,
 				 size_t errlen, int *err_no);
 
-/* The region's rules may `defer`: register it with a userfaultfd whose
- * handler (a thread of this engine) gives deferred pages zeros. */
+/*
+ * The region's rules may `defer`: its deferred pages go to a uffd engine
+ * (uffd_engine.c) watching the region, which gives them zeros.
+ */
 #define FK_REGION_DEFER 1u
+/*
+ * The region has `on write` rules: the uffd engine watches it for writes too
+ * (UFFDIO_REGISTER_MODE_WP), the hook installs its pages write-protected, and
+ * the first write to each goes to the uffd engine's on-write handling (dirty
+ * bitmap, notify, sigbus), missing pages included.
+ */
+#define FK_REGION_WRITES 2u
 
 /*
  * Maps size bytes of private anonymous memory (at the fixed address at when
@@ -65,8 +76,19 @@ uint32_t fk_region_index(struct fk_engine *e, int slot);
 int fk_engine_counts(struct fk_engine *e, uint32_t policy_region,
 		     uint64_t out[FK_COUNTS_PER_REGION]);
 
-/* Pages the defer handler resolved. */
-uint64_t fk_engine_deferred(struct fk_engine *e);
+/* What the uffd engine watching a region saw of its `on write` rules. */
+struct fk_write_stats {
+	uint64_t write_faults;	/* first writes handled */
+	uint64_t sigbus;	/* writes refused with SIGBUS */
+	uint64_t errors;	/* on-write decisions carrying an error */
+};
+
+/* All zero for a region nothing watches. Returns 0. */
+int fk_region_writes(struct fk_engine *e, int slot, struct fk_write_stats *out);
+/* Writes up to max dirty page indexes; returns how many pages are dirty. */
+size_t fk_region_dirty(struct fk_engine *e, int slot, uint64_t *pages, size_t max);
+/* Forgets the dirty pages and write-protects them again. 0 or negative errno. */
+int fk_region_reset_dirty(struct fk_engine *e, int slot);
 
 /* Events dropped because the ring buffer was full. */
 uint64_t fk_engine_lost(struct fk_engine *e);

@@ -70,6 +70,22 @@ struct fc_engine *fc_engine_open(const struct fc_engine_opts *opts,
 int fc_engine_add_region(struct fc_engine *e, uint32_t policy_region,
 			 uint64_t size, uint64_t at, int wp,
 			 char *err, size_t errlen);
+
+/* What fc_engine_watch_region() hands to the engine's handlers. */
+enum {
+	FC_WATCH_MISSING = 1u << 0,	/* missing pages (UFFDIO_REGISTER_MODE_MISSING) */
+	FC_WATCH_WRITES = 1u << 1,	/* first writes (UFFDIO_REGISTER_MODE_WP): `on write` rules */
+};
+
+/*
+ * Registers memory the caller mapped (and keeps: the engine never unmaps it)
+ * as region policy_region: its faults of the kinds in mode (FC_WATCH_*) are
+ * resolved by the engine's handlers as in a region of fc_engine_add_region().
+ * The kernel engine uses it for `on write` rules and `defer`. Returns the
+ * region slot (>= 0) or a negative errno with a message in err.
+ */
+int fc_engine_watch_region(struct fc_engine *e, uint32_t policy_region, void *addr,
+			   uint64_t size, unsigned mode, char *err, size_t errlen);
 void *fc_region_addr(struct fc_engine *e, int slot);
 uint64_t fc_region_size(struct fc_engine *e, int slot);
 int fc_region_stats(struct fc_engine *e, int slot, struct fc_region_stats *out);

@@ -46,6 +46,17 @@ inline Napi::Error CodedError(Napi::Env env, const char *prefix, const char *nam
 	return e;
 }
 
+// The first n of pages (n capped at its size) as a JS array of numbers.
+inline Napi::Array PageArray(Napi::Env env, const std::vector<uint64_t> &pages, size_t n)
+{
+	if (n > pages.size())
+		n = pages.size();
+	Napi::Array a = Napi::Array::New(env, n);
+	for (size_t i = 0; i < n; i++)
+		a.Set((uint32_t)i, Napi::Number::New(env, (double)pages[i]));
+	return a;
+}
+
 // options.sources: the source files' paths, at most FAULTC_MAX_SOURCES.
 // Throws a JS exception and returns false when they are not that.
 inline bool SourcePaths(Napi::Env env, Napi::Object o, std::vector<std::string> *paths)

@@ -125,6 +125,9 @@ public:
 		return DefineClass(env, "KernelEngine", {
 			InstanceMethod("addRegion", &KernelEngine::AddRegion),
 			InstanceMethod("counts", &KernelEngine::Counts),
+			InstanceMethod("writes", &KernelEngine::Writes),
+			InstanceMethod("dirtyPages", &KernelEngine::DirtyPages),
+			InstanceMethod("resetDirty", &KernelEngine::ResetDirty),
 			InstanceMethod("drainEvents", &KernelEngine::DrainEvents),
 			InstanceMethod("lostEvents", &KernelEngine::LostEvents),
 			InstanceMethod("touch", &KernelEngine::Touch),
@@ -132,7 +135,7 @@ public:
 		});
 	}
 
-	// new KernelEngine({ object, sources, regions, ringBytes?, onEvents? })
+	// new KernelEngine({ object, sources, regions, decide?, ringBytes?, onEvents? })
 	KernelEngine(const Napi::CallbackInfo &info) : Napi::ObjectWrap<KernelEngine>(info)
 	{
 		Napi::Env env = info.Env();
@@ -156,6 +159,11 @@ public:
 		for (size_t i = 0; i < paths.size(); i++)
 			opts.source_paths[i] = paths[i].c_str();
 		opts.nr_regions = o.Get("regions").As<Napi::Number>().Uint32Value();
+		std::string decide;
+		if (o.Get("decide").IsString()) {
+			decide = o.Get("decide").As<Napi::String>().Utf8Value();
+			opts.decide_path = decide.c_str();
+		}
 		if (o.Get("ringBytes").IsNumber())
 			opts.ringbuf_bytes = o.Get("ringBytes").As<Napi::Number>().Uint32Value();
 
@@ -189,7 +197,7 @@ private:
 		return holder_->engine;
 	}
 
-	// addRegion(policyRegion, size, at, defer?) -> { slot, address, buffer }
+	// addRegion(policyRegion, size, at, defer?, writes?) -> { slot, address, buffer }
 	Napi::Value AddRegion(const Napi::CallbackInfo &info)
 	{
 		Napi::Env env = info.Env();
@@ -198,7 +206,7 @@ private:
 		if (!e)
 			return env.Undefined();
 		if (info.Length() < 3 || !info[0].IsNumber() || !ToU64(info[1], &size) || !ToU64(info[2], &at)) {
-			Napi::TypeError::New(env, "addRegion(region: number, size: bigint, at: bigint, defer?: boolean)").ThrowAsJavaScriptException();
+			Napi::TypeError::New(env, "addRegion(region: number, size: bigint, at: bigint, defer?: boolean, writes?: boolean)").ThrowAsJavaScriptException();
 			return env.Undefined();
 		}
 		if (size > (uint64_t)SIZE_MAX / 2) {
@@ -206,7 +214,8 @@ private:
 			return env.Undefined();
 		}
 		char err[512] = "";
-		uint32_t flags = info.Length() > 3 && info[3].ToBoolean() ? FK_REGION_DEFER : 0;
+		uint32_t flags = (info.Length() > 3 && info[3].ToBoolean() ? FK_REGION_DEFER : 0) |
+				 (info.Length() > 4 && info[4].ToBoolean() ? FK_REGION_WRITES : 0);
 		int slot = fk_engine_add_region(e, info[0].As<Napi::Number>().Uint32Value(), size, at, flags, err, sizeof(err));
 		if (slot < 0) {
 			KernelError(env, err, -slot).ThrowAsJavaScriptException();
@@ -241,6 +250,58 @@ private:
 		for (uint32_t i = 0; i < FK_COUNTS_PER_REGION; i++)
 			a.Set(i, Napi::Number::New(env, (double)c[i]));
 		return a;
+	}
+
+	int Slot(const Napi::CallbackInfo &info)
+	{
+		if (info.Length() < 1 || !info[0].IsNumber()) {
+			Napi::TypeError::New(info.Env(), "a region slot (number) is required").ThrowAsJavaScriptException();
+			return -1;
+		}
+		return info[0].As<Napi::Number>().Int32Value();
+	}
+
+	// writes(slot) -> { writeFaults, sigbus, errors } of the region's `on write` rules
+	Napi::Value Writes(const Napi::CallbackInfo &info)
+	{
+		Napi::Env env = info.Env();
+		struct fk_engine *e = Engine(env);
+		struct fk_write_stats st;
+		int slot = Slot(info);
+		if (!e || slot < 0)
+			return env.Undefined();
+		fk_region_writes(e, slot, &st);
+		Napi::Object o = Napi::Object::New(env);
+		o.Set("writeFaults", (double)st.write_faults);
+		o.Set("sigbus", (double)st.sigbus);
+		o.Set("errors", (double)st.errors);
+		return o;
+	}
+
+	// dirtyPages(slot) -> page indexes written since the last reset, ascending
+	Napi::Value DirtyPages(const Napi::CallbackInfo &info)
+	{
+		Napi::Env env = info.Env();
+		struct fk_engine *e = Engine(env);
+		int slot = Slot(info);
+		if (!e || slot < 0)
+			return env.Undefined();
+		std::vector<uint64_t> pages(fk_region_size(e, slot) / FAULTC_PAGE_SIZE);
+		size_t n = fk_region_dirty(e, slot, pages.data(), pages.size());
+		return faultc_binding::PageArray(env, pages, n);
+	}
+
+	Napi::Value ResetDirty(const Napi::CallbackInfo &info)
+	{
+		Napi::Env env = info.Env();
+		struct fk_engine *e = Engine(env);
+		int slot = Slot(info);
+		if (!e || slot < 0)
+			return env.Undefined();
+		int rc = fk_region_reset_dirty(e, slot);
+		if (rc < 0)
+			KernelError(env, std::string("resetDirty: ") + strerror(-rc), -rc).ThrowAsJavaScriptException();
+		return env.Undefined();
 	}
 
 	// drainEvents() -> Buffer of packed struct faultc_event

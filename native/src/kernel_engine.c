@@ -2,8 +2,13 @@
 /*
  * The kernel engine's native side: load a policy's fault-hook program, map
  * its regions, attach the program to each with prctl(PR_FAULT_POLICY), read
- * its ring buffer and counters. Faults never come here: the faulting thread
- * runs the program in the kernel and the kernel fills the page.
+ * its ring buffer and counters. Missing pages never come here: the faulting
+ * thread runs the program in the kernel and the kernel fills the page.
+ *
+ * What the hook hands to user space -- first writes to pages of a region with
+ * `on write` rules (the hook installs their pages write-protected) and
+ * deferred pages -- goes to a userfaultfd engine (uffd_engine.c) watching
+ * those regions, whose handlers run the same rules on the host.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -12,20 +17,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <linux/userfaultfd.h>
-#include <poll.h>
-#include <pthread.h>
-#include <stdatomic.h>
-#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "bpf_loader.h"
 #include "fault_policy_uapi.h"
 #include "kernel_engine.h"
+#include "uffd_engine.h"
 
 #ifndef MAP_FIXED_NOREPLACE
 #define MAP_FIXED_NOREPLACE 0x100000
@@ -40,6 +40,7 @@ struct fk_region {
 	void *addr;
 	uint64_t size;
 	uint32_t index;
+	int watch;	/* slot in the engine's uffd engine, or -1 */
 };
 
 struct fk_engine {
@@ -58,12 +59,10 @@ struct fk_engine {
 	fk_event_fn fn;
 	void *fn_ctx;
 	int seen;
-	/* the user-space side of `defer`: a userfaultfd and its handler */
-	int uffd;
-	pthread_t deferrer;
-	bool deferrer_running;
-	atomic_bool stop;
-	atomic_ullong deferred;
+	/* first writes and deferred pages: a uffd engine, opened on demand */
+	struct fc_engine *watcher;
+	char *decide_path;
+	char *source_path[FAULTC_MAX_SOURCES];
 };
 
 int fk_hook_version(void)
@@ -130,7 +129,13 @@ struct fk_engine *fk_engine_open(const struct fk_engine_opts *opts, char *err,
 	}
 	for (unsigned i = 0; i < FAULTC_MAX_SOURCES; i++)
 		e->source_fd[i] = -1;
-	e->uffd = -1;
+	if (opts->decide_path) {
+		e->decide_path = strdup(opts->decide_path);
+		if (!e->decide_path) {
+			*err_no = ENOMEM;
+			goto fail;
+		}
+	}
 	e->nr_regions = opts->nr_regions;
 	e->ncpus = libbpf_num_possible_cpus();
 
@@ -167,6 +172,11 @@ struct fk_engine *fk_engine_open(const struct fk_engine_opts *opts, char *err,
 			goto fail;
 		}
 		e->nr_sources = i + 1;
+		e->source_path[i] = strdup(opts->source_paths[i]);
+		if (!e->source_path[i]) {
+			*err_no = ENOMEM;
+			goto fail;
+		}
 	}
 	return e;
 fail:
@@ -175,73 +185,32 @@ fail:
 }
 
 /*
- * The handler of deferred faults. The program defers a page to user space;
- * this engine has nothing further to ask, so, as on the uffd engine, the page
- * starts as zeros.
+ * The uffd engine that takes what the hook hands to user space, opened at the
+ * first region that needs it: its handlers run the policy's host decision
+ * library, so a first write or a deferred page is resolved exactly as on the
+ * uffd engine (a deferred page starts as zeros).
  */
-static void *deferrer_main(void *arg)
+static struct fc_engine *watcher(struct fk_engine *e, char *err, size_t errlen, int *rc)
 {
-	struct fk_engine *e = arg;
-
-	while (!atomic_load(&e->stop)) {
-		struct pollfd pfd = { .fd = e->uffd, .events = POLLIN };
-		struct uffd_msg msg;
-
-		if (poll(&pfd, 1, 100) <= 0)
-			continue;
-		while (read(e->uffd, &msg, sizeof(msg)) == sizeof(msg)) {
-			if (msg.event != UFFD_EVENT_PAGEFAULT)
-				continue;
-			struct uffdio_zeropage z = {
-				.range = { .start = msg.arg.pagefault.address & ~(FAULTC_PAGE_SIZE - 1),
-					   .len = FAULTC_PAGE_SIZE },
-			};
-			if (ioctl(e->uffd, UFFDIO_ZEROPAGE, &z) == 0) {
-				atomic_fetch_add(&e->deferred, 1);
-			} else if (errno == EEXIST) {
-				struct uffdio_range wake = z.range;
-
-				ioctl(e->uffd, UFFDIO_WAKE, &wake);
-			}
-		}
-	}
-	return NULL;
-}
-
-static int defer_to_user(struct fk_engine *e, void *addr, uint64_t size, char *err, size_t errlen)
-{
-	struct uffdio_register reg = {
-		.range = { .start = (uintptr_t)addr, .len = size },
-		.mode = UFFDIO_REGISTER_MODE_MISSING,
+	struct fc_engine_opts o = {
+		.decide_path = e->decide_path,
+		.nr_sources = e->nr_sources,
 	};
+	int err_no = 0;
 
-	if (e->uffd < 0) {
-		struct uffdio_api api = { .api = UFFD_API };
-
-		e->uffd = syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
-		if (e->uffd < 0 || ioctl(e->uffd, UFFDIO_API, &api) < 0) {
-			int rc = -errno;
-
-			say(err, errlen, "defer needs a userfaultfd: %s", strerror(-rc));
-			return rc;
-		}
+	if (e->watcher)
+		return e->watcher;
+	if (!e->decide_path) {
+		say(err, errlen, "`on write` rules and defer need the policy's decision library");
+		*rc = -EINVAL;
+		return NULL;
 	}
-	if (ioctl(e->uffd, UFFDIO_REGISTER, &reg) < 0) {
-		int rc = -errno;
-
-		say(err, errlen, "cannot register the region for defer: %s", strerror(-rc));
-		return rc;
-	}
-	if (!e->deferrer_running) {
-		int rc = pthread_create(&e->deferrer, NULL, deferrer_main, e);
-
-		if (rc) {
-			say(err, errlen, "cannot start the defer handler: %s", strerror(rc));
-			return -rc;
-		}
-		e->deferrer_running = true;
-	}
-	return 0;
+	for (unsigned i = 0; i < e->nr_sources; i++)
+		o.source_paths[i] = e->source_path[i];
+	e->watcher = fc_engine_open(&o, err, errlen, &err_no);
+	if (!e->watcher)
+		*rc = -err_no;
+	return e->watcher;
 }
 
 int fk_engine_add_region(struct fk_engine *e, uint32_t policy_region, uint64_t size,
@@ -279,11 +248,18 @@ int fk_engine_add_region(struct fk_engine *e, uint32_t policy_region, uint64_t s
 		say(err, errlen, "the region's fixed address is taken");
 		return -EEXIST;
 	}
-	if (flags & FK_REGION_DEFER) {
-		rc = defer_to_user(e, addr, size, err, errlen);
-		if (rc < 0) {
+	int watch = -1;
+
+	if (flags & (FK_REGION_DEFER | FK_REGION_WRITES)) {
+		struct fc_engine *w = watcher(e, err, errlen, &rc);
+		unsigned mode = ((flags & FK_REGION_DEFER) ? FC_WATCH_MISSING : 0) |
+				((flags & FK_REGION_WRITES) ? FC_WATCH_WRITES : 0);
+
+		/* Registered before the attach: no page is ever installed unprotected. */
+		watch = w ? fc_engine_watch_region(w, policy_region, addr, size, mode, err, errlen) : rc;
+		if (watch < 0) {
 			munmap(addr, size);
-			return rc;
+			return watch;
 		}
 	}
 	for (unsigned i = 0; i < e->nr_sources; i++)
@@ -298,7 +274,7 @@ int fk_engine_add_region(struct fk_engine *e, uint32_t policy_region, uint64_t s
 			say(err, errlen, "cannot attach the fault program: %s", strerror(-rc));
 		return rc;
 	}
-	e->region[e->nr_slots] = (struct fk_region){ addr, size, policy_region };
+	e->region[e->nr_slots] = (struct fk_region){ addr, size, policy_region, watch };
 	return e->nr_slots++;
 }
 
@@ -337,9 +313,44 @@ int fk_engine_counts(struct fk_engine *e, uint32_t policy_region,
 	return 0;
 }
 
-uint64_t fk_engine_deferred(struct fk_engine *e)
+static struct fk_region *watched(struct fk_engine *e, int slot)
 {
-	return atomic_load(&e->deferred);
+	if (slot < 0 || slot >= e->nr_slots || e->region[slot].watch < 0 || !e->watcher)
+		return NULL;
+	return &e->region[slot];
+}
+
+int fk_region_writes(struct fk_engine *e, int slot, struct fk_write_stats *out)
+{
+	struct fk_region *r = watched(e, slot);
+	struct fc_region_stats st;
+
+	memset(out, 0, sizeof(*out));
+	if (!r || fc_region_stats(e->watcher, r->watch, &st) < 0)
+		return 0;
+	out->write_faults = st.write_faults;
+	/* Missing pages that reach the watcher are deferred ones: zeros, no SIGBUS. */
+	out->sigbus = st.sigbus;
+	out->errors = st.errors;
+	return 0;
+}
+
+size_t fk_region_dirty(struct fk_engine *e, int slot, uint64_t *pages, size_t max)
+{
+	struct fk_region *r = watched(e, slot);
+
+	if (!r)
+		return 0;
+	/* A write being handled has its bit set before its thread goes on. */
+	fc_engine_settle(e->watcher, 20);
+	return fc_region_dirty(e->watcher, r->watch, pages, max);
+}
+
+int fk_region_reset_dirty(struct fk_engine *e, int slot)
+{
+	struct fk_region *r = watched(e, slot);
+
+	return r ? fc_region_reset_dirty(e->watcher, r->watch) : 0;
 }
 
 uint64_t fk_engine_lost(struct fk_engine *e)
@@ -370,6 +381,22 @@ int fk_engine_poll(struct fk_engine *e, int timeout_ms, fk_event_fn fn, void *ct
 	e->fn = NULL;
 	if (rc < 0 && rc != -EINTR)
 		return rc;
+	if (e->watcher) {
+		struct faultc_event ev[64];
+		size_t n;
+
+		do {
+			n = fc_engine_drain_events(e->watcher, ev, 64);
+			/* The program reports missing pages itself, deferred ones too. */
+			for (size_t i = 0; i < n; i++) {
+				if (ev[i].handler == FAULTC_ON_MISSING)
+					continue;
+				e->seen++;
+				if (fn)
+					fn(ctx, &ev[i]);
+			}
+		} while (n == 64);
+	}
 	return e->seen;
 }
 
@@ -377,20 +404,20 @@ void fk_engine_close(struct fk_engine *e)
 {
 	if (!e)
 		return;
-	if (e->deferrer_running) {
-		atomic_store(&e->stop, true);
-		pthread_join(e->deferrer, NULL);
-	}
-	if (e->uffd >= 0)
-		close(e->uffd);
+	/* Resolves what its handlers hold, unregisters (waking any fault left). */
+	if (e->watcher)
+		fc_engine_close(e->watcher);
 	/* munmap drops each VMA's reference to the program and the sources. */
 	for (int i = 0; i < e->nr_slots; i++)
 		munmap(e->region[i].addr, e->region[i].size);
 	if (e->rb)
 		ring_buffer__free(e->rb);
-	for (unsigned i = 0; i < FAULTC_MAX_SOURCES; i++)
+	for (unsigned i = 0; i < FAULTC_MAX_SOURCES; i++) {
 		if (e->source_fd[i] >= 0)
 			close(e->source_fd[i]);
+		free(e->source_path[i]);
+	}
+	free(e->decide_path);
 	if (e->obj)
 		bpf_object__close(e->obj);
 	free(e);

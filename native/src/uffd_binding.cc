@@ -269,12 +269,7 @@ private:
 		fc_engine_settle(e, 20);
 		std::vector<uint64_t> pages(fc_region_size(e, slot) / FAULTC_PAGE_SIZE);
 		size_t n = fc_region_dirty(e, slot, pages.data(), pages.size());
-		if (n > pages.size())
-			n = pages.size();
-		Napi::Array a = Napi::Array::New(env, n);
-		for (size_t i = 0; i < n; i++)
-			a.Set((uint32_t)i, Napi::Number::New(env, (double)pages[i]));
-		return a;
+		return faultc_binding::PageArray(env, pages, n);
 	}
 
 	Napi::Value ResetDirty(const Napi::CallbackInfo &info)

@@ -79,6 +79,7 @@ struct fc_region {
 	uint64_t size;
 	uint32_t policy_region;
 	bool wp;
+	bool owned;		/* mapped by this engine, unmapped by it */
 	/* Serialises dirty-bit + unprotect against resetDirty's clear + protect. */
 	pthread_mutex_t dirty_lock;
 	_Atomic uint64_t *dirty;	/* one bit per page */
@@ -1199,10 +1200,51 @@ fail:
 	return NULL;
 }
 
+/*
+ * Registers [addr, addr + size) with the engine's userfaultfd in reg_mode and
+ * publishes it as region slot; region_lock held. Returns slot or -errno.
+ */
+static int register_region(struct fc_engine *e, int slot, uint32_t policy_region,
+			   void *addr, uint64_t size, uint64_t reg_mode,
+			   char *err, size_t errlen)
+{
+	struct uffdio_register reg = {
+		.range = { .start = (uint64_t)(uintptr_t)addr, .len = size },
+		.mode = reg_mode,
+	};
+	struct fc_region *r = &e->regions[slot];
+
+	if (ioctl(e->uffd, UFFDIO_REGISTER, &reg) < 0) {
+		int rc = -errno;
+
+		set_err(err, errlen, "UFFDIO_REGISTER failed: %s", strerror(-rc));
+		return rc;
+	}
+	memset(r, 0, sizeof(*r));
+	r->start = (uint64_t)(uintptr_t)addr;
+	r->size = size;
+	r->end = r->start + size;
+	r->policy_region = policy_region;
+	r->wp = (reg_mode & UFFDIO_REGISTER_MODE_WP) != 0;
+	r->dirty_words = (size / PAGE + 63) / 64;
+	r->dirty = calloc(r->dirty_words, sizeof(uint64_t));
+	pthread_mutex_init(&r->dirty_lock, NULL);
+	if (!r->dirty) {
+		struct uffdio_range range = reg.range;
+
+		ioctl(e->uffd, UFFDIO_UNREGISTER, &range);
+		pthread_mutex_destroy(&r->dirty_lock);
+		set_err(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	/* Handlers only look at regions [0, nr_regions): publish it complete. */
+	atomic_store_explicit(&e->nr_regions, slot + 1, memory_order_release);
+	return slot;
+}
+
 int fc_engine_add_region(struct fc_engine *e, uint32_t policy_region,
 			 uint64_t size, uint64_t at, int wp, char *err, size_t errlen)
 {
-	struct fc_region *r;
 	void *addr;
 	int slot, rc;
 
@@ -1237,43 +1279,38 @@ int fc_engine_add_region(struct fc_engine *e, uint32_t policy_region,
 		set_err(err, errlen, "the range at 0x%llx is not available", (unsigned long long)at);
 		return -EEXIST;
 	}
-
-	struct uffdio_register reg = {
-		.range = { .start = (uint64_t)(uintptr_t)addr, .len = size },
-		.mode = UFFDIO_REGISTER_MODE_MISSING | (wp ? UFFDIO_REGISTER_MODE_WP : 0),
-	};
-
-	if (ioctl(e->uffd, UFFDIO_REGISTER, &reg) < 0) {
-		rc = -errno;
+	rc = register_region(e, slot, policy_region, addr, size,
+			     UFFDIO_REGISTER_MODE_MISSING | (wp ? UFFDIO_REGISTER_MODE_WP : 0),
+			     err, errlen);
+	if (rc < 0)
 		munmap(addr, size);
-		pthread_mutex_unlock(&e->region_lock);
-		set_err(err, errlen, "UFFDIO_REGISTER failed: %s", strerror(-rc));
-		return rc;
-	}
-
-	r = &e->regions[slot];
-	memset(r, 0, sizeof(*r));
-	r->start = (uint64_t)(uintptr_t)addr;
-	r->size = size;
-	r->end = r->start + size;
-	r->policy_region = policy_region;
-	r->wp = wp != 0;
-	r->dirty_words = (size / PAGE + 63) / 64;
-	r->dirty = calloc(r->dirty_words, sizeof(uint64_t));
-	pthread_mutex_init(&r->dirty_lock, NULL);
-	if (!r->dirty) {
-		struct uffdio_range range = reg.range;
-
-		ioctl(e->uffd, UFFDIO_UNREGISTER, &range);
-		munmap(addr, size);
-		pthread_mutex_unlock(&e->region_lock);
-		set_err(err, errlen, "out of memory");
-		return -ENOMEM;
-	}
-	/* Handlers only look at regions [0, nr_regions): publish it complete. */
-	atomic_store_explicit(&e->nr_regions, slot + 1, memory_order_release);
+	else
+		e->regions[slot].owned = true;
 	pthread_mutex_unlock(&e->region_lock);
-	return slot;
+	return rc;
+}
+
+int fc_engine_watch_region(struct fc_engine *e, uint32_t policy_region, void *addr,
+			   uint64_t size, unsigned mode, char *err, size_t errlen)
+{
+	uint64_t reg_mode = ((mode & FC_WATCH_MISSING) ? UFFDIO_REGISTER_MODE_MISSING : 0) |
+			    ((mode & FC_WATCH_WRITES) ? UFFDIO_REGISTER_MODE_WP : 0);
+	int slot, rc;
+
+	if (!size || (size & (PAGE - 1)) || ((uintptr_t)addr & (PAGE - 1)) || !reg_mode) {
+		set_err(err, errlen, "a watched region is a non-zero whole number of pages, watched for something");
+		return -EINVAL;
+	}
+	pthread_mutex_lock(&e->region_lock);
+	slot = atomic_load(&e->nr_regions);
+	if (slot >= FC_MAX_REGIONS || atomic_load(&e->stopping)) {
+		pthread_mutex_unlock(&e->region_lock);
+		set_err(err, errlen, "too many regions (at most %d per policy)", FC_MAX_REGIONS);
+		return -ENOSPC;
+	}
+	rc = register_region(e, slot, policy_region, addr, size, reg_mode, err, errlen);
+	pthread_mutex_unlock(&e->region_lock);
+	return rc;
 }
 
 static struct fc_region *slot_region(struct fc_engine *e, int slot)
@@ -1426,7 +1463,8 @@ void fc_engine_stop(struct fc_engine *e)
 
 		/* Wakes any fault that came after the handlers left. */
 		ioctl(e->uffd, UFFDIO_UNREGISTER, &range);
-		munmap((void *)(uintptr_t)r->start, r->size);
+		if (r->owned)
+			munmap((void *)(uintptr_t)r->start, r->size);
 	}
 }
 

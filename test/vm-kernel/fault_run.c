@@ -14,7 +14,9 @@
  * usage: fault_run <out> <obj> <nr_regions> <region> <size> <at> <write>
  *                  <first> <count> [source...]
  * With FAULT_RUN_TRUNCATE=<path>:<bytes>, that file is truncated after the
- * program is attached and before the first touch.
+ * program is attached and before the first touch. With
+ * FAULT_RUN_DECIDE=<policy>.decide.so the region's `on write` rules run too
+ * (FK_REGION_WRITES): a write they refuse is a SIGBUS page.
  */
 #define _GNU_SOURCE
 #include <inttypes.h>
@@ -115,13 +117,16 @@ int main(int argc, char **argv)
 	for (int i = 10; i < argc && i - 10 < FAULTC_MAX_SOURCES; i++)
 		opts.source_paths[i - 10] = argv[i];
 
+	/* The region's `on write` rules run: its writes go to the decision library. */
+	opts.decide_path = getenv("FAULT_RUN_DECIDE");
 	sigaction(SIGBUS, &sa, NULL);
 	e = fk_engine_open(&opts, err, sizeof(err), &err_no);
 	if (!e) {
 		fprintf(stderr, "fault_run: %s (errno %d)\n", err, err_no);
 		return 3;
 	}
-	slot = fk_engine_add_region(e, region, size, at, 0, err, sizeof(err));
+	slot = fk_engine_add_region(e, region, size, at, opts.decide_path ? FK_REGION_WRITES : 0,
+				    err, sizeof(err));
 	if (slot < 0) {
 		fprintf(stderr, "fault_run: %s\n", err);
 		return 4;

@@ -3,8 +3,12 @@
 // For each case and engine: every page the evaluator says is not SIGBUS is
 // first-touched in ascending order from one native thread, compared byte for
 // byte with the evaluator's expectation, and the events are collected. Then
-// the kernel engine again with 2 threads, bytes only. Prints one JSON line per
-// case and engine: { case, engine, mismatches, pages, touched, events, stats }.
+// the kernel engine again with 2 threads, bytes only. A `:write` case touches
+// with writes, leaving out the pages whose `on write` rule is sigbus (that is
+// fault_run's to check, with SIGBUS caught), then reads the dirty pages, resets
+// them, writes every other touched page again and reads them once more.
+// Prints one JSON line per case and engine:
+// { case, engine, mismatches, pages, touched, events, stats, dirty }.
 //
 // usage: guest-engines.ts <cache dir> <case>...   (case: file.pfp[:write]; a
 // relative file is one of examples/)
@@ -12,7 +16,7 @@ import { copyFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { loadPolicy, type EngineKind } from '../../runtime/index.js';
 import type { FaultEvent } from '../../runtime/events.js';
-import { comparePage, expectPage, SourceReader } from '../../runtime/verify-contents.js';
+import { comparePage, expectPage, expectWrite, SourceReader } from '../../runtime/verify-contents.js';
 
 const root = join(import.meta.dirname, '..', '..');
 const [cacheDir, ...cases] = process.argv.slice(2);
@@ -45,6 +49,20 @@ interface Summary {
   firstMismatch?: string;
   events: string[];
   stats: unknown;
+  /** `:write` cases: the dirty pages after the first writes, after the second ones, and the evaluator's first set. */
+  dirty?: { first: string; second: string; expected: string };
+}
+
+/** Ascending page numbers as ranges: "0-3,7". */
+function ranges(pages: readonly number[]): string {
+  const out: string[] = [];
+  for (let i = 0; i < pages.length; ) {
+    let j = i;
+    while (j + 1 < pages.length && pages[j + 1] === (pages[j] ?? 0) + 1) j++;
+    out.push(i === j ? `${pages[i]}` : `${pages[i]}-${pages[j]}`);
+    i = j + 1;
+  }
+  return out.join(',');
 }
 
 function eventKey(e: FaultEvent): string {
@@ -68,7 +86,8 @@ async function runCase(spec: string, engine: EngineKind, threads: number): Promi
       region.on('fault', (e) => events.push(e));
       const nPages = region.size / 4096;
       const exp = Array.from({ length: nPages }, (_, p) => expectPage(policy.manifest.ir, region.index, p, region.address, write, sources));
-      const touchable = exp.flatMap((e, p) => (e.kind === 'bytes' ? [p] : []));
+      const onWrite = (p: number) => expectWrite(policy.manifest.ir, region.index, p, region.address, sources);
+      const touchable = exp.flatMap((e, p) => (e.kind === 'bytes' && !(write && onWrite(p).action === 'sigbus') ? [p] : []));
       await region.touch(Uint32Array.from(touchable), { threads, write, value: 0 });
       const mem = new Uint8Array(region.buffer);
       let mismatches = 0;
@@ -84,6 +103,14 @@ async function runCase(spec: string, engine: EngineKind, threads: number): Promi
           firstMismatch ??= `page ${p} byte ${m.at}: ${m.actual} != ${m.expected}`;
         }
       }
+      let dirty: Summary['dirty'];
+      if (write) {
+        const first = region.dirtyPages();
+        region.resetDirty();
+        await region.touch(Uint32Array.from(touchable.filter((_, i) => i % 2 === 0)), { threads, write, value: 0 });
+        const expected = touchable.filter((p) => onWrite(p).trackDirty);
+        dirty = { first: ranges(first), second: ranges(region.dirtyPages()), expected: ranges(expected) };
+      }
       // Events arrive from the engine's poll thread: give the last ones a moment.
       await new Promise((r) => setTimeout(r, 300));
       out.push({
@@ -98,6 +125,7 @@ async function runCase(spec: string, engine: EngineKind, threads: number): Promi
         ...(firstMismatch ? { firstMismatch } : {}),
         events: events.map(eventKey).sort(),
         stats: region.stats(),
+        ...(dirty ? { dirty } : {}),
       });
     }
   } finally {

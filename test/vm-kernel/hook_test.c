@@ -2,7 +2,8 @@
 /*
  * Guest test of the kernel fault hook with a hand-written program
  * (hook.bpf.c): bytes, SIGBUS, events, prefetch, threads, fork, munmap,
- * mremap, mprotect, detach, defer to userfaultfd, privilege, lifetime.
+ * mremap, mprotect, detach, defer to userfaultfd, write-protect with
+ * userfaultfd, privilege, lifetime.
  *
  *   hook_test <hook.bpf.o> <scratch dir>
  *
@@ -557,6 +558,108 @@ static void test_defer(void)
 	munmap(r, 8 * PAGE);
 }
 
+/* Whether the page's PTE carries the userfaultfd write-protect bit (pagemap bit 57). */
+static int uffd_wp_bit(const char *p)
+{
+	uint64_t v = 0;
+	int fd = open("/proc/self/pagemap", O_RDONLY);
+
+	if (fd < 0 || pread(fd, &v, 8, (off_t)((uintptr_t)p / PAGE * 8)) != 8)
+		v = 0;
+	if (fd >= 0)
+		close(fd);
+	return (v >> 57) & 1;
+}
+
+struct wp_server {
+	int uffd;
+	char *base;
+	int stop;
+	int written[8];	/* write-protect faults per page */
+	int missing;	/* missing-page messages: none expected */
+};
+
+/* Records each first write, then unprotects (and wakes), as a dirty tracker does. */
+static void *wp_main(void *arg)
+{
+	struct wp_server *s = arg;
+
+	while (!s->stop) {
+		struct pollfd pfd = { s->uffd, POLLIN, 0 };
+		struct uffd_msg msg;
+
+		if (poll(&pfd, 1, 100) <= 0)
+			continue;
+		if (read(s->uffd, &msg, sizeof(msg)) != sizeof(msg) ||
+		    msg.event != UFFD_EVENT_PAGEFAULT)
+			continue;
+		unsigned long addr = msg.arg.pagefault.address & ~(PAGE - 1);
+
+		if (!(msg.arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_WP)) {
+			s->missing++;
+			continue;
+		}
+		s->written[(addr - (unsigned long)s->base) / PAGE]++;
+		struct uffdio_writeprotect wp = { .range = { addr, PAGE }, .mode = 0 };
+
+		ioctl(s->uffd, UFFDIO_WRITEPROTECT, &wp);
+	}
+	return NULL;
+}
+
+/*
+ * A range registered for write-protect: the hook installs its pages
+ * protected, so the first write to each, the write that faulted a missing
+ * page in included, reaches the userfaultfd; the bytes are the program's.
+ */
+static void test_write_protect(void)
+{
+	char *r = map_pages(8);
+	struct wp_server s = { .base = r };
+	struct uffdio_api api = { .api = UFFD_API };
+	struct uffdio_register reg = { .range = { (unsigned long)r, 8 * PAGE },
+				       .mode = UFFDIO_REGISTER_MODE_WP };
+	int read_ok, prot = 1, unprot = 1, others = 1;
+	pthread_t t;
+
+	s.uffd = syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	check(s.uffd >= 0 && !ioctl(s.uffd, UFFDIO_API, &api) && !ioctl(s.uffd, UFFDIO_REGISTER, &reg),
+	      "userfaultfd registered for write-protect");
+	check(attach(r, 8 * PAGE, 0, 1, &src0_fd) == 0, "attach the table program to it");
+	pthread_create(&t, NULL, wp_main, &s);
+	/* Reads: zero, fill, copy and default pages, each installed protected. */
+	read_ok = !touch(r, 0) && is_const(r, 0) && !touch(r + PAGE, 0) && is_const(r + PAGE, 0x5a) &&
+		  !touch(r + 2 * PAGE, 0) && is_copy(r + 2 * PAGE, 0, SRC0_SIZE) &&
+		  !touch(r + 7 * PAGE, 0) && is_const(r + 7 * PAGE, 0);
+	for (int p = 0; p < 8; p++)
+		if (p <= 2 || p == 7)
+			prot &= uffd_wp_bit(r + p * PAGE);
+	check(read_ok, "write-protected: zero, fill, copy and default pages read as decided");
+	check(prot, "write-protected: every page the hook installed carries the uffd-wp bit");
+	/* Writes: present pages 1 and 7, missing page 3. */
+	r[PAGE + 5] = 0x42;
+	r[7 * PAGE] = 0x43;
+	r[3 * PAGE + 1] = 0x44;
+	s.stop = 1;
+	pthread_join(t, NULL);
+	for (int p = 0; p < 8; p++) {
+		int want = p == 1 || p == 3 || p == 7;
+
+		others &= s.written[p] == want;
+		if (want)
+			unprot &= !uffd_wp_bit(r + p * PAGE);
+	}
+	check(others && !s.missing,
+	      "write-protected: one write fault per first write, the missing page's included (%d %d %d, %d missing)",
+	      s.written[1], s.written[3], s.written[7], s.missing);
+	check(unprot && r[PAGE + 5] == 0x42 && r[PAGE] == 0x5a && r[7 * PAGE] == 0x43 &&
+	      r[3 * PAGE + 1] == 0x44 && (unsigned char)r[3 * PAGE] == pattern(PAGE) &&
+	      (unsigned char)r[3 * PAGE + 2] == pattern(PAGE + 2),
+	      "write-protected: the writes land after the handler unprotects");
+	close(s.uffd);
+	munmap(r, 8 * PAGE);
+}
+
 static void test_lifetime(const char *path)
 {
 	struct bpf_prog_info info = { 0 };
@@ -646,6 +749,7 @@ int main(int argc, char **argv)
 	test_fork();
 	test_errors();
 	test_defer();
+	test_write_protect();
 	test_lifetime(argv[1]);
 
 	printf("# %d checks, %d failed\n", checks, failures);
