@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadPolicy } from '../runtime/index.js';
+import type { EngineOptions } from '../runtime/engine.js';
 import { touchAnonymous } from '../runtime/uffd-engine.js';
 import { median, type Access, type BenchContext, type BenchRow, type BenchSection } from './section.js';
 
@@ -16,16 +17,20 @@ interface Case {
   access: Access;
   /** Target ratio to native anonymous write first touch, when the project sets one. */
   maxRatio?: number;
-  /** Handler threads (default: the engine's, one per online CPU). */
-  handlers?: number;
+  /** Engine options other than the defaults, for the rows that show what a default buys. */
+  options?: EngineOptions;
 }
 
 const CASES: Case[] = [
   { name: 'uffd zero', policy: 'zero.pfp', access: 'write' },
   { name: 'uffd copy', policy: 'copy.pfp', access: 'write', maxRatio: 6 },
   { name: 'uffd copy + prefetch 15, sequential read', policy: 'copy-prefetch.pfp', access: 'read', maxRatio: 1 },
-  // How handler threads scale: the same copy with a single handler thread.
-  { name: 'uffd copy, 1 handler thread', policy: 'copy.pfp', access: 'write', handlers: 1 },
+  // What the defaults buy: the same copy with a single handler thread, with
+  // handlers left where the scheduler puts them, and without the CPU
+  // wake-up latency request (docs/uffd-engine.md).
+  { name: 'uffd copy, 1 handler thread', policy: 'copy.pfp', access: 'write', options: { handlerThreads: 1 } },
+  { name: 'uffd copy, handlers not following', policy: 'copy.pfp', access: 'write', options: { followFaultingThreads: false } },
+  { name: 'uffd copy, no CPU latency request', policy: 'copy.pfp', access: 'write', options: { cpuLatencyRequest: false } },
 ];
 
 async function measure(ctx: BenchContext, c: Case, threads: number): Promise<{ ns: number; ratio: number }> {
@@ -35,7 +40,7 @@ async function measure(ctx: BenchContext, c: Case, threads: number): Promise<{ n
   const ratios: number[] = [];
   for (let rep = 0; rep < ctx.reps; rep++) {
     const native = (await touchAnonymous(ctx.pages, threads, true)).ns / ctx.pages;
-    const policy = await loadPolicy(path, { engine: 'uffd', ...(c.handlers ? { handlerThreads: c.handlers } : {}) });
+    const policy = await loadPolicy(path, { engine: 'uffd', ...c.options });
     try {
       const r = policy.region('r');
       const t = await r.touch(order, { threads, write: c.access === 'write', value: 1 });

@@ -5,6 +5,7 @@
       "sources": [
         "src/addon.cc",
         "src/uffd_engine.c",
+        "src/cpu_latency.c",
         "src/uffd_touch.c",
         "src/uffd_binding.cc",
         "src/bpf_loader.c",

@@ -71,6 +71,12 @@ export interface EngineOptions {
   forceSigbusFallback?: boolean;
   /** uffd: handler threads move to the CPU of the threads whose faults they resolve (default true). */
   followFaultingThreads?: boolean;
+  /**
+   * uffd: while faults stream, hold a CPU wake-up latency request of 0 µs
+   * (/dev/cpu_dma_latency, root only) so that idle CPUs poll rather than halt
+   * (default true; dropped 5 ms after the last fault).
+   */
+  cpuLatencyRequest?: boolean;
 }
 
 export interface EngineInstance {

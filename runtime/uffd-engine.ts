@@ -44,6 +44,7 @@ export interface NativeUffdOptions {
   userModeOnly?: boolean;
   forceSigbusFallback?: boolean;
   followFaultingThreads?: boolean;
+  cpuLatencyRequest?: boolean;
   onEvents?: () => void;
 }
 
@@ -155,6 +156,7 @@ export const uffdEngine: Engine = {
     if (ctx.options.userModeOnly) opts.userModeOnly = true;
     if (ctx.options.forceSigbusFallback) opts.forceSigbusFallback = true;
     if (ctx.options.followFaultingThreads === false) opts.followFaultingThreads = false;
+    if (ctx.options.cpuLatencyRequest === false) opts.cpuLatencyRequest = false;
     try {
       native = new UffdEngine(opts);
     } catch (e) {

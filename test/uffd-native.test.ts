@@ -20,6 +20,7 @@ describe.skipIf(skip)('uffd engine in C', () => {
       '-O2', '-g', '-Wall', '-Werror', `-I${inc}`,
       join(repoRoot, 'test', 'fixtures', 'uffd_engine_test.c'),
       join(repoRoot, 'native', 'src', 'uffd_engine.c'),
+      join(repoRoot, 'native', 'src', 'cpu_latency.c'),
       join(repoRoot, 'native', 'src', 'uffd_touch.c'),
       '-o', bin, '-lpthread', '-ldl',
     ]);

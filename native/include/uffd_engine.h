@@ -29,6 +29,8 @@ enum fc_open_flags {
 	FC_OPEN_FORCE_SIGBUS_FALLBACK = 1u << 1,
 	/* Leave handler threads where the scheduler puts them (see docs). */
 	FC_OPEN_NO_FOLLOW = 1u << 2,
+	/* Make no CPU wake-up latency request while faults stream (see docs). */
+	FC_OPEN_NO_CPU_LATENCY = 1u << 3,
 };
 
 struct fc_engine_opts {

@@ -151,6 +151,8 @@ public:
 			opts.flags |= FC_OPEN_FORCE_SIGBUS_FALLBACK;
 		if (o.Has("followFaultingThreads") && !o.Get("followFaultingThreads").ToBoolean())
 			opts.flags |= FC_OPEN_NO_FOLLOW;
+		if (o.Has("cpuLatencyRequest") && !o.Get("cpuLatencyRequest").ToBoolean())
+			opts.flags |= FC_OPEN_NO_CPU_LATENCY;
 		holder_ = std::make_shared<Holder>();
 		if (o.Get("onEvents").IsFunction()) {
 			auto ev = std::make_unique<EventsCtx>();

@@ -37,6 +37,7 @@
 #include <unistd.h>
 #include <linux/userfaultfd.h>
 
+#include "cpu_latency.h"
 #include "uffd_engine.h"
 
 /* Debian 12's uapi header is from 6.1: what later kernels added. */
@@ -105,6 +106,7 @@ struct fc_worker {
 	int cpu;		/* the CPU this handler is pinned to, or -1 */
 	uint32_t last_tid;	/* the thread of the last fault handled */
 	uint64_t handled;	/* fault messages handled */
+	uint64_t seen_switches;	/* e->tid_switches at the last follow check */
 	struct fc_region *last_region;	/* where the last fault was */
 	uint8_t *buf;		/* FC_BATCH_PAGES page-aligned pages */
 	struct fc_plan plan[FC_BATCH_PAGES];
@@ -139,6 +141,10 @@ struct fc_engine {
 	_Atomic uint64_t stray;	/* messages outside every region */
 	_Atomic int busy;	/* handlers between reading a message and finishing it */
 	bool follow;		/* handlers move to the CPU of the threads they serve */
+	_Atomic uint32_t last_tid;	/* the thread of the last fault, any handler */
+	_Atomic uint64_t tid_switches;	/* faults from another thread than the one before */
+	cpu_set_t cpus;		/* where handlers may run when they follow no one */
+	struct fc_cpu_latency latency;	/* held while faults stream */
 
 	pthread_mutex_t ev_lock;
 	struct faultc_event *ev;
@@ -819,6 +825,8 @@ static void handle_msg(struct fc_worker *w, const struct uffd_msg *m)
 	}
 	atomic_fetch_add(&r->st.faults, 1);
 	w->last_tid = tid;
+	if (atomic_exchange_explicit(&e->last_tid, tid, memory_order_relaxed) != tid)
+		atomic_fetch_add_explicit(&e->tid_switches, 1, memory_order_relaxed);
 	if (flags & UFFD_PAGEFAULT_FLAG_WP)
 		handle_write(w, r, addr, tid);
 	else
@@ -855,19 +863,31 @@ static int thread_cpu(uint32_t tid)
  * A fault is two hand-offs between the faulting thread and a handler. On the
  * same CPU they are two context switches; across CPUs each is a wake-up of
  * another CPU, which costs several times more (an IPI, and in a VM an exit).
- * The scheduler leaves a woken handler on its own idle CPU, so a handler
- * moves itself next to the thread it serves, checking every
- * FC_FOLLOW_EVERY faults.
+ * The scheduler leaves a woken handler on its own idle CPU, so while the
+ * faults come from one thread, a handler moves itself next to it, checking
+ * every FC_FOLLOW_EVERY faults. Faults from several threads take turns on the
+ * handlers (a wake-up goes to whichever handler sleeps), so a handler pinned
+ * to one faulting thread's CPU would wait there behind that thread while
+ * serving another: then handlers go wherever the scheduler puts them.
  */
 #define FC_FOLLOW_EVERY 64
 
 static void follow_faulting_thread(struct fc_worker *w)
 {
-	int cpu = thread_cpu(w->last_tid);
+	struct fc_engine *e = w->e;
+	uint64_t switches = atomic_load_explicit(&e->tid_switches, memory_order_relaxed);
+	bool one_thread = switches - w->seen_switches <= 1;
+	int cpu = one_thread ? thread_cpu(w->last_tid) : -1;
 	cpu_set_t set;
 
-	if (cpu < 0 || cpu == w->cpu || cpu >= CPU_SETSIZE)
+	w->seen_switches = switches;
+	if (cpu == w->cpu || cpu >= CPU_SETSIZE)
 		return;
+	if (cpu < 0) {
+		if (sched_setaffinity(0, sizeof(e->cpus), &e->cpus) == 0)
+			w->cpu = -1;
+		return;
+	}
 	CPU_ZERO(&set);
 	CPU_SET(cpu, &set);
 	if (sched_setaffinity(0, sizeof(set), &set) == 0)
@@ -881,6 +901,9 @@ static void wait_while_paused(struct fc_engine *e)
 		pthread_cond_wait(&e->pause_cond, &e->pause_lock);
 	pthread_mutex_unlock(&e->pause_lock);
 }
+
+/* How long the CPU-latency request outlives the last fault. */
+#define FC_LATENCY_LINGER_MS 5
 
 static void *handler_main(void *arg)
 {
@@ -902,6 +925,7 @@ static void *handler_main(void *arg)
 			for (size_t i = 0; i < (size_t)n / sizeof(msgs[0]); i++)
 				handle_msg(w, &msgs[i]);
 			atomic_fetch_sub(&e->busy, 1);
+			fc_cpu_latency_hold(&e->latency, now_ns());
 			if (e->follow && w->handled++ % FC_FOLLOW_EVERY == 0)
 				follow_faulting_thread(w);
 			/* A short read emptied the queue: sleep without asking again
@@ -914,8 +938,14 @@ static void *handler_main(void *arg)
 			/* Queue empty: leave once close() has begun. */
 			break;
 		}
-		if (epoll_wait(w->epfd, &ev, 1, -1) < 0 && errno != EINTR)
+		int woken = epoll_wait(w->epfd, &ev, 1,
+				       atomic_load(&e->latency.held) ? FC_LATENCY_LINGER_MS : -1);
+
+		if (woken < 0 && errno != EINTR)
 			break;
+		if (woken == 0)
+			fc_cpu_latency_release_idle(&e->latency, now_ns(),
+						    FC_LATENCY_LINGER_MS * 1000000ull);
 	}
 	return NULL;
 }
@@ -987,6 +1017,7 @@ static void free_engine(struct fc_engine *e)
 	}
 	if (e->uffd >= 0)
 		close(e->uffd);
+	fc_cpu_latency_close(&e->latency);
 	if (e->stopfd >= 0)
 		close(e->stopfd);
 	if (e->dl)
@@ -1034,6 +1065,7 @@ struct fc_engine *fc_engine_open(const struct fc_engine_opts *o, char *err,
 		return NULL;
 	}
 	e->uffd = -1;
+	e->latency.fd = -1;
 	e->stopfd = -1;
 	e->pid = getpid();
 	for (unsigned i = 0; i < FAULTC_MAX_SOURCES; i++)
@@ -1120,6 +1152,10 @@ struct fc_engine *fc_engine_open(const struct fc_engine_opts *o, char *err,
 	}
 	e->poison = (e->features & UFFD_FEATURE_POISON) != 0;
 	e->follow = !(o->flags & FC_OPEN_NO_FOLLOW);
+	if (!(o->flags & FC_OPEN_NO_CPU_LATENCY))
+		fc_cpu_latency_open(&e->latency);
+	if (sched_getaffinity(0, sizeof(e->cpus), &e->cpus) < 0)
+		e->follow = false;
 
 	e->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	e->ev = calloc(EVENT_QUEUE_CAP, sizeof(*e->ev));
