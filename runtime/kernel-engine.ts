@@ -29,6 +29,13 @@ export interface NativeKernelEngine {
   addRegion(region: number, size: bigint, at: bigint, defer: boolean, writes: boolean): { slot: number; address: bigint; buffer: ArrayBuffer };
   counts(region: number): number[];
   writes(slot: number): WriteCounts;
+  /**
+   * Attaches the program as `region` to memory another process mapped
+   * (private anonymous, [address, address + size)): its missing pages there
+   * run the program. Needs CAP_BPF and the right to ptrace `pid`
+   * (FAULTC_KERNEL_EPERM); FAULTC_KERNEL_ESRCH when it is gone.
+   */
+  attachProcess(region: number, pid: number, address: bigint, size: bigint): void;
   dirtyPages(slot: number): number[];
   resetDirty(slot: number): void;
   drainEvents(): Buffer;

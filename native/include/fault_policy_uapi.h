@@ -72,6 +72,8 @@ struct bpf_page_fault {
 #define PR_FAULT_POLICY_VERSION		0
 #define PR_FAULT_POLICY_ATTACH		1
 #define PR_FAULT_POLICY_DETACH		2
+/* flags: the range is in the address space of the process of pidfd */
+#define PR_FAULT_POLICY_F_PIDFD		1
 
 struct prctl_fault_policy {
 	__u32 prog_fd;
@@ -79,6 +81,9 @@ struct prctl_fault_policy {
 	__u32 nr_sources;
 	__u32 flags;
 	__s32 source_fd[8];
+	/* read by the kernel only with PR_FAULT_POLICY_F_PIDFD */
+	__s32 pidfd;	/* a process the caller may ptrace */
+	__u32 pad;
 };
 
 #endif /* FAULTC_FAULT_POLICY_UAPI_H */

@@ -64,6 +64,17 @@ struct fk_engine *fk_engine_open(const struct fk_engine_opts *opts, char *err,
  */
 int fk_engine_add_region(struct fk_engine *e, uint32_t policy_region, uint64_t size,
 			 uint64_t at, uint32_t flags, char *err, size_t errlen);
+/*
+ * Attaches the program as region policy_region to [addr, addr + size) of
+ * process pid, which must be mapped private anonymous memory there: that
+ * process's missing pages in the range run the program (its events come to
+ * this engine's ring buffer). Needs CAP_BPF and the right to ptrace pid
+ * (-EPERM); -ESRCH when it is gone. The range is the other process's: `on
+ * write` rules and defer are not served there, and unmapping it (or the
+ * process's exit) detaches. 0 or a negative errno, message in err.
+ */
+int fk_engine_attach_process(struct fk_engine *e, uint32_t policy_region, int pid,
+			     uint64_t addr, uint64_t size, char *err, size_t errlen);
 void *fk_region_addr(struct fk_engine *e, int slot);
 uint64_t fk_region_size(struct fk_engine *e, int slot);
 uint32_t fk_region_index(struct fk_engine *e, int slot);

@@ -46,6 +46,7 @@ const char *ErrnoName(int err)
 	case ENOSPC: return "ENOSPC";
 	case ENOTSUP: return "NO_HOOK";
 	case EBUSY: return "EBUSY";
+	case ESRCH: return "ESRCH";
 	default: return "EIO";
 	}
 }
@@ -126,6 +127,7 @@ public:
 			InstanceMethod("addRegion", &KernelEngine::AddRegion),
 			InstanceMethod("counts", &KernelEngine::Counts),
 			InstanceMethod("writes", &KernelEngine::Writes),
+			InstanceMethod("attachProcess", &KernelEngine::AttachProcess),
 			InstanceMethod("dirtyPages", &KernelEngine::DirtyPages),
 			InstanceMethod("resetDirty", &KernelEngine::ResetDirty),
 			InstanceMethod("drainEvents", &KernelEngine::DrainEvents),
@@ -259,6 +261,29 @@ private:
 			return -1;
 		}
 		return info[0].As<Napi::Number>().Int32Value();
+	}
+
+	// attachProcess(policyRegion, pid, address: bigint, size: bigint): attaches the
+	// program to memory another process mapped (fk_engine_attach_process).
+	Napi::Value AttachProcess(const Napi::CallbackInfo &info)
+	{
+		Napi::Env env = info.Env();
+		struct fk_engine *e = Engine(env);
+		uint64_t addr, size;
+		if (!e)
+			return env.Undefined();
+		if (info.Length() < 4 || !info[0].IsNumber() || !info[1].IsNumber() || !ToU64(info[2], &addr) ||
+		    !ToU64(info[3], &size)) {
+			Napi::TypeError::New(env, "attachProcess(region: number, pid: number, address: bigint, size: bigint)")
+				.ThrowAsJavaScriptException();
+			return env.Undefined();
+		}
+		char err[512] = "";
+		int rc = fk_engine_attach_process(e, info[0].As<Napi::Number>().Uint32Value(),
+						  info[1].As<Napi::Number>().Int32Value(), addr, size, err, sizeof(err));
+		if (rc < 0)
+			KernelError(env, err, -rc).ThrowAsJavaScriptException();
+		return env.Undefined();
 	}
 
 	// writes(slot) -> { writeFaults, sigbus, errors } of the region's `on write` rules

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -213,14 +214,39 @@ static struct fc_engine *watcher(struct fk_engine *e, char *err, size_t errlen, 
 	return e->watcher;
 }
 
-int fk_engine_add_region(struct fk_engine *e, uint32_t policy_region, uint64_t size,
-			 uint64_t at, uint32_t flags, char *err, size_t errlen)
+/*
+ * prctl(PR_FAULT_POLICY_ATTACH) of the program and the sources to
+ * [addr, addr + size): in this process, or in pidfd's when pidfd >= 0.
+ */
+static int attach(struct fk_engine *e, uint32_t policy_region, uint64_t addr,
+		  uint64_t size, int pidfd, char *err, size_t errlen)
 {
 	struct prctl_fault_policy a = {
 		.prog_fd = (__u32)e->prog_fd,
 		.region = policy_region,
 		.nr_sources = e->nr_sources,
+		.flags = pidfd >= 0 ? PR_FAULT_POLICY_F_PIDFD : 0,
+		.pidfd = pidfd,
 	};
+	int rc;
+
+	for (unsigned i = 0; i < e->nr_sources; i++)
+		a.source_fd[i] = e->source_fd[i];
+	if (prctl(PR_FAULT_POLICY, PR_FAULT_POLICY_ATTACH, (unsigned long)addr, size,
+		  (unsigned long)&a) == 0)
+		return 0;
+	rc = -errno;
+	if (rc == -EPERM)
+		say(err, errlen, "attaching a fault program needs CAP_BPF%s (run as root or grant cap_bpf)",
+		    pidfd >= 0 ? " and the right to ptrace the process" : "");
+	else
+		say(err, errlen, "cannot attach the fault program: %s", strerror(-rc));
+	return rc;
+}
+
+int fk_engine_add_region(struct fk_engine *e, uint32_t policy_region, uint64_t size,
+			 uint64_t at, uint32_t flags, char *err, size_t errlen)
+{
 	int mflags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
 	void *addr;
 	int rc;
@@ -262,20 +288,33 @@ int fk_engine_add_region(struct fk_engine *e, uint32_t policy_region, uint64_t s
 			return watch;
 		}
 	}
-	for (unsigned i = 0; i < e->nr_sources; i++)
-		a.source_fd[i] = e->source_fd[i];
-	if (prctl(PR_FAULT_POLICY, PR_FAULT_POLICY_ATTACH, (unsigned long)addr, size,
-		  (unsigned long)&a) < 0) {
-		rc = -errno;
+	rc = attach(e, policy_region, (uintptr_t)addr, size, -1, err, errlen);
+	if (rc < 0) {
 		munmap(addr, size);
-		if (rc == -EPERM)
-			say(err, errlen, "attaching a fault program needs CAP_BPF (run as root or grant cap_bpf)");
-		else
-			say(err, errlen, "cannot attach the fault program: %s", strerror(-rc));
 		return rc;
 	}
 	e->region[e->nr_slots] = (struct fk_region){ addr, size, policy_region, watch };
 	return e->nr_slots++;
+}
+
+int fk_engine_attach_process(struct fk_engine *e, uint32_t policy_region, int pid,
+			     uint64_t addr, uint64_t size, char *err, size_t errlen)
+{
+	int pidfd, rc;
+
+	if (policy_region >= e->nr_regions) {
+		say(err, errlen, "no region %u in this policy", policy_region);
+		return -EINVAL;
+	}
+	pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (pidfd < 0) {
+		rc = -errno;
+		say(err, errlen, "cannot open process %d: %s", pid, strerror(-rc));
+		return rc;
+	}
+	rc = attach(e, policy_region, addr, size, pidfd, err, errlen);
+	close(pidfd);
+	return rc;
 }
 
 void *fk_region_addr(struct fk_engine *e, int slot)

@@ -16,7 +16,10 @@
  * With FAULT_RUN_TRUNCATE=<path>:<bytes>, that file is truncated after the
  * program is attached and before the first touch. With
  * FAULT_RUN_DECIDE=<policy>.decide.so the region's `on write` rules run too
- * (FK_REGION_WRITES): a write they refuse is a SIGBUS page.
+ * (FK_REGION_WRITES): a write they refuse is a SIGBUS page. With
+ * FAULT_RUN_REMOTE=1 the pages are another process's: a child maps the
+ * region, the program is attached to it with fk_engine_attach_process(), and
+ * the child touches them (events name the child's thread).
  */
 #define _GNU_SOURCE
 #include <inttypes.h>
@@ -25,7 +28,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include "kernel_engine.h"
 
@@ -83,12 +88,83 @@ static void on_event(void *ctx, const struct faultc_event *ev)
 		ev->address == s->base + ev->offset);
 }
 
+static void touch_pages(struct sink *s, unsigned char *base, uint64_t size, int write,
+			uint64_t first, uint64_t count, struct fk_engine *e)
+{
+	for (uint64_t p = first; p < first + count && p < size / PAGE; p++) {
+		unsigned char *page = base + p * PAGE;
+
+		if (touch(page, write))
+			fprintf(s->out, "P %" PRIu64 " bus\n", p);
+		else
+			fprintf(s->out, "P %" PRIu64 " ok %016" PRIx64 "\n", p, fnv1a(page, PAGE));
+		if (e && p % 1024 == 1023)
+			fk_engine_poll(e, 0, on_event, s);
+	}
+}
+
+static void finish(struct fk_engine *e, struct sink *s, uint32_t region)
+{
+	uint64_t c[FK_COUNTS_PER_REGION];
+
+	while (fk_engine_poll(e, 0, on_event, s) > 0)
+		;
+	fk_engine_counts(e, region, c);
+	fprintf(s->out, "C");
+	for (int i = 0; i < FK_COUNTS_PER_REGION; i++)
+		fprintf(s->out, " %" PRIu64, c[i]);
+	fprintf(s->out, "\nL %" PRIu64 "\n", fk_engine_lost(e));
+	fk_engine_close(e);
+	fclose(s->out);
+}
+
+/* The region is a child's memory, attached from here; the child touches it. */
+static int run_remote(struct fk_engine *e, struct sink *s, uint32_t region, uint64_t size,
+		      uint64_t at, int writes, uint64_t first, uint64_t count)
+{
+	char err[512] = "";
+	unsigned char *base;
+	int go[2], status = -1;
+	pid_t child;
+	char c;
+
+	base = mmap((void *)(uintptr_t)at, size, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | (at ? MAP_FIXED_NOREPLACE : 0), -1, 0);
+	if (base == MAP_FAILED || pipe(go)) {
+		perror("fault_run: remote");
+		return 4;
+	}
+	fflush(s->out);
+	child = fork();
+	if (child == 0) {
+		if (read(go[0], &c, 1) != 1)
+			_exit(2);
+		touch_pages(s, base, size, writes, first, count, NULL);
+		fflush(s->out);
+		_exit(0);
+	}
+	/* The parent's own mapping at that address stays as it is. */
+	if (fk_engine_attach_process(e, region, child, (uintptr_t)base, size, err, sizeof(err)) < 0) {
+		fprintf(stderr, "fault_run: %s\n", err);
+		kill(child, SIGKILL);
+		return 4;
+	}
+	if (write(go[1], "g", 1) != 1 || waitpid(child, &status, 0) != child ||
+	    !WIFEXITED(status) || WEXITSTATUS(status)) {
+		fprintf(stderr, "fault_run: the child failed (status %d)\n", status);
+		return 6;
+	}
+	s->base = (uintptr_t)base;
+	s->tid = (uint32_t)child;
+	finish(e, s, region);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct fk_engine_opts opts = { 0 };
 	struct sigaction sa = { .sa_handler = on_bus };
 	char err[16384] = "";
-	uint64_t c[FK_COUNTS_PER_REGION];
 	unsigned char *base;
 	struct fk_engine *e;
 	struct sink sink;
@@ -125,6 +201,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "fault_run: %s (errno %d)\n", err, err_no);
 		return 3;
 	}
+	if (getenv("FAULT_RUN_REMOTE"))
+		return run_remote(e, &sink, region, size, at, write, first, count);
 	slot = fk_engine_add_region(e, region, size, at, opts.decide_path ? FK_REGION_WRITES : 0,
 				    err, sizeof(err));
 	if (slot < 0) {
@@ -145,24 +223,7 @@ int main(int argc, char **argv)
 	sink.base = (uintptr_t)base;
 	sink.tid = (uint32_t)syscall(SYS_gettid);
 
-	for (uint64_t p = first; p < first + count && p < size / PAGE; p++) {
-		unsigned char *page = base + p * PAGE;
-
-		if (touch(page, write))
-			fprintf(sink.out, "P %" PRIu64 " bus\n", p);
-		else
-			fprintf(sink.out, "P %" PRIu64 " ok %016" PRIx64 "\n", p, fnv1a(page, PAGE));
-		if (p % 1024 == 1023)
-			fk_engine_poll(e, 0, on_event, &sink);
-	}
-	while (fk_engine_poll(e, 0, on_event, &sink) > 0)
-		;
-	fk_engine_counts(e, region, c);
-	fprintf(sink.out, "C");
-	for (int i = 0; i < FK_COUNTS_PER_REGION; i++)
-		fprintf(sink.out, " %" PRIu64, c[i]);
-	fprintf(sink.out, "\nL %" PRIu64 "\n", fk_engine_lost(e));
-	fk_engine_close(e);
-	fclose(sink.out);
+	touch_pages(&sink, base, size, write, first, count, e);
+	finish(e, &sink, region);
 	return 0;
 }

@@ -51,6 +51,8 @@ interface Summary {
   stats: unknown;
   /** `:write` cases: the dirty pages after the first writes, after the second ones, and the evaluator's first set. */
   dirty?: { first: string; second: string; expected: string };
+  /** `:write` cases: first writes made (each must reach the `on write` rules). */
+  firstWrites?: number;
 }
 
 /** Ascending page numbers as ranges: "0-3,7". */
@@ -104,12 +106,14 @@ async function runCase(spec: string, engine: EngineKind, threads: number): Promi
         }
       }
       let dirty: Summary['dirty'];
+      let firstWrites: number | undefined;
       if (write) {
         const first = region.dirtyPages();
         region.resetDirty();
         await region.touch(Uint32Array.from(touchable.filter((_, i) => i % 2 === 0)), { threads, write, value: 0 });
         const expected = touchable.filter((p) => onWrite(p).trackDirty);
         dirty = { first: ranges(first), second: ranges(region.dirtyPages()), expected: ranges(expected) };
+        firstWrites = touchable.length + Math.ceil(touchable.length / 2);
       }
       // Events arrive from the engine's poll thread: give the last ones a moment.
       await new Promise((r) => setTimeout(r, 300));
@@ -125,7 +129,7 @@ async function runCase(spec: string, engine: EngineKind, threads: number): Promi
         ...(firstMismatch ? { firstMismatch } : {}),
         events: events.map(eventKey).sort(),
         stats: region.stats(),
-        ...(dirty ? { dirty } : {}),
+        ...(dirty ? { dirty, firstWrites } : {}),
       });
     }
   } finally {

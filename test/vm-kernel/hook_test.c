@@ -3,7 +3,7 @@
  * Guest test of the kernel fault hook with a hand-written program
  * (hook.bpf.c): bytes, SIGBUS, events, prefetch, threads, fork, munmap,
  * mremap, mprotect, detach, defer to userfaultfd, write-protect with
- * userfaultfd, privilege, lifetime.
+ * userfaultfd, attaching to another process, privilege, lifetime.
  *
  *   hook_test <hook.bpf.o> <scratch dir>
  *
@@ -660,6 +660,105 @@ static void test_write_protect(void)
 	munmap(r, 8 * PAGE);
 }
 
+static int pidfd_of(pid_t pid)
+{
+	return (int)syscall(SYS_pidfd_open, pid, 0);
+}
+
+static int attach_to(int pidfd, void *start, size_t len, __u32 region, int nr, const int *fds)
+{
+	struct prctl_fault_policy a = { .prog_fd = prog_fd, .region = region, .nr_sources = nr,
+					.flags = PR_FAULT_POLICY_F_PIDFD, .pidfd = pidfd };
+
+	for (int i = 0; i < nr; i++)
+		a.source_fd[i] = fds[i];
+	return prctl(PR_FAULT_POLICY, PR_FAULT_POLICY_ATTACH, (unsigned long)start, len,
+		     (unsigned long)&a);
+}
+
+/* Keeps only CAP_BPF: no CAP_SYS_PTRACE to override the ptrace-access check. */
+static int keep_only_cap_bpf(void)
+{
+	struct __user_cap_header_struct h = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct d[2] = { 0 };
+
+	d[CAP_BPF / 32].effective = d[CAP_BPF / 32].permitted = 1u << (CAP_BPF % 32);
+	return (int)syscall(SYS_capset, &h, d);
+}
+
+/*
+ * Attaching to another process: a child's range gets the program and its
+ * faults are resolved by it, not the caller's same range; a process the
+ * caller may not ptrace is EPERM, one that is gone ESRCH.
+ */
+static void test_remote(void)
+{
+	char *r = map_pages(8);
+	int go[2], status = -1, pidfd;
+	pid_t child, other, bad;
+	char c = 0;
+
+	if (pipe(go)) {
+		check(0, "remote: pipe");
+		return;
+	}
+	child = fork();
+	if (child == 0) {
+		/* Waits until the parent attached, then reads its own pages. */
+		if (read(go[0], &c, 1) != 1)
+			_exit(2);
+		_exit(touch(r + PAGE, 0) == 0 && is_const(r + PAGE, 0x5a) &&
+		      touch(r + 2 * PAGE, 0) == 0 && is_copy(r + 2 * PAGE, 0, SRC0_SIZE) &&
+		      touch(r + 6 * PAGE, 0) == -1 ? 0 : 1);
+	}
+	pidfd = pidfd_of(child);
+	check(pidfd >= 0 && attach_to(pidfd, r, 8 * PAGE, 0, 1, &src0_fd) == 0,
+	      "remote: attach to a child's range through its pidfd");
+	check(touch(r + PAGE, 0) == 0 && is_const(r + PAGE, 0),
+	      "remote: the caller's own range at that address stays unattached");
+	if (write(go[1], "g", 1) != 1)
+		check(0, "remote: start the child");
+	waitpid(child, &status, 0);
+	check(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	      "remote: the child's faults ran the program (fill, copy, SIGBUS)");
+	check(attach_to(pidfd, r, 8 * PAGE, 0, 1, &src0_fd) == -1 && errno == ESRCH,
+	      "remote: a process that is gone is ESRCH");
+	close(pidfd);
+	close(go[0]);
+	close(go[1]);
+
+	/* A target under another uid, a caller with CAP_BPF but not CAP_SYS_PTRACE. */
+	other = fork();
+	if (other == 0) {
+		if (setresuid(65534, 65534, 65534))
+			_exit(2);
+		pause();
+		_exit(0);
+	}
+	usleep(100000);
+	bad = fork();
+	if (bad == 0) {
+		int fd = pidfd_of(other);
+
+		if (fd < 0 || keep_only_cap_bpf())
+			_exit(2);
+		_exit(attach_to(fd, r, 8 * PAGE, 0, 1, &src0_fd) == -1 && errno == EPERM ? 0 : 1);
+	}
+	waitpid(bad, &status, 0);
+	check(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	      "remote: a process the caller may not ptrace is EPERM");
+	kill(other, SIGKILL);
+	waitpid(other, NULL, 0);
+	{
+		struct prctl_fault_policy a = { .prog_fd = prog_fd, .flags = 2 };
+
+		check(prctl(PR_FAULT_POLICY, PR_FAULT_POLICY_ATTACH, (unsigned long)r, PAGE,
+			    (unsigned long)&a) == -1 && errno == EINVAL,
+		      "remote: an unknown flag is EINVAL");
+	}
+	munmap(r, 8 * PAGE);
+}
+
 static void test_lifetime(const char *path)
 {
 	struct bpf_prog_info info = { 0 };
@@ -750,6 +849,7 @@ int main(int argc, char **argv)
 	test_errors();
 	test_defer();
 	test_write_protect();
+	test_remote();
 	test_lifetime(argv[1]);
 
 	printf("# %d checks, %d failed\n", checks, failures);
