@@ -12,7 +12,7 @@
 //   installs the region's pages write-protected, and the first write to each
 //   comes to the handler (dirty bitmap, notify, SIGBUS).
 import { artifactPath, type LoadedManifest } from '../codegen/manifest.js';
-import type { Stmt } from '../compiler/ir.js';
+import type { RegionIR, Stmt } from '../compiler/ir.js';
 import { FAULT_COUNTS_PER_REGION } from '../codegen/fault-bpf.js';
 import { ACTION_CODES } from '../codegen/abi.js';
 import { decodeFaultEvents, type RawFaultEvent } from './events.js';
@@ -26,7 +26,8 @@ interface TouchResult {
 
 /** The addon's KernelEngine (native/src/kernel_binding.cc). */
 export interface NativeKernelEngine {
-  addRegion(region: number, size: bigint, at: bigint, defer: boolean, writes: boolean): { slot: number; address: bigint; buffer: ArrayBuffer };
+  /** mapSource: map the region from that source (zero-copy), or -1 for anonymous memory. */
+  addRegion(region: number, size: bigint, at: bigint, defer: boolean, writes: boolean, mapSource: number): { slot: number; address: bigint; buffer: ArrayBuffer };
   counts(region: number): number[];
   writes(slot: number): WriteCounts;
   /**
@@ -165,6 +166,22 @@ export function rulesDefer(stmts: readonly Stmt[] | undefined): boolean {
   return (stmts ?? []).some((s) => s.kind === 'defer' || (s.kind === 'if' && (rulesDefer(s.then) || rulesDefer(s.else))));
 }
 
+/**
+ * The source a region may be mapped from for zero-copy: its missing-page
+ * rules are one unconditional `copy <source> at offset` (prefetch and notify
+ * beside it), and it has no `on write` rules. Then every page the program
+ * copies is the file's own page at that offset, which the kernel maps from
+ * the page cache instead of copying. Otherwise null (anonymous memory).
+ */
+export function zeroCopySource(region: RegionIR | undefined): number | null {
+  if (!region || (region.onWrite?.length ?? 0) > 0) return null;
+  const rules = region.onMissing ?? [];
+  if (rules.some((s) => s.kind !== 'copy' && s.kind !== 'prefetch' && s.kind !== 'notify')) return null;
+  const copies = rules.filter((s): s is Extract<Stmt, { kind: 'copy' }> => s.kind === 'copy');
+  const only = copies.length === 1 ? copies[0] : undefined;
+  return only && only.at.kind === 'var' && only.at.name === 'offset' ? only.source : null;
+}
+
 export class KernelInstance implements EngineInstance {
   readonly kind = 'kernel' as const;
   private closed = false;
@@ -176,9 +193,10 @@ export class KernelInstance implements EngineInstance {
 
   mapRegion(spec: RegionSpec): EngineRegion {
     // Deferred pages and first writes go to the native handler.
-    const defer = rulesDefer(this.manifest.ir.regions[spec.index]?.onMissing);
+    const ir = this.manifest.ir.regions[spec.index];
+    const defer = rulesDefer(ir?.onMissing);
     try {
-      const r = this.native.addRegion(spec.index, spec.size, spec.at ?? 0n, defer, spec.writeTracking);
+      const r = this.native.addRegion(spec.index, spec.size, spec.at ?? 0n, defer, spec.writeTracking, zeroCopySource(ir) ?? -1);
       return new KernelRegion(this.native, r.slot, spec.index, r.address, Number(spec.size), r.buffer);
     } catch (e) {
       rethrow(e);

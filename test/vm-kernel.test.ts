@@ -225,6 +225,14 @@ describe.skipIf(!isRoot)('kernel fault hook (guest)', () => {
     expectCheck(/without CAP_BPF attach is EPERM/);
     expectCheck(/program is released/);
   });
+  it('hook: zero-copy in a private mapping of the source, other decisions there, no fault-around', () => {
+    expectCheck(/zero-copy: the copy of the file's own page is the page-cache page/);
+    expectCheck(/zero-copy: no fault-around/);
+    expectCheck(/zero-copy: a write copies the page, the file keeps its bytes/);
+    expectCheck(/zero-copy: a first write gets a private copy/);
+    expectCheck(/zero-copy: other decisions there install the program's pages/);
+    expectCheck(/attach to a shared file mapping is EINVAL/);
+  });
   it("hook: attaching to another process's memory through a pidfd, and who may", () => {
     expectCheck(/remote: attach to a child's range through its pidfd/);
     expectCheck(/remote: the caller's own range at that address stays unattached/);
@@ -314,6 +322,7 @@ describe.skipIf(!isRoot)('kernel fault hook (guest)', () => {
     stats: { faults: number; resolved: Record<string, number>; writeFaults: number; sigbus: number };
     dirty?: { first: string; second: string; expected: string };
     firstWrites?: number;
+    mapped: string;
     failed?: string;
   }
   const rows = (): EngineRow[] =>
@@ -333,6 +342,10 @@ describe.skipIf(!isRoot)('kernel fault hook (guest)', () => {
       expect(kernel2.length).toBe(kernel1.length);
       expect(uffd.length).toBe(kernel1.length);
       for (const r of [...kernel1, ...kernel2, ...uffd]) expect(r.mismatches, `${r.engine}/${r.threads} ${r.region}: ${r.firstMismatch ?? ''}`).toBe(0);
+      // Zero-copy: a region whose rule is one `copy image at offset` is mapped from the source itself.
+      const zeroCopy = c === 'snapshot-restore.pfp';
+      for (const r of [...kernel1, ...kernel2]) expect(r.mapped.endsWith('/heap.img'), `${r.region}: ${r.mapped}`).toBe(zeroCopy);
+      for (const r of uffd) expect(r.mapped).toBe('');
       for (const k of kernel1) {
         const u = uffd.find((r) => r.region === k.region);
         // A deferred page is resolved after the fault by the user-space

@@ -56,6 +56,17 @@ struct fk_engine *fk_engine_open(const struct fk_engine_opts *opts, char *err,
  * bitmap, notify, sigbus), missing pages included.
  */
 #define FK_REGION_WRITES 2u
+/*
+ * Zero-copy: map the region MAP_PRIVATE from source i (at file offset 0)
+ * instead of anonymous memory. A decision to copy that source at the page's
+ * own offset then maps the page-cache page itself (a write copies it); other
+ * decisions install their own pages as in anonymous memory. Only for regions
+ * whose rules are one `copy <source i> at offset`, without `on write` rules
+ * or defer (a default decision would read the file there).
+ */
+#define FK_REGION_MAP_SOURCE(i) (4u | ((uint32_t)(i) << 8))
+#define FK_REGION_MAPS_SOURCE(flags) (((flags) & 4u) != 0)
+#define FK_REGION_SOURCE(flags) ((flags) >> 8)
 
 /*
  * Maps size bytes of private anonymous memory (at the fixed address at when

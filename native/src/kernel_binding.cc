@@ -199,7 +199,8 @@ private:
 		return holder_->engine;
 	}
 
-	// addRegion(policyRegion, size, at, defer?, writes?) -> { slot, address, buffer }
+	// addRegion(policyRegion, size, at, defer?, writes?, mapSource?) -> { slot, address, buffer }
+	// mapSource: a source index to map the region from (zero-copy), or -1
 	Napi::Value AddRegion(const Napi::CallbackInfo &info)
 	{
 		Napi::Env env = info.Env();
@@ -208,7 +209,7 @@ private:
 		if (!e)
 			return env.Undefined();
 		if (info.Length() < 3 || !info[0].IsNumber() || !ToU64(info[1], &size) || !ToU64(info[2], &at)) {
-			Napi::TypeError::New(env, "addRegion(region: number, size: bigint, at: bigint, defer?: boolean, writes?: boolean)").ThrowAsJavaScriptException();
+			Napi::TypeError::New(env, "addRegion(region: number, size: bigint, at: bigint, defer?: boolean, writes?: boolean, mapSource?: number)").ThrowAsJavaScriptException();
 			return env.Undefined();
 		}
 		if (size > (uint64_t)SIZE_MAX / 2) {
@@ -218,6 +219,8 @@ private:
 		char err[512] = "";
 		uint32_t flags = (info.Length() > 3 && info[3].ToBoolean() ? FK_REGION_DEFER : 0) |
 				 (info.Length() > 4 && info[4].ToBoolean() ? FK_REGION_WRITES : 0);
+		if (info.Length() > 5 && info[5].IsNumber() && info[5].As<Napi::Number>().Int32Value() >= 0)
+			flags |= FK_REGION_MAP_SOURCE(info[5].As<Napi::Number>().Uint32Value());
 		int slot = fk_engine_add_region(e, info[0].As<Napi::Number>().Uint32Value(), size, at, flags, err, sizeof(err));
 		if (slot < 0) {
 			KernelError(env, err, -slot).ThrowAsJavaScriptException();

@@ -247,7 +247,8 @@ static int attach(struct fk_engine *e, uint32_t policy_region, uint64_t addr,
 int fk_engine_add_region(struct fk_engine *e, uint32_t policy_region, uint64_t size,
 			 uint64_t at, uint32_t flags, char *err, size_t errlen)
 {
-	int mflags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
+	int mflags = MAP_PRIVATE | MAP_NORESERVE;
+	int fd = -1;
 	void *addr;
 	int rc;
 
@@ -259,9 +260,19 @@ int fk_engine_add_region(struct fk_engine *e, uint32_t policy_region, uint64_t s
 		say(err, errlen, "region size and address must be whole pages");
 		return -EINVAL;
 	}
+	if (FK_REGION_MAPS_SOURCE(flags)) {
+		if (FK_REGION_SOURCE(flags) >= e->nr_sources ||
+		    (flags & (FK_REGION_DEFER | FK_REGION_WRITES))) {
+			say(err, errlen, "a region mapped from a source has no defer or `on write` rules");
+			return -EINVAL;
+		}
+		fd = e->source_fd[FK_REGION_SOURCE(flags)];
+	} else {
+		mflags |= MAP_ANONYMOUS;
+	}
 	if (at)
 		mflags |= MAP_FIXED_NOREPLACE;
-	addr = mmap((void *)(uintptr_t)at, size, PROT_READ | PROT_WRITE, mflags, -1, 0);
+	addr = mmap((void *)(uintptr_t)at, size, PROT_READ | PROT_WRITE, mflags, fd, 0);
 	if (addr == MAP_FAILED) {
 		rc = -errno;
 		say(err, errlen, "cannot map the region: %s%s", strerror(-rc),

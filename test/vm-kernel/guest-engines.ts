@@ -12,7 +12,7 @@
 //
 // usage: guest-engines.ts <cache dir> <case>...   (case: file.pfp[:write]; a
 // relative file is one of examples/)
-import { copyFileSync } from 'node:fs';
+import { copyFileSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { loadPolicy, type EngineKind } from '../../runtime/index.js';
 import type { FaultEvent } from '../../runtime/events.js';
@@ -51,8 +51,20 @@ interface Summary {
   stats: unknown;
   /** `:write` cases: the dirty pages after the first writes, after the second ones, and the evaluator's first set. */
   dirty?: { first: string; second: string; expected: string };
+  /** What /proc/self/maps names at the region: the source file it is mapped from (zero-copy), or ''. */
+  mapped: string;
   /** `:write` cases: first writes made (each must reach the `on write` rules). */
   firstWrites?: number;
+}
+
+/** The file /proc/self/maps shows at address, or '' for anonymous memory. */
+function mappedFile(address: bigint): string {
+  for (const line of readFileSync('/proc/self/maps', 'utf8').split('\n')) {
+    const [range = '', , , , , path = ''] = line.split(/\s+/);
+    const [lo = '0', hi = '0'] = range.split('-');
+    if (BigInt(`0x${lo}`) <= address && address < BigInt(`0x${hi}`)) return path;
+  }
+  return '';
 }
 
 /** Ascending page numbers as ranges: "0-3,7". */
@@ -129,6 +141,7 @@ async function runCase(spec: string, engine: EngineKind, threads: number): Promi
         ...(firstMismatch ? { firstMismatch } : {}),
         events: events.map(eventKey).sort(),
         stats: region.stats(),
+        mapped: mappedFile(region.address),
         ...(dirty ? { dirty, firstWrites } : {}),
       });
     }

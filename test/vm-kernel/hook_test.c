@@ -3,7 +3,8 @@
  * Guest test of the kernel fault hook with a hand-written program
  * (hook.bpf.c): bytes, SIGBUS, events, prefetch, threads, fork, munmap,
  * mremap, mprotect, detach, defer to userfaultfd, write-protect with
- * userfaultfd, attaching to another process, privilege, lifetime.
+ * userfaultfd, attaching to another process, zero-copy in a private file
+ * mapping, privilege, lifetime.
  *
  *   hook_test <hook.bpf.o> <scratch dir>
  *
@@ -469,8 +470,8 @@ static void test_errors(void)
 	check(attach(r, 8 * PAGE, 0, 0, NULL) == -1 && errno == ENOMEM, "attach over unmapped memory is ENOMEM");
 	check(touch(r, 0) == 0 && is_const(r, 0) && detach(r, 4 * PAGE) == 0,
 	      "a failed attach leaves nothing attached");
-	f = mmap(NULL, PAGE, PROT_READ, MAP_PRIVATE, src0_fd, 0);
-	check(attach(f, PAGE, 0, 0, NULL) == -1 && errno == EINVAL, "attach to a file mapping is EINVAL");
+	f = mmap(NULL, PAGE, PROT_READ, MAP_SHARED, src0_fd, 0);
+	check(attach(f, PAGE, 0, 0, NULL) == -1 && errno == EINVAL, "attach to a shared file mapping is EINVAL");
 	munmap(f, PAGE);
 	fd = bpf_map__fd(bpf_object__find_map_by_name(obj, "cfg"));
 	{
@@ -558,8 +559,7 @@ static void test_defer(void)
 	munmap(r, 8 * PAGE);
 }
 
-/* Whether the page's PTE carries the userfaultfd write-protect bit (pagemap bit 57). */
-static int uffd_wp_bit(const char *p)
+static uint64_t pagemap(const char *p)
 {
 	uint64_t v = 0;
 	int fd = open("/proc/self/pagemap", O_RDONLY);
@@ -568,7 +568,13 @@ static int uffd_wp_bit(const char *p)
 		v = 0;
 	if (fd >= 0)
 		close(fd);
-	return (v >> 57) & 1;
+	return v;
+}
+
+/* Whether the page's PTE carries the userfaultfd write-protect bit (pagemap bit 57). */
+static int uffd_wp_bit(const char *p)
+{
+	return (pagemap(p) >> 57) & 1;
 }
 
 struct wp_server {
@@ -759,6 +765,58 @@ static void test_remote(void)
 	munmap(r, 8 * PAGE);
 }
 
+/* Mapped in this process (pagemap bit 63; mincore() tells the page cache's state). */
+static int mapped(const char *p)
+{
+	return (pagemap(p) >> 63) & 1;
+}
+
+/* Mapped, and a file page (bit 61), not an anonymous copy. */
+static int file_page(const char *p)
+{
+	return mapped(p) && (pagemap(p) >> 61) & 1;
+}
+
+/*
+ * Zero-copy: a private mapping of a source, whose program copies that source
+ * at each page's own offset, maps the page-cache pages themselves; a write
+ * copies one. Other decisions there install the program's own pages, and
+ * nothing is mapped around a fault that the program did not decide.
+ */
+static void test_zero_copy(void)
+{
+	char *r = mmap(NULL, 16 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE, src1_fd, 0);
+	unsigned char b = 0;
+	char *t;
+	int ok;
+
+	set_cfg(0, 0);
+	check(r != MAP_FAILED && attach(r, 16 * PAGE, 1, 1, &src1_fd) == 0,
+	      "zero-copy: attach to a private mapping of the source itself");
+	ok = !touch(r + 3 * PAGE, 0) && is_copy(r + 3 * PAGE, 3 * PAGE, SRC1_PAGES * PAGE);
+	check(ok && file_page(r + 3 * PAGE), "zero-copy: the copy of the file's own page is the page-cache page");
+	check(!mapped(r + 2 * PAGE) && !mapped(r + 4 * PAGE),
+	      "zero-copy: no fault-around: the neighbours stay missing");
+	r[3 * PAGE] ^= 0x7f;
+	check(!file_page(r + 3 * PAGE) && (unsigned char)r[3 * PAGE] == (pattern(3 * PAGE) ^ 0x7f) &&
+	      pread(src1_fd, &b, 1, 3 * PAGE) == 1 && b == pattern(3 * PAGE),
+	      "zero-copy: a write copies the page, the file keeps its bytes");
+	ok = !touch(r + 5 * PAGE, 1) && is_copy(r + 5 * PAGE, 5 * PAGE, SRC1_PAGES * PAGE);
+	check(ok && !file_page(r + 5 * PAGE), "zero-copy: a first write gets a private copy of the file's page");
+	munmap(r, 16 * PAGE);
+
+	t = mmap(NULL, 16 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE, src1_fd, 0);
+	check(t != MAP_FAILED && attach(t, 16 * PAGE, 0, 1, &src0_fd) == 0,
+	      "zero-copy: attach the table program to a private file mapping");
+	ok = !touch(t + PAGE, 0) && is_const(t + PAGE, 0x5a) && !file_page(t + PAGE) &&
+	     !touch(t + 2 * PAGE, 0) && is_copy(t + 2 * PAGE, 0, SRC0_SIZE) &&
+	     !touch(t, 0) && is_const(t, 0) && touch(t + 6 * PAGE, 0) == -1;
+	check(ok, "zero-copy: other decisions there install the program's pages (fill, another source, zero, SIGBUS)");
+	check(!touch(t + 7 * PAGE, 0) && is_copy(t + 7 * PAGE, 7 * PAGE, SRC1_PAGES * PAGE),
+	      "zero-copy: a default decision there takes the file's own page");
+	munmap(t, 16 * PAGE);
+}
+
 static void test_lifetime(const char *path)
 {
 	struct bpf_prog_info info = { 0 };
@@ -850,6 +908,7 @@ int main(int argc, char **argv)
 	test_defer();
 	test_write_protect();
 	test_remote();
+	test_zero_copy();
 	test_lifetime(argv[1]);
 
 	printf("# %d checks, %d failed\n", checks, failures);
