@@ -12,7 +12,7 @@
 //   installs the region's pages write-protected, and the first write to each
 //   comes to the handler (dirty bitmap, notify, SIGBUS).
 import { artifactPath, type LoadedManifest } from '../codegen/manifest.js';
-import type { RegionIR, Stmt } from '../compiler/ir.js';
+import { rulesDefer, zeroCopySource } from '../compiler/region-traits.js';
 import { FAULT_COUNTS_PER_REGION } from '../codegen/fault-bpf.js';
 import { ACTION_CODES } from '../codegen/abi.js';
 import { decodeFaultEvents, type RawFaultEvent } from './events.js';
@@ -159,27 +159,6 @@ class KernelRegion implements EngineRegion {
   touch(pages: Uint32Array, opts: { threads?: number; write?: boolean; value?: number } = {}): Promise<TouchResult> {
     return this.native.touch(this.slot, pages, opts.threads ?? 1, opts.write ?? false, opts.value ?? 0);
   }
-}
-
-/** Whether any path of these rules ends in `defer`. */
-export function rulesDefer(stmts: readonly Stmt[] | undefined): boolean {
-  return (stmts ?? []).some((s) => s.kind === 'defer' || (s.kind === 'if' && (rulesDefer(s.then) || rulesDefer(s.else))));
-}
-
-/**
- * The source a region may be mapped from for zero-copy: its missing-page
- * rules are one unconditional `copy <source> at offset` (prefetch and notify
- * beside it), and it has no `on write` rules. Then every page the program
- * copies is the file's own page at that offset, which the kernel maps from
- * the page cache instead of copying. Otherwise null (anonymous memory).
- */
-export function zeroCopySource(region: RegionIR | undefined): number | null {
-  if (!region || (region.onWrite?.length ?? 0) > 0) return null;
-  const rules = region.onMissing ?? [];
-  if (rules.some((s) => s.kind !== 'copy' && s.kind !== 'prefetch' && s.kind !== 'notify')) return null;
-  const copies = rules.filter((s): s is Extract<Stmt, { kind: 'copy' }> => s.kind === 'copy');
-  const only = copies.length === 1 ? copies[0] : undefined;
-  return only && only.at.kind === 'var' && only.at.name === 'offset' ? only.source : null;
 }
 
 export class KernelInstance implements EngineInstance {

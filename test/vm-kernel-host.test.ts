@@ -11,9 +11,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compileFile } from '../codegen/build.js';
 import { emitFaultBpf, FAULT_COUNTS_MAP, FAULT_EVENTS_MAP, FAULT_PROGRAM_NAME, PAGE_FAULT_CTX_SIZE } from '../codegen/fault-bpf.js';
-import type { PolicyIR, Stmt } from '../compiler/ir.js';
+import type { PolicyIR } from '../compiler/ir.js';
 import { loadPolicy } from '../runtime/index.js';
-import { detectKernelEngine, kernelHookVersion, rulesDefer, statsFromCounts } from '../runtime/kernel-engine.js';
+import { detectKernelEngine, kernelHookVersion, statsFromCounts } from '../runtime/kernel-engine.js';
 import { repoRoot } from './setup/kernel.js';
 
 const examples = ['debug-guard.pfp', 'postcopy.pfp', 'snapshot-restore.pfp', 'tiered.pfp'];
@@ -82,19 +82,5 @@ describe('counters', () => {
       writeFaults: 0,
       raced: 0,
     });
-  });
-});
-
-describe('defer detection', () => {
-  it('finds defer on any path of the rules, and only there', () => {
-    const span = {} as Stmt['span'];
-    const zero: Stmt = { kind: 'zero', span };
-    const defer: Stmt = { kind: 'defer', span };
-    const cond = { kind: 'var', name: 'write', span } as const;
-    expect(rulesDefer(undefined)).toBe(false);
-    expect(rulesDefer([zero])).toBe(false);
-    expect(rulesDefer([defer])).toBe(true);
-    expect(rulesDefer([{ kind: 'if', cond, then: [zero], else: [{ kind: 'if', cond, then: [zero], else: [defer], span }], span }])).toBe(true);
-    expect(rulesDefer([{ kind: 'if', cond, then: [zero], else: [zero], span }])).toBe(false);
   });
 });

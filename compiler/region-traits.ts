@@ -1,0 +1,26 @@
+// What an engine must know about a region's rules before its first fault,
+// read from the checked IR: whether any path hands the fault to user space
+// (`defer`), and whether every missing page is a source's own page at the
+// same offset (then the kernel engine maps the source itself: zero-copy).
+import type { RegionIR, Stmt } from './ir.js';
+
+/** Whether any path of these rules ends in `defer`. */
+export function rulesDefer(stmts: readonly Stmt[] | undefined): boolean {
+  return (stmts ?? []).some((s) => s.kind === 'defer' || (s.kind === 'if' && (rulesDefer(s.then) || rulesDefer(s.else))));
+}
+
+/**
+ * The source a region may be mapped from for zero-copy: its missing-page
+ * rules are one unconditional `copy <source> at offset` (prefetch and notify
+ * beside it), and it has no `on write` rules. Then every page the program
+ * copies is the file's own page at that offset, which the kernel maps from
+ * the page cache instead of copying. Otherwise null (anonymous memory).
+ */
+export function zeroCopySource(region: RegionIR | undefined): number | null {
+  if (!region || (region.onWrite?.length ?? 0) > 0) return null;
+  const rules = region.onMissing ?? [];
+  if (rules.some((s) => s.kind !== 'copy' && s.kind !== 'prefetch' && s.kind !== 'notify')) return null;
+  const copies = rules.filter((s): s is Extract<Stmt, { kind: 'copy' }> => s.kind === 'copy');
+  const only = copies.length === 1 ? copies[0] : undefined;
+  return only && only.at.kind === 'var' && only.at.name === 'offset' ? only.source : null;
+}
