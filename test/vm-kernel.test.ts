@@ -231,7 +231,14 @@ describe.skipIf(!isRoot)('kernel fault hook (guest)', () => {
     expectCheck(/zero-copy: a write copies the page, the file keeps its bytes/);
     expectCheck(/zero-copy: a first write gets a private copy/);
     expectCheck(/zero-copy: other decisions there install the program's pages/);
-    expectCheck(/attach to a shared file mapping is EINVAL/);
+    expectCheck(/attach to a shared mapping of a file that is not shmem is EINVAL/);
+  });
+  it('hook: shared memory (memfd, shared anonymous): decided pages join the object', () => {
+    expectCheck(/shmem: zero, fill, copy \(written\) and SIGBUS as decided/);
+    expectCheck(/shmem: the decided pages are the object's/);
+    expectCheck(/shmem: a page the object held already is not decided again/);
+    expectCheck(/shmem: writes are shared/);
+    expectCheck(/shmem: shared anonymous memory too/);
   });
   it("hook: attaching to another process's memory through a pidfd, and who may", () => {
     expectCheck(/remote: attach to a child's range through its pidfd/);
