@@ -1,7 +1,10 @@
-// What the engine bindings share: argument conversion, errors with codes, and
-// the worker that touches region memory from native threads (tests, bench).
+// What the engine bindings share: argument conversion, errors with codes, the
+// ArrayBuffers over region memory, the region methods whose only difference is
+// the engine's C functions, and the worker that touches region memory from
+// native threads (tests, bench).
 #pragma once
 #include <napi.h>
+#include <cerrno>
 #include <cstdint>
 #include <cstring>
 #include <functional>
@@ -34,6 +37,25 @@ inline bool ToU64(const Napi::Value &v, uint64_t *out)
 		return true;
 	}
 	return false;
+}
+
+// The errno part of an error code (FAULTC_<ENGINE>_<NAME>); EIO for the rest.
+inline const char *ErrnoName(int err)
+{
+	switch (err) {
+	case EPERM: return "EPERM";
+	case EACCES: return "EACCES";
+	case ENOSYS: return "ENOSYS";
+	case EEXIST: return "EEXIST";
+	case ENOENT: return "ENOENT";
+	case ENOMEM: return "ENOMEM";
+	case EINVAL: return "EINVAL";
+	case ENOSPC: return "ENOSPC";
+	case ENOTSUP: return "ENOTSUP";
+	case EBUSY: return "EBUSY";
+	case ESRCH: return "ESRCH";
+	default: return "EIO";
+	}
 }
 
 // An Error whose `code` is prefix + name (e.g. FAULTC_UFFD_EPERM), with errno.
@@ -77,6 +99,106 @@ inline bool SourcePaths(Napi::Env env, Napi::Object o, std::vector<std::string> 
 }
 
 using MakeError = Napi::Error (*)(Napi::Env env, const std::string &msg, int err);
+
+// The holder's engine, or null with an exception when the policy is closed.
+template <class Holder>
+auto LiveEngine(Napi::Env env, const std::shared_ptr<Holder> &h, MakeError make_error) -> decltype(h->engine)
+{
+	if (!h || !h->engine) {
+		make_error(env, "the policy is closed", EINVAL).ThrowAsJavaScriptException();
+		return nullptr;
+	}
+	return h->engine;
+}
+
+// The region slot in info[0], or -1 with an exception.
+inline int SlotArg(const Napi::CallbackInfo &info)
+{
+	if (info.Length() < 1 || !info[0].IsNumber()) {
+		Napi::TypeError::New(info.Env(), "a region slot (number) is required").ThrowAsJavaScriptException();
+		return -1;
+	}
+	return info[0].As<Napi::Number>().Int32Value();
+}
+
+// addRegion(region: number, size: bigint, at: bigint, ...): the arguments every
+// engine takes first. False with an exception (usage names the whole call).
+inline bool RegionArgs(const Napi::CallbackInfo &info, size_t min_args, const char *usage,
+		       uint32_t *region, uint64_t *size, uint64_t *at)
+{
+	Napi::Env env = info.Env();
+	if (info.Length() < min_args || !info[0].IsNumber() || !ToU64(info[1], size) || !ToU64(info[2], at)) {
+		Napi::TypeError::New(env, usage).ThrowAsJavaScriptException();
+		return false;
+	}
+	if (*size > (uint64_t)SIZE_MAX / 2) {
+		Napi::RangeError::New(env, "region too large").ThrowAsJavaScriptException();
+		return false;
+	}
+	*region = info[0].As<Napi::Number>().Uint32Value();
+	return true;
+}
+
+// Events as a Buffer of packed struct faultc_event (ABI v1 layout).
+inline Napi::Buffer<uint8_t> EventBuffer(Napi::Env env, const std::vector<struct faultc_event> &ev)
+{
+	return Napi::Buffer<uint8_t>::Copy(env, reinterpret_cast<const uint8_t *>(ev.data()),
+					   ev.size() * sizeof(struct faultc_event));
+}
+
+// The ArrayBuffers handed out over region memory: each keeps the holder (and
+// so the mapping) alive until collected, and close() detaches them all before
+// the memory goes.
+template <class Holder> class RegionBuffers {
+public:
+	// { slot, address, buffer } for the region of `size` bytes at `addr`.
+	Napi::Object Publish(Napi::Env env, const std::shared_ptr<Holder> &holder, int slot,
+			     void *addr, uint64_t size)
+	{
+		auto *hint = new std::shared_ptr<Holder>(holder);
+		Napi::ArrayBuffer buf = Napi::ArrayBuffer::New(env, addr, (size_t)size,
+			[](Napi::Env, void *, std::shared_ptr<Holder> *h) { delete h; }, hint);
+		buffers_.push_back(Napi::Persistent(buf));
+		Napi::Object res = Napi::Object::New(env);
+		res.Set("slot", Napi::Number::New(env, slot));
+		res.Set("address", Napi::BigInt::New(env, (uint64_t)(uintptr_t)addr));
+		res.Set("buffer", buf);
+		return res;
+	}
+
+	void DetachAll()
+	{
+		for (auto &ref : buffers_) {
+			Napi::ArrayBuffer b = ref.Value();
+			if (!b.IsDetached())
+				b.Detach();
+		}
+		buffers_.clear();
+	}
+
+private:
+	std::vector<Napi::Reference<Napi::ArrayBuffer>> buffers_;
+};
+
+// dirtyPages(slot) and resetDirty(slot) over an engine's region functions.
+template <class Engine>
+Napi::Value DirtyPagesOf(Napi::Env env, Engine *e, int slot, uint64_t (*region_size)(Engine *, int),
+			 size_t (*region_dirty)(Engine *, int, uint64_t *, size_t))
+{
+	std::vector<uint64_t> pages(region_size(e, slot) / FAULTC_PAGE_SIZE);
+	size_t n = region_dirty(e, slot, pages.data(), pages.size());
+	return PageArray(env, pages, n);
+}
+
+template <class Engine>
+Napi::Value ResetDirtyOf(Napi::Env env, Engine *e, int slot, int (*reset_dirty)(Engine *, int),
+			 MakeError make_error)
+{
+	int rc = reset_dirty(e, slot);
+	if (rc < 0)
+		make_error(env, std::string("resetDirty: ") + strerror(-rc), -rc).ThrowAsJavaScriptException();
+	return env.Undefined();
+}
 
 // Touches `pages` of the memory at `base` from `threads` native threads, or,
 // when base is null, `anon_pages` of fresh anonymous memory (the baseline).

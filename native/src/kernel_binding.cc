@@ -34,26 +34,10 @@ using faultc_binding::ToU64;
 using faultc_binding::TouchDone;
 using faultc_binding::TouchWorker;
 
-const char *ErrnoName(int err)
-{
-	switch (err) {
-	case EPERM: return "EPERM";
-	case EACCES: return "EACCES";
-	case EEXIST: return "EEXIST";
-	case ENOENT: return "ENOENT";
-	case ENOMEM: return "ENOMEM";
-	case EINVAL: return "EINVAL";
-	case ENOSPC: return "ENOSPC";
-	case ENOTSUP: return "NO_HOOK";
-	case EBUSY: return "EBUSY";
-	case ESRCH: return "ESRCH";
-	default: return "EIO";
-	}
-}
-
 Napi::Error KernelError(Napi::Env env, const std::string &msg, int err)
 {
-	return CodedError(env, "FAULTC_KERNEL_", ErrnoName(err), msg, err);
+	// No hook in this kernel is the kernel engine's own case of ENOTSUP.
+	return CodedError(env, "FAULTC_KERNEL_", err == ENOTSUP ? "NO_HOOK" : faultc_binding::ErrnoName(err), msg, err);
 }
 
 // Shared by the wrapper, the poll thread and every ArrayBuffer over a region.
@@ -115,8 +99,7 @@ Napi::Buffer<uint8_t> TakeEvents(Napi::Env env, Holder &h)
 		std::lock_guard<std::mutex> lock(h.mu);
 		ev.swap(h.queue);
 	}
-	return Napi::Buffer<uint8_t>::Copy(env, reinterpret_cast<const uint8_t *>(ev.data()),
-					   ev.size() * sizeof(struct faultc_event));
+	return faultc_binding::EventBuffer(env, ev);
 }
 
 class KernelEngine : public Napi::ObjectWrap<KernelEngine> {
@@ -190,14 +173,7 @@ public:
 	}
 
 private:
-	struct fk_engine *Engine(Napi::Env env)
-	{
-		if (!holder_ || !holder_->engine) {
-			KernelError(env, "the policy is closed", EINVAL).ThrowAsJavaScriptException();
-			return nullptr;
-		}
-		return holder_->engine;
-	}
+	struct fk_engine *Engine(Napi::Env env) { return faultc_binding::LiveEngine(env, holder_, KernelError); }
 
 	// addRegion(policyRegion, size, at, defer?, writes?, mapSource?) -> { slot, address, buffer }
 	// mapSource: a source index to map the region from (zero-copy), or -1
@@ -205,37 +181,22 @@ private:
 	{
 		Napi::Env env = info.Env();
 		struct fk_engine *e = Engine(env);
+		uint32_t region;
 		uint64_t size, at;
-		if (!e)
+		if (!e || !faultc_binding::RegionArgs(info, 3, "addRegion(region: number, size: bigint, at: bigint, defer?: boolean, writes?: boolean, mapSource?: number)",
+						      &region, &size, &at))
 			return env.Undefined();
-		if (info.Length() < 3 || !info[0].IsNumber() || !ToU64(info[1], &size) || !ToU64(info[2], &at)) {
-			Napi::TypeError::New(env, "addRegion(region: number, size: bigint, at: bigint, defer?: boolean, writes?: boolean, mapSource?: number)").ThrowAsJavaScriptException();
-			return env.Undefined();
-		}
-		if (size > (uint64_t)SIZE_MAX / 2) {
-			Napi::RangeError::New(env, "region too large").ThrowAsJavaScriptException();
-			return env.Undefined();
-		}
 		char err[512] = "";
 		uint32_t flags = (info.Length() > 3 && info[3].ToBoolean() ? FK_REGION_DEFER : 0) |
 				 (info.Length() > 4 && info[4].ToBoolean() ? FK_REGION_WRITES : 0);
 		if (info.Length() > 5 && info[5].IsNumber() && info[5].As<Napi::Number>().Int32Value() >= 0)
 			flags |= FK_REGION_MAP_SOURCE(info[5].As<Napi::Number>().Uint32Value());
-		int slot = fk_engine_add_region(e, info[0].As<Napi::Number>().Uint32Value(), size, at, flags, err, sizeof(err));
+		int slot = fk_engine_add_region(e, region, size, at, flags, err, sizeof(err));
 		if (slot < 0) {
 			KernelError(env, err, -slot).ThrowAsJavaScriptException();
 			return env.Undefined();
 		}
-		void *addr = fk_region_addr(e, slot);
-		auto *hint = new std::shared_ptr<Holder>(holder_);
-		Napi::ArrayBuffer buf = Napi::ArrayBuffer::New(env, addr, (size_t)size,
-			[](Napi::Env, void *, std::shared_ptr<Holder> *h) { delete h; }, hint);
-		buffers_.push_back(Napi::Persistent(buf));
-		Napi::Object res = Napi::Object::New(env);
-		res.Set("slot", Napi::Number::New(env, slot));
-		res.Set("address", Napi::BigInt::New(env, (uint64_t)(uintptr_t)addr));
-		res.Set("buffer", buf);
-		return res;
+		return buffers_.Publish(env, holder_, slot, fk_region_addr(e, slot), size);
 	}
 
 	// counts(policyRegion) -> number[8]
@@ -255,15 +216,6 @@ private:
 		for (uint32_t i = 0; i < FK_COUNTS_PER_REGION; i++)
 			a.Set(i, Napi::Number::New(env, (double)c[i]));
 		return a;
-	}
-
-	int Slot(const Napi::CallbackInfo &info)
-	{
-		if (info.Length() < 1 || !info[0].IsNumber()) {
-			Napi::TypeError::New(info.Env(), "a region slot (number) is required").ThrowAsJavaScriptException();
-			return -1;
-		}
-		return info[0].As<Napi::Number>().Int32Value();
 	}
 
 	// attachProcess(policyRegion, pid, address: bigint, size: bigint): attaches the
@@ -295,7 +247,7 @@ private:
 		Napi::Env env = info.Env();
 		struct fk_engine *e = Engine(env);
 		struct fk_write_stats st;
-		int slot = Slot(info);
+		int slot = faultc_binding::SlotArg(info);
 		if (!e || slot < 0)
 			return env.Undefined();
 		fk_region_writes(e, slot, &st);
@@ -311,25 +263,20 @@ private:
 	{
 		Napi::Env env = info.Env();
 		struct fk_engine *e = Engine(env);
-		int slot = Slot(info);
+		int slot = faultc_binding::SlotArg(info);
 		if (!e || slot < 0)
 			return env.Undefined();
-		std::vector<uint64_t> pages(fk_region_size(e, slot) / FAULTC_PAGE_SIZE);
-		size_t n = fk_region_dirty(e, slot, pages.data(), pages.size());
-		return faultc_binding::PageArray(env, pages, n);
+		return faultc_binding::DirtyPagesOf(env, e, slot, fk_region_size, fk_region_dirty);
 	}
 
 	Napi::Value ResetDirty(const Napi::CallbackInfo &info)
 	{
 		Napi::Env env = info.Env();
 		struct fk_engine *e = Engine(env);
-		int slot = Slot(info);
+		int slot = faultc_binding::SlotArg(info);
 		if (!e || slot < 0)
 			return env.Undefined();
-		int rc = fk_region_reset_dirty(e, slot);
-		if (rc < 0)
-			KernelError(env, std::string("resetDirty: ") + strerror(-rc), -rc).ThrowAsJavaScriptException();
-		return env.Undefined();
+		return faultc_binding::ResetDirtyOf(env, e, slot, fk_region_reset_dirty, KernelError);
 	}
 
 	// drainEvents() -> Buffer of packed struct faultc_event
@@ -353,13 +300,9 @@ private:
 	{
 		Napi::Env env = info.Env();
 		struct fk_engine *e = Engine(env);
-		if (!e)
+		int slot = faultc_binding::SlotArg(info);
+		if (!e || slot < 0)
 			return env.Undefined();
-		if (info.Length() < 1 || !info[0].IsNumber()) {
-			Napi::TypeError::New(env, "touch(slot, pages, threads, write, value)").ThrowAsJavaScriptException();
-			return env.Undefined();
-		}
-		int slot = info[0].As<Napi::Number>().Int32Value();
 		return StartTouch(info, KernelError, holder_, static_cast<uint8_t *>(fk_region_addr(e, slot)),
 				  fk_region_size(e, slot));
 	}
@@ -370,18 +313,13 @@ private:
 		Napi::Env env = info.Env();
 		if (!holder_)
 			return Napi::Buffer<uint8_t>::New(env, 0);
-		for (auto &ref : buffers_) {
-			Napi::ArrayBuffer b = ref.Value();
-			if (!b.IsDetached())
-				b.Detach();
-		}
-		buffers_.clear();
+		buffers_.DetachAll();
 		holder_->Close();
 		return TakeEvents(env, *holder_);
 	}
 
 	std::shared_ptr<Holder> holder_;
-	std::vector<Napi::Reference<Napi::ArrayBuffer>> buffers_;
+	faultc_binding::RegionBuffers<Holder> buffers_;
 };
 
 // hookVersion() -> the hook's interface version, or a negative errno

@@ -32,25 +32,9 @@ using faultc_binding::ToU64;
 using faultc_binding::TouchDone;
 using faultc_binding::TouchWorker;
 
-const char *ErrnoName(int err)
-{
-	switch (err) {
-	case EPERM: return "EPERM";
-	case ENOSYS: return "ENOSYS";
-	case EEXIST: return "EEXIST";
-	case ENOENT: return "ENOENT";
-	case EACCES: return "EACCES";
-	case ENOMEM: return "ENOMEM";
-	case EINVAL: return "EINVAL";
-	case ENOSPC: return "ENOSPC";
-	case ENOTSUP: return "ENOTSUP";
-	default: return "EIO";
-	}
-}
-
 Napi::Error UffdError(Napi::Env env, const std::string &msg, int err)
 {
-	return CodedError(env, "FAULTC_UFFD_", ErrnoName(err), msg, err);
+	return CodedError(env, "FAULTC_UFFD_", faultc_binding::ErrnoName(err), msg, err);
 }
 
 struct EventsCtx {
@@ -178,66 +162,32 @@ public:
 	}
 
 private:
-	struct fc_engine *Engine(Napi::Env env)
-	{
-		if (!holder_ || !holder_->engine) {
-			UffdError(env, "the policy is closed", EINVAL).ThrowAsJavaScriptException();
-			return nullptr;
-		}
-		return holder_->engine;
-	}
-
-	int Slot(const Napi::CallbackInfo &info)
-	{
-		if (info.Length() < 1 || !info[0].IsNumber()) {
-			Napi::TypeError::New(info.Env(), "region slot expected").ThrowAsJavaScriptException();
-			return -1;
-		}
-		return info[0].As<Napi::Number>().Int32Value();
-	}
+	struct fc_engine *Engine(Napi::Env env) { return faultc_binding::LiveEngine(env, holder_, UffdError); }
 
 	// addRegion(policyRegion, size, at, writeTracking) -> { slot, address, buffer }
 	Napi::Value AddRegion(const Napi::CallbackInfo &info)
 	{
 		Napi::Env env = info.Env();
 		struct fc_engine *e = Engine(env);
+		uint32_t region;
 		uint64_t size, at;
-		if (!e)
+		if (!e || !faultc_binding::RegionArgs(info, 4, "addRegion(region: number, size: bigint, at: bigint, wp: boolean)",
+						      &region, &size, &at))
 			return env.Undefined();
-		if (info.Length() < 4 || !info[0].IsNumber() || !ToU64(info[1], &size) || !ToU64(info[2], &at)) {
-			Napi::TypeError::New(env, "addRegion(region: number, size: bigint, at: bigint, wp: boolean)")
-				.ThrowAsJavaScriptException();
-			return env.Undefined();
-		}
-		if (size > (uint64_t)SIZE_MAX / 2) {
-			Napi::RangeError::New(env, "region too large").ThrowAsJavaScriptException();
-			return env.Undefined();
-		}
 		char err[512] = "";
-		int slot = fc_engine_add_region(e, info[0].As<Napi::Number>().Uint32Value(), size, at,
-						info[3].ToBoolean() ? 1 : 0, err, sizeof(err));
+		int slot = fc_engine_add_region(e, region, size, at, info[3].ToBoolean() ? 1 : 0, err, sizeof(err));
 		if (slot < 0) {
 			UffdError(env, err, -slot).ThrowAsJavaScriptException();
 			return env.Undefined();
 		}
-		void *addr = fc_region_addr(e, slot);
-		// Each buffer keeps the engine alive until it is collected.
-		auto *hint = new std::shared_ptr<Holder>(holder_);
-		Napi::ArrayBuffer buf = Napi::ArrayBuffer::New(env, addr, (size_t)size,
-			[](Napi::Env, void *, std::shared_ptr<Holder> *h) { delete h; }, hint);
-		buffers_.push_back(Napi::Persistent(buf));
-		Napi::Object res = Napi::Object::New(env);
-		res.Set("slot", Napi::Number::New(env, slot));
-		res.Set("address", Napi::BigInt::New(env, (uint64_t)(uintptr_t)addr));
-		res.Set("buffer", buf);
-		return res;
+		return buffers_.Publish(env, holder_, slot, fc_region_addr(e, slot), size);
 	}
 
 	Napi::Value Stats(const Napi::CallbackInfo &info)
 	{
 		Napi::Env env = info.Env();
 		struct fc_engine *e = Engine(env);
-		int slot = Slot(info);
+		int slot = faultc_binding::SlotArg(info);
 		struct fc_region_stats st;
 		if (!e || slot < 0)
 			return env.Undefined();
@@ -265,26 +215,21 @@ private:
 	{
 		Napi::Env env = info.Env();
 		struct fc_engine *e = Engine(env);
-		int slot = Slot(info);
+		int slot = faultc_binding::SlotArg(info);
 		if (!e || slot < 0)
 			return env.Undefined();
 		fc_engine_settle(e, 20);
-		std::vector<uint64_t> pages(fc_region_size(e, slot) / FAULTC_PAGE_SIZE);
-		size_t n = fc_region_dirty(e, slot, pages.data(), pages.size());
-		return faultc_binding::PageArray(env, pages, n);
+		return faultc_binding::DirtyPagesOf(env, e, slot, fc_region_size, fc_region_dirty);
 	}
 
 	Napi::Value ResetDirty(const Napi::CallbackInfo &info)
 	{
 		Napi::Env env = info.Env();
 		struct fc_engine *e = Engine(env);
-		int slot = Slot(info);
+		int slot = faultc_binding::SlotArg(info);
 		if (!e || slot < 0)
 			return env.Undefined();
-		int rc = fc_region_reset_dirty(e, slot);
-		if (rc < 0)
-			UffdError(env, std::string("resetDirty: ") + strerror(-rc), -rc).ThrowAsJavaScriptException();
-		return env.Undefined();
+		return faultc_binding::ResetDirtyOf(env, e, slot, fc_region_reset_dirty, UffdError);
 	}
 
 	// drainEvents() -> Buffer of packed struct faultc_event (ABI v1 layout)
@@ -336,7 +281,7 @@ private:
 	{
 		Napi::Env env = info.Env();
 		struct fc_engine *e = Engine(env);
-		int slot = Slot(info);
+		int slot = faultc_binding::SlotArg(info);
 		if (!e || slot < 0)
 			return env.Undefined();
 		return StartTouch(info, UffdError, holder_, static_cast<uint8_t *>(fc_region_addr(e, slot)),
@@ -359,24 +304,17 @@ private:
 	Napi::Value Close(const Napi::CallbackInfo &info)
 	{
 		Napi::Env env = info.Env();
-		if (holder_) {
-			for (auto &ref : buffers_) {
-				Napi::ArrayBuffer b = ref.Value();
-				if (!b.IsDetached())
-					b.Detach();
-			}
-			buffers_.clear();
-			holder_->Close();
-			std::vector<struct faultc_event> ev;
-			ev.swap(holder_->last_events);
-			return Napi::Buffer<uint8_t>::Copy(env, reinterpret_cast<const uint8_t *>(ev.data()),
-							   ev.size() * sizeof(struct faultc_event));
-		}
-		return Napi::Buffer<uint8_t>::New(env, 0);
+		if (!holder_)
+			return Napi::Buffer<uint8_t>::New(env, 0);
+		buffers_.DetachAll();
+		holder_->Close();
+		std::vector<struct faultc_event> ev;
+		ev.swap(holder_->last_events);
+		return faultc_binding::EventBuffer(env, ev);
 	}
 
 	std::shared_ptr<Holder> holder_;
-	std::vector<Napi::Reference<Napi::ArrayBuffer>> buffers_;
+	faultc_binding::RegionBuffers<Holder> buffers_;
 };
 
 // touchAnonymous(pages, threads, write) -> Promise<{ ns, sum }>: the baseline.
