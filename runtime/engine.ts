@@ -86,6 +86,11 @@ export interface EngineInstance {
   close(): Promise<RawFaultEvent[]>;
   /** Events dropped because the engine's queue was full. */
   lostEvents?(): number;
+  /**
+   * Attaches a region's rules to [address, address + size) of another
+   * process (engines that can resolve faults of another process only).
+   */
+  attachProcess?(index: number, size: bigint, pid: number, address: bigint): void;
 }
 
 export interface Engine {

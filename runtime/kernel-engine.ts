@@ -182,6 +182,14 @@ export class KernelInstance implements EngineInstance {
     }
   }
 
+  attachProcess(index: number, size: bigint, pid: number, address: bigint): void {
+    try {
+      this.native.attachProcess(index, pid, address, size);
+    } catch (e) {
+      rethrow(e);
+    }
+  }
+
   async close(): Promise<RawFaultEvent[]> {
     if (this.closed) return [];
     this.closed = true;

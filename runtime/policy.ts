@@ -1,6 +1,7 @@
 // loadPolicy: a .pfp (compiled into a cache folder) or a compiled
 // <policy>.policy.json, bound to an engine that resolves its regions' faults.
 import { createHash } from 'node:crypto';
+import { EventEmitter } from 'node:events';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
@@ -8,7 +9,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { artifactPath, readManifest, type LoadedManifest } from '../codegen/manifest.js';
 import { RuntimeError, selectEngine, type EngineChoice, type EngineInstance, type EngineKind, type EngineOptions } from './engine.js';
-import { nameFaultEvent, type RawFaultEvent } from './events.js';
+import { nameFaultEvent, type FaultEvent, type RawFaultEvent } from './events.js';
 import { Region } from './region.js';
 
 export interface LoadPolicyOptions extends EngineOptions {
@@ -96,7 +97,11 @@ function pick(names: string[], policy: string | undefined, file: string): string
   return names[0];
 }
 
-export class Policy {
+export interface PolicyEvents {
+  fault: [event: FaultEvent];
+}
+
+export class Policy extends EventEmitter<PolicyEvents> {
   private readonly regions = new Map<string, Region>();
   private readonly byIndex = new Map<number, Region>();
   private closing: Promise<void> | undefined;
@@ -105,7 +110,9 @@ export class Policy {
     readonly manifest: LoadedManifest,
     private readonly instance: EngineInstance,
     readonly sourcePaths: string[],
-  ) {}
+  ) {
+    super();
+  }
 
   get name(): string {
     return this.manifest.policy;
@@ -148,11 +155,41 @@ export class Policy {
     return region;
   }
 
+  /**
+   * Attaches region `id`'s rules to memory another process mapped: the
+   * range of the region's size at `address` in process `pid`, which must be
+   * private anonymous memory (or a private mapping of the region's source).
+   * Faults there run the policy in that process's own threads; their events
+   * come to this policy's 'fault' listeners (with that pid). Kernel engine
+   * only; the caller needs CAP_BPF and the right to ptrace `pid`. The
+   * attachment lasts as long as that memory does.
+   */
+  attachProcess(id: string, pid: number, address: bigint): void {
+    if (this.closing) throw new RuntimeError('FAULTC_POLICY_CLOSED', `policy ${this.name} is closed`);
+    const spec = this.manifest.regions.find((r) => r.id === id);
+    if (!spec) {
+      throw new RuntimeError('FAULTC_REGION_NOT_FOUND', `policy ${this.name} has no region "${id}" (it has: ${this.regionIds.join(', ')})`);
+    }
+    if (!Number.isInteger(pid) || pid <= 0) throw new RuntimeError('FAULTC_BAD_ARGUMENT', `attachProcess: pid must be a positive integer (got ${pid})`);
+    if (address <= 0n || address % 4096n !== 0n) {
+      throw new RuntimeError('FAULTC_BAD_ARGUMENT', `attachProcess: address must be page-aligned and non-zero (got 0x${address.toString(16)})`);
+    }
+    if (!this.instance.attachProcess) {
+      throw new RuntimeError('FAULTC_ENGINE_UNSUPPORTED', `the ${this.engine} engine cannot resolve faults of another process (use engine: 'kernel')`);
+    }
+    this.instance.attachProcess(spec.index, spec.size, pid, address);
+  }
+
   /** @internal */
   deliver(events: RawFaultEvent[]): void {
     for (const raw of events) {
       const region = this.byIndex.get(raw.region);
-      if (region) region.deliver(nameFaultEvent(raw, this.name, region.id));
+      const id = region?.id ?? this.manifest.regions.find((r) => r.index === raw.region)?.id;
+      if (id === undefined) continue;
+      const event = nameFaultEvent(raw, this.name, id);
+      // Events of a process the region was attached to reach the policy only.
+      if (region && raw.pid === process.pid) region.deliver(event);
+      this.emit('fault', event);
     }
   }
 

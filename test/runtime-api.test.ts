@@ -77,6 +77,28 @@ describe.skipIf(skip)('public API', () => {
     expect(() => p.region('b')).toThrow(expect.objectContaining({ code: 'FAULTC_POLICY_CLOSED' }));
   });
 
+  test("the policy's 'fault' listeners get every region's events; attachProcess checks its arguments and the engine", async () => {
+    writeFileSync(join(dir, 'notify.pfp'), 'policy n {\n  region r size 4 pages { on missing { fill 0x11 notify } }\n}\n');
+    const p = await loadPolicy(join(dir, 'notify.pfp'), { engine: 'uffd', cacheDir: dir });
+    const fromPolicy: string[] = [];
+    const fromRegion: string[] = [];
+    p.on('fault', (e) => fromPolicy.push(`${e.region}:${e.offset}:${e.pid}`));
+    try {
+      const r = p.region('r');
+      r.on('fault', (e) => fromRegion.push(`${e.region}:${e.offset}:${e.pid}`));
+      await r.touch(Uint32Array.from([0, 2]), { threads: 1 });
+      expect(() => p.attachProcess('nope', process.pid, 0x10000n)).toThrow(expect.objectContaining({ code: 'FAULTC_REGION_NOT_FOUND' }));
+      expect(() => p.attachProcess('r', 0, 0x10000n)).toThrow(expect.objectContaining({ code: 'FAULTC_BAD_ARGUMENT' }));
+      expect(() => p.attachProcess('r', process.pid, 0x10001n)).toThrow(expect.objectContaining({ code: 'FAULTC_BAD_ARGUMENT' }));
+      expect(() => p.attachProcess('r', process.pid, 0x10000n)).toThrow(expect.objectContaining({ code: 'FAULTC_ENGINE_UNSUPPORTED' }));
+    } finally {
+      await p.close();
+    }
+    const want = [`r:0:${process.pid}`, `r:8192:${process.pid}`];
+    expect(fromPolicy.sort()).toEqual(want);
+    expect(fromRegion.sort()).toEqual(want);
+  });
+
   test('compile() throws CompileError carrying the diagnostics', async () => {
     writeFileSync(join(dir, 'bad.pfp'), 'policy p {\n  region r size 3 KiB { on missing { zero } }\n}\n');
     const e = await compile(join(dir, 'bad.pfp'), { outDir: join(dir, 'bad-out') }).catch((x: unknown) => x);

@@ -66,6 +66,8 @@ const runs: RunSpec[] = [
 
 const hybridPfp = join(here, 'hybrid.pfp');
 const writesPfp = join(here, 'writes.pfp');
+/** Pages the other process reads after Policy.attachProcess (guest-attach.ts). */
+const ATTACH_PAGES = 64;
 const engineCases = ['debug-guard.pfp', 'snapshot-restore.pfp', 'postcopy.pfp', 'tiered.pfp', 'tiered.pfp:write', hybridPfp, `${writesPfp}:write`];
 
 /** The addon's C files (native/binding.gyp): fault_run links the engines as the addon does. */
@@ -145,6 +147,7 @@ beforeAll(async () => {
   const inc = ['-I', join(repoRoot, 'native', 'include')];
   execFileSync('clang', ['-O2', '-g', '-target', 'bpf', ...bpfIncludeFlags(), ...inc, '-c', join(here, 'hook.bpf.c'), '-o', join(work, 'hook.bpf.o')]);
   execFileSync('gcc', ['-O2', '-g', '-Wall', ...inc, '-o', join(work, 'hook_test'), join(here, 'hook_test.c'), '-lbpf', '-lpthread']);
+  execFileSync('gcc', ['-O2', '-g', '-Wall', '-o', join(work, 'remote_child'), join(here, 'remote_child.c')]);
   execFileSync('gcc', [
     '-O2', '-g', '-Wall', ...inc, '-o', join(work, 'fault_run'), join(here, 'fault_run.c'), ...nativeCSources(),
     '-lbpf', '-lelf', '-lz', '-ldl', '-lpthread',
@@ -178,6 +181,7 @@ beforeAll(async () => {
     await p.close();
   }
   lines.push('echo "== engines =="', `npx vite-node "${here}/guest-engines.ts" -- "${cacheDir}" ${engineCases.join(' ')}`, 'echo "engines-status=$?"');
+  lines.push('echo "== attach =="', `npx vite-node "${here}/guest-attach.ts" -- "${cacheDir}" "${work}/remote_child" ${ATTACH_PAGES}`, 'echo "attach-status=$?"');
   result = await runInVm(['sh', '-c', lines.join('\n')], { cwd: repoRoot, shares: [work], timeoutSeconds: 1500, mem: '3G', allowWarnings: true });
 }, 2_400_000);
 
@@ -192,6 +196,7 @@ describe.skipIf(!isRoot)('kernel fault hook (guest)', () => {
     expect(result?.status, result?.stderr).toBe(0);
     expect(result?.stdout).toContain('hook-status=0');
     expect(result?.stdout).toContain('engines-status=0');
+    expect(result?.stdout).toContain('attach-status=0');
     expect(result?.stdout.match(/run-status=0/g)?.length, result?.stderr).toBe(runs.length);
   });
 
@@ -246,6 +251,18 @@ describe.skipIf(!isRoot)('kernel fault hook (guest)', () => {
     expectCheck(/remote: the child's faults ran the program/);
     expectCheck(/remote: a process that is gone is ESRCH/);
     expectCheck(/remote: a process the caller may not ptrace is EPERM/);
+  });
+
+  it("runtime: Policy.attachProcess resolves another process's faults, byte for byte, with its events", () => {
+    const line = section('attach').find((l) => l.startsWith('{'));
+    expect(line, section('attach').join('\n')).toBeDefined();
+    const r = JSON.parse(line ?? '{}') as { pages: number; mismatches: number; firstMismatch?: string; events: string[]; eventPids: number[]; childPid: number; childStatus: number };
+    expect(r.childStatus).toBe(0);
+    expect(r.pages).toBe(ATTACH_PAGES);
+    expect(r.mismatches, r.firstMismatch).toBe(0);
+    // snapshot-restore: copy + prefetch 15 + notify, read in order: one fault per 16 pages.
+    expect(r.events).toEqual(Array.from({ length: ATTACH_PAGES / 16 }, (_, i) => `heap:${i * 16 * PAGE}:copy:16`));
+    expect(r.eventPids).toEqual([r.childPid]);
   });
 
   for (const spec of runs) {
