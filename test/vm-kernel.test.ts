@@ -12,7 +12,9 @@
 //   3. test/vm-kernel/guest-engines.ts: every example policy through the
 //      runtime on the kernel engine and on the uffd engine: pages byte for
 //      byte against the evaluator, and the same events, counters and dirty
-//      pages on both.
+//      pages on both;
+//   4. test/vm-kernel/guest-attach.ts: Policy.attachProcess() on a child's
+//      memory (test/vm-kernel/remote_child.c): its pages and its events.
 // The guest kernel's log must stay free of warnings throughout.
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
