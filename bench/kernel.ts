@@ -35,8 +35,12 @@ export interface KernelBenchOptions {
   trials?: number;
 }
 
-export type Variant = 'native' | 'kernel-zero' | 'kernel-copy' | 'kernel-copy-prefetch' | 'uffd-copy';
-export const VARIANTS: Variant[] = ['native', 'kernel-zero', 'kernel-copy', 'kernel-copy-prefetch', 'uffd-copy'];
+// kernel-copy and kernel-copy-prefetch copy into anonymous memory (zeroCopy:
+// false), as the uffd engine does; kernel-map-read is the same copy policy
+// mapped from its source (zero-copy) and read, where the page-cache page is
+// mapped instead of copied (a write would copy it, as kernel-copy does).
+export type Variant = 'native' | 'kernel-zero' | 'kernel-copy' | 'kernel-copy-prefetch' | 'kernel-map-read' | 'uffd-copy';
+export const VARIANTS: Variant[] = ['native', 'kernel-zero', 'kernel-copy', 'kernel-copy-prefetch', 'kernel-map-read', 'uffd-copy'];
 
 export interface KernelBenchResult {
   pages: number;
@@ -86,12 +90,13 @@ async function timeVariant(v: Variant, threads: 1 | 2, pfp: string, cacheDir: st
   }
   const engine: EngineKind = v.startsWith('uffd') ? 'uffd' : 'kernel';
   const policy = v === 'kernel-zero' ? 'bench_zero' : v === 'kernel-copy-prefetch' ? 'bench_copy_prefetch' : 'bench_copy';
-  const p = await loadPolicy(pfp, { engine, cacheDir, policy });
+  const zeroCopy = v === 'kernel-map-read';
+  const p = await loadPolicy(pfp, { engine, cacheDir, policy, zeroCopy });
   try {
     const region = p.region('r');
     const all = new Uint32Array(pages);
     for (let i = 0; i < pages; i++) all[i] = i;
-    const r = await region.touch(all, { threads, write: true, value: 1 });
+    const r = await region.touch(all, { threads, write: !zeroCopy, value: 1 });
     return r.ns / pages;
   } finally {
     await p.close();

@@ -16,7 +16,7 @@ import { rulesDefer, zeroCopySource } from '../compiler/region-traits.js';
 import { FAULT_COUNTS_PER_REGION } from '../codegen/fault-bpf.js';
 import { ACTION_CODES } from '../codegen/abi.js';
 import { decodeFaultEvents, type RawFaultEvent } from './events.js';
-import { RuntimeError, type Engine, type EngineInstance, type EngineOpenContext, type EngineRegion, type RegionSpec, type RegionStats } from './engine.js';
+import { RuntimeError, type Engine, type EngineInstance, type EngineOpenContext, type EngineOptions, type EngineRegion, type RegionSpec, type RegionStats } from './engine.js';
 import { loadNative } from './native.js';
 
 interface TouchResult {
@@ -168,6 +168,7 @@ export class KernelInstance implements EngineInstance {
   constructor(
     readonly native: NativeKernelEngine,
     private readonly manifest: LoadedManifest,
+    private readonly options: EngineOptions = {},
   ) {}
 
   mapRegion(spec: RegionSpec): EngineRegion {
@@ -175,7 +176,7 @@ export class KernelInstance implements EngineInstance {
     const ir = this.manifest.ir.regions[spec.index];
     const defer = rulesDefer(ir?.onMissing);
     try {
-      const r = this.native.addRegion(spec.index, spec.size, spec.at ?? 0n, defer, spec.writeTracking, zeroCopySource(ir) ?? -1);
+      const r = this.native.addRegion(spec.index, spec.size, spec.at ?? 0n, defer, spec.writeTracking, (this.options.zeroCopy === false ? null : zeroCopySource(ir)) ?? -1);
       return new KernelRegion(this.native, r.slot, spec.index, r.address, Number(spec.size), r.buffer);
     } catch (e) {
       rethrow(e);
@@ -221,6 +222,6 @@ export const kernelEngine: Engine = {
     } catch (e) {
       rethrow(e);
     }
-    return new KernelInstance(native, ctx.manifest);
+    return new KernelInstance(native, ctx.manifest, ctx.options);
   },
 };

@@ -14,7 +14,8 @@
 //      byte against the evaluator, and the same events, counters and dirty
 //      pages on both;
 //   4. test/vm-kernel/guest-attach.ts: Policy.attachProcess() on a child's
-//      memory (test/vm-kernel/remote_child.c): its pages and its events.
+//      memory (test/vm-kernel/remote_child.c): its pages and its events; and
+//      zeroCopy: false (anonymous copies instead of the source's pages).
 // The guest kernel's log must stay free of warnings throughout.
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
@@ -258,13 +259,18 @@ describe.skipIf(!isRoot)('kernel fault hook (guest)', () => {
   it("runtime: Policy.attachProcess resolves another process's faults, byte for byte, with its events", () => {
     const line = section('attach').find((l) => l.startsWith('{'));
     expect(line, section('attach').join('\n')).toBeDefined();
-    const r = JSON.parse(line ?? '{}') as { pages: number; mismatches: number; firstMismatch?: string; events: string[]; eventPids: number[]; childPid: number; childStatus: number };
+    const r = JSON.parse(line ?? '{}') as {
+      pages: number; mismatches: number; firstMismatch?: string; events: string[]; eventPids: number[]; childPid: number; childStatus: number;
+      anon: { mapped: string; mismatches: number };
+    };
     expect(r.childStatus).toBe(0);
     expect(r.pages).toBe(ATTACH_PAGES);
     expect(r.mismatches, r.firstMismatch).toBe(0);
     // snapshot-restore: copy + prefetch 15 + notify, read in order: one fault per 16 pages.
     expect(r.events).toEqual(Array.from({ length: ATTACH_PAGES / 16 }, (_, i) => `heap:${i * 16 * PAGE}:copy:16`));
     expect(r.eventPids).toEqual([r.childPid]);
+    // zeroCopy: false: the same region is anonymous memory holding copies.
+    expect(r.anon).toEqual({ mapped: '', mismatches: 0 });
   });
 
   for (const spec of runs) {

@@ -2,15 +2,19 @@
 // on the kernel engine attached to another process's memory through the
 // public API (Policy.attachProcess). The child (remote_child.c) maps the
 // region's size of anonymous memory and waits; the policy's region is
-// attached there; the child reads its first pages. Prints one JSON line:
-// { pages, mismatches, firstMismatch?, events, eventPids, childStatus }.
+// attached there; the child reads its first pages. Then the same policy with
+// zeroCopy: false in this process: its region is anonymous memory, not a
+// mapping of the image, with the same bytes. Prints one JSON line:
+// { pages, mismatches, firstMismatch?, events, eventPids, childStatus,
+//   anon: { mapped, mismatches } }.
 //
 // usage: guest-attach.ts <cache dir> <remote_child binary> <pages>
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 import { loadPolicy, type FaultEvent } from '../../runtime/index.js';
-import { expectPage, SourceReader } from '../../runtime/verify-contents.js';
+import { comparePage, expectPage, SourceReader } from '../../runtime/verify-contents.js';
+import { mappedFile } from './guest-maps.js';
 
 const [cacheDir, childBin, pagesArg] = process.argv.slice(2);
 if (!cacheDir || !childBin || !pagesArg) {
@@ -57,8 +61,20 @@ for (let p = 0; p < pages; p++) {
     firstMismatch ??= `page ${p}: got ${got.get(p) ?? 'nothing'}, want ${hex}`;
   }
 }
-sources.close();
 await policy.close();
+
+const copying = await loadPolicy(join(root, 'examples', 'snapshot-restore.pfp'), { engine: 'kernel', cacheDir, zeroCopy: false });
+const heap = copying.region('heap');
+await heap.touch(Uint32Array.from({ length: pages }, (_, i) => i), { threads: 1 });
+const memory = new Uint8Array(heap.buffer);
+let anonMismatches = 0;
+for (let p = 0; p < pages; p++) {
+  const want = expectPage(copying.manifest.ir, region.index, p, heap.address, false, sources);
+  if (want.kind !== 'bytes' || comparePage(memory, p, want.bytes)) anonMismatches++;
+}
+const anonMapped = mappedFile(heap.address);
+await copying.close();
+sources.close();
 console.log(JSON.stringify({
   pages: got.size,
   mismatches,
@@ -67,4 +83,5 @@ console.log(JSON.stringify({
   eventPids: [...new Set(events.map((e) => e.pid))],
   childPid: child.pid,
   childStatus,
+  anon: { mapped: anonMapped, mismatches: anonMismatches },
 }));

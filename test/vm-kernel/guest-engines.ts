@@ -12,11 +12,12 @@
 //
 // usage: guest-engines.ts <cache dir> <case>...   (case: file.pfp[:write]; a
 // relative file is one of examples/)
-import { copyFileSync, readFileSync } from 'node:fs';
+import { copyFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { loadPolicy, type EngineKind } from '../../runtime/index.js';
 import type { FaultEvent } from '../../runtime/events.js';
 import { comparePage, expectPage, expectWrite, SourceReader } from '../../runtime/verify-contents.js';
+import { mappedFile } from './guest-maps.js';
 
 const root = join(import.meta.dirname, '..', '..');
 const [cacheDir, ...cases] = process.argv.slice(2);
@@ -55,16 +56,6 @@ interface Summary {
   mapped: string;
   /** `:write` cases: first writes made (each must reach the `on write` rules). */
   firstWrites?: number;
-}
-
-/** The file /proc/self/maps shows at address, or '' for anonymous memory. */
-function mappedFile(address: bigint): string {
-  for (const line of readFileSync('/proc/self/maps', 'utf8').split('\n')) {
-    const [range = '', , , , , path = ''] = line.split(/\s+/);
-    const [lo = '0', hi = '0'] = range.split('-');
-    if (BigInt(`0x${lo}`) <= address && address < BigInt(`0x${hi}`)) return path;
-  }
-  return '';
 }
 
 /** Ascending page numbers as ranges: "0-3,7". */
