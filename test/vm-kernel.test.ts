@@ -233,11 +233,14 @@ describe.skipIf(!isRoot)('kernel fault hook (guest)', () => {
     expectCheck(/without CAP_BPF attach is EPERM/);
     expectCheck(/program is released/);
   });
-  it('hook: zero-copy in a private mapping of the source, other decisions there, no fault-around', () => {
+  it('hook: zero-copy in a private mapping of the source (prefetched neighbours too), other decisions there, no fault-around', () => {
     expectCheck(/zero-copy: the copy of the file's own page is the page-cache page/);
     expectCheck(/zero-copy: no fault-around/);
     expectCheck(/zero-copy: a write copies the page, the file keeps its bytes/);
     expectCheck(/zero-copy: a first write gets a private copy/);
+    expectCheck(/zero-copy: prefetched neighbours are the page-cache pages/);
+    expectCheck(/zero-copy: the event counts the 5 pages resolved/);
+    expectCheck(/zero-copy: a write to a prefetched neighbour copies it, the file keeps its bytes/);
     expectCheck(/zero-copy: other decisions there install the program's pages/);
     expectCheck(/attach to a shared mapping of a file that is not shmem is EINVAL/);
   });

@@ -790,6 +790,14 @@ static int file_page(const char *p)
 	return mapped(p) && (pagemap(p) >> 61) & 1;
 }
 
+/* The same physical page mapped at @a and @b (pagemap bits 0-54: the PFN). */
+static int same_pfn(const char *a, const char *b)
+{
+	uint64_t pa = pagemap(a), pb = pagemap(b), pfn = (1ULL << 55) - 1;
+
+	return mapped(a) && mapped(b) && (pa & pfn) && (pa & pfn) == (pb & pfn);
+}
+
 /*
  * Zero-copy: a private mapping of a source, whose program copies that source
  * at each page's own offset, maps the page-cache pages themselves; a write
@@ -799,8 +807,9 @@ static int file_page(const char *p)
 static void test_zero_copy(void)
 {
 	char *r = mmap(NULL, 16 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE, src1_fd, 0);
+	const struct hook_event *e;
 	unsigned char b = 0;
-	char *t;
+	char *t, *m;
 	int ok;
 
 	set_cfg(0, 0);
@@ -816,6 +825,34 @@ static void test_zero_copy(void)
 	      "zero-copy: a write copies the page, the file keeps its bytes");
 	ok = !touch(r + 5 * PAGE, 1) && is_copy(r + 5 * PAGE, 5 * PAGE, SRC1_PAGES * PAGE);
 	check(ok && !file_page(r + 5 * PAGE), "zero-copy: a first write gets a private copy of the file's page");
+	munmap(r, 16 * PAGE);
+
+	/* Prefetched neighbours: the page-cache pages too, as a shared mapping sees them. */
+	r = mmap(NULL, 16 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE, src1_fd, 0);
+	m = mmap(NULL, 16 * PAGE, PROT_READ, MAP_SHARED, src1_fd, 0);
+	set_cfg(4, BPF_PAGE_FAULT_AROUND);
+	check(r != MAP_FAILED && m != MAP_FAILED && attach(r, 16 * PAGE, 1, 1, &src1_fd) == 0,
+	      "zero-copy: attach with prefetch 4 around");
+	drain();
+	ok = !touch(r + 8 * PAGE, 0);
+	ring_buffer__consume(rb);
+	for (int p = 6; p <= 10; p++)
+		ok &= !touch(m + p * PAGE, 0) && file_page(r + p * PAGE) &&
+		      same_pfn(r + p * PAGE, m + p * PAGE) &&
+		      is_copy(r + p * PAGE, p * PAGE, SRC1_PAGES * PAGE);
+	check(ok && !mapped(r + 5 * PAGE) && !mapped(r + 11 * PAGE),
+	      "zero-copy: prefetched neighbours are the page-cache pages (6..10, the shared mapping's PFNs)");
+	e = find_event(1, 8 * PAGE);
+	check(e && e->pages == 5, "zero-copy: the event counts the 5 pages resolved (%u)", e ? e->pages : 0);
+	r[9 * PAGE] ^= 0x7f;
+	check(!file_page(r + 9 * PAGE) && !same_pfn(r + 9 * PAGE, m + 9 * PAGE) &&
+	      (unsigned char)r[9 * PAGE] == (pattern(9 * PAGE) ^ 0x7f) &&
+	      (unsigned char)m[9 * PAGE] == pattern(9 * PAGE) &&
+	      pread(src1_fd, &b, 1, 9 * PAGE) == 1 && b == pattern(9 * PAGE) &&
+	      same_pfn(r + 10 * PAGE, m + 10 * PAGE),
+	      "zero-copy: a write to a prefetched neighbour copies it, the file keeps its bytes");
+	set_cfg(0, 0);
+	munmap(m, 16 * PAGE);
 	munmap(r, 16 * PAGE);
 
 	t = mmap(NULL, 16 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE, src1_fd, 0);
