@@ -1,8 +1,14 @@
 // What an engine must know about a region's rules before its first fault,
-// read from the checked IR: whether any path hands the fault to user space
-// (`defer`), and whether every missing page is a source's own page at the
-// same offset (then the kernel engine maps the source itself: zero-copy).
+// read from the checked IR: whether it has `on write` rules (first writes
+// must be seen), whether any path hands the fault to user space (`defer`),
+// and whether every missing page is a source's own page at the same offset
+// (then the kernel engine maps the source itself: zero-copy).
 import type { RegionIR, Stmt } from './ir.js';
+
+/** Whether the region has `on write` rules, so that first writes must be seen. */
+export function tracksWrites(region: RegionIR | undefined): boolean {
+  return (region?.onWrite?.length ?? 0) > 0;
+}
 
 /** Whether any path of these rules ends in `defer`. */
 export function rulesDefer(stmts: readonly Stmt[] | undefined): boolean {
@@ -17,7 +23,7 @@ export function rulesDefer(stmts: readonly Stmt[] | undefined): boolean {
  * the page cache instead of copying. Otherwise null (anonymous memory).
  */
 export function zeroCopySource(region: RegionIR | undefined): number | null {
-  if (!region || (region.onWrite?.length ?? 0) > 0) return null;
+  if (!region || tracksWrites(region)) return null;
   const rules = region.onMissing ?? [];
   if (rules.some((s) => s.kind !== 'copy' && s.kind !== 'prefetch' && s.kind !== 'notify')) return null;
   const copies = rules.filter((s): s is Extract<Stmt, { kind: 'copy' }> => s.kind === 'copy');

@@ -8,6 +8,7 @@ import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { artifactPath, readManifest, type LoadedManifest } from '../codegen/manifest.js';
+import { tracksWrites } from '../compiler/region-traits.js';
 import { RuntimeError, selectEngine, type EngineChoice, type EngineInstance, type EngineKind, type EngineOptions } from './engine.js';
 import { nameFaultEvent, type FaultEvent, type RawFaultEvent } from './events.js';
 import { Region } from './region.js';
@@ -147,7 +148,7 @@ export class Policy extends EventEmitter<PolicyEvents> {
       index: spec.index,
       size: spec.size,
       ...(spec.at !== undefined ? { at: spec.at } : {}),
-      writeTracking: (ir?.onWrite?.length ?? 0) > 0,
+      writeTracking: tracksWrites(ir),
     });
     const region = new Region(this.name, id, spec.index, mapped);
     this.regions.set(id, region);

@@ -28,6 +28,7 @@ import { EventEmitter } from 'node:events';
 import type { Writable } from 'node:stream';
 import { ABI_LAYOUTS, ACTION_CODES, ERROR_CODES, type ActionName } from '../codegen/abi.js';
 import { TRACE_FLAGS, TRACE_LIMITS, TRACE_MODES } from '../codegen/trace-bpf.js';
+import { tracksWrites } from '../compiler/region-traits.js';
 import { bpfNative, decodeEvents, type NativeRange, type NativeTraceSession, type RawEvent } from './trace-native.js';
 import { genericTraceObject, policyTraceProgram, sourceSizes } from './trace-program.js';
 import { statSync } from 'node:fs';
@@ -361,7 +362,7 @@ export async function trace(opts: TraceOptions): Promise<Tracer> {
     cleanup = prog.cleanup;
     const m = prog.manifest!;
     policyName = m.policy;
-    policyHasOnWrite = m.ir.regions.some((r) => r.onWrite !== undefined && r.onWrite.length > 0);
+    policyHasOnWrite = m.ir.regions.some(tracksWrites);
     sizes = sourceSizes(m);
     if (opts.notifyOnly) mode = TRACE_MODES.notify;
     const place = opts.place ?? {};

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { checkSource } from '../compiler/index.js';
 import type { PolicyIR } from '../compiler/ir.js';
-import { rulesDefer, zeroCopySource } from '../compiler/region-traits.js';
+import { rulesDefer, tracksWrites, zeroCopySource } from '../compiler/region-traits.js';
 import { E, S, region } from './helpers/ir-build.js';
 
 const examples = join(import.meta.dirname, '..', 'examples');
@@ -18,6 +18,16 @@ function example(file: string): PolicyIR {
   if (!p) throw new Error(`${file}: no policy`);
   return p;
 }
+
+describe('tracksWrites', () => {
+  it('is true only for a region with `on write` rules', () => {
+    expect(tracksWrites(undefined)).toBe(false);
+    expect(tracksWrites(region(0, 'r', { onMissing: [S.zero()] }))).toBe(false);
+    expect(tracksWrites(region(0, 'r', { onWrite: [S.trackDirty()] }))).toBe(true);
+    expect(example('tiered.pfp').regions.some((r) => tracksWrites(r))).toBe(true);
+    expect(example('snapshot-restore.pfp').regions.some((r) => tracksWrites(r))).toBe(false);
+  });
+});
 
 describe('rulesDefer', () => {
   it('finds defer on any path', () => {
