@@ -78,10 +78,11 @@ export interface EngineOptions {
    */
   cpuLatencyRequest?: boolean;
   /**
-   * kernel: map a region whose every page is its source's page at the same
-   * offset from the source itself, so a read maps the page-cache page and a
-   * write copies it (default true). Such pages follow later changes of the
-   * file until written; false gives every page its own copy at fault time.
+   * kernel, and uffd for a source on tmpfs: map a region whose every page is
+   * its source's page at the same offset from the source itself, so a read
+   * maps the page-cache page and a write copies it (default true). Such pages
+   * follow later changes of the file until written; false gives every page
+   * its own copy at fault time.
    */
   zeroCopy?: boolean;
 }

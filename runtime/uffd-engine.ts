@@ -1,6 +1,8 @@
 // The userfaultfd engine: native/src/uffd_engine.c's handler threads run the
 // policy's decision library; this file only adapts them to engine.ts.
+import { zeroCopySource } from '../compiler/region-traits.js';
 import { decodeFaultEvents } from './events.js';
+import type { LoadedManifest } from '../codegen/manifest.js';
 import { RuntimeError, type Engine, type EngineInstance, type EngineOpenContext, type EngineRegion, type RegionSpec, type RegionStats } from './engine.js';
 import { loadNative } from './native.js';
 
@@ -24,7 +26,8 @@ interface TouchResult {
 
 /** The addon's UffdEngine (native/src/uffd_binding.cc). */
 export interface NativeUffdEngine {
-  addRegion(region: number, size: bigint, at: bigint, writeTracking: boolean): { slot: number; address: bigint; buffer: ArrayBuffer };
+  /** zeroCopySource: the source every page copies at its own offset, or -1. */
+  addRegion(region: number, size: bigint, at: bigint, writeTracking: boolean, zeroCopySource: number): { slot: number; address: bigint; buffer: ArrayBuffer };
   stats(slot: number): NativeStats;
   dirtyPages(slot: number): number[];
   resetDirty(slot: number): void;
@@ -45,6 +48,7 @@ export interface NativeUffdOptions {
   forceSigbusFallback?: boolean;
   followFaultingThreads?: boolean;
   cpuLatencyRequest?: boolean;
+  zeroCopy?: boolean;
   onEvents?: () => void;
 }
 
@@ -115,11 +119,14 @@ export class UffdInstance implements EngineInstance {
   constructor(
     /** The native engine; tests use its hooks (pause, settle, info). */
     readonly native: NativeUffdEngine,
+    private readonly manifest: LoadedManifest,
   ) {}
 
   mapRegion(spec: RegionSpec): EngineRegion {
+    // The native side maps such a region from its source when the source is on tmpfs.
+    const zeroCopy = zeroCopySource(this.manifest.ir.regions[spec.index]) ?? -1;
     try {
-      const r = this.native.addRegion(spec.index, spec.size, spec.at ?? 0n, spec.writeTracking);
+      const r = this.native.addRegion(spec.index, spec.size, spec.at ?? 0n, spec.writeTracking, zeroCopy);
       return new UffdRegion(this.native, r.slot, r.address, Number(spec.size), r.buffer);
     } catch (e) {
       rethrow(e);
@@ -157,12 +164,13 @@ export const uffdEngine: Engine = {
     if (ctx.options.forceSigbusFallback) opts.forceSigbusFallback = true;
     if (ctx.options.followFaultingThreads === false) opts.followFaultingThreads = false;
     if (ctx.options.cpuLatencyRequest === false) opts.cpuLatencyRequest = false;
+    if (ctx.options.zeroCopy === false) opts.zeroCopy = false;
     try {
       native = new UffdEngine(opts);
     } catch (e) {
       rethrow(e);
     }
-    return new UffdInstance(native);
+    return new UffdInstance(native, ctx.manifest);
   },
 };
 

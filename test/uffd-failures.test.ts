@@ -7,6 +7,7 @@ import { chmodSync, closeSync, copyFileSync, openSync, readFileSync, rmSync, tru
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { compile, loadPolicy, type FaultEvent } from '../runtime/index.js';
+import type { UffdInstance } from '../runtime/uffd-engine.js';
 import { examplesDir, repoRoot, runChild, skipReason, tempDir } from './helpers/uffd.js';
 
 const skip = skipReason('uffd-failures');
@@ -54,9 +55,20 @@ describe.skipIf(skip)('uffd engine: failures', () => {
     expect(r.out).toBeNull();
   });
 
-  test('a guard page kills with SIGBUS through the tgkill fallback too', () => {
+  test('a guard page kills with SIGBUS through the tgkill fallback too', async () => {
     const r = runChild({ policy: guardManifest, options: { engine: 'uffd', forceSigbusFallback: true }, region: 'guard', page: 0 });
     expect(r.signal).toBe('SIGBUS');
+    // The fallback is the one in use: the engine does not poison.
+    for (const force of [true, false]) {
+      const policy = await loadPolicy(guardManifest, { engine: 'uffd', forceSigbusFallback: force });
+      try {
+        const { poison, features } = (policy.engineInstance as UffdInstance).native.info();
+        const kernelHasPoison = (features & (1n << 14n)) !== 0n;
+        expect(poison).toBe(!force && kernelHasPoison);
+      } finally {
+        await policy.close();
+      }
+    }
   });
 
   test('the fill region next to the guard survives a touch (the child helper works)', () => {
@@ -96,7 +108,8 @@ describe.skipIf(skip)('uffd engine: failures', () => {
 
   test('a source truncated after loading: SIGBUS and an error event, never zeros', async () => {
     const image = shortImage('trunc.img', 8 * 1024 * 1024);
-    const policy = await loadPolicy(snapshotManifest, { engine: 'uffd', sources: { image } });
+    // Copies (a source on tmpfs would be mapped: uffd-zero-copy.test.ts).
+    const policy = await loadPolicy(snapshotManifest, { engine: 'uffd', sources: { image }, zeroCopy: false });
     const events: FaultEvent[] = [];
     try {
       const heap = policy.region('heap');

@@ -31,6 +31,8 @@ enum fc_open_flags {
 	FC_OPEN_NO_FOLLOW = 1u << 2,
 	/* Make no CPU wake-up latency request while faults stream (see docs). */
 	FC_OPEN_NO_CPU_LATENCY = 1u << 3,
+	/* Copy every page, even from a source on tmpfs (see docs). */
+	FC_OPEN_NO_ZERO_COPY = 1u << 4,
 };
 
 struct fc_engine_opts {
@@ -66,11 +68,14 @@ struct fc_engine *fc_engine_open(const struct fc_engine_opts *opts,
  * Maps a region of size bytes (whole pages), at the fixed address at when it
  * is not 0 (MAP_FIXED_NOREPLACE: EEXIST when the range is taken), and
  * registers it. policy_region is the region's index in the policy; wp asks
- * for write-protect tracking (the region has `on write` rules).
+ * for write-protect tracking (the region has `on write` rules). zc is the
+ * source every page of the region copies at its own offset, or -1: when that
+ * source is on tmpfs, the region's pages inside it are mapped from its page
+ * cache (zero-copy, UFFDIO_CONTINUE) rather than copied.
  * Returns the region slot (>= 0) or a negative errno with a message in err.
  */
 int fc_engine_add_region(struct fc_engine *e, uint32_t policy_region,
-			 uint64_t size, uint64_t at, int wp,
+			 uint64_t size, uint64_t at, int wp, int zc,
 			 char *err, size_t errlen);
 
 /* What fc_engine_watch_region() hands to the engine's handlers. */

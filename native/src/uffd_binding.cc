@@ -137,6 +137,8 @@ public:
 			opts.flags |= FC_OPEN_NO_FOLLOW;
 		if (o.Has("cpuLatencyRequest") && !o.Get("cpuLatencyRequest").ToBoolean())
 			opts.flags |= FC_OPEN_NO_CPU_LATENCY;
+		if (o.Has("zeroCopy") && !o.Get("zeroCopy").ToBoolean())
+			opts.flags |= FC_OPEN_NO_ZERO_COPY;
 		holder_ = std::make_shared<Holder>();
 		if (o.Get("onEvents").IsFunction()) {
 			auto ev = std::make_unique<EventsCtx>();
@@ -164,18 +166,21 @@ public:
 private:
 	struct fc_engine *Engine(Napi::Env env) { return faultc_binding::LiveEngine(env, holder_, UffdError); }
 
-	// addRegion(policyRegion, size, at, writeTracking) -> { slot, address, buffer }
+	// addRegion(policyRegion, size, at, writeTracking, zeroCopySource) -> { slot, address, buffer }
 	Napi::Value AddRegion(const Napi::CallbackInfo &info)
 	{
 		Napi::Env env = info.Env();
 		struct fc_engine *e = Engine(env);
 		uint32_t region;
 		uint64_t size, at;
-		if (!e || !faultc_binding::RegionArgs(info, 4, "addRegion(region: number, size: bigint, at: bigint, wp: boolean)",
+		if (!e || !faultc_binding::RegionArgs(info, 5,
+						      "addRegion(region: number, size: bigint, at: bigint, wp: boolean, zeroCopySource: number)",
 						      &region, &size, &at))
 			return env.Undefined();
+		int zc = info[4].IsNumber() ? info[4].As<Napi::Number>().Int32Value() : -1;
 		char err[512] = "";
-		int slot = fc_engine_add_region(e, region, size, at, info[3].ToBoolean() ? 1 : 0, err, sizeof(err));
+		int slot = fc_engine_add_region(e, region, size, at, info[3].ToBoolean() ? 1 : 0, zc,
+						err, sizeof(err));
 		if (slot < 0) {
 			UffdError(env, err, -slot).ThrowAsJavaScriptException();
 			return env.Undefined();

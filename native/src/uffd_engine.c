@@ -32,9 +32,11 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
+#include <linux/magic.h>
 #include <linux/userfaultfd.h>
 
 #include "cpu_latency.h"
@@ -64,7 +66,8 @@ struct uffdio_poison {
 #endif
 
 #define PAGE FAULTC_PAGE_SIZE
-/* install_batch(): set in its result when the source could not be read. */
+/* install_batch(): set in its result when the source could not be read
+ * (or mapped): the rest of the batch goes through the copy path. */
 #define FC_INSTALL_EFAULT 0x80000000u
 /* Source page cache is mapped into the engine in chunks this big. */
 #define FC_POPULATE_CHUNK (1024 * 1024ull)
@@ -81,6 +84,13 @@ struct fc_region {
 	uint32_t policy_region;
 	bool wp;
 	bool owned;		/* mapped by this engine, unmapped by it */
+	/*
+	 * [start, minor_end) is a private mapping of source zc_source (tmpfs)
+	 * registered for minor faults: its pages are mapped from the page
+	 * cache with UFFDIO_CONTINUE (zero-copy). minor_end == start: none.
+	 */
+	uint64_t minor_end;
+	uint32_t zc_source;
 	/* Serialises dirty-bit + unprotect against resetDirty's clear + protect. */
 	pthread_mutex_t dirty_lock;
 	_Atomic uint64_t *dirty;	/* one bit per page */
@@ -117,6 +127,7 @@ struct fc_engine {
 	int stopfd;		/* eventfd: readable once close() has begun */
 	uint64_t features;
 	bool poison;		/* UFFDIO_POISON usable */
+	bool zero_copy;		/* map tmpfs sources' pages (UFFDIO_CONTINUE) */
 	pid_t pid;
 	void *dl;
 	fc_decide_fn decide;
@@ -124,6 +135,7 @@ struct fc_engine {
 	int source_fd[FAULTC_MAX_SOURCES];
 	uint64_t source_size[FAULTC_MAX_SOURCES];
 	uint8_t *source_map[FAULTC_MAX_SOURCES];	/* read-only page cache, or NULL */
+	bool source_shmem[FAULTC_MAX_SOURCES];	/* on tmpfs: zero-copy possible */
 	_Atomic uint64_t *source_populated[FAULTC_MAX_SOURCES];	/* bit per chunk mapped */
 
 	struct fc_region regions[FC_MAX_REGIONS];
@@ -417,12 +429,50 @@ static int fill_batch(struct fc_engine *e, struct fc_worker *w, unsigned n,
 }
 
 /*
+ * One UFFDIO_COPY of len bytes from src to dst, or with src NULL one
+ * UFFDIO_CONTINUE (map the page-cache pages of a minor-fault range). Returns
+ * 0 or an errno; *done is the number of bytes installed either way.
+ */
+static int fill_range(struct fc_engine *e, const struct fc_region *r, uint64_t dst,
+		      const uint8_t *src, uint64_t len, bool dontwake, uint64_t *done)
+{
+	if (!src) {
+		struct uffdio_continue c = {
+			.range = { .start = dst, .len = len },
+			.mode = dontwake ? UFFDIO_CONTINUE_MODE_DONTWAKE : 0,
+		};
+
+		if (ioctl(e->uffd, UFFDIO_CONTINUE, &c) == 0) {
+			*done = len;
+			return 0;
+		}
+		*done = c.mapped > 0 ? (uint64_t)c.mapped : 0;
+		return errno;
+	}
+	struct uffdio_copy c = {
+		.dst = dst,
+		.src = (uint64_t)(uintptr_t)src,
+		.len = len,
+		.mode = (r->wp ? UFFDIO_COPY_MODE_WP : 0) |
+			(dontwake ? UFFDIO_COPY_MODE_DONTWAKE : 0),
+	};
+
+	if (ioctl(e->uffd, UFFDIO_COPY, &c) == 0) {
+		*done = len;
+		return 0;
+	}
+	*done = c.copy > 0 ? (uint64_t)c.copy : 0;
+	return errno;
+}
+
+/*
  * Installs pages [0, n) of the batch at addr with as few UFFDIO_COPY calls as
- * possible: one, unless some pages are already present (EEXIST: another
- * thread or a prefetch got there first), which are skipped. Returns how many
- * pages this call installed; *fault_installed says whether the page at
- * fault_idx is one of them. A faulting page found present is woken here,
- * since no UFFDIO_COPY of ours woke it; with dontwake nothing is woken.
+ * possible (src NULL: UFFDIO_CONTINUE of the page cache's own pages): one,
+ * unless some pages are already present (EEXIST: another thread or a
+ * prefetch got there first), which are skipped. Returns how many pages this
+ * call installed; *fault_installed says whether the page at fault_idx is one
+ * of them. A faulting page found present is woken here, since no ioctl of
+ * ours woke it; with dontwake nothing is woken.
  */
 static unsigned install_batch(struct fc_engine *e, const struct fc_region *r,
 			      uint64_t addr, const uint8_t *src, unsigned *start,
@@ -434,24 +484,20 @@ static unsigned install_batch(struct fc_engine *e, const struct fc_region *r,
 	int err = 0;
 
 	while (i < n) {
-		struct uffdio_copy c = {
-			.dst = addr + (uint64_t)i * PAGE,
-			.src = (uint64_t)(uintptr_t)(src + (size_t)i * PAGE),
-			.len = (uint64_t)(n - i) * PAGE,
-			.mode = (r->wp ? UFFDIO_COPY_MODE_WP : 0) |
-				(dontwake ? UFFDIO_COPY_MODE_DONTWAKE : 0),
-		};
+		uint64_t bytes;
 
-		if (ioctl(e->uffd, UFFDIO_COPY, &c) == 0) {
+		err = fill_range(e, r, addr + (uint64_t)i * PAGE,
+				 src ? src + (size_t)i * PAGE : NULL,
+				 (uint64_t)(n - i) * PAGE, dontwake, &bytes);
+		if (!err) {
 			if (fault_idx >= i)
 				*fault_installed = true;
 			installed += n - i;
 			i = n;
 			break;
 		}
-		err = errno;
-		if (c.copy > 0) {
-			unsigned done = (unsigned)((uint64_t)c.copy / PAGE);
+		if (bytes > 0) {
+			unsigned done = (unsigned)(bytes / PAGE);
 
 			if (fault_idx >= i && fault_idx < i + done)
 				*fault_installed = true;
@@ -468,14 +514,16 @@ static unsigned install_batch(struct fc_engine *e, const struct fc_region *r,
 		}
 		if (err == EAGAIN || err == EINTR)
 			continue;	/* the mm changed under us: retry */
-		/* EFAULT: the source could not be read (the caller retries from
-		 * *start); ENOENT, EINVAL...: the range went away. */
+		/* EFAULT: the source could not be read, or for CONTINUE the page
+		 * is not in its page cache (the caller retries from *start);
+		 * ENOENT, EINVAL...: the range went away. */
 		break;
 	}
 	*start = i;
 	if (fault_existed && !dontwake)
 		wake_page(e, addr + (uint64_t)fault_idx * PAGE);
-	return i < n && err == EFAULT ? installed | FC_INSTALL_EFAULT : installed;
+	/* CONTINUE fails with EINVAL past a shrunk end of file: copy decides. */
+	return i < n && (err == EFAULT || !src) ? installed | FC_INSTALL_EFAULT : installed;
 }
 
 /*
@@ -532,6 +580,26 @@ static const uint8_t *direct_source(struct fc_engine *e, const struct fc_worker 
 			atomic_fetch_or(&done[c / 64], bit);
 	}
 	return src;
+}
+
+/*
+ * Whether pages [0, n) of the plan, at base, can be mapped from the page
+ * cache with UFFDIO_CONTINUE: all inside the region's private mapping of its
+ * zero-copy source, each that source's page at its own offset.
+ */
+static bool zero_copy_run(const struct fc_region *r, const struct fc_worker *w,
+			  uint64_t base, unsigned n)
+{
+	if (base + (uint64_t)n * PAGE > r->minor_end)
+		return false;
+	for (unsigned k = 0; k < n; k++) {
+		const struct fc_plan *p = &w->plan[k];
+
+		if (p->action != FAULTC_ACT_COPY || p->source != r->zc_source ||
+		    p->source_offset != base - r->start + (uint64_t)k * PAGE)
+			return false;
+	}
+	return true;
 }
 
 static void count_action(struct fc_region *r, uint32_t action)
@@ -705,10 +773,19 @@ static void handle_missing(struct fc_worker *w, struct fc_region *r,
 			ahead = n;
 			break;
 		}
-		if (ahead > nr_pages - 1 - page)
-			ahead = nr_pages - 1 - page;
-		if (behind > page)
-			behind = page;
+		/* A batch stays in one of the region's mappings: one ioctl
+		 * fills one VMA. */
+		uint64_t lo = 0, hi = nr_pages;
+		uint64_t minor_pages = (r->minor_end - r->start) / PAGE;
+
+		if (page < minor_pages)
+			hi = minor_pages;
+		else
+			lo = minor_pages;
+		if (ahead > hi - 1 - page)
+			ahead = hi - 1 - page;
+		if (behind > page - lo)
+			behind = page - lo;
 		if (ahead > FC_BATCH_PAGES - 1)
 			ahead = FC_BATCH_PAGES - 1;
 		if (behind > FC_BATCH_PAGES - 1 - ahead)
@@ -746,15 +823,23 @@ static void handle_missing(struct fc_worker *w, struct fc_region *r,
 	/* write_now: see below. */
 	bool write_now = write && r->wp;
 	bool fault_installed = false;
-	unsigned start = 0, installed = 0;
-	const uint8_t *src = direct_source(e, w, n);
+	unsigned start = 0, installed = 0, got;
+	const uint8_t *src;
 
+	if (zero_copy_run(r, w, base, n)) {
+		/* Pages not in the page cache (a hole, a shrunk file) are copied. */
+		got = install_batch(e, r, base, NULL, &start, n, fault_idx, write_now, &fault_installed);
+		installed += got & ~FC_INSTALL_EFAULT;
+		if (!(got & FC_INSTALL_EFAULT))
+			goto installed;
+	}
+	src = direct_source(e, w, n);
 	if (src) {
-		installed = install_batch(e, r, base, src, &start, n, fault_idx, write_now, &fault_installed);
-		if (!(installed & FC_INSTALL_EFAULT))
+		got = install_batch(e, r, base, src, &start, n, fault_idx, write_now, &fault_installed);
+		installed += got & ~FC_INSTALL_EFAULT;
+		if (!(got & FC_INSTALL_EFAULT))
 			goto installed;
 		/* The file shrank under the mapping: pread says how. */
-		installed &= ~FC_INSTALL_EFAULT;
 	}
 	if (fill_batch(e, w, n, &bad, &error) < 0 && n > 1 && start <= fault_idx) {
 		/* A read failed: forget prefetch, try the faulting page alone. */
@@ -1115,6 +1200,11 @@ struct fc_engine *fc_engine_open(const struct fc_engine_opts *o, char *err,
 			goto fail;
 		}
 		e->source_size[i] = (uint64_t)st.st_size;
+		struct statfs fs;
+
+		/* Minor faults (page-cache pages mapped as they are) exist for shmem. */
+		e->source_shmem[i] = S_ISREG(st.st_mode) && fstatfs(e->source_fd[i], &fs) == 0 &&
+				     fs.f_type == TMPFS_MAGIC;
 		if (st.st_size > 0) {
 			void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, e->source_fd[i], 0);
 
@@ -1131,6 +1221,8 @@ struct fc_engine *fc_engine_open(const struct fc_engine_opts *o, char *err,
 
 	if ((avail & UFFD_FEATURE_POISON) && !(o->flags & FC_OPEN_FORCE_SIGBUS_FALLBACK))
 		want |= UFFD_FEATURE_POISON;
+	if (!(o->flags & FC_OPEN_NO_ZERO_COPY))
+		want |= UFFD_FEATURE_MINOR_SHMEM;
 	rc = open_uffd(o->flags, err, errlen);
 	if (rc < 0) {
 		*err_no = -rc;
@@ -1150,7 +1242,9 @@ struct fc_engine *fc_engine_open(const struct fc_engine_opts *o, char *err,
 		set_err(err, errlen, "this kernel's userfaultfd lacks UFFD_FEATURE_THREAD_ID (Linux 4.14+)");
 		goto fail;
 	}
-	e->poison = (e->features & UFFD_FEATURE_POISON) != 0;
+	/* UFFDIO_API reports every feature the kernel has, asked for or not. */
+	e->poison = (want & avail & UFFD_FEATURE_POISON) != 0;
+	e->zero_copy = (want & avail & UFFD_FEATURE_MINOR_SHMEM) != 0;
 	e->follow = !(o->flags & FC_OPEN_NO_FOLLOW);
 	if (!(o->flags & FC_OPEN_NO_CPU_LATENCY))
 		fc_cpu_latency_open(&e->latency);
@@ -1237,22 +1331,31 @@ fail:
 }
 
 /*
- * Registers [addr, addr + size) with the engine's userfaultfd in reg_mode and
- * publishes it as region slot; region_lock held. Returns slot or -errno.
+ * Registers [addr, addr + size) with the engine's userfaultfd in reg_mode,
+ * its first minor_len bytes (a private mapping of zero-copy source zc) for
+ * minor faults too, and publishes it as region slot; region_lock held.
+ * Returns slot or -errno.
  */
 static int register_region(struct fc_engine *e, int slot, uint32_t policy_region,
 			   void *addr, uint64_t size, uint64_t reg_mode,
-			   char *err, size_t errlen)
+			   uint64_t minor_len, uint32_t zc, char *err, size_t errlen)
 {
+	struct uffdio_register minor = {
+		.range = { .start = (uint64_t)(uintptr_t)addr, .len = minor_len },
+		.mode = reg_mode | UFFDIO_REGISTER_MODE_MINOR,
+	};
 	struct uffdio_register reg = {
-		.range = { .start = (uint64_t)(uintptr_t)addr, .len = size },
+		.range = { .start = (uint64_t)(uintptr_t)addr + minor_len, .len = size - minor_len },
 		.mode = reg_mode,
 	};
 	struct fc_region *r = &e->regions[slot];
 
-	if (ioctl(e->uffd, UFFDIO_REGISTER, &reg) < 0) {
+	if ((minor_len && ioctl(e->uffd, UFFDIO_REGISTER, &minor) < 0) ||
+	    (reg.range.len && ioctl(e->uffd, UFFDIO_REGISTER, &reg) < 0)) {
 		int rc = -errno;
 
+		if (minor_len)
+			ioctl(e->uffd, UFFDIO_UNREGISTER, &minor.range);
 		set_err(err, errlen, "UFFDIO_REGISTER failed: %s", strerror(-rc));
 		return rc;
 	}
@@ -1260,13 +1363,15 @@ static int register_region(struct fc_engine *e, int slot, uint32_t policy_region
 	r->start = (uint64_t)(uintptr_t)addr;
 	r->size = size;
 	r->end = r->start + size;
+	r->minor_end = r->start + minor_len;
+	r->zc_source = zc;
 	r->policy_region = policy_region;
 	r->wp = (reg_mode & UFFDIO_REGISTER_MODE_WP) != 0;
 	r->dirty_words = (size / PAGE + 63) / 64;
 	r->dirty = calloc(r->dirty_words, sizeof(uint64_t));
 	pthread_mutex_init(&r->dirty_lock, NULL);
 	if (!r->dirty) {
-		struct uffdio_range range = reg.range;
+		struct uffdio_range range = { .start = r->start, .len = size };
 
 		ioctl(e->uffd, UFFDIO_UNREGISTER, &range);
 		pthread_mutex_destroy(&r->dirty_lock);
@@ -1278,9 +1383,26 @@ static int register_region(struct fc_engine *e, int slot, uint32_t policy_region
 	return slot;
 }
 
-int fc_engine_add_region(struct fc_engine *e, uint32_t policy_region,
-			 uint64_t size, uint64_t at, int wp, char *err, size_t errlen)
+/*
+ * How much of a region to map from its zero-copy source zc (-1: none): the
+ * source's pages from offset 0, when the source is on tmpfs (minor faults
+ * exist for shmem only) and the region has no `on write` rules.
+ */
+static uint64_t zero_copy_len(const struct fc_engine *e, uint64_t size, int wp, int zc)
 {
+	if (zc < 0 || (unsigned)zc >= e->nr_sources || wp || !e->source_shmem[zc] ||
+	    !e->zero_copy)
+		return 0;
+	uint64_t len = (e->source_size[zc] + PAGE - 1) & ~(PAGE - 1);
+
+	return len < size ? len : size;
+}
+
+int fc_engine_add_region(struct fc_engine *e, uint32_t policy_region,
+			 uint64_t size, uint64_t at, int wp, int zc,
+			 char *err, size_t errlen)
+{
+	uint64_t minor_len;
 	void *addr;
 	int slot, rc;
 
@@ -1315,9 +1437,35 @@ int fc_engine_add_region(struct fc_engine *e, uint32_t policy_region,
 		set_err(err, errlen, "the range at 0x%llx is not available", (unsigned long long)at);
 		return -EEXIST;
 	}
+	/*
+	 * Zero-copy: the part of the region inside its source becomes a
+	 * private mapping of the source (in the same place), so a page is the
+	 * page-cache page itself until written. Its missing pages still fault
+	 * to the handlers (minor faults), which map them with UFFDIO_CONTINUE.
+	 * The rest stays anonymous; past the end of the file a page is SIGBUS.
+	 */
+	minor_len = zero_copy_len(e, size, wp, zc);
+	if (minor_len && mmap(addr, minor_len, PROT_READ | PROT_WRITE,
+			      MAP_PRIVATE | MAP_FIXED | MAP_NORESERVE,
+			      e->source_fd[zc], 0) == MAP_FAILED) {
+		/* Anonymous memory again, whatever the failed mmap left: copies. */
+		if (mmap(addr, minor_len, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0) == MAP_FAILED)
+			rc = -errno;
+		else
+			rc = 0;
+		minor_len = 0;
+		if (rc < 0) {
+			munmap(addr, size);
+			pthread_mutex_unlock(&e->region_lock);
+			set_err(err, errlen, "mmap of %llu bytes failed: %s",
+				(unsigned long long)size, strerror(-rc));
+			return rc;
+		}
+	}
 	rc = register_region(e, slot, policy_region, addr, size,
 			     UFFDIO_REGISTER_MODE_MISSING | (wp ? UFFDIO_REGISTER_MODE_WP : 0),
-			     err, errlen);
+			     minor_len, zc < 0 ? 0 : (uint32_t)zc, err, errlen);
 	if (rc < 0)
 		munmap(addr, size);
 	else
@@ -1344,7 +1492,7 @@ int fc_engine_watch_region(struct fc_engine *e, uint32_t policy_region, void *ad
 		set_err(err, errlen, "too many regions (at most %d per policy)", FC_MAX_REGIONS);
 		return -ENOSPC;
 	}
-	rc = register_region(e, slot, policy_region, addr, size, reg_mode, err, errlen);
+	rc = register_region(e, slot, policy_region, addr, size, reg_mode, 0, 0, err, errlen);
 	pthread_mutex_unlock(&e->region_lock);
 	return rc;
 }

@@ -12,7 +12,7 @@
 //
 // usage: guest-engines.ts <cache dir> <case>...   (case: file.pfp[:write]; a
 // relative file is one of examples/)
-import { copyFileSync } from 'node:fs';
+import { copyFileSync, statfsSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { loadPolicy, type EngineKind } from '../../runtime/index.js';
 import type { FaultEvent } from '../../runtime/events.js';
@@ -28,6 +28,8 @@ if (!cacheDir || cases.length === 0) {
 
 /** The example data, copied to the guest's tmpfs once: reading it over 9p per page is slow. */
 const local = new Map<string, string>();
+const TMPFS_MAGIC = 0x01021994;
+
 function localCopy(path: string): string {
   let to = local.get(path);
   if (!to) {
@@ -54,6 +56,8 @@ interface Summary {
   dirty?: { first: string; second: string; expected: string };
   /** What /proc/self/maps names at the region: the source file it is mapped from (zero-copy), or ''. */
   mapped: string;
+  /** Every source is on tmpfs (/tmp in the guest): the uffd engine maps zero-copy regions from it. */
+  sourcesOnTmpfs: boolean;
   /** `:write` cases: first writes made (each must reach the `on write` rules). */
   firstWrites?: number;
 }
@@ -133,6 +137,7 @@ async function runCase(spec: string, engine: EngineKind, threads: number): Promi
         events: events.map(eventKey).sort(),
         stats: region.stats(),
         mapped: mappedFile(region.address),
+        sourcesOnTmpfs: policy.sourcePaths.every((p) => statfsSync(p).type === TMPFS_MAGIC),
         ...(dirty ? { dirty, firstWrites } : {}),
       });
     }
