@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import type { RegionStats } from './engine.js';
 import type { FaultEvent } from './events.js';
 import { packageRoot } from './native.js';
+import { mappedFile } from './process-maps.js';
 import { loadPolicy, type LoadPolicyOptions } from './policy.js';
 import { comparePage, expectPage, PAGE, SourceReader, type PageMismatch } from './verify-contents.js';
 
@@ -30,6 +31,8 @@ export interface RunReport {
   address: bigint;
   size: number;
   pages: number;
+  /** The file the region's first page is a mapping of (zero-copy), or null for anonymous memory. */
+  mappedFrom: string | null;
   touch: { order: string; write: boolean; threads: number; pages: number; ns: number };
   /** Pages left untouched because their first touch would raise SIGBUS. */
   sigbusPages: {
@@ -76,6 +79,7 @@ function probeSigbus(path: string, opts: RunOptions, page: number, write: boolea
   if (opts.policy !== undefined) options.policy = opts.policy;
   if (opts.cacheDir !== undefined) options.cacheDir = opts.cacheDir;
   if (opts.userModeOnly) options.userModeOnly = true;
+  if (opts.zeroCopy === false) options.zeroCopy = false;
   const r = spawnSync(process.execPath, [script, JSON.stringify({ path, options, region: opts.region, page, write })], {
     encoding: 'utf8',
     timeout: 60_000,
@@ -88,6 +92,7 @@ export async function runRegion(path: string, opts: RunOptions): Promise<RunRepo
   const sources = new SourceReader(policy.sourcePaths);
   try {
     const region = policy.region(opts.region);
+    const mappedFrom = mappedFile(region.address) || null;
     const events: FaultEvent[] = [];
     region.on('fault', (e) => events.push(e));
     const nPages = region.size / PAGE;
@@ -137,6 +142,7 @@ export async function runRegion(path: string, opts: RunOptions): Promise<RunRepo
       address: region.address,
       size: region.size,
       pages: nPages,
+      mappedFrom,
       touch: { order: String(order), write, threads, pages: touchable.length, ns: touched.ns },
       sigbusPages: { count: refused.length, first: refused.slice(0, 8), reasons, ...(probe ? { probe } : {}) },
       verify,

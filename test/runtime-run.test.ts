@@ -1,6 +1,7 @@
 // `faultc run` as a user runs it (through dist/, real userfaultfd): the
 // README's demo, JSON output, SIGBUS pages checked in a child, exit codes.
 import { execFileSync, spawnSync } from 'node:child_process';
+import { copyFileSync, mkdtempSync, rmSync, statfsSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { repoRoot, skipReason } from './helpers/uffd.js';
@@ -10,6 +11,14 @@ const cli = join(repoRoot, 'dist', 'runtime', 'cli.js');
 
 function faultc(...args: string[]) {
   return spawnSync(process.execPath, [cli, ...args], { cwd: repoRoot, encoding: 'utf8', timeout: 120_000, env: { ...process.env, NO_COLOR: '1' } });
+}
+
+function onTmpfs(path: string): boolean {
+  try {
+    return statfsSync(path).type === 0x01021994; // TMPFS_MAGIC
+  } catch {
+    return false;
+  }
 }
 
 beforeAll(() => {
@@ -42,6 +51,34 @@ describe.skipIf(skip)('faultc run', () => {
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/not touched: 1 page whose first touch raises SIGBUS/);
     expect(r.stdout).toMatch(/checked in a child process: touching page 0 raised SIGBUS/);
+  });
+
+  test('a source on tmpfs: the region is mapped from it (zero-copy), or copied with --no-zero-copy, verified either way', () => {
+    if (!onTmpfs('/dev/shm')) {
+      console.warn('runtime-run: zero-copy case skipped: /dev/shm is not tmpfs');
+      return;
+    }
+    const dir = mkdtempSync('/dev/shm/faultc-run-');
+    try {
+      const image = join(dir, 'heap.img');
+      copyFileSync(join(repoRoot, 'examples', 'heap.img'), image);
+      const args = ['run', 'examples/snapshot-restore.pfp', '--region', 'heap', '--source', `image=${image}`, '--verify', '--json'];
+      const mapped = faultc(...args);
+      expect(mapped.status).toBe(0);
+      const m = JSON.parse(mapped.stdout) as { mappedFrom: string | null; verify: { pages: number; mismatches: unknown[] }; stats: { resolved: { copy: number; prefetch: number } } };
+      expect(m.mappedFrom).toBe(image);
+      expect(m.verify).toEqual({ pages: 16384, mismatches: [] });
+      expect(m.stats.resolved).toMatchObject({ copy: 1024, prefetch: 15360 });
+      const copied = faultc(...args, '--no-zero-copy');
+      expect(copied.status).toBe(0);
+      const c = JSON.parse(copied.stdout) as typeof m;
+      expect(c.mappedFrom).toBeNull();
+      expect(c.verify).toEqual(m.verify);
+      const text = faultc(...args.filter((a) => a !== '--json'));
+      expect(text.stdout).toContain(`zero-copy: the region's pages inside ${image} are its page-cache pages`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('usage errors: unknown region or source exit 2 with the names that exist', () => {

@@ -1,5 +1,6 @@
 // `faultc run <policy> --region R [--policy P] [--source id=path]
-//   [--touch seq|random|N] [--write] [--threads N] [--verify] [--engine E] [--json]`
+//   [--touch seq|random|N] [--write] [--threads N] [--verify] [--engine E] [--json]
+//   [--no-zero-copy]`
 // Maps one region, first-touches its pages from native threads, checks the
 // bytes against the policy, prints the engine's counters. Pages whose rule is
 // sigbus are never touched (the SIGBUS would end this process): they are
@@ -22,6 +23,7 @@ interface RunFlags {
   json?: boolean;
   seed: number;
   userModeOnly?: boolean;
+  zeroCopy: boolean;
 }
 
 function parseTouch(v: string): TouchOrder {
@@ -54,6 +56,7 @@ function print(r: RunReport): void {
   const out: string[] = [];
   out.push(`policy ${r.policy}, region ${r.region}: ${human(r.size)} at 0x${r.address.toString(16)} (${r.pages} page${r.pages === 1 ? "" : "s"}), engine ${r.engine}`);
   const perPage = r.touch.pages ? (r.touch.ns / r.touch.pages / 1000).toFixed(2) : '0';
+  if (r.mappedFrom) out.push(`zero-copy: the region's pages inside ${r.mappedFrom} are its page-cache pages (a write copies the page)`);
   out.push(
     `touched ${r.touch.pages} pages (${r.touch.order}, ${r.touch.write ? 'write' : 'read'}, ${r.touch.threads} thread${r.touch.threads === 1 ? '' : 's'}) in ${(r.touch.ns / 1e6).toFixed(1)} ms: ${perPage} µs/page`,
   );
@@ -120,6 +123,7 @@ export function registerRun(program: Command): void {
     .option('--engine <engine>', 'kernel, uffd or auto', 'auto')
     .option('--json', 'print the report as JSON')
     .option('--user-mode-only', 'uffd: user-mode faults only (works without privilege where the kernel allows it)')
+    .option('--no-zero-copy', 'copy every page, even where the region could be mapped from its source')
     .addHelpText('after', '\nExit status: 0 ok, 1 the policy has errors, 2 usage, 3 userfaultfd or the kernel hook not permitted/available,\n4 verification failed or an I/O failure.')
     .action(async (file: string, flags: RunFlags) => {
       if (!['kernel', 'uffd', 'auto'].includes(flags.engine)) {
@@ -142,6 +146,7 @@ export function registerRun(program: Command): void {
           engine: flags.engine as 'kernel' | 'uffd' | 'auto',
           sources,
           ...(flags.userModeOnly ? { userModeOnly: true } : {}),
+          ...(flags.zeroCopy ? {} : { zeroCopy: false }),
           ...(flags.policy !== undefined ? { policy: flags.policy } : {}),
         });
         if (flags.json) process.stdout.write(toJson(report) + '\n');

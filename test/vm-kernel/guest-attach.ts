@@ -14,7 +14,7 @@ import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 import { loadPolicy, type FaultEvent } from '../../runtime/index.js';
 import { comparePage, expectPage, SourceReader } from '../../runtime/verify-contents.js';
-import { mappedFile } from './guest-maps.js';
+import { mappedFile } from '../../runtime/process-maps.js';
 
 const [cacheDir, childBin, pagesArg] = process.argv.slice(2);
 if (!cacheDir || !childBin || !pagesArg) {

@@ -17,7 +17,7 @@ import { basename, join } from 'node:path';
 import { loadPolicy, type EngineKind } from '../../runtime/index.js';
 import type { FaultEvent } from '../../runtime/events.js';
 import { comparePage, expectPage, expectWrite, SourceReader } from '../../runtime/verify-contents.js';
-import { mappedFile } from './guest-maps.js';
+import { mappedFile } from '../../runtime/process-maps.js';
 
 const root = join(import.meta.dirname, '..', '..');
 const [cacheDir, ...cases] = process.argv.slice(2);

@@ -1,4 +1,4 @@
-// What the guest scripts read of their own address space.
+// What this process's own address space shows at an address (/proc/self/maps).
 import { readFileSync } from 'node:fs';
 
 /** The file /proc/self/maps shows at address, or '' for anonymous memory. */
