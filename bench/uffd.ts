@@ -5,10 +5,11 @@
 // the kernel's own zero fill). Each repetition measures the native baseline
 // right before the case, and the figure is the median of those paired
 // ratios, so a busy machine's drift hits both sides alike.
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, statfsSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadPolicy } from '../runtime/index.js';
 import type { EngineOptions } from '../runtime/engine.js';
+import { onTmpfs } from '../runtime/tmpfs.js';
 import { touchAnonymous } from '../runtime/uffd-engine.js';
 import { median, type Access, type BenchContext, type BenchRow, type BenchSection } from './section.js';
 
@@ -39,15 +40,10 @@ const CASES: Case[] = [
   { name: 'uffd copy, no CPU latency request', policy: 'copy.pfp', access: 'write', options: { cpuLatencyRequest: false } },
 ];
 
-const TMPFS_MAGIC = 0x01021994;
-
 /** A copy of the heap image on tmpfs, or null (with why) when /dev/shm is not tmpfs. */
 function tmpfsImage(root: string): { path: string; dir: string } | { why: string } {
-  try {
-    if (statfsSync('/dev/shm').type !== TMPFS_MAGIC) return { why: '/dev/shm is not tmpfs' };
-  } catch {
-    return { why: 'no /dev/shm' };
-  }
+  if (!existsSync('/dev/shm')) return { why: 'no /dev/shm' };
+  if (!onTmpfs('/dev/shm')) return { why: '/dev/shm is not tmpfs' };
   const dir = mkdtempSync('/dev/shm/faultc-bench-');
   const path = join(dir, 'heap.img');
   copyFileSync(join(root, 'examples', 'heap.img'), path);

@@ -1,9 +1,10 @@
 // `faultc run` as a user runs it (through dist/, real userfaultfd): the
 // README's demo, JSON output, SIGBUS pages checked in a child, exit codes.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { copyFileSync, mkdtempSync, rmSync, statfsSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
+import { onTmpfs } from '../runtime/tmpfs.js';
 import { repoRoot, skipReason } from './helpers/uffd.js';
 
 const skip = skipReason('runtime-run');
@@ -11,14 +12,6 @@ const cli = join(repoRoot, 'dist', 'runtime', 'cli.js');
 
 function faultc(...args: string[]) {
   return spawnSync(process.execPath, [cli, ...args], { cwd: repoRoot, encoding: 'utf8', timeout: 120_000, env: { ...process.env, NO_COLOR: '1' } });
-}
-
-function onTmpfs(path: string): boolean {
-  try {
-    return statfsSync(path).type === 0x01021994; // TMPFS_MAGIC
-  } catch {
-    return false;
-  }
 }
 
 beforeAll(() => {

@@ -3,12 +3,12 @@
 // never zeros; a source that shrinks after loading; clear errors for a taken
 // fixed address and for a process without the privilege userfaultfd needs.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, closeSync, copyFileSync, openSync, readFileSync, rmSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
+import { chmodSync, copyFileSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { compile, loadPolicy, type FaultEvent } from '../runtime/index.js';
 import type { UffdInstance } from '../runtime/uffd-engine.js';
-import { examplesDir, repoRoot, runChild, skipReason, tempDir } from './helpers/uffd.js';
+import { examplesDir, kernelReadPage, repoRoot, runChild, skipReason, tempDir } from './helpers/uffd.js';
 
 const skip = skipReason('uffd-failures');
 let dir = '';
@@ -35,18 +35,8 @@ function shortImage(name: string, size: number): string {
   return path;
 }
 
-/** Reads a page of region memory from the kernel (write(2) from it): a fault there gets EFAULT, not a signal. */
-function kernelRead(buffer: ArrayBuffer, page: number): string | null {
-  const fd = openSync(join(dir, 'sink'), 'w');
-  try {
-    writeSync(fd, new Uint8Array(buffer, page * 4096, 4096));
-    return null;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code ?? 'error';
-  } finally {
-    closeSync(fd);
-  }
-}
+/** A page of region memory read by the kernel: null, or the error (EFAULT where the fault fails). */
+const kernelRead = (buffer: ArrayBuffer, page: number): string | null => kernelReadPage(buffer, page, join(dir, 'sink'));
 
 describe.skipIf(skip)('uffd engine: failures', () => {
   test('a guard page (rule sigbus) kills the touching thread with SIGBUS: UFFDIO_POISON', () => {

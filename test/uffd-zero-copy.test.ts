@@ -3,26 +3,18 @@
 // the source whose missing pages fault as minor faults and are mapped from the
 // page cache (UFFDIO_CONTINUE). Real userfaultfd, real tmpfs files in /dev/shm.
 import { execFileSync } from 'node:child_process';
-import { closeSync, copyFileSync, ftruncateSync, mkdtempSync, openSync, readFileSync, rmSync, statfsSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, copyFileSync, ftruncateSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { compile, loadPolicy, type FaultEvent, type Policy } from '../runtime/index.js';
-import { examplesDir, repoRoot, runChild, skipReason, tempDir } from './helpers/uffd.js';
+import { onTmpfs } from '../runtime/tmpfs.js';
+import { examplesDir, kernelReadPage, repoRoot, runChild, skipReason, tempDir } from './helpers/uffd.js';
 
-const TMPFS_MAGIC = 0x01021994;
 const PAGE = 4096;
 
-function tmpfsReason(): string | null {
-  try {
-    return statfsSync('/dev/shm').type === TMPFS_MAGIC ? null : '/dev/shm is not tmpfs';
-  } catch {
-    return '/dev/shm does not exist';
-  }
-}
-
 const noRoot = skipReason('uffd-zero-copy');
-const noTmpfs = tmpfsReason();
+const noTmpfs = onTmpfs('/dev/shm') ? null : '/dev/shm is not tmpfs';
 if (noTmpfs) console.warn(`uffd-zero-copy: skipped: ${noTmpfs} (zero-copy needs a source on tmpfs)`);
 
 let shm = '';
@@ -59,18 +51,8 @@ function mappings(address: bigint, size: number): string[] {
     });
 }
 
-/** Reads a page of region memory from the kernel (write(2) from it): a fault there gets EFAULT, not a signal. */
-function kernelRead(buffer: ArrayBuffer, page: number): string | null {
-  const fd = openSync(join(shm, 'sink'), 'w');
-  try {
-    writeSync(fd, new Uint8Array(buffer, page * PAGE, PAGE));
-    return null;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code ?? 'error';
-  } finally {
-    closeSync(fd);
-  }
-}
+/** A page of region memory read by the kernel: null, or the error (EFAULT where the fault fails). */
+const kernelRead = (buffer: ArrayBuffer, page: number): string | null => kernelReadPage(buffer, page, join(shm, 'sink'));
 
 async function withPolicy<T>(source: string, zeroCopy: boolean, fn: (p: Policy) => Promise<T>): Promise<T> {
   const policy = await loadPolicy(manifest, { engine: 'uffd', sources: { image: source }, zeroCopy });

@@ -1,6 +1,6 @@
 // Shared by the uffd tests: root check, a private compile cache, child runs.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readdirSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -39,6 +39,23 @@ export function runChild(args: Record<string, unknown>, wrap: string[] = []): Ch
     }
   }
   return { signal: r.signal, status: r.status, out, stderr: r.stderr };
+}
+
+/**
+ * Has the kernel read a page of region memory (write(2) from it into the
+ * file sink, a real file: /dev/null would not read it). Returns null, or the
+ * error code: a fault that fails there gives EFAULT, not a signal.
+ */
+export function kernelReadPage(buffer: ArrayBuffer, page: number, sink: string): string | null {
+  const fd = openSync(sink, 'w');
+  try {
+    writeSync(fd, new Uint8Array(buffer, page * 4096, 4096));
+    return null;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code ?? 'error';
+  } finally {
+    closeSync(fd);
+  }
 }
 
 export function countEntries(dir: string): number {

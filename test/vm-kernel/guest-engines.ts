@@ -12,12 +12,13 @@
 //
 // usage: guest-engines.ts <cache dir> <case>...   (case: file.pfp[:write]; a
 // relative file is one of examples/)
-import { copyFileSync, statfsSync } from 'node:fs';
+import { copyFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { loadPolicy, type EngineKind } from '../../runtime/index.js';
 import type { FaultEvent } from '../../runtime/events.js';
 import { comparePage, expectPage, expectWrite, SourceReader } from '../../runtime/verify-contents.js';
 import { mappedFile } from '../../runtime/process-maps.js';
+import { onTmpfs } from '../../runtime/tmpfs.js';
 
 const root = join(import.meta.dirname, '..', '..');
 const [cacheDir, ...cases] = process.argv.slice(2);
@@ -28,8 +29,6 @@ if (!cacheDir || cases.length === 0) {
 
 /** The example data, copied to the guest's tmpfs once: reading it over 9p per page is slow. */
 const local = new Map<string, string>();
-const TMPFS_MAGIC = 0x01021994;
-
 function localCopy(path: string): string {
   let to = local.get(path);
   if (!to) {
@@ -137,7 +136,7 @@ async function runCase(spec: string, engine: EngineKind, threads: number): Promi
         events: events.map(eventKey).sort(),
         stats: region.stats(),
         mapped: mappedFile(region.address),
-        sourcesOnTmpfs: policy.sourcePaths.every((p) => statfsSync(p).type === TMPFS_MAGIC),
+        sourcesOnTmpfs: policy.sourcePaths.every(onTmpfs),
         ...(dirty ? { dirty, firstWrites } : {}),
       });
     }
