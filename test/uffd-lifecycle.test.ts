@@ -6,8 +6,8 @@ import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { loadPolicy, type FaultEvent } from '../runtime/index.js';
-import { touchAnonymous, type UffdInstance } from '../runtime/uffd-engine.js';
-import { countEntries, examplesDir, repoRoot, skipReason, tempDir } from './helpers/uffd.js';
+import { touchAnonymous } from '../runtime/uffd-engine.js';
+import { closeWithFaultsPending, countEntries, examplesDir, repoRoot, skipReason, tempDir } from './helpers/uffd.js';
 
 const skip = skipReason('uffd-lifecycle');
 let cacheDir = '';
@@ -83,22 +83,13 @@ describe.skipIf(skip)('uffd engine: lifecycle', () => {
 
   test('close() with faults pending resolves them first: no thread hangs, nothing is lost', async () => {
     const policy = await loadPolicy(join(examplesDir, 'snapshot-restore.pfp'), { engine: 'uffd', cacheDir });
-    const events: FaultEvent[] = [];
-    const heap = policy.region('heap');
-    heap.on('fault', (e) => events.push(e));
-    const native = (policy.engineInstance as UffdInstance).native;
-    native.pause(true);
     // 8 threads, each faulting on its own page 64 pages apart: all stay pending.
-    const pages = Uint32Array.from({ length: 8 }, (_, i) => i * 64);
-    const touching = heap.touch(pages, { threads: 8 });
-    await new Promise((r) => setTimeout(r, 200));
-    await policy.close();
-    const r = await touching;
+    const { pages, sum, events, buffer } = await closeWithFaultsPending(policy, 'heap');
     const img = heapImg();
-    expect(r.sum).toBe([...pages].reduce((n, p) => n + (img[p * 4096] ?? 0), 0));
+    expect(sum).toBe(pages.reduce((n, p) => n + (img[p * 4096] ?? 0), 0));
     expect(events).toHaveLength(8);
-    expect(new Set(events.map((e) => e.offset))).toEqual(new Set([...pages].map((p) => BigInt(p) * 4096n)));
-    expect(heap.buffer.byteLength).toBe(0); // detached: JavaScript cannot reach the unmapped memory
+    expect(new Set(events.map((e) => e.offset))).toEqual(new Set(pages.map((p) => BigInt(p) * 4096n)));
+    expect(buffer.byteLength).toBe(0); // detached: JavaScript cannot reach the unmapped memory
   });
 
   test('no threads or fds are left after close()', async () => {

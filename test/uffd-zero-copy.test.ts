@@ -9,8 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { compile, loadPolicy, type FaultEvent, type Policy } from '../runtime/index.js';
 import { onTmpfs } from '../runtime/tmpfs.js';
-import type { UffdInstance } from '../runtime/uffd-engine.js';
-import { examplesDir, kernelReadPage, repoRoot, runChild, skipReason, tempDir } from './helpers/uffd.js';
+import { closeWithFaultsPending, examplesDir, kernelReadPage, repoRoot, runChild, skipReason, tempDir } from './helpers/uffd.js';
 
 const PAGE = 4096;
 
@@ -195,18 +194,9 @@ describe.skipIf(noRoot || noTmpfs !== null)('uffd engine: zero-copy from a tmpfs
     const data = randomBytes(1024 * PAGE);
     const source = image('pending.img', data);
     const policy = await loadPolicy(manifest, { engine: 'uffd', sources: { image: source } });
-    const events: FaultEvent[] = [];
-    const heap = policy.region('heap');
-    heap.on('fault', (e) => events.push(e));
-    const native = (policy.engineInstance as UffdInstance).native;
-    native.pause(true);
-    const pages = Uint32Array.from({ length: 8 }, (_, i) => i * 64);
-    const touching = heap.touch(pages, { threads: 8 });
-    await new Promise((r) => setTimeout(r, 200)); // all 8 wait in their faults
-    await policy.close();
-    const r = await touching;
-    expect(r.sum).toBe([...pages].reduce((n, p) => n + (data[p * PAGE] as number), 0));
-    expect(new Set(events.map((e) => e.offset))).toEqual(new Set([...pages].map((p) => BigInt(p) * 4096n)));
+    const { pages, sum, events } = await closeWithFaultsPending(policy, 'heap');
+    expect(sum).toBe(pages.reduce((n, p) => n + (data[p * PAGE] as number), 0));
+    expect(new Set(events.map((e) => e.offset))).toEqual(new Set(pages.map((p) => BigInt(p) * 4096n)));
   });
 
   test('a source truncated while mapped: a page past the new end gets SIGBUS (the rule of mmap), never zeros', () => {

@@ -3,6 +3,8 @@ import { spawnSync } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readdirSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { FaultEvent, Policy } from '../../runtime/index.js';
+import type { UffdInstance } from '../../runtime/uffd-engine.js';
 
 export const repoRoot = join(import.meta.dirname, '..', '..');
 export const examplesDir = join(repoRoot, 'examples');
@@ -56,6 +58,25 @@ export function kernelReadPage(buffer: ArrayBuffer, page: number, sink: string):
   } finally {
     closeSync(fd);
   }
+}
+
+/**
+ * Pauses the policy's handlers, lets 8 native threads fault on pages 64
+ * apart of region id (all stay pending), then closes the policy. Returns the
+ * pages, what the touch read (sum of each page's first byte), the events
+ * delivered by then, and the region's buffer after close().
+ */
+export async function closeWithFaultsPending(policy: Policy, id: string): Promise<{ pages: number[]; sum: number; events: FaultEvent[]; buffer: ArrayBuffer }> {
+  const events: FaultEvent[] = [];
+  const region = policy.region(id);
+  region.on('fault', (e) => events.push(e));
+  (policy.engineInstance as UffdInstance).native.pause(true);
+  const pages = Array.from({ length: 8 }, (_, i) => i * 64);
+  const touching = region.touch(Uint32Array.from(pages), { threads: 8 });
+  await new Promise((r) => setTimeout(r, 200)); // all 8 wait in their faults
+  await policy.close();
+  const { sum } = await touching;
+  return { pages, sum, events, buffer: region.buffer };
 }
 
 export function countEntries(dir: string): number {
