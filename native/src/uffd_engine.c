@@ -769,6 +769,12 @@ static void handle_missing(struct fc_worker *w, struct fc_region *r,
 			ahead = n - n / 2;
 			behind = n / 2;
 			break;
+		case FAULTC_PREFETCH_BLOCK:
+			/* The aligned block of n pages (a power of two) holding
+			 * the page, as UMap's fill of its own page size. */
+			behind = page & (n - 1);
+			ahead = n - 1 - behind;
+			break;
 		default:
 			ahead = n;
 			break;
