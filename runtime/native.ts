@@ -33,8 +33,16 @@ type GypBuild = ((dir: string) => unknown) & { path(dir: string): string };
 
 /** Path of the addon binary node-gyp-build would load, or undefined when none is built. */
 export function addonPath(): string | undefined {
+  let gyp: GypBuild;
   try {
-    return (require('node-gyp-build') as GypBuild).path(nativeDir);
+    gyp = require('node-gyp-build') as GypBuild;
+  } catch {
+    // A checkout whose node_modules predates the dependency: the build folder.
+    const built = join(nativeDir, 'build', 'Release', 'faultc_native.node');
+    return existsSync(built) ? built : undefined;
+  }
+  try {
+    return gyp.path(nativeDir);
   } catch {
     return undefined;
   }

@@ -25,8 +25,16 @@ function newest(dir) {
 }
 
 function builtPath() {
+  let gyp;
   try {
-    return require('node-gyp-build').path(native);
+    gyp = require('node-gyp-build');
+  } catch {
+    // node_modules from before the dependency: the build folder only.
+    const p = join(native, 'build', 'Release', 'faultc_native.node');
+    return existsSync(p) ? p : undefined;
+  }
+  try {
+    return gyp.path(native);
   } catch {
     return undefined;
   }
