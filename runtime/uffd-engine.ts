@@ -1,4 +1,4 @@
-// The userfaultfd engine: native/src/uffd_engine.c's handler threads run the
+// The userfaultfd engine: native/src/uffd/'s handler threads run the
 // policy's decision library; this file only adapts them to engine.ts.
 import { zeroCopySource } from '../compiler/region-traits.js';
 import { decodeFaultEvents } from './events.js';

@@ -1,4 +1,4 @@
-// JavaScript side of uffd_engine.c and uffd_touch.c.
+// JavaScript side of native/src/uffd/ and uffd_touch.c.
 //
 // Region memory is handed out as an external ArrayBuffer over the mapping:
 // V8 never reads or writes it on its own, and a JavaScript access to a
