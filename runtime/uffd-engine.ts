@@ -4,7 +4,9 @@ import { zeroCopySource } from '../compiler/region-traits.js';
 import { decodeFaultEvents } from './events.js';
 import type { LoadedManifest } from '../codegen/manifest.js';
 import { RuntimeError, type Engine, type EngineInstance, type EngineOpenContext, type EngineRegion, type RegionSpec, type RegionStats } from './engine.js';
+import { HTTP_MIN_HANDLER_THREADS, isHttpLocation, toHttpSourceStats, type HttpSourceStats, type NativeHttpStats } from './http-source.js';
 import { loadNative } from './native.js';
+import { availableParallelism } from 'node:os';
 
 interface NativeStats {
   faults: number;
@@ -37,6 +39,7 @@ export interface NativeUffdEngine {
   pause(paused: boolean): void;
   touch(slot: number, pages: Uint32Array, threads: number, write: boolean, value: number): Promise<TouchResult>;
   info(): { threads: number; poison: boolean; features: bigint };
+  httpStats(source: number): NativeHttpStats | null;
   close(): Buffer;
 }
 
@@ -49,6 +52,7 @@ export interface NativeUffdOptions {
   followFaultingThreads?: boolean;
   cpuLatencyRequest?: boolean;
   zeroCopy?: boolean;
+  httpDeadlineMs?: number;
   onEvents?: () => void;
 }
 
@@ -137,6 +141,12 @@ export class UffdInstance implements EngineInstance {
     return this.closed ? 0 : this.native.lostEvents();
   }
 
+  sourceStats(index: number): HttpSourceStats | null {
+    if (this.closed) return null;
+    const s = this.native.httpStats(index);
+    return s ? toHttpSourceStats(s) : null;
+  }
+
   async close(): Promise<ReturnType<typeof decodeFaultEvents>> {
     if (this.closed) return [];
     this.closed = true;
@@ -160,6 +170,8 @@ export const uffdEngine: Engine = {
       },
     };
     if (ctx.options.handlerThreads !== undefined) opts.threads = ctx.options.handlerThreads;
+    else if (ctx.sourcePaths.some(isHttpLocation)) opts.threads = Math.max(availableParallelism(), HTTP_MIN_HANDLER_THREADS);
+    if (ctx.options.httpDeadlineMs !== undefined) opts.httpDeadlineMs = ctx.options.httpDeadlineMs;
     if (ctx.options.userModeOnly) opts.userModeOnly = true;
     if (ctx.options.forceSigbusFallback) opts.forceSigbusFallback = true;
     if (ctx.options.followFaultingThreads === false) opts.followFaultingThreads = false;

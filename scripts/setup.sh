@@ -12,6 +12,8 @@ APT_PACKAGES=(
   qemu-system-x86 bc flex bison libssl-dev dwarves cpio kmod rsync xz-utils patch gcc libc6-dev
   # tests: privilege dropping (setpriv), real programs to trace
   util-linux sqlite3
+  # http sources: libcurl in the handler threads, a real nginx in the tests
+  libcurl4-openssl-dev nginx
 )
 
 missing=()

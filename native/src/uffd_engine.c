@@ -41,6 +41,7 @@
 
 #include "cpu_latency.h"
 #include "uffd_engine.h"
+#include "uffd/source_http.h"
 
 /* Debian 12's uapi header is from 6.1: what later kernels added. */
 #ifndef UFFD_FEATURE_POISON
@@ -137,6 +138,7 @@ struct fc_engine {
 	uint8_t *source_map[FAULTC_MAX_SOURCES];	/* read-only page cache, or NULL */
 	bool source_shmem[FAULTC_MAX_SOURCES];	/* on tmpfs: zero-copy possible */
 	_Atomic uint64_t *source_populated[FAULTC_MAX_SOURCES];	/* bit per chunk mapped */
+	struct fc_http_source *source_http[FAULTC_MAX_SOURCES];	/* or NULL: a file */
 
 	struct fc_region regions[FC_MAX_REGIONS];
 	_Atomic int nr_regions;	/* published after a region is complete */
@@ -414,6 +416,18 @@ static int fill_batch(struct fc_engine *e, struct fc_worker *w, unsigned n,
 
 		if (p->source_offset + want > size)
 			want = size - p->source_offset;	/* > 0: checked by decide() */
+		if (e->source_http[p->source]) {
+			uint32_t cause = fc_http_read(e->source_http[p->source], dst, want, p->source_offset);
+
+			if (cause) {
+				*bad = i;
+				*error = cause;
+				return -1;
+			}
+			memset(dst + want, 0, (uint64_t)(j - i) * PAGE - want);
+			i = j;
+			continue;
+		}
 		ssize_t got = read_full(e->source_fd[p->source], dst, want, p->source_offset);
 
 		if (got < 0 || (uint64_t)got < want) {
@@ -841,7 +855,8 @@ static void handle_missing(struct fc_worker *w, struct fc_region *r,
 			goto installed;
 		/* The file shrank under the mapping: pread says how. */
 	}
-	if (fill_batch(e, w, n, &bad, &error) < 0 && n > 1 && start <= fault_idx) {
+	if (fill_batch(e, w, n, &bad, &error) < 0 && n > 1 && start <= fault_idx &&
+	    error == FAULTC_ERR_SOURCE_READ) {
 		/* A read failed: forget prefetch, try the faulting page alone. */
 		w->plan[0] = w->plan[fault_idx];
 		n = 1;
@@ -1097,6 +1112,7 @@ static void free_engine(struct fc_engine *e)
 		if (e->source_map[i])
 			munmap(e->source_map[i], (size_t)e->source_size[i]);
 		free(e->source_populated[i]);
+		fc_http_close(e->source_http[i]);
 		if (e->source_fd[i] >= 0)
 			close(e->source_fd[i]);
 	}
@@ -1193,6 +1209,15 @@ struct fc_engine *fc_engine_open(const struct fc_engine_opts *o, char *err,
 	for (unsigned i = 0; i < o->nr_sources; i++) {
 		struct stat st;
 
+		if (fc_http_is_url(o->source_paths[i])) {
+			struct fc_http_opts ho = { .deadline_ms = o->http_deadline_ms };
+
+			e->source_http[i] = fc_http_open(o->source_paths[i], &ho, err, errlen, err_no);
+			if (!e->source_http[i])
+				goto fail;
+			e->source_size[i] = fc_http_size(e->source_http[i]);
+			continue;
+		}
 		e->source_fd[i] = open(o->source_paths[i], O_RDONLY | O_CLOEXEC);
 		if (e->source_fd[i] < 0 || fstat(e->source_fd[i], &st) < 0) {
 			*err_no = errno;
@@ -1604,6 +1629,14 @@ uint64_t fc_engine_features(struct fc_engine *e)
 int fc_engine_has_poison(struct fc_engine *e)
 {
 	return e->poison;
+}
+
+int fc_engine_http_stats(struct fc_engine *e, unsigned source, struct fc_http_stats *out)
+{
+	if (source >= e->nr_sources || !e->source_http[source])
+		return -ENOENT;
+	fc_http_get_stats(e->source_http[source], out);
+	return 0;
 }
 
 unsigned fc_engine_nr_threads(struct fc_engine *e)
