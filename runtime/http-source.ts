@@ -2,6 +2,7 @@
 // (native/src/uffd/source_http.c); here only where a source's location is
 // passed on unchanged, and the request counters' shape.
 import { resolve } from 'node:path';
+import { RuntimeError } from './engine.js';
 import { ERROR_NAMES, type ErrorName } from './events.js';
 
 export function isHttpLocation(location: string): boolean {
@@ -11,6 +12,21 @@ export function isHttpLocation(location: string): boolean {
 /** A source's location for the engine: an http URL as it is, a path made absolute. */
 export function sourceLocation(location: string): string {
   return isHttpLocation(location) ? location : resolve(location);
+}
+
+/**
+ * The whole of every http source, one plain GET each (undefined for files):
+ * `faultc run` checks the pages the range GETs brought against these bytes.
+ */
+export async function downloadHttpSources(locations: string[]): Promise<(Uint8Array | undefined)[]> {
+  return Promise.all(
+    locations.map(async (l) => {
+      if (!isHttpLocation(l)) return undefined;
+      const res = await fetch(l);
+      if (!res.ok) throw new RuntimeError('FAULTC_SOURCE_HTTP', `cannot download ${l} to check pages against: ${res.status} ${res.statusText}`);
+      return new Uint8Array(await res.arrayBuffer());
+    }),
+  );
 }
 
 /** Handler threads for a policy with an http source when none is asked for: they block on the network. */

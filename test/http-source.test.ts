@@ -5,7 +5,7 @@
 // file truncated, replaced or deleted on the server, 500 answers, a body cut
 // short. Each ends in the right bytes or in SIGBUS with an error event
 // naming the cause (EFAULT where the kernel reads the page), never zeros.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { rmSync, truncateSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -117,6 +117,15 @@ describe.skipIf(skip)('http source: every page, byte for byte', () => {
       });
     }
   }
+
+  test('faultc run --source img=URL --verify: every page against one whole-file GET', () => {
+    newImage('cli.img');
+    const cli = join(import.meta.dirname, '..', 'dist', 'runtime', 'cli.js');
+    const r = spawnSync(process.execPath, [cli, 'run', join(dir, 'prefetch.pfp'), '--region', 'r', '--source', `img=${nginx.url('cli.img')}`, '--touch', 'random', '--threads', '2', '--verify'], { encoding: 'utf8', timeout: 120_000, env: { ...process.env, NO_COLOR: '1' } });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/verified 1024 pages byte for byte against the policy and its sources: ok/);
+  });
 
   test('<source>.size is the size the server gave at load', async () => {
     const path = join(dir, 'sized.pfp');
