@@ -4,8 +4,19 @@
       "target_name": "faultc_native",
       "sources": [
         "src/addon.cc",
+<<<<<<< HEAD
         "src/uffd_engine.c",
         "src/uffd/source_http.c",
+=======
+        "src/uffd/engine.c",
+        "src/uffd/events.c",
+        "src/uffd/fault.c",
+        "src/uffd/handler.c",
+        "src/uffd/install.c",
+        "src/uffd/plan.c",
+        "src/uffd/regions.c",
+        "src/uffd/sources.c",
+>>>>>>> main
         "src/cpu_latency.c",
         "src/uffd_touch.c",
         "src/uffd_binding.cc",
