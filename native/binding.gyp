@@ -4,10 +4,6 @@
       "target_name": "faultc_native",
       "sources": [
         "src/addon.cc",
-<<<<<<< HEAD
-        "src/uffd_engine.c",
-        "src/uffd/source_http.c",
-=======
         "src/uffd/engine.c",
         "src/uffd/events.c",
         "src/uffd/fault.c",
@@ -16,7 +12,7 @@
         "src/uffd/plan.c",
         "src/uffd/regions.c",
         "src/uffd/sources.c",
->>>>>>> main
+        "src/uffd/source_http.c",
         "src/cpu_latency.c",
         "src/uffd_touch.c",
         "src/uffd_binding.cc",
