@@ -7,6 +7,7 @@ import { RuntimeError, type Engine, type EngineInstance, type EngineOpenContext,
 import { HTTP_MIN_HANDLER_THREADS, isHttpLocation, toHttpSourceStats, type HttpSourceStats, type NativeHttpStats } from './http-source.js';
 import { loadNative } from './native.js';
 import { availableParallelism } from 'node:os';
+import { debug } from './debug.js';
 
 interface NativeStats {
   faults: number;
@@ -197,6 +198,10 @@ export const uffdEngine: Engine = {
       rethrow(e);
     }
     native = new WeakRef(engine);
+    debug(() => {
+      const i = engine.info();
+      return `uffd: ${i.threads} handler thread(s), UFFDIO_API features 0x${i.features.toString(16)}, poison ${i.poison ? 'yes' : 'no (SIGBUS fallback)'}${opts.userModeOnly ? ', user-mode faults only' : ''}`;
+    });
     return new UffdInstance(engine, ctx.manifest);
   },
 };
