@@ -151,6 +151,19 @@ describe.skipIf(skip)('defer with a user-space handler (uffd engine)', () => {
     }
   });
 
+  test('close() while a fault waits for its handler: that fault fails at once (deferFailed)', async () => {
+    const policy = await load({ deferDeadlineMs: 10_000 });
+    const events = collect(policy);
+    const r = policy.region('r').onDefer(() => new Promise<never>(() => {}));
+    const reading = kernelRead(r.buffer, 8);
+    await settle(100);
+    const t0 = Date.now();
+    await policy.close();
+    expect(await reading).toBe('EFAULT');
+    expect(Date.now() - t0).toBeLessThan(5000);
+    expect(events.find((e) => e.offset === 8n * 4096n)).toMatchObject({ action: 'sigbus', error: 'deferFailed' });
+  });
+
   test('onDefer(null) goes back to zeros', async () => {
     const policy = await load();
     try {
