@@ -15,6 +15,8 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   verify: async () => (await import('./commands/verify.js')).registerVerify,
   run: async () => (await import('./commands/run.js')).registerRun,
   trace: async () => (await import('./commands/trace.js')).registerTrace,
+  fmt: async () => (await import('./commands/fmt.js')).registerFmt,
+  lsp: async () => (await import('./commands/lsp.js')).registerLsp,
 };
 
 const program = new Command();
