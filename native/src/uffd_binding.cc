@@ -81,8 +81,14 @@ struct Holder {
 void OnEvents(void *ctx)
 {
 	auto *c = static_cast<EventsCtx *>(ctx);
-	// Data-less: the JS callback drains the queue itself, in batches.
-	c->tsfn.NonBlockingCall();
+	// Data-less: the JS callback drains the queue itself, in batches. A call
+	// still queued when Node tears down (a script ending right after close())
+	// cannot run JS any more: skip it instead of throwing, which is fatal there.
+	c->tsfn.NonBlockingCall([](Napi::Env env, Napi::Function cb) {
+		napi_value result;
+		if (env != nullptr && cb != nullptr)
+			(void)napi_call_function(env, env.Undefined(), cb, 0, nullptr, &result);
+	});
 }
 
 class UffdEngine : public Napi::ObjectWrap<UffdEngine> {
