@@ -18,7 +18,9 @@
         "src/bpf_loader.c",
         "src/bpf_binding.cc",
         "src/kernel_engine.c",
-        "src/kernel_binding.cc"
+        "src/kernel_binding.cc",
+        "src/probe.c",
+        "src/probe_binding.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

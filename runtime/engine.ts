@@ -5,6 +5,7 @@
 // exists, else `uffd`.
 import type { LoadedManifest } from '../codegen/manifest.js';
 import type { RawFaultEvent } from './events.js';
+import { debug } from './debug.js';
 
 export type EngineKind = 'kernel' | 'uffd';
 export type EngineChoice = EngineKind | 'auto';
@@ -162,11 +163,13 @@ export async function selectEngine(choice: EngineChoice): Promise<Engine> {
         'the kernel engine needs the faultc fault hook (the patched kernel under kernel/); this kernel does not have it: use engine "uffd" or "auto"',
       );
     }
+    debug(`engine ${choice}: kernel (the fault hook answers)`);
     return m.kernelEngine;
   }
   if (choice !== 'uffd' && choice !== 'auto') {
     throw new RuntimeError('FAULTC_ENGINE_UNKNOWN', `unknown engine "${String(choice)}" (kernel, uffd or auto)`);
   }
+  debug(`engine ${choice}: uffd${choice === 'auto' ? ' (no faultc kernel hook here)' : ''}`);
   const { uffdEngine } = await import('./uffd-engine.js');
   return uffdEngine;
 }

@@ -5,6 +5,7 @@ import { decodeFaultEvents } from './events.js';
 import type { LoadedManifest } from '../codegen/manifest.js';
 import { RuntimeError, type Engine, type EngineInstance, type EngineOpenContext, type EngineRegion, type RegionSpec, type RegionStats } from './engine.js';
 import { loadNative } from './native.js';
+import { debug } from './debug.js';
 
 interface NativeStats {
   faults: number;
@@ -185,6 +186,10 @@ export const uffdEngine: Engine = {
       rethrow(e);
     }
     native = new WeakRef(engine);
+    debug(() => {
+      const i = engine.info();
+      return `uffd: ${i.threads} handler thread(s), UFFDIO_API features 0x${i.features.toString(16)}, poison ${i.poison ? 'yes' : 'no (SIGBUS fallback)'}${opts.userModeOnly ? ', user-mode faults only' : ''}`;
+    });
     return new UffdInstance(engine, ctx.manifest);
   },
 };
