@@ -1,7 +1,6 @@
 // The compiler's front door: text (or a file) in, checked IR or diagnostics out.
 // Never throws for any input; I/O failures become diagnostics too.
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { IToken } from 'chevrotain';
 import { parse, type FileAst } from '../grammar/index.js';
@@ -11,6 +10,7 @@ import { diag } from './codes.js';
 import type { Diagnostic, Result } from './diagnostic.js';
 import { engineWarnings } from './engines.js';
 import type { EngineName, ProgramIR } from './ir.js';
+import { readInputFile } from './files.js';
 import { MAX_DIAGNOSTICS, MAX_INPUT_BYTES } from './limits.js';
 
 export type { Diagnostic, Result } from './diagnostic.js';
@@ -65,16 +65,12 @@ export function analyzeSource(text: string, file: string, options: CheckOptions 
 export async function checkFile(file: string, options: CheckOptions = {}): Promise<Result<ProgramIR>> {
   const absFile = path.resolve(file);
   const empty = new SourceText('', absFile).span(0, 0);
-  let bytes: Buffer;
-  try {
-    bytes = await readFile(absFile);
-  } catch (err) {
-    const reason = err instanceof Error && 'code' in err ? String((err as NodeJS.ErrnoException).code) : String(err);
-    return { ok: false, diagnostics: [diag('cannotRead', empty, { path: file, reason })] };
+  const read = await readInputFile(absFile);
+  if ('tooLarge' in read) {
+    return { ok: false, diagnostics: [diag('inputTooLarge', empty, { size: read.tooLarge, limit: MAX_INPUT_BYTES })] };
   }
-  if (bytes.length > MAX_INPUT_BYTES) {
-    return { ok: false, diagnostics: [diag('inputTooLarge', empty, { size: bytes.length, limit: MAX_INPUT_BYTES })] };
-  }
+  if (!read.ok) return { ok: false, diagnostics: [diag('cannotRead', empty, { path: file, reason: read.reason })] };
+  const bytes = read.bytes;
   let text: string;
   try {
     text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);

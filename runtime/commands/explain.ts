@@ -2,8 +2,9 @@
 //  [--source-size id=N]... [--address A] [--json]`: runs the reference evaluator
 // for one fault and prints the lines it went through and the decision.
 // Exit status: 0 explained, 1 the policy has errors, 2 usage error, 4 a file could not be read or an internal error.
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import type { Command } from 'commander';
+import { readInputText } from '../../compiler/files.js';
 import { CODES } from '../../compiler/codes.js';
 import { evaluate, evaluateExpr, type EvalInput, type Evaluation } from '../../compiler/evaluate.js';
 import { formatDiagnostics, useColor, displayPath } from '../../compiler/format.js';
@@ -207,13 +208,13 @@ export function registerExplain(program: Command): void {
     .action(async (file: string, flags: ExplainFlags) => {
       const r = await checkFile(file);
       if (!r.ok) {
-        const text = await readFile(file, 'utf8').catch(() => '');
+        const text = await readInputText(file);
         process.stderr.write(formatDiagnostics(r.diagnostics, text, { color: useColor(process.stderr) }) + '\n');
         process.exitCode = r.diagnostics.some((d) => d.code === CODES.cannotRead.code) ? 4 : 1;
         return;
       }
       try {
-        const text = await readFile(r.value.file, 'utf8');
+        const text = await readInputText(r.value.file);
         const e = await explainFault(r.value, text, flags);
         const { policy, region, handler, input, result, steps, notes } = e;
         if (flags.json) {
