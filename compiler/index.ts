@@ -2,7 +2,8 @@
 // Never throws for any input; I/O failures become diagnostics too.
 import { createHash } from 'node:crypto';
 import path from 'node:path';
-import { parse } from '../grammar/index.js';
+import type { IToken } from 'chevrotain';
+import { parse, type FileAst } from '../grammar/index.js';
 import { SourceText } from '../grammar/source-text.js';
 import { checkAst } from './check.js';
 import { diag } from './codes.js';
@@ -36,17 +37,29 @@ function capped(list: Diagnostic[]): Diagnostic[] {
 }
 
 export function checkSource(text: string, file: string, options: CheckOptions = {}): Result<ProgramIR> {
+  return analyzeSource(text, file, options).result;
+}
+
+/** What an editor needs besides the result: the syntax tree (recovered where the text has errors) and the tokens. */
+export interface Analysis {
+  result: Result<ProgramIR>;
+  ast: FileAst;
+  tokens: IToken[];
+}
+
+export function analyzeSource(text: string, file: string, options: CheckOptions = {}): Analysis {
   const absFile = path.resolve(file);
   const parsed = parse(text, absFile);
+  const done = (result: Result<ProgramIR>): Analysis => ({ result, ast: parsed.ast, tokens: parsed.tokens });
   const diagnostics = [...parsed.diagnostics];
-  if (diagnostics.some((d) => d.severity === 'error')) return { ok: false, diagnostics: capped(diagnostics) };
+  if (diagnostics.some((d) => d.severity === 'error')) return done({ ok: false, diagnostics: capped(diagnostics) });
 
   const policies = checkAst(parsed.ast, diagnostics);
-  if (diagnostics.some((d) => d.severity === 'error')) return { ok: false, diagnostics: capped(diagnostics) };
+  if (diagnostics.some((d) => d.severity === 'error')) return done({ ok: false, diagnostics: capped(diagnostics) });
 
   if (options.engine) for (const p of policies) diagnostics.push(...engineWarnings(p, options.engine));
   const sourceHash = options.sourceHash ?? createHash('sha256').update(text, 'utf8').digest('hex');
-  return { ok: true, value: { file: absFile, sourceHash, policies }, diagnostics: capped(diagnostics) };
+  return done({ ok: true, value: { file: absFile, sourceHash, policies }, diagnostics: capped(diagnostics) });
 }
 
 export async function checkFile(file: string, options: CheckOptions = {}): Promise<Result<ProgramIR>> {

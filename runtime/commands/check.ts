@@ -32,6 +32,8 @@ export function diagnosticJson(d: Diagnostic): Record<string, unknown> {
     severity: d.severity,
     message: d.message,
     ...(d.hint === undefined ? {} : { hint: d.hint }),
+    ...(d.suggestion === undefined ? {} : { suggestion: d.suggestion }),
+    ...(d.related === undefined ? {} : { related: d.related }),
     file: d.span.file,
     line: d.span.startLine,
     column: d.span.startColumn,
