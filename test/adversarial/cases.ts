@@ -27,7 +27,7 @@ const notRegular = (kind: string) => new RegExp(`not a regular file \\(${kind}\\
 
 export const CLI_CASES: CliCase[] = [
   // The policy file.
-  ...(['check', 'compile', 'run', 'explain'] as const).map<CliCase>((cmd) => ({
+  ...(['check', 'compile', 'run', 'explain', 'fmt'] as const).map<CliCase>((cmd) => ({
     group: 'special files',
     name: `${cmd} of a FIFO`,
     argv: [cmd, '@/fifo', ...(cmd === 'run' ? ['--region', 'r'] : cmd === 'compile' ? ['-o', '@/out'] : [])],
