@@ -11,7 +11,10 @@
         "src/bpf_loader.c",
         "src/bpf_binding.cc",
         "src/kernel_engine.c",
-        "src/kernel_binding.cc"
+        "src/kernel_binding.cc",
+        "src/criu/lazy_pages.c",
+        "src/criu/lp_socket.c",
+        "src/criu/lazy_binding.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

@@ -5,3 +5,4 @@
 void InitUffd(Napi::Env env, Napi::Object exports);   // uffd_binding.cc
 void InitBpf(Napi::Env env, Napi::Object exports);    // bpf_binding.cc
 void InitKernel(Napi::Env env, Napi::Object exports); // kernel_binding.cc
+void InitLazyPages(Napi::Env env, Napi::Object exports); // criu/lazy_binding.cc
