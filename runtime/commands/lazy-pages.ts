@@ -107,7 +107,7 @@ export function registerLazyPages(program: Command): void {
     .option('--prefetch <pages>', 'pages after a faulting page copied with it (default 15)')
     .option('--batch <pages>', 'pages per background UFFDIO_COPY (default 256)')
     .option('--threads <n>', 'handler threads (default: one per online CPU)')
-    .option('--no-background', 'copy only what faults ask for (the daemon then ends when the tasks exit)')
+    .option('--no-background', 'copy only what faults (and --replay) ask for; the daemon then ends when the tasks exit')
     .option('--json', 'print the report as one JSON object')
     .action(async (flags: LazyFlags) => {
       await lazyPages(flags);

@@ -20,6 +20,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -44,6 +45,8 @@
 #define MAX_ERRORS 256
 #define LP_MSG_BATCH 16
 #define IDLE_POLL_MS 50
+#define LP_PENDING 1024
+#define LP_SIGBUS_GRACE_NS 1000000000ull
 
 enum { TODO, INFLIGHT, DONE, DROPPED, BAD };
 enum how { BY_DEMAND, BY_BACKGROUND };
@@ -72,6 +75,8 @@ struct lp_task {
 	_Atomic uint64_t seq_cursor;	/* background: next page index to look at */
 	_Atomic uint64_t first_cursor;	/* background: next replay entry */
 	_Atomic int gone;
+	_Atomic uint64_t sigbus_at;	/* first SIGBUS sent, 0: none */
+	_Atomic uint64_t last_bad;	/* last address reported (the first page is never lazy) */
 	struct {
 		_Atomic uint64_t faults, demand, prefetch, background, zero, dropped, raced, errors;
 		_Atomic uint64_t t_first_fault, t_done;
@@ -87,8 +92,8 @@ struct lp_worker {
 	pthread_t thread;
 	int epfd;
 	uint8_t *buf;
-	uint64_t pending[LP_MSG_BATCH * 4];	/* faults to retry after an event (EAGAIN) */
-	struct lp_task *pending_task[LP_MSG_BATCH * 4];
+	uint64_t pending[LP_PENDING];	/* faults to retry after an event (EAGAIN) */
+	struct lp_task *pending_task[LP_PENDING];
 	unsigned nr_pending;
 };
 
@@ -299,13 +304,32 @@ static void wake_range(struct lp_task *t, uint64_t addr, uint64_t len)
 	ioctl(t->uffd, UFFDIO_WAKE, &r);
 }
 
-/* SIGBUS to the task whose page cannot be served, then let it run into it. */
+/*
+ * SIGBUS to the task whose page cannot be served, then let it run into it.
+ * The signal is queued with the page's address in si_addr (si_code is
+ * SI_QUEUE: only the kernel may send BUS_ADRERR). Until the task takes it,
+ * its faults keep coming back here; one that still faults a second later
+ * (its SIGBUS cannot be delivered, e.g. the signal frame would land on an
+ * unreadable stack page) gets SIGKILL.
+ */
 static void fail_page(struct lp_task *t, uint64_t addr, int err, const char *what)
 {
+	uint64_t first = 0, now = since(t->d);
+
 	atomic_fetch_add(&t->st.errors, 1);
-	push_error(t->d, t->pid, addr, err, what);
-	if (t->pid > 0)
-		kill(t->pid, SIGBUS);
+	atomic_compare_exchange_strong(&t->sigbus_at, &first, now);
+	if (atomic_exchange(&t->last_bad, addr) != addr)
+		push_error(t->d, t->pid, addr, err, what);
+	if (t->pid > 0) {
+		siginfo_t si = { .si_signo = SIGBUS };
+
+		si.si_addr = (void *)(uintptr_t)addr;
+		si.si_code = SI_QUEUE;
+		if (first && now - first > LP_SIGBUS_GRACE_NS)
+			kill(t->pid, SIGKILL);
+		else if (syscall(SYS_rt_sigqueueinfo, t->pid, SIGBUS, &si))
+			kill(t->pid, SIGBUS);
+	}
 	wake_range(t, addr, PAGE);
 }
 
@@ -553,12 +577,17 @@ static void on_event(struct lp_task *t, const struct uffd_msg *msg)
 
 /* ---- handler threads ---- */
 
+static void retry_pending(struct lp_worker *w);
+
+/* A fault to retry once the pending event is read; a fault is never dropped. */
 static void defer_fault(struct lp_worker *w, struct lp_task *t, uint64_t addr)
 {
-	if (w->nr_pending < sizeof(w->pending) / sizeof(w->pending[0])) {
-		w->pending[w->nr_pending] = addr;
-		w->pending_task[w->nr_pending++] = t;
+	while (w->nr_pending == LP_PENDING) {
+		sched_yield();
+		retry_pending(w);
 	}
+	w->pending[w->nr_pending] = addr;
+	w->pending_task[w->nr_pending++] = t;
 }
 
 /* Reads and handles t's messages until its queue is empty. */
@@ -598,15 +627,17 @@ static void drain(struct lp_worker *w, struct lp_task *t)
 /* Faults whose copy met a pending event: the event is read by now, or next. */
 static void retry_pending(struct lp_worker *w)
 {
+	uint64_t addr[LP_PENDING];
+	struct lp_task *task[LP_PENDING];
 	unsigned n = w->nr_pending;
 
+	memcpy(addr, w->pending, n * sizeof(addr[0]));
+	memcpy(task, w->pending_task, n * sizeof(task[0]));
 	w->nr_pending = 0;
 	for (unsigned i = 0; i < n; i++) {
-		struct lp_task *t = w->pending_task[i];
-
-		drain(w, t);
-		if (serve_fault(w, t, w->pending[i]) == -EAGAIN)
-			defer_fault(w, t, w->pending[i]);
+		drain(w, task[i]);
+		if (serve_fault(w, task[i], addr[i]) == -EAGAIN)
+			defer_fault(w, task[i], addr[i]);
 	}
 }
 
@@ -637,7 +668,9 @@ static uint64_t pick_run(struct lp_task *t, uint64_t max, uint64_t *idx_out)
 			return n;
 		}
 	}
-	/* Then every page in image order. */
+	/* Then every page in image order, unless only faults and replay may copy. */
+	if (!t->d->o.background)
+		return 0;
 	for (i = atomic_load(&t->seq_cursor); i < t->nr_pages; i++) {
 		struct lp_map *m;
 		uint64_t n = 1;
@@ -700,7 +733,7 @@ static void *handler_main(void *arg)
 		if (n > 0)
 			timeout = 0;
 		else
-			timeout = d->o.background && background_step(w) ? 0 : IDLE_POLL_MS;
+			timeout = background_step(w) ? 0 : IDLE_POLL_MS;
 	}
 	return NULL;
 }
@@ -1012,7 +1045,36 @@ static int restore_msg(struct lp_daemon *d, int client, char *err, size_t errlen
 	return r;
 }
 
-/* Marks root tasks whose process has exited as gone (pidfd readable or ESRCH). */
+/*
+ * Whether a task's mm is gone, for tasks whose pid is unknown (forked after
+ * the restore): UFFDIO_ZEROPAGE on a page already installed answers EEXIST
+ * while the mm lives and ESRCH once it is gone, and changes nothing.
+ */
+static bool probe_gone(struct lp_task *t)
+{
+	bool gone = false;
+
+	pthread_rwlock_rdlock(&t->lock);
+	for (size_t k = 0; k < t->nr_maps; k++) {
+		struct lp_map *m = &t->maps[k];
+
+		for (uint64_t p = m->base; p < m->base + m->nr; p++) {
+			struct uffdio_zeropage z = { .mode = UFFDIO_ZEROPAGE_MODE_DONTWAKE };
+
+			if (atomic_load(&t->state[p]) != DONE)
+				continue;
+			z.range.start = m->cur + (p - m->base) * PAGE;
+			z.range.len = PAGE;
+			gone = ioctl(t->uffd, UFFDIO_ZEROPAGE, &z) && errno == ESRCH;
+			goto out;
+		}
+	}
+out:
+	pthread_rwlock_unlock(&t->lock);
+	return gone;
+}
+
+/* Marks tasks whose process has exited as gone. */
 static void check_exits(struct lp_daemon *d)
 {
 	size_t n = atomic_load(&d->nr_tasks);
@@ -1020,6 +1082,8 @@ static void check_exits(struct lp_daemon *d)
 	for (size_t i = 0; i < n; i++) {
 		struct lp_task *t = d->tasks[i];
 
+		if (t->parent && !task_finished(t) && probe_gone(t))
+			mark_gone(t);
 		if (!t->parent && !atomic_load(&t->gone) && kill(t->pid, 0) && errno == ESRCH)
 			mark_gone(t);
 		if (!t->parent && !atomic_load(&t->gone)) {
@@ -1051,9 +1115,11 @@ int lp_run(struct lp_daemon *d, char *err, size_t errlen)
 		r = client;
 		goto out_workers;
 	}
+	/* One restore per daemon. The socket file stays until lp_close(), so a
+	 * second daemon for this directory is refused and a second restore
+	 * cannot connect. */
 	close(d->listen_fd);
 	d->listen_fd = -1;
-	unlink(d->sock_path);
 	while (!stopped(d)) {
 		uint64_t v;
 
@@ -1151,10 +1217,10 @@ void lp_close(struct lp_daemon *d)
 		free(d->workers[i].buf);
 	}
 	free(d->workers);
-	if (d->listen_fd >= 0) {
+	if (d->listen_fd >= 0)
 		close(d->listen_fd);
+	if (d->sock_path)
 		unlink(d->sock_path);
-	}
 	if (d->stop_fd >= 0)
 		close(d->stop_fd);
 	if (d->done_fd >= 0)
