@@ -713,7 +713,6 @@ static bool background_step(struct lp_worker *w)
 static void *handler_main(void *arg)
 {
 	struct lp_worker *w = arg;
-	struct lp_daemon *d = w->d;
 	int timeout = 0;
 
 	/* Faults first; between them, one background copy at a time. */
