@@ -12,6 +12,7 @@
         "src/uffd/plan.c",
         "src/uffd/regions.c",
         "src/uffd/sources.c",
+        "src/uffd/source_http.c",
         "src/cpu_latency.c",
         "src/uffd_touch.c",
         "src/uffd_binding.cc",
@@ -24,14 +25,15 @@
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",
-        "include"
+        "include",
+        "src"
       ],
       "dependencies": [],
       "cflags": ["-Wall", "-Wextra", "-O2", "-g"],
       "cflags_cc": ["-Wall", "-O2", "-g", "-std=c++17"],
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions"],
-      "libraries": ["-lbpf", "-lelf", "-lz", "-ldl", "-lpthread"],
+      "libraries": ["-lbpf", "-lelf", "-lz", "-ldl", "-lpthread", "-lcurl"],
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS"]
     }
   ]

@@ -5,6 +5,7 @@
 // exists, else `uffd`.
 import type { LoadedManifest } from '../codegen/manifest.js';
 import type { RawFaultEvent } from './events.js';
+import type { HttpSourceStats } from './http-source.js';
 import { debug } from './debug.js';
 
 export type EngineKind = 'kernel' | 'uffd';
@@ -89,6 +90,8 @@ export interface EngineOptions {
    * its own copy at fault time.
    */
   zeroCopy?: boolean;
+  /** uffd, http sources: how long one read may take, retries included, before SIGBUS (default 5000 ms). */
+  httpDeadlineMs?: number;
 }
 
 export interface EngineInstance {
@@ -98,6 +101,8 @@ export interface EngineInstance {
   close(): Promise<RawFaultEvent[]>;
   /** Events dropped because the engine's queue was full. */
   lostEvents?(): number;
+  /** An http source's request counters, or null for a file source. */
+  sourceStats?(index: number): HttpSourceStats | null;
   /**
    * Attaches a region's rules to [address, address + size) of another
    * process (engines that can resolve faults of another process only).

@@ -13,9 +13,10 @@
 //   comes to the handler (dirty bitmap, notify, SIGBUS).
 import { artifactPath, type LoadedManifest } from '../codegen/manifest.js';
 import { rulesDefer, zeroCopySource } from '../compiler/region-traits.js';
+import { isHttpLocation } from './http-source.js';
 import { FAULT_COUNTS_PER_REGION } from '../codegen/fault-bpf.js';
 import { ACTION_CODES } from '../codegen/abi.js';
-import { decodeFaultEvents, type RawFaultEvent } from './events.js';
+import { decodeFaultEvents, eventPump, type RawFaultEvent } from './events.js';
 import { RuntimeError, type Engine, type EngineInstance, type EngineOpenContext, type EngineOptions, type EngineRegion, type RegionSpec, type RegionStats } from './engine.js';
 import { loadNative } from './native.js';
 
@@ -212,14 +213,16 @@ export class KernelInstance implements EngineInstance {
 export const kernelEngine: Engine = {
   kind: 'kernel',
   async open(ctx: EngineOpenContext): Promise<EngineInstance> {
+    const remote = ctx.sourcePaths.find(isHttpLocation);
+    if (remote !== undefined) {
+      throw new RuntimeError('FAULTC_ENGINE_UNSUPPORTED', `the kernel engine reads files only, not ${remote}: use engine 'uffd' (docs/http-sources.md)`);
+    }
     const { KernelEngine } = kernelNative();
     const object = artifactPath(ctx.manifest, 'faultBpfO');
     if (!object) {
       throw new RuntimeError('FAULTC_MANIFEST', `policy ${ctx.manifest.policy} was compiled without its fault-hook object (compile with --emit obj,json)`);
     }
-    // The notifier's callback is a GC root: it must not hold the engine (see uffd-engine.ts).
-    let native: WeakRef<NativeKernelEngine> | undefined;
-    const onEvents = ctx.onEvents;
+    const pump = eventPump<NativeKernelEngine>(ctx.onEvents);
     let engine: NativeKernelEngine;
     try {
       engine = new KernelEngine({
@@ -227,15 +230,12 @@ export const kernelEngine: Engine = {
         decide: ctx.decideLibrary,
         sources: ctx.sourcePaths,
         regions: ctx.manifest.regions.length,
-        onEvents: () => {
-          const n = native?.deref();
-          if (n) onEvents(decodeFaultEvents(n.drainEvents()));
-        },
+        onEvents: pump.callback,
       });
     } catch (e) {
       rethrow(e);
     }
-    native = new WeakRef(engine);
+    pump.bind(engine);
     return new KernelInstance(engine, ctx.manifest, ctx.options);
   },
 };

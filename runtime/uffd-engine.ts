@@ -1,10 +1,12 @@
 // The userfaultfd engine: native/src/uffd/'s handler threads run the
 // policy's decision library; this file only adapts them to engine.ts.
 import { zeroCopySource } from '../compiler/region-traits.js';
-import { decodeFaultEvents } from './events.js';
+import { decodeFaultEvents, eventPump } from './events.js';
 import type { LoadedManifest } from '../codegen/manifest.js';
 import { RuntimeError, type Engine, type EngineInstance, type EngineOpenContext, type EngineRegion, type RegionSpec, type RegionStats } from './engine.js';
+import { HTTP_MIN_HANDLER_THREADS, isHttpLocation, toHttpSourceStats, type HttpSourceStats, type NativeHttpStats } from './http-source.js';
 import { loadNative } from './native.js';
+import { availableParallelism } from 'node:os';
 import { debug } from './debug.js';
 
 interface NativeStats {
@@ -39,6 +41,7 @@ export interface NativeUffdEngine {
   pause(paused: boolean): void;
   touch(slot: number, pages: Uint32Array, threads: number, write: boolean, value: number): Promise<TouchResult>;
   info(): { threads: number; poison: boolean; features: bigint };
+  httpStats(source: number): NativeHttpStats | null;
   close(): Buffer;
 }
 
@@ -51,6 +54,7 @@ export interface NativeUffdOptions {
   followFaultingThreads?: boolean;
   cpuLatencyRequest?: boolean;
   zeroCopy?: boolean;
+  httpDeadlineMs?: number;
   onEvents?: () => void;
 }
 
@@ -147,6 +151,12 @@ export class UffdInstance implements EngineInstance {
     return this.closed ? 0 : this.native.lostEvents();
   }
 
+  sourceStats(index: number): HttpSourceStats | null {
+    if (this.closed) return null;
+    const s = this.native.httpStats(index);
+    return s ? toHttpSourceStats(s) : null;
+  }
+
   async close(): Promise<ReturnType<typeof decodeFaultEvents>> {
     if (this.closed) return [];
     this.closed = true;
@@ -161,19 +171,15 @@ export const uffdEngine: Engine = {
   kind: 'uffd',
   async open(ctx: EngineOpenContext): Promise<EngineInstance> {
     const { UffdEngine } = uffdNative();
-    // The notifier's callback is a GC root: it must not hold the engine, or
-    // a policy dropped without close() would never be collected (and closed).
-    let native: WeakRef<NativeUffdEngine> | undefined;
-    const onEvents = ctx.onEvents;
+    const pump = eventPump<NativeUffdEngine>(ctx.onEvents);
     const opts: NativeUffdOptions = {
       decide: ctx.decideLibrary,
       sources: ctx.sourcePaths,
-      onEvents: () => {
-        const n = native?.deref();
-        if (n) onEvents(decodeFaultEvents(n.drainEvents()));
-      },
+      onEvents: pump.callback,
     };
     if (ctx.options.handlerThreads !== undefined) opts.threads = ctx.options.handlerThreads;
+    else if (ctx.sourcePaths.some(isHttpLocation)) opts.threads = Math.max(availableParallelism(), HTTP_MIN_HANDLER_THREADS);
+    if (ctx.options.httpDeadlineMs !== undefined) opts.httpDeadlineMs = ctx.options.httpDeadlineMs;
     if (ctx.options.userModeOnly) opts.userModeOnly = true;
     if (ctx.options.forceSigbusFallback) opts.forceSigbusFallback = true;
     if (ctx.options.followFaultingThreads === false) opts.followFaultingThreads = false;
@@ -185,7 +191,7 @@ export const uffdEngine: Engine = {
     } catch (e) {
       rethrow(e);
     }
-    native = new WeakRef(engine);
+    pump.bind(engine);
     debug(() => {
       const i = engine.info();
       return `uffd: ${i.threads} handler thread(s), UFFDIO_API features 0x${i.features.toString(16)}, poison ${i.poison ? 'yes' : 'no (SIGBUS fallback)'}${opts.userModeOnly ? ', user-mode faults only' : ''}`;

@@ -107,7 +107,7 @@ describe('npm pack + npm install <tarball>', () => {
     expect(r.stderr).toMatch(/^On Debian or Ubuntu: apt-get install g\+\+ make python3 pkg-config$/m);
     // And the CLI says the same instead of failing inside the addon.
     const run = spawnSync('node', ['dist/runtime/cli.js', 'run', join(app, 'pattern.pfp'), '--region', 'data'], { cwd: pkg, encoding: 'utf8' });
-    expect(run.stderr).toMatch(/^faultc run: the native addon is not built .*apt-get install g\+\+ make python3 pkg-config libbpf-dev libelf-dev zlib1g-dev$/m);
+    expect(run.stderr).toMatch(/^faultc run: the native addon is not built .*apt-get install g\+\+ make python3 pkg-config libbpf-dev libelf-dev zlib1g-dev libcurl4-openssl-dev$/m);
     expect(run.status).toBe(3);
   });
 });
