@@ -7,9 +7,9 @@ import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
 const root = join(import.meta.dirname, '..');
-const { makeProgram } = await import(join(root, 'dist', 'runtime', 'commands', 'index.js'));
-const { faultcManPage, languageManPage } = await import(join(root, 'dist', 'runtime', 'man.js'));
-const { bashCompletion } = await import(join(root, 'dist', 'runtime', 'commands', 'completion.js'));
+const { makeProgram } = await import(join(root, 'dist', 'runtime', 'cli', 'index.js'));
+const { faultcManPage, languageManPage } = await import(join(root, 'dist', 'runtime', 'cli', 'man.js'));
+const { bashCompletion } = await import(join(root, 'dist', 'runtime', 'cli', 'completion.js'));
 const { version } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
 const program = await makeProgram();
 const files = {

@@ -4,13 +4,13 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { RegionStats } from './engine.js';
-import type { FaultEvent } from './events.js';
-import { packageRoot } from './native.js';
-import { mappedFile } from './process-maps.js';
-import { loadPolicy, type LoadPolicyOptions } from './policy.js';
-import { downloadHttpSources } from './http-source.js';
-import type { Region } from './region.js';
+import type { RegionStats } from '../engines/types.js';
+import type { FaultEvent } from '../api/events.js';
+import { packageRoot } from '../engines/native.js';
+import { mappedFile } from '../proc/maps.js';
+import { loadPolicy, type LoadPolicyOptions } from '../api/policy.js';
+import { downloadHttpSources } from '../sources/http.js';
+import type { Region } from '../api/region.js';
 import { comparePage, expectPage, PAGE, SourceReader, type PageMismatch } from './verify-contents.js';
 
 export type TouchOrder = 'seq' | 'random' | number;
@@ -126,7 +126,7 @@ function pageMemory(region: Region): (page: number) => Uint8Array {
 
 /** Touches one sigbus page in a child process: it must die of SIGBUS. */
 function probeSigbus(path: string, opts: RunOptions, page: number, write: boolean): NonNullable<RunReport['sigbusPages']['probe']> {
-  const script = join(packageRoot, 'dist', 'runtime', 'sigbus-probe.js');
+  const script = join(packageRoot, 'dist', 'runtime', 'run', 'sigbus-probe.js');
   if (!existsSync(script)) return { page, signal: null, ok: false, note: 'not checked: dist/ is not built' };
   const options: LoadPolicyOptions = {};
   if (opts.engine !== undefined) options.engine = opts.engine;

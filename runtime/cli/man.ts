@@ -1,5 +1,5 @@
 // The man pages, made from the sources of truth: faultc(1) from the program's
-// own commands, options and help texts (runtime/commands/), faultc-pfp(5) from
+// own commands, options and help texts (runtime/cli/), faultc-pfp(5) from
 // docs/language.md. scripts/make-man.mjs writes them to man/; a test checks
 // the committed pages are what this makes.
 import type { Command, Help } from 'commander';

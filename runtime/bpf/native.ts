@@ -1,7 +1,6 @@
 // Typed view of the addon's BPF part (native/src/bpf_binding.cc) and the
 // decoding of packed struct faultc_event records.
-import { readFileSync } from 'node:fs';
-import { loadNative } from './native.js';
+import { loadNative } from '../engines/native.js';
 
 export interface VerifiedProgram {
   name: string;
@@ -71,21 +70,4 @@ export function bpfNative(): BpfNative {
 }
 
 // Ring-buffer events are struct faultc_event, decoded where every engine's are.
-export { decodeFaultEvents as decodeEvents, type RawFaultEvent as RawEvent } from './events.js';
-
-/**
- * Whether this process may load BPF programs: CAP_BPF (39) or CAP_SYS_ADMIN
- * (21) in its effective set. Checked up front so a missing privilege gets a
- * plain message instead of a verifier error (EACCES is also a verifier verdict).
- */
-export function hasBpfPrivilege(): boolean {
-  try {
-    const status = readFileSync('/proc/self/status', 'utf8');
-    const m = /^CapEff:\s*([0-9a-f]+)$/m.exec(status);
-    if (!m) return process.geteuid?.() === 0;
-    const caps = BigInt('0x' + m[1]);
-    return (caps & (1n << 39n)) !== 0n || (caps & (1n << 21n)) !== 0n;
-  } catch {
-    return process.geteuid?.() === 0;
-  }
-}
+export { decodeFaultEvents as decodeEvents, type RawFaultEvent as RawEvent } from '../api/events.js';

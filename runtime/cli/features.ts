@@ -1,7 +1,7 @@
 // `faultc features [--json]`: what this machine offers each engine, with the
-// reason behind every "no" (runtime/features.ts asks the machine).
+// reason behind every "no" (runtime/proc/features.ts asks the machine).
 import type { Command } from 'commander';
-import { probeFeatures, UFFD_USES, type Check, type Features } from '../features.js';
+import { probeFeatures, UFFD_USES, type Check, type Features } from '../proc/features.js';
 
 const mark = (ok: boolean): string => (ok ? 'yes' : 'NO ');
 

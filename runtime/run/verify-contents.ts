@@ -2,8 +2,8 @@
 // policy IR by the reference evaluator (compiler/evaluate.ts) and the source
 // files' bytes: an opinion independent of the generated C that resolved them.
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
-import { evaluate, type Evaluation } from '../compiler/evaluate.js';
-import type { PolicyIR } from '../compiler/ir.js';
+import { evaluate, type Evaluation } from '../../compiler/evaluate.js';
+import type { PolicyIR } from '../../compiler/ir.js';
 
 export const PAGE = 4096;
 

@@ -5,8 +5,8 @@ import { readdirSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { readManifestResult } from '../../codegen/manifest.js';
-import { hasBpfPrivilege } from '../trace-native.js';
-import { formatVerdict, verifyObject, type ObjectVerdict } from '../trace-verify.js';
+import { hasBpfPrivilege } from '../bpf/privilege.js';
+import { formatVerdict, verifyObject, type ObjectVerdict } from '../bpf/verify.js';
 
 interface VerifyFlags {
   json?: boolean;

@@ -4,7 +4,7 @@
 // what it served. See docs/criu.md.
 import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { RuntimeError } from '../engine.js';
+import { RuntimeError } from '../api/errors.js';
 import { LazyPagesDaemon, readWorkingSet, type LazyReport } from '../criu/lazy-pages.js';
 
 interface LazyFlags {

@@ -6,10 +6,10 @@ import { existsSync, statSync } from 'node:fs';
 import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { compileBpf } from '../codegen/clang.js';
-import { artifactPath, readManifest, type LoadedManifest } from '../codegen/manifest.js';
-import { emitGenericTraceBpf } from '../codegen/trace-bpf.js';
-import { writableCacheDir } from './cache-dir.js';
+import { compileBpf } from '../../codegen/clang.js';
+import { artifactPath, readManifest, type LoadedManifest } from '../../codegen/manifest.js';
+import { emitGenericTraceBpf } from '../../codegen/trace-bpf.js';
+import { writableCacheDir } from '../proc/cache-dir.js';
 
 export interface TraceProgram {
   objectPath: string;
@@ -53,7 +53,7 @@ export async function policyTraceProgram(path: string, policy?: string): Promise
     return { ...withObject(manifest, path), cleanup: async () => {} };
   }
   // Imported here so the policy-free path does not need the compiler.
-  const { compileFile } = await import('../codegen/build.js');
+  const { compileFile } = await import('../../codegen/build.js');
   const outDir = await mkdtemp(join(tmpdir(), 'faultc-trace-'));
   const cleanup = () => rm(outDir, { recursive: true, force: true });
   try {

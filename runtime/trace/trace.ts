@@ -30,14 +30,14 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import type { Writable } from 'node:stream';
-import { ABI_LAYOUTS, ACTION_CODES, ERROR_CODES, type ActionName } from '../codegen/abi.js';
-import { TRACE_EVENT_BITS, TRACE_FLAGS, TRACE_LIMITS, TRACE_MODES, TRACE_NAME_RECORD, TRACE_TARGET } from '../codegen/trace-bpf.js';
-import { tracksWrites } from '../compiler/region-traits.js';
-import { bpfNative, decodeEvents, type NativeRange, type NativeTraceSession, type RawEvent } from './trace-native.js';
-import { genericTraceObject, policyTraceProgram, sourceSizes } from './trace-program.js';
+import { ABI_LAYOUTS, ACTION_CODES, ERROR_CODES, type ActionName } from '../../codegen/abi.js';
+import { TRACE_EVENT_BITS, TRACE_FLAGS, TRACE_LIMITS, TRACE_MODES, TRACE_NAME_RECORD, TRACE_TARGET } from '../../codegen/trace-bpf.js';
+import { tracksWrites } from '../../compiler/region-traits.js';
+import { bpfNative, decodeEvents, type NativeRange, type NativeTraceSession, type RawEvent } from '../bpf/native.js';
+import { genericTraceObject, policyTraceProgram, sourceSizes } from './program.js';
 import { closeSync, openSync, readFileSync, statSync } from 'node:fs';
-import { readMaps, vmaOffset, type Vma } from './trace-maps.js';
-import { debug } from './debug.js';
+import { readMaps, vmaOffset, type Vma } from '../proc/maps.js';
+import { debug } from '../api/debug.js';
 
 const PAGE = 4096n;
 /** Top of the user address space with 5-level paging: `all` covers every user page. */

@@ -1,15 +1,16 @@
 // `faultc trace [--policy file] (--pid P | -- command args)`: page-access
-// notifications through the tracepoint program (see runtime/trace.ts).
+// notifications through the tracepoint program (see runtime/trace/trace.ts).
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { constants } from 'node:os';
 import type { Command } from 'commander';
-import { renderHeatmap, type HeatmapPoint } from '../trace-heatmap.js';
-import { parseRangeArg, parseSize } from '../trace-args.js';
-import { WorkingSetRecorder } from '../trace-record.js';
-import { trace, TraceOptionError, TracePermissionError, type TraceEvent, type TraceOptions, type TraceSummary, type Tracer } from '../trace.js';
-import { PolicyCompileError } from '../trace-program.js';
-import { hasBpfPrivilege, type NativeError } from '../trace-native.js';
+import { renderHeatmap, type HeatmapPoint } from '../trace/heatmap.js';
+import { parseRangeArg, parseSize } from '../trace/args.js';
+import { WorkingSetRecorder } from '../trace/record.js';
+import { trace, TraceOptionError, TracePermissionError, type TraceEvent, type TraceOptions, type TraceSummary, type Tracer } from '../trace/trace.js';
+import { PolicyCompileError } from '../trace/program.js';
+import { type NativeError } from '../bpf/native.js';
+import { hasBpfPrivilege } from '../bpf/privilege.js';
 
 interface TraceFlags {
   pid?: string;

@@ -2,8 +2,8 @@
 // (native/src/uffd/source_http.c); here only where a source's location is
 // passed on unchanged, and the request counters' shape.
 import { resolve } from 'node:path';
-import { RuntimeError } from './engine.js';
-import { ERROR_NAMES, type ErrorName } from './events.js';
+import { RuntimeError } from '../api/errors.js';
+import { ERROR_NAMES, type ErrorName } from '../api/events.js';
 
 export function isHttpLocation(location: string): boolean {
   return location.startsWith('http://');

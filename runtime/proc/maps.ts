@@ -1,4 +1,5 @@
-// /proc/PID/maps: which mappings a `--vma NAME` filter means.
+// /proc/PID/maps, the one parser: which mappings a `--vma NAME` filter means,
+// and what this process's own address space shows at an address.
 import { readFileSync } from 'node:fs';
 
 export interface Vma {
@@ -33,6 +34,12 @@ export function readMaps(pid: number): Vma[] {
   } catch {
     return []; // the process has exited
   }
+}
+
+/** The file /proc/self/maps shows at address, or '' for anonymous memory. */
+export function mappedFile(address: bigint): string {
+  const vma = parseMaps(readFileSync('/proc/self/maps', 'utf8')).find((v) => v.start <= address && address < v.end);
+  return vma?.name ?? '';
 }
 
 /**

@@ -7,9 +7,9 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { arch, release } from 'node:os';
 import { join } from 'node:path';
-import { clangCommand, hostCcCommand } from '../codegen/clang.js';
-import { KERNEL_HOOK_VERSION as HOOK_VERSION_SPOKEN } from './kernel-engine.js';
-import { addonPath, loadNative, packageRoot } from './native.js';
+import { clangCommand, hostCcCommand } from '../../codegen/clang.js';
+import { KERNEL_HOOK_VERSION as HOOK_VERSION_SPOKEN } from '../engines/kernel.js';
+import { addonPath, loadNative, packageRoot } from '../engines/native.js';
 
 /** UFFDIO_API feature bits (linux/userfaultfd.h), by name. */
 export const UFFD_FEATURES: Record<string, number> = {

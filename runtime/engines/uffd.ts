@@ -1,14 +1,15 @@
 // The userfaultfd engine: native/src/uffd/'s handler threads run the
-// policy's decision library; this file only adapts them to engine.ts.
-import { zeroCopySource } from '../compiler/region-traits.js';
-import { decodeFaultEvents, eventPump } from './events.js';
-import type { LoadedManifest } from '../codegen/manifest.js';
-import { RuntimeError, type Engine, type EngineInstance, type EngineOpenContext, type EngineRegion, type RegionSpec, type RegionStats } from './engine.js';
-import { HTTP_MIN_HANDLER_THREADS, isHttpLocation, toHttpSourceStats, type HttpSourceStats, type NativeHttpStats } from './http-source.js';
-import { DEFER_DEADLINE_MS, DeferDispatch, type DeferHandler, type NativeDeferRequest } from './defer.js';
+// policy's decision library; this file only adapts them to engines/types.ts.
+import { zeroCopySource } from '../../compiler/region-traits.js';
+import { decodeFaultEvents, eventPump } from '../api/events.js';
+import type { LoadedManifest } from '../../codegen/manifest.js';
+import { RuntimeError } from '../api/errors.js';
+import type { Engine, EngineInstance, EngineOpenContext, EngineRegion, RegionSpec, RegionStats } from './types.js';
+import { HTTP_MIN_HANDLER_THREADS, isHttpLocation, toHttpSourceStats, type HttpSourceStats, type NativeHttpStats } from '../sources/http.js';
+import { DEFER_DEADLINE_MS, DeferDispatch, type DeferHandler, type NativeDeferRequest } from '../api/defer.js';
 import { loadNative } from './native.js';
 import { availableParallelism } from 'node:os';
-import { debug } from './debug.js';
+import { debug } from '../api/debug.js';
 
 interface NativeStats {
   faults: number;

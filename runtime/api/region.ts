@@ -1,8 +1,8 @@
 // A mapped region of a loaded policy: its memory, its events and counters.
 import { EventEmitter } from 'node:events';
 import { emitToAll } from './emit-all.js';
-import { RuntimeError } from './engine.js';
-import type { EngineRegion, RegionStats } from './engine.js';
+import { RuntimeError } from './errors.js';
+import type { EngineRegion, RegionStats } from '../engines/types.js';
 import type { DeferHandler } from './defer.js';
 import type { FaultEvent } from './events.js';
 

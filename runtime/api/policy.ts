@@ -5,15 +5,17 @@ import { EventEmitter } from 'node:events';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { artifactPath, readManifest, type LoadedManifest } from '../codegen/manifest.js';
-import { makeDir, notRegularFile, readInputFile } from '../compiler/files.js';
-import { MAX_INPUT_BYTES } from '../compiler/limits.js';
-import { tracksWrites } from '../compiler/region-traits.js';
-import { writableCacheDir } from './cache-dir.js';
-import { RuntimeError, selectEngine, type EngineChoice, type EngineInstance, type EngineKind, type EngineOptions } from './engine.js';
+import { artifactPath, readManifest, type LoadedManifest } from '../../codegen/manifest.js';
+import { makeDir, notRegularFile, readInputFile } from '../../compiler/files.js';
+import { MAX_INPUT_BYTES } from '../../compiler/limits.js';
+import { tracksWrites } from '../../compiler/region-traits.js';
+import { writableCacheDir } from '../proc/cache-dir.js';
+import { RuntimeError } from './errors.js';
+import { selectEngine } from '../engines/select.js';
+import type { EngineChoice, EngineInstance, EngineKind, EngineOptions } from '../engines/types.js';
 import { nameFaultEvent, type FaultEvent, type RawFaultEvent } from './events.js';
 import { emitToAll } from './emit-all.js';
-import { isHttpLocation, sourceLocation, type HttpSourceStats } from './http-source.js';
+import { isHttpLocation, sourceLocation, type HttpSourceStats } from '../sources/http.js';
 import { Region } from './region.js';
 
 export interface LoadPolicyOptions extends EngineOptions {
@@ -33,7 +35,7 @@ let fingerprint: string | undefined;
 function toolchainFingerprint(): string {
   if (fingerprint !== undefined) return fingerprint;
   const hash = createHash('sha256');
-  const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+  const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
   for (const phase of ['grammar', 'compiler', 'codegen']) {
     const dir = join(root, phase);
     for (const f of readdirSync(dir).filter((n) => /\.(js|ts)$/.test(n) && !n.endsWith('.d.ts')).sort()) {
@@ -55,7 +57,7 @@ async function compiledManifest(pfp: string, policy: string | undefined, cacheRo
   // The path is part of the key: relative source paths resolve against it.
   const key = createHash('sha256').update(toolchainFingerprint()).update(pfp).update('\0').update(text).digest('hex').slice(0, 24);
   const outDir = join(cacheRoot, key);
-  const { compileFile } = await import('../codegen/build.js');
+  const { compileFile } = await import('../../codegen/build.js');
   const names = existsSync(outDir) ? await cachedPolicies(outDir) : [];
   let chosen = pick(names, policy, pfp);
   if (chosen === undefined || !existsSync(join(outDir, `${chosen}.policy.json`)) || !existsSync(join(outDir, `${chosen}.decide.so`))) {
@@ -64,7 +66,7 @@ async function compiledManifest(pfp: string, policy: string | undefined, cacheRo
     });
     const res = await compileFile(pfp, { outDir, emit: ['obj', 'json'] });
     if (!res.ok) {
-      const { formatDiagnostic } = await import('../compiler/format.js');
+      const { formatDiagnostic } = await import('../../compiler/format.js');
       const shown = res.diagnostics
         .filter((d) => d.severity === 'error')
         .slice(0, 5)

@@ -2,7 +2,7 @@
 // the SIGBUS ends this process and not the caller. Prints `survived` if the
 // page was resolved after all.
 // argv[2]: JSON { path, options, region, page, write }
-import { loadPolicy, type LoadPolicyOptions } from './policy.js';
+import { loadPolicy, type LoadPolicyOptions } from '../api/policy.js';
 
 interface ProbeArgs {
   path: string;

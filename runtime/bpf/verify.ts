@@ -4,7 +4,7 @@
 // shows the .pfp (or C) lines they name.
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join } from 'node:path';
-import { bpfNative, type VerifyOutcome } from './trace-native.js';
+import { bpfNative, type VerifyOutcome } from './native.js';
 
 export interface SourcePlace {
   file: string;

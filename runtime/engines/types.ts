@@ -1,13 +1,11 @@
-// The engine interface: what runtime/policy.ts asks of the code that resolves
-// a policy's faults. Engines: `uffd` (runtime/uffd-engine.ts, any Linux with
-// userfaultfd) and `kernel` (runtime/kernel-engine.ts, the project's patched
-// kernel). `auto` picks `kernel` where detectKernelEngine() says the hook
-// exists, else `uffd`.
-import type { LoadedManifest } from '../codegen/manifest.js';
-import type { RawFaultEvent } from './events.js';
-import type { DeferHandler } from './defer.js';
-import type { HttpSourceStats } from './http-source.js';
-import { debug } from './debug.js';
+// The engine interface: what runtime/api/policy.ts asks of the code that
+// resolves a policy's faults. Engines: `uffd` (engines/uffd.ts, any Linux with
+// userfaultfd) and `kernel` (engines/kernel.ts, the project's patched kernel).
+// Choosing one is engines/select.ts.
+import type { LoadedManifest } from '../../codegen/manifest.js';
+import type { RawFaultEvent } from '../api/events.js';
+import type { DeferHandler } from '../api/defer.js';
+import type { HttpSourceStats } from '../sources/http.js';
 
 export type EngineKind = 'kernel' | 'uffd';
 export type EngineChoice = EngineKind | 'auto';
@@ -118,68 +116,4 @@ export interface EngineInstance {
 export interface Engine {
   readonly kind: EngineKind;
   open(ctx: EngineOpenContext): Promise<EngineInstance>;
-}
-
-/** Error with a stable code, for failures at the runtime's edge. */
-export class RuntimeError extends Error {
-  constructor(
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'RuntimeError';
-  }
-}
-
-interface KernelEngineModule {
-  kernelEngine?: Engine;
-  detectKernelEngine?: () => boolean | Promise<boolean>;
-}
-
-// runtime/kernel-engine.ts may not exist in every build: import it by a
-// computed name so this file compiles and runs without it.
-const KERNEL_MODULE = './kernel-engine.js';
-let kernelModule: Promise<KernelEngineModule | null> | undefined;
-
-function loadKernelModule(): Promise<KernelEngineModule | null> {
-  kernelModule ??= import(KERNEL_MODULE).then(
-    (m: unknown) => m as KernelEngineModule,
-    () => null,
-  );
-  return kernelModule;
-}
-
-/** Whether the kernel fault hook exists here (false until runtime/kernel-engine.ts says otherwise). */
-export async function detectKernelEngine(): Promise<boolean> {
-  const m = await loadKernelModule();
-  if (!m?.detectKernelEngine || !m.kernelEngine) return false;
-  try {
-    return await m.detectKernelEngine();
-  } catch {
-    return false;
-  }
-}
-
-/** The engine for a choice; `auto` prefers the kernel hook. */
-export async function selectEngine(choice: EngineChoice): Promise<Engine> {
-  if (choice === 'kernel' || (choice === 'auto' && (await detectKernelEngine()))) {
-    const m = await loadKernelModule();
-    if (!m?.kernelEngine) {
-      throw new RuntimeError('FAULTC_ENGINE_UNAVAILABLE', 'the kernel engine is not part of this build');
-    }
-    if (choice === 'kernel' && !(await detectKernelEngine())) {
-      throw new RuntimeError(
-        'FAULTC_ENGINE_UNAVAILABLE',
-        'the kernel engine needs the faultc fault hook (the patched kernel under kernel/); this kernel does not have it: use engine "uffd" or "auto"',
-      );
-    }
-    debug(`engine ${choice}: kernel (the fault hook answers)`);
-    return m.kernelEngine;
-  }
-  if (choice !== 'uffd' && choice !== 'auto') {
-    throw new RuntimeError('FAULTC_ENGINE_UNKNOWN', `unknown engine "${String(choice)}" (kernel, uffd or auto)`);
-  }
-  debug(`engine ${choice}: uffd${choice === 'auto' ? ' (no faultc kernel hook here)' : ''}`);
-  const { uffdEngine } = await import('./uffd-engine.js');
-  return uffdEngine;
 }

@@ -8,8 +8,8 @@
 // Exit status: 0 ok, 1 the policy has errors, 2 usage, 3 userfaultfd or the
 // kernel hook not permitted/available, 4 verification failed or I/O failure.
 import { type Command, InvalidArgumentError } from 'commander';
-import { RuntimeError } from '../engine.js';
-import { runRegion, type RunReport, type TouchOrder } from '../run-region.js';
+import { RuntimeError } from '../api/errors.js';
+import { runRegion, type RunReport, type TouchOrder } from '../run/region.js';
 
 interface RunFlags {
   region: string;

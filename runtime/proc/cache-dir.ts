@@ -6,7 +6,7 @@ import { constants } from 'node:fs';
 import { access, lstat, mkdir, mkdtemp } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { makeDir } from '../compiler/files.js';
+import { makeDir } from '../../compiler/files.js';
 
 export type CacheKind = 'policies' | 'trace';
 

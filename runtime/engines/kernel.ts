@@ -1,7 +1,7 @@
 // The kernel engine: the policy's <policy>.fault.bpf.o runs inside the
 // faulting thread as a per-VMA BPF_PROG_TYPE_PAGE_FAULT program on the faultc
 // kernel (kernel/patches/). native/src/kernel_engine.c loads and attaches it;
-// this file adapts it to engine.ts.
+// this file adapts it to engines/types.ts.
 //
 // What the hook hands to user space goes to a userfaultfd engine watching the
 // region (native/src/kernel_engine.c), which runs the policy's host decision
@@ -11,13 +11,14 @@
 // - `on write` rules (track dirty, write notify, write sigbus): the hook
 //   installs the region's pages write-protected, and the first write to each
 //   comes to the handler (dirty bitmap, notify, SIGBUS).
-import { artifactPath, type LoadedManifest } from '../codegen/manifest.js';
-import { rulesDefer, zeroCopySource } from '../compiler/region-traits.js';
-import { isHttpLocation } from './http-source.js';
-import { FAULT_COUNTS_PER_REGION } from '../codegen/fault-bpf.js';
-import { ACTION_CODES } from '../codegen/abi.js';
-import { decodeFaultEvents, eventPump, type RawFaultEvent } from './events.js';
-import { RuntimeError, type Engine, type EngineInstance, type EngineOpenContext, type EngineOptions, type EngineRegion, type RegionSpec, type RegionStats } from './engine.js';
+import { artifactPath, type LoadedManifest } from '../../codegen/manifest.js';
+import { rulesDefer, zeroCopySource } from '../../compiler/region-traits.js';
+import { isHttpLocation } from '../sources/http.js';
+import { FAULT_COUNTS_PER_REGION } from '../../codegen/fault-bpf.js';
+import { ACTION_CODES } from '../../codegen/abi.js';
+import { decodeFaultEvents, eventPump, type RawFaultEvent } from '../api/events.js';
+import { RuntimeError } from '../api/errors.js';
+import type { Engine, EngineInstance, EngineOpenContext, EngineOptions, EngineRegion, RegionSpec, RegionStats } from './types.js';
 import { loadNative } from './native.js';
 
 interface TouchResult {
@@ -107,7 +108,7 @@ const NO_WRITES: WriteCounts = { writeFaults: 0, sigbus: 0, errors: 0 };
 
 /**
  * The program's per-region counters, plus what the handler of the region's
- * `on write` rules counted, as engine.ts's RegionStats.
+ * `on write` rules counted, as types.ts's RegionStats.
  */
 export function statsFromCounts(c: readonly number[], w: WriteCounts = NO_WRITES): RegionStats {
   const at = (i: number): number => c[i] ?? 0;
