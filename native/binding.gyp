@@ -18,12 +18,86 @@
         "include"
       ],
       "dependencies": [],
-      "cflags": ["-Wall", "-Wextra", "-O2", "-g"],
-      "cflags_cc": ["-Wall", "-O2", "-g", "-std=c++17"],
-      "cflags!": ["-fno-exceptions"],
-      "cflags_cc!": ["-fno-exceptions"],
-      "libraries": ["-lbpf", "-lelf", "-lz", "-ldl", "-lpthread"],
-      "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS"]
+      "cflags": [
+        "-Wall",
+        "-Wextra",
+        "-O2",
+        "-g"
+      ],
+      "cflags_cc": [
+        "-Wall",
+        "-O2",
+        "-g",
+        "-std=c++17"
+      ],
+      "cflags!": [
+        "-fno-exceptions"
+      ],
+      "cflags_cc!": [
+        "-fno-exceptions"
+      ],
+      "libraries": [
+        "-lbpf",
+        "-lelf",
+        "-lz",
+        "-ldl",
+        "-lpthread"
+      ],
+      "defines": [
+        "NAPI_VERSION=8",
+        "NAPI_DISABLE_CPP_EXCEPTIONS"
+      ]
+    },
+    {
+      "target_name": "faultc",
+      "product_prefix": "lib",
+      "type": "shared_library",
+      "sources": [
+        "src/lib/faultc_lib.c",
+        "src/uffd_engine.c",
+        "src/cpu_latency.c"
+      ],
+      "include_dirs": [
+        "include",
+        "src/lib"
+      ],
+      "cflags": [
+        "-Wall",
+        "-Wextra",
+        "-O2",
+        "-g"
+      ],
+      "libraries": [
+        "-ljansson",
+        "-ldl",
+        "-lpthread"
+      ]
+    },
+    {
+      "target_name": "faultc_guard",
+      "type": "shared_library",
+      "sources": [
+        "guard/guard.c",
+        "src/lib/faultc_lib.c",
+        "src/uffd_engine.c",
+        "src/cpu_latency.c"
+      ],
+      "include_dirs": [
+        "include",
+        "src/lib"
+      ],
+      "cflags": [
+        "-Wall",
+        "-Wextra",
+        "-O2",
+        "-g",
+        "-fvisibility=hidden"
+      ],
+      "libraries": [
+        "-ljansson",
+        "-ldl",
+        "-lpthread"
+      ]
     }
   ]
 }

@@ -15,6 +15,7 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   verify: async () => (await import('./commands/verify.js')).registerVerify,
   run: async () => (await import('./commands/run.js')).registerRun,
   trace: async () => (await import('./commands/trace.js')).registerTrace,
+  guard: async () => (await import('./commands/guard.js')).registerGuard,
 };
 
 const program = new Command();

@@ -12,6 +12,8 @@ APT_PACKAGES=(
   qemu-system-x86 bc flex bison libssl-dev dwarves cpio kmod rsync xz-utils patch gcc libc6-dev
   # tests: privilege dropping (setpriv), real programs to trace
   util-linux sqlite3
+  # libfaultc (manifest reading) and the guard benchmark's reference allocator
+  libjansson-dev electric-fence git
 )
 
 missing=()
