@@ -4,7 +4,14 @@
       "target_name": "faultc_native",
       "sources": [
         "src/addon.cc",
-        "src/uffd_engine.c",
+        "src/uffd/engine.c",
+        "src/uffd/events.c",
+        "src/uffd/fault.c",
+        "src/uffd/handler.c",
+        "src/uffd/install.c",
+        "src/uffd/plan.c",
+        "src/uffd/regions.c",
+        "src/uffd/sources.c",
         "src/cpu_latency.c",
         "src/uffd_touch.c",
         "src/uffd_binding.cc",
@@ -54,7 +61,14 @@
       "type": "shared_library",
       "sources": [
         "src/lib/faultc_lib.c",
-        "src/uffd_engine.c",
+        "src/uffd/engine.c",
+        "src/uffd/events.c",
+        "src/uffd/fault.c",
+        "src/uffd/handler.c",
+        "src/uffd/install.c",
+        "src/uffd/plan.c",
+        "src/uffd/regions.c",
+        "src/uffd/sources.c",
         "src/cpu_latency.c"
       ],
       "include_dirs": [
@@ -79,7 +93,14 @@
       "sources": [
         "guard/guard.c",
         "src/lib/faultc_lib.c",
-        "src/uffd_engine.c",
+        "src/uffd/engine.c",
+        "src/uffd/events.c",
+        "src/uffd/fault.c",
+        "src/uffd/handler.c",
+        "src/uffd/install.c",
+        "src/uffd/plan.c",
+        "src/uffd/regions.c",
+        "src/uffd/sources.c",
         "src/cpu_latency.c"
       ],
       "include_dirs": [

@@ -38,7 +38,10 @@ export interface RegionSpec {
 export interface EngineRegion {
   readonly address: bigint;
   readonly size: number;
-  readonly buffer: ArrayBuffer;
+  /** The whole region's memory; null when it is larger than an ArrayBuffer over native memory may be (4 GiB). */
+  readonly buffer: ArrayBuffer | null;
+  /** An ArrayBuffer over [offset, offset + length) of the region (1 byte to 4 GiB). */
+  view(offset: number, length: number): ArrayBuffer;
   stats(): RegionStats;
   /** Page indexes written since the last reset (`track dirty`), ascending. */
   dirtyPages(): number[];

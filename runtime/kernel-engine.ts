@@ -27,7 +27,8 @@ interface TouchResult {
 /** The addon's KernelEngine (native/src/kernel_binding.cc). */
 export interface NativeKernelEngine {
   /** mapSource: map the region from that source (zero-copy), or -1 for anonymous memory. */
-  addRegion(region: number, size: bigint, at: bigint, defer: boolean, writes: boolean, mapSource: number): { slot: number; address: bigint; buffer: ArrayBuffer };
+  addRegion(region: number, size: bigint, at: bigint, defer: boolean, writes: boolean, mapSource: number): { slot: number; address: bigint; buffer: ArrayBuffer | null };
+  view(slot: number, offset: number, length: number): ArrayBuffer;
   counts(region: number): number[];
   writes(slot: number): WriteCounts;
   /**
@@ -133,8 +134,16 @@ class KernelRegion implements EngineRegion {
     private readonly index: number,
     readonly address: bigint,
     readonly size: number,
-    readonly buffer: ArrayBuffer,
+    readonly buffer: ArrayBuffer | null,
   ) {}
+
+  view(offset: number, length: number): ArrayBuffer {
+    try {
+      return this.native.view(this.slot, offset, length);
+    } catch (e) {
+      rethrow(e);
+    }
+  }
 
   stats(): RegionStats {
     return statsFromCounts(this.native.counts(this.index), this.native.writes(this.slot));
@@ -208,20 +217,25 @@ export const kernelEngine: Engine = {
     if (!object) {
       throw new RuntimeError('FAULTC_MANIFEST', `policy ${ctx.manifest.policy} was compiled without its fault-hook object (compile with --emit obj,json)`);
     }
-    let native: NativeKernelEngine | undefined;
+    // The notifier's callback is a GC root: it must not hold the engine (see uffd-engine.ts).
+    let native: WeakRef<NativeKernelEngine> | undefined;
+    const onEvents = ctx.onEvents;
+    let engine: NativeKernelEngine;
     try {
-      native = new KernelEngine({
+      engine = new KernelEngine({
         object,
         decide: ctx.decideLibrary,
         sources: ctx.sourcePaths,
         regions: ctx.manifest.regions.length,
         onEvents: () => {
-          if (native) ctx.onEvents(decodeFaultEvents(native.drainEvents()));
+          const n = native?.deref();
+          if (n) onEvents(decodeFaultEvents(n.drainEvents()));
         },
       });
     } catch (e) {
       rethrow(e);
     }
-    return new KernelInstance(native, ctx.manifest, ctx.options);
+    native = new WeakRef(engine);
+    return new KernelInstance(engine, ctx.manifest, ctx.options);
   },
 };

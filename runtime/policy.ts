@@ -11,6 +11,7 @@ import { artifactPath, readManifest, type LoadedManifest } from '../codegen/mani
 import { tracksWrites } from '../compiler/region-traits.js';
 import { RuntimeError, selectEngine, type EngineChoice, type EngineInstance, type EngineKind, type EngineOptions } from './engine.js';
 import { nameFaultEvent, type FaultEvent, type RawFaultEvent } from './events.js';
+import { emitToAll } from './emit-all.js';
 import { Region } from './region.js';
 
 export interface LoadPolicyOptions extends EngineOptions {
@@ -150,7 +151,7 @@ export class Policy extends EventEmitter<PolicyEvents> {
       ...(spec.at !== undefined ? { at: spec.at } : {}),
       writeTracking: tracksWrites(ir),
     });
-    const region = new Region(this.name, id, spec.index, mapped);
+    const region = new Region(this.name, id, spec.index, mapped, this);
     this.regions.set(id, region);
     this.byIndex.set(spec.index, region);
     return region;
@@ -190,7 +191,7 @@ export class Policy extends EventEmitter<PolicyEvents> {
       const event = nameFaultEvent(raw, this.name, id);
       // Events of a process the region was attached to reach the policy only.
       if (region && raw.pid === process.pid) region.deliver(event);
-      this.emit('fault', event);
+      emitToAll(this, 'fault', event);
     }
   }
 
@@ -236,19 +237,22 @@ export async function loadPolicy(path: string, options: LoadPolicyOptions = {}):
   }
   const sourcePaths = manifest.sources.map((s) => resolve(overrides[s.id] ?? s.resolvedPath));
   const engine = await selectEngine(options.engine ?? 'auto');
-  let policy: Policy | undefined;
+  // The engine's event callback outlives the policy: it holds it weakly, so
+  // that a policy dropped without close() is collected, and then closed.
+  let policy: WeakRef<Policy> | undefined;
   const pending: RawFaultEvent[][] = [];
   const instance = await engine.open({
     manifest,
     decideLibrary,
     sourcePaths,
     onEvents: (events) => {
-      if (policy) policy.deliver(events);
+      if (policy) policy.deref()?.deliver(events);
       else pending.push(events);
     },
     options,
   });
-  policy = new Policy(manifest, instance, sourcePaths);
-  for (const batch of pending) policy.deliver(batch);
-  return policy;
+  const opened = new Policy(manifest, instance, sourcePaths);
+  policy = new WeakRef(opened);
+  for (const batch of pending.splice(0)) opened.deliver(batch);
+  return opened;
 }

@@ -1,4 +1,4 @@
-// The userfaultfd engine: native/src/uffd_engine.c's handler threads run the
+// The userfaultfd engine: native/src/uffd/'s handler threads run the
 // policy's decision library; this file only adapts them to engine.ts.
 import { zeroCopySource } from '../compiler/region-traits.js';
 import { decodeFaultEvents } from './events.js';
@@ -27,7 +27,8 @@ interface TouchResult {
 /** The addon's UffdEngine (native/src/uffd_binding.cc). */
 export interface NativeUffdEngine {
   /** zeroCopySource: the source every page copies at its own offset, or -1. */
-  addRegion(region: number, size: bigint, at: bigint, writeTracking: boolean, zeroCopySource: number): { slot: number; address: bigint; buffer: ArrayBuffer };
+  addRegion(region: number, size: bigint, at: bigint, writeTracking: boolean, zeroCopySource: number): { slot: number; address: bigint; buffer: ArrayBuffer | null };
+  view(slot: number, offset: number, length: number): ArrayBuffer;
   stats(slot: number): NativeStats;
   dirtyPages(slot: number): number[];
   resetDirty(slot: number): void;
@@ -92,8 +93,16 @@ class UffdRegion implements EngineRegion {
     private readonly slot: number,
     readonly address: bigint,
     readonly size: number,
-    readonly buffer: ArrayBuffer,
+    readonly buffer: ArrayBuffer | null,
   ) {}
+
+  view(offset: number, length: number): ArrayBuffer {
+    try {
+      return this.native.view(this.slot, offset, length);
+    } catch (e) {
+      rethrow(e);
+    }
+  }
 
   stats(): RegionStats {
     return toStats(this.native.stats(this.slot));
@@ -151,12 +160,16 @@ export const uffdEngine: Engine = {
   kind: 'uffd',
   async open(ctx: EngineOpenContext): Promise<EngineInstance> {
     const { UffdEngine } = uffdNative();
-    let native: NativeUffdEngine | undefined;
+    // The notifier's callback is a GC root: it must not hold the engine, or
+    // a policy dropped without close() would never be collected (and closed).
+    let native: WeakRef<NativeUffdEngine> | undefined;
+    const onEvents = ctx.onEvents;
     const opts: NativeUffdOptions = {
       decide: ctx.decideLibrary,
       sources: ctx.sourcePaths,
       onEvents: () => {
-        if (native) ctx.onEvents(decodeFaultEvents(native.drainEvents()));
+        const n = native?.deref();
+        if (n) onEvents(decodeFaultEvents(n.drainEvents()));
       },
     };
     if (ctx.options.handlerThreads !== undefined) opts.threads = ctx.options.handlerThreads;
@@ -165,12 +178,14 @@ export const uffdEngine: Engine = {
     if (ctx.options.followFaultingThreads === false) opts.followFaultingThreads = false;
     if (ctx.options.cpuLatencyRequest === false) opts.cpuLatencyRequest = false;
     if (ctx.options.zeroCopy === false) opts.zeroCopy = false;
+    let engine: NativeUffdEngine;
     try {
-      native = new UffdEngine(opts);
+      engine = new UffdEngine(opts);
     } catch (e) {
       rethrow(e);
     }
-    return new UffdInstance(native, ctx.manifest);
+    native = new WeakRef(engine);
+    return new UffdInstance(engine, ctx.manifest);
   },
 };
 

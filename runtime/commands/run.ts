@@ -102,7 +102,7 @@ function toJson(r: RunReport): string {
 function exitFor(e: unknown): number {
   if (!(e instanceof RuntimeError)) return 4;
   if (e.code === 'FAULTC_POLICY_INVALID') return 1;
-  if (/EPERM|EACCES|ENOSYS|ENOTSUP|ENGINE_UNAVAILABLE/.test(e.code)) return 3;
+  if (/EPERM|EACCES|ENOSYS|ENOTSUP|ENGINE_UNAVAILABLE|NATIVE_MISSING/.test(e.code)) return 3;
   if (e.code.startsWith('FAULTC_REGION_NOT_FOUND') || e.code.startsWith('FAULTC_SOURCE_NOT_FOUND') || e.code.startsWith('FAULTC_POLICY_NOT_FOUND') || e.code.startsWith('FAULTC_POLICY_AMBIGUOUS') || e.code === 'FAULTC_ENGINE_UNKNOWN') return 2;
   return 4;
 }
