@@ -42,7 +42,11 @@ export function lowerExpr(e: ExprAst, ctx: ExprContext): Expr | undefined {
       return { kind: 'var', name: e.name, span: e.span };
     case 'name':
       // A declared name needs `.size`; an undeclared one is simply unknown.
-      if (ctx.scope.names.get(e.name.name)?.kind === 'set') ctx.out.push(diag('setNotValue', e.span, { name: e.name.name }));
+      const named = ctx.scope.names.get(e.name.name);
+      if (named?.kind === 'set') {
+        ctx.usedSets?.add(named.index); // misused, not unused: one message is enough
+        ctx.out.push(diag('setNotValue', e.span, { name: e.name.name }));
+      }
       else if (ctx.scope.names.has(e.name.name)) ctx.out.push(diag('nameNotValue', e.span, { name: e.name.name }));
       else {
         ctx.unknownNames.add(e.name.name);
@@ -99,6 +103,7 @@ function lowerMember(e: Extract<ExprAst, { kind: 'member' }>, ctx: ExprContext):
     return undefined;
   }
   if (b.kind === 'set') {
+    ctx.usedSets?.add(b.index);
     ctx.out.push(diag('setNotValue', e.span, { name: e.object.name }));
     return undefined;
   }
