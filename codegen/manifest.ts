@@ -14,8 +14,10 @@ import type {
   PrefetchDirection,
   ProgramIR,
   Span,
+  SourceKind,
   Stmt,
 } from '../compiler/ir.js';
+import { SOURCE_KINDS } from '../compiler/ir.js';
 import { ABI_LAYOUTS, ABI_VERSION } from './abi.js';
 import { MAX_SETS } from '../compiler/ir.js';
 
@@ -51,6 +53,8 @@ export function manifestFileName(base: string): string {
 export interface ManifestSource {
   id: string;
   index: number;
+  /** Absent means `file` (written only for other kinds). */
+  kind?: SourceKind;
   path: string;
   resolvedPath: string;
 }
@@ -152,6 +156,7 @@ function policyJson(p: PolicyIR): Json {
     sources: p.sources.map((s) => ({
       id: s.id,
       index: s.index,
+      ...(s.kind && s.kind !== 'file' ? { kind: s.kind } : {}),
       path: s.path,
       resolvedPath: s.resolvedPath,
       span: spanJsonValue(s.span),
@@ -199,7 +204,7 @@ export function renderManifest(
     policy: policy.name,
     file: program.file,
     sourceHash: program.sourceHash,
-    sources: policy.sources.map((s) => ({ id: s.id, index: s.index, path: s.path, resolvedPath: s.resolvedPath })),
+    sources: policy.sources.map((s) => ({ id: s.id, index: s.index, ...(s.kind && s.kind !== 'file' ? { kind: s.kind } : {}), path: s.path, resolvedPath: s.resolvedPath })),
     regions: policy.regions.map((r) => {
       const o: { [k: string]: Json } = { id: r.id, index: r.index, size: r.size.toString() };
       if (r.at !== undefined) o.at = r.at.toString();
@@ -387,6 +392,13 @@ function readStmt(v: unknown, where: string, nSources: number, depth: number): S
   }
 }
 
+/** `kind` is written only for sources that are not files. */
+function sourceKind(v: unknown, where: string): { kind?: SourceKind } {
+  if (v === undefined) return {};
+  const kind = oneOf(v, SOURCE_KINDS, where);
+  return kind === 'file' ? {} : { kind };
+}
+
 function readPolicy(v: unknown): PolicyIR {
   const o = obj(v, 'ir');
   const sources = arr(o.sources, 'ir.sources').map((s, i) => {
@@ -394,6 +406,7 @@ function readPolicy(v: unknown): PolicyIR {
     return {
       id: ident(so.id, `ir.sources[${i}].id`),
       index: int(so.index, `ir.sources[${i}].index`),
+      ...sourceKind(so.kind, `ir.sources[${i}].kind`),
       path: str(so.path, `ir.sources[${i}].path`),
       resolvedPath: str(so.resolvedPath, `ir.sources[${i}].resolvedPath`),
       span: readSpan(so.span, `ir.sources[${i}].span`),
@@ -476,6 +489,7 @@ export function parseManifest(text: string, path: string): ManifestResult {
       return {
         id: ident(so.id, `sources[${i}].id`),
         index: int(so.index, `sources[${i}].index`),
+        ...sourceKind(so.kind, `sources[${i}].kind`),
         path: str(so.path, `sources[${i}].path`),
         resolvedPath: str(so.resolvedPath, `sources[${i}].resolvedPath`),
       };

@@ -318,6 +318,18 @@ export const CODES = {
     hint: 'prefetch resolves neighbours only when the faulting page itself is resolved',
   },
 
+  httpUrlScheme: {
+    code: 'PFP5020',
+    severity: 'error',
+    message: 'source `{name}`: an http source takes an http:// URL, not {scheme}://',
+  },
+  httpUrlInvalid: {
+    code: 'PFP5021',
+    severity: 'error',
+    message: 'source `{name}`: `{url}` cannot be fetched: {reason}',
+    hint: 'write: source <id> = http "http://127.0.0.1:8080/heap.img"',
+  },
+
   // ---- PFP6xxx: engines ----
   deferOnUffd: {
     code: 'PFP6001',

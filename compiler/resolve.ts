@@ -4,7 +4,7 @@
 import type { FileAst, HandlerAst, PolicyAst, RegionAst, SetAst, SourceAst } from '../grammar/ast.js';
 import { diag } from './codes.js';
 import type { Diagnostic } from './diagnostic.js';
-import { MAX_SETS, MAX_SOURCES, type Handler } from './ir.js';
+import { MAX_SETS, MAX_SOURCES, SOURCE_KINDS, type Handler, type SourceKind } from './ir.js';
 import { MAX_REGIONS } from './limits.js';
 import { suggesting } from './suggest.js';
 
@@ -69,8 +69,8 @@ function resolvePolicy(p: PolicyAst, out: Diagnostic[]): PolicyScope {
       names.set(name.name, { kind: 'set', index: scope.sets.length, ast: item.ast });
       scope.sets.push(item.ast);
     } else if (item.kind === 'source') {
-      if (item.ast.kind.name !== 'file') {
-        out.push(suggesting(diag('unknownSourceKind', item.ast.kind.span, { kind: item.ast.kind.name }), item.ast.kind.name, ['file']));
+      if (!SOURCE_KINDS.includes(item.ast.kind.name as SourceKind)) {
+        out.push(suggesting(diag('unknownSourceKind', item.ast.kind.span, { kind: item.ast.kind.name }), item.ast.kind.name, [...SOURCE_KINDS]));
       }
       if (scope.sources.length === MAX_SOURCES) {
         out.push(diag('tooManySources', name.span, { policy: p.name.name, limit: MAX_SOURCES }));

@@ -12,17 +12,21 @@
         "src/uffd/plan.c",
         "src/uffd/regions.c",
         "src/uffd/sources.c",
+        "src/uffd/source_http.c",
         "src/cpu_latency.c",
         "src/uffd_touch.c",
         "src/uffd_binding.cc",
         "src/bpf_loader.c",
         "src/bpf_binding.cc",
         "src/kernel_engine.c",
-        "src/kernel_binding.cc"
+        "src/kernel_binding.cc",
+        "src/probe.c",
+        "src/probe_binding.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",
-        "include"
+        "include",
+        "src"
       ],
       "dependencies": [],
       "cflags": [
@@ -48,7 +52,8 @@
         "-lelf",
         "-lz",
         "-ldl",
-        "-lpthread"
+        "-lpthread",
+        "-lcurl"
       ],
       "defines": [
         "NAPI_VERSION=8",
@@ -69,10 +74,12 @@
         "src/uffd/plan.c",
         "src/uffd/regions.c",
         "src/uffd/sources.c",
+        "src/uffd/source_http.c",
         "src/cpu_latency.c"
       ],
       "include_dirs": [
         "include",
+        "src",
         "src/lib"
       ],
       "cflags": [
@@ -83,6 +90,7 @@
       ],
       "libraries": [
         "-ljansson",
+        "-lcurl",
         "-ldl",
         "-lpthread"
       ]
@@ -101,10 +109,12 @@
         "src/uffd/plan.c",
         "src/uffd/regions.c",
         "src/uffd/sources.c",
+        "src/uffd/source_http.c",
         "src/cpu_latency.c"
       ],
       "include_dirs": [
         "include",
+        "src",
         "src/lib"
       ],
       "cflags": [
@@ -116,6 +126,7 @@
       ],
       "libraries": [
         "-ljansson",
+        "-lcurl",
         "-ldl",
         "-lpthread"
       ]

@@ -93,7 +93,8 @@ export function decodeFaultEvents(buf: Uint8Array): RawFaultEvent[] {
 const ACTION_NAMES = new Map<number, ActionName>(
   (Object.entries(ACTION_CODES) as [ActionName, number][]).map(([k, v]) => [v, k]),
 );
-const ERROR_NAMES = new Map<number, ErrorName>(
+/** An event's or a counter's error code by name. */
+export const ERROR_NAMES = new Map<number, ErrorName>(
   (Object.entries(ERROR_CODES) as [keyof typeof ERROR_CODES, number][])
     .filter((e): e is [ErrorName, number] => e[0] !== 'none')
     .map(([k, v]) => [v, k]),

@@ -13,6 +13,7 @@
 //   comes to the handler (dirty bitmap, notify, SIGBUS).
 import { artifactPath, type LoadedManifest } from '../codegen/manifest.js';
 import { rulesDefer, zeroCopySource } from '../compiler/region-traits.js';
+import { isHttpLocation } from './http-source.js';
 import { FAULT_COUNTS_PER_REGION } from '../codegen/fault-bpf.js';
 import { ACTION_CODES } from '../codegen/abi.js';
 import { decodeFaultEvents, type RawFaultEvent } from './events.js';
@@ -212,6 +213,10 @@ export class KernelInstance implements EngineInstance {
 export const kernelEngine: Engine = {
   kind: 'kernel',
   async open(ctx: EngineOpenContext): Promise<EngineInstance> {
+    const remote = ctx.sourcePaths.find(isHttpLocation);
+    if (remote !== undefined) {
+      throw new RuntimeError('FAULTC_ENGINE_UNSUPPORTED', `the kernel engine reads files only, not ${remote}: use engine 'uffd' (docs/http-sources.md)`);
+    }
     const { KernelEngine } = kernelNative();
     const object = artifactPath(ctx.manifest, 'faultBpfO');
     if (!object) {

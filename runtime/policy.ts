@@ -12,6 +12,7 @@ import { tracksWrites } from '../compiler/region-traits.js';
 import { RuntimeError, selectEngine, type EngineChoice, type EngineInstance, type EngineKind, type EngineOptions } from './engine.js';
 import { nameFaultEvent, type FaultEvent, type RawFaultEvent } from './events.js';
 import { emitToAll } from './emit-all.js';
+import { isHttpLocation, sourceLocation, type HttpSourceStats } from './http-source.js';
 import { Region } from './region.js';
 
 export interface LoadPolicyOptions extends EngineOptions {
@@ -195,6 +196,13 @@ export class Policy extends EventEmitter<PolicyEvents> {
     }
   }
 
+  /** An http source's request counters (null for a file source). */
+  sourceStats(id: string): HttpSourceStats | null {
+    const s = this.manifest.sources.find((x) => x.id === id);
+    if (!s) throw new RuntimeError('FAULTC_SOURCE_NOT_FOUND', `policy ${this.name} has no source "${id}"`);
+    return this.instance.sourceStats?.(s.index) ?? null;
+  }
+
   /** Notify events dropped because the engine's queue was full (none is dropped silently). */
   lostEvents(): number {
     return this.instance.lostEvents?.() ?? 0;
@@ -235,8 +243,9 @@ export async function loadPolicy(path: string, options: LoadPolicyOptions = {}):
       throw new RuntimeError('FAULTC_SOURCE_NOT_FOUND', `policy ${manifest.policy} has no source "${id}" (it has: ${manifest.sources.map((s) => s.id).join(', ') || 'none'})`);
     }
   }
-  const sourcePaths = manifest.sources.map((s) => resolve(overrides[s.id] ?? s.resolvedPath));
-  const engine = await selectEngine(options.engine ?? 'auto');
+  const sourcePaths = manifest.sources.map((s) => sourceLocation(overrides[s.id] ?? s.resolvedPath));
+  // The kernel engine reads files only: an http source is fetched by uffd handlers.
+  const engine = await selectEngine(options.engine ?? (sourcePaths.some(isHttpLocation) ? 'uffd' : 'auto'));
   // The engine's event callback outlives the policy: it holds it weakly, so
   // that a policy dropped without close() is collected, and then closed.
   let policy: WeakRef<Policy> | undefined;

@@ -9,6 +9,7 @@ import type { FaultEvent } from './events.js';
 import { packageRoot } from './native.js';
 import { mappedFile } from './process-maps.js';
 import { loadPolicy, type LoadPolicyOptions } from './policy.js';
+import { downloadHttpSources } from './http-source.js';
 import type { Region } from './region.js';
 import { comparePage, expectPage, PAGE, SourceReader, type PageMismatch } from './verify-contents.js';
 
@@ -143,7 +144,7 @@ function probeSigbus(path: string, opts: RunOptions, page: number, write: boolea
 
 export async function runRegion(path: string, opts: RunOptions): Promise<RunReport> {
   const policy = await loadPolicy(path, opts);
-  const sources = new SourceReader(policy.sourcePaths);
+  const sources = new SourceReader(policy.sourcePaths, await downloadHttpSources(policy.sourcePaths));
   try {
     const region = policy.region(opts.region);
     const mappedFrom = mappedFile(region.address) || null;

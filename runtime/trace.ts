@@ -33,6 +33,7 @@ import { bpfNative, decodeEvents, type NativeRange, type NativeTraceSession, typ
 import { genericTraceObject, policyTraceProgram, sourceSizes } from './trace-program.js';
 import { statSync } from 'node:fs';
 import { readMaps, vmaOffset, type Vma } from './trace-maps.js';
+import { debug } from './debug.js';
 
 const PAGE = 4096n;
 /** Top of the user address space with 5-level paging: `all` covers every user page. */
@@ -422,6 +423,7 @@ export async function trace(opts: TraceOptions): Promise<Tracer> {
     throw new TraceOptionError(`at most ${TRACE_LIMITS.maxRanges} ranges`);
   }
 
+  debug(() => `trace: program ${objectPath}, ${ranges.length} range(s) in the kernel: ${ranges.map((r) => `0x${r.start.toString(16)}-0x${r.end.toString(16)}→${r.region}`).join(' ')}${vmaNames.length ? `, --vma ${vmaNames.join(' ')}` : ''}`);
   let session: NativeTraceSession;
   try {
     const { TraceSession } = bpfNative();

@@ -4,7 +4,10 @@ import { zeroCopySource } from '../compiler/region-traits.js';
 import { decodeFaultEvents } from './events.js';
 import type { LoadedManifest } from '../codegen/manifest.js';
 import { RuntimeError, type Engine, type EngineInstance, type EngineOpenContext, type EngineRegion, type RegionSpec, type RegionStats } from './engine.js';
+import { HTTP_MIN_HANDLER_THREADS, isHttpLocation, toHttpSourceStats, type HttpSourceStats, type NativeHttpStats } from './http-source.js';
 import { loadNative } from './native.js';
+import { availableParallelism } from 'node:os';
+import { debug } from './debug.js';
 
 interface NativeStats {
   faults: number;
@@ -38,6 +41,7 @@ export interface NativeUffdEngine {
   pause(paused: boolean): void;
   touch(slot: number, pages: Uint32Array, threads: number, write: boolean, value: number): Promise<TouchResult>;
   info(): { threads: number; poison: boolean; features: bigint };
+  httpStats(source: number): NativeHttpStats | null;
   close(): Buffer;
 }
 
@@ -50,6 +54,7 @@ export interface NativeUffdOptions {
   followFaultingThreads?: boolean;
   cpuLatencyRequest?: boolean;
   zeroCopy?: boolean;
+  httpDeadlineMs?: number;
   onEvents?: () => void;
 }
 
@@ -146,6 +151,12 @@ export class UffdInstance implements EngineInstance {
     return this.closed ? 0 : this.native.lostEvents();
   }
 
+  sourceStats(index: number): HttpSourceStats | null {
+    if (this.closed) return null;
+    const s = this.native.httpStats(index);
+    return s ? toHttpSourceStats(s) : null;
+  }
+
   async close(): Promise<ReturnType<typeof decodeFaultEvents>> {
     if (this.closed) return [];
     this.closed = true;
@@ -173,6 +184,8 @@ export const uffdEngine: Engine = {
       },
     };
     if (ctx.options.handlerThreads !== undefined) opts.threads = ctx.options.handlerThreads;
+    else if (ctx.sourcePaths.some(isHttpLocation)) opts.threads = Math.max(availableParallelism(), HTTP_MIN_HANDLER_THREADS);
+    if (ctx.options.httpDeadlineMs !== undefined) opts.httpDeadlineMs = ctx.options.httpDeadlineMs;
     if (ctx.options.userModeOnly) opts.userModeOnly = true;
     if (ctx.options.forceSigbusFallback) opts.forceSigbusFallback = true;
     if (ctx.options.followFaultingThreads === false) opts.followFaultingThreads = false;
@@ -185,6 +198,10 @@ export const uffdEngine: Engine = {
       rethrow(e);
     }
     native = new WeakRef(engine);
+    debug(() => {
+      const i = engine.info();
+      return `uffd: ${i.threads} handler thread(s), UFFDIO_API features 0x${i.features.toString(16)}, poison ${i.poison ? 'yes' : 'no (SIGBUS fallback)'}${opts.userModeOnly ? ', user-mode faults only' : ''}`;
+    });
     return new UffdInstance(engine, ctx.manifest);
   },
 };

@@ -14,6 +14,8 @@ APT_PACKAGES=(
   util-linux sqlite3
   # trace held against perf and bpftrace; the heatmap rendered to PNG
   linux-perf bpftrace librsvg2-bin
+  # http sources: libcurl in the handler threads, a real nginx in the tests
+  libcurl4-openssl-dev nginx
   # libfaultc (manifest reading) and the guard benchmark's reference allocator
   libjansson-dev electric-fence git
 )

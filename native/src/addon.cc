@@ -7,6 +7,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports)
 	InitUffd(env, exports);
 	InitBpf(env, exports);
 	InitKernel(env, exports);
+	InitProbe(env, exports);
 	return exports;
 }
 

@@ -22,6 +22,7 @@
 extern "C" {
 #include "uffd_engine.h"
 #include "uffd_touch.h"
+#include "uffd/source_http.h"
 }
 
 namespace {
@@ -92,6 +93,7 @@ public:
 			InstanceMethod("touch", &UffdEngine::Touch),
 			InstanceMethod("view", &UffdEngine::View),
 			InstanceMethod("info", &UffdEngine::Info),
+			InstanceMethod("httpStats", &UffdEngine::HttpStats),
 			InstanceMethod("close", &UffdEngine::Close),
 		});
 	}
@@ -121,6 +123,8 @@ public:
 			opts.source_paths[i] = paths[i].c_str();
 		if (o.Get("threads").IsNumber())
 			opts.nr_threads = o.Get("threads").As<Napi::Number>().Uint32Value();
+		if (o.Get("httpDeadlineMs").IsNumber())
+			opts.http_deadline_ms = o.Get("httpDeadlineMs").As<Napi::Number>().Uint32Value();
 		if (o.Get("userModeOnly").ToBoolean())
 			opts.flags |= FC_OPEN_USER_MODE_ONLY;
 		if (o.Get("forceSigbusFallback").ToBoolean())
@@ -291,6 +295,26 @@ private:
 			return env.Undefined();
 		return StartTouch(info, UffdError, holder_, static_cast<uint8_t *>(fc_region_addr(e, slot)),
 				  fc_region_size(e, slot));
+	}
+
+	// httpStats(source) -> { requests, retries, bytes, failures, lastCause, lastStatus } or null
+	Napi::Value HttpStats(const Napi::CallbackInfo &info)
+	{
+		Napi::Env env = info.Env();
+		struct fc_engine *e = Engine(env);
+		struct fc_http_stats st;
+		if (!e || info.Length() < 1 || !info[0].IsNumber())
+			return env.Undefined();
+		if (fc_engine_http_stats(e, info[0].As<Napi::Number>().Uint32Value(), &st) < 0)
+			return env.Null();
+		Napi::Object o = Napi::Object::New(env);
+		o.Set("requests", (double)st.requests);
+		o.Set("retries", (double)st.retries);
+		o.Set("bytes", (double)st.bytes);
+		o.Set("failures", (double)st.failures);
+		o.Set("lastCause", (double)st.last_cause);
+		o.Set("lastStatus", (double)st.last_status);
+		return o;
 	}
 
 	Napi::Value Info(const Napi::CallbackInfo &info)

@@ -246,8 +246,9 @@ static uint32_t install_buffered(struct fc_worker *w, struct fc_region *r,
 	uint32_t error = 0;
 
 	if (fc_fill_batch(w->e, w, b->n, &bad, &error) < 0 && b->n > 1 &&
-	    b->start <= b->fault_idx) {
-		/* A read failed: forget prefetch, try the faulting page alone. */
+	    b->start <= b->fault_idx && error == FAULTC_ERR_SOURCE_READ) {
+		/* A file read failed: forget prefetch, try the faulting page alone
+		 * (an http read has spent its deadline and knows its cause). */
 		w->plan[0] = w->plan[b->fault_idx];
 		b->n = 1;
 		b->fault_idx = 0;

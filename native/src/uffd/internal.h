@@ -29,6 +29,7 @@
 #include "../common/compat.h"
 #include "../common/error.h"
 #include "cpu_latency.h"
+#include "source_http.h"
 #include "uffd_engine.h"
 
 #define PAGE FAULTC_PAGE_SIZE
@@ -103,6 +104,8 @@ struct fc_engine {
 	uint8_t *source_map[FAULTC_MAX_SOURCES];	/* read-only page cache, or NULL */
 	bool source_shmem[FAULTC_MAX_SOURCES];	/* on tmpfs: zero-copy possible */
 	_Atomic uint64_t *source_populated[FAULTC_MAX_SOURCES];	/* bit per chunk mapped */
+	struct fc_http_source *source_http[FAULTC_MAX_SOURCES];	/* or NULL: a file */
+	unsigned http_deadline_ms;
 
 	struct fc_region regions[FC_MAX_REGIONS];
 	_Atomic int nr_regions;	/* published after a region is complete */

@@ -25,6 +25,16 @@ static int open_source(struct fc_engine *e, unsigned i, const char *path,
 	struct stat st;
 	struct statfs fs;
 
+	if (fc_http_is_url(path)) {
+		struct fc_http_opts ho = { .deadline_ms = e->http_deadline_ms };
+		int rc = 0;
+
+		e->source_http[i] = fc_http_open(path, &ho, err, errlen, &rc);
+		if (!e->source_http[i])
+			return rc ? rc : EIO;
+		e->source_size[i] = fc_http_size(e->source_http[i]);
+		return 0;
+	}
 	e->source_fd[i] = open(path, O_RDONLY | O_CLOEXEC);
 	if (e->source_fd[i] < 0 || fstat(e->source_fd[i], &st) < 0) {
 		int rc = errno;
@@ -52,6 +62,7 @@ int fc_open_sources(struct fc_engine *e, const struct fc_engine_opts *o,
 		    char *err, size_t errlen)
 {
 	e->nr_sources = o->nr_sources;
+	e->http_deadline_ms = o->http_deadline_ms;
 	for (unsigned i = 0; i < o->nr_sources; i++) {
 		int rc = open_source(e, i, o->source_paths[i], err, errlen);
 
@@ -67,6 +78,7 @@ void fc_close_sources(struct fc_engine *e)
 		if (e->source_map[i])
 			munmap(e->source_map[i], (size_t)e->source_size[i]);
 		free(e->source_populated[i]);
+		fc_http_close(e->source_http[i]);
 		if (e->source_fd[i] >= 0)
 			close(e->source_fd[i]);
 	}
@@ -122,6 +134,18 @@ int fc_fill_batch(struct fc_engine *e, struct fc_worker *w, unsigned n,
 
 		if (p->source_offset + want > size)
 			want = size - p->source_offset;	/* > 0: checked by fc_decide() */
+		if (e->source_http[p->source]) {
+			uint32_t cause = fc_http_read(e->source_http[p->source], dst, want, p->source_offset);
+
+			if (cause) {
+				*bad = i;
+				*error = cause;
+				return -1;
+			}
+			memset(dst + want, 0, (uint64_t)(j - i) * PAGE - want);
+			i = j;
+			continue;
+		}
 		ssize_t got = read_full(e->source_fd[p->source], dst, want, p->source_offset);
 
 		if (got < 0 || (uint64_t)got < want) {
@@ -191,4 +215,12 @@ const uint8_t *fc_direct_source(struct fc_engine *e, const struct fc_worker *w,
 			atomic_fetch_or(&done[c / 64], bit);
 	}
 	return src;
+}
+
+int fc_engine_http_stats(struct fc_engine *e, unsigned source, struct fc_http_stats *out)
+{
+	if (source >= e->nr_sources || !e->source_http[source])
+		return -ENOENT;
+	fc_http_get_stats(e->source_http[source], out);
+	return 0;
 }
