@@ -17,7 +17,7 @@ APT_PACKAGES=(
   # http sources: libcurl in the handler threads, a real nginx in the tests
   libcurl4-openssl-dev nginx
   # libfaultc (manifest reading) and the guard benchmark's reference allocator
-  libjansson-dev electric-fence git
+  libjansson-dev electric-fence git time
 )
 
 missing=()

@@ -62,7 +62,7 @@ describe('seeded bugs', () => {
     (size) => {
       const rounded = Math.ceil(size / 16) * 16;
       const r = guard(['--', bugs, 'overflow', String(rounded)]);
-      expect(r.status).toBe(139);
+      expect(r.status, `stdout: ${r.stdout}\nstderr: ${r.stderr}\nsignal: ${r.signal} error: ${String(r.error)}`).toBe(139);
       expect(r.stdout).not.toContain('survived');
       const rep = report(r.stderr);
       expect(rep.headline).toMatch(new RegExp(`heap-buffer-overflow: write of address 0x[0-9a-f]+ by thread \\d+, 0 bytes past the end of a ${rounded}-byte allocation`));

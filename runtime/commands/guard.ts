@@ -29,7 +29,7 @@ interface GuardFlags {
   frames: string;
 }
 
-type Prepared = { ok: true; base: string; zeroed: boolean } | { ok: false; status: number; message: string };
+export type Prepared = { ok: true; base: string; zeroed: boolean } | { ok: false; status: number; message: string };
 
 /** What the allocator needs of a policy: region `heap` and set `guards`. */
 function guardShape(p: PolicyIR): string | undefined {
@@ -46,7 +46,7 @@ function zeroesFreshPages(p: PolicyIR): boolean {
 }
 
 /** Checks and compiles the policy once into a folder named by its hash. */
-async function prepare(file: string): Promise<Prepared> {
+export async function prepareGuardPolicy(file: string): Promise<Prepared> {
   const text = await readFile(file).catch(() => undefined);
   if (text === undefined) return { ok: false, status: 4, message: `cannot read ${file}` };
   const checked = await checkFile(file);
@@ -74,6 +74,27 @@ async function prepare(file: string): Promise<Prepared> {
   return { ok: true, base, zeroed: zeroesFreshPages(policy) };
 }
 
+export interface GuardOptions {
+  underflow: boolean;
+  keepGoing: boolean;
+  align: number;
+  frames: number;
+}
+
+/** The environment a program runs the allocator with (native/guard/guard.c reads it). */
+export function guardEnv(prepared: Extract<Prepared, { ok: true }>, o: GuardOptions): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    LD_PRELOAD: [GUARD_LIBRARY, process.env.LD_PRELOAD].filter((x) => x).join(':'),
+    FAULTC_GUARD_POLICY: prepared.base,
+    FAULTC_GUARD_UNDERFLOW: o.underflow ? '1' : '0',
+    FAULTC_GUARD_CONTINUE: o.keepGoing ? '1' : '0',
+    FAULTC_GUARD_ZEROED: prepared.zeroed ? '1' : '0',
+    FAULTC_GUARD_ALIGN: String(o.align),
+    FAULTC_GUARD_FRAMES: String(o.frames),
+  };
+}
+
 function positiveInt(text: string, what: string, max: number): number | string {
   const n = Number(text);
   if (!Number.isInteger(n) || n < 0 || n > max) return `${what} must be an integer from 0 to ${max}, not '${text}'`;
@@ -95,7 +116,7 @@ export function registerGuard(program: Command): void {
       const align = positiveInt(flags.align, '--align', 4096);
       const frames = positiveInt(flags.frames, '--frames', 10);
       const usage = typeof align === 'string' ? align : typeof frames === 'string' ? frames : align === 0 || (align & (align - 1)) !== 0 ? '--align must be a power of two' : undefined;
-      if (usage) {
+      if (usage || typeof align !== 'number' || typeof frames !== 'number') {
         process.stderr.write(`faultc guard: ${usage}\n`);
         process.exitCode = 2;
         return;
@@ -105,23 +126,13 @@ export function registerGuard(program: Command): void {
         process.exitCode = 4;
         return;
       }
-      const prepared = await prepare(flags.policy);
+      const prepared = await prepareGuardPolicy(flags.policy);
       if (!prepared.ok) {
         process.stderr.write(prepared.message.endsWith('\n') ? prepared.message : `faultc guard: ${prepared.message}\n`);
         process.exitCode = prepared.status;
         return;
       }
-      const preload = [GUARD_LIBRARY, process.env.LD_PRELOAD].filter((x) => x).join(':');
-      const env: NodeJS.ProcessEnv = {
-        ...process.env,
-        LD_PRELOAD: preload,
-        FAULTC_GUARD_POLICY: prepared.base,
-        FAULTC_GUARD_UNDERFLOW: flags.underflow ? '1' : '0',
-        FAULTC_GUARD_CONTINUE: flags.continue ? '1' : '0',
-        FAULTC_GUARD_ZEROED: prepared.zeroed ? '1' : '0',
-        FAULTC_GUARD_ALIGN: String(align),
-        FAULTC_GUARD_FRAMES: String(frames),
-      };
+      const env = guardEnv(prepared, { underflow: flags.underflow === true, keepGoing: flags.continue === true, align, frames });
       const child = spawn(cmd[0]!, cmd.slice(1), { stdio: 'inherit', env });
       // The terminal's signals go to the child too; faultc waits for it.
       const ignore = (): void => {};
