@@ -17,9 +17,13 @@ import type {
   SourceKind,
   Stmt,
 } from '../compiler/ir.js';
+import { readInputFile } from '../compiler/files.js';
 import { SOURCE_KINDS } from '../compiler/ir.js';
 import { ABI_LAYOUTS, ABI_VERSION } from './abi.js';
 import { MAX_SETS } from '../compiler/ir.js';
+
+/** A manifest is JSON of the policy's IR: far below this. */
+const MAX_MANIFEST_BYTES = 64 * 1024 * 1024;
 
 export const MANIFEST_VERSION = 1;
 
@@ -569,13 +573,13 @@ export function artifactPath(m: LoadedManifest, key: ArtifactKey): string | null
 
 /** Reads and validates a manifest; checks each artifact's sha256 unless told not to. */
 export async function readManifestResult(path: string, opts: { verifyHashes?: boolean } = {}): Promise<ManifestResult> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (e) {
-    return { ok: false, error: { code: 'FAULTC_MANIFEST_READ', message: `${path}: ${(e as Error).message}` } };
+  // A regular file, read without blocking and with a bound (see compiler/input-file.ts).
+  const read = await readInputFile(path, MAX_MANIFEST_BYTES);
+  if (!read.ok) {
+    const why = 'tooLarge' in read ? `${read.tooLarge} bytes, more than a manifest may be (${MAX_MANIFEST_BYTES})` : read.reason;
+    return { ok: false, error: { code: 'FAULTC_MANIFEST_READ', message: `${path}: ${why}` } };
   }
-  const r = parseManifest(text, path);
+  const r = parseManifest(read.bytes.toString('utf8'), path);
   if (!r.ok || opts.verifyHashes === false) return r;
   for (const key of ARTIFACT_KEYS) {
     const name = r.value.artifacts[key];

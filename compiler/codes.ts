@@ -399,6 +399,12 @@ export function diag(name: CodeName, span: Span, args: DiagArgs = {}, hint?: str
   return d;
 }
 
+/** Adds another place the diagnostic refers to (shown by editors as related information). */
+export function withRelated(d: Diagnostic, span: Span, message: string): Diagnostic {
+  (d.related ??= []).push({ message, span });
+  return d;
+}
+
 /** Every code in the table, for documentation and tests. */
 export function allCodes(): { name: CodeName; code: string; severity: Severity; message: string; hint?: string }[] {
   return (Object.keys(CODES) as CodeName[]).map((name) => ({ name, ...(CODES[name] as CodeEntry) }));

@@ -2,7 +2,7 @@
 // on how many of each. Sources and regions share one namespace per policy so
 // `<name>.size` is never ambiguous.
 import type { FileAst, HandlerAst, PolicyAst, RegionAst, SetAst, SourceAst } from '../grammar/ast.js';
-import { diag } from './codes.js';
+import { diag, withRelated } from './codes.js';
 import type { Diagnostic } from './diagnostic.js';
 import { MAX_SETS, MAX_SOURCES, SOURCE_KINDS, type Handler, type SourceKind } from './ir.js';
 import { MAX_REGIONS } from './limits.js';
@@ -35,7 +35,7 @@ export function resolveFile(file: FileAst, out: Diagnostic[]): PolicyScope[] {
   for (const p of file.policies) {
     const first = seen.get(p.name.name);
     if (first) {
-      out.push(diag('duplicatePolicy', p.name.span, { name: p.name.name, line: first.name.span.startLine }));
+      out.push(withRelated(diag('duplicatePolicy', p.name.span, { name: p.name.name, line: first.name.span.startLine }), first.name.span, 'first declared here'));
       continue;
     }
     seen.set(p.name.name, p);
@@ -58,7 +58,7 @@ function resolvePolicy(p: PolicyAst, out: Diagnostic[]): PolicyScope {
     const name = item.ast.name;
     const prev = names.get(name.name);
     if (prev) {
-      out.push(diag('duplicateName', name.span, { name: name.name, policy: p.name.name, line: prev.ast.name.span.startLine }));
+      out.push(withRelated(diag('duplicateName', name.span, { name: name.name, policy: p.name.name, line: prev.ast.name.span.startLine }), prev.ast.name.span, 'first declared here'));
       continue;
     }
     if (item.kind === 'set') {
@@ -102,7 +102,7 @@ function resolveHandlers(r: RegionAst, out: Diagnostic[]): Map<Handler, HandlerA
     }
     const prev = byName.get(name);
     if (prev) {
-      out.push(diag('duplicateHandler', h.headSpan, { region: r.name.name, handler: name, line: prev.headSpan.startLine }));
+      out.push(withRelated(diag('duplicateHandler', h.headSpan, { region: r.name.name, handler: name, line: prev.headSpan.startLine }), prev.headSpan, 'first handler'));
       continue;
     }
     byName.set(name, h);

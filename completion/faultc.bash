@@ -13,7 +13,7 @@ _faultc() {
     esac
   done
   if [[ -z $cmd ]]; then
-    COMPREPLY=($(compgen -W 'check compile explain verify run trace features completion guard help -V --version -v --verbose -h --help' -- "$cur"))
+    COMPREPLY=($(compgen -W 'check compile explain verify run trace features completion fmt lsp guard help -V --version -v --verbose -h --help' -- "$cur"))
     return
   fi
   local opts='' vals=''
@@ -26,6 +26,8 @@ _faultc() {
     trace) opts='--pid --policy --policy-name --notify-only --range --vma --json --record --heatmap --no-follow --no-kernel-faults --write-faults --ring-size --duration -q --quiet -h --help'; vals='--pid --policy --policy-name --range --vma --record --heatmap --ring-size --duration' ;;
     features) opts='--json -h --help'; vals='' ;;
     completion) opts='-h --help'; vals='--regions' ;;
+    fmt) opts='-w --write --check -h --help'; vals='' ;;
+    lsp) opts='--stdio -h --help'; vals='' ;;
     guard) opts='--policy --underflow --continue --align --frames -h --help'; vals='--policy --align --frames' ;;
   esac
   if [[ $prev == --region || $prev == --explain-region ]] && [[ -n $file ]]; then

@@ -15,10 +15,12 @@ if (argv[2] === '--version' || argv[2] === '-V') {
 
 const named = argv[2];
 const program = await makeProgram(named !== undefined && named in COMMANDS ? [named] : undefined);
-program
-  .configureOutput({ outputError: (str, write) => write(str) })
-  .exitOverride((err) => {
+// Usage errors exit 2, in every command: commands registered before this
+// do not inherit it, so each gets it too.
+for (const c of [program, ...program.commands]) {
+  c.configureOutput({ outputError: (str, write) => write(str) }).exitOverride((err) => {
     process.exit(err.exitCode === 0 ? 0 : 2);
   });
+}
 
 await program.parseAsync(argv);

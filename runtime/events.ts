@@ -116,3 +116,23 @@ export function nameFaultEvent(raw: RawFaultEvent, policy: string, region: strin
     error: raw.error === 0 ? null : (ERROR_NAMES.get(raw.error) ?? null),
   };
 }
+
+/**
+ * The native notifier's callback, which drains the engine's events into
+ * `deliver`. The callback is a GC root for as long as the engine lives: it
+ * reaches the engine only weakly, or a policy dropped without close() would
+ * never be collected (nor closed). Made here, apart, so that its closure
+ * holds nothing else of the caller's scope.
+ */
+export function eventPump<T extends { drainEvents(): Buffer }>(deliver: (events: RawFaultEvent[]) => void): { callback: () => void; bind(engine: T): void } {
+  let engine: WeakRef<T> | undefined;
+  return {
+    callback: () => {
+      const e = engine?.deref();
+      if (e) deliver(decodeFaultEvents(e.drainEvents()));
+    },
+    bind: (e) => {
+      engine = new WeakRef(e);
+    },
+  };
+}

@@ -16,7 +16,7 @@ import { rulesDefer, zeroCopySource } from '../compiler/region-traits.js';
 import { isHttpLocation } from './http-source.js';
 import { FAULT_COUNTS_PER_REGION } from '../codegen/fault-bpf.js';
 import { ACTION_CODES } from '../codegen/abi.js';
-import { decodeFaultEvents, type RawFaultEvent } from './events.js';
+import { decodeFaultEvents, eventPump, type RawFaultEvent } from './events.js';
 import { RuntimeError, type Engine, type EngineInstance, type EngineOpenContext, type EngineOptions, type EngineRegion, type RegionSpec, type RegionStats } from './engine.js';
 import { loadNative } from './native.js';
 
@@ -222,9 +222,7 @@ export const kernelEngine: Engine = {
     if (!object) {
       throw new RuntimeError('FAULTC_MANIFEST', `policy ${ctx.manifest.policy} was compiled without its fault-hook object (compile with --emit obj,json)`);
     }
-    // The notifier's callback is a GC root: it must not hold the engine (see uffd-engine.ts).
-    let native: WeakRef<NativeKernelEngine> | undefined;
-    const onEvents = ctx.onEvents;
+    const pump = eventPump<NativeKernelEngine>(ctx.onEvents);
     let engine: NativeKernelEngine;
     try {
       engine = new KernelEngine({
@@ -232,15 +230,12 @@ export const kernelEngine: Engine = {
         decide: ctx.decideLibrary,
         sources: ctx.sourcePaths,
         regions: ctx.manifest.regions.length,
-        onEvents: () => {
-          const n = native?.deref();
-          if (n) onEvents(decodeFaultEvents(n.drainEvents()));
-        },
+        onEvents: pump.callback,
       });
     } catch (e) {
       rethrow(e);
     }
-    native = new WeakRef(engine);
+    pump.bind(engine);
     return new KernelInstance(engine, ctx.manifest, ctx.options);
   },
 };

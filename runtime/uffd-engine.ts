@@ -1,7 +1,7 @@
 // The userfaultfd engine: native/src/uffd/'s handler threads run the
 // policy's decision library; this file only adapts them to engine.ts.
 import { zeroCopySource } from '../compiler/region-traits.js';
-import { decodeFaultEvents } from './events.js';
+import { decodeFaultEvents, eventPump } from './events.js';
 import type { LoadedManifest } from '../codegen/manifest.js';
 import { RuntimeError, type Engine, type EngineInstance, type EngineOpenContext, type EngineRegion, type RegionSpec, type RegionStats } from './engine.js';
 import { HTTP_MIN_HANDLER_THREADS, isHttpLocation, toHttpSourceStats, type HttpSourceStats, type NativeHttpStats } from './http-source.js';
@@ -171,17 +171,11 @@ export const uffdEngine: Engine = {
   kind: 'uffd',
   async open(ctx: EngineOpenContext): Promise<EngineInstance> {
     const { UffdEngine } = uffdNative();
-    // The notifier's callback is a GC root: it must not hold the engine, or
-    // a policy dropped without close() would never be collected (and closed).
-    let native: WeakRef<NativeUffdEngine> | undefined;
-    const onEvents = ctx.onEvents;
+    const pump = eventPump<NativeUffdEngine>(ctx.onEvents);
     const opts: NativeUffdOptions = {
       decide: ctx.decideLibrary,
       sources: ctx.sourcePaths,
-      onEvents: () => {
-        const n = native?.deref();
-        if (n) onEvents(decodeFaultEvents(n.drainEvents()));
-      },
+      onEvents: pump.callback,
     };
     if (ctx.options.handlerThreads !== undefined) opts.threads = ctx.options.handlerThreads;
     else if (ctx.sourcePaths.some(isHttpLocation)) opts.threads = Math.max(availableParallelism(), HTTP_MIN_HANDLER_THREADS);
@@ -197,7 +191,7 @@ export const uffdEngine: Engine = {
     } catch (e) {
       rethrow(e);
     }
-    native = new WeakRef(engine);
+    pump.bind(engine);
     debug(() => {
       const i = engine.info();
       return `uffd: ${i.threads} handler thread(s), UFFDIO_API features 0x${i.features.toString(16)}, poison ${i.poison ? 'yes' : 'no (SIGBUS fallback)'}${opts.userModeOnly ? ', user-mode faults only' : ''}`;

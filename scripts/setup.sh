@@ -16,6 +16,8 @@ APT_PACKAGES=(
   linux-perf bpftrace librsvg2-bin
   # http sources: libcurl in the handler threads, a real nginx in the tests
   libcurl4-openssl-dev nginx
+  # editors the language server and syntax files are tested in
+  neovim vim
   # libfaultc (manifest reading) and the guard benchmark's reference allocator
   libjansson-dev electric-fence git time
 )

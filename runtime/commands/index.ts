@@ -16,6 +16,8 @@ export const COMMANDS: Record<string, () => Promise<Register>> = {
   trace: async () => (await import('./trace.js')).registerTrace,
   features: async () => (await import('./features.js')).registerFeatures,
   completion: async () => (await import('./completion.js')).registerCompletion,
+  fmt: async () => (await import('./fmt.js')).registerFmt,
+  lsp: async () => (await import('./lsp.js')).registerLsp,
   guard: async () => (await import('./guard.js')).registerGuard,
 };
 

@@ -17,6 +17,7 @@
 #include <linux/magic.h>
 
 #include "internal.h"
+#include "../common/source_file.h"
 
 /* Opens source i: size, whether on tmpfs, read-only mapping. 0 or an errno. */
 static int open_source(struct fc_engine *e, unsigned i, const char *path,
@@ -35,13 +36,9 @@ static int open_source(struct fc_engine *e, unsigned i, const char *path,
 		e->source_size[i] = fc_http_size(e->source_http[i]);
 		return 0;
 	}
-	e->source_fd[i] = open(path, O_RDONLY | O_CLOEXEC);
-	if (e->source_fd[i] < 0 || fstat(e->source_fd[i], &st) < 0) {
-		int rc = errno;
-
-		set_err(err, errlen, "cannot open source %s: %s", path, strerror(rc));
-		return rc;
-	}
+	e->source_fd[i] = open_source_file(path, &st, err, errlen);
+	if (e->source_fd[i] < 0)
+		return -e->source_fd[i];
 	e->source_size[i] = (uint64_t)st.st_size;
 	/* Minor faults (page-cache pages mapped as they are) exist for shmem. */
 	e->source_shmem[i] = S_ISREG(st.st_mode) && fstatfs(e->source_fd[i], &fs) == 0 &&
