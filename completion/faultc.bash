@@ -13,7 +13,7 @@ _faultc() {
     esac
   done
   if [[ -z $cmd ]]; then
-    COMPREPLY=($(compgen -W 'check compile explain verify run trace features completion fmt lsp guard help -V --version -v --verbose -h --help' -- "$cur"))
+    COMPREPLY=($(compgen -W 'check compile explain verify run trace features completion fmt lsp lazy-pages guard help -V --version -v --verbose -h --help' -- "$cur"))
     return
   fi
   local opts='' vals=''
@@ -28,6 +28,7 @@ _faultc() {
     completion) opts='-h --help'; vals='--regions' ;;
     fmt) opts='-w --write --check -h --help'; vals='' ;;
     lsp) opts='--stdio -h --help'; vals='' ;;
+    lazy-pages) opts='-D --images-dir -W --work-dir --policy --record --replay --prefetch --batch --threads --no-background --json -h --help'; vals='-D --images-dir -W --work-dir --policy --record --replay --prefetch --batch --threads' ;;
     guard) opts='--policy --underflow --continue --align --frames -h --help'; vals='--policy --align --frames' ;;
   esac
   if [[ $prev == --region || $prev == --explain-region ]] && [[ -n $file ]]; then

@@ -21,7 +21,10 @@
         "src/kernel_engine.c",
         "src/kernel_binding.cc",
         "src/probe.c",
-        "src/probe_binding.cc"
+        "src/probe_binding.cc",
+        "src/criu/lazy_pages.c",
+        "src/criu/lp_socket.c",
+        "src/criu/lazy_binding.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

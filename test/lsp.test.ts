@@ -163,6 +163,12 @@ describe('faultc lsp over stdio', () => {
     expect(src).toContain(image);
     expect(src).toContain('12,388 bytes');
     expect(src).toContain('4 pages');
+    // A remote source is not fetched for a hover.
+    const remote = POLICY.replace('source image = file "heap.img"', 'source image = http "http://127.0.0.1:9/heap.img"');
+    await setText(remote);
+    const r = await hover(pos(remote, 'image at', 1));
+    expect(r).toContain('fetched from: `http://127.0.0.1:9/heap.img`');
+    await setText(POLICY);
     const region = await hover(pos(POLICY, 'heap size', 1));
     expect(region).toContain('size: 8 MiB');
     expect(region).toContain('2048 pages');
