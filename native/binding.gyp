@@ -13,6 +13,7 @@
         "src/uffd/regions.c",
         "src/uffd/sources.c",
         "src/uffd/source_http.c",
+        "src/uffd/defer.c",
         "src/cpu_latency.c",
         "src/uffd_touch.c",
         "src/uffd_binding.cc",
@@ -78,6 +79,7 @@
         "src/uffd/regions.c",
         "src/uffd/sources.c",
         "src/uffd/source_http.c",
+        "src/uffd/defer.c",
         "src/cpu_latency.c"
       ],
       "include_dirs": [
@@ -113,6 +115,7 @@
         "src/uffd/regions.c",
         "src/uffd/sources.c",
         "src/uffd/source_http.c",
+        "src/uffd/defer.c",
         "src/cpu_latency.c"
       ],
       "include_dirs": [
