@@ -5,7 +5,9 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-export const repoRoot = join(import.meta.dirname, '..', '..');
+import { packageRoot } from '../../runtime/native.js';
+
+export const repoRoot = packageRoot;
 const cli = join(repoRoot, 'dist', 'runtime', 'cli.js');
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
