@@ -15,11 +15,12 @@ mkdir -p "$work/img" "$work/run"
 gcc -O2 -o "$work/pattern-heap" test/fixtures/criu/pattern-heap.c
 
 echo "criu-demo: a program fills a $mib MiB heap with a pattern, then waits"
-setsid "$work/pattern-heap" "$mib" "$work/run" </dev/null >/dev/null 2>&1 &
-prog=$!
+setsid -f "$work/pattern-heap" "$mib" "$work/run" </dev/null >/dev/null 2>&1
 while [ ! -f "$work/run/ready" ]; do sleep 0.05; done
+prog=$(sed 's/.*"pid":\([0-9]*\).*/\1/' "$work/run/ready")
 "$criu" dump -t "$prog" -D "$work/img" -o dump.log
-wait "$prog" 2>/dev/null || true
+# The restore needs the pid back: wait until the dumped program is gone.
+while [ -e "/proc/$prog" ]; do sleep 0.05; done
 sleep 1
 echo "criu-demo: dumped ($(du -sh "$work/img" | cut -f1)); restoring it lazily with faultc lazy-pages"
 node dist/runtime/cli.js lazy-pages -D "$work/img" >"$work/report.txt" &
