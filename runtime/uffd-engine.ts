@@ -3,8 +3,9 @@
 import { zeroCopySource } from '../compiler/region-traits.js';
 import { decodeFaultEvents } from './events.js';
 import type { LoadedManifest } from '../codegen/manifest.js';
-import { RuntimeError, type Engine, type EngineInstance, type EngineOpenContext, type EngineRegion, type RegionSpec, type RegionStats } from './engine.js';
+import { detectKernelEngine, RuntimeError, type Engine, type EngineInstance, type EngineOpenContext, type EngineRegion, type RegionSpec, type RegionStats } from './engine.js';
 import { loadNative } from './native.js';
+import { userfaultfdAccess } from './uffd-access.js';
 
 interface NativeStats {
   faults: number;
@@ -168,6 +169,9 @@ export const uffdEngine: Engine = {
     try {
       native = new UffdEngine(opts);
     } catch (e) {
+      // Opening the userfaultfd failed: say why (seccomp, privilege, the device).
+      const access = userfaultfdAccess({ kernelHook: await detectKernelEngine(), userModeOnly: ctx.options.userModeOnly ?? false, engine: 'uffd' });
+      if (access.message) throw new RuntimeError(access.code, access.message);
       rethrow(e);
     }
     return new UffdInstance(native, ctx.manifest);
