@@ -14,9 +14,15 @@ import type {
   PrefetchDirection,
   ProgramIR,
   Span,
+  SourceKind,
   Stmt,
 } from '../compiler/ir.js';
+import { readInputFile } from '../compiler/files.js';
+import { SOURCE_KINDS } from '../compiler/ir.js';
 import { ABI_LAYOUTS, ABI_VERSION } from './abi.js';
+
+/** A manifest is JSON of the policy's IR: far below this. */
+const MAX_MANIFEST_BYTES = 64 * 1024 * 1024;
 
 export const MANIFEST_VERSION = 1;
 
@@ -50,6 +56,8 @@ export function manifestFileName(base: string): string {
 export interface ManifestSource {
   id: string;
   index: number;
+  /** Absent means `file` (written only for other kinds). */
+  kind?: SourceKind;
   path: string;
   resolvedPath: string;
 }
@@ -149,6 +157,7 @@ function policyJson(p: PolicyIR): Json {
     sources: p.sources.map((s) => ({
       id: s.id,
       index: s.index,
+      ...(s.kind && s.kind !== 'file' ? { kind: s.kind } : {}),
       path: s.path,
       resolvedPath: s.resolvedPath,
       span: spanJsonValue(s.span),
@@ -195,7 +204,7 @@ export function renderManifest(
     policy: policy.name,
     file: program.file,
     sourceHash: program.sourceHash,
-    sources: policy.sources.map((s) => ({ id: s.id, index: s.index, path: s.path, resolvedPath: s.resolvedPath })),
+    sources: policy.sources.map((s) => ({ id: s.id, index: s.index, ...(s.kind && s.kind !== 'file' ? { kind: s.kind } : {}), path: s.path, resolvedPath: s.resolvedPath })),
     regions: policy.regions.map((r) => {
       const o: { [k: string]: Json } = { id: r.id, index: r.index, size: r.size.toString() };
       if (r.at !== undefined) o.at = r.at.toString();
@@ -381,6 +390,13 @@ function readStmt(v: unknown, where: string, nSources: number, depth: number): S
   }
 }
 
+/** `kind` is written only for sources that are not files. */
+function sourceKind(v: unknown, where: string): { kind?: SourceKind } {
+  if (v === undefined) return {};
+  const kind = oneOf(v, SOURCE_KINDS, where);
+  return kind === 'file' ? {} : { kind };
+}
+
 function readPolicy(v: unknown): PolicyIR {
   const o = obj(v, 'ir');
   const sources = arr(o.sources, 'ir.sources').map((s, i) => {
@@ -388,6 +404,7 @@ function readPolicy(v: unknown): PolicyIR {
     return {
       id: ident(so.id, `ir.sources[${i}].id`),
       index: int(so.index, `ir.sources[${i}].index`),
+      ...sourceKind(so.kind, `ir.sources[${i}].kind`),
       path: str(so.path, `ir.sources[${i}].path`),
       resolvedPath: str(so.resolvedPath, `ir.sources[${i}].resolvedPath`),
       span: readSpan(so.span, `ir.sources[${i}].span`),
@@ -461,6 +478,7 @@ export function parseManifest(text: string, path: string): ManifestResult {
       return {
         id: ident(so.id, `sources[${i}].id`),
         index: int(so.index, `sources[${i}].index`),
+        ...sourceKind(so.kind, `sources[${i}].kind`),
         path: str(so.path, `sources[${i}].path`),
         resolvedPath: str(so.resolvedPath, `sources[${i}].resolvedPath`),
       };
@@ -540,13 +558,13 @@ export function artifactPath(m: LoadedManifest, key: ArtifactKey): string | null
 
 /** Reads and validates a manifest; checks each artifact's sha256 unless told not to. */
 export async function readManifestResult(path: string, opts: { verifyHashes?: boolean } = {}): Promise<ManifestResult> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (e) {
-    return { ok: false, error: { code: 'FAULTC_MANIFEST_READ', message: `${path}: ${(e as Error).message}` } };
+  // A regular file, read without blocking and with a bound (see compiler/input-file.ts).
+  const read = await readInputFile(path, MAX_MANIFEST_BYTES);
+  if (!read.ok) {
+    const why = 'tooLarge' in read ? `${read.tooLarge} bytes, more than a manifest may be (${MAX_MANIFEST_BYTES})` : read.reason;
+    return { ok: false, error: { code: 'FAULTC_MANIFEST_READ', message: `${path}: ${why}` } };
   }
-  const r = parseManifest(text, path);
+  const r = parseManifest(read.bytes.toString('utf8'), path);
   if (!r.ok || opts.verifyHashes === false) return r;
   for (const key of ARTIFACT_KEYS) {
     const name = r.value.artifacts[key];

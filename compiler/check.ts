@@ -11,6 +11,7 @@ import type { PolicyIR, RegionIR, SourceIR } from './ir.js';
 import { layoutRegions } from './layout.js';
 import type { ExprContext } from './lower-expr.js';
 import { resolveSourcePath } from './paths.js';
+import { checkHttpUrl } from './source-url.js';
 import { resolveFile, type PolicyScope } from './resolve.js';
 
 export function checkAst(file: FileAst, out: Diagnostic[]): PolicyIR[] {
@@ -25,8 +26,9 @@ function checkPolicy(scope: PolicyScope, pfpFile: string, out: Diagnostic[]): Po
   const sources: SourceIR[] = scope.sources.map((s, index) => ({
     id: s.name.name,
     index,
+    ...(s.kind.name === 'http' ? { kind: 'http' as const } : {}),
     path: s.path.value,
-    resolvedPath: resolveSourcePath(s, pfpFile, out) ?? '',
+    resolvedPath: (s.kind.name === 'http' ? checkHttpUrl(s, out) : resolveSourcePath(s, pfpFile, out)) ?? '',
     span: s.span,
   }));
 

@@ -304,6 +304,18 @@ export const CODES = {
     hint: 'prefetch resolves neighbours only when the faulting page itself is resolved',
   },
 
+  httpUrlScheme: {
+    code: 'PFP5020',
+    severity: 'error',
+    message: 'source `{name}`: an http source takes an http:// URL, not {scheme}://',
+  },
+  httpUrlInvalid: {
+    code: 'PFP5021',
+    severity: 'error',
+    message: 'source `{name}`: `{url}` cannot be fetched: {reason}',
+    hint: 'write: source <id> = http "http://127.0.0.1:8080/heap.img"',
+  },
+
   // ---- PFP6xxx: engines ----
   deferOnUffd: {
     code: 'PFP6001',
@@ -370,6 +382,12 @@ export function diag(name: CodeName, span: Span, args: DiagArgs = {}, hint?: str
   };
   const h = hint ?? (entry.hint === undefined ? undefined : fill(entry.hint, args));
   if (h !== undefined) d.hint = h;
+  return d;
+}
+
+/** Adds another place the diagnostic refers to (shown by editors as related information). */
+export function withRelated(d: Diagnostic, span: Span, message: string): Diagnostic {
+  (d.related ??= []).push({ message, span });
   return d;
 }
 

@@ -51,12 +51,18 @@ export type Stmt =
   // on write
   | { kind: 'trackDirty'; span: Span };
 
+/** Where a source's bytes come from (`source <id> = <kind> "..."`). */
+export const SOURCE_KINDS = ['file', 'http'] as const;
+export type SourceKind = (typeof SOURCE_KINDS)[number];
+
 export interface SourceIR {
   id: string;
   index: number;
-  /** Path as written in the policy. */
+  /** Absent means `file`. */
+  kind?: SourceKind;
+  /** Path (or URL) as written in the policy. */
   path: string;
-  /** Absolute path: relative paths resolved against the .pfp file's folder. */
+  /** Absolute path: relative paths resolved against the .pfp file's folder; for http, the URL. */
   resolvedPath: string;
   span: Span;
 }

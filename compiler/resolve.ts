@@ -2,9 +2,9 @@
 // on how many of each. Sources and regions share one namespace per policy so
 // `<name>.size` is never ambiguous.
 import type { FileAst, HandlerAst, PolicyAst, RegionAst, SourceAst } from '../grammar/ast.js';
-import { diag } from './codes.js';
+import { diag, withRelated } from './codes.js';
 import type { Diagnostic } from './diagnostic.js';
-import { MAX_SOURCES, type Handler } from './ir.js';
+import { MAX_SOURCES, SOURCE_KINDS, type Handler, type SourceKind } from './ir.js';
 import { MAX_REGIONS } from './limits.js';
 import { suggesting } from './suggest.js';
 
@@ -32,7 +32,7 @@ export function resolveFile(file: FileAst, out: Diagnostic[]): PolicyScope[] {
   for (const p of file.policies) {
     const first = seen.get(p.name.name);
     if (first) {
-      out.push(diag('duplicatePolicy', p.name.span, { name: p.name.name, line: first.name.span.startLine }));
+      out.push(withRelated(diag('duplicatePolicy', p.name.span, { name: p.name.name, line: first.name.span.startLine }), first.name.span, 'first declared here'));
       continue;
     }
     seen.set(p.name.name, p);
@@ -54,12 +54,12 @@ function resolvePolicy(p: PolicyAst, out: Diagnostic[]): PolicyScope {
     const name = item.ast.name;
     const prev = names.get(name.name);
     if (prev) {
-      out.push(diag('duplicateName', name.span, { name: name.name, policy: p.name.name, line: prev.ast.name.span.startLine }));
+      out.push(withRelated(diag('duplicateName', name.span, { name: name.name, policy: p.name.name, line: prev.ast.name.span.startLine }), prev.ast.name.span, 'first declared here'));
       continue;
     }
     if (item.kind === 'source') {
-      if (item.ast.kind.name !== 'file') {
-        out.push(suggesting(diag('unknownSourceKind', item.ast.kind.span, { kind: item.ast.kind.name }), item.ast.kind.name, ['file']));
+      if (!SOURCE_KINDS.includes(item.ast.kind.name as SourceKind)) {
+        out.push(suggesting(diag('unknownSourceKind', item.ast.kind.span, { kind: item.ast.kind.name }), item.ast.kind.name, [...SOURCE_KINDS]));
       }
       if (scope.sources.length === MAX_SOURCES) {
         out.push(diag('tooManySources', name.span, { policy: p.name.name, limit: MAX_SOURCES }));
@@ -91,7 +91,7 @@ function resolveHandlers(r: RegionAst, out: Diagnostic[]): Map<Handler, HandlerA
     }
     const prev = byName.get(name);
     if (prev) {
-      out.push(diag('duplicateHandler', h.headSpan, { region: r.name.name, handler: name, line: prev.headSpan.startLine }));
+      out.push(withRelated(diag('duplicateHandler', h.headSpan, { region: r.name.name, handler: name, line: prev.headSpan.startLine }), prev.headSpan, 'first handler'));
       continue;
     }
     byName.set(name, h);

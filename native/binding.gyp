@@ -4,7 +4,15 @@
       "target_name": "faultc_native",
       "sources": [
         "src/addon.cc",
-        "src/uffd_engine.c",
+        "src/uffd/engine.c",
+        "src/uffd/events.c",
+        "src/uffd/fault.c",
+        "src/uffd/handler.c",
+        "src/uffd/install.c",
+        "src/uffd/plan.c",
+        "src/uffd/regions.c",
+        "src/uffd/sources.c",
+        "src/uffd/source_http.c",
         "src/cpu_latency.c",
         "src/uffd_touch.c",
         "src/uffd_binding.cc",
@@ -13,18 +21,21 @@
         "src/bpf_loader.c",
         "src/bpf_binding.cc",
         "src/kernel_engine.c",
-        "src/kernel_binding.cc"
+        "src/kernel_binding.cc",
+        "src/probe.c",
+        "src/probe_binding.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",
-        "include"
+        "include",
+        "src"
       ],
       "dependencies": [],
       "cflags": ["-Wall", "-Wextra", "-O2", "-g"],
       "cflags_cc": ["-Wall", "-O2", "-g", "-std=c++17"],
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions"],
-      "libraries": ["-lbpf", "-lelf", "-lz", "-ldl", "-lpthread"],
+      "libraries": ["-lbpf", "-lelf", "-lz", "-ldl", "-lpthread", "-lcurl"],
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS"]
     }
   ]

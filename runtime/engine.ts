@@ -5,6 +5,8 @@
 // exists, else `uffd`.
 import type { LoadedManifest } from '../codegen/manifest.js';
 import type { RawFaultEvent } from './events.js';
+import type { HttpSourceStats } from './http-source.js';
+import { debug } from './debug.js';
 
 export type EngineKind = 'kernel' | 'uffd';
 export type EngineChoice = EngineKind | 'auto';
@@ -38,7 +40,10 @@ export interface RegionSpec {
 export interface EngineRegion {
   readonly address: bigint;
   readonly size: number;
-  readonly buffer: ArrayBuffer;
+  /** The whole region's memory; null when it is larger than an ArrayBuffer over native memory may be (4 GiB). */
+  readonly buffer: ArrayBuffer | null;
+  /** An ArrayBuffer over [offset, offset + length) of the region (1 byte to 4 GiB). */
+  view(offset: number, length: number): ArrayBuffer;
   stats(): RegionStats;
   /** Page indexes written since the last reset (`track dirty`), ascending. */
   dirtyPages(): number[];
@@ -85,6 +90,8 @@ export interface EngineOptions {
    * its own copy at fault time.
    */
   zeroCopy?: boolean;
+  /** uffd, http sources: how long one read may take, retries included, before SIGBUS (default 5000 ms). */
+  httpDeadlineMs?: number;
 }
 
 export interface EngineInstance {
@@ -94,6 +101,8 @@ export interface EngineInstance {
   close(): Promise<RawFaultEvent[]>;
   /** Events dropped because the engine's queue was full. */
   lostEvents?(): number;
+  /** An http source's request counters, or null for a file source. */
+  sourceStats?(index: number): HttpSourceStats | null;
   /**
    * Attaches a region's rules to [address, address + size) of another
    * process (engines that can resolve faults of another process only).
@@ -159,11 +168,13 @@ export async function selectEngine(choice: EngineChoice): Promise<Engine> {
         'the kernel engine needs the faultc fault hook (the patched kernel under kernel/); this kernel does not have it: use engine "uffd" or "auto"',
       );
     }
+    debug(`engine ${choice}: kernel (the fault hook answers)`);
     return m.kernelEngine;
   }
   if (choice !== 'uffd' && choice !== 'auto') {
     throw new RuntimeError('FAULTC_ENGINE_UNKNOWN', `unknown engine "${String(choice)}" (kernel, uffd or auto)`);
   }
+  debug(`engine ${choice}: uffd${choice === 'auto' ? ' (no faultc kernel hook here)' : ''}`);
   const { uffdEngine } = await import('./uffd-engine.js');
   return uffdEngine;
 }

@@ -93,7 +93,8 @@ export function decodeFaultEvents(buf: Uint8Array): RawFaultEvent[] {
 const ACTION_NAMES = new Map<number, ActionName>(
   (Object.entries(ACTION_CODES) as [ActionName, number][]).map(([k, v]) => [v, k]),
 );
-const ERROR_NAMES = new Map<number, ErrorName>(
+/** An event's or a counter's error code by name. */
+export const ERROR_NAMES = new Map<number, ErrorName>(
   (Object.entries(ERROR_CODES) as [keyof typeof ERROR_CODES, number][])
     .filter((e): e is [ErrorName, number] => e[0] !== 'none')
     .map(([k, v]) => [v, k]),
@@ -113,5 +114,25 @@ export function nameFaultEvent(raw: RawFaultEvent, policy: string, region: strin
     action: ACTION_NAMES.get(raw.action) ?? 'none',
     pages: raw.pages,
     error: raw.error === 0 ? null : (ERROR_NAMES.get(raw.error) ?? null),
+  };
+}
+
+/**
+ * The native notifier's callback, which drains the engine's events into
+ * `deliver`. The callback is a GC root for as long as the engine lives: it
+ * reaches the engine only weakly, or a policy dropped without close() would
+ * never be collected (nor closed). Made here, apart, so that its closure
+ * holds nothing else of the caller's scope.
+ */
+export function eventPump<T extends { drainEvents(): Buffer }>(deliver: (events: RawFaultEvent[]) => void): { callback: () => void; bind(engine: T): void } {
+  let engine: WeakRef<T> | undefined;
+  return {
+    callback: () => {
+      const e = engine?.deref();
+      if (e) deliver(decodeFaultEvents(e.drainEvents()));
+    },
+    bind: (e) => {
+      engine = new WeakRef(e);
+    },
   };
 }

@@ -13,9 +13,10 @@
 //   comes to the handler (dirty bitmap, notify, SIGBUS).
 import { artifactPath, type LoadedManifest } from '../codegen/manifest.js';
 import { rulesDefer, tracksWrites, zeroCopySource } from '../compiler/region-traits.js';
+import { isHttpLocation } from './http-source.js';
 import { FAULT_COUNTS_PER_REGION } from '../codegen/fault-bpf.js';
 import { ACTION_CODES } from '../codegen/abi.js';
-import { decodeFaultEvents, type RawFaultEvent } from './events.js';
+import { decodeFaultEvents, eventPump, type RawFaultEvent } from './events.js';
 import { RuntimeError, type Engine, type EngineInstance, type EngineOpenContext, type EngineOptions, type EngineRegion, type RegionSpec, type RegionStats } from './engine.js';
 import { loadNative } from './native.js';
 import { requireUserfaultfd } from './uffd-access.js';
@@ -28,7 +29,8 @@ interface TouchResult {
 /** The addon's KernelEngine (native/src/kernel_binding.cc). */
 export interface NativeKernelEngine {
   /** mapSource: map the region from that source (zero-copy), or -1 for anonymous memory. */
-  addRegion(region: number, size: bigint, at: bigint, defer: boolean, writes: boolean, mapSource: number): { slot: number; address: bigint; buffer: ArrayBuffer };
+  addRegion(region: number, size: bigint, at: bigint, defer: boolean, writes: boolean, mapSource: number): { slot: number; address: bigint; buffer: ArrayBuffer | null };
+  view(slot: number, offset: number, length: number): ArrayBuffer;
   counts(region: number): number[];
   writes(slot: number): WriteCounts;
   /**
@@ -134,8 +136,16 @@ class KernelRegion implements EngineRegion {
     private readonly index: number,
     readonly address: bigint,
     readonly size: number,
-    readonly buffer: ArrayBuffer,
+    readonly buffer: ArrayBuffer | null,
   ) {}
+
+  view(offset: number, length: number): ArrayBuffer {
+    try {
+      return this.native.view(this.slot, offset, length);
+    } catch (e) {
+      rethrow(e);
+    }
+  }
 
   stats(): RegionStats {
     return statsFromCounts(this.native.counts(this.index), this.native.writes(this.slot));
@@ -218,26 +228,30 @@ function requireUserfaultfdFor(manifest: LoadedManifest): void {
 export const kernelEngine: Engine = {
   kind: 'kernel',
   async open(ctx: EngineOpenContext): Promise<EngineInstance> {
+    const remote = ctx.sourcePaths.find(isHttpLocation);
+    if (remote !== undefined) {
+      throw new RuntimeError('FAULTC_ENGINE_UNSUPPORTED', `the kernel engine reads files only, not ${remote}: use engine 'uffd' (docs/http-sources.md)`);
+    }
     const { KernelEngine } = kernelNative();
     const object = artifactPath(ctx.manifest, 'faultBpfO');
     if (!object) {
       throw new RuntimeError('FAULTC_MANIFEST', `policy ${ctx.manifest.policy} was compiled without its fault-hook object (compile with --emit obj,json)`);
     }
     requireUserfaultfdFor(ctx.manifest);
-    let native: NativeKernelEngine | undefined;
+    const pump = eventPump<NativeKernelEngine>(ctx.onEvents);
+    let engine: NativeKernelEngine;
     try {
-      native = new KernelEngine({
+      engine = new KernelEngine({
         object,
         decide: ctx.decideLibrary,
         sources: ctx.sourcePaths,
         regions: ctx.manifest.regions.length,
-        onEvents: () => {
-          if (native) ctx.onEvents(decodeFaultEvents(native.drainEvents()));
-        },
+        onEvents: pump.callback,
       });
     } catch (e) {
       rethrow(e);
     }
-    return new KernelInstance(native, ctx.manifest, ctx.options);
+    pump.bind(engine);
+    return new KernelInstance(engine, ctx.manifest, ctx.options);
   },
 };

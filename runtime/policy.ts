@@ -2,15 +2,18 @@
 // <policy>.policy.json, bound to an engine that resolves its regions' faults.
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { mkdir, readFile } from 'node:fs/promises';
-import { homedir } from 'node:os';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { artifactPath, readManifest, type LoadedManifest } from '../codegen/manifest.js';
+import { makeDir, notRegularFile, readInputFile } from '../compiler/files.js';
+import { MAX_INPUT_BYTES } from '../compiler/limits.js';
 import { tracksWrites } from '../compiler/region-traits.js';
+import { writableCacheDir } from './cache-dir.js';
 import { RuntimeError, selectEngine, type EngineChoice, type EngineInstance, type EngineKind, type EngineOptions } from './engine.js';
 import { nameFaultEvent, type FaultEvent, type RawFaultEvent } from './events.js';
+import { emitToAll } from './emit-all.js';
+import { isHttpLocation, sourceLocation, type HttpSourceStats } from './http-source.js';
 import { Region } from './region.js';
 
 export interface LoadPolicyOptions extends EngineOptions {
@@ -20,13 +23,8 @@ export interface LoadPolicyOptions extends EngineOptions {
   sources?: Record<string, string>;
   /** Which policy, when the file holds several (default: the only one). */
   policy?: string;
-  /** Where a .pfp is compiled (default: $XDG_CACHE_HOME/faultc/policies). */
+  /** Where a .pfp is compiled (default: $XDG_CACHE_HOME/faultc/policies, or a private folder under the temporary directory when that cannot be written, with a warning). */
   cacheDir?: string;
-}
-
-function defaultCacheDir(): string {
-  const base = process.env.XDG_CACHE_HOME || join(homedir(), '.cache');
-  return join(base, 'faultc', 'policies');
 }
 
 let fingerprint: string | undefined;
@@ -48,9 +46,12 @@ function toolchainFingerprint(): string {
 
 /** Compiles a .pfp once per content (cached by its hash) and returns the chosen policy's manifest path. */
 async function compiledManifest(pfp: string, policy: string | undefined, cacheRoot: string): Promise<string> {
-  const text = await readFile(pfp).catch((e: Error) => {
-    throw new RuntimeError('FAULTC_POLICY_READ', `cannot read ${pfp}: ${e.message}`);
-  });
+  const read = await readInputFile(pfp);
+  if (!read.ok) {
+    const why = 'tooLarge' in read ? `it is ${read.tooLarge} bytes, more than the ${MAX_INPUT_BYTES} a policy file may be` : read.reason;
+    throw new RuntimeError('FAULTC_POLICY_READ', `cannot read ${pfp}: ${why}`);
+  }
+  const text = read.bytes;
   // The path is part of the key: relative source paths resolve against it.
   const key = createHash('sha256').update(toolchainFingerprint()).update(pfp).update('\0').update(text).digest('hex').slice(0, 24);
   const outDir = join(cacheRoot, key);
@@ -58,7 +59,9 @@ async function compiledManifest(pfp: string, policy: string | undefined, cacheRo
   const names = existsSync(outDir) ? await cachedPolicies(outDir) : [];
   let chosen = pick(names, policy, pfp);
   if (chosen === undefined || !existsSync(join(outDir, `${chosen}.policy.json`)) || !existsSync(join(outDir, `${chosen}.decide.so`))) {
-    await mkdir(outDir, { recursive: true });
+    await makeDir(outDir).catch((e: Error) => {
+      throw new RuntimeError('FAULTC_CACHE', `cannot make the cache folder ${outDir}: ${e.message}`);
+    });
     const res = await compileFile(pfp, { outDir, emit: ['obj', 'json'] });
     if (!res.ok) {
       const { formatDiagnostic } = await import('../compiler/format.js');
@@ -142,6 +145,10 @@ export class Policy extends EventEmitter<PolicyEvents> {
     if (!spec) {
       throw new RuntimeError('FAULTC_REGION_NOT_FOUND', `policy ${this.name} has no region "${id}" (it has: ${this.regionIds.join(', ')})`);
     }
+    // Address 0 means "anywhere" to the engines: never move such a region silently.
+    if (spec.at === 0n) {
+      throw new RuntimeError('FAULTC_REGION_ADDRESS', `region ${id} is placed at address 0, which cannot be mapped (user memory starts at vm.mmap_min_addr, 64 KiB by default): remove 'at 0' or give an address above it`);
+    }
     const ir = this.manifest.ir.regions[spec.index];
     const mapped = this.instance.mapRegion({
       id,
@@ -150,7 +157,7 @@ export class Policy extends EventEmitter<PolicyEvents> {
       ...(spec.at !== undefined ? { at: spec.at } : {}),
       writeTracking: tracksWrites(ir),
     });
-    const region = new Region(this.name, id, spec.index, mapped);
+    const region = new Region(this.name, id, spec.index, mapped, this);
     this.regions.set(id, region);
     this.byIndex.set(spec.index, region);
     return region;
@@ -190,8 +197,15 @@ export class Policy extends EventEmitter<PolicyEvents> {
       const event = nameFaultEvent(raw, this.name, id);
       // Events of a process the region was attached to reach the policy only.
       if (region && raw.pid === process.pid) region.deliver(event);
-      this.emit('fault', event);
+      emitToAll(this, 'fault', event);
     }
+  }
+
+  /** An http source's request counters (null for a file source). */
+  sourceStats(id: string): HttpSourceStats | null {
+    const s = this.manifest.sources.find((x) => x.id === id);
+    if (!s) throw new RuntimeError('FAULTC_SOURCE_NOT_FOUND', `policy ${this.name} has no source "${id}"`);
+    return this.instance.sourceStats?.(s.index) ?? null;
   }
 
   /** Notify events dropped because the engine's queue was full (none is dropped silently). */
@@ -212,7 +226,7 @@ export async function loadPolicy(path: string, options: LoadPolicyOptions = {}):
   if (abs.endsWith('.json')) {
     manifestPath = abs;
   } else {
-    manifestPath = await compiledManifest(abs, options.policy, options.cacheDir ?? defaultCacheDir());
+    manifestPath = await compiledManifest(abs, options.policy, options.cacheDir ?? (await writableCacheDir('policies')));
   }
   let manifest: LoadedManifest;
   try {
@@ -234,21 +248,32 @@ export async function loadPolicy(path: string, options: LoadPolicyOptions = {}):
       throw new RuntimeError('FAULTC_SOURCE_NOT_FOUND', `policy ${manifest.policy} has no source "${id}" (it has: ${manifest.sources.map((s) => s.id).join(', ') || 'none'})`);
     }
   }
-  const sourcePaths = manifest.sources.map((s) => resolve(overrides[s.id] ?? s.resolvedPath));
-  const engine = await selectEngine(options.engine ?? 'auto');
-  let policy: Policy | undefined;
+  const sourcePaths = manifest.sources.map((s) => sourceLocation(overrides[s.id] ?? s.resolvedPath));
+  // A FIFO would block the engine's open for ever; a directory has no pages.
+  for (const [i, path] of sourcePaths.entries()) {
+    if (isHttpLocation(path)) continue;
+    const st = statSync(path, { throwIfNoEntry: false });
+    const refused = st && notRegularFile(st);
+    if (refused) throw new RuntimeError('FAULTC_SOURCE_NOT_FILE', `source ${manifest.sources[i]?.id}: ${path} is ${refused}`);
+  }
+  // The kernel engine reads files only: an http source is fetched by uffd handlers.
+  const engine = await selectEngine(options.engine ?? (sourcePaths.some(isHttpLocation) ? 'uffd' : 'auto'));
+  // The engine's event callback outlives the policy: it holds it weakly, so
+  // that a policy dropped without close() is collected, and then closed.
+  let policy: WeakRef<Policy> | undefined;
   const pending: RawFaultEvent[][] = [];
   const instance = await engine.open({
     manifest,
     decideLibrary,
     sourcePaths,
     onEvents: (events) => {
-      if (policy) policy.deliver(events);
+      if (policy) policy.deref()?.deliver(events);
       else pending.push(events);
     },
     options,
   });
-  policy = new Policy(manifest, instance, sourcePaths);
-  for (const batch of pending) policy.deliver(batch);
-  return policy;
+  const opened = new Policy(manifest, instance, sourcePaths);
+  policy = new WeakRef(opened);
+  for (const batch of pending.splice(0)) opened.deliver(batch);
+  return opened;
 }

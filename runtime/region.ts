@@ -1,5 +1,7 @@
 // A mapped region of a loaded policy: its memory, its events and counters.
 import { EventEmitter } from 'node:events';
+import { emitToAll } from './emit-all.js';
+import { RuntimeError } from './engine.js';
 import type { EngineRegion, RegionStats } from './engine.js';
 import type { FaultEvent } from './events.js';
 
@@ -13,13 +15,31 @@ export class Region extends EventEmitter<RegionEvents> {
     readonly id: string,
     readonly index: number,
     private readonly mapped: EngineRegion,
+    /** The policy: its event pump lives as long as any of its regions. */
+    private readonly owner?: object,
   ) {
     super();
   }
 
-  /** The region's memory. A first access blocks until the engine resolves the page. */
+  /**
+   * The region's memory. A first access blocks until the engine resolves the
+   * page. Regions over 4 GiB have none (an ArrayBuffer over native memory is
+   * at most that): use view().
+   */
   get buffer(): ArrayBuffer {
-    return this.mapped.buffer;
+    const b = this.mapped.buffer;
+    if (b === null) {
+      throw new RuntimeError(
+        'FAULTC_REGION_TOO_LARGE',
+        `region ${this.id} is ${this.size} bytes: a JavaScript ArrayBuffer over it can be at most 4 GiB; use region.view(offset, length)`,
+      );
+    }
+    return b;
+  }
+
+  /** The region's memory from `offset`, `length` bytes (1 byte to 4 GiB): for regions of any size. */
+  view(offset: number, length: number): ArrayBuffer {
+    return this.mapped.view(offset, length);
   }
 
   get address(): bigint {
@@ -51,6 +71,6 @@ export class Region extends EventEmitter<RegionEvents> {
 
   /** @internal delivery from the policy's event pump */
   deliver(event: FaultEvent): void {
-    this.emit('fault', event);
+    emitToAll(this, 'fault', event);
   }
 }

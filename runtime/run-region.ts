@@ -9,6 +9,8 @@ import type { FaultEvent } from './events.js';
 import { packageRoot } from './native.js';
 import { mappedFile } from './process-maps.js';
 import { loadPolicy, type LoadPolicyOptions } from './policy.js';
+import { downloadHttpSources } from './http-source.js';
+import type { Region } from './region.js';
 import { comparePage, expectPage, PAGE, SourceReader, type PageMismatch } from './verify-contents.js';
 
 export type TouchOrder = 'seq' | 'random' | number;
@@ -52,21 +54,74 @@ export interface RunReport {
 /** Value a write touch stores in each page's first byte. */
 export const WRITE_VALUE = 0x5a;
 
-/** A small deterministic generator, so `--touch random` is reproducible. */
-function shuffle(a: number[], seed: number): number[] {
+/** A small deterministic generator (xorshift32), so `--touch random` is reproducible. */
+function generator(seed: number): () => number {
   let s = seed >>> 0 || 1;
-  for (let i = a.length - 1; i > 0; i--) {
+  return () => {
     s ^= s << 13;
     s >>>= 0;
     s ^= s >>> 17;
     s ^= s << 5;
     s >>>= 0;
-    const j = s % (i + 1);
+    return s;
+  };
+}
+
+function shuffle(a: number[], seed: number): number[] {
+  const next = generator(seed);
+  for (let i = a.length - 1; i > 0; i--) {
+    const j = next() % (i + 1);
     const t = a[i] as number;
     a[i] = a[j] as number;
     a[j] = t;
   }
   return a;
+}
+
+/**
+ * `count` distinct pages of `nPages` in random order, without listing the
+ * others (a region may hold 2^28 pages): the first `count` steps of a
+ * Fisher-Yates shuffle over a sparse array.
+ */
+function samplePages(nPages: number, count: number, seed: number): number[] {
+  const next = generator(seed);
+  const moved = new Map<number, number>();
+  const out: number[] = [];
+  for (let i = 0; i < Math.min(count, nPages); i++) {
+    const j = i + (next() % (nPages - i));
+    out.push(moved.get(j) ?? j);
+    moved.set(j, moved.get(i) ?? i);
+  }
+  return out;
+}
+
+/** Which pages to touch: all in order, all shuffled, or `order` of them at random. */
+function choosePages(nPages: number, order: TouchOrder, seed: number): number[] {
+  if (typeof order === 'number') return samplePages(nPages, order, seed);
+  const pages = Array.from({ length: nPages }, (_, i) => i);
+  return order === 'random' ? shuffle(pages, seed) : pages;
+}
+
+/** Most a window over region memory spans when the region has no whole buffer. */
+const WINDOW = 2 ** 30;
+
+/** Page `p` of the region's memory: from its buffer, or windows of 1 GiB over regions larger than a buffer may be. */
+function pageMemory(region: Region): (page: number) => Uint8Array {
+  if (region.size <= 2 ** 32) {
+    const mem = new Uint8Array(region.buffer);
+    return (p) => mem.subarray(p * PAGE, (p + 1) * PAGE);
+  }
+  const windows = new Map<number, Uint8Array>();
+  return (p) => {
+    const w = Math.floor((p * PAGE) / WINDOW);
+    let mem = windows.get(w);
+    if (!mem) {
+      mem = new Uint8Array(region.view(w * WINDOW, Math.min(WINDOW, region.size - w * WINDOW)));
+      windows.set(w, mem);
+    }
+    const at = p * PAGE - w * WINDOW;
+    return mem.subarray(at, at + PAGE);
+  };
 }
 
 /** Touches one sigbus page in a child process: it must die of SIGBUS. */
@@ -89,7 +144,7 @@ function probeSigbus(path: string, opts: RunOptions, page: number, write: boolea
 
 export async function runRegion(path: string, opts: RunOptions): Promise<RunReport> {
   const policy = await loadPolicy(path, opts);
-  const sources = new SourceReader(policy.sourcePaths);
+  const sources = new SourceReader(policy.sourcePaths, await downloadHttpSources(policy.sourcePaths));
   try {
     const region = policy.region(opts.region);
     const mappedFrom = mappedFile(region.address) || null;
@@ -98,9 +153,7 @@ export async function runRegion(path: string, opts: RunOptions): Promise<RunRepo
     const nPages = region.size / PAGE;
     const write = opts.write ?? false;
     const order = opts.touch ?? 'seq';
-    let pages = Array.from({ length: nPages }, (_, i) => i);
-    if (order === 'random') pages = shuffle(pages, opts.seed ?? 1);
-    else if (typeof order === 'number') pages = shuffle(pages, opts.seed ?? 1).slice(0, Math.min(order, nPages));
+    const pages = choosePages(nPages, order, opts.seed ?? 1);
 
     const ir = policy.manifest.ir;
     const expectations = new Map(pages.map((p) => [p, expectPage(ir, region.index, p, region.address, write, sources)]));
@@ -116,14 +169,15 @@ export async function runRegion(path: string, opts: RunOptions): Promise<RunRepo
 
     let verify: RunReport['verify'] = null;
     if (opts.verify) {
-      const mem = new Uint8Array(region.buffer);
+      const pageOf = pageMemory(region);
       const mismatches: PageMismatch[] = [];
       for (const p of touchable) {
         const e = expectations.get(p);
         if (e?.kind !== 'bytes') continue;
-        const want = write ? Uint8Array.from(e.bytes, (b, i) => (i === 0 ? WRITE_VALUE : b)) : e.bytes;
-        const m = comparePage(mem, p, want);
-        if (m) mismatches.push(m);
+        // A write touch stored WRITE_VALUE in the page's first byte (the expectation is this run's own copy).
+        if (write) e.bytes[0] = WRITE_VALUE;
+        const m = comparePage(pageOf(p), 0, e.bytes);
+        if (m) mismatches.push({ ...m, page: p });
       }
       verify = { pages: touchable.length, mismatches };
     }

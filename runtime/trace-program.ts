@@ -3,12 +3,13 @@
 // `<policy>.trace.bpf.o` (from its manifest, or compiled from a .pfp first).
 import { createHash } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
-import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
-import { homedir, tmpdir } from 'node:os';
+import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { compileBpf } from '../codegen/clang.js';
 import { artifactPath, readManifest, type LoadedManifest } from '../codegen/manifest.js';
 import { emitGenericTraceBpf } from '../codegen/trace-bpf.js';
+import { writableCacheDir } from './cache-dir.js';
 
 export interface TraceProgram {
   objectPath: string;
@@ -16,20 +17,13 @@ export interface TraceProgram {
   manifest?: LoadedManifest;
 }
 
-/** Folder for build products that are not part of a compiled policy. */
-export function cacheDir(): string {
-  const base = process.env.XDG_CACHE_HOME || join(homedir(), '.cache');
-  return join(base, 'faultc');
-}
-
 /** The policy-free trace program, compiled on first use and cached by content hash. */
 export async function genericTraceObject(): Promise<string> {
   const source = emitGenericTraceBpf();
   const hash = createHash('sha256').update(source).digest('hex').slice(0, 16);
-  const dir = join(cacheDir(), 'trace');
+  const dir = await writableCacheDir('trace');
   const object = join(dir, `generic-${hash}.trace.bpf.o`);
   if (existsSync(object)) return object;
-  await mkdir(dir, { recursive: true });
   // Build in a private folder and rename, so concurrent runs never see half a file.
   const work = await mkdtemp(join(dir, 'build-'));
   try {

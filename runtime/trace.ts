@@ -31,8 +31,9 @@ import { TRACE_FLAGS, TRACE_LIMITS, TRACE_MODES } from '../codegen/trace-bpf.js'
 import { tracksWrites } from '../compiler/region-traits.js';
 import { bpfNative, decodeEvents, type NativeRange, type NativeTraceSession, type RawEvent } from './trace-native.js';
 import { genericTraceObject, policyTraceProgram, sourceSizes } from './trace-program.js';
-import { statSync } from 'node:fs';
+import { closeSync, openSync, statSync } from 'node:fs';
 import { readMaps, vmaOffset, type Vma } from './trace-maps.js';
+import { debug } from './debug.js';
 
 const PAGE = 4096n;
 /** Top of the user address space with 5-level paging: `all` covers every user page. */
@@ -307,6 +308,30 @@ export class TraceOptionError extends Error {
   override name = 'TraceOptionError';
 }
 
+/** The process exists but this user may not trace it (no right to ptrace it). */
+export class TracePermissionError extends Error {
+  override name = 'TracePermissionError';
+}
+
+/** Refuses a pid that is not one process this user may trace. */
+function checkTracedPid(pid: number): void {
+  if (!Number.isSafeInteger(pid) || pid <= 0) throw new TraceOptionError(`trace: pid must be a positive process id, got ${pid}`);
+  try {
+    process.kill(pid, 0);
+  } catch (e) {
+    // EPERM: it exists, but belongs to another user.
+    if ((e as NodeJS.ErrnoException).code !== 'EPERM') throw new TraceOptionError(`no process ${pid}`);
+  }
+  // Reading its maps takes the same right as ptrace-reading it.
+  try {
+    closeSync(openSync(`/proc/${pid}/maps`, 'r'));
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new TraceOptionError(`no process ${pid}`);
+    throw new TracePermissionError(`process ${pid} belongs to another user: tracing it needs the right to ptrace it (root, or CAP_SYS_PTRACE) (${code})`);
+  }
+}
+
 /** A file's device number as the kernel's super_block has it (MAJOR << 20 | MINOR). */
 export function kernelDev(userDev: bigint): bigint {
   const major = ((userDev >> 8n) & 0xfffn) | ((userDev >> 32n) & ~0xfffn);
@@ -422,6 +447,7 @@ export async function trace(opts: TraceOptions): Promise<Tracer> {
     throw new TraceOptionError(`at most ${TRACE_LIMITS.maxRanges} ranges`);
   }
 
+  debug(() => `trace: program ${objectPath}, ${ranges.length} range(s) in the kernel: ${ranges.map((r) => `0x${r.start.toString(16)}-0x${r.end.toString(16)}→${r.region}`).join(' ')}${vmaNames.length ? `, --vma ${vmaNames.join(' ')}` : ''}`);
   let session: NativeTraceSession;
   try {
     const { TraceSession } = bpfNative();
@@ -457,11 +483,7 @@ export async function trace(opts: TraceOptions): Promise<Tracer> {
       gate = child.stdio[3] as Writable;
     } else {
       pid = opts.pid!;
-      try {
-        process.kill(pid, 0);
-      } catch {
-        throw new TraceOptionError(`no process ${pid}`);
-      }
+      checkTracedPid(pid);
     }
     session.addTarget(pid);
     session.attach();

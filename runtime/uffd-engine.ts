@@ -1,10 +1,13 @@
-// The userfaultfd engine: native/src/uffd_engine.c's handler threads run the
+// The userfaultfd engine: native/src/uffd/'s handler threads run the
 // policy's decision library; this file only adapts them to engine.ts.
 import { zeroCopySource } from '../compiler/region-traits.js';
-import { decodeFaultEvents } from './events.js';
+import { decodeFaultEvents, eventPump } from './events.js';
 import type { LoadedManifest } from '../codegen/manifest.js';
 import { detectKernelEngine, RuntimeError, type Engine, type EngineInstance, type EngineOpenContext, type EngineRegion, type RegionSpec, type RegionStats } from './engine.js';
+import { HTTP_MIN_HANDLER_THREADS, isHttpLocation, toHttpSourceStats, type HttpSourceStats, type NativeHttpStats } from './http-source.js';
 import { loadNative } from './native.js';
+import { availableParallelism } from 'node:os';
+import { debug } from './debug.js';
 import { userfaultfdAccess } from './uffd-access.js';
 
 interface NativeStats {
@@ -28,7 +31,8 @@ interface TouchResult {
 /** The addon's UffdEngine (native/src/uffd_binding.cc). */
 export interface NativeUffdEngine {
   /** zeroCopySource: the source every page copies at its own offset, or -1. */
-  addRegion(region: number, size: bigint, at: bigint, writeTracking: boolean, zeroCopySource: number): { slot: number; address: bigint; buffer: ArrayBuffer };
+  addRegion(region: number, size: bigint, at: bigint, writeTracking: boolean, zeroCopySource: number): { slot: number; address: bigint; buffer: ArrayBuffer | null };
+  view(slot: number, offset: number, length: number): ArrayBuffer;
   stats(slot: number): NativeStats;
   dirtyPages(slot: number): number[];
   resetDirty(slot: number): void;
@@ -38,6 +42,7 @@ export interface NativeUffdEngine {
   pause(paused: boolean): void;
   touch(slot: number, pages: Uint32Array, threads: number, write: boolean, value: number): Promise<TouchResult>;
   info(): { threads: number; poison: boolean; features: bigint };
+  httpStats(source: number): NativeHttpStats | null;
   close(): Buffer;
 }
 
@@ -50,6 +55,7 @@ export interface NativeUffdOptions {
   followFaultingThreads?: boolean;
   cpuLatencyRequest?: boolean;
   zeroCopy?: boolean;
+  httpDeadlineMs?: number;
   onEvents?: () => void;
 }
 
@@ -93,8 +99,16 @@ class UffdRegion implements EngineRegion {
     private readonly slot: number,
     readonly address: bigint,
     readonly size: number,
-    readonly buffer: ArrayBuffer,
+    readonly buffer: ArrayBuffer | null,
   ) {}
+
+  view(offset: number, length: number): ArrayBuffer {
+    try {
+      return this.native.view(this.slot, offset, length);
+    } catch (e) {
+      rethrow(e);
+    }
+  }
 
   stats(): RegionStats {
     return toStats(this.native.stats(this.slot));
@@ -138,6 +152,12 @@ export class UffdInstance implements EngineInstance {
     return this.closed ? 0 : this.native.lostEvents();
   }
 
+  sourceStats(index: number): HttpSourceStats | null {
+    if (this.closed) return null;
+    const s = this.native.httpStats(index);
+    return s ? toHttpSourceStats(s) : null;
+  }
+
   async close(): Promise<ReturnType<typeof decodeFaultEvents>> {
     if (this.closed) return [];
     this.closed = true;
@@ -152,29 +172,35 @@ export const uffdEngine: Engine = {
   kind: 'uffd',
   async open(ctx: EngineOpenContext): Promise<EngineInstance> {
     const { UffdEngine } = uffdNative();
-    let native: NativeUffdEngine | undefined;
+    const pump = eventPump<NativeUffdEngine>(ctx.onEvents);
     const opts: NativeUffdOptions = {
       decide: ctx.decideLibrary,
       sources: ctx.sourcePaths,
-      onEvents: () => {
-        if (native) ctx.onEvents(decodeFaultEvents(native.drainEvents()));
-      },
+      onEvents: pump.callback,
     };
     if (ctx.options.handlerThreads !== undefined) opts.threads = ctx.options.handlerThreads;
+    else if (ctx.sourcePaths.some(isHttpLocation)) opts.threads = Math.max(availableParallelism(), HTTP_MIN_HANDLER_THREADS);
+    if (ctx.options.httpDeadlineMs !== undefined) opts.httpDeadlineMs = ctx.options.httpDeadlineMs;
     if (ctx.options.userModeOnly) opts.userModeOnly = true;
     if (ctx.options.forceSigbusFallback) opts.forceSigbusFallback = true;
     if (ctx.options.followFaultingThreads === false) opts.followFaultingThreads = false;
     if (ctx.options.cpuLatencyRequest === false) opts.cpuLatencyRequest = false;
     if (ctx.options.zeroCopy === false) opts.zeroCopy = false;
+    let engine: NativeUffdEngine;
     try {
-      native = new UffdEngine(opts);
+      engine = new UffdEngine(opts);
     } catch (e) {
       // Opening the userfaultfd failed: say why (seccomp, privilege, the device).
       const access = userfaultfdAccess({ kernelHook: await detectKernelEngine(), userModeOnly: ctx.options.userModeOnly ?? false, engine: 'uffd' });
       if (access.message) throw new RuntimeError(access.code, access.message);
       rethrow(e);
     }
-    return new UffdInstance(native, ctx.manifest);
+    pump.bind(engine);
+    debug(() => {
+      const i = engine.info();
+      return `uffd: ${i.threads} handler thread(s), UFFDIO_API features 0x${i.features.toString(16)}, poison ${i.poison ? 'yes' : 'no (SIGBUS fallback)'}${opts.userModeOnly ? ', user-mode faults only' : ''}`;
+    });
+    return new UffdInstance(engine, ctx.manifest);
   },
 };
 

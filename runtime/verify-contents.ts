@@ -12,19 +12,28 @@ export type PageExpectation =
   /** The first touch gets SIGBUS: never touch it from this process. */
   | { kind: 'sigbus'; reason: string; evaluation: Evaluation };
 
-/** Open source files, read at will; sizes as the engine saw them at load time. */
+/**
+ * Open source files, read at will; sizes as the engine saw them at load time.
+ * A source given in `whole` (an http source, downloaded in one GET) is read
+ * from those bytes instead.
+ */
 export class SourceReader {
-  private readonly fds: number[];
+  private readonly fds: (number | undefined)[];
   readonly sizes: bigint[];
 
-  constructor(paths: string[]) {
-    this.fds = paths.map((p) => openSync(p, 'r'));
-    this.sizes = this.fds.map((fd) => BigInt(fstatSync(fd).size));
+  constructor(paths: string[], private readonly whole: (Uint8Array | undefined)[] = []) {
+    this.fds = paths.map((p, i) => (whole[i] ? undefined : openSync(p, 'r')));
+    this.sizes = this.fds.map((fd, i) => BigInt(fd === undefined ? (whole[i]?.length ?? 0) : fstatSync(fd).size));
   }
 
   /** len bytes at off; bytes past the end of the file are zero. */
   read(source: number, off: bigint, len: number): Uint8Array {
     const out = new Uint8Array(len);
+    const bytes = this.whole[source];
+    if (bytes) {
+      if (off < BigInt(bytes.length)) out.set(bytes.subarray(Number(off), Math.min(bytes.length, Number(off) + len)));
+      return out;
+    }
     const fd = this.fds[source];
     if (fd === undefined) throw new RangeError(`no source ${source}`);
     let done = 0;
@@ -37,7 +46,7 @@ export class SourceReader {
   }
 
   close(): void {
-    for (const fd of this.fds) closeSync(fd);
+    for (const fd of this.fds) if (fd !== undefined) closeSync(fd);
   }
 }
 

@@ -12,6 +12,12 @@ APT_PACKAGES=(
   qemu-system-x86 bc flex bison libssl-dev dwarves cpio kmod rsync xz-utils patch gcc libc6-dev
   # tests: privilege dropping (setpriv), real programs to trace
   util-linux sqlite3
+  # trace held against perf and bpftrace; the heatmap rendered to PNG
+  linux-perf bpftrace librsvg2-bin
+  # http sources: libcurl in the handler threads, a real nginx in the tests
+  libcurl4-openssl-dev nginx
+  # editors the language server and syntax files are tested in
+  neovim vim
 )
 
 missing=()
@@ -32,8 +38,20 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   npm ci --no-audit --no-fund
 fi
 
-npx tsc -p tsconfig.json
-npx node-gyp rebuild -C native --silent
+# Each build step runs only when its inputs changed since its last output.
+stamp=dist/.tsc-stamp
+if [ ! -f "$stamp" ] || [ -n "$(find grammar compiler codegen runtime bench tsconfig.json package.json -newer "$stamp" \( -name '*.ts' -o -name '*.json' \) -print -quit)" ]; then
+  echo "setup: compiling TypeScript"
+  npx tsc -p tsconfig.json && touch "$stamp"
+else
+  echo "setup: TypeScript build up to date"
+fi
+if node scripts/install-native.mjs --check; then
+  echo "setup: native addon up to date"
+else
+  echo "setup: building the native addon"
+  node scripts/install-native.mjs
+fi
 
 if [ -f scripts/make-example-data.mjs ]; then
   node scripts/make-example-data.mjs

@@ -87,6 +87,24 @@ describe.skipIf(unfit !== null)('uffd engine where a container refuses userfault
     expect(ok.status).toBe(0);
   });
 
+  test('faultc features reports the same causes; with the device passed in, userfaultfd through it', () => {
+    const features = (o: ContainerOptions): { ok: boolean; detail: string; causes: string[]; features: string[] } => {
+      const cmd = [...asContainer(wrapper, o), process.execPath, cli, 'features', '--json'];
+      const r = spawnSync(cmd[0] ?? '', cmd.slice(1), { encoding: 'utf8', timeout: 60_000 });
+      return (JSON.parse(r.stdout) as { userfaultfd: { ok: boolean; detail: string; causes: string[]; features: string[] } }).userfaultfd;
+    };
+    const refused = features({ dev: 'mask', keepPtrace: true });
+    expect(refused.ok).toBe(false);
+    expect(refused.causes).toEqual(['seccomp', 'device-not-userfaultfd']);
+    expect(refused.detail).toBe(
+      `userfaultfd is refused here: ${FILTERED}, and /dev/userfaultfd is not the userfaultfd device but 1:3 (something is mounted over it). ` +
+        `Fix: ${DEVICE_FIX}; or allow userfaultfd in the seccomp profile (--security-opt seccomp=<profile>); or ${KERNEL_FIX}.`,
+    );
+    const device = features({ errno: 'ENOSYS', dev: 'keep' });
+    expect(device).toMatchObject({ ok: true, detail: 'available through /dev/userfaultfd (userfaultfd(2): ENOSYS)', causes: [] });
+    expect(device.features).toContain('THREAD_ID');
+  });
+
   test('the device passed in: the uffd engine works behind the filter (EPERM or ENOSYS) and without CAP_SYS_PTRACE', () => {
     for (const errno of ['EPERM', 'ENOSYS'] as const) {
       const r = faultcRun({ errno, dev: 'keep' }, [join(examplesDir, 'snapshot-restore.pfp'), '--region', 'heap', '--touch', '256', '--verify', '--engine', 'uffd']);

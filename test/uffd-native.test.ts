@@ -1,12 +1,16 @@
 // The uffd engine's own C test (test/fixtures/uffd_engine_test.c) against a
 // hand-written decision library: built with cc and run on real userfaultfd.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import { repoRoot, skipReason, tempDir } from './helpers/uffd.js';
 
 const skip = skipReason('uffd-native');
+const uffdSources = (): string[] => {
+  const src = join(repoRoot, 'native', 'src', 'uffd');
+  return readdirSync(src).filter((f) => f.endsWith('.c')).map((f) => join(src, f));
+};
 const dir = tempDir('faultc-uffd-c-');
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -19,10 +23,10 @@ describe.skipIf(skip)('uffd engine in C', () => {
     execFileSync('cc', [
       '-O2', '-g', '-Wall', '-Werror', `-I${inc}`,
       join(repoRoot, 'test', 'fixtures', 'uffd_engine_test.c'),
-      join(repoRoot, 'native', 'src', 'uffd_engine.c'),
+      ...uffdSources(),
       join(repoRoot, 'native', 'src', 'cpu_latency.c'),
       join(repoRoot, 'native', 'src', 'uffd_touch.c'),
-      '-o', bin, '-lpthread', '-ldl',
+      '-o', bin, '-lpthread', '-ldl', '-lcurl',
     ]);
     const r = spawnSync(bin, [so, dir], { encoding: 'utf8', timeout: 60_000 });
     if (r.status !== 0) console.error(r.stdout, r.stderr);

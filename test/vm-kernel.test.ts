@@ -148,7 +148,7 @@ beforeAll(async () => {
   execFileSync('gcc', ['-O2', '-g', '-Wall', '-o', join(work, 'remote_child'), join(here, 'remote_child.c')]);
   execFileSync('gcc', [
     '-O2', '-g', '-Wall', ...inc, '-o', join(work, 'fault_run'), join(here, 'fault_run.c'), ...nativeCSources(),
-    '-lbpf', '-lelf', '-lz', '-ldl', '-lpthread',
+    '-lbpf', '-lelf', '-lz', '-ldl', '-lpthread', '-lcurl',
   ]);
   // The error policy's source: 3 pages and 100 bytes.
   copyFileSync(join(here, 'errors.pfp'), join(work, 'errors.pfp'));

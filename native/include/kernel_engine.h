@@ -46,7 +46,7 @@ struct fk_engine *fk_engine_open(const struct fk_engine_opts *opts, char *err,
 
 /*
  * The region's rules may `defer`: its deferred pages go to a uffd engine
- * (uffd_engine.c) watching the region, which gives them zeros.
+ * (native/src/uffd/) watching the region, which gives them zeros.
  */
 #define FK_REGION_DEFER 1u
 /*

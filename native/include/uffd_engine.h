@@ -41,6 +41,7 @@ struct fc_engine_opts {
 	const char *source_paths[FAULTC_MAX_SOURCES];
 	unsigned nr_threads;	/* 0: one per online CPU */
 	unsigned flags;		/* enum fc_open_flags */
+	unsigned http_deadline_ms;	/* http sources: per read, retries included; 0: 5 s */
 	/* Called from a handler thread when the event queue stops being empty;
 	 * the consumer then drains with fc_engine_drain_events(). */
 	void (*on_events)(void *ctx);
@@ -121,6 +122,9 @@ void fc_engine_pause(struct fc_engine *e, int paused);
  * Queued events stay readable until fc_engine_close().
  */
 void fc_engine_stop(struct fc_engine *e);
+/* An http source's request counters (source_http.h); -ENOENT for a file source. */
+struct fc_http_stats;
+int fc_engine_http_stats(struct fc_engine *e, unsigned source, struct fc_http_stats *out);
 /* fc_engine_stop() if not done yet, then closes every fd and frees e. */
 void fc_engine_close(struct fc_engine *e);
 

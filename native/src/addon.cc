@@ -8,6 +8,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports)
 	InitUffdAccess(env, exports);
 	InitBpf(env, exports);
 	InitKernel(env, exports);
+	InitProbe(env, exports);
 	return exports;
 }
 

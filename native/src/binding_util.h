@@ -100,6 +100,76 @@ inline bool SourcePaths(Napi::Env env, Napi::Object o, std::vector<std::string> 
 
 using MakeError = Napi::Error (*)(Napi::Env env, const std::string &msg, int err);
 
+// Wakes a JavaScript callback from any thread, without data: the callback
+// drains its engine's queue itself. A pending wake-up never keeps the process
+// alive, and one still queued when the environment is torn down is dropped
+// (JavaScript can no longer run there; failing to run it is not an error).
+// Node destroys the thread-safe function at teardown whoever still holds it:
+// its finalizer tells the notifier, which from then on does nothing.
+class Notifier {
+public:
+	bool Start(Napi::Env env, Napi::Function fn, const char *name)
+	{
+		napi_value res = Napi::String::New(env, name);
+		auto *fin = new std::shared_ptr<State>(state_);
+
+		if (napi_create_threadsafe_function(env, fn, nullptr, res, 0, 1, fin, Finalize, nullptr,
+						    CallJs, &state_->tsfn) != napi_ok) {
+			delete fin;
+			state_->tsfn = nullptr;
+			Napi::Error::New(env, "cannot create the event notifier").ThrowAsJavaScriptException();
+			return false;
+		}
+		napi_unref_threadsafe_function(env, state_->tsfn);
+		return true;
+	}
+
+	// From any thread.
+	void Notify()
+	{
+		std::lock_guard<std::mutex> lock(state_->mu);
+		if (state_->tsfn)
+			napi_call_threadsafe_function(state_->tsfn, nullptr, napi_tsfn_nonblocking);
+	}
+
+	// On the JavaScript thread, once no thread needs to Notify() any more.
+	void Release()
+	{
+		std::lock_guard<std::mutex> lock(state_->mu);
+		if (state_->tsfn)
+			napi_release_threadsafe_function(state_->tsfn, napi_tsfn_release);
+		state_->tsfn = nullptr;
+	}
+
+private:
+	struct State {
+		std::mutex mu;
+		napi_threadsafe_function tsfn = nullptr;
+	};
+
+	static void CallJs(napi_env env, napi_value fn, void *, void *)
+	{
+		napi_value undefined;
+
+		if (!env || !fn || napi_get_undefined(env, &undefined) != napi_ok)
+			return;
+		// Fails only when JavaScript cannot run any more (environment teardown).
+		napi_call_function(env, undefined, fn, 0, nullptr, nullptr);
+	}
+
+	static void Finalize(napi_env, void *data, void *)
+	{
+		auto *state = static_cast<std::shared_ptr<State> *>(data);
+		{
+			std::lock_guard<std::mutex> lock((*state)->mu);
+			(*state)->tsfn = nullptr;
+		}
+		delete state;
+	}
+
+	std::shared_ptr<State> state_ = std::make_shared<State>();
+};
+
 // The holder's engine, or null with an exception when the policy is closed.
 template <class Holder>
 auto LiveEngine(Napi::Env env, const std::shared_ptr<Holder> &h, MakeError make_error) -> decltype(h->engine)
@@ -146,24 +216,48 @@ inline Napi::Buffer<uint8_t> EventBuffer(Napi::Env env, const std::vector<struct
 					   ev.size() * sizeof(struct faultc_event));
 }
 
+// The most an ArrayBuffer over native memory may span: Node-API makes it a
+// Node Buffer, at most buffer.constants.MAX_LENGTH (4 GiB in Node 20), and
+// frees the finalizer's data itself when asked for more. A larger region has
+// no whole-region buffer, only windows of at most this (view()).
+constexpr uint64_t kMaxBufferBytes = 1ull << 32;
+
 // The ArrayBuffers handed out over region memory: each keeps the holder (and
 // so the mapping) alive until collected, and close() detaches them all before
 // the memory goes.
 template <class Holder> class RegionBuffers {
 public:
-	// { slot, address, buffer } for the region of `size` bytes at `addr`.
+	// { slot, address, buffer } for the region of `size` bytes at `addr`;
+	// buffer is null when the region is larger than kMaxBufferBytes.
 	Napi::Object Publish(Napi::Env env, const std::shared_ptr<Holder> &holder, int slot,
 			     void *addr, uint64_t size)
 	{
-		auto *hint = new std::shared_ptr<Holder>(holder);
-		Napi::ArrayBuffer buf = Napi::ArrayBuffer::New(env, addr, (size_t)size,
-			[](Napi::Env, void *, std::shared_ptr<Holder> *h) { delete h; }, hint);
-		buffers_.push_back(Napi::Persistent(buf));
 		Napi::Object res = Napi::Object::New(env);
 		res.Set("slot", Napi::Number::New(env, slot));
 		res.Set("address", Napi::BigInt::New(env, (uint64_t)(uintptr_t)addr));
-		res.Set("buffer", buf);
+		res.Set("buffer", size <= kMaxBufferBytes ? Napi::Value(Window(env, holder, addr, size)) : env.Null());
 		return res;
+	}
+
+	// view(slot, offset, length): an ArrayBuffer over [offset, offset + length)
+	// of the region of `size` bytes at `base`, or an exception.
+	Napi::Value View(const Napi::CallbackInfo &info, const std::shared_ptr<Holder> &holder,
+			 void *base, uint64_t size)
+	{
+		Napi::Env env = info.Env();
+		uint64_t off, len;
+
+		if (info.Length() < 3 || !ToU64(info[1], &off) || !ToU64(info[2], &len)) {
+			Napi::TypeError::New(env, "view(slot, offset: number | bigint, length: number | bigint)")
+				.ThrowAsJavaScriptException();
+			return env.Undefined();
+		}
+		if (!len || off > size || len > size - off || len > kMaxBufferBytes) {
+			Napi::RangeError::New(env, "a view is 1 byte to 4 GiB inside the region")
+				.ThrowAsJavaScriptException();
+			return env.Undefined();
+		}
+		return Window(env, holder, static_cast<uint8_t *>(base) + off, len);
 	}
 
 	void DetachAll()
@@ -177,16 +271,31 @@ public:
 	}
 
 private:
+	Napi::ArrayBuffer Window(Napi::Env env, const std::shared_ptr<Holder> &holder, void *addr, uint64_t len)
+	{
+		auto *hint = new std::shared_ptr<Holder>(holder);
+		Napi::ArrayBuffer buf = Napi::ArrayBuffer::New(env, addr, (size_t)len,
+			[](Napi::Env, void *, std::shared_ptr<Holder> *h) { delete h; }, hint);
+		buffers_.push_back(Napi::Persistent(buf));
+		return buf;
+	}
+
 	std::vector<Napi::Reference<Napi::ArrayBuffer>> buffers_;
 };
 
 // dirtyPages(slot) and resetDirty(slot) over an engine's region functions.
 template <class Engine>
-Napi::Value DirtyPagesOf(Napi::Env env, Engine *e, int slot, uint64_t (*region_size)(Engine *, int),
+Napi::Value DirtyPagesOf(Napi::Env env, Engine *e, int slot,
 			 size_t (*region_dirty)(Engine *, int, uint64_t *, size_t))
 {
-	std::vector<uint64_t> pages(region_size(e, slot) / FAULTC_PAGE_SIZE);
-	size_t n = region_dirty(e, slot, pages.data(), pages.size());
+	// Sized by a count first: a region may hold 2^28 pages, few of them dirty.
+	std::vector<uint64_t> pages;
+	size_t n = region_dirty(e, slot, nullptr, 0);
+
+	do {
+		pages.resize(n + 64);
+		n = region_dirty(e, slot, pages.data(), pages.size());
+	} while (n > pages.size());
 	return PageArray(env, pages, n);
 }
 

@@ -49,8 +49,7 @@ struct Holder {
 	std::vector<struct faultc_event> queue;
 	std::thread poller;
 	std::atomic<bool> stop{false};
-	Napi::ThreadSafeFunction tsfn;
-	bool live = false;
+	faultc_binding::Notifier events;
 
 	static void Push(void *ctx, const struct faultc_event *ev)
 	{
@@ -63,8 +62,8 @@ struct Holder {
 	{
 		while (!stop.load()) {
 			int n = fk_engine_poll(engine, 100, Push, this);
-			if (n > 0 && live)
-				tsfn.NonBlockingCall();
+			if (n > 0)
+				events.Notify();
 		}
 	}
 
@@ -84,10 +83,7 @@ struct Holder {
 			fk_engine_close(engine);
 			engine = nullptr;
 		}
-		if (live) {
-			tsfn.Release();
-			live = false;
-		}
+		events.Release();
 	}
 	~Holder() { Close(); }
 };
@@ -116,6 +112,7 @@ public:
 			InstanceMethod("drainEvents", &KernelEngine::DrainEvents),
 			InstanceMethod("lostEvents", &KernelEngine::LostEvents),
 			InstanceMethod("touch", &KernelEngine::Touch),
+			InstanceMethod("view", &KernelEngine::View),
 			InstanceMethod("close", &KernelEngine::Close),
 		});
 	}
@@ -161,12 +158,10 @@ public:
 			KernelError(env, err, err_no).ThrowAsJavaScriptException();
 			return;
 		}
-		if (o.Get("onEvents").IsFunction()) {
-			holder_->tsfn = Napi::ThreadSafeFunction::New(env, o.Get("onEvents").As<Napi::Function>(),
-								      "faultc-kernel-events", 0, 1);
-			// Pending notifications must not keep the process alive.
-			holder_->tsfn.Unref(env);
-			holder_->live = true;
+		if (o.Get("onEvents").IsFunction() &&
+		    !holder_->events.Start(env, o.Get("onEvents").As<Napi::Function>(), "faultc-kernel-events")) {
+			holder_.reset();
+			return;
 		}
 		Holder *h = holder_.get();
 		holder_->poller = std::thread([h] { h->Poll(); });
@@ -266,7 +261,7 @@ private:
 		int slot = faultc_binding::SlotArg(info);
 		if (!e || slot < 0)
 			return env.Undefined();
-		return faultc_binding::DirtyPagesOf(env, e, slot, fk_region_size, fk_region_dirty);
+		return faultc_binding::DirtyPagesOf(env, e, slot, fk_region_dirty);
 	}
 
 	Napi::Value ResetDirty(const Napi::CallbackInfo &info)
@@ -296,6 +291,17 @@ private:
 	}
 
 	// touch(slot, pages: Uint32Array, threads, write, value) -> Promise<{ ns, sum }>
+	// view(slot, offset, length) -> ArrayBuffer over that part of a region
+	Napi::Value View(const Napi::CallbackInfo &info)
+	{
+		Napi::Env env = info.Env();
+		struct fk_engine *e = Engine(env);
+		int slot = faultc_binding::SlotArg(info);
+		if (!e || slot < 0)
+			return env.Undefined();
+		return buffers_.View(info, holder_, fk_region_addr(e, slot), fk_region_size(e, slot));
+	}
+
 	Napi::Value Touch(const Napi::CallbackInfo &info)
 	{
 		Napi::Env env = info.Env();

@@ -7,7 +7,7 @@
  *
  * What the hook hands to user space -- first writes to pages of a region with
  * `on write` rules (the hook installs their pages write-protected) and
- * deferred pages -- goes to a userfaultfd engine (uffd_engine.c) watching
+ * deferred pages -- goes to a userfaultfd engine (native/src/uffd/) watching
  * those regions, whose handlers run the same rules on the host.
  */
 #define _GNU_SOURCE
@@ -24,13 +24,12 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "bpf_loader.h"
+#include "common/compat.h"
+#include "common/error.h"
+#include "common/source_file.h"
 #include "fault_policy_uapi.h"
 #include "kernel_engine.h"
 #include "uffd_engine.h"
-
-#ifndef MAP_FIXED_NOREPLACE
-#define MAP_FIXED_NOREPLACE 0x100000
-#endif
 
 #define FK_PROGRAM "faultc_fault"
 #define FK_EVENTS_MAP "faultc_events"
@@ -73,17 +72,6 @@ int fk_hook_version(void)
 	return v < 0 ? -errno : v;
 }
 
-static void say(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 static int on_sample(void *ctx, void *data, size_t size)
 {
 	struct fk_engine *e = ctx;
@@ -114,13 +102,13 @@ struct fk_engine *fk_engine_open(const struct fk_engine_opts *opts, char *err,
 	rc = fk_hook_version();
 	if (rc < 0) {
 		*err_no = rc == -EINVAL ? ENOTSUP : -rc;
-		say(err, errlen, "this kernel has no faultc fault hook (prctl PR_FAULT_POLICY: %s)%s",
+		set_err(err, errlen, "this kernel has no faultc fault hook (prctl PR_FAULT_POLICY: %s)%s",
 		    strerror(-rc), rc == -EINVAL ? "; boot the kernel built from kernel/" : "");
 		return NULL;
 	}
 	if (opts->nr_sources > FAULTC_MAX_SOURCES || opts->nr_regions > FK_MAX_REGIONS) {
 		*err_no = EINVAL;
-		say(err, errlen, "too many sources or regions");
+		set_err(err, errlen, "too many sources or regions");
 		return NULL;
 	}
 	e = calloc(1, sizeof(*e));
@@ -144,9 +132,9 @@ struct fk_engine *fk_engine_open(const struct fk_engine_opts *opts, char *err,
 	if (rc < 0) {
 		*err_no = -rc;
 		if (-rc == EPERM || -rc == EACCES)
-			say(err, errlen, "loading %s needs CAP_BPF: %s", opts->object_path, log);
+			set_err(err, errlen, "loading %s needs CAP_BPF: %s", opts->object_path, log);
 		else
-			say(err, errlen, "the verifier refused %s:\n%s", opts->object_path, log);
+			set_err(err, errlen, "the verifier refused %s:\n%s", opts->object_path, log);
 		goto fail;
 	}
 	prog = bpf_object__find_program_by_name(e->obj, FK_PROGRAM);
@@ -154,7 +142,7 @@ struct fk_engine *fk_engine_open(const struct fk_engine_opts *opts, char *err,
 	e->bss = bpf_object__find_map_by_name(e->obj, ".bss");
 	if (!prog || !map || !bpf_object__find_map_by_name(e->obj, FK_COUNTS_MAP)) {
 		*err_no = EINVAL;
-		say(err, errlen, "%s is not a faultc fault-hook object", opts->object_path);
+		set_err(err, errlen, "%s is not a faultc fault-hook object", opts->object_path);
 		goto fail;
 	}
 	e->prog_fd = bpf_program__fd(prog);
@@ -162,14 +150,15 @@ struct fk_engine *fk_engine_open(const struct fk_engine_opts *opts, char *err,
 	e->rb = ring_buffer__new(bpf_map__fd(map), on_sample, e, NULL);
 	if (!e->rb) {
 		*err_no = errno ? errno : ENOMEM;
-		say(err, errlen, "cannot open the ring buffer of %s", opts->object_path);
+		set_err(err, errlen, "cannot open the ring buffer of %s", opts->object_path);
 		goto fail;
 	}
 	for (unsigned i = 0; i < opts->nr_sources; i++) {
-		e->source_fd[i] = open(opts->source_paths[i], O_RDONLY | O_CLOEXEC);
+		struct stat st;
+
+		e->source_fd[i] = open_source_file(opts->source_paths[i], &st, err, errlen);
 		if (e->source_fd[i] < 0) {
-			*err_no = errno;
-			say(err, errlen, "cannot open source %s: %s", opts->source_paths[i], strerror(errno));
+			*err_no = -e->source_fd[i];
 			goto fail;
 		}
 		e->nr_sources = i + 1;
@@ -202,7 +191,7 @@ static struct fc_engine *watcher(struct fk_engine *e, char *err, size_t errlen, 
 	if (e->watcher)
 		return e->watcher;
 	if (!e->decide_path) {
-		say(err, errlen, "`on write` rules and defer need the policy's decision library");
+		set_err(err, errlen, "`on write` rules and defer need the policy's decision library");
 		*rc = -EINVAL;
 		return NULL;
 	}
@@ -237,10 +226,10 @@ static int attach(struct fk_engine *e, uint32_t policy_region, uint64_t addr,
 		return 0;
 	rc = -errno;
 	if (rc == -EPERM)
-		say(err, errlen, "attaching a fault program needs CAP_BPF%s (run as root or grant cap_bpf)",
+		set_err(err, errlen, "attaching a fault program needs CAP_BPF%s (run as root or grant cap_bpf)",
 		    pidfd >= 0 ? " and the right to ptrace the process" : "");
 	else
-		say(err, errlen, "cannot attach the fault program: %s", strerror(-rc));
+		set_err(err, errlen, "cannot attach the fault program: %s", strerror(-rc));
 	return rc;
 }
 
@@ -253,17 +242,17 @@ int fk_engine_add_region(struct fk_engine *e, uint32_t policy_region, uint64_t s
 	int rc;
 
 	if (e->nr_slots >= FK_MAX_REGIONS) {
-		say(err, errlen, "too many regions");
+		set_err(err, errlen, "too many regions");
 		return -ENOSPC;
 	}
 	if (!size || size % FAULTC_PAGE_SIZE || at % FAULTC_PAGE_SIZE) {
-		say(err, errlen, "region size and address must be whole pages");
+		set_err(err, errlen, "region size and address must be whole pages");
 		return -EINVAL;
 	}
 	if (FK_REGION_MAPS_SOURCE(flags)) {
 		if (FK_REGION_SOURCE(flags) >= e->nr_sources ||
 		    (flags & (FK_REGION_DEFER | FK_REGION_WRITES))) {
-			say(err, errlen, "a region mapped from a source has no defer or `on write` rules");
+			set_err(err, errlen, "a region mapped from a source has no defer or `on write` rules");
 			return -EINVAL;
 		}
 		fd = e->source_fd[FK_REGION_SOURCE(flags)];
@@ -275,14 +264,14 @@ int fk_engine_add_region(struct fk_engine *e, uint32_t policy_region, uint64_t s
 	addr = mmap((void *)(uintptr_t)at, size, PROT_READ | PROT_WRITE, mflags, fd, 0);
 	if (addr == MAP_FAILED) {
 		rc = -errno;
-		say(err, errlen, "cannot map the region: %s%s", strerror(-rc),
+		set_err(err, errlen, "cannot map the region: %s%s", strerror(-rc),
 		    rc == -EEXIST ? " (its fixed address is taken)" : "");
 		return rc;
 	}
 	if (at && addr != (void *)(uintptr_t)at) {
 		/* Kernels before 4.17 ignore MAP_FIXED_NOREPLACE. */
 		munmap(addr, size);
-		say(err, errlen, "the region's fixed address is taken");
+		set_err(err, errlen, "the region's fixed address is taken");
 		return -EEXIST;
 	}
 	int watch = -1;
@@ -314,13 +303,13 @@ int fk_engine_attach_process(struct fk_engine *e, uint32_t policy_region, int pi
 	int pidfd, rc;
 
 	if (policy_region >= e->nr_regions) {
-		say(err, errlen, "no region %u in this policy", policy_region);
+		set_err(err, errlen, "no region %u in this policy", policy_region);
 		return -EINVAL;
 	}
 	pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
 	if (pidfd < 0) {
 		rc = -errno;
-		say(err, errlen, "cannot open process %d: %s", pid, strerror(-rc));
+		set_err(err, errlen, "cannot open process %d: %s", pid, strerror(-rc));
 		return rc;
 	}
 	rc = attach(e, policy_region, addr, size, pidfd, err, errlen);

@@ -1,4 +1,4 @@
-// JavaScript side of uffd_engine.c and uffd_touch.c.
+// JavaScript side of native/src/uffd/ and uffd_touch.c.
 //
 // Region memory is handed out as an external ArrayBuffer over the mapping:
 // V8 never reads or writes it on its own, and a JavaScript access to a
@@ -22,6 +22,7 @@
 extern "C" {
 #include "uffd_engine.h"
 #include "uffd_touch.h"
+#include "uffd/source_http.h"
 }
 
 namespace {
@@ -37,18 +38,13 @@ Napi::Error UffdError(Napi::Env env, const std::string &msg, int err)
 	return CodedError(env, "FAULTC_UFFD_", faultc_binding::ErrnoName(err), msg, err);
 }
 
-struct EventsCtx {
-	Napi::ThreadSafeFunction tsfn;
-	bool live = false;
-};
-
 // Shared by the wrapper and every ArrayBuffer over a region.
 struct Holder {
 	struct fc_engine *engine = nullptr;
 	std::mutex mu;
 	std::condition_variable cv;
 	int touchers = 0;	// touch workers running over region memory
-	std::unique_ptr<EventsCtx> events;	// outlives the handler threads
+	faultc_binding::Notifier events;	// outlives the handler threads
 	std::vector<struct faultc_event> last_events;	// queued when the engine stopped
 
 	void Close()
@@ -70,19 +66,15 @@ struct Holder {
 			fc_engine_close(engine);
 			engine = nullptr;
 		}
-		if (events && events->live) {
-			events->tsfn.Release();
-			events->live = false;
-		}
+		events.Release();
 	}
 	~Holder() { Close(); }
 };
 
 void OnEvents(void *ctx)
 {
-	auto *c = static_cast<EventsCtx *>(ctx);
 	// Data-less: the JS callback drains the queue itself, in batches.
-	c->tsfn.NonBlockingCall();
+	static_cast<faultc_binding::Notifier *>(ctx)->Notify();
 }
 
 class UffdEngine : public Napi::ObjectWrap<UffdEngine> {
@@ -99,7 +91,9 @@ public:
 			InstanceMethod("settle", &UffdEngine::Settle),
 			InstanceMethod("pause", &UffdEngine::Pause),
 			InstanceMethod("touch", &UffdEngine::Touch),
+			InstanceMethod("view", &UffdEngine::View),
 			InstanceMethod("info", &UffdEngine::Info),
+			InstanceMethod("httpStats", &UffdEngine::HttpStats),
 			InstanceMethod("close", &UffdEngine::Close),
 		});
 	}
@@ -129,6 +123,8 @@ public:
 			opts.source_paths[i] = paths[i].c_str();
 		if (o.Get("threads").IsNumber())
 			opts.nr_threads = o.Get("threads").As<Napi::Number>().Uint32Value();
+		if (o.Get("httpDeadlineMs").IsNumber())
+			opts.http_deadline_ms = o.Get("httpDeadlineMs").As<Napi::Number>().Uint32Value();
 		if (o.Get("userModeOnly").ToBoolean())
 			opts.flags |= FC_OPEN_USER_MODE_ONLY;
 		if (o.Get("forceSigbusFallback").ToBoolean())
@@ -141,15 +137,12 @@ public:
 			opts.flags |= FC_OPEN_NO_ZERO_COPY;
 		holder_ = std::make_shared<Holder>();
 		if (o.Get("onEvents").IsFunction()) {
-			auto ev = std::make_unique<EventsCtx>();
-			ev->tsfn = Napi::ThreadSafeFunction::New(env, o.Get("onEvents").As<Napi::Function>(),
-								 "faultc-uffd-events", 0, 1);
-			// Pending notifications must not keep the process alive.
-			ev->tsfn.Unref(env);
-			ev->live = true;
+			if (!holder_->events.Start(env, o.Get("onEvents").As<Napi::Function>(), "faultc-uffd-events")) {
+				holder_.reset();
+				return;
+			}
 			opts.on_events = OnEvents;
-			opts.ctx = ev.get();
-			holder_->events = std::move(ev);
+			opts.ctx = &holder_->events;
 		}
 		char err[512] = "";
 		int err_no = 0;
@@ -224,7 +217,7 @@ private:
 		if (!e || slot < 0)
 			return env.Undefined();
 		fc_engine_settle(e, 20);
-		return faultc_binding::DirtyPagesOf(env, e, slot, fc_region_size, fc_region_dirty);
+		return faultc_binding::DirtyPagesOf(env, e, slot, fc_region_dirty);
 	}
 
 	Napi::Value ResetDirty(const Napi::CallbackInfo &info)
@@ -282,6 +275,17 @@ private:
 	}
 
 	// touch(slot, pages: Uint32Array, threads, write, value) -> Promise<{ ns, sum }>
+	// view(slot, offset, length) -> ArrayBuffer over that part of a region
+	Napi::Value View(const Napi::CallbackInfo &info)
+	{
+		Napi::Env env = info.Env();
+		struct fc_engine *e = Engine(env);
+		int slot = faultc_binding::SlotArg(info);
+		if (!e || slot < 0)
+			return env.Undefined();
+		return buffers_.View(info, holder_, fc_region_addr(e, slot), fc_region_size(e, slot));
+	}
+
 	Napi::Value Touch(const Napi::CallbackInfo &info)
 	{
 		Napi::Env env = info.Env();
@@ -291,6 +295,26 @@ private:
 			return env.Undefined();
 		return StartTouch(info, UffdError, holder_, static_cast<uint8_t *>(fc_region_addr(e, slot)),
 				  fc_region_size(e, slot));
+	}
+
+	// httpStats(source) -> { requests, retries, bytes, failures, lastCause, lastStatus } or null
+	Napi::Value HttpStats(const Napi::CallbackInfo &info)
+	{
+		Napi::Env env = info.Env();
+		struct fc_engine *e = Engine(env);
+		struct fc_http_stats st;
+		if (!e || info.Length() < 1 || !info[0].IsNumber())
+			return env.Undefined();
+		if (fc_engine_http_stats(e, info[0].As<Napi::Number>().Uint32Value(), &st) < 0)
+			return env.Null();
+		Napi::Object o = Napi::Object::New(env);
+		o.Set("requests", (double)st.requests);
+		o.Set("retries", (double)st.retries);
+		o.Set("bytes", (double)st.bytes);
+		o.Set("failures", (double)st.failures);
+		o.Set("lastCause", (double)st.last_cause);
+		o.Set("lastStatus", (double)st.last_status);
+		return o;
 	}
 
 	Napi::Value Info(const Napi::CallbackInfo &info)

@@ -1,7 +1,7 @@
 // `faultc check <file...> [--json] [--engine E] [--list-codes]`: diagnostics only, no output files.
 // Exit status: 0 no errors (warnings allowed), 1 errors, 2 usage, 4 a file could not be read or an internal error.
-import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
+import { readInputText } from '../../compiler/files.js';
 import { allCodes, CODES } from '../../compiler/codes.js';
 import type { Diagnostic } from '../../compiler/diagnostic.js';
 import { formatDiagnostics, useColor, displayPath } from '../../compiler/format.js';
@@ -32,6 +32,8 @@ export function diagnosticJson(d: Diagnostic): Record<string, unknown> {
     severity: d.severity,
     message: d.message,
     ...(d.hint === undefined ? {} : { hint: d.hint }),
+    ...(d.suggestion === undefined ? {} : { suggestion: d.suggestion }),
+    ...(d.related === undefined ? {} : { related: d.related }),
     file: d.span.file,
     line: d.span.startLine,
     column: d.span.startColumn,
@@ -81,7 +83,7 @@ export function registerCheck(program: Command): void {
         if (r.diagnostics.some((d) => d.code === CODES.cannotRead.code)) unreadable = true;
         if (flags.json) continue;
         if (r.diagnostics.length > 0) {
-          const text = await readFile(file, 'utf8').catch(() => '');
+          const text = await readInputText(file);
           process.stderr.write(formatDiagnostics(r.diagnostics, text, { color: useColor(process.stderr) }) + '\n');
         }
         if (r.ok) {

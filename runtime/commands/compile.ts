@@ -1,6 +1,6 @@
 // `faultc compile <file> [-o dir] [--emit c,obj,json] [--policy P] [--json]`
-import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
+import { readInputText } from '../../compiler/files.js';
 import type { Diagnostic } from '../../compiler/diagnostic.js';
 import { CODES } from '../../compiler/codes.js';
 import { formatDiagnostics, useColor } from '../../compiler/format.js';
@@ -30,7 +30,7 @@ function parseEmit(list: string): EmitKind[] | string {
 
 async function printDiagnostics(file: string, diagnostics: Diagnostic[]): Promise<void> {
   if (diagnostics.length === 0) return;
-  const text = await readFile(file, 'utf8').catch(() => '');
+  const text = await readInputText(file);
   process.stderr.write(formatDiagnostics(diagnostics, text, { color: useColor(process.stderr) }) + '\n');
 }
 

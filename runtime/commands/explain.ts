@@ -2,13 +2,14 @@
 //  [--source-size id=N]... [--address A] [--json]`: runs the reference evaluator
 // for one fault and prints the lines it went through and the decision.
 // Exit status: 0 explained, 1 the policy has errors, 2 usage error, 4 a file could not be read or an internal error.
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import type { Command } from 'commander';
+import { readInputText } from '../../compiler/files.js';
 import { CODES } from '../../compiler/codes.js';
 import { evaluate, evaluateExpr, type EvalInput, type Evaluation } from '../../compiler/evaluate.js';
 import { formatDiagnostics, useColor, displayPath } from '../../compiler/format.js';
 import { checkFile } from '../../compiler/index.js';
-import { PAGE_SIZE, type Expr, type Handler, type PolicyIR, type RegionIR, type Stmt } from '../../compiler/ir.js';
+import { PAGE_SIZE, type Expr, type Handler, type PolicyIR, type ProgramIR, type RegionIR, type Stmt } from '../../compiler/ir.js';
 import { SourceText } from '../../grammar/source-text.js';
 import { UNIT_SCALE } from '../../grammar/tokens.js';
 
@@ -23,7 +24,8 @@ interface ExplainFlags {
   json?: boolean;
 }
 
-class UsageError extends Error {}
+export class ExplainUsageError extends Error {}
+const UsageError = ExplainUsageError;
 
 const NUMBER = /^(0x[0-9a-fA-F](?:_?[0-9a-fA-F])*|[0-9](?:_?[0-9])*)\s*([A-Za-z]+)?$/;
 
@@ -117,6 +119,78 @@ function describeDecision(e: Evaluation, policy: PolicyIR): string[] {
   return lines;
 }
 
+export interface ExplainRequest {
+  policy?: string | undefined;
+  region?: string | undefined;
+  /** Byte offset in the region, units allowed (`64KiB`); default 0. */
+  offset?: string | undefined;
+  write?: boolean | undefined;
+  handler?: string | undefined;
+  /** `id=N` items. */
+  sourceSize?: string[] | undefined;
+  address?: string | undefined;
+}
+
+export interface ExplainStep {
+  line: number;
+  column: number;
+  text: string;
+  condition?: string;
+}
+
+export interface Explanation {
+  policy: PolicyIR;
+  region: RegionIR;
+  handler: Handler;
+  input: EvalInput;
+  result: Evaluation;
+  steps: ExplainStep[];
+  notes: string[];
+}
+
+/** The path one fault takes through a checked policy (`text` is the policy file's text). Bad requests throw ExplainUsageError. */
+export async function explainFault(program: ProgramIR, text: string, req: ExplainRequest): Promise<Explanation> {
+  const policy = pickPolicy(program.policies, req.policy);
+  const region = pickRegion(policy, req.region);
+  const handlerName = req.handler ?? 'missing';
+  if (handlerName !== 'missing' && handlerName !== 'write') throw new UsageError(`--handler is missing or write, not '${handlerName}'`);
+  const handler: Handler = handlerName;
+  const rawOffset = parseQuantity(req.offset ?? '0', '--offset');
+  if (rawOffset >= region.size) throw new UsageError(`--offset ${hex(rawOffset)} is past the end of region ${region.id} (size ${hex(region.size)})`);
+  const offset = rawOffset - (rawOffset % BigInt(PAGE_SIZE));
+  const notes: string[] = [];
+  if (offset !== rawOffset) notes.push(`offset ${hex(rawOffset)} is in the page at ${hex(offset)}`);
+  const address = req.address !== undefined ? parseQuantity(req.address, '--address') : (region.at ?? 0n) + offset;
+  const input: EvalInput = {
+    region: region.index,
+    handler,
+    offset,
+    address: address - (address % BigInt(PAGE_SIZE)),
+    write: handler === 'write' ? true : req.write === true,
+    sourceSizes: await sourceSizes(policy, req.sourceSize ?? [], notes),
+  };
+  const result = evaluate(policy, input);
+  const src = new SourceText(text, program.file);
+  const conds = conditionsOf(handler === 'missing' ? region.onMissing : region.onWrite, new Map());
+  const steps = result.path.map((span): ExplainStep => {
+    const cond = conds.get(span.startOffset);
+    const v = cond ? evaluateExpr(cond, input) : undefined;
+    const outcome = v === undefined ? undefined : typeof v === 'string' ? v : v !== 0n ? 'true' : 'false';
+    return { line: span.startLine, column: span.startColumn, text: src.line(span.startLine).trim(), ...(outcome ? { condition: outcome } : {}) };
+  });
+  return { policy, region, handler, input, result, steps, notes };
+}
+
+/** What `faultc explain --json` prints (numbers that may pass 2^53 as decimal strings). */
+export function explanationJson(e: Explanation): unknown {
+  const { policy, region, handler, input, result, steps, notes } = e;
+  const json = JSON.stringify(
+    { policy: policy.name, region: region.id, handler, offset: input.offset, address: input.address, write: input.write, decision: { ...result, path: undefined }, path: steps, notes },
+    (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v),
+  );
+  return JSON.parse(json) as unknown;
+}
+
 export function registerExplain(program: Command): void {
   program
     .command('explain')
@@ -134,46 +208,17 @@ export function registerExplain(program: Command): void {
     .action(async (file: string, flags: ExplainFlags) => {
       const r = await checkFile(file);
       if (!r.ok) {
-        const text = await readFile(file, 'utf8').catch(() => '');
+        const text = await readInputText(file);
         process.stderr.write(formatDiagnostics(r.diagnostics, text, { color: useColor(process.stderr) }) + '\n');
         process.exitCode = r.diagnostics.some((d) => d.code === CODES.cannotRead.code) ? 4 : 1;
         return;
       }
       try {
-        const policy = pickPolicy(r.value.policies, flags.policy);
-        const region = pickRegion(policy, flags.region);
-        if (flags.handler !== 'missing' && flags.handler !== 'write') throw new UsageError(`--handler is missing or write, not '${flags.handler}'`);
-        const handler: Handler = flags.handler;
-        const rawOffset = parseQuantity(flags.offset ?? '0', '--offset');
-        if (rawOffset >= region.size) throw new UsageError(`--offset ${hex(rawOffset)} is past the end of region ${region.id} (size ${hex(region.size)})`);
-        const offset = rawOffset - (rawOffset % BigInt(PAGE_SIZE));
-        const notes: string[] = [];
-        if (offset !== rawOffset) notes.push(`offset ${hex(rawOffset)} is in the page at ${hex(offset)}`);
-        const address = flags.address !== undefined ? parseQuantity(flags.address, '--address') : (region.at ?? 0n) + offset;
-        const input: EvalInput = {
-          region: region.index,
-          handler,
-          offset,
-          address: address - (address % BigInt(PAGE_SIZE)),
-          write: handler === 'write' ? true : flags.write === true,
-          sourceSizes: await sourceSizes(policy, flags.sourceSize, notes),
-        };
-        const result = evaluate(policy, input);
-        const src = new SourceText(await readFile(r.value.file, 'utf8'), r.value.file);
-        const conds = conditionsOf(handler === 'missing' ? region.onMissing : region.onWrite, new Map());
-        const steps = result.path.map((span) => {
-          const cond = conds.get(span.startOffset);
-          const v = cond ? evaluateExpr(cond, input) : undefined;
-          const outcome = v === undefined ? undefined : typeof v === 'string' ? v : v !== 0n ? 'true' : 'false';
-          return { line: span.startLine, column: span.startColumn, text: src.line(span.startLine).trim(), ...(outcome ? { condition: outcome } : {}) };
-        });
+        const text = await readInputText(r.value.file);
+        const e = await explainFault(r.value, text, flags);
+        const { policy, region, handler, input, result, steps, notes } = e;
         if (flags.json) {
-          const json = JSON.stringify(
-            { policy: policy.name, region: region.id, handler, offset: input.offset, address: input.address, write: input.write, decision: { ...result, path: undefined }, path: steps, notes },
-            (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v),
-            2,
-          );
-          process.stdout.write(json + '\n');
+          process.stdout.write(JSON.stringify(explanationJson(e), null, 2) + '\n');
           return;
         }
         const out: string[] = [];

@@ -37,6 +37,13 @@ function parsePositive(v: string): number {
   return Number(v);
 }
 
+/** The native toucher runs 1 to 64 threads. */
+function parseThreads(v: string): number {
+  const n = parsePositive(v);
+  if (n > 64) throw new InvalidArgumentError('expected 1 to 64');
+  return n;
+}
+
 function collect(v: string, prev: string[]): string[] {
   if (!/^[A-Za-z_][A-Za-z0-9_]*=.+/.test(v)) throw new InvalidArgumentError('expected id=path');
   return [...prev, v];
@@ -102,7 +109,7 @@ function toJson(r: RunReport): string {
 function exitFor(e: unknown): number {
   if (!(e instanceof RuntimeError)) return 4;
   if (e.code === 'FAULTC_POLICY_INVALID') return 1;
-  if (/EPERM|EACCES|ENOSYS|ENOTSUP|ENGINE_UNAVAILABLE/.test(e.code)) return 3;
+  if (/EPERM|EACCES|ENOSYS|ENOTSUP|ENGINE_UNAVAILABLE|NATIVE_MISSING/.test(e.code)) return 3;
   if (e.code.startsWith('FAULTC_REGION_NOT_FOUND') || e.code.startsWith('FAULTC_SOURCE_NOT_FOUND') || e.code.startsWith('FAULTC_POLICY_NOT_FOUND') || e.code.startsWith('FAULTC_POLICY_AMBIGUOUS') || e.code === 'FAULTC_ENGINE_UNKNOWN') return 2;
   return 4;
 }
@@ -117,7 +124,7 @@ export function registerRun(program: Command): void {
     .option('--source <id=path>', 'use this file for a source (repeatable)', collect, [])
     .option('--touch <order>', 'seq, random, or N random pages', parseTouch, 'seq')
     .option('--write', 'touch with writes (a byte per page) instead of reads')
-    .option('--threads <n>', 'native threads touching the pages', parsePositive, 1)
+    .option('--threads <n>', 'native threads touching the pages (1 to 64)', parseThreads, 1)
     .option('--seed <n>', 'seed of the random order', parsePositive, 1)
     .option('--verify', 'check every touched page byte for byte against the policy and its sources')
     .option('--engine <engine>', 'kernel, uffd or auto', 'auto')

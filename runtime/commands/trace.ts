@@ -5,7 +5,7 @@ import type { Command } from 'commander';
 import { renderHeatmap, type HeatmapPoint } from '../trace-heatmap.js';
 import { parseRangeArg, parseSize } from '../trace-args.js';
 import { WorkingSetRecorder } from '../trace-record.js';
-import { trace, TraceOptionError, type TraceEvent, type TraceOptions, type TraceSummary, type Tracer } from '../trace.js';
+import { trace, TraceOptionError, TracePermissionError, type TraceEvent, type TraceOptions, type TraceSummary, type Tracer } from '../trace.js';
 import { PolicyCompileError } from '../trace-program.js';
 import { hasBpfPrivilege, type NativeError } from '../trace-native.js';
 
@@ -132,7 +132,7 @@ status is shown in the summary.`,
       };
       if (flags.writeFaults) opts.writeFaults = true;
       if (flags.pid !== undefined) {
-        if (!/^\d+$/.test(flags.pid)) fail(2, `--pid needs a process id, got ${flags.pid}`);
+        if (!/^[1-9]\d*$/.test(flags.pid)) fail(2, `--pid needs a process id (a positive integer), got ${flags.pid}`);
         if (command.length) fail(2, 'give either --pid or a command, not both');
         opts.pid = Number(flags.pid);
       } else if (command.length) {
@@ -187,7 +187,10 @@ status is shown in the summary.`,
         if (isPrivilegeError(e)) fail(3, PRIVILEGE_MESSAGE);
         if (e instanceof PolicyCompileError) fail(1, e.message);
         if (e instanceof TraceOptionError) fail(2, e.message);
-        const err = e as NativeError;
+        if (e instanceof TracePermissionError) fail(3, e.message);
+        const err = e as NativeError & { path?: string };
+        // A file faultc could not read or write (its cache...): not the kernel's doing.
+        if (typeof err.path === 'string') fail(4, err.message);
         if (err.errno !== undefined) {
           const log = err.log ? `\n${err.log.trim()}` : '';
           fail(3, `${err.message} (kernel without BPF tracepoint support?)${log}`);
@@ -215,10 +218,21 @@ status is shown in the summary.`,
         ? setInterval(() => process.stderr.write(`\r\x1b[K${live(tracer, last)}`), 1000)
         : undefined;
 
+      let forwarded: NodeJS.Signals | undefined;
       await new Promise<void>((resolve) => {
         const done = () => resolve();
-        process.once('SIGINT', done);
-        process.once('SIGTERM', done);
+        // A signal for faultc alone ends the command it started too, as the
+        // terminal's Ctrl-C (sent to the whole process group) would.
+        const stop = (signal: NodeJS.Signals) => {
+          const child = tracer.child;
+          if (child && child.exitCode === null && child.signalCode === null) {
+            forwarded = signal;
+            child.kill(signal);
+          }
+          done();
+        };
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
         if (tracer.exited) void tracer.exited.then(done);
         if (durationMs !== undefined) setTimeout(done, durationMs).unref();
         if (opts.pid !== undefined) {
@@ -226,7 +240,9 @@ status is shown in the summary.`,
           const check = setInterval(() => {
             try {
               process.kill(pid, 0);
-            } catch {
+            } catch (e) {
+              // EPERM: still there, another user's.
+              if ((e as NodeJS.ErrnoException).code === 'EPERM') return;
               clearInterval(check);
               done();
             }
@@ -238,7 +254,12 @@ status is shown in the summary.`,
         clearInterval(ticker);
         process.stderr.write('\r\x1b[K');
       }
-      // A command still running (we were interrupted) is left to the signal it got.
+      // The command got the signal: its exit is in the summary when it ends
+      // within a second; one that ignores it is left running.
+      if (forwarded && tracer.exited) {
+        await Promise.race([tracer.exited, new Promise((r) => setTimeout(r, 1000).unref())]);
+        tracer.child?.unref();
+      }
       const summary = await tracer.stop();
       try {
         if (recorder && flags.record) {

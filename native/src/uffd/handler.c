@@ -1,0 +1,236 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The handler threads: nr_threads of them (default: one per online CPU) all
+ * read the engine's single userfaultfd. A fault wakes one idle handler (each
+ * sleeps in its own epoll set holding the uffd with EPOLLEXCLUSIVE), which
+ * resolves it with its own buffers, so faults from several threads are
+ * resolved in parallel and never queue behind one busy handler. A handler
+ * moves to the CPU of the thread it serves, so a fault's two hand-offs stay
+ * on one CPU.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+/* The CPU a thread of this process last ran on (field 39 of its stat), or -1. */
+static int thread_cpu(uint32_t tid)
+{
+	char path[64], buf[1024];
+	ssize_t n;
+	int fd, field = 2;
+	char *p;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%u/stat", tid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	p = strrchr(buf, ')');	/* the end of the command name, field 2 */
+	if (!p)
+		return -1;
+	for (; *p && field < 39; p++)
+		if (*p == ' ')
+			field++;
+	return *p ? atoi(p) : -1;
+}
+
+/*
+ * A fault is two hand-offs between the faulting thread and a handler. On the
+ * same CPU they are two context switches; across CPUs each is a wake-up of
+ * another CPU, which costs several times more (an IPI, and in a VM an exit).
+ * The scheduler leaves a woken handler on its own idle CPU, so while the
+ * faults come from one thread, a handler moves itself next to it, checking
+ * every FC_FOLLOW_EVERY faults. Faults from several threads take turns on the
+ * handlers (a wake-up goes to whichever handler sleeps), so a handler pinned
+ * to one faulting thread's CPU would wait there behind that thread while
+ * serving another: then handlers go wherever the scheduler puts them.
+ */
+#define FC_FOLLOW_EVERY 64
+
+static void follow_faulting_thread(struct fc_worker *w)
+{
+	struct fc_engine *e = w->e;
+	uint64_t switches = atomic_load_explicit(&e->tid_switches, memory_order_relaxed);
+	bool one_thread = switches - w->seen_switches <= 1;
+	int cpu = one_thread ? thread_cpu(w->last_tid) : -1;
+	cpu_set_t set;
+
+	w->seen_switches = switches;
+	if (cpu == w->cpu || cpu >= CPU_SETSIZE)
+		return;
+	if (cpu < 0) {
+		if (sched_setaffinity(0, sizeof(e->cpus), &e->cpus) == 0)
+			w->cpu = -1;
+		return;
+	}
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	if (sched_setaffinity(0, sizeof(set), &set) == 0)
+		w->cpu = cpu;
+}
+
+static void wait_while_paused(struct fc_engine *e)
+{
+	pthread_mutex_lock(&e->pause_lock);
+	while (atomic_load(&e->paused) && !atomic_load(&e->stopping))
+		pthread_cond_wait(&e->pause_cond, &e->pause_lock);
+	pthread_mutex_unlock(&e->pause_lock);
+}
+
+/* How long the CPU-latency request outlives the last fault. */
+#define FC_LATENCY_LINGER_MS 5
+
+static void *handler_main(void *arg)
+{
+	struct fc_worker *w = arg;
+	struct fc_engine *e = w->e;
+	struct uffd_msg msgs[MSG_BATCH];
+	struct epoll_event ev;
+
+	for (;;) {
+		if (atomic_load_explicit(&e->paused, memory_order_relaxed))
+			wait_while_paused(e);
+
+		ssize_t n = read(e->uffd, msgs, sizeof(msgs));
+
+		if (n > 0) {
+			/* Raised before any fault is resolved, so whoever sees a
+			 * resolved page and then busy == 0 sees its stats too. */
+			atomic_fetch_add(&e->busy, 1);
+			for (size_t i = 0; i < (size_t)n / sizeof(msgs[0]); i++)
+				fc_handle_msg(w, &msgs[i]);
+			atomic_fetch_sub(&e->busy, 1);
+			fc_cpu_latency_hold(&e->latency, now_ns());
+			if (e->follow && w->handled++ % FC_FOLLOW_EVERY == 0)
+				follow_faulting_thread(w);
+			/* A short read emptied the queue: sleep without asking again
+			 * (the epoll set is level-triggered: more comes back at once). */
+			if ((size_t)n == sizeof(msgs))
+				continue;
+		} else if (n < 0 && errno != EAGAIN && errno != EINTR) {
+			break;
+		} else if (atomic_load(&e->stopping)) {
+			/* Queue empty: leave once close() has begun. */
+			break;
+		}
+		int woken = epoll_wait(w->epfd, &ev, 1,
+				       atomic_load(&e->latency.held) ? FC_LATENCY_LINGER_MS : -1);
+
+		if (woken < 0 && errno != EINTR)
+			break;
+		if (woken == 0)
+			fc_cpu_latency_release_idle(&e->latency, now_ns(),
+						    FC_LATENCY_LINGER_MS * 1000000ull);
+	}
+	return NULL;
+}
+
+void fc_stop_handlers(struct fc_engine *e)
+{
+	uint64_t one = 1;
+
+	atomic_store(&e->stopping, true);
+	pthread_mutex_lock(&e->pause_lock);
+	atomic_store(&e->paused, false);
+	pthread_cond_broadcast(&e->pause_cond);
+	pthread_mutex_unlock(&e->pause_lock);
+	if (write(e->stopfd, &one, sizeof(one)) < 0) {
+		/* an eventfd write only fails on overflow, which cannot happen */
+	}
+	for (unsigned i = 0; i < e->started; i++) {
+		pthread_join(e->workers[i].thread, NULL);
+		close(e->workers[i].epfd);
+		munmap(e->workers[i].buf, (size_t)FC_BATCH_PAGES * PAGE);
+	}
+	e->started = 0;
+}
+
+/*
+ * Starts handler w: its buffer, its epoll set, its thread. 0 or an errno
+ * with a message; on failure nothing of w is left to undo.
+ */
+static int start_handler(struct fc_engine *e, struct fc_worker *w, char *err, size_t errlen)
+{
+	/*
+	 * Each handler sleeps in its own epoll set holding the uffd with
+	 * EPOLLEXCLUSIVE: a fault wakes one idle handler, not all of them
+	 * (a poll() on the uffd itself would wake every handler).
+	 */
+	struct epoll_event uev = { .events = EPOLLIN | EPOLLEXCLUSIVE };
+	struct epoll_event sev = { .events = EPOLLIN };
+	int rc;
+
+	w->e = e;
+	w->epfd = -1;
+	w->cpu = -1;
+	w->buf = mmap(NULL, (size_t)FC_BATCH_PAGES * PAGE, PROT_READ | PROT_WRITE,
+		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (w->buf == MAP_FAILED) {
+		set_err(err, errlen, "cannot allocate handler buffers");
+		return ENOMEM;
+	}
+	w->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (w->epfd < 0 || epoll_ctl(w->epfd, EPOLL_CTL_ADD, e->uffd, &uev) < 0 ||
+	    epoll_ctl(w->epfd, EPOLL_CTL_ADD, e->stopfd, &sev) < 0) {
+		rc = errno;
+		set_err(err, errlen, "cannot set up handler threads: %s", strerror(rc));
+		goto fail;
+	}
+	rc = pthread_create(&w->thread, NULL, handler_main, w);
+	if (rc) {
+		set_err(err, errlen, "cannot start handler threads: %s", strerror(rc));
+		goto fail;
+	}
+	pthread_setname_np(w->thread, "faultc-uffd");
+	return 0;
+fail:
+	if (w->epfd >= 0)
+		close(w->epfd);
+	munmap(w->buf, (size_t)FC_BATCH_PAGES * PAGE);
+	return rc;
+}
+
+/*
+ * Starts nr_threads handlers (0: one per online CPU, at most 64). 0 or an
+ * errno with a message; on failure no handler is left running.
+ */
+int fc_start_handlers(struct fc_engine *e, unsigned nr_threads, char *err, size_t errlen)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	sigset_t all, old;
+	int rc = 0;
+
+	e->nr_threads = nr_threads ? nr_threads : (cpus > 0 ? (unsigned)cpus : 1);
+	if (e->nr_threads > 64)
+		e->nr_threads = 64;
+	e->workers = calloc(e->nr_threads, sizeof(*e->workers));
+	if (!e->workers) {
+		set_err(err, errlen, "out of memory");
+		return ENOMEM;
+	}
+	/* Handlers take no signals: the process's handlers run on its own threads. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	for (unsigned i = 0; i < e->nr_threads && !rc; i++) {
+		rc = start_handler(e, &e->workers[i], err, errlen);
+		if (!rc)
+			e->started++;
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc)
+		fc_stop_handlers(e);
+	return rc;
+}
