@@ -11,7 +11,7 @@ import { packageRoot } from '../runtime/native.js';
 import { median, type Access, type BenchContext, type BenchRow, type BenchSection } from './section.js';
 
 /** Sections in the order they run; each is ./<name>.js. */
-const SECTIONS = ['uffd', 'trace', 'kernel'];
+const SECTIONS = ['uffd', 'trace', 'kernel', 'compiler', 'http'];
 
 interface Args {
   json: boolean;
@@ -48,6 +48,7 @@ interface OwnReport {
 
 /** Why a self-reporting section cannot run here, or null. */
 async function ownUnavailable(name: string): Promise<string | null> {
+  if (name === 'compiler') return null;
   if (process.getuid?.() !== 0) return 'needs root';
   if (name === 'kernel' && !(await detectKernelEngine())) {
     return 'needs the faultc kernel (kernel/): run `node dist/bench/kernel.js --vm`';

@@ -13,7 +13,7 @@ _faultc() {
     esac
   done
   if [[ -z $cmd ]]; then
-    COMPREPLY=($(compgen -W 'check compile explain verify run trace features completion fmt lsp help -V --version -v --verbose -h --help' -- "$cur"))
+    COMPREPLY=($(compgen -W 'check compile explain verify run trace features completion fmt lsp lazy-pages help -V --version -v --verbose -h --help' -- "$cur"))
     return
   fi
   local opts='' vals=''
@@ -23,11 +23,12 @@ _faultc() {
     explain) opts='--region --offset --write --handler --policy --source-size --address --json -h --help'; vals='--region --offset --handler --policy --source-size --address' ;;
     verify) opts='--policy --json -h --help'; vals='--policy' ;;
     run) opts='--region --policy --source --touch --write --threads --seed --verify --engine --json --user-mode-only --no-zero-copy -h --help'; vals='--region --policy --source --touch --threads --seed --engine' ;;
-    trace) opts='--pid --policy --policy-name --notify-only --range --vma --json --record --heatmap --no-follow --no-kernel-faults --write-faults --ring-size --duration -q --quiet -h --help'; vals='--pid --policy --policy-name --range --vma --record --heatmap --ring-size --duration' ;;
+    trace) opts='--pid --policy --policy-name --notify-only --range --vma --json -o --output --record --heatmap --no-follow --no-kernel-faults --write-faults --ring-size --duration -q --quiet -h --help'; vals='--pid --policy --policy-name --range --vma -o --output --record --heatmap --ring-size --duration' ;;
     features) opts='--json -h --help'; vals='' ;;
     completion) opts='-h --help'; vals='--regions' ;;
     fmt) opts='-w --write --check -h --help'; vals='' ;;
     lsp) opts='--stdio -h --help'; vals='' ;;
+    lazy-pages) opts='-D --images-dir -W --work-dir --policy --record --replay --prefetch --batch --threads --no-background --json -h --help'; vals='-D --images-dir -W --work-dir --policy --record --replay --prefetch --batch --threads' ;;
   esac
   if [[ $prev == --region || $prev == --explain-region ]] && [[ -n $file ]]; then
     COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" completion --regions "$file" 2>/dev/null)" -- "$cur"))

@@ -13,6 +13,7 @@
         "src/uffd/regions.c",
         "src/uffd/sources.c",
         "src/uffd/source_http.c",
+        "src/uffd/defer.c",
         "src/cpu_latency.c",
         "src/uffd_touch.c",
         "src/uffd_binding.cc",
@@ -23,7 +24,10 @@
         "src/kernel_engine.c",
         "src/kernel_binding.cc",
         "src/probe.c",
-        "src/probe_binding.cc"
+        "src/probe_binding.cc",
+        "src/criu/lazy_pages.c",
+        "src/criu/lp_socket.c",
+        "src/criu/lazy_binding.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

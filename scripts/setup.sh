@@ -18,6 +18,9 @@ APT_PACKAGES=(
   libcurl4-openssl-dev nginx
   # editors the language server and syntax files are tested in
   neovim vim
+  # CRIU, built from ../shared/vendor by scripts/criu.sh (lazy-pages tests, bench)
+  build-essential libprotobuf-c-dev protobuf-c-compiler libprotobuf-dev protobuf-compiler python3-protobuf
+  libnl-3-dev libnet1-dev libcap-dev libaio-dev libbsd-dev libgnutls28-dev libnftables-dev uuid-dev libdrm-dev
 )
 
 missing=()

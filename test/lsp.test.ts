@@ -163,6 +163,12 @@ describe('faultc lsp over stdio', () => {
     expect(src).toContain(image);
     expect(src).toContain('12,388 bytes');
     expect(src).toContain('4 pages');
+    // A remote source is not fetched for a hover.
+    const remote = POLICY.replace('source image = file "heap.img"', 'source image = http "http://127.0.0.1:9/heap.img"');
+    await setText(remote);
+    const r = await hover(pos(remote, 'image at', 1));
+    expect(r).toContain('fetched from: `http://127.0.0.1:9/heap.img`');
+    await setText(POLICY);
     const region = await hover(pos(POLICY, 'heap size', 1));
     expect(region).toContain('size: 8 MiB');
     expect(region).toContain('2048 pages');
@@ -245,5 +251,13 @@ describe('faultc lsp over stdio', () => {
   it('shuts down on request and exits 0', async () => {
     expect(await session.close()).toBe(0);
     expect(session.stderr()).toBe('');
+  });
+
+  it('exits 1 on `exit` without a shutdown request first', async () => {
+    const other = await startLspSession(cli, dir, null);
+    const code = new Promise<number | null>((resolve) => other.child.on('exit', (c) => resolve(c)));
+    await other.connection.sendNotification('exit');
+    expect(await code).toBe(1);
+    other.connection.dispose();
   });
 });

@@ -9,6 +9,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports)
 	InitBpf(env, exports);
 	InitKernel(env, exports);
 	InitProbe(env, exports);
+	InitLazyPages(env, exports);
 	return exports;
 }
 

@@ -4,7 +4,8 @@
 // Exit status: 0 done (with --check: every file is formatted), 1 a file has
 // syntax errors (or with --check: a file would change), 2 usage, 4 a file
 // could not be read or written.
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
+import { readInputFile } from '../../compiler/files.js';
 import type { Command } from 'commander';
 import { formatDiagnostics, useColor, displayPath } from '../../compiler/format.js';
 import { formatText } from '../lsp/format.js';
@@ -29,14 +30,15 @@ export function registerFmt(program: Command): void {
       }
       let status = 0;
       for (const file of files) {
-        let text: string;
-        try {
-          text = await readFile(file, 'utf8');
-        } catch (e) {
-          process.stderr.write(`faultc fmt: cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}\n`);
+        // A regular file within the input limit, read without blocking (compiler/files.ts).
+        const read = await readInputFile(file);
+        if (!read.ok) {
+          const why = 'tooLarge' in read ? `${read.tooLarge} bytes, more than a policy file may be` : read.reason;
+          process.stderr.write(`faultc fmt: cannot read ${file}: ${why}\n`);
           status = 4;
           continue;
         }
+        const text = read.bytes.toString('utf8');
         const r = formatText(text, file);
         if (!r.ok) {
           process.stderr.write(formatDiagnostics(r.diagnostics, text, { color: useColor(process.stderr) }) + '\n');

@@ -18,6 +18,7 @@ export const COMMANDS: Record<string, () => Promise<Register>> = {
   completion: async () => (await import('./completion.js')).registerCompletion,
   fmt: async () => (await import('./fmt.js')).registerFmt,
   lsp: async () => (await import('./lsp.js')).registerLsp,
+  'lazy-pages': async () => (await import('./lazy-pages.js')).registerLazyPages,
 };
 
 /** The program with the named commands (all by default) registered. */

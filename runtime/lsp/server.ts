@@ -84,6 +84,11 @@ async function hoverName(doc: DocumentState, offset: number): Promise<string | u
   if (!found) return undefined;
   const { decl, policy } = found;
   const good = doc.lastGood?.policies.find((p) => p.name === policy.ast.name.name);
+  if (decl.kind === 'source' && decl.ast.kind.name !== 'file') {
+    // A remote source (`http`): its size is known when the runtime asks the server, not here.
+    const where = good?.sources.find((s) => s.id === decl.name.name)?.resolvedPath ?? decl.ast.path.value;
+    return `**source \`${decl.name.name}\`** = ${decl.ast.kind.name} "${decl.ast.path.value}"\n\nfetched from: \`${where}\`\n\nsize: asked of the server when the policy is loaded`;
+  }
   if (decl.kind === 'source') {
     const resolved = good?.sources.find((s) => s.id === decl.name.name)?.resolvedPath ?? path.resolve(path.dirname(doc.file), decl.ast.path.value);
     let size: string;
@@ -267,6 +272,13 @@ export function startServer(input: NodeJS.ReadableStream = process.stdin, output
       throw e;
     }
   });
+
+  // The protocol's rule: exit 0 after a shutdown request, 1 without one.
+  let shutDown = false;
+  connection.onShutdown(() => {
+    shutDown = true;
+  });
+  connection.onExit(() => process.exit(shutDown ? 0 : 1));
 
   documents.listen(connection);
   connection.listen();
