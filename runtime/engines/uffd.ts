@@ -4,12 +4,14 @@ import { zeroCopySource } from '../../compiler/region-traits.js';
 import { decodeFaultEvents, eventPump } from '../api/events.js';
 import type { LoadedManifest } from '../../codegen/manifest.js';
 import { RuntimeError } from '../api/errors.js';
+import { detectKernelEngine } from './select.js';
 import type { Engine, EngineInstance, EngineOpenContext, EngineRegion, RegionSpec, RegionStats } from './types.js';
 import { HTTP_MIN_HANDLER_THREADS, isHttpLocation, toHttpSourceStats, type HttpSourceStats, type NativeHttpStats } from '../sources/http.js';
 import { DEFER_DEADLINE_MS, DeferDispatch, type DeferHandler, type NativeDeferRequest } from '../api/defer.js';
 import { loadNative } from './native.js';
 import { availableParallelism } from 'node:os';
 import { debug } from '../api/debug.js';
+import { userfaultfdAccess } from '../proc/uffd-access.js';
 
 interface NativeStats {
   faults: number;
@@ -203,6 +205,9 @@ export const uffdEngine: Engine = {
     try {
       engine = new UffdEngine(opts);
     } catch (e) {
+      // Opening the userfaultfd failed: say why (seccomp, privilege, the device).
+      const access = userfaultfdAccess({ kernelHook: await detectKernelEngine(), userModeOnly: ctx.options.userModeOnly ?? false, engine: 'uffd' });
+      if (access.message) throw new RuntimeError(access.code, access.message);
       rethrow(e);
     }
     pump.bind(engine);
