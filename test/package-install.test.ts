@@ -40,7 +40,8 @@ const run = promisify(execFile);
 
 beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'faultc-pack-'));
-  // dist/ is built by the test set-up; prepack would only rebuild it.
+  // dist/ is built by the test set-up; the rest of prepack is the man pages and completion.
+  await run('node', [join(root, 'scripts', 'make-man.mjs')]);
   const packed = (await run('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', work], { cwd: root, encoding: 'utf8' })).stdout;
   tarball = join(work, (JSON.parse(packed) as { filename: string }[])[0]!.filename);
   app = join(work, 'app');
