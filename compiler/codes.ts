@@ -320,7 +320,7 @@ export const CODES = {
   deferOnUffd: {
     code: 'PFP6001',
     severity: 'warning',
-    message: '`defer` on the uffd engine: the fault is already with the user-space handler, which maps a zero page',
+    message: '`defer` on the uffd engine: the fault goes to the region\'s onDefer() handler, and maps a zero page without one',
     hint: 'the uffd engine counts these faults as deferred and reports the action as defer; the kernel engine hands them to user space',
   },
   traceObservesOnly: {

@@ -23,7 +23,7 @@ _faultc() {
     explain) opts='--region --offset --write --handler --policy --source-size --address --json -h --help'; vals='--region --offset --handler --policy --source-size --address' ;;
     verify) opts='--policy --json -h --help'; vals='--policy' ;;
     run) opts='--region --policy --source --touch --write --threads --seed --verify --engine --json --user-mode-only --no-zero-copy -h --help'; vals='--region --policy --source --touch --threads --seed --engine' ;;
-    trace) opts='--pid --policy --policy-name --notify-only --range --vma --json --record --heatmap --no-follow --no-kernel-faults --write-faults --ring-size --duration -q --quiet -h --help'; vals='--pid --policy --policy-name --range --vma --record --heatmap --ring-size --duration' ;;
+    trace) opts='--pid --policy --policy-name --notify-only --range --vma --json -o --output --record --heatmap --no-follow --no-kernel-faults --write-faults --ring-size --duration -q --quiet -h --help'; vals='--pid --policy --policy-name --range --vma -o --output --record --heatmap --ring-size --duration' ;;
     features) opts='--json -h --help'; vals='' ;;
     completion) opts='-h --help'; vals='--regions' ;;
     fmt) opts='-w --write --check -h --help'; vals='' ;;

@@ -13,6 +13,7 @@
         "src/uffd/regions.c",
         "src/uffd/sources.c",
         "src/uffd/source_http.c",
+        "src/uffd/defer.c",
         "src/cpu_latency.c",
         "src/uffd_touch.c",
         "src/uffd_binding.cc",

@@ -5,6 +5,7 @@
 // exists, else `uffd`.
 import type { LoadedManifest } from '../codegen/manifest.js';
 import type { RawFaultEvent } from './events.js';
+import type { DeferHandler } from './defer.js';
 import type { HttpSourceStats } from './http-source.js';
 import { debug } from './debug.js';
 
@@ -53,6 +54,8 @@ export interface EngineRegion {
    * never from the JavaScript thread. Resolves with the time the touching took.
    */
   touch(pages: Uint32Array, opts?: { threads?: number; write?: boolean; value?: number }): Promise<{ ns: number; sum: number }>;
+  /** A user-space handler for the region's `defer` rules (engines that take one). */
+  onDefer?(handler: DeferHandler | null): void;
 }
 
 export interface EngineOpenContext {
@@ -90,6 +93,8 @@ export interface EngineOptions {
    * its own copy at fault time.
    */
   zeroCopy?: boolean;
+  /** uffd: how long a deferred fault waits for its region's onDefer handler before SIGBUS (default 2000 ms). */
+  deferDeadlineMs?: number;
   /** uffd, http sources: how long one read may take, retries included, before SIGBUS (default 5000 ms). */
   httpDeadlineMs?: number;
 }

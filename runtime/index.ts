@@ -7,6 +7,8 @@ export { loadPolicy, Policy, type LoadPolicyOptions } from './policy.js';
 export { Region } from './region.js';
 export { RuntimeError, detectKernelEngine, type EngineChoice, type EngineKind, type RegionStats } from './engine.js';
 export type { FaultEvent, ErrorName } from './events.js';
+export type { DeferAnswer, DeferHandler, DeferredFault } from './defer.js';
+export type { HttpSourceStats } from './http-source.js';
 export type { CompiledPolicy, CompileOptions } from '../codegen/build.js';
 export type { Diagnostic } from '../compiler/diagnostic.js';
 

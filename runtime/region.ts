@@ -3,6 +3,7 @@ import { EventEmitter } from 'node:events';
 import { emitToAll } from './emit-all.js';
 import { RuntimeError } from './engine.js';
 import type { EngineRegion, RegionStats } from './engine.js';
+import type { DeferHandler } from './defer.js';
 import type { FaultEvent } from './events.js';
 
 export interface RegionEvents {
@@ -67,6 +68,20 @@ export class Region extends EventEmitter<RegionEvents> {
   /** First-touches pages (indexes) from native threads; see EngineRegion.touch. */
   touch(pages: Uint32Array, opts?: { threads?: number; write?: boolean; value?: number }): Promise<{ ns: number; sum: number }> {
     return this.mapped.touch(pages, opts);
+  }
+
+  /**
+   * A user-space handler for this region's `defer` rules (uffd engine): a
+   * deferred fault waits for its answer (the page's bytes, 'zero' or
+   * 'sigbus') up to `deferDeadlineMs`; past it, or if the handler throws,
+   * the fault gets SIGBUS and an error event. null removes it: deferred
+   * faults then map zeros. The handler runs on the JavaScript thread, so a
+   * deferred page must not be first touched from that thread.
+   */
+  onDefer(handler: DeferHandler | null): this {
+    if (!this.mapped.onDefer) throw new RuntimeError('FAULTC_ENGINE_UNSUPPORTED', `region ${this.id}: the engine of this policy takes no defer handler (use engine: 'uffd')`);
+    this.mapped.onDefer(handler);
+    return this;
   }
 
   /** @internal delivery from the policy's event pump */

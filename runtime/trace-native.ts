@@ -39,7 +39,8 @@ export interface NativeTraceSession {
   attach(): void;
   /** Detaches the programs; maps, counters and the ring buffer stay. */
   detach(): void;
-  addTarget(tgid: number): void;
+  /** state: TRACE_TARGET.traced (default) or .atExec (traced from its next exec). */
+  addTarget(tgid: number, state?: number): void;
   removeTarget(tgid: number): void;
   setRanges(ranges: NativeRange[]): void;
   setConfig(config: NativeTraceConfig): void;

@@ -20,18 +20,22 @@
 //    contended) take this path too.
 //  - no filter: the whole user address space is one region, `all`.
 // A spawned command is started stopped: `sh` waits on a pipe while the
-// program is attached and its pid is in the target map, then execs the
-// command, so its first instruction is traced. Children it forks are added to
-// the targets by the program itself (sched_process_fork), before they run.
+// program is attached and its pid is in the target map as "traced from its
+// next exec", then execs the command: its first instruction is traced and the
+// launcher's own faults are not (sched_process_exec turns tracing on).
+// Children it forks are added to the targets by the program itself
+// (sched_process_fork), before they run. Every event carries the name of its
+// process (the program sends a name record at each exec and fork) and the
+// mode the fault was taken in.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import type { Writable } from 'node:stream';
 import { ABI_LAYOUTS, ACTION_CODES, ERROR_CODES, type ActionName } from '../codegen/abi.js';
-import { TRACE_FLAGS, TRACE_LIMITS, TRACE_MODES } from '../codegen/trace-bpf.js';
+import { TRACE_EVENT_BITS, TRACE_FLAGS, TRACE_LIMITS, TRACE_MODES, TRACE_NAME_RECORD, TRACE_TARGET } from '../codegen/trace-bpf.js';
 import { tracksWrites } from '../compiler/region-traits.js';
 import { bpfNative, decodeEvents, type NativeRange, type NativeTraceSession, type RawEvent } from './trace-native.js';
 import { genericTraceObject, policyTraceProgram, sourceSizes } from './trace-program.js';
-import { closeSync, openSync, statSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, statSync } from 'node:fs';
 import { readMaps, vmaOffset, type Vma } from './trace-maps.js';
 import { debug } from './debug.js';
 
@@ -98,7 +102,11 @@ export interface TraceEvent {
   regionName: string;
   pid: number;
   tid: number;
+  /** The process's name (its comm) when the fault was taken. */
+  comm: string;
   access: Access;
+  /** 'user': the process's own instruction faulted; 'kernel': the kernel, touching user memory for it (read(2) into a fresh page). */
+  mode: 'user' | 'kernel';
   /** 'missing' for a first touch, 'write' for a write to a present page. */
   handler: 'missing' | 'write';
   /** With a policy: what it would do with this fault, and pages it would resolve. */
@@ -162,6 +170,8 @@ export class Tracer extends EventEmitter {
   private readonly catchAll: number;
   private readonly userCounts: bigint[];
   private readonly maps = new Map<number, Vma[]>();
+  /** Process names by tgid, from the program's name records (and /proc for --pid). */
+  private readonly names = new Map<number, string>();
   private stopped?: Promise<TraceSummary>;
   private cleanup: () => Promise<void>;
   private exitInfo?: { code: number | null; signal: NodeJS.Signals | null };
@@ -203,16 +213,32 @@ export class Tracer extends EventEmitter {
     }
   }
 
+  /** @internal names a process that is not yet named (--pid: from /proc) */
+  nameProcess(pid: number): void {
+    try {
+      this.names.set(pid, readFileSync(`/proc/${pid}/comm`, 'utf8').trim());
+    } catch {
+      /* gone: its events say `?` */
+    }
+  }
+
   /** @internal the native poll thread's batches */
   onBatch(buf: Buffer): void {
+    const EV = ABI_LAYOUTS.faultc_event;
     if (this.catchAll < 0 && this.listenerCount('batch') + this.listenerCount('event') === 0) {
       // Nobody reads events (a summary-only trace): count them, decode nothing.
-      this.events += Math.floor(buf.length / ABI_LAYOUTS.faultc_event.size);
+      for (let o = 0; o + EV.size <= buf.length; o += EV.size) {
+        if (buf.readUInt32LE(o + EV.fields.handler) !== TRACE_NAME_RECORD) this.events++;
+      }
       return;
     }
     const raw = decodeEvents(buf);
     const out: TraceEvent[] = [];
     for (const r of raw) {
+      if (r.handler === TRACE_NAME_RECORD) {
+        this.names.set(r.pid, commOf(r));
+        continue;
+      }
       const e = r.region === this.catchAll ? this.placeInVma(r) : this.toEvent(r, r.region, r.offset);
       if (e) out.push(e);
     }
@@ -231,7 +257,9 @@ export class Tracer extends EventEmitter {
       regionName: this.regions[region]?.name ?? `region${region}`,
       pid: r.pid,
       tid: r.tid,
-      access: r.write ? 'write' : 'read',
+      comm: this.names.get(r.pid) ?? '?',
+      access: r.write & TRACE_EVENT_BITS.write ? 'write' : 'read',
+      mode: r.write & TRACE_EVENT_BITS.kernelMode ? 'kernel' : 'user',
       handler: r.handler === 1 ? 'write' : 'missing',
     };
     if (r.action !== ACTION_CODES.none || r.pages > 1) {
@@ -301,6 +329,15 @@ export class Tracer extends EventEmitter {
     })();
     return this.stopped;
   }
+}
+
+/** The 16 bytes of a name record's address and offset: a comm, NUL-padded. */
+function commOf(r: RawEvent): string {
+  const b = Buffer.alloc(16);
+  b.writeBigUInt64LE(r.address, 0);
+  b.writeBigUInt64LE(r.offset, 8);
+  const end = b.indexOf(0);
+  return b.subarray(0, end < 0 ? 16 : end).toString('utf8');
 }
 
 /** The options ask for something impossible (no such process, region, ...): a usage error. */
@@ -485,7 +522,8 @@ export async function trace(opts: TraceOptions): Promise<Tracer> {
       pid = opts.pid!;
       checkTracedPid(pid);
     }
-    session.addTarget(pid);
+    // A command's launcher is traced from its exec of the command on.
+    session.addTarget(pid, child ? TRACE_TARGET.atExec : TRACE_TARGET.traced);
     session.attach();
   } catch (e) {
     session.close();
@@ -507,6 +545,7 @@ export async function trace(opts: TraceOptions): Promise<Tracer> {
     ...(policyName !== undefined ? { policyName } : {}),
   });
   if (vmaNames.length) tracer.refreshMaps();
+  if (!child) tracer.nameProcess(pid);
   session.start((buf) => tracer.onBatch(buf), pollMs);
   if (gate) {
     gate.on('error', () => {

@@ -5,6 +5,7 @@ import { decodeFaultEvents, eventPump } from './events.js';
 import type { LoadedManifest } from '../codegen/manifest.js';
 import { RuntimeError, type Engine, type EngineInstance, type EngineOpenContext, type EngineRegion, type RegionSpec, type RegionStats } from './engine.js';
 import { HTTP_MIN_HANDLER_THREADS, isHttpLocation, toHttpSourceStats, type HttpSourceStats, type NativeHttpStats } from './http-source.js';
+import { DEFER_DEADLINE_MS, DeferDispatch, type DeferHandler, type NativeDeferRequest } from './defer.js';
 import { loadNative } from './native.js';
 import { availableParallelism } from 'node:os';
 import { debug } from './debug.js';
@@ -42,6 +43,8 @@ export interface NativeUffdEngine {
   touch(slot: number, pages: Uint32Array, threads: number, write: boolean, value: number): Promise<TouchResult>;
   info(): { threads: number; poison: boolean; features: bigint };
   httpStats(source: number): NativeHttpStats | null;
+  setDeferHandler(fn: ((req: NativeDeferRequest) => void) | null, deadlineMs: number): void;
+  deferReply(id: bigint, kind: number, bytes?: Uint8Array): boolean;
   close(): Buffer;
 }
 
@@ -99,7 +102,13 @@ class UffdRegion implements EngineRegion {
     readonly address: bigint,
     readonly size: number,
     readonly buffer: ArrayBuffer | null,
+    private readonly spec: RegionSpec,
+    private readonly defers: DeferDispatch,
   ) {}
+
+  onDefer(handler: DeferHandler | null): void {
+    this.defers.set(this.spec.index, this.spec.id, handler);
+  }
 
   view(offset: number, length: number): ArrayBuffer {
     try {
@@ -129,19 +138,23 @@ class UffdRegion implements EngineRegion {
 export class UffdInstance implements EngineInstance {
   readonly kind = 'uffd' as const;
   private closed = false;
+  private readonly defers: DeferDispatch;
 
   constructor(
     /** The native engine; tests use its hooks (pause, settle, info). */
     readonly native: NativeUffdEngine,
     private readonly manifest: LoadedManifest,
-  ) {}
+    deferDeadlineMs = DEFER_DEADLINE_MS,
+  ) {
+    this.defers = new DeferDispatch(native, deferDeadlineMs);
+  }
 
   mapRegion(spec: RegionSpec): EngineRegion {
     // The native side maps such a region from its source when the source is on tmpfs.
     const zeroCopy = zeroCopySource(this.manifest.ir.regions[spec.index]) ?? -1;
     try {
       const r = this.native.addRegion(spec.index, spec.size, spec.at ?? 0n, spec.writeTracking, zeroCopy);
-      return new UffdRegion(this.native, r.slot, r.address, Number(spec.size), r.buffer);
+      return new UffdRegion(this.native, r.slot, r.address, Number(spec.size), r.buffer, spec, this.defers);
     } catch (e) {
       rethrow(e);
     }
@@ -196,7 +209,7 @@ export const uffdEngine: Engine = {
       const i = engine.info();
       return `uffd: ${i.threads} handler thread(s), UFFDIO_API features 0x${i.features.toString(16)}, poison ${i.poison ? 'yes' : 'no (SIGBUS fallback)'}${opts.userModeOnly ? ', user-mode faults only' : ''}`;
     });
-    return new UffdInstance(engine, ctx.manifest);
+    return new UffdInstance(engine, ctx.manifest, ctx.options.deferDeadlineMs);
   },
 };
 

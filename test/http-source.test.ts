@@ -11,7 +11,7 @@ import { rmSync, truncateSync, unlinkSync, utimesSync, writeFileSync } from 'nod
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { loadPolicy, type FaultEvent, type LoadPolicyOptions, type Policy } from '../runtime/index.js';
-import { Nginx, freePort, nginxMissing } from './helpers/nginx.js';
+import { Nginx, freePort, nginxMissing } from '../bench/nginx.js';
 import { kernelReadPage, skipReason, tempDir } from './helpers/uffd.js';
 
 const PAGE = 4096;

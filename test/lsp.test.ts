@@ -252,4 +252,12 @@ describe('faultc lsp over stdio', () => {
     expect(await session.close()).toBe(0);
     expect(session.stderr()).toBe('');
   });
+
+  it('exits 1 on `exit` without a shutdown request first', async () => {
+    const other = await startLspSession(cli, dir, null);
+    const code = new Promise<number | null>((resolve) => other.child.on('exit', (c) => resolve(c)));
+    await other.connection.sendNotification('exit');
+    expect(await code).toBe(1);
+    other.connection.dispose();
+  });
 });

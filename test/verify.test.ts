@@ -63,6 +63,7 @@ describe.skipIf(!privileged)('faultc verify on the running kernel', () => {
         expect(v.outcome.programs.map((p) => p.section).sort()).toEqual([
           'tp_btf/page_fault_kernel',
           'tp_btf/page_fault_user',
+          'tp_btf/sched_process_exec',
           'tp_btf/sched_process_fork',
         ]);
         for (const p of v.outcome.programs) expect(p.verifiedInsns).toBeGreaterThan(0);
@@ -85,7 +86,7 @@ describe.skipIf(!privileged)('faultc verify on the running kernel', () => {
     const out = JSON.parse(r.stdout) as { ok: boolean; programs: unknown[] }[];
     expect(out).toHaveLength(1);
     expect(out[0]!.ok).toBe(true);
-    expect(out[0]!.programs).toHaveLength(3);
+    expect(out[0]!.programs).toHaveLength(4); // page_fault_user, page_fault_kernel, sched_process_exec, sched_process_fork
   });
 
   test('a broken object is rejected and the report names the .pfp line', () => {

@@ -283,11 +283,9 @@ int faultc_trace_detach(struct faultc_trace *t)
 	return 0;
 }
 
-int faultc_trace_add_target(struct faultc_trace *t, __u32 tgid)
+int faultc_trace_add_target(struct faultc_trace *t, __u32 tgid, __u8 state)
 {
-	__u8 one = 1;
-
-	return bpf_map_update_elem(t->targets_fd, &tgid, &one, BPF_ANY) ? -errno : 0;
+	return bpf_map_update_elem(t->targets_fd, &tgid, &state, BPF_ANY) ? -errno : 0;
 }
 
 int faultc_trace_prune_targets(struct faultc_trace *t)

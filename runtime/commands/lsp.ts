@@ -9,8 +9,7 @@ export function registerLsp(program: Command): void {
     .option('--stdio', 'talk over stdin/stdout (the default and only transport)')
     .action(async () => {
       const { startServer } = await import('../lsp/server.js');
-      const connection = startServer();
       // The server ends on the client's `exit` notification or when stdin closes.
-      connection.onExit(() => process.exit(0));
+      startServer();
     });
 }

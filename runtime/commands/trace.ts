@@ -1,6 +1,8 @@
 // `faultc trace [--policy file] (--pid P | -- command args)`: page-access
 // notifications through the tracepoint program (see runtime/trace.ts).
+import { createWriteStream, type WriteStream } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
+import { constants } from 'node:os';
 import type { Command } from 'commander';
 import { renderHeatmap, type HeatmapPoint } from '../trace-heatmap.js';
 import { parseRangeArg, parseSize } from '../trace-args.js';
@@ -17,6 +19,7 @@ interface TraceFlags {
   range?: string[];
   vma?: string[];
   json?: boolean;
+  output?: string;
   record?: string;
   heatmap?: string;
   follow: boolean;
@@ -54,7 +57,9 @@ export function eventJson(e: TraceEvent): string {
     regionIndex: e.region,
     pid: e.pid,
     tid: e.tid,
+    comm: e.comm,
     access: e.access,
+    mode: e.mode,
     handler: e.handler,
   };
   if (e.action !== undefined) o.action = e.action;
@@ -73,6 +78,13 @@ function summaryLines(s: TraceSummary): string {
   if (s.unmatched > 0) lines.push(`  ${s.unmatched} faults outside the --vma filters`);
   if (s.exit) lines.push(`  command exited with ${s.exit.signal ? `signal ${s.exit.signal}` : `status ${s.exit.code}`}`);
   return lines.join('\n') + '\n';
+}
+
+/** The traced command's status, as a shell gives it (128+N for signal N); 0 for --pid. */
+export function exitStatus(s: TraceSummary): number {
+  if (!s.exit) return 0;
+  if (s.exit.signal) return 128 + (constants.signals[s.exit.signal] ?? 0);
+  return s.exit.code ?? 0;
 }
 
 function live(t: Tracer, last: { faults: bigint; at: number }): string {
@@ -100,7 +112,8 @@ export function registerTrace(program: Command): void {
     .option('--notify-only', "with --policy: only faults the policy marks 'notify'")
     .option('--range <spec>', 'START:LEN (e.g. 0x7f0000000000:64MiB); with --policy, REGION=START places a region (repeatable)', collect)
     .option('--vma <name>', 'a mapping as /proc/PID/maps names it: [heap], [stack], a file path, [anon:NAME] (repeatable)', collect)
-    .option('--json', 'one JSON event per line on stdout: time (ns since the trace began), address, offset, region, regionIndex, pid, tid, access, handler, and with --policy action, pages, error')
+    .option('--json', 'one JSON event per line on stdout: time (ns since the trace began), address, offset, region, regionIndex, pid, tid, comm, access, mode (user or kernel), handler, and with --policy action, pages, error')
+    .option('-o, --output <file>', "write the JSON events to this file instead of stdout (the traced command keeps stdout for itself)")
     .option('--record <file>', 'write the first-touch order of pages per region (working set) as JSON')
     .option('--heatmap <file>', 'write a page offset x time heatmap as SVG')
     .option('--no-follow', 'do not trace children of the traced process')
@@ -120,10 +133,15 @@ placed in user space by /proc/PID/maps of the faulting process: with any
 before its events are read cannot be placed (counted as outside).
 A command is started only once tracing is in place, and its children are
 followed. Events lost because the ring buffer was full are counted and shown.
+A command is traced from its exec on: the launcher that waits for tracing to
+be in place is not. Every event names its process and whether the fault was
+taken in user or kernel mode (the kernel touching user memory for a system
+call: leave those out with --no-kernel-faults).
 Needs root (CAP_BPF, CAP_PERFMON).
-Exit status: 0 traced, 1 the policy has errors, 2 usage error, 3 missing
-privilege or kernel feature, 4 internal or I/O failure. The command's own
-status is shown in the summary.`,
+Exit status: with a command, the command's own status (127 when it cannot be
+started, 128+N when signal N ended it), as perf and strace do; with --pid, 0.
+Before anything is traced: 1 the policy has errors, 2 usage error, 3 missing
+privilege or kernel feature, 4 internal or I/O failure.`,
     )
     .action(async (command: string[], flags: TraceFlags) => {
       const opts: TraceOptions = {
@@ -173,12 +191,29 @@ status is shown in the summary.`,
         opts.ringBytes = Number(n);
       }
       let durationMs: number | undefined;
+      if (flags.duration !== undefined && command.length) {
+        fail(2, '--duration is for --pid: a command is traced until it exits (interrupt with Ctrl-C to stop early)');
+      }
+      if (flags.output !== undefined && !flags.json) fail(2, '--output writes the JSON events: add --json');
       if (flags.duration !== undefined) {
         const d = Number(flags.duration);
         if (!(d > 0)) fail(2, '--duration needs a positive number of seconds');
         durationMs = d * 1000;
       }
 
+      // The events file is opened before tracing starts: batches that arrive
+      // while nothing listens are only counted.
+      let out: NodeJS.WritableStream = process.stdout;
+      let file: WriteStream | undefined;
+      if (flags.output !== undefined) {
+        file = createWriteStream(flags.output);
+        const opened = await new Promise<Error | undefined>((resolve) => {
+          file!.once('open', () => resolve(undefined));
+          file!.once('error', resolve);
+        });
+        if (opened) fail(4, `cannot write ${flags.output}: ${opened.message}`);
+        out = file;
+      }
       if (!hasBpfPrivilege()) fail(3, PRIVILEGE_MESSAGE);
       let tracer: Tracer;
       try {
@@ -207,7 +242,7 @@ status is shown in the summary.`,
         stdoutOpen = false;
       });
       tracer.on('batch', (events) => {
-        if (flags.json && stdoutOpen) process.stdout.write(events.map(eventJson).join('\n') + '\n');
+        if (flags.json && stdoutOpen) out.write(events.map(eventJson).join('\n') + '\n');
         if (recorder) for (const e of events) recorder.add(e);
         if (flags.heatmap) for (const e of events) points.push({ time: e.time, offset: e.offset, region: e.region });
       });
@@ -272,7 +307,8 @@ status is shown in the summary.`,
       } catch (e) {
         fail(4, (e as Error).message);
       }
+      if (file) await new Promise<void>((resolve) => file!.end(resolve));
       if (!flags.quiet) process.stderr.write(summaryLines(summary));
-      process.exitCode = 0;
+      process.exitCode = exitStatus(summary);
     });
 }

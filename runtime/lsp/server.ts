@@ -273,6 +273,13 @@ export function startServer(input: NodeJS.ReadableStream = process.stdin, output
     }
   });
 
+  // The protocol's rule: exit 0 after a shutdown request, 1 without one.
+  let shutDown = false;
+  connection.onShutdown(() => {
+    shutDown = true;
+  });
+  connection.onExit(() => process.exit(shutDown ? 0 : 1));
+
   documents.listen(connection);
   connection.listen();
   return connection;

@@ -86,6 +86,8 @@ static void free_engine(struct fc_engine *e)
 	pthread_mutex_destroy(&e->region_lock);
 	pthread_mutex_destroy(&e->ev_lock);
 	pthread_mutex_destroy(&e->pause_lock);
+	pthread_mutex_destroy(&e->defer_lock);
+	pthread_cond_destroy(&e->defer_cond);
 	pthread_cond_destroy(&e->pause_cond);
 	free(e);
 }
@@ -107,6 +109,9 @@ static struct fc_engine *new_engine(const struct fc_engine_opts *o)
 	pthread_mutex_init(&e->ev_lock, NULL);
 	pthread_mutex_init(&e->pause_lock, NULL);
 	pthread_cond_init(&e->pause_cond, NULL);
+	pthread_mutex_init(&e->defer_lock, NULL);
+	pthread_cond_init(&e->defer_cond, NULL);
+	e->defer_deadline_ms = FC_DEFER_DEFAULT_DEADLINE_MS;
 	e->on_events = o->on_events;
 	e->ctx = o->ctx;
 	return e;
@@ -266,6 +271,8 @@ void fc_engine_stop(struct fc_engine *e)
 	if (!e || e->stopped)
 		return;
 	e->stopped = true;
+	/* Nobody will answer a deferred fault now: those fail at once. */
+	fc_defer_close(e);
 	/* Handlers resolve everything queued, then leave. */
 	fc_stop_handlers(e);
 	n = atomic_load(&e->nr_regions);

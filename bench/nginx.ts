@@ -1,6 +1,6 @@
-// A real nginx for the http-source tests: Debian's binary, started by the
-// test on a free loopback port with its own config and temporary folder,
-// stopped by its pid. Only 127.0.0.1 is ever listened on or asked.
+// A real nginx for the http-source tests and bench: Debian's binary, started
+// on a free loopback port with its own config and temporary folder, stopped
+// by its pid. Only 127.0.0.1 is ever listened on or asked.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
