@@ -145,7 +145,7 @@ async function buildOne(
   }
   if (emit.has('obj')) {
     const hostC = join(tmp, decideHostCName(base));
-    await writeFile(hostC, emitDecideHostC(base));
+    await writeFile(hostC, emitDecideHostC(base, policy));
     const pfpDir = dirname(program.file);
     const jobs: [ArtifactKey, Promise<CcResult>][] = [
       [

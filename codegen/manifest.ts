@@ -20,6 +20,7 @@ import type {
 import { readInputFile } from '../compiler/files.js';
 import { SOURCE_KINDS } from '../compiler/ir.js';
 import { ABI_LAYOUTS, ABI_VERSION } from './abi.js';
+import { MAX_SETS } from '../compiler/ir.js';
 
 /** A manifest is JSON of the policy's IR: far below this. */
 const MAX_MANIFEST_BYTES = 64 * 1024 * 1024;
@@ -115,6 +116,8 @@ function exprJson(e: Expr): Json {
       return { kind: 'binary', op: e.op, left: exprJson(e.left), right: exprJson(e.right), span: spanJsonValue(e.span) };
     case 'not':
       return { kind: 'not', operand: exprJson(e.operand), span: spanJsonValue(e.span) };
+    case 'inSet':
+      return { kind: 'inSet', set: e.set, page: exprJson(e.page), span: spanJsonValue(e.span) };
   }
 }
 
@@ -170,6 +173,7 @@ function policyJson(p: PolicyIR): Json {
       o.span = spanJsonValue(r.span);
       return o;
     }),
+    ...(p.sets ? { sets: p.sets.map((s) => ({ id: s.id, index: s.index, span: spanJsonValue(s.span) })) } : {}),
     engines: [...p.engines],
     span: spanJsonValue(p.span),
   };
@@ -322,7 +326,7 @@ function readExpr(v: unknown, where: string, nSources: number, depth: number): E
   if (depth > MAX_DEPTH) throw new ShapeError(`${where}: nested too deeply`);
   const o = obj(v, where);
   const span = readSpan(o.span, `${where}.span`);
-  const kind = oneOf(o.kind, ['const', 'var', 'sourceSize', 'binary', 'not'] as const, `${where}.kind`);
+  const kind = oneOf(o.kind, ['const', 'var', 'sourceSize', 'binary', 'not', 'inSet'] as const, `${where}.kind`);
   switch (kind) {
     case 'const':
       return { kind, value: u64(o.value, `${where}.value`), span };
@@ -340,6 +344,8 @@ function readExpr(v: unknown, where: string, nSources: number, depth: number): E
       };
     case 'not':
       return { kind, operand: readExpr(o.operand, `${where}.operand`, nSources, depth + 1), span };
+    case 'inSet':
+      return { kind, set: int(o.set, `${where}.set`, MAX_SETS - 1), page: readExpr(o.page, `${where}.page`, nSources, depth + 1), span };
   }
 }
 
@@ -429,13 +435,22 @@ function readPolicy(v: unknown): PolicyIR {
     if (ro.onWrite !== undefined) region.onWrite = readStmts(ro.onWrite, `${where}.onWrite`, n, 0);
     return region;
   });
-  return {
+  const policy: PolicyIR = {
     name: ident(o.name, 'ir.name'),
     sources,
     regions,
     engines: arr(o.engines, 'ir.engines').map((e, i) => oneOf(e, ENGINES, `ir.engines[${i}]`)),
     span: readSpan(o.span, 'ir.span'),
   };
+  if (o.sets !== undefined) {
+    policy.sets = arr(o.sets, 'ir.sets').map((s, i) => {
+      const so = obj(s, `ir.sets[${i}]`);
+      const index = int(so.index, `ir.sets[${i}].index`, MAX_SETS - 1);
+      if (index !== i) throw new ShapeError(`ir.sets[${i}].index: expected ${i}`);
+      return { id: ident(so.id, `ir.sets[${i}].id`), index, span: readSpan(so.span, `ir.sets[${i}].span`) };
+    });
+  }
+  return policy;
 }
 
 function sameLayouts(v: unknown): boolean {

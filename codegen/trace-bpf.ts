@@ -15,6 +15,7 @@
 // the one kernel struct read (task_struct, for fork following) is declared
 // below with preserve_access_index so libbpf relocates its fields (CO-RE).
 import type { PolicyIR } from '../compiler/ir.js';
+import { bpfSetsPrelude } from './sets-c.js';
 import { ABI_HEADER } from './abi.js';
 
 /** Limits shared with native/src/bpf_loader.c (keep in step with faultc_trace.h there). */
@@ -97,7 +98,7 @@ ${regions}
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include "${base}.abi.h"
-#include "${base}.decide.h"
+${bpfSetsPrelude(policy)}#include "${base}.decide.h"
 
 #define FAULTC_TRACE_DECIDE faultc_decide_${name}
 `;

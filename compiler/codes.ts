@@ -166,6 +166,20 @@ export const CODES = {
     severity: 'error',
     message: '`{name}.size` is known only at load time and cannot set a region size or address',
   },
+  setNotValue: {
+    code: 'PFP3018',
+    severity: 'error',
+    message: 'set `{name}` is not a value',
+    hint: 'test a page with `page in {name}`',
+  },
+  inNeedsSet: {
+    code: 'PFP3019',
+    severity: 'error',
+    message: '`in` needs a set on its right',
+    hint: 'declare one in the policy: set <name>, then write `page in <name>`',
+  },
+  tooManySets: { code: 'PFP3020', severity: 'error', message: 'policy `{policy}` declares more than {limit} sets' },
+  unusedSet: { code: 'PFP3021', severity: 'warning', message: 'set `{name}` is never tested' },
 
   // ---- PFP4xxx: types, units and values ----
   unknownUnit: {

@@ -15,7 +15,10 @@ import type { EngineName, PolicyIR, Stmt } from './ir.js';
 
 export const ENGINES: readonly EngineName[] = ['kernel', 'uffd', 'trace'];
 
-export function enginesFor(_policy: Omit<PolicyIR, 'engines'>): EngineName[] {
+export function enginesFor(policy: Omit<PolicyIR, 'engines'>): EngineName[] {
+  // Run-time sets are filled through libfaultc on the uffd engine; the
+  // kernel program carries each set as an array map nothing fills yet.
+  if ((policy.sets?.length ?? 0) > 0) return ENGINES.filter((e) => e !== 'kernel');
   return [...ENGINES];
 }
 

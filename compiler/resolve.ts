@@ -1,16 +1,17 @@
 // Names: policies, sources and regions, duplicates, handlers, and the limits
 // on how many of each. Sources and regions share one namespace per policy so
 // `<name>.size` is never ambiguous.
-import type { FileAst, HandlerAst, PolicyAst, RegionAst, SourceAst } from '../grammar/ast.js';
+import type { FileAst, HandlerAst, PolicyAst, RegionAst, SetAst, SourceAst } from '../grammar/ast.js';
 import { diag, withRelated } from './codes.js';
 import type { Diagnostic } from './diagnostic.js';
-import { MAX_SOURCES, SOURCE_KINDS, type Handler, type SourceKind } from './ir.js';
+import { MAX_SETS, MAX_SOURCES, SOURCE_KINDS, type Handler, type SourceKind } from './ir.js';
 import { MAX_REGIONS } from './limits.js';
 import { suggesting } from './suggest.js';
 
 export type Binding =
   | { kind: 'source'; index: number; ast: SourceAst }
-  | { kind: 'region'; index: number; ast: RegionAst };
+  | { kind: 'region'; index: number; ast: RegionAst }
+  | { kind: 'set'; index: number; ast: SetAst };
 
 export interface PolicyScope {
   ast: PolicyAst;
@@ -18,6 +19,8 @@ export interface PolicyScope {
   /** Sources kept (duplicates dropped), in declaration order; index = position. */
   sources: SourceAst[];
   regions: RegionAst[];
+  /** Sets kept, in declaration order; index = position. */
+  sets: SetAst[];
   /** Per kept region, its handlers by name (duplicates and unknown names dropped). */
   handlers: Map<RegionAst, Map<Handler, HandlerAst>>;
 }
@@ -43,11 +46,12 @@ export function resolveFile(file: FileAst, out: Diagnostic[]): PolicyScope[] {
 
 function resolvePolicy(p: PolicyAst, out: Diagnostic[]): PolicyScope {
   const names = new Map<string, Binding>();
-  const scope: PolicyScope = { ast: p, names, sources: [], regions: [], handlers: new Map() };
-  // Sources and regions in text order, so "first declared" means first in the file.
-  const items: ({ kind: 'source'; ast: SourceAst } | { kind: 'region'; ast: RegionAst })[] = [
+  const scope: PolicyScope = { ast: p, names, sources: [], regions: [], sets: [], handlers: new Map() };
+  // Sources, regions and sets in text order, so "first declared" means first in the file.
+  const items: ({ kind: 'source'; ast: SourceAst } | { kind: 'region'; ast: RegionAst } | { kind: 'set'; ast: SetAst })[] = [
     ...p.sources.map((ast) => ({ kind: 'source' as const, ast })),
     ...p.regions.map((ast) => ({ kind: 'region' as const, ast })),
+    ...(p.sets ?? []).map((ast) => ({ kind: 'set' as const, ast })),
   ].sort((a, b) => a.ast.span.startOffset - b.ast.span.startOffset);
 
   for (const item of items) {
@@ -57,7 +61,14 @@ function resolvePolicy(p: PolicyAst, out: Diagnostic[]): PolicyScope {
       out.push(withRelated(diag('duplicateName', name.span, { name: name.name, policy: p.name.name, line: prev.ast.name.span.startLine }), prev.ast.name.span, 'first declared here'));
       continue;
     }
-    if (item.kind === 'source') {
+    if (item.kind === 'set') {
+      if (scope.sets.length === MAX_SETS) {
+        out.push(diag('tooManySets', name.span, { policy: p.name.name, limit: MAX_SETS }));
+        continue;
+      }
+      names.set(name.name, { kind: 'set', index: scope.sets.length, ast: item.ast });
+      scope.sets.push(item.ast);
+    } else if (item.kind === 'source') {
       if (!SOURCE_KINDS.includes(item.ast.kind.name as SourceKind)) {
         out.push(suggesting(diag('unknownSourceKind', item.ast.kind.span, { kind: item.ast.kind.name }), item.ast.kind.name, [...SOURCE_KINDS]));
       }

@@ -13,14 +13,14 @@ _faultc() {
     esac
   done
   if [[ -z $cmd ]]; then
-    COMPREPLY=($(compgen -W 'check compile explain verify run trace features completion fmt lsp lazy-pages help -V --version -v --verbose -h --help' -- "$cur"))
+    COMPREPLY=($(compgen -W 'check compile explain verify run trace features completion fmt lsp lazy-pages guard help -V --version -v --verbose -h --help' -- "$cur"))
     return
   fi
   local opts='' vals=''
   case $cmd in
     check) opts='--json --engine --list-codes -h --help'; vals='--engine' ;;
     compile) opts='-o --out-dir --emit --policy --json -h --help'; vals='-o --out-dir --emit --policy' ;;
-    explain) opts='--region --offset --write --handler --policy --source-size --address --json -h --help'; vals='--region --offset --handler --policy --source-size --address' ;;
+    explain) opts='--region --offset --write --handler --policy --source-size --address --in --json -h --help'; vals='--region --offset --handler --policy --source-size --address --in' ;;
     verify) opts='--policy --json -h --help'; vals='--policy' ;;
     run) opts='--region --policy --source --touch --write --threads --seed --verify --engine --json --user-mode-only --no-zero-copy -h --help'; vals='--region --policy --source --touch --threads --seed --engine' ;;
     trace) opts='--pid --policy --policy-name --notify-only --range --vma --json -o --output --record --heatmap --no-follow --no-kernel-faults --write-faults --ring-size --duration -q --quiet -h --help'; vals='--pid --policy --policy-name --range --vma -o --output --record --heatmap --ring-size --duration' ;;
@@ -29,6 +29,7 @@ _faultc() {
     fmt) opts='-w --write --check -h --help'; vals='' ;;
     lsp) opts='--stdio -h --help'; vals='' ;;
     lazy-pages) opts='-D --images-dir -W --work-dir --policy --record --replay --prefetch --batch --threads --no-background --json -h --help'; vals='-D --images-dir -W --work-dir --policy --record --replay --prefetch --batch --threads' ;;
+    guard) opts='--policy --underflow --continue --align --frames -h --help'; vals='--policy --align --frames' ;;
   esac
   if [[ $prev == --region || $prev == --explain-region ]] && [[ -n $file ]]; then
     COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" completion --regions "$file" 2>/dev/null)" -- "$cur"))

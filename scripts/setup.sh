@@ -21,6 +21,8 @@ APT_PACKAGES=(
   # CRIU, built from ../shared/vendor by scripts/criu.sh (lazy-pages tests, bench)
   build-essential libprotobuf-c-dev protobuf-c-compiler libprotobuf-dev protobuf-compiler python3-protobuf
   libnl-3-dev libnet1-dev libcap-dev libaio-dev libbsd-dev libgnutls28-dev libnftables-dev uuid-dev libdrm-dev
+  # libfaultc (manifest reading) and the guard benchmark's reference allocator
+  libjansson-dev electric-fence git time
 )
 
 missing=()

@@ -108,6 +108,8 @@ uint64_t fc_engine_lost_events(struct fc_engine *e);
 uint64_t fc_engine_features(struct fc_engine *e);
 int fc_engine_has_poison(struct fc_engine *e);
 unsigned fc_engine_nr_threads(struct fc_engine *e);
+/* The userfaultfd: a caller may resolve pages of its regions itself. */
+int fc_engine_uffd(struct fc_engine *e);
 /*
  * Waits until no handler is in the middle of a fault (bounded): a thread whose
  * fault was resolved before this call then finds its stats and events in place.

@@ -1,5 +1,5 @@
 // `faultc explain <file> --region R --offset N [--write] [--handler H] [--policy P]
-//  [--source-size id=N]... [--address A] [--json]`: runs the reference evaluator
+//  [--source-size id=N]... [--address A] [--in SET]... [--json]`: runs the reference evaluator
 // for one fault and prints the lines it went through and the decision.
 // Exit status: 0 explained, 1 the policy has errors, 2 usage error, 4 a file could not be read or an internal error.
 import { stat } from 'node:fs/promises';
@@ -21,6 +21,7 @@ interface ExplainFlags {
   policy?: string;
   sourceSize: string[];
   address?: string;
+  in: string[];
   json?: boolean;
 }
 
@@ -95,6 +96,18 @@ async function sourceSizes(policy: PolicyIR, given: string[], notes: string[]): 
   return sizes;
 }
 
+/** `--in S`: the faulting page (only it) is in set S; every other page of every set is out. */
+function pageInSets(policy: PolicyIR, names: string[], faultPage: bigint): (set: number, page: bigint) => boolean {
+  const sets = policy.sets ?? [];
+  const chosen = new Set<number>();
+  for (const name of names) {
+    const s = sets.find((x) => x.id === name);
+    if (!s) throw new UsageError(`policy ${policy.name} has no set '${name}'${sets.length ? ` (it has: ${sets.map((x) => x.id).join(', ')})` : ''}`);
+    chosen.add(s.index);
+  }
+  return (set, page) => chosen.has(set) && page === faultPage;
+}
+
 function conditionsOf(stmts: Stmt[] | undefined, into: Map<number, Expr>): Map<number, Expr> {
   for (const s of stmts ?? []) {
     if (s.kind === 'if') {
@@ -129,6 +142,8 @@ export interface ExplainRequest {
   /** `id=N` items. */
   sourceSize?: string[] | undefined;
   address?: string | undefined;
+  /** Run-time sets the faulting page is in (`--in`); every other page of every set is out. */
+  in?: string[] | undefined;
 }
 
 export interface ExplainStep {
@@ -168,6 +183,7 @@ export async function explainFault(program: ProgramIR, text: string, req: Explai
     address: address - (address % BigInt(PAGE_SIZE)),
     write: handler === 'write' ? true : req.write === true,
     sourceSizes: await sourceSizes(policy, req.sourceSize ?? [], notes),
+    inSet: pageInSets(policy, req.in ?? [], offset / BigInt(PAGE_SIZE)),
   };
   const result = evaluate(policy, input);
   const src = new SourceText(text, program.file);
@@ -203,6 +219,7 @@ export function registerExplain(program: Command): void {
     .option('--policy <name>', 'policy to use when the file has several')
     .option('--source-size <id=n>', 'size of a source (repeatable; default: the size of its file)', collect, [])
     .option('--address <a>', 'faulting address (default: the region address + offset, or offset for a floating region)')
+    .option('--in <set>', 'the faulting page is in this run-time set (repeatable; default: every set is empty)', collect, [])
     .option('--json', 'print the decision as JSON')
     .addHelpText('after', '\nExit status: 0 explained, 1 the policy has errors, 2 usage error, 4 the file could not be read or an internal error.')
     .action(async (file: string, flags: ExplainFlags) => {

@@ -19,6 +19,7 @@ export const COMMANDS: Record<string, () => Promise<Register>> = {
   fmt: async () => (await import('./fmt.js')).registerFmt,
   lsp: async () => (await import('./lsp.js')).registerLsp,
   'lazy-pages': async () => (await import('./lazy-pages.js')).registerLazyPages,
+  guard: async () => (await import('./guard.js')).registerGuard,
 };
 
 /** The program with the named commands (all by default) registered. */

@@ -244,6 +244,11 @@ unsigned fc_engine_nr_threads(struct fc_engine *e)
 	return e->nr_threads;
 }
 
+int fc_engine_uffd(struct fc_engine *e)
+{
+	return e->uffd;
+}
+
 int fc_engine_settle(struct fc_engine *e, unsigned timeout_ms)
 {
 	uint64_t end = now_ns() + (uint64_t)timeout_ms * 1000000ull;
