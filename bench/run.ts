@@ -11,7 +11,7 @@ import { packageRoot } from '../runtime/native.js';
 import { median, type Access, type BenchContext, type BenchRow, type BenchSection } from './section.js';
 
 /** Sections in the order they run; each is ./<name>.js. */
-const SECTIONS = ['uffd', 'trace', 'kernel', 'compiler', 'http', 'guard'];
+const SECTIONS = ['uffd', 'trace', 'kernel', 'compiler', 'http', 'guard', 'criu'];
 
 interface Args {
   json: boolean;

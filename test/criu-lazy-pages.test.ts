@@ -194,6 +194,25 @@ describe.skipIf(setup.skip !== undefined)('faultc lazy-pages restores real proce
   }, 180_000);
 });
 
+/**
+ * A working set of every lazy page but the heap's: replayed with
+ * --no-background, everything the program needs besides its heap is in
+ * place before the test takes the heap's pages away.
+ */
+function allButHeap(d: { run: string; img: string; p: Started }) {
+  const task = readTasks(d.img)[0]!;
+  const heap = Number.parseInt(readJson<{ heap: string }>(join(d.run, 'ready'))!.heap, 16);
+  const heapEnd = heap + MIB * 1048576;
+  const areas = lazyAreas(task);
+  const others = areas.flatMap((a) =>
+    Array.from({ length: a.nrPages }, (_, i) => a.start + i * 4096).filter((p) => p < heap || p >= heapEnd),
+  );
+  const heapArea = areas.find((a) => a.start <= heap && heap < a.start + a.nrPages * 4096)!;
+  const ws = join(d.img, '..', 'others.json');
+  writeFileSync(ws, JSON.stringify({ version: 1, kind: 'criu-working-set', pageSize: 4096, tasks: [{ pid: d.p.pid, pages: others.map((p) => '0x' + p.toString(16)) }] }));
+  return { task, heap, heapEnd, heapArea, ws };
+}
+
 describe.skipIf(setup.skip !== undefined)('faultc lazy-pages failures: SIGBUS and an error, never wrong bytes', () => {
   beforeAll(() => {
     work = mkdtempSync(join(tmpdir(), 'faultc-criu-fail-'));
@@ -240,18 +259,7 @@ describe.skipIf(setup.skip !== undefined)('faultc lazy-pages failures: SIGBUS an
 
   test('a page that cannot be read once the restore runs: the task gets SIGBUS, the daemon an error event', async () => {
     const d = await dumped('plain');
-    const task = readTasks(d.img)[0]!;
-    const heap = Number.parseInt(readJson<{ heap: string }>(join(d.run, 'ready'))!.heap, 16);
-    const heapEnd = heap + MIB * 1048576;
-    // Every lazy page but the heap's goes in first (replay, no background
-    // copy); then the image loses the heap and everything after it.
-    const areas = lazyAreas(task);
-    const others = areas.flatMap((a) =>
-      Array.from({ length: a.nrPages }, (_, i) => a.start + i * 4096).filter((p) => p < heap || p >= heapEnd),
-    );
-    const heapArea = areas.find((a) => a.start <= heap && heap < a.start + a.nrPages * 4096)!;
-    const ws = join(d.img, '..', 'others.json');
-    writeFileSync(ws, JSON.stringify({ version: 1, kind: 'criu-working-set', pageSize: 4096, tasks: [{ pid: d.p.pid, pages: others.map((p) => '0x' + p.toString(16)) }] }));
+    const { task, heap, heapEnd, heapArea, ws } = allButHeap(d);
     const daemon = await startDaemon(d.img, ['--no-background', '--replay', ws]);
     expect(restore(criu, d.img).status).toBe(0);
     await new Promise((r) => setTimeout(r, 500));
@@ -266,6 +274,20 @@ describe.skipIf(setup.skip !== undefined)('faultc lazy-pages failures: SIGBUS an
     expect(rep.errors[0]).toMatchObject({ pid: d.p.pid, code: 'FAULTC_CRIU_EIO', address: addr.replace(/^0x0*/, '0x') });
     expect(rep.tasks[0]!.errors).toBeGreaterThan(0);
     expect(existsSync(join(d.run, 'result'))).toBe(false);
+  }, 120_000);
+
+  test('the daemon killed mid-restore: its uffds close, and the task reads zero pages where it had none (docs/criu.md)', async () => {
+    const d = await dumped('plain');
+    const daemon = await startDaemon(d.img, ['--no-background', '--replay', allButHeap(d).ws]);
+    expect(restore(criu, d.img).status).toBe(0);
+    await new Promise((r) => setTimeout(r, 500));
+    daemon.proc.kill('SIGKILL');
+    await daemon.done;
+    writeFileSync(join(d.run, 'go'), '');
+    const res = await waitFor('the result', () => readJson<Result>(join(d.run, 'result')));
+    // What the kernel does when a userfaultfd goes away: the ranges are
+    // unregistered and their missing pages fill with zeros on first touch.
+    expect(res.bad).toBeGreaterThan(MIB * 256 * 0.9);
   }, 120_000);
 
   test('a second restore into the same directory while one runs fails; the first is unharmed', async () => {

@@ -5,7 +5,9 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-export const repoRoot = join(import.meta.dirname, '..', '..');
+import { packageRoot } from '../../runtime/native.js';
+
+export const repoRoot = packageRoot;
 const cli = join(repoRoot, 'dist', 'runtime', 'cli.js');
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -92,7 +94,7 @@ export async function startDaemon(imgDir: string, args: string[] = []): Promise<
 }
 
 export function restore(criu: string, imgDir: string, extra: string[] = []): { status: number | null; log: string } {
-  const r = spawnSync(criu, ['restore', '-D', imgDir, '-d', '--lazy-pages', '-o', 'restore.log', ...extra], { encoding: 'utf8', timeout: 120_000 });
+  const r = spawnSync(criu, ['restore', '-D', imgDir, '-d', '--lazy-pages', '-o', 'restore.log', ...extra], { encoding: 'utf8', timeout: 120_000, killSignal: 'SIGKILL' });
   const logPath = join(imgDir, 'restore.log');
   return { status: r.status, log: existsSync(logPath) ? readFileSync(logPath, 'utf8') : r.stderr };
 }

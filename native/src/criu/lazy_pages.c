@@ -31,7 +31,9 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -65,6 +67,8 @@ struct lp_task {
 	int32_t pid;
 	int uffd;
 	int pages_fd;
+	const uint8_t *pages_map;	/* the pages image, mapped read-only */
+	uint64_t pages_map_len;
 	const struct lp_task_image *img;
 	pthread_rwlock_t lock;
 	struct lp_map *maps;
@@ -354,25 +358,53 @@ static int read_pages(struct lp_task *t, const struct lp_map *m, uint64_t idx, u
 }
 
 /*
+ * The claimed pages' bytes straight from the mapped pages image (one copy:
+ * page cache to the task), or NULL when they lie past the mapping.
+ */
+static const uint8_t *mapped_source(const struct lp_task *t, const struct lp_map *m, uint64_t idx, uint64_t n)
+{
+	uint64_t off = (uint64_t)m->off + (idx - m->base) * PAGE;
+
+	if (!t->pages_map || off + n * PAGE > t->pages_map_len)
+		return NULL;
+	return t->pages_map + off;
+}
+
+/*
  * Installs the claimed pages [idx, idx+n) of map m. Read lock held. Returns
- * 0 or -EAGAIN (the unfinished pages are TODO again).
+ * 0 or -EAGAIN (the unfinished pages are TODO again). The mapped image is
+ * tried first; a page it cannot give (EFAULT: the file shrank) is read with
+ * pread, and one that cannot be read at all turns BAD.
  */
 static int install(struct lp_worker *w, struct lp_task *t, struct lp_map *m, uint64_t idx,
 		   uint64_t n, enum how how)
 {
-	uint64_t dst = m->cur + (idx - m->base) * PAGE, done = 0;
-	int r = read_pages(t, m, idx, n, w->buf);
+	uint64_t dst = m->cur + (idx - m->base) * PAGE, done = 0, more = 0;
+	const uint8_t *src = mapped_source(t, m, idx, n);
+	int r = 0;
 
-	if (r) {
-		/* A faulting page gets SIGBUS now; the others when they are touched. */
-		if (how == BY_DEMAND)
-			fail_page(t, dst, -r, "cannot read the page from the pages image");
+	if (src) {
+		r = copy_pages(t, dst, src, n, &done, true);
+		if (r == -EFAULT)
+			r = 0;
 		else
-			push_error(t->d, t->pid, dst, -r, "cannot read pages from the pages image");
-		settle(t, idx, n, BAD);
-		return 0;
+			more = n - done;	/* nothing left to read */
 	}
-	r = copy_pages(t, dst, w->buf, n, &done, true);
+	if (done + more < n) {
+		r = read_pages(t, m, idx + done, n - done, w->buf);
+		if (r) {
+			/* A faulting page gets SIGBUS now; the others when they are touched. */
+			if (how == BY_DEMAND && done == 0)
+				fail_page(t, dst, -r, "cannot read the page from the pages image");
+			else
+				push_error(t->d, t->pid, dst + done * PAGE, -r, "cannot read pages from the pages image");
+			settle(t, idx, done, DONE);
+			settle(t, idx + done, n - done, BAD);
+			return 0;
+		}
+		r = copy_pages(t, dst + done * PAGE, w->buf, n - done, &more, true);
+		done += more;
+	}
 	settle(t, idx, done, DONE);
 	if (how == BY_BACKGROUND)
 		atomic_fetch_add(&t->st.background, done);
@@ -739,6 +771,21 @@ static void *handler_main(void *arg)
 
 /* ---- tasks ---- */
 
+/* Without a mapping (an empty or unmappable file) every read is a pread. */
+static void map_pages(struct lp_task *t)
+{
+	struct stat st;
+	void *p;
+
+	if (fstat(t->pages_fd, &st) || st.st_size <= 0)
+		return;
+	p = mmap(NULL, st.st_size, PROT_READ, MAP_PRIVATE, t->pages_fd, 0);
+	if (p == MAP_FAILED)
+		return;
+	t->pages_map = p;
+	t->pages_map_len = st.st_size;
+}
+
 static struct lp_task *new_task(struct lp_daemon *d, const struct lp_task_image *img,
 				struct lp_task *parent, int32_t pid, int uffd)
 {
@@ -766,6 +813,7 @@ static struct lp_task *new_task(struct lp_daemon *d, const struct lp_task_image 
 	t->pages_fd = open(img->pages_path, O_RDONLY | O_CLOEXEC);
 	if (!t->state || t->pages_fd < 0)
 		goto fail;
+	map_pages(t);
 	if (parent) {
 		/* A fork: the child has what its parent had then, and misses the rest. */
 		if (ensure_maps(t, parent->nr_maps + 1))
@@ -806,6 +854,8 @@ fail:
 
 static void free_task(struct lp_task *t)
 {
+	if (t->pages_map)
+		munmap((void *)t->pages_map, t->pages_map_len);
 	if (t->uffd >= 0)
 		close(t->uffd);
 	if (t->pages_fd >= 0)
