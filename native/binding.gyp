@@ -17,6 +17,8 @@
         "src/cpu_latency.c",
         "src/uffd_touch.c",
         "src/uffd_binding.cc",
+        "src/uffd_access.c",
+        "src/uffd_access_binding.cc",
         "src/bpf_loader.c",
         "src/bpf_binding.cc",
         "src/kernel_engine.c",

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { clangCommand, hostCcCommand } from '../codegen/clang.js';
 import { KERNEL_HOOK_VERSION as HOOK_VERSION_SPOKEN } from './kernel-engine.js';
 import { addonPath, loadNative, packageRoot } from './native.js';
+import { userfaultfdAccess, type RefusalCause } from './uffd-access.js';
 
 /** UFFDIO_API feature bits (linux/userfaultfd.h), by name. */
 export const UFFD_FEATURES: Record<string, number> = {
@@ -58,7 +59,15 @@ export interface Features {
   faultc: { version: string; addon: string | null; libbpf: string | null; hookVersionSpoken: number };
   system: { kernel: string; arch: string };
   privileges: { euid: number; capabilities: string[] };
-  userfaultfd: Check & { features: string[]; userModeOnly: boolean; sysctlUnprivileged: string | null; devUserfaultfd: boolean; uses: Record<string, boolean> };
+  userfaultfd: Check & {
+    features: string[];
+    userModeOnly: boolean;
+    sysctlUnprivileged: string | null;
+    devUserfaultfd: boolean;
+    uses: Record<string, boolean>;
+    /** Why userfaultfd(2) and the device are refused (runtime/uffd-access.ts); empty when they are not. */
+    causes: RefusalCause[];
+  };
   bpf: { btf: Check; tracepoint: Check; unprivilegedDisabled: string | null };
   hook: Check & { version: number | null };
   tools: { clang: Check; cc: Check };
@@ -124,7 +133,7 @@ export function probeFeatures(): Features {
   let uffd: Features['userfaultfd'];
   const uses = (names: string[]) => Object.fromEntries(Object.keys(UFFD_USES).map((k) => [k, names.includes(k)]));
   if (!n?.probes) {
-    uffd = { ok: false, detail: 'not probed: the native addon is not built', features: [], userModeOnly: false, sysctlUnprivileged: sysctlUffd, devUserfaultfd: dev, uses: uses([]) };
+    uffd = { ok: false, detail: 'not probed: the native addon is not built', features: [], userModeOnly: false, sysctlUnprivileged: sysctlUffd, devUserfaultfd: dev, uses: uses([]), causes: [] };
   } else {
     const p = n.probes.uffd();
     const names = Object.entries(UFFD_FEATURES)
@@ -136,7 +145,19 @@ export function probeFeatures(): Features {
       detail = `${p.step} refused (${p.error}): needs root or CAP_SYS_PTRACE, or vm.unprivileged_userfaultfd=1 (now ${sysctlUffd ?? 'unknown'})`;
     } else if (p.errno === 38) detail = 'this kernel has no userfaultfd (CONFIG_USERFAULTFD)';
     else detail = `${p.step} failed: ${p.error}`;
-    uffd = { ok: p.ok, detail, features: names, userModeOnly: p.userModeOnly, sysctlUnprivileged: sysctlUffd, devUserfaultfd: dev, uses: uses(names) };
+    uffd = { ok: p.ok, detail, features: names, userModeOnly: p.userModeOnly, sysctlUnprivileged: sysctlUffd, devUserfaultfd: dev, uses: uses(names), causes: [] };
+    // The true cause where userfaultfd(2) is refused (seccomp, privilege, the
+    // device), and the device as the way in the engines take when it works.
+    const access = userfaultfdAccess({ kernelHook: n.kernelHookVersion?.() === HOOK_VERSION_SPOKEN });
+    if (!access.usable) {
+      uffd.causes = access.causes;
+      if (!access.userModeOnlyUsable) uffd.detail = access.message;
+    } else if (!p.ok) {
+      const viaDevice = Object.entries(UFFD_FEATURES)
+        .filter(([, bit]) => (access.facts.features >> BigInt(bit)) & 1n)
+        .map(([name]) => name);
+      uffd = { ...uffd, ok: true, detail: `available through /dev/userfaultfd (userfaultfd(2): ${access.facts.syscall})`, features: viaDevice, uses: uses(viaDevice) };
+    }
   }
 
   // BPF and BTF

@@ -12,13 +12,14 @@
 //   installs the region's pages write-protected, and the first write to each
 //   comes to the handler (dirty bitmap, notify, SIGBUS).
 import { artifactPath, type LoadedManifest } from '../codegen/manifest.js';
-import { rulesDefer, zeroCopySource } from '../compiler/region-traits.js';
+import { rulesDefer, tracksWrites, zeroCopySource } from '../compiler/region-traits.js';
 import { isHttpLocation } from './http-source.js';
 import { FAULT_COUNTS_PER_REGION } from '../codegen/fault-bpf.js';
 import { ACTION_CODES } from '../codegen/abi.js';
 import { decodeFaultEvents, eventPump, type RawFaultEvent } from './events.js';
 import { RuntimeError, type Engine, type EngineInstance, type EngineOpenContext, type EngineOptions, type EngineRegion, type RegionSpec, type RegionStats } from './engine.js';
 import { loadNative } from './native.js';
+import { requireUserfaultfd } from './uffd-access.js';
 
 interface TouchResult {
   ns: number;
@@ -210,6 +211,20 @@ export class KernelInstance implements EngineInstance {
   }
 }
 
+/**
+ * `defer` and `on write` rules reach user space through a userfaultfd: where
+ * it is refused (a container's seccomp profile), such a policy is refused at
+ * load, naming the rule and the true cause, rather than at its first fault.
+ */
+function requireUserfaultfdFor(manifest: LoadedManifest): void {
+  const needs = manifest.ir.regions.flatMap((r) => {
+    const rules = [...(rulesDefer(r.onMissing) ? ['`defer`'] : []), ...(tracksWrites(r) ? ['`on write`'] : [])];
+    return rules.length ? [`region ${r.id} has ${rules.join(' and ')} rules`] : [];
+  });
+  if (needs.length === 0) return;
+  requireUserfaultfd({ kernelHook: true, engine: 'kernel', context: `policy ${manifest.policy}: ${needs.join(', ')}, which the kernel engine serves through a userfaultfd` });
+}
+
 export const kernelEngine: Engine = {
   kind: 'kernel',
   async open(ctx: EngineOpenContext): Promise<EngineInstance> {
@@ -222,6 +237,7 @@ export const kernelEngine: Engine = {
     if (!object) {
       throw new RuntimeError('FAULTC_MANIFEST', `policy ${ctx.manifest.policy} was compiled without its fault-hook object (compile with --emit obj,json)`);
     }
+    requireUserfaultfdFor(ctx.manifest);
     const pump = eventPump<NativeKernelEngine>(ctx.onEvents);
     let engine: NativeKernelEngine;
     try {

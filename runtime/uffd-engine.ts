@@ -3,12 +3,13 @@
 import { zeroCopySource } from '../compiler/region-traits.js';
 import { decodeFaultEvents, eventPump } from './events.js';
 import type { LoadedManifest } from '../codegen/manifest.js';
-import { RuntimeError, type Engine, type EngineInstance, type EngineOpenContext, type EngineRegion, type RegionSpec, type RegionStats } from './engine.js';
+import { detectKernelEngine, RuntimeError, type Engine, type EngineInstance, type EngineOpenContext, type EngineRegion, type RegionSpec, type RegionStats } from './engine.js';
 import { HTTP_MIN_HANDLER_THREADS, isHttpLocation, toHttpSourceStats, type HttpSourceStats, type NativeHttpStats } from './http-source.js';
 import { DEFER_DEADLINE_MS, DeferDispatch, type DeferHandler, type NativeDeferRequest } from './defer.js';
 import { loadNative } from './native.js';
 import { availableParallelism } from 'node:os';
 import { debug } from './debug.js';
+import { userfaultfdAccess } from './uffd-access.js';
 
 interface NativeStats {
   faults: number;
@@ -202,6 +203,9 @@ export const uffdEngine: Engine = {
     try {
       engine = new UffdEngine(opts);
     } catch (e) {
+      // Opening the userfaultfd failed: say why (seccomp, privilege, the device).
+      const access = userfaultfdAccess({ kernelHook: await detectKernelEngine(), userModeOnly: ctx.options.userModeOnly ?? false, engine: 'uffd' });
+      if (access.message) throw new RuntimeError(access.code, access.message);
       rethrow(e);
     }
     pump.bind(engine);

@@ -144,15 +144,6 @@ describe.skipIf(skip)('uffd engine: failures', () => {
     }
   });
 
-  test('a seccomp filter that blocks userfaultfd(2): a clear ENOSYS error', () => {
-    const bin = join(dir, 'no-userfaultfd');
-    execFileSync('cc', ['-O2', '-Wall', '-Werror', join(repoRoot, 'test', 'fixtures', 'no-userfaultfd.c'), '-o', bin]);
-    const r = runChild({ policy: guardManifest, options: { engine: 'uffd' }, region: 'arena', page: 0 }, [bin]);
-    expect(r.signal).toBeNull();
-    expect(r.out).toMatchObject({ ok: false, code: 'FAULTC_UFFD_ENOSYS' });
-    expect(r.out?.message).toMatch(/seccomp filter/);
-  });
-
   test('without CAP_SYS_PTRACE and with vm.unprivileged_userfaultfd=0: a clear EPERM error naming the missing privilege', () => {
     const sysctl = readFileSync('/proc/sys/vm/unprivileged_userfaultfd', 'utf8').trim();
     if (sysctl !== '0') {

@@ -29,7 +29,7 @@ import type { PolicyIR } from '../compiler/ir.js';
 import { loadPolicy } from '../runtime/index.js';
 import { expectPage, expectWrite, PAGE, SourceReader } from '../runtime/verify-contents.js';
 import { ensureKernel, repoRoot } from './setup/kernel.js';
-import { runInVm, type VmRunResult } from './vm/harness.js';
+import { outputSection, runInVm, type VmRunResult } from './vm/harness.js';
 
 const here = join(repoRoot, 'test', 'vm-kernel');
 const isRoot = process.getuid?.() === 0;
@@ -95,12 +95,7 @@ function regionOf(c: Compiled, index: number): { size: bigint; at: bigint } {
 const compiled = new Map<string, Compiled>();
 
 function section(name: string): string[] {
-  const out = result?.stdout ?? '';
-  const start = out.indexOf(`== ${name} ==`);
-  if (start < 0) return [];
-  const rest = out.slice(start).split('\n').slice(1);
-  const end = rest.findIndex((l) => l.startsWith('== '));
-  return end < 0 ? rest : rest.slice(0, end);
+  return outputSection(result?.stdout ?? '', name);
 }
 
 function tapLines(name: string): { ok: boolean; text: string }[] {
