@@ -22,7 +22,7 @@ const work = mkdtempSync(join(tmpdir(), 'faultc-verify-'));
 chmodSync(work, 0o755);
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
-const exampleDirs = [join(root, 'examples'), '/work/shared/spec/examples'].filter((d) => {
+const exampleDirs = [join(root, 'examples'), join(root, '..', 'shared', 'spec', 'examples')].filter((d) => {
   try {
     return readdirSync(d).some((f) => f.endsWith('.pfp'));
   } catch {
