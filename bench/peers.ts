@@ -18,8 +18,8 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadPolicy } from '../runtime/index.js';
-import { packageRoot } from '../runtime/native.js';
-import { onTmpfs } from '../runtime/tmpfs.js';
+import { packageRoot } from '../runtime/engines/native.js';
+import { onTmpfs } from '../runtime/proc/tmpfs.js';
 import { median } from './section.js';
 
 const PAGE = 4096;

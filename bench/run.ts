@@ -5,13 +5,13 @@
 // `bench<Name>(opts)` + `format<Name>Bench(result)` (their own report, printed
 // as is and kept whole in the JSON). A missing module or one that cannot run
 // here is listed as skipped with its reason.
-import { detectKernelEngine } from '../runtime/engine.js';
-import { touchAnonymous } from '../runtime/uffd-engine.js';
-import { packageRoot } from '../runtime/native.js';
+import { detectKernelEngine } from '../runtime/engines/select.js';
+import { touchAnonymous } from '../runtime/engines/uffd.js';
+import { packageRoot } from '../runtime/engines/native.js';
 import { median, type Access, type BenchContext, type BenchRow, type BenchSection } from './section.js';
 
 /** Sections in the order they run; each is ./<name>.js. */
-const SECTIONS = ['uffd', 'trace', 'kernel'];
+const SECTIONS = ['uffd', 'trace', 'kernel', 'compiler', 'http', 'guard', 'criu'];
 /** Sections that run only when asked for (`--peers`, or by name in --only): they build peers and take minutes. */
 const ON_REQUEST = ['peers'];
 
@@ -52,6 +52,7 @@ interface OwnReport {
 
 /** Why a self-reporting section cannot run here, or null. */
 async function ownUnavailable(name: string): Promise<string | null> {
+  if (name === 'compiler') return null;
   if (process.getuid?.() !== 0) return 'needs root';
   if (name === 'kernel' && !(await detectKernelEngine())) {
     return 'needs the faultc kernel (kernel/): run `node dist/bench/kernel.js --vm`';

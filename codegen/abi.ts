@@ -33,6 +33,16 @@ export const ERROR_CODES = {
   /** The engine's own failures, reported in events. */
   sourceRead: 3,
   pastEndOfSource: 4,
+  /** Remote sources (docs/http-sources.md): why a page could not be fetched. */
+  sourceNotFound: 5,
+  sourceUnreachable: 6,
+  sourceHttpStatus: 7,
+  sourceChanged: 8,
+  sourceShortBody: 9,
+  sourceTimeout: 10,
+  /** The user-space `defer` handler did not answer in time, or failed. */
+  deferTimeout: 11,
+  deferFailed: 12,
 } as const;
 
 export const ABI_HEADER = `/* SPDX-License-Identifier: GPL-2.0 */
@@ -81,6 +91,14 @@ enum faultc_error {
 	FAULTC_ERR_UNALIGNED_OFFSET = ${ERROR_CODES.unalignedOffset},
 	FAULTC_ERR_SOURCE_READ = ${ERROR_CODES.sourceRead},
 	FAULTC_ERR_PAST_END = ${ERROR_CODES.pastEndOfSource},
+	FAULTC_ERR_SOURCE_NOT_FOUND = ${ERROR_CODES.sourceNotFound},	/* 404, 410 */
+	FAULTC_ERR_SOURCE_UNREACHABLE = ${ERROR_CODES.sourceUnreachable},	/* no connection until the deadline */
+	FAULTC_ERR_SOURCE_HTTP_STATUS = ${ERROR_CODES.sourceHttpStatus},	/* another error status until the deadline */
+	FAULTC_ERR_SOURCE_CHANGED = ${ERROR_CODES.sourceChanged},	/* not the version pinned at load */
+	FAULTC_ERR_SOURCE_SHORT_BODY = ${ERROR_CODES.sourceShortBody},
+	FAULTC_ERR_SOURCE_TIMEOUT = ${ERROR_CODES.sourceTimeout},
+	FAULTC_ERR_DEFER_TIMEOUT = ${ERROR_CODES.deferTimeout},
+	FAULTC_ERR_DEFER_FAILED = ${ERROR_CODES.deferFailed},
 };
 
 /* What the decision function is asked: one fault in one region. */

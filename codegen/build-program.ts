@@ -2,7 +2,8 @@
 // inside the output folder -> clang -> rename into place. Nothing is left behind on
 // any error: bad input writes nothing at all, and a failed build removes its
 // temporary folder (and the output folder, if this run created it).
-import { mkdir, mkdtemp, readFile, rename, rm, rmdir, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rename, rm, rmdir, writeFile } from 'node:fs/promises';
+import { makeDir } from '../compiler/files.js';
 import { dirname, join, resolve } from 'node:path';
 import type { Diagnostic, Result } from '../compiler/diagnostic.js';
 import type { PolicyIR, ProgramIR, Span } from '../compiler/ir.js';
@@ -75,7 +76,7 @@ export async function compileProgram(
   let created: string | undefined;
   let tmp: string | null = null;
   try {
-    created = await mkdir(outDir, { recursive: true });
+    created = await makeDir(outDir);
     tmp = await mkdtemp(join(outDir, '.faultc-tmp-'));
     const kept: { policy: string; names: string[]; manifest: string | null }[] = [];
     const diagnostics: Diagnostic[] = [];
@@ -144,7 +145,7 @@ async function buildOne(
   }
   if (emit.has('obj')) {
     const hostC = join(tmp, decideHostCName(base));
-    await writeFile(hostC, emitDecideHostC(base));
+    await writeFile(hostC, emitDecideHostC(base, policy));
     const pfpDir = dirname(program.file);
     const jobs: [ArtifactKey, Promise<CcResult>][] = [
       [

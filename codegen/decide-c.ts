@@ -77,6 +77,12 @@ class DecideEmitter {
     w.line();
     w.raw(`#include "${abiHName(names.base)}"`);
     w.line();
+    if ((policy.sets?.length ?? 0) > 0) {
+      w.raw('#ifndef FAULTC_SET_TEST');
+      w.raw('#error "define FAULTC_SET_TEST(set, region, page) before including this header (run-time sets)"');
+      w.raw('#endif');
+      w.line();
+    }
     w.raw('#ifndef __always_inline');
     w.raw('#define __always_inline inline __attribute__((always_inline))');
     w.raw('#endif');
@@ -288,6 +294,11 @@ class DecideEmitter {
       case 'not': {
         const o = this.exprD(e.operand);
         return { c: `(__u64)(${o.c} == 0)`, depth: o.depth + 2 };
+      }
+      case 'inSet': {
+        // The includer defines FAULTC_SET_TEST (codegen/sets-c.ts).
+        const p = this.hoist(this.expr(e.page));
+        return { c: `FAULTC_SET_TEST(${e.set}, in->region, ${p})`, depth: 1 };
       }
       case 'binary': {
         const l = this.exprD(e.left);

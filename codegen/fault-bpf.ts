@@ -14,6 +14,7 @@
 // context are declared here because the host's <linux/bpf.h> predates them.
 import type { PolicyIR } from '../compiler/ir.js';
 import { ABI_LAYOUTS } from './abi.js';
+import { bpfSetsPrelude } from './sets-c.js';
 
 /** enum bpf_prog_type value the kernel patch appends (after BPF_PROG_TYPE_NETFILTER = 32). */
 export const PAGE_FAULT_PROG_TYPE = 33;
@@ -67,7 +68,7 @@ ${regions}
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 #include "${base}.abi.h"
-#include "${base}.decide.h"
+${bpfSetsPrelude(policy)}#include "${base}.decide.h"
 
 char LICENSE[] SEC("license") = "GPL";
 

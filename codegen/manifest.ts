@@ -14,9 +14,16 @@ import type {
   PrefetchDirection,
   ProgramIR,
   Span,
+  SourceKind,
   Stmt,
 } from '../compiler/ir.js';
+import { readInputFile } from '../compiler/files.js';
+import { SOURCE_KINDS } from '../compiler/ir.js';
 import { ABI_LAYOUTS, ABI_VERSION } from './abi.js';
+import { MAX_SETS } from '../compiler/ir.js';
+
+/** A manifest is JSON of the policy's IR: far below this. */
+const MAX_MANIFEST_BYTES = 64 * 1024 * 1024;
 
 export const MANIFEST_VERSION = 1;
 
@@ -50,6 +57,8 @@ export function manifestFileName(base: string): string {
 export interface ManifestSource {
   id: string;
   index: number;
+  /** Absent means `file` (written only for other kinds). */
+  kind?: SourceKind;
   path: string;
   resolvedPath: string;
 }
@@ -107,6 +116,8 @@ function exprJson(e: Expr): Json {
       return { kind: 'binary', op: e.op, left: exprJson(e.left), right: exprJson(e.right), span: spanJsonValue(e.span) };
     case 'not':
       return { kind: 'not', operand: exprJson(e.operand), span: spanJsonValue(e.span) };
+    case 'inSet':
+      return { kind: 'inSet', set: e.set, page: exprJson(e.page), span: spanJsonValue(e.span) };
   }
 }
 
@@ -149,6 +160,7 @@ function policyJson(p: PolicyIR): Json {
     sources: p.sources.map((s) => ({
       id: s.id,
       index: s.index,
+      ...(s.kind && s.kind !== 'file' ? { kind: s.kind } : {}),
       path: s.path,
       resolvedPath: s.resolvedPath,
       span: spanJsonValue(s.span),
@@ -161,6 +173,7 @@ function policyJson(p: PolicyIR): Json {
       o.span = spanJsonValue(r.span);
       return o;
     }),
+    ...(p.sets ? { sets: p.sets.map((s) => ({ id: s.id, index: s.index, span: spanJsonValue(s.span) })) } : {}),
     engines: [...p.engines],
     span: spanJsonValue(p.span),
   };
@@ -195,7 +208,7 @@ export function renderManifest(
     policy: policy.name,
     file: program.file,
     sourceHash: program.sourceHash,
-    sources: policy.sources.map((s) => ({ id: s.id, index: s.index, path: s.path, resolvedPath: s.resolvedPath })),
+    sources: policy.sources.map((s) => ({ id: s.id, index: s.index, ...(s.kind && s.kind !== 'file' ? { kind: s.kind } : {}), path: s.path, resolvedPath: s.resolvedPath })),
     regions: policy.regions.map((r) => {
       const o: { [k: string]: Json } = { id: r.id, index: r.index, size: r.size.toString() };
       if (r.at !== undefined) o.at = r.at.toString();
@@ -313,7 +326,7 @@ function readExpr(v: unknown, where: string, nSources: number, depth: number): E
   if (depth > MAX_DEPTH) throw new ShapeError(`${where}: nested too deeply`);
   const o = obj(v, where);
   const span = readSpan(o.span, `${where}.span`);
-  const kind = oneOf(o.kind, ['const', 'var', 'sourceSize', 'binary', 'not'] as const, `${where}.kind`);
+  const kind = oneOf(o.kind, ['const', 'var', 'sourceSize', 'binary', 'not', 'inSet'] as const, `${where}.kind`);
   switch (kind) {
     case 'const':
       return { kind, value: u64(o.value, `${where}.value`), span };
@@ -331,6 +344,8 @@ function readExpr(v: unknown, where: string, nSources: number, depth: number): E
       };
     case 'not':
       return { kind, operand: readExpr(o.operand, `${where}.operand`, nSources, depth + 1), span };
+    case 'inSet':
+      return { kind, set: int(o.set, `${where}.set`, MAX_SETS - 1), page: readExpr(o.page, `${where}.page`, nSources, depth + 1), span };
   }
 }
 
@@ -381,6 +396,13 @@ function readStmt(v: unknown, where: string, nSources: number, depth: number): S
   }
 }
 
+/** `kind` is written only for sources that are not files. */
+function sourceKind(v: unknown, where: string): { kind?: SourceKind } {
+  if (v === undefined) return {};
+  const kind = oneOf(v, SOURCE_KINDS, where);
+  return kind === 'file' ? {} : { kind };
+}
+
 function readPolicy(v: unknown): PolicyIR {
   const o = obj(v, 'ir');
   const sources = arr(o.sources, 'ir.sources').map((s, i) => {
@@ -388,6 +410,7 @@ function readPolicy(v: unknown): PolicyIR {
     return {
       id: ident(so.id, `ir.sources[${i}].id`),
       index: int(so.index, `ir.sources[${i}].index`),
+      ...sourceKind(so.kind, `ir.sources[${i}].kind`),
       path: str(so.path, `ir.sources[${i}].path`),
       resolvedPath: str(so.resolvedPath, `ir.sources[${i}].resolvedPath`),
       span: readSpan(so.span, `ir.sources[${i}].span`),
@@ -412,13 +435,22 @@ function readPolicy(v: unknown): PolicyIR {
     if (ro.onWrite !== undefined) region.onWrite = readStmts(ro.onWrite, `${where}.onWrite`, n, 0);
     return region;
   });
-  return {
+  const policy: PolicyIR = {
     name: ident(o.name, 'ir.name'),
     sources,
     regions,
     engines: arr(o.engines, 'ir.engines').map((e, i) => oneOf(e, ENGINES, `ir.engines[${i}]`)),
     span: readSpan(o.span, 'ir.span'),
   };
+  if (o.sets !== undefined) {
+    policy.sets = arr(o.sets, 'ir.sets').map((s, i) => {
+      const so = obj(s, `ir.sets[${i}]`);
+      const index = int(so.index, `ir.sets[${i}].index`, MAX_SETS - 1);
+      if (index !== i) throw new ShapeError(`ir.sets[${i}].index: expected ${i}`);
+      return { id: ident(so.id, `ir.sets[${i}].id`), index, span: readSpan(so.span, `ir.sets[${i}].span`) };
+    });
+  }
+  return policy;
 }
 
 function sameLayouts(v: unknown): boolean {
@@ -461,6 +493,7 @@ export function parseManifest(text: string, path: string): ManifestResult {
       return {
         id: ident(so.id, `sources[${i}].id`),
         index: int(so.index, `sources[${i}].index`),
+        ...sourceKind(so.kind, `sources[${i}].kind`),
         path: str(so.path, `sources[${i}].path`),
         resolvedPath: str(so.resolvedPath, `sources[${i}].resolvedPath`),
       };
@@ -540,13 +573,13 @@ export function artifactPath(m: LoadedManifest, key: ArtifactKey): string | null
 
 /** Reads and validates a manifest; checks each artifact's sha256 unless told not to. */
 export async function readManifestResult(path: string, opts: { verifyHashes?: boolean } = {}): Promise<ManifestResult> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (e) {
-    return { ok: false, error: { code: 'FAULTC_MANIFEST_READ', message: `${path}: ${(e as Error).message}` } };
+  // A regular file, read without blocking and with a bound (see compiler/input-file.ts).
+  const read = await readInputFile(path, MAX_MANIFEST_BYTES);
+  if (!read.ok) {
+    const why = 'tooLarge' in read ? `${read.tooLarge} bytes, more than a manifest may be (${MAX_MANIFEST_BYTES})` : read.reason;
+    return { ok: false, error: { code: 'FAULTC_MANIFEST_READ', message: `${path}: ${why}` } };
   }
-  const r = parseManifest(text, path);
+  const r = parseManifest(read.bytes.toString('utf8'), path);
   if (!r.ok || opts.verifyHashes === false) return r;
   for (const key of ARTIFACT_KEYS) {
     const name = r.value.artifacts[key];

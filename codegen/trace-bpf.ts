@@ -15,6 +15,7 @@
 // the one kernel struct read (task_struct, for fork following) is declared
 // below with preserve_access_index so libbpf relocates its fields (CO-RE).
 import type { PolicyIR } from '../compiler/ir.js';
+import { bpfSetsPrelude } from './sets-c.js';
 import { ABI_HEADER } from './abi.js';
 
 /** Limits shared with native/src/bpf_loader.c (keep in step with faultc_trace.h there). */
@@ -34,6 +35,19 @@ export const TRACE_MODES = {
   /** Only faults the policy's decision function marks `notify` are events. */
   notify: 1,
 } as const;
+
+/** faultc_targets values: traced now, or from the process's next exec. */
+export const TRACE_TARGET = { traced: 1, atExec: 2 } as const;
+
+/** Bits of faultc_event.write from the trace program: bit 0 the access, bit 1 the mode. */
+export const TRACE_EVENT_BITS = { write: 1, kernelMode: 2 } as const;
+
+/**
+ * faultc_event.handler of a name record: a process (tgid `pid`) is now named
+ * by the 16 bytes in address and offset (its comm, NUL-padded); sent at exec
+ * and at fork, before any fault event of that name.
+ */
+export const TRACE_NAME_RECORD = 0xff;
 
 /** faultc_trace_config.flags bits. */
 export const TRACE_FLAGS = {
@@ -84,7 +98,7 @@ ${regions}
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include "${base}.abi.h"
-#include "${base}.decide.h"
+${bpfSetsPrelude(policy)}#include "${base}.decide.h"
 
 #define FAULTC_TRACE_DECIDE faultc_decide_${name}
 `;
@@ -109,7 +123,8 @@ ${ABI_HEADER}`;
 const TEMPLATE = `
 /*
  * Maps (user space fills them; the program trusts none of their contents):
- *   faultc_targets  hash   tgid -> u8      processes traced
+ *   faultc_targets  hash   tgid -> u8      processes traced (1), or traced
+ *                          from their next exec (2: a command's launcher)
  *   faultc_ranges   array  [FAULTC_MAX_RANGES] struct faultc_range, the first
  *                          config.nr_ranges entries are live
  *   faultc_files    array  [FAULTC_MAX_FILES] struct faultc_file: --vma PATH
@@ -127,7 +142,10 @@ const TEMPLATE = `
  * are the write handler's. With FAULTC_TF_KERNEL, faults the kernel takes on
  * user memory (copy_to_user into a fresh page) count as the process's own:
  * the access kind comes from the error code either way. pages is 1 plus the
- * prefetch the policy asks for (what it would resolve).
+ * prefetch the policy asks for (what it would resolve). write holds the access
+ * (bit 0) and whether the fault was taken in kernel mode (bit 1). A record
+ * with handler FAULTC_NAME_RECORD is no fault: it names a process (its comm
+ * in address and offset), sent when a traced process execs or forks.
  */
 #define FAULTC_MAX_RANGES ${TRACE_LIMITS.maxRanges}
 #define FAULTC_MAX_FILES ${TRACE_LIMITS.maxFiles}
@@ -139,6 +157,11 @@ const TEMPLATE = `
 #define FAULTC_TF_PROT ${TRACE_FLAGS.protFaults}U
 #define FAULTC_TF_FOLLOW ${TRACE_FLAGS.followForks}U
 #define FAULTC_TF_KERNEL ${TRACE_FLAGS.kernelFaults}U
+#define FAULTC_TARGET_TRACED ${TRACE_TARGET.traced}
+#define FAULTC_TARGET_AT_EXEC ${TRACE_TARGET.atExec}
+#define FAULTC_EV_WRITE ${TRACE_EVENT_BITS.write}U
+#define FAULTC_EV_KERNEL_MODE ${TRACE_EVENT_BITS.kernelMode}U
+#define FAULTC_NAME_RECORD ${TRACE_NAME_RECORD}
 
 /* x86 page fault error code bits. */
 #define FAULTC_PF_PROT 0x1UL
@@ -376,7 +399,30 @@ static __always_inline __u32 faultc_vma_region(const struct faultc_trace_config 
 	return 0;
 }
 
-static __always_inline void faultc_on_fault(__u64 address, __u64 error_code)
+/* A name record: tgid is now called by the current task's comm. */
+static __always_inline void faultc_send_name(__u32 tgid)
+{
+	struct faultc_event *ev = bpf_ringbuf_reserve(&faultc_events, sizeof(*ev), 0);
+	__u32 zero = 0;
+
+	if (!ev) {
+		__u64 *lost = bpf_map_lookup_elem(&faultc_lost, &zero);
+
+		if (lost)
+			*lost += 1;
+		return;
+	}
+	__builtin_memset(ev, 0, sizeof(*ev));
+	ev->time_ns = bpf_ktime_get_ns();
+	ev->pid = tgid;
+	ev->tid = (__u32)bpf_get_current_pid_tgid();
+	ev->handler = FAULTC_NAME_RECORD;
+	/* address and offset are adjacent: 16 bytes, the size of a comm. */
+	bpf_get_current_comm(&ev->address, 16);
+	bpf_ringbuf_submit(ev, 0);
+}
+
+static __always_inline void faultc_on_fault(__u64 address, __u64 error_code, __u32 kernel_mode)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tgid = pid_tgid >> 32;
@@ -387,8 +433,9 @@ static __always_inline void faultc_on_fault(__u64 address, __u64 error_code)
 	__u32 zero = 0, nr, region, key, handler, action, pages, error;
 	__u64 page, offset, *count;
 	long wake;
+	__u8 *target = bpf_map_lookup_elem(&faultc_targets, &tgid);
 
-	if (!bpf_map_lookup_elem(&faultc_targets, &tgid))
+	if (!target || *target != FAULTC_TARGET_TRACED)
 		return;
 	cfg = bpf_map_lookup_elem(&faultc_config, &zero);
 	if (!cfg)
@@ -478,7 +525,7 @@ static __always_inline void faultc_on_fault(__u64 address, __u64 error_code)
 	ev->pid = tgid;
 	ev->tid = (__u32)pid_tgid;
 	ev->handler = handler;
-	ev->write = (error_code & FAULTC_PF_WRITE) ? 1 : 0;
+	ev->write = ((error_code & FAULTC_PF_WRITE) ? FAULTC_EV_WRITE : 0) | (kernel_mode ? FAULTC_EV_KERNEL_MODE : 0);
 	ev->action = action;
 	ev->pages = pages;
 	ev->error = error;
@@ -490,7 +537,7 @@ static __always_inline void faultc_on_fault(__u64 address, __u64 error_code)
 SEC("tp_btf/page_fault_user")
 int BPF_PROG(faultc_fault_user, unsigned long address, void *regs, unsigned long error_code)
 {
-	faultc_on_fault(address, error_code);
+	faultc_on_fault(address, error_code, 0);
 	return 0;
 }
 
@@ -502,7 +549,7 @@ int BPF_PROG(faultc_fault_kernel, unsigned long address, void *regs, unsigned lo
 	struct faultc_trace_config *cfg = bpf_map_lookup_elem(&faultc_config, &zero);
 
 	if (cfg && (cfg->flags & FAULTC_TF_KERNEL))
-		faultc_on_fault(address, error_code);
+		faultc_on_fault(address, error_code, 1);
 	return 0;
 }
 
@@ -514,14 +561,37 @@ int BPF_PROG(faultc_fork, struct task_struct *parent, struct task_struct *child)
 	struct faultc_trace_config *cfg;
 	__u8 one = 1;
 
+	__u8 *target;
+
 	cfg = bpf_map_lookup_elem(&faultc_config, &zero);
 	if (!cfg || !(cfg->flags & FAULTC_TF_FOLLOW))
 		return 0;
-	if (!bpf_map_lookup_elem(&faultc_targets, &tgid))
+	target = bpf_map_lookup_elem(&faultc_targets, &tgid);
+	if (!target || *target != FAULTC_TARGET_TRACED)
 		return 0;
 	child_tgid = child->tgid;
-	if (child_tgid != tgid)
-		bpf_map_update_elem(&faultc_targets, &child_tgid, &one, BPF_NOEXIST);
+	if (child_tgid != tgid && !bpf_map_update_elem(&faultc_targets, &child_tgid, &one, BPF_NOEXIST))
+		faultc_send_name(child_tgid);
+	return 0;
+}
+
+/*
+ * A command is traced from its exec on: its launcher (which waits for tracing
+ * to be in place, then execs it) is a target "at exec" whose own faults are
+ * not reported. Every exec of a traced process names it anew.
+ */
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(faultc_exec, struct task_struct *p, int old_pid, void *bprm)
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	__u8 traced = FAULTC_TARGET_TRACED;
+	__u8 *target = bpf_map_lookup_elem(&faultc_targets, &tgid);
+
+	if (!target)
+		return 0;
+	if (*target == FAULTC_TARGET_AT_EXEC)
+		bpf_map_update_elem(&faultc_targets, &tgid, &traced, BPF_EXIST);
+	faultc_send_name(tgid);
 	return 0;
 }
 `;

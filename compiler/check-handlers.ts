@@ -4,7 +4,7 @@
 // path. Paths are not enumerated (sequential ifs would make that exponential):
 // a small set of per-path counters flows through the statements instead.
 import type { HandlerAst, StmtAst } from '../grammar/ast.js';
-import { diag } from './codes.js';
+import { diag, withRelated } from './codes.js';
 import type { Diagnostic } from './diagnostic.js';
 import { constantValue, fold } from './fold.js';
 import { PAGE_SIZE, type Expr, type Handler, type PrefetchDirection, type Span, type Stmt } from './ir.js';
@@ -237,7 +237,7 @@ class PathChecker {
       case 'sigbus':
       case 'defer':
         return states.map((st) => {
-          if (st.action) this.report(diag('doubleResolution', s.span, { line: st.action.span.startLine }));
+          if (st.action) this.report(withRelated(diag('doubleResolution', s.span, { line: st.action.span.startLine }), st.action.span, 'resolved here first'));
           return st.withAction(s.kind, s.span);
         });
       case 'prefetch':

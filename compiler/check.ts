@@ -11,6 +11,7 @@ import type { PolicyIR, RegionIR, SourceIR } from './ir.js';
 import { layoutRegions } from './layout.js';
 import type { ExprContext } from './lower-expr.js';
 import { resolveSourcePath } from './paths.js';
+import { checkHttpUrl } from './source-url.js';
 import { resolveFile, type PolicyScope } from './resolve.js';
 
 export function checkAst(file: FileAst, out: Diagnostic[]): PolicyIR[] {
@@ -19,14 +20,15 @@ export function checkAst(file: FileAst, out: Diagnostic[]): PolicyIR[] {
 }
 
 function checkPolicy(scope: PolicyScope, pfpFile: string, out: Diagnostic[]): PolicyIR {
-  const ctx: ExprContext = { scope, regionSizes: new Map(), badRegions: new Set(), usedSources: new Set(), unknownNames: new Set(), out };
+  const ctx: ExprContext = { scope, regionSizes: new Map(), badRegions: new Set(), usedSources: new Set(), usedSets: new Set(), unknownNames: new Set(), out };
   const layouts = layoutRegions(scope.regions, ctx);
 
   const sources: SourceIR[] = scope.sources.map((s, index) => ({
     id: s.name.name,
     index,
+    ...(s.kind.name === 'http' ? { kind: 'http' as const } : {}),
     path: s.path.value,
-    resolvedPath: resolveSourcePath(s, pfpFile, out) ?? '',
+    resolvedPath: (s.kind.name === 'http' ? checkHttpUrl(s, out) : resolveSourcePath(s, pfpFile, out)) ?? '',
     span: s.span,
   }));
 
@@ -46,6 +48,11 @@ function checkPolicy(scope: PolicyScope, pfpFile: string, out: Diagnostic[]): Po
     if (!ctx.usedSources.has(index) && ctx.unknownNames.size === 0) out.push(diag('unusedSource', s.name.span, { name: s.name.name }));
   });
 
-  const policy = { name: scope.ast.name.name, sources, regions, span: scope.ast.span };
+  scope.sets.forEach((s, index) => {
+    if (!ctx.usedSets?.has(index)) out.push(diag('unusedSet', s.name.span, { name: s.name.name }));
+  });
+
+  const policy: Omit<PolicyIR, 'engines'> = { name: scope.ast.name.name, sources, regions, span: scope.ast.span };
+  if (scope.sets.length > 0) policy.sets = scope.sets.map((s, index) => ({ id: s.name.name, index, span: s.span }));
   return { ...policy, engines: enginesFor(policy) };
 }

@@ -166,6 +166,20 @@ export const CODES = {
     severity: 'error',
     message: '`{name}.size` is known only at load time and cannot set a region size or address',
   },
+  setNotValue: {
+    code: 'PFP3018',
+    severity: 'error',
+    message: 'set `{name}` is not a value',
+    hint: 'test a page with `page in {name}`',
+  },
+  inNeedsSet: {
+    code: 'PFP3019',
+    severity: 'error',
+    message: '`in` needs a set on its right',
+    hint: 'declare one in the policy: set <name>, then write `page in <name>`',
+  },
+  tooManySets: { code: 'PFP3020', severity: 'error', message: 'policy `{policy}` declares more than {limit} sets' },
+  unusedSet: { code: 'PFP3021', severity: 'warning', message: 'set `{name}` is never tested' },
 
   // ---- PFP4xxx: types, units and values ----
   unknownUnit: {
@@ -310,11 +324,23 @@ export const CODES = {
     hint: 'prefetch resolves neighbours only when the faulting page itself is resolved',
   },
 
+  httpUrlScheme: {
+    code: 'PFP5020',
+    severity: 'error',
+    message: 'source `{name}`: an http source takes an http:// URL, not {scheme}://',
+  },
+  httpUrlInvalid: {
+    code: 'PFP5021',
+    severity: 'error',
+    message: 'source `{name}`: `{url}` cannot be fetched: {reason}',
+    hint: 'write: source <id> = http "http://127.0.0.1:8080/heap.img"',
+  },
+
   // ---- PFP6xxx: engines ----
   deferOnUffd: {
     code: 'PFP6001',
     severity: 'warning',
-    message: '`defer` on the uffd engine: the fault is already with the user-space handler, which maps a zero page',
+    message: '`defer` on the uffd engine: the fault goes to the region\'s onDefer() handler, and maps a zero page without one',
     hint: 'the uffd engine counts these faults as deferred and reports the action as defer; the kernel engine hands them to user space',
   },
   traceObservesOnly: {
@@ -376,6 +402,12 @@ export function diag(name: CodeName, span: Span, args: DiagArgs = {}, hint?: str
   };
   const h = hint ?? (entry.hint === undefined ? undefined : fill(entry.hint, args));
   if (h !== undefined) d.hint = h;
+  return d;
+}
+
+/** Adds another place the diagnostic refers to (shown by editors as related information). */
+export function withRelated(d: Diagnostic, span: Span, message: string): Diagnostic {
+  (d.related ??= []).push({ message, span });
   return d;
 }
 

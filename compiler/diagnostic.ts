@@ -3,6 +3,12 @@ import type { Span } from './ir.js';
 
 export type Severity = 'error' | 'warning';
 
+/** Another place a diagnostic refers to: the first declaration of a name, the `{` left open. */
+export interface Related {
+  message: string;
+  span: Span;
+}
+
 export interface Diagnostic {
   /** Stable code from the table in codes.ts, e.g. `PFP2001`. */
   code: string;
@@ -10,6 +16,9 @@ export interface Diagnostic {
   message: string;
   span: Span;
   hint?: string;
+  related?: Related[];
+  /** The word the span should be replaced with (the did-you-mean of the hint): editors offer it as a quick fix. */
+  suggestion?: string;
 }
 
 export type Result<T> =

@@ -9,7 +9,9 @@
 //   division by zero on either side counts).
 // - `offset` is the byte offset of the faulting page in its region (page-aligned),
 //   `page` = offset / 4096, `address` the faulting page address, `read` = not `write`,
-//   `<source>.size` comes from the input (0 when not given).
+//   `<source>.size` comes from the input (0 when not given), `p in <set>`
+//   is 1 when page p of the faulting region is in the set (the input's
+//   `inSet`; every set is empty when not given).
 // - Statements run in order; an `if` runs one branch. Whatever runs is the decision:
 //   one resolving action (missing), modifiers at most once each.
 // - A run-time error stops evaluation and replaces the whole decision: action
@@ -34,6 +36,8 @@ export interface EvalInput {
   address: bigint;
   write: boolean;
   sourceSizes: bigint[];
+  /** Whether a page of this region is in a run-time set; absent: every set is empty. */
+  inSet?: (set: number, page: bigint) => boolean;
 }
 
 export interface Evaluation {
@@ -151,6 +155,10 @@ function value(e: Expr, input: EvalInput): bigint {
       break;
     case 'not':
       return bool(!truth(value(e.operand, input)));
+    case 'inSet': {
+      const page = value(e.page, input);
+      return bool(input.inSet?.(e.set, page) ?? false);
+    }
     case 'binary': {
       const r = applyBinary(e.op, value(e.left, input), value(e.right, input));
       if (r === 'divideByZero') throw new RuntimeError('divideByZero', e.span);

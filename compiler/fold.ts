@@ -37,6 +37,10 @@ export function fold(e: Expr, out: Diagnostic[]): Expr | undefined {
       }
       return { ...e, left, right };
     }
+    case 'inSet': {
+      const page = fold(e.page, out);
+      return page === undefined ? undefined : { ...e, page };
+    }
   }
 }
 

@@ -1,15 +1,16 @@
 // The compiler's front door: text (or a file) in, checked IR or diagnostics out.
 // Never throws for any input; I/O failures become diagnostics too.
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { parse } from '../grammar/index.js';
+import type { IToken } from 'chevrotain';
+import { parse, type FileAst } from '../grammar/index.js';
 import { SourceText } from '../grammar/source-text.js';
 import { checkAst } from './check.js';
 import { diag } from './codes.js';
 import type { Diagnostic, Result } from './diagnostic.js';
 import { engineWarnings } from './engines.js';
 import type { EngineName, ProgramIR } from './ir.js';
+import { readInputFile } from './files.js';
 import { MAX_DIAGNOSTICS, MAX_INPUT_BYTES } from './limits.js';
 
 export type { Diagnostic, Result } from './diagnostic.js';
@@ -36,32 +37,40 @@ function capped(list: Diagnostic[]): Diagnostic[] {
 }
 
 export function checkSource(text: string, file: string, options: CheckOptions = {}): Result<ProgramIR> {
+  return analyzeSource(text, file, options).result;
+}
+
+/** What an editor needs besides the result: the syntax tree (recovered where the text has errors) and the tokens. */
+export interface Analysis {
+  result: Result<ProgramIR>;
+  ast: FileAst;
+  tokens: IToken[];
+}
+
+export function analyzeSource(text: string, file: string, options: CheckOptions = {}): Analysis {
   const absFile = path.resolve(file);
   const parsed = parse(text, absFile);
+  const done = (result: Result<ProgramIR>): Analysis => ({ result, ast: parsed.ast, tokens: parsed.tokens });
   const diagnostics = [...parsed.diagnostics];
-  if (diagnostics.some((d) => d.severity === 'error')) return { ok: false, diagnostics: capped(diagnostics) };
+  if (diagnostics.some((d) => d.severity === 'error')) return done({ ok: false, diagnostics: capped(diagnostics) });
 
   const policies = checkAst(parsed.ast, diagnostics);
-  if (diagnostics.some((d) => d.severity === 'error')) return { ok: false, diagnostics: capped(diagnostics) };
+  if (diagnostics.some((d) => d.severity === 'error')) return done({ ok: false, diagnostics: capped(diagnostics) });
 
   if (options.engine) for (const p of policies) diagnostics.push(...engineWarnings(p, options.engine));
   const sourceHash = options.sourceHash ?? createHash('sha256').update(text, 'utf8').digest('hex');
-  return { ok: true, value: { file: absFile, sourceHash, policies }, diagnostics: capped(diagnostics) };
+  return done({ ok: true, value: { file: absFile, sourceHash, policies }, diagnostics: capped(diagnostics) });
 }
 
 export async function checkFile(file: string, options: CheckOptions = {}): Promise<Result<ProgramIR>> {
   const absFile = path.resolve(file);
   const empty = new SourceText('', absFile).span(0, 0);
-  let bytes: Buffer;
-  try {
-    bytes = await readFile(absFile);
-  } catch (err) {
-    const reason = err instanceof Error && 'code' in err ? String((err as NodeJS.ErrnoException).code) : String(err);
-    return { ok: false, diagnostics: [diag('cannotRead', empty, { path: file, reason })] };
+  const read = await readInputFile(absFile);
+  if ('tooLarge' in read) {
+    return { ok: false, diagnostics: [diag('inputTooLarge', empty, { size: read.tooLarge, limit: MAX_INPUT_BYTES })] };
   }
-  if (bytes.length > MAX_INPUT_BYTES) {
-    return { ok: false, diagnostics: [diag('inputTooLarge', empty, { size: bytes.length, limit: MAX_INPUT_BYTES })] };
-  }
+  if (!read.ok) return { ok: false, diagnostics: [diag('cannotRead', empty, { path: file, reason: read.reason })] };
+  const bytes = read.bytes;
   let text: string;
   try {
     text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);

@@ -16,6 +16,8 @@ export interface Span {
 export const PAGE_SIZE = 4096;
 /** Sources one policy may name: bounded so the fault path needs no loop. */
 export const MAX_SOURCES = 8;
+/** Run-time page sets one policy may declare (native/src/lib/faultc_sets.h). */
+export const MAX_SETS = 8;
 
 export type Handler = 'missing' | 'write';
 
@@ -32,6 +34,8 @@ export type Expr =
   | { kind: 'var'; name: FaultVar; span: Span }
   /** `<source>.size`: known at load time, passed to the decision function. */
   | { kind: 'sourceSize'; source: number; span: Span }
+  /** `<page> in <set>`: 1 when that page of the faulting region is in the run-time set, else 0. */
+  | { kind: 'inSet'; set: number; page: Expr; span: Span }
   | { kind: 'binary'; op: BinaryOp; left: Expr; right: Expr; span: Span }
   | { kind: 'not'; operand: Expr; span: Span };
 
@@ -52,13 +56,26 @@ export type Stmt =
   // on write
   | { kind: 'trackDirty'; span: Span };
 
+/** Where a source's bytes come from (`source <id> = <kind> "..."`). */
+export const SOURCE_KINDS = ['file', 'http'] as const;
+export type SourceKind = (typeof SOURCE_KINDS)[number];
+
 export interface SourceIR {
   id: string;
   index: number;
-  /** Path as written in the policy. */
+  /** Absent means `file`. */
+  kind?: SourceKind;
+  /** Path (or URL) as written in the policy. */
   path: string;
-  /** Absolute path: relative paths resolved against the .pfp file's folder. */
+  /** Absolute path: relative paths resolved against the .pfp file's folder; for http, the URL. */
   resolvedPath: string;
+  span: Span;
+}
+
+/** `set <id>`: pages the program adds and removes at run time (libfaultc); each region has its own contents. */
+export interface SetIR {
+  id: string;
+  index: number;
   span: Span;
 }
 
@@ -81,6 +98,8 @@ export interface PolicyIR {
   name: string;
   sources: SourceIR[];
   regions: RegionIR[];
+  /** Run-time page sets; absent when the policy declares none. */
+  sets?: SetIR[];
   /** Engines that can run this policy in full (e.g. `defer` excludes none but changes uffd semantics). */
   engines: EngineName[];
   span: Span;

@@ -19,6 +19,8 @@ export interface ExprContext {
   constantFor?: 'size' | 'address';
   /** Sources named anywhere, for the unused-source warning. */
   usedSources: Set<number>;
+  /** Sets tested anywhere, for the unused-set warning. */
+  usedSets?: Set<number>;
   /** Names used but not declared: while there are any, no source is called unused (it may be the one misspelt). */
   unknownNames: Set<string>;
   out: Diagnostic[];
@@ -40,7 +42,12 @@ export function lowerExpr(e: ExprAst, ctx: ExprContext): Expr | undefined {
       return { kind: 'var', name: e.name, span: e.span };
     case 'name':
       // A declared name needs `.size`; an undeclared one is simply unknown.
-      if (ctx.scope.names.has(e.name.name)) ctx.out.push(diag('nameNotValue', e.span, { name: e.name.name }));
+      const named = ctx.scope.names.get(e.name.name);
+      if (named?.kind === 'set') {
+        ctx.usedSets?.add(named.index); // misused, not unused: one message is enough
+        ctx.out.push(diag('setNotValue', e.span, { name: e.name.name }));
+      }
+      else if (ctx.scope.names.has(e.name.name)) ctx.out.push(diag('nameNotValue', e.span, { name: e.name.name }));
       else {
         ctx.unknownNames.add(e.name.name);
         ctx.out.push(suggesting(diag('unknownName', e.span, { name: e.name.name, policy: ctx.scope.ast.name.name }), e.name.name, ctx.scope.names.keys()));
@@ -53,6 +60,7 @@ export function lowerExpr(e: ExprAst, ctx: ExprContext): Expr | undefined {
       return operand === undefined ? undefined : { kind: 'not', operand, span: e.span };
     }
     case 'binary': {
+      if (e.op === 'in') return lowerIn(e, ctx);
       if (isComparison(e.op)) warnPageVersusBytes(e.left, e.right, ctx);
       const left = lowerExpr(e.left, ctx);
       const right = lowerExpr(e.right, ctx);
@@ -62,12 +70,41 @@ export function lowerExpr(e: ExprAst, ctx: ExprContext): Expr | undefined {
   }
 }
 
+/** `<page> in <set>`: the right side names a declared set. */
+function lowerIn(e: Extract<ExprAst, { kind: 'binary' }>, ctx: ExprContext): Expr | undefined {
+  const b = e.right.kind === 'name' ? ctx.scope.names.get(e.right.name.name) : undefined;
+  if (e.right.kind === 'name' && b === undefined) {
+    ctx.unknownNames.add(e.right.name.name);
+    const sets = ctx.scope.sets.map((s) => s.name.name);
+    ctx.out.push(suggesting(diag('inNeedsSet', e.right.span, {}, `no set named \`${e.right.name.name}\` in policy \`${ctx.scope.ast.name.name}\`; declare it: set ${e.right.name.name}`), e.right.name.name, sets));
+    lowerExpr(e.left, ctx);
+    return undefined;
+  }
+  if (b === undefined || b.kind !== 'set') {
+    ctx.out.push(diag('inNeedsSet', e.right.span));
+    lowerExpr(e.left, ctx);
+    return undefined;
+  }
+  if (ctx.constantFor) {
+    ctx.out.push(diag('notConstant', e.span, { what: ctx.constantFor }));
+    return undefined;
+  }
+  ctx.usedSets?.add(b.index);
+  const page = lowerExpr(e.left, ctx);
+  return page === undefined ? undefined : { kind: 'inSet', set: b.index, page, span: e.span };
+}
+
 function lowerMember(e: Extract<ExprAst, { kind: 'member' }>, ctx: ExprContext): Expr | undefined {
   const policy = ctx.scope.ast.name.name;
   const b = ctx.scope.names.get(e.object.name);
   if (b === undefined) {
     ctx.unknownNames.add(e.object.name);
     ctx.out.push(suggesting(diag('unknownName', e.object.span, { name: e.object.name, policy }), e.object.name, ctx.scope.names.keys()));
+    return undefined;
+  }
+  if (b.kind === 'set') {
+    ctx.usedSets?.add(b.index);
+    ctx.out.push(diag('setNotValue', e.span, { name: e.object.name }));
     return undefined;
   }
   if (e.property.name !== 'size') {

@@ -1,16 +1,17 @@
 // Names: policies, sources and regions, duplicates, handlers, and the limits
 // on how many of each. Sources and regions share one namespace per policy so
 // `<name>.size` is never ambiguous.
-import type { FileAst, HandlerAst, PolicyAst, RegionAst, SourceAst } from '../grammar/ast.js';
-import { diag } from './codes.js';
+import type { FileAst, HandlerAst, PolicyAst, RegionAst, SetAst, SourceAst } from '../grammar/ast.js';
+import { diag, withRelated } from './codes.js';
 import type { Diagnostic } from './diagnostic.js';
-import { MAX_SOURCES, type Handler } from './ir.js';
+import { MAX_SETS, MAX_SOURCES, SOURCE_KINDS, type Handler, type SourceKind } from './ir.js';
 import { MAX_REGIONS } from './limits.js';
 import { suggesting } from './suggest.js';
 
 export type Binding =
   | { kind: 'source'; index: number; ast: SourceAst }
-  | { kind: 'region'; index: number; ast: RegionAst };
+  | { kind: 'region'; index: number; ast: RegionAst }
+  | { kind: 'set'; index: number; ast: SetAst };
 
 export interface PolicyScope {
   ast: PolicyAst;
@@ -18,6 +19,8 @@ export interface PolicyScope {
   /** Sources kept (duplicates dropped), in declaration order; index = position. */
   sources: SourceAst[];
   regions: RegionAst[];
+  /** Sets kept, in declaration order; index = position. */
+  sets: SetAst[];
   /** Per kept region, its handlers by name (duplicates and unknown names dropped). */
   handlers: Map<RegionAst, Map<Handler, HandlerAst>>;
 }
@@ -32,7 +35,7 @@ export function resolveFile(file: FileAst, out: Diagnostic[]): PolicyScope[] {
   for (const p of file.policies) {
     const first = seen.get(p.name.name);
     if (first) {
-      out.push(diag('duplicatePolicy', p.name.span, { name: p.name.name, line: first.name.span.startLine }));
+      out.push(withRelated(diag('duplicatePolicy', p.name.span, { name: p.name.name, line: first.name.span.startLine }), first.name.span, 'first declared here'));
       continue;
     }
     seen.set(p.name.name, p);
@@ -43,23 +46,31 @@ export function resolveFile(file: FileAst, out: Diagnostic[]): PolicyScope[] {
 
 function resolvePolicy(p: PolicyAst, out: Diagnostic[]): PolicyScope {
   const names = new Map<string, Binding>();
-  const scope: PolicyScope = { ast: p, names, sources: [], regions: [], handlers: new Map() };
-  // Sources and regions in text order, so "first declared" means first in the file.
-  const items: ({ kind: 'source'; ast: SourceAst } | { kind: 'region'; ast: RegionAst })[] = [
+  const scope: PolicyScope = { ast: p, names, sources: [], regions: [], sets: [], handlers: new Map() };
+  // Sources, regions and sets in text order, so "first declared" means first in the file.
+  const items: ({ kind: 'source'; ast: SourceAst } | { kind: 'region'; ast: RegionAst } | { kind: 'set'; ast: SetAst })[] = [
     ...p.sources.map((ast) => ({ kind: 'source' as const, ast })),
     ...p.regions.map((ast) => ({ kind: 'region' as const, ast })),
+    ...(p.sets ?? []).map((ast) => ({ kind: 'set' as const, ast })),
   ].sort((a, b) => a.ast.span.startOffset - b.ast.span.startOffset);
 
   for (const item of items) {
     const name = item.ast.name;
     const prev = names.get(name.name);
     if (prev) {
-      out.push(diag('duplicateName', name.span, { name: name.name, policy: p.name.name, line: prev.ast.name.span.startLine }));
+      out.push(withRelated(diag('duplicateName', name.span, { name: name.name, policy: p.name.name, line: prev.ast.name.span.startLine }), prev.ast.name.span, 'first declared here'));
       continue;
     }
-    if (item.kind === 'source') {
-      if (item.ast.kind.name !== 'file') {
-        out.push(suggesting(diag('unknownSourceKind', item.ast.kind.span, { kind: item.ast.kind.name }), item.ast.kind.name, ['file']));
+    if (item.kind === 'set') {
+      if (scope.sets.length === MAX_SETS) {
+        out.push(diag('tooManySets', name.span, { policy: p.name.name, limit: MAX_SETS }));
+        continue;
+      }
+      names.set(name.name, { kind: 'set', index: scope.sets.length, ast: item.ast });
+      scope.sets.push(item.ast);
+    } else if (item.kind === 'source') {
+      if (!SOURCE_KINDS.includes(item.ast.kind.name as SourceKind)) {
+        out.push(suggesting(diag('unknownSourceKind', item.ast.kind.span, { kind: item.ast.kind.name }), item.ast.kind.name, [...SOURCE_KINDS]));
       }
       if (scope.sources.length === MAX_SOURCES) {
         out.push(diag('tooManySources', name.span, { policy: p.name.name, limit: MAX_SOURCES }));
@@ -91,7 +102,7 @@ function resolveHandlers(r: RegionAst, out: Diagnostic[]): Map<Handler, HandlerA
     }
     const prev = byName.get(name);
     if (prev) {
-      out.push(diag('duplicateHandler', h.headSpan, { region: r.name.name, handler: name, line: prev.headSpan.startLine }));
+      out.push(withRelated(diag('duplicateHandler', h.headSpan, { region: r.name.name, handler: name, line: prev.headSpan.startLine }), prev.headSpan, 'first handler'));
       continue;
     }
     byName.set(name, h);

@@ -50,8 +50,11 @@ export function didYouMean(word: string, candidates: Iterable<string>): string {
 }
 
 /** Puts a "did you mean" in front of a diagnostic's hint, when there is a close candidate. */
-export function suggesting<D extends { hint?: string }>(d: D, word: string, candidates: Iterable<string>): D {
-  const s = didYouMean(word, candidates);
-  if (s !== '') d.hint = d.hint ? `${s} ${d.hint.charAt(0).toUpperCase()}${d.hint.slice(1)}` : s;
+export function suggesting<D extends { hint?: string; suggestion?: string }>(d: D, word: string, candidates: Iterable<string>): D {
+  const c = closest(word, candidates);
+  if (c === undefined) return d;
+  const s = `did you mean \`${c}\`?`;
+  d.hint = d.hint ? `${s} ${d.hint.charAt(0).toUpperCase()}${d.hint.slice(1)}` : s;
+  d.suggestion = c;
   return d;
 }

@@ -17,6 +17,8 @@ export interface PolicyAst {
   name: Ident;
   sources: SourceAst[];
   regions: RegionAst[];
+  /** `set <id>` declarations: run-time page sets. */
+  sets?: SetAst[];
   span: Span;
 }
 
@@ -25,6 +27,12 @@ export interface SourceAst {
   /** The word after `=`: `file` is the only kind so far. */
   kind: Ident;
   path: StringLit;
+  span: Span;
+}
+
+/** `set <id>`: a run-time page set, filled by the program (libfaultc), tested with `in`. */
+export interface SetAst {
+  name: Ident;
   span: Span;
 }
 
@@ -73,7 +81,7 @@ export interface IntLit {
 export type AstBinaryOp =
   | '+' | '-' | '*' | '/' | '%' | '<<' | '>>' | '&' | '|'
   | '<' | '<=' | '>' | '>=' | '==' | '!='
-  | 'and' | 'or';
+  | 'and' | 'or' | 'in';
 
 export type ExprAst =
   /** A number, optionally with a unit word (`64 KiB`, `1 page`, or an unknown word to report). */

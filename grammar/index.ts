@@ -3,7 +3,7 @@
 // throws on any input.
 import type { IRecognitionException, IToken } from 'chevrotain';
 import type { Diagnostic } from '../compiler/diagnostic.js';
-import { diag } from '../compiler/codes.js';
+import { CODES, diag, withRelated } from '../compiler/codes.js';
 import { suggesting } from '../compiler/suggest.js';
 import { MAX_INPUT_BYTES } from '../compiler/limits.js';
 import type { FileAst } from './ast.js';
@@ -98,14 +98,25 @@ function translate(e: IRecognitionException, src: SourceText): Diagnostic {
   return diag('unexpectedToken', span, { expected, found });
 }
 
-export function parse(text: string, file: string): { ast: FileAst; diagnostics: Diagnostic[] } {
+/** The innermost `{` still open before `offset`, if any. */
+function openBrace(tokens: IToken[], offset: number): IToken | undefined {
+  const open: IToken[] = [];
+  for (const tok of tokens) {
+    if (tok.startOffset >= offset) break;
+    if (tok.image === '{') open.push(tok);
+    else if (tok.image === '}') open.pop();
+  }
+  return open[open.length - 1];
+}
+
+export function parse(text: string, file: string): { ast: FileAst; diagnostics: Diagnostic[]; tokens: IToken[] } {
   const src = new SourceText(text, file);
   const bytes = Buffer.byteLength(text, 'utf8');
   if (bytes > MAX_INPUT_BYTES) {
-    return { ast: emptyAst(src), diagnostics: [diag('inputTooLarge', src.span(0, 0), { size: bytes, limit: MAX_INPUT_BYTES })] };
+    return { ast: emptyAst(src), diagnostics: [diag('inputTooLarge', src.span(0, 0), { size: bytes, limit: MAX_INPUT_BYTES })], tokens: [] };
   }
   const lexed = lex(src);
-  if (!lexed.parsable) return { ast: emptyAst(src), diagnostics: lexed.diagnostics };
+  if (!lexed.parsable) return { ast: emptyAst(src), diagnostics: lexed.diagnostics, tokens: lexed.tokens };
   const parser = getParser();
   const builder = new AstBuilder(src);
   parser.b = builder;
@@ -119,9 +130,11 @@ export function parse(text: string, file: string): { ast: FileAst; diagnostics: 
     const key = d.span.startOffset + ':' + d.code;
     if (seen.has(key)) continue;
     seen.add(key);
+    const brace = d.code === CODES.unexpectedEnd.code ? openBrace(lexed.tokens, d.span.startOffset) : undefined;
+    if (brace) withRelated(d, src.span(brace.startOffset, brace.startOffset + 1), 'this `{` is not closed');
     diagnostics.push(d);
   }
   diagnostics.push(...builder.diagnostics);
   diagnostics.sort((a, b) => a.span.startOffset - b.span.startOffset);
-  return { ast, diagnostics };
+  return { ast, diagnostics, tokens: lexed.tokens };
 }

@@ -61,14 +61,15 @@ const HEX = /^0x[0-9A-Fa-f](?:_?[0-9A-Fa-f])*$/;
 /** Value of an integer token, or undefined after reporting why it has none. */
 export function integerValue(tok: IToken, src: SourceText, out: Diagnostic[]): bigint | undefined {
   const text = tok.image;
-  const span = src.span(tok.startOffset, tokenSpanEnd(tok));
+  // The span is made only for a diagnostic: most integers are fine, and a 1,000-region file has thousands.
+  const span = () => src.span(tok.startOffset, tokenSpanEnd(tok));
   if (!DECIMAL.test(text) && !HEX.test(text)) {
-    out.push(diag('malformedInteger', span, { text: '`' + text + '`' }));
+    out.push(diag('malformedInteger', span(), { text: '`' + text + '`' }));
     return undefined;
   }
-  const value = BigInt(text.replace(/_/g, ''));
+  const value = BigInt(text.includes('_') ? text.replace(/_/g, '') : text);
   if (value > U64_MAX) {
-    out.push(diag('integerTooLarge', span, { text: '`' + text + '`' }));
+    out.push(diag('integerTooLarge', span(), { text: '`' + text + '`' }));
     return undefined;
   }
   return value;

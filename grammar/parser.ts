@@ -18,7 +18,7 @@
 // recording phase with placeholder tokens, and nothing may be built then.
 import type { IOrAlt, IParserErrorMessageProvider, IToken, TokenType } from 'chevrotain';
 import { EmbeddedActionsParser, EOF } from './chevrotain.js';
-import type { FileAst, HandlerAst, PolicyAst, RegionAst, SourceAst } from './ast.js';
+import type { FileAst, HandlerAst, PolicyAst, RegionAst, SetAst, SourceAst } from './ast.js';
 import { AstBuilder, type BlockVal, type IfLink, type OperandItem, type StmtVal, type Val } from './to-ast.js';
 import * as T from './tokens.js';
 
@@ -71,6 +71,7 @@ const messages: IParserErrorMessageProvider = {
 interface PolicyItem {
   source?: SourceAst | undefined;
   region?: RegionAst | undefined;
+  set?: SetAst | undefined;
 }
 
 export class PfpParser extends EmbeddedActionsParser {
@@ -113,11 +114,13 @@ export class PfpParser extends EmbeddedActionsParser {
     this.CONSUME(T.LCurly);
     const sources: (SourceAst | undefined)[] = [];
     const regions: (RegionAst | undefined)[] = [];
+    const sets: (SetAst | undefined)[] = [];
     this.MANY(() => {
       const item = this.OR(
         (this.altsItem ??= [
           { ALT: (): PolicyItem => ({ source: this.SUBRULE(this.source) }) },
           { ALT: (): PolicyItem => ({ region: this.SUBRULE(this.region) }) },
+          { ALT: (): PolicyItem => ({ set: this.SUBRULE(this.setDecl) }) },
           {
             ALT: (): PolicyItem => {
               this.CONSUME(T.Semicolon);
@@ -128,9 +131,16 @@ export class PfpParser extends EmbeddedActionsParser {
       );
       if (item.source) sources.push(item.source);
       if (item.region) regions.push(item.region);
+      if (item.set) sets.push(item.set);
     });
     const close = this.CONSUME(T.RCurly);
-    return this.ACTION(() => this.b.policy(kw, name, sources, regions, close));
+    return this.ACTION(() => this.b.policy(kw, name, sources, regions, close, sets));
+  });
+
+  setDecl = this.RULE('setDecl', (): SetAst | undefined => {
+    const kw = this.CONSUME(T.SetKw);
+    const name = this.CONSUME(T.Identifier);
+    return this.ACTION(() => this.b.setDecl(kw, name));
   });
 
   source = this.RULE('source', (): SourceAst | undefined => {

@@ -10,7 +10,7 @@ import type { Span } from '../compiler/ir.js';
 import type { Diagnostic } from '../compiler/diagnostic.js';
 import { diag } from '../compiler/codes.js';
 import { MAX_EXPR_DEPTH, MAX_NESTING } from '../compiler/limits.js';
-import type { AstBinaryOp, ExprAst, FileAst, HandlerAst, Ident, IntLit, PolicyAst, RegionAst, SourceAst, StmtAst } from './ast.js';
+import type { AstBinaryOp, ExprAst, FileAst, HandlerAst, Ident, IntLit, PolicyAst, RegionAst, SetAst, SourceAst, StmtAst } from './ast.js';
 import { decodeString, tokenSpanEnd } from './lex.js';
 import { SourceText, joinSpans } from './source-text.js';
 
@@ -21,7 +21,7 @@ export const MAX_BRANCH_DEPTH = MAX_NESTING * 4;
 const PRECEDENCE: Record<string, number> = {
   or: 1,
   and: 2,
-  '<': 4, '<=': 4, '>': 4, '>=': 4, '==': 4, '!=': 4,
+  '<': 4, '<=': 4, '>': 4, '>=': 4, '==': 4, '!=': 4, in: 4,
   '|': 5,
   '&': 6,
   '<<': 7, '>>': 7,
@@ -126,12 +126,20 @@ export class AstBuilder {
     return { file: this.src.file, policies: policies.filter((p): p is PolicyAst => p !== undefined), span: this.src.span(0, this.src.text.length) };
   }
 
-  policy(kw: IToken, name: IToken, sources: (SourceAst | undefined)[], regions: (RegionAst | undefined)[], close: IToken): PolicyAst {
+  policy(kw: IToken, name: IToken, sources: (SourceAst | undefined)[], regions: (RegionAst | undefined)[], close: IToken, sets: (SetAst | undefined)[] = []): PolicyAst {
     const at = this.at(kw);
     const rs = regions.filter((r): r is RegionAst => r !== undefined);
     const ss = sources.filter((s): s is SourceAst => s !== undefined);
+    const sts = sets.filter((s): s is SetAst => s !== undefined);
     const last = rs.at(-1)?.span ?? ss.at(-1)?.span;
-    return { name: this.ident(name, at), sources: ss, regions: rs, span: this.cover([kw, close, last], at) };
+    const p: PolicyAst = { name: this.ident(name, at), sources: ss, regions: rs, span: this.cover([kw, close, last], at) };
+    if (sts.length > 0) p.sets = sts;
+    return p;
+  }
+
+  setDecl(kw: IToken, name: IToken): SetAst {
+    const at = this.at(kw);
+    return { name: this.ident(name, at), span: this.cover([kw, name], at) };
   }
 
   source(kw: IToken, name: IToken, kind: IToken, str: IToken): SourceAst {

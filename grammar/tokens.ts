@@ -53,6 +53,8 @@ export const Address = keyword('address', 'Address');
 export const And = keyword('and', 'And', [BinaryOp]);
 export const Or = keyword('or', 'Or', [BinaryOp]);
 export const Not = keyword('not', 'Not');
+export const SetKw = keyword('set', 'Set');
+export const In = keyword('in', 'In', [BinaryOp]);
 export const UnitKiB = keyword('KiB', 'UnitKiB');
 export const UnitMiB = keyword('MiB', 'UnitMiB');
 export const UnitGiB = keyword('GiB', 'UnitGiB');
@@ -63,7 +65,7 @@ export const UnitB = keyword('B', 'UnitB');
 export const KEYWORDS: TokenType[] = [
   Policy, Source, File, Region, Size, At, On, Missing, Write, Read, If, Else, Zero, Fill, Copy,
   Sigbus, Defer, Prefetch, Pages, Page, Ahead, Behind, Around, Block, Notify, Track, Dirty, Offset,
-  Address, And, Or, Not, UnitKiB, UnitMiB, UnitGiB, UnitTiB, UnitB,
+  Address, And, Or, Not, SetKw, In, UnitKiB, UnitMiB, UnitGiB, UnitTiB, UnitB,
 ];
 
 /** Bytes per unit word. */

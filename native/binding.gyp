@@ -12,25 +12,132 @@
         "src/uffd/plan.c",
         "src/uffd/regions.c",
         "src/uffd/sources.c",
+        "src/uffd/source_http.c",
+        "src/uffd/defer.c",
         "src/cpu_latency.c",
         "src/uffd_touch.c",
         "src/uffd_binding.cc",
+        "src/uffd_access.c",
+        "src/uffd_access_binding.cc",
         "src/bpf_loader.c",
         "src/bpf_binding.cc",
         "src/kernel_engine.c",
-        "src/kernel_binding.cc"
+        "src/kernel_binding.cc",
+        "src/probe.c",
+        "src/probe_binding.cc",
+        "src/criu/lazy_pages.c",
+        "src/criu/lp_socket.c",
+        "src/criu/lazy_binding.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",
-        "include"
+        "include",
+        "src"
       ],
       "dependencies": [],
-      "cflags": ["-Wall", "-Wextra", "-O2", "-g"],
-      "cflags_cc": ["-Wall", "-O2", "-g", "-std=c++17"],
-      "cflags!": ["-fno-exceptions"],
-      "cflags_cc!": ["-fno-exceptions"],
-      "libraries": ["-lbpf", "-lelf", "-lz", "-ldl", "-lpthread"],
-      "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS"]
+      "cflags": [
+        "-Wall",
+        "-Wextra",
+        "-O2",
+        "-g"
+      ],
+      "cflags_cc": [
+        "-Wall",
+        "-O2",
+        "-g",
+        "-std=c++17"
+      ],
+      "cflags!": [
+        "-fno-exceptions"
+      ],
+      "cflags_cc!": [
+        "-fno-exceptions"
+      ],
+      "libraries": [
+        "-lbpf",
+        "-lelf",
+        "-lz",
+        "-ldl",
+        "-lpthread",
+        "-lcurl"
+      ],
+      "defines": [
+        "NAPI_VERSION=8",
+        "NAPI_DISABLE_CPP_EXCEPTIONS"
+      ]
+    },
+    {
+      "target_name": "faultc",
+      "product_prefix": "lib",
+      "type": "shared_library",
+      "sources": [
+        "src/lib/faultc_lib.c",
+        "src/uffd/engine.c",
+        "src/uffd/events.c",
+        "src/uffd/fault.c",
+        "src/uffd/handler.c",
+        "src/uffd/install.c",
+        "src/uffd/plan.c",
+        "src/uffd/regions.c",
+        "src/uffd/sources.c",
+        "src/uffd/source_http.c",
+        "src/uffd/defer.c",
+        "src/cpu_latency.c"
+      ],
+      "include_dirs": [
+        "include",
+        "src",
+        "src/lib"
+      ],
+      "cflags": [
+        "-Wall",
+        "-Wextra",
+        "-O2",
+        "-g"
+      ],
+      "libraries": [
+        "-ljansson",
+        "-lcurl",
+        "-ldl",
+        "-lpthread"
+      ]
+    },
+    {
+      "target_name": "faultc_guard",
+      "type": "shared_library",
+      "sources": [
+        "guard/guard.c",
+        "src/lib/faultc_lib.c",
+        "src/uffd/engine.c",
+        "src/uffd/events.c",
+        "src/uffd/fault.c",
+        "src/uffd/handler.c",
+        "src/uffd/install.c",
+        "src/uffd/plan.c",
+        "src/uffd/regions.c",
+        "src/uffd/sources.c",
+        "src/uffd/source_http.c",
+        "src/uffd/defer.c",
+        "src/cpu_latency.c"
+      ],
+      "include_dirs": [
+        "include",
+        "src",
+        "src/lib"
+      ],
+      "cflags": [
+        "-Wall",
+        "-Wextra",
+        "-O2",
+        "-g",
+        "-fvisibility=hidden"
+      ],
+      "libraries": [
+        "-ljansson",
+        "-lcurl",
+        "-ldl",
+        "-lpthread"
+      ]
     }
   ]
 }

@@ -1,38 +1,26 @@
 #!/usr/bin/env node
-// The faultc command line: each subcommand lives in runtime/commands/.
+// The faultc command line: each subcommand lives in runtime/cli/.
 // Exit codes: 0 success, 1 the input has errors (diagnostics printed),
 // 2 usage error, 3 missing privilege or kernel feature, 4 internal or I/O failure.
-import { Command } from 'commander';
+import { COMMANDS, makeProgram } from './cli/index.js';
 
-type Register = (program: Command) => void;
-
-// Only the named command's module is loaded (the native addon and the code
-// generators are not needed to check a file); help loads them all.
-const COMMANDS: Record<string, () => Promise<Register>> = {
-  check: async () => (await import('./commands/check.js')).registerCheck,
-  compile: async () => (await import('./commands/compile.js')).registerCompile,
-  explain: async () => (await import('./commands/explain.js')).registerExplain,
-  verify: async () => (await import('./commands/verify.js')).registerVerify,
-  run: async () => (await import('./commands/run.js')).registerRun,
-  trace: async () => (await import('./commands/trace.js')).registerTrace,
-};
-
-const program = new Command();
-program
-  .name('faultc')
-  .description('Declarative page-fault policies: compile .pfp files to eBPF and run them')
-  .version('0.1.0')
-  .showHelpAfterError()
-  .configureOutput({ outputError: (str, write) => write(str) })
-  .exitOverride((err) => {
-    process.exit(err.exitCode === 0 ? 0 : 2);
-  });
-
-const named = process.argv[2];
-const wanted = named !== undefined && named in COMMANDS ? [named] : Object.keys(COMMANDS);
-for (const name of wanted) {
-  const load = COMMANDS[name];
-  if (load) (await load())(program);
+// `-v`/`--verbose` anywhere: libbpf's debug log and the engines' own (FAULTC_DEBUG),
+// set before the addon loads. `--version`: the package, addon, libbpf and hook versions.
+const argv = process.argv.filter((a, i) => i < 2 || (a !== '-v' && a !== '--verbose'));
+if (argv.length !== process.argv.length) process.env['FAULTC_DEBUG'] = '1';
+if (argv[2] === '--version' || argv[2] === '-V') {
+  process.stdout.write((await import('./proc/features.js')).versionText() + '\n');
+  process.exit(0);
 }
 
-await program.parseAsync(process.argv);
+const named = argv[2];
+const program = await makeProgram(named !== undefined && named in COMMANDS ? [named] : undefined);
+// Usage errors exit 2, in every command: commands registered before this
+// do not inherit it, so each gets it too.
+for (const c of [program, ...program.commands]) {
+  c.configureOutput({ outputError: (str, write) => write(str) }).exitOverride((err) => {
+    process.exit(err.exitCode === 0 ? 0 : 2);
+  });
+}
+
+await program.parseAsync(argv);

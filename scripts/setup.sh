@@ -14,6 +14,15 @@ APT_PACKAGES=(
   util-linux sqlite3
   # trace held against perf and bpftrace; the heatmap rendered to PNG
   linux-perf bpftrace librsvg2-bin
+  # http sources: libcurl in the handler threads, a real nginx in the tests
+  libcurl4-openssl-dev nginx
+  # editors the language server and syntax files are tested in
+  neovim vim
+  # CRIU, built from ../shared/vendor by scripts/criu.sh (lazy-pages tests, bench)
+  build-essential libprotobuf-c-dev protobuf-c-compiler libprotobuf-dev protobuf-compiler python3-protobuf
+  libnl-3-dev libnet1-dev libcap-dev libaio-dev libbsd-dev libgnutls28-dev libnftables-dev uuid-dev libdrm-dev
+  # libfaultc (manifest reading) and the guard benchmark's reference allocator
+  libjansson-dev electric-fence git time
 )
 
 missing=()
@@ -42,6 +51,7 @@ if [ ! -f "$stamp" ] || [ -n "$(find grammar compiler codegen runtime bench tsco
 else
   echo "setup: TypeScript build up to date"
 fi
+node scripts/make-man.mjs   # man/faultc.1, man/faultc-pfp.5, completion/faultc.bash
 if node scripts/install-native.mjs --check; then
   echo "setup: native addon up to date"
 else

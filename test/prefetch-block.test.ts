@@ -9,6 +9,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { checkSource } from '../compiler/index.js';
 import { loadPolicy } from '../runtime/index.js';
+import { readManifest } from '../codegen/manifest.js';
+import { kernelEngine } from '../runtime/engines/kernel.js';
 
 const root = join(import.meta.dirname, '..');
 const cli = join(root, 'dist', 'runtime', 'cli.js');
@@ -67,6 +69,25 @@ describe('prefetch block in the language', () => {
     writeFileSync(file, policy('prefetch block 64 KiB'));
     const out = execFileSync('node', [cli, 'explain', file, '--region', 'r', '--offset', '0x5000'], { encoding: 'utf8' });
     expect(out).toContain('prefetch: the aligned block of 16 pages (64 KiB) that holds the page');
+  });
+});
+
+describe('prefetch block and the kernel engine (no block prefetch in the hook yet)', () => {
+  test('the policy lists uffd and trace only, and the kernel engine refuses it at load, naming the rule', async () => {
+    const file = join(dir, 'kernel.pfp');
+    writeFileSync(file, policy('prefetch block 64 KiB'));
+    const r = checkSource(policy('prefetch block 64 KiB'), file);
+    expect(r.ok && r.value.policies[0]?.engines).toEqual(['uffd', 'trace']);
+    const out = join(dir, 'kernel-out');
+    execFileSync('node', [cli, 'compile', file, '-o', out, '--emit', 'json'], { encoding: 'utf8' });
+    const manifest = await readManifest(join(out, 'b.policy.json'));
+    const open = kernelEngine.open({ manifest, decideLibrary: '', sourcePaths: [join(dir, 'img')], onEvents: () => {}, options: {} });
+    await expect(open).rejects.toMatchObject({ code: 'FAULTC_ENGINE_UNSUPPORTED', message: expect.stringContaining(`region r has \`prefetch block\` (${file}:4:`) });
+  });
+
+  test('other prefetch keeps every engine', () => {
+    const r = checkSource(policy('prefetch 16 pages around'), 'b.pfp');
+    expect(r.ok && r.value.policies[0]?.engines).toEqual(['kernel', 'uffd', 'trace']);
   });
 });
 

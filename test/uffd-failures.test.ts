@@ -7,7 +7,7 @@ import { chmodSync, copyFileSync, readFileSync, rmSync, truncateSync, writeFileS
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { compile, loadPolicy, type FaultEvent } from '../runtime/index.js';
-import type { UffdInstance } from '../runtime/uffd-engine.js';
+import type { UffdInstance } from '../runtime/engines/uffd.js';
 import { examplesDir, kernelReadPage, repoRoot, runChild, skipReason, tempDir } from './helpers/uffd.js';
 
 const skip = skipReason('uffd-failures');
@@ -142,15 +142,6 @@ describe.skipIf(skip)('uffd engine: failures', () => {
       await a.close();
       await b.close();
     }
-  });
-
-  test('a seccomp filter that blocks userfaultfd(2): a clear ENOSYS error', () => {
-    const bin = join(dir, 'no-userfaultfd');
-    execFileSync('cc', ['-O2', '-Wall', '-Werror', join(repoRoot, 'test', 'fixtures', 'no-userfaultfd.c'), '-o', bin]);
-    const r = runChild({ policy: guardManifest, options: { engine: 'uffd' }, region: 'arena', page: 0 }, [bin]);
-    expect(r.signal).toBeNull();
-    expect(r.out).toMatchObject({ ok: false, code: 'FAULTC_UFFD_ENOSYS' });
-    expect(r.out?.message).toMatch(/seccomp filter/);
   });
 
   test('without CAP_SYS_PTRACE and with vm.unprivileged_userfaultfd=0: a clear EPERM error naming the missing privilege', () => {

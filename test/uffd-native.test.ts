@@ -26,7 +26,7 @@ describe.skipIf(skip)('uffd engine in C', () => {
       ...uffdSources(),
       join(repoRoot, 'native', 'src', 'cpu_latency.c'),
       join(repoRoot, 'native', 'src', 'uffd_touch.c'),
-      '-o', bin, '-lpthread', '-ldl',
+      '-o', bin, '-lpthread', '-ldl', '-lcurl',
     ]);
     const r = spawnSync(bin, [so, dir], { encoding: 'utf8', timeout: 60_000 });
     if (r.status !== 0) console.error(r.stdout, r.stderr);

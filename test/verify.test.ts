@@ -9,8 +9,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { compileFile } from '../codegen/build.js';
 import { bpfIncludeFlags } from '../codegen/clang.js';
-import { hasBpfPrivilege } from '../runtime/trace-native.js';
-import { verifyObject } from '../runtime/trace-verify.js';
+import { hasBpfPrivilege } from '../runtime/bpf/privilege.js';
+import { verifyObject } from '../runtime/bpf/verify.js';
 
 const root = join(import.meta.dirname, '..');
 const cli = join(root, 'dist', 'runtime', 'cli.js');
@@ -22,7 +22,7 @@ const work = mkdtempSync(join(tmpdir(), 'faultc-verify-'));
 chmodSync(work, 0o755);
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
-const exampleDirs = [join(root, 'examples'), '/work/shared/spec/examples'].filter((d) => {
+const exampleDirs = [join(root, 'examples'), join(root, '..', 'shared', 'spec', 'examples')].filter((d) => {
   try {
     return readdirSync(d).some((f) => f.endsWith('.pfp'));
   } catch {
@@ -63,6 +63,7 @@ describe.skipIf(!privileged)('faultc verify on the running kernel', () => {
         expect(v.outcome.programs.map((p) => p.section).sort()).toEqual([
           'tp_btf/page_fault_kernel',
           'tp_btf/page_fault_user',
+          'tp_btf/sched_process_exec',
           'tp_btf/sched_process_fork',
         ]);
         for (const p of v.outcome.programs) expect(p.verifiedInsns).toBeGreaterThan(0);
@@ -85,7 +86,7 @@ describe.skipIf(!privileged)('faultc verify on the running kernel', () => {
     const out = JSON.parse(r.stdout) as { ok: boolean; programs: unknown[] }[];
     expect(out).toHaveLength(1);
     expect(out[0]!.ok).toBe(true);
-    expect(out[0]!.programs).toHaveLength(3);
+    expect(out[0]!.programs).toHaveLength(4); // page_fault_user, page_fault_kernel, sched_process_exec, sched_process_fork
   });
 
   test('a broken object is rejected and the report names the .pfp line', () => {

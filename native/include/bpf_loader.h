@@ -50,7 +50,8 @@ int faultc_trace_open(const char *path, __u32 ringbuf_bytes, char *log, size_t l
 int faultc_trace_attach(struct faultc_trace *t);
 /* Detaches them (the maps and the ring buffer stay); attach again at will. */
 int faultc_trace_detach(struct faultc_trace *t);
-int faultc_trace_add_target(struct faultc_trace *t, __u32 tgid);
+/* state: 1 traced now, 2 traced from its next exec (codegen/trace-bpf.ts TRACE_TARGET). */
+int faultc_trace_add_target(struct faultc_trace *t, __u32 tgid, __u8 state);
 int faultc_trace_remove_target(struct faultc_trace *t, __u32 tgid);
 /* Removes targets whose process has exited; returns how many, or -errno. */
 int faultc_trace_prune_targets(struct faultc_trace *t);

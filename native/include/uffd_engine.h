@@ -41,6 +41,7 @@ struct fc_engine_opts {
 	const char *source_paths[FAULTC_MAX_SOURCES];
 	unsigned nr_threads;	/* 0: one per online CPU */
 	unsigned flags;		/* enum fc_open_flags */
+	unsigned http_deadline_ms;	/* http sources: per read, retries included; 0: 5 s */
 	/* Called from a handler thread when the event queue stops being empty;
 	 * the consumer then drains with fc_engine_drain_events(). */
 	void (*on_events)(void *ctx);
@@ -107,6 +108,8 @@ uint64_t fc_engine_lost_events(struct fc_engine *e);
 uint64_t fc_engine_features(struct fc_engine *e);
 int fc_engine_has_poison(struct fc_engine *e);
 unsigned fc_engine_nr_threads(struct fc_engine *e);
+/* The userfaultfd: a caller may resolve pages of its regions itself. */
+int fc_engine_uffd(struct fc_engine *e);
 /*
  * Waits until no handler is in the middle of a fault (bounded): a thread whose
  * fault was resolved before this call then finds its stats and events in place.
@@ -121,6 +124,35 @@ void fc_engine_pause(struct fc_engine *e, int paused);
  * Queued events stay readable until fc_engine_close().
  */
 void fc_engine_stop(struct fc_engine *e);
+/*
+ * A user-space handler for `defer` rules: fn is called from a handler
+ * thread (it must only queue the request and return 0) and the fault waits
+ * until fc_engine_defer_reply() answers it, or deadline_ms (0: 2000) pass:
+ * then SIGBUS with FAULTC_ERR_DEFER_TIMEOUT. fn NULL: `defer` maps zeros.
+ */
+struct fc_defer_request {
+	uint64_t id;
+	uint64_t offset;	/* in the region */
+	uint64_t address;
+	uint32_t region;	/* policy region index */
+	uint32_t tid;
+	uint32_t write;
+};
+enum fc_defer_answer {
+	FC_DEFER_PAGE = 0,	/* these bytes (the rest of the page zero) */
+	FC_DEFER_ZERO = 1,
+	FC_DEFER_SIGBUS = 2,	/* the handler's choice: no error */
+	FC_DEFER_FAILED = 3,	/* the handler failed: SIGBUS, FAULTC_ERR_DEFER_FAILED */
+};
+typedef int (*fc_defer_fn)(void *ctx, const struct fc_defer_request *req);
+void fc_engine_set_defer(struct fc_engine *e, fc_defer_fn fn, void *ctx, unsigned deadline_ms);
+/* 0, -ENOENT when the fault no longer waits (past its deadline), -EINVAL. */
+int fc_engine_defer_reply(struct fc_engine *e, uint64_t id, uint32_t kind,
+			  const uint8_t *bytes, size_t len);
+
+/* An http source's request counters (source_http.h); -ENOENT for a file source. */
+struct fc_http_stats;
+int fc_engine_http_stats(struct fc_engine *e, unsigned source, struct fc_http_stats *out);
 /* fc_engine_stop() if not done yet, then closes every fd and frees e. */
 void fc_engine_close(struct fc_engine *e);
 

@@ -5,8 +5,11 @@
 static Napi::Object Init(Napi::Env env, Napi::Object exports)
 {
 	InitUffd(env, exports);
+	InitUffdAccess(env, exports);
 	InitBpf(env, exports);
 	InitKernel(env, exports);
+	InitProbe(env, exports);
+	InitLazyPages(env, exports);
 	return exports;
 }
 

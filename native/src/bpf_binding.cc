@@ -171,7 +171,9 @@ private:
 			return env.Undefined();
 		}
 		uint32_t tgid = info[0].As<Napi::Number>().Uint32Value();
-		int err = add ? faultc_trace_add_target(trace_, tgid) : faultc_trace_remove_target(trace_, tgid);
+		// addTarget(pid, state): 1 traced now (default), 2 from its next exec.
+		uint8_t state = info.Length() > 1 && info[1].IsNumber() ? (uint8_t)info[1].As<Napi::Number>().Uint32Value() : 1;
+		int err = add ? faultc_trace_add_target(trace_, tgid, state) : faultc_trace_remove_target(trace_, tgid);
 		if (err)
 			ErrnoError(env, "updating faultc_targets", err).ThrowAsJavaScriptException();
 		return env.Undefined();

@@ -55,12 +55,16 @@ static int faultc_libbpf_print(enum libbpf_print_level level, const char *fmt, v
 {
 	char line[1024];
 
-	if (level == LIBBPF_DEBUG)
+	/* `faultc -v` (FAULTC_DEBUG) shows libbpf's debug lines on stderr. */
+	if (level == LIBBPF_DEBUG) {
+		if (getenv("FAULTC_DEBUG"))
+			vfprintf(stderr, fmt, args);
 		return 0;
+	}
 	vsnprintf(line, sizeof(line), fmt, args);
 	if (capture_buf)
 		log_append(capture_buf, capture_sz, line);
-	else if (getenv("FAULTC_BPF_DEBUG"))
+	else if (getenv("FAULTC_BPF_DEBUG") || getenv("FAULTC_DEBUG"))
 		fputs(line, stderr);
 	return 0;
 }
@@ -279,11 +283,9 @@ int faultc_trace_detach(struct faultc_trace *t)
 	return 0;
 }
 
-int faultc_trace_add_target(struct faultc_trace *t, __u32 tgid)
+int faultc_trace_add_target(struct faultc_trace *t, __u32 tgid, __u8 state)
 {
-	__u8 one = 1;
-
-	return bpf_map_update_elem(t->targets_fd, &tgid, &one, BPF_ANY) ? -errno : 0;
+	return bpf_map_update_elem(t->targets_fd, &tgid, &state, BPF_ANY) ? -errno : 0;
 }
 
 int faultc_trace_prune_targets(struct faultc_trace *t)

@@ -26,6 +26,7 @@
 #include "bpf_loader.h"
 #include "common/compat.h"
 #include "common/error.h"
+#include "common/source_file.h"
 #include "fault_policy_uapi.h"
 #include "kernel_engine.h"
 #include "uffd_engine.h"
@@ -153,10 +154,11 @@ struct fk_engine *fk_engine_open(const struct fk_engine_opts *opts, char *err,
 		goto fail;
 	}
 	for (unsigned i = 0; i < opts->nr_sources; i++) {
-		e->source_fd[i] = open(opts->source_paths[i], O_RDONLY | O_CLOEXEC);
+		struct stat st;
+
+		e->source_fd[i] = open_source_file(opts->source_paths[i], &st, err, errlen);
 		if (e->source_fd[i] < 0) {
-			*err_no = errno;
-			set_err(err, errlen, "cannot open source %s: %s", opts->source_paths[i], strerror(errno));
+			*err_no = -e->source_fd[i];
 			goto fail;
 		}
 		e->nr_sources = i + 1;

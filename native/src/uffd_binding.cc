@@ -22,6 +22,7 @@
 extern "C" {
 #include "uffd_engine.h"
 #include "uffd_touch.h"
+#include "uffd/source_http.h"
 }
 
 namespace {
@@ -37,6 +38,33 @@ Napi::Error UffdError(Napi::Env env, const std::string &msg, int err)
 	return CodedError(env, "FAULTC_UFFD_", faultc_binding::ErrnoName(err), msg, err);
 }
 
+// The JavaScript `defer` handler: handler threads queue requests to it.
+struct DeferCtx {
+	Napi::ThreadSafeFunction tsfn;
+};
+
+int OnDefer(void *ctx, const struct fc_defer_request *req)
+{
+	auto *copy = new fc_defer_request(*req);
+	napi_status s = static_cast<DeferCtx *>(ctx)->tsfn.NonBlockingCall(
+		copy, [](Napi::Env env, Napi::Function fn, fc_defer_request *r) {
+			Napi::Object o = Napi::Object::New(env);
+			o.Set("id", Napi::BigInt::New(env, (uint64_t)r->id));
+			o.Set("region", Napi::Number::New(env, r->region));
+			o.Set("offset", Napi::BigInt::New(env, (uint64_t)r->offset));
+			o.Set("address", Napi::BigInt::New(env, (uint64_t)r->address));
+			o.Set("tid", Napi::Number::New(env, r->tid));
+			o.Set("write", Napi::Boolean::New(env, r->write != 0));
+			delete r;
+			fn.Call({ o });
+		});
+	if (s != napi_ok) {
+		delete copy;
+		return -1;
+	}
+	return 0;
+}
+
 // Shared by the wrapper and every ArrayBuffer over a region.
 struct Holder {
 	struct fc_engine *engine = nullptr;
@@ -45,6 +73,7 @@ struct Holder {
 	int touchers = 0;	// touch workers running over region memory
 	faultc_binding::Notifier events;	// outlives the handler threads
 	std::vector<struct faultc_event> last_events;	// queued when the engine stopped
+	std::unique_ptr<DeferCtx> defer;	// released once no handler thread can call it
 
 	void Close()
 	{
@@ -64,6 +93,10 @@ struct Holder {
 				last_events.insert(last_events.end(), ev, ev + n);
 			fc_engine_close(engine);
 			engine = nullptr;
+		}
+		if (defer) {
+			defer->tsfn.Release();
+			defer.reset();
 		}
 		events.Release();
 	}
@@ -92,6 +125,9 @@ public:
 			InstanceMethod("touch", &UffdEngine::Touch),
 			InstanceMethod("view", &UffdEngine::View),
 			InstanceMethod("info", &UffdEngine::Info),
+			InstanceMethod("httpStats", &UffdEngine::HttpStats),
+			InstanceMethod("setDeferHandler", &UffdEngine::SetDeferHandler),
+			InstanceMethod("deferReply", &UffdEngine::DeferReply),
 			InstanceMethod("close", &UffdEngine::Close),
 		});
 	}
@@ -121,6 +157,8 @@ public:
 			opts.source_paths[i] = paths[i].c_str();
 		if (o.Get("threads").IsNumber())
 			opts.nr_threads = o.Get("threads").As<Napi::Number>().Uint32Value();
+		if (o.Get("httpDeadlineMs").IsNumber())
+			opts.http_deadline_ms = o.Get("httpDeadlineMs").As<Napi::Number>().Uint32Value();
 		if (o.Get("userModeOnly").ToBoolean())
 			opts.flags |= FC_OPEN_USER_MODE_ONLY;
 		if (o.Get("forceSigbusFallback").ToBoolean())
@@ -291,6 +329,76 @@ private:
 			return env.Undefined();
 		return StartTouch(info, UffdError, holder_, static_cast<uint8_t *>(fc_region_addr(e, slot)),
 				  fc_region_size(e, slot));
+	}
+
+	// setDeferHandler(fn | null, deadlineMs): fn({ id, region, offset, address, tid, write })
+	Napi::Value SetDeferHandler(const Napi::CallbackInfo &info)
+	{
+		Napi::Env env = info.Env();
+		struct fc_engine *e = Engine(env);
+		if (!e)
+			return env.Undefined();
+		unsigned deadline = info.Length() > 1 && info[1].IsNumber() ? info[1].As<Napi::Number>().Uint32Value() : 0;
+		std::unique_ptr<DeferCtx> next;
+		if (info.Length() > 0 && info[0].IsFunction()) {
+			next = std::make_unique<DeferCtx>();
+			next->tsfn = Napi::ThreadSafeFunction::New(env, info[0].As<Napi::Function>(), "faultc-defer", 0, 1);
+			next->tsfn.Unref(env);
+		}
+		// After this no handler thread holds the old context.
+		fc_engine_set_defer(e, next ? OnDefer : nullptr, next.get(), deadline);
+		if (holder_->defer)
+			holder_->defer->tsfn.Release();
+		holder_->defer = std::move(next);
+		return env.Undefined();
+	}
+
+	// deferReply(id: bigint, kind: number, bytes?: Uint8Array) -> whether the fault still waited
+	Napi::Value DeferReply(const Napi::CallbackInfo &info)
+	{
+		Napi::Env env = info.Env();
+		struct fc_engine *e = Engine(env);
+		bool lossless = true;
+		if (!e || info.Length() < 2 || !info[0].IsBigInt() || !info[1].IsNumber()) {
+			if (e)
+				Napi::TypeError::New(env, "deferReply(id: bigint, kind: number, bytes?: Uint8Array)").ThrowAsJavaScriptException();
+			return env.Undefined();
+		}
+		uint64_t id = info[0].As<Napi::BigInt>().Uint64Value(&lossless);
+		uint32_t kind = info[1].As<Napi::Number>().Uint32Value();
+		const uint8_t *bytes = nullptr;
+		size_t len = 0;
+		if (info.Length() > 2 && info[2].IsTypedArray()) {
+			Napi::Uint8Array a = info[2].As<Napi::Uint8Array>();
+			bytes = a.Data();
+			len = a.ByteLength();
+		}
+		int rc = fc_engine_defer_reply(e, id, kind, bytes, len);
+		if (rc == -EINVAL) {
+			Napi::RangeError::New(env, "deferReply: a page is at most 4096 bytes").ThrowAsJavaScriptException();
+			return env.Undefined();
+		}
+		return Napi::Boolean::New(env, rc == 0);
+	}
+
+	// httpStats(source) -> { requests, retries, bytes, failures, lastCause, lastStatus } or null
+	Napi::Value HttpStats(const Napi::CallbackInfo &info)
+	{
+		Napi::Env env = info.Env();
+		struct fc_engine *e = Engine(env);
+		struct fc_http_stats st;
+		if (!e || info.Length() < 1 || !info[0].IsNumber())
+			return env.Undefined();
+		if (fc_engine_http_stats(e, info[0].As<Napi::Number>().Uint32Value(), &st) < 0)
+			return env.Null();
+		Napi::Object o = Napi::Object::New(env);
+		o.Set("requests", (double)st.requests);
+		o.Set("retries", (double)st.retries);
+		o.Set("bytes", (double)st.bytes);
+		o.Set("failures", (double)st.failures);
+		o.Set("lastCause", (double)st.last_cause);
+		o.Set("lastStatus", (double)st.last_status);
+		return o;
 	}
 
 	Napi::Value Info(const Napi::CallbackInfo &info)

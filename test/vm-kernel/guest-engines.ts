@@ -15,10 +15,10 @@
 import { copyFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { loadPolicy, type EngineKind } from '../../runtime/index.js';
-import type { FaultEvent } from '../../runtime/events.js';
-import { comparePage, expectPage, expectWrite, SourceReader } from '../../runtime/verify-contents.js';
-import { mappedFile } from '../../runtime/process-maps.js';
-import { onTmpfs } from '../../runtime/tmpfs.js';
+import type { FaultEvent } from '../../runtime/api/events.js';
+import { comparePage, expectPage, expectWrite, SourceReader } from '../../runtime/run/verify-contents.js';
+import { mappedFile } from '../../runtime/proc/maps.js';
+import { onTmpfs } from '../../runtime/proc/tmpfs.js';
 
 const root = join(import.meta.dirname, '..', '..');
 const [cacheDir, ...cases] = process.argv.slice(2);
@@ -81,7 +81,7 @@ async function runCase(spec: string, engine: EngineKind, threads: number): Promi
   const [file = '', flag] = spec.split(':');
   const write = flag === 'write';
   const pfp = file.startsWith('/') ? file : join(root, 'examples', file);
-  const probe = await loadPolicy(pfp, { engine: 'uffd', cacheDir });
+  const probe = await loadPolicy(pfp, { engine, cacheDir });
   const overrides = Object.fromEntries(probe.manifest.sources.map((s, i) => [s.id, localCopy(probe.sourcePaths[i] ?? s.resolvedPath)]));
   await probe.close();
   const policy = await loadPolicy(pfp, { engine, cacheDir, sources: overrides });
@@ -147,8 +147,14 @@ async function runCase(spec: string, engine: EngineKind, threads: number): Promi
   return out;
 }
 
+// GUEST_ENGINES=kernel:1,uffd:1 picks the runs (default: kernel:1,uffd:1,kernel:2).
+const runs = (process.env.GUEST_ENGINES ?? 'kernel:1,uffd:1,kernel:2').split(',').map((r) => {
+  const [engine, threads] = r.split(':');
+  return [engine === 'uffd' ? 'uffd' : 'kernel', Number(threads ?? 1)] as const;
+});
+
 for (const spec of cases) {
-  for (const [engine, threads] of [['kernel', 1], ['uffd', 1], ['kernel', 2]] as const) {
+  for (const [engine, threads] of runs) {
     try {
       for (const s of await runCase(spec, engine, threads)) console.log(`ENGINES ${JSON.stringify(s)}`);
     } catch (e) {

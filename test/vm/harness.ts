@@ -91,3 +91,12 @@ export async function runInVm(command: string[], options: VmRunOptions = {}): Pr
     rmSync(scratch, { recursive: true, force: true });
   }
 }
+
+/** The lines a guest script printed after `== name ==`, up to the next `== ` marker. */
+export function outputSection(out: string, name: string): string[] {
+  const start = out.indexOf(`== ${name} ==`);
+  if (start < 0) return [];
+  const rest = out.slice(start).split('\n').slice(1);
+  const end = rest.findIndex((l) => l.startsWith('== '));
+  return end < 0 ? rest : rest.slice(0, end);
+}

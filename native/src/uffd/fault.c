@@ -246,8 +246,9 @@ static uint32_t install_buffered(struct fc_worker *w, struct fc_region *r,
 	uint32_t error = 0;
 
 	if (fc_fill_batch(w->e, w, b->n, &bad, &error) < 0 && b->n > 1 &&
-	    b->start <= b->fault_idx) {
-		/* A read failed: forget prefetch, try the faulting page alone. */
+	    b->start <= b->fault_idx && error == FAULTC_ERR_SOURCE_READ) {
+		/* A file read failed: forget prefetch, try the faulting page alone
+		 * (an http read has spent its deadline and knows its cause). */
 		w->plan[0] = w->plan[b->fault_idx];
 		b->n = 1;
 		b->fault_idx = 0;
@@ -306,6 +307,33 @@ static void finish_missing(struct fc_worker *w, struct fc_region *r, uint64_t ad
 			      b->installed, 0);
 }
 
+/*
+ * A deferred fault with a user-space handler: its answer is the page's
+ * bytes, zeros, or SIGBUS; no answer in time (or a failed handler) is
+ * SIGBUS with an error. Counted as deferred, reported as defer.
+ */
+static void missing_deferred(struct fc_worker *w, struct fc_region *r, uint64_t addr,
+			     uint32_t write, uint32_t tid, struct faultc_decision *d)
+{
+	struct fc_batch b = { .base = addr, .n = 1, .write_now = write && r->wp };
+	uint32_t kind = 0;
+	uint32_t error = fc_defer_ask(w->e, r, addr, write, tid, w->buf, &kind);
+
+	if (error) {
+		missing_unreadable(w->e, r, addr, write, tid, error);
+		return;
+	}
+	if (kind == FC_DEFER_SIGBUS) {
+		d->action = FAULTC_ACT_SIGBUS;
+		missing_sigbus(w->e, r, addr, write, tid, d);
+		return;
+	}
+	if (kind == FC_DEFER_ZERO)
+		memset(w->buf, 0, PAGE);
+	batch_install(w->e, r, &b, w->buf);
+	finish_missing(w, r, addr, write, tid, d, FAULTC_ACT_DEFER, &b);
+}
+
 static void handle_missing(struct fc_worker *w, struct fc_region *r,
 			   uint64_t addr, uint32_t write, uint32_t tid)
 {
@@ -316,6 +344,10 @@ static void handle_missing(struct fc_worker *w, struct fc_region *r,
 
 	fc_decide(e, r, addr, FAULTC_ON_MISSING, write, &d);
 	action_taken = d.action;
+	if (d.action == FAULTC_ACT_DEFER && fc_defer_enabled(e)) {
+		missing_deferred(w, r, addr, write, tid, &d);
+		return;
+	}
 	if (d.action == FAULTC_ACT_DEFER || d.action == FAULTC_ACT_NONE) {
 		/*
 		 * defer hands the fault to a user-space handler; this engine is

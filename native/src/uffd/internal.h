@@ -29,6 +29,7 @@
 #include "../common/compat.h"
 #include "../common/error.h"
 #include "cpu_latency.h"
+#include "source_http.h"
 #include "uffd_engine.h"
 
 #define PAGE FAULTC_PAGE_SIZE
@@ -103,6 +104,18 @@ struct fc_engine {
 	uint8_t *source_map[FAULTC_MAX_SOURCES];	/* read-only page cache, or NULL */
 	bool source_shmem[FAULTC_MAX_SOURCES];	/* on tmpfs: zero-copy possible */
 	_Atomic uint64_t *source_populated[FAULTC_MAX_SOURCES];	/* bit per chunk mapped */
+	struct fc_http_source *source_http[FAULTC_MAX_SOURCES];	/* or NULL: a file */
+	unsigned http_deadline_ms;
+
+	/* defer.c: a user-space handler for `defer`, and the faults waiting on it */
+	pthread_mutex_t defer_lock;
+	pthread_cond_t defer_cond;
+	fc_defer_fn defer_fn;
+	void *defer_ctx;
+	unsigned defer_deadline_ms;
+	bool defer_closed;
+	uint64_t defer_next_id;
+	struct fc_defer_wait *defer_waits;
 
 	struct fc_region regions[FC_MAX_REGIONS];
 	_Atomic int nr_regions;	/* published after a region is complete */
@@ -172,6 +185,15 @@ unsigned fc_install_batch(struct fc_engine *e, const struct fc_region *r,
 			  uint64_t addr, const uint8_t *src, unsigned *start,
 			  unsigned n, unsigned fault_idx, bool dontwake,
 			  bool *fault_installed);
+
+/* defer.c */
+#define FC_DEFER_DEFAULT_DEADLINE_MS 2000u
+bool fc_defer_enabled(struct fc_engine *e);
+/* Asks the handler: 0 with *kind (and the bytes in page for FC_DEFER_PAGE), or an error. */
+uint32_t fc_defer_ask(struct fc_engine *e, const struct fc_region *r, uint64_t addr,
+		      uint32_t write, uint32_t tid, uint8_t *page, uint32_t *kind);
+/* Fails every wait in progress and every later ask (close). */
+void fc_defer_close(struct fc_engine *e);
 
 /* fault.c */
 void fc_handle_msg(struct fc_worker *w, const struct uffd_msg *m);

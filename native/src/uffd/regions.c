@@ -253,7 +253,8 @@ size_t fc_region_dirty(struct fc_engine *e, int slot, uint64_t *pages, size_t ma
 	struct fc_region *r = slot_region(e, slot);
 	size_t n = 0;
 
-	if (!r)
+	/* Only write faults set dirty bits: no need to scan (a 64 TiB region has 2^28 words). */
+	if (!r || !r->wp)
 		return 0;
 	for (size_t wi = 0; wi < r->dirty_words; wi++) {
 		uint64_t word = atomic_load(&r->dirty[wi]);

@@ -17,6 +17,7 @@
 #include <linux/magic.h>
 
 #include "internal.h"
+#include "../common/source_file.h"
 
 /* Opens source i: size, whether on tmpfs, read-only mapping. 0 or an errno. */
 static int open_source(struct fc_engine *e, unsigned i, const char *path,
@@ -25,13 +26,19 @@ static int open_source(struct fc_engine *e, unsigned i, const char *path,
 	struct stat st;
 	struct statfs fs;
 
-	e->source_fd[i] = open(path, O_RDONLY | O_CLOEXEC);
-	if (e->source_fd[i] < 0 || fstat(e->source_fd[i], &st) < 0) {
-		int rc = errno;
+	if (fc_http_is_url(path)) {
+		struct fc_http_opts ho = { .deadline_ms = e->http_deadline_ms };
+		int rc = 0;
 
-		set_err(err, errlen, "cannot open source %s: %s", path, strerror(rc));
-		return rc;
+		e->source_http[i] = fc_http_open(path, &ho, err, errlen, &rc);
+		if (!e->source_http[i])
+			return rc ? rc : EIO;
+		e->source_size[i] = fc_http_size(e->source_http[i]);
+		return 0;
 	}
+	e->source_fd[i] = open_source_file(path, &st, err, errlen);
+	if (e->source_fd[i] < 0)
+		return -e->source_fd[i];
 	e->source_size[i] = (uint64_t)st.st_size;
 	/* Minor faults (page-cache pages mapped as they are) exist for shmem. */
 	e->source_shmem[i] = S_ISREG(st.st_mode) && fstatfs(e->source_fd[i], &fs) == 0 &&
@@ -52,6 +59,7 @@ int fc_open_sources(struct fc_engine *e, const struct fc_engine_opts *o,
 		    char *err, size_t errlen)
 {
 	e->nr_sources = o->nr_sources;
+	e->http_deadline_ms = o->http_deadline_ms;
 	for (unsigned i = 0; i < o->nr_sources; i++) {
 		int rc = open_source(e, i, o->source_paths[i], err, errlen);
 
@@ -67,6 +75,7 @@ void fc_close_sources(struct fc_engine *e)
 		if (e->source_map[i])
 			munmap(e->source_map[i], (size_t)e->source_size[i]);
 		free(e->source_populated[i]);
+		fc_http_close(e->source_http[i]);
 		if (e->source_fd[i] >= 0)
 			close(e->source_fd[i]);
 	}
@@ -122,6 +131,18 @@ int fc_fill_batch(struct fc_engine *e, struct fc_worker *w, unsigned n,
 
 		if (p->source_offset + want > size)
 			want = size - p->source_offset;	/* > 0: checked by fc_decide() */
+		if (e->source_http[p->source]) {
+			uint32_t cause = fc_http_read(e->source_http[p->source], dst, want, p->source_offset);
+
+			if (cause) {
+				*bad = i;
+				*error = cause;
+				return -1;
+			}
+			memset(dst + want, 0, (uint64_t)(j - i) * PAGE - want);
+			i = j;
+			continue;
+		}
 		ssize_t got = read_full(e->source_fd[p->source], dst, want, p->source_offset);
 
 		if (got < 0 || (uint64_t)got < want) {
@@ -191,4 +212,12 @@ const uint8_t *fc_direct_source(struct fc_engine *e, const struct fc_worker *w,
 			atomic_fetch_or(&done[c / 64], bit);
 	}
 	return src;
+}
+
+int fc_engine_http_stats(struct fc_engine *e, unsigned source, struct fc_http_stats *out)
+{
+	if (source >= e->nr_sources || !e->source_http[source])
+		return -ENOENT;
+	fc_http_get_stats(e->source_http[source], out);
+	return 0;
 }

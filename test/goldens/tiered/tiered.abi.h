@@ -44,6 +44,14 @@ enum faultc_error {
 	FAULTC_ERR_UNALIGNED_OFFSET = 2,
 	FAULTC_ERR_SOURCE_READ = 3,
 	FAULTC_ERR_PAST_END = 4,
+	FAULTC_ERR_SOURCE_NOT_FOUND = 5,	/* 404, 410 */
+	FAULTC_ERR_SOURCE_UNREACHABLE = 6,	/* no connection until the deadline */
+	FAULTC_ERR_SOURCE_HTTP_STATUS = 7,	/* another error status until the deadline */
+	FAULTC_ERR_SOURCE_CHANGED = 8,	/* not the version pinned at load */
+	FAULTC_ERR_SOURCE_SHORT_BODY = 9,
+	FAULTC_ERR_SOURCE_TIMEOUT = 10,
+	FAULTC_ERR_DEFER_TIMEOUT = 11,
+	FAULTC_ERR_DEFER_FAILED = 12,
 };
 
 /* What the decision function is asked: one fault in one region. */

@@ -1,0 +1,2 @@
+" .pfp files are faultc page-fault policies.
+autocmd BufRead,BufNewFile *.pfp setfiletype pfp

@@ -1,0 +1,1281 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * faultc's lazy-pages daemon (see lazy_pages.h and docs/criu.md).
+ *
+ * Each adopted task has its lazy pages numbered 0..nr_pages-1 in image
+ * order, one state byte each:
+ *
+ *   PENDING -> INFLIGHT (claimed by one copier) -> DONE
+ *                     \-> PENDING (the copy got EAGAIN: an mm event is pending)
+ *   PENDING -> DROPPED (unmapped or removed first) ; PENDING -> BAD (unreadable)
+ *
+ * and a table of maps from current addresses to image pages, which remap
+ * events split and move. Copiers (faults and background) hold the task's
+ * read lock from claim to state update; the non-cooperative events take
+ * the write lock, so an event never sees a copy half done and a copy never
+ * lands in a range an event has just dropped.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+#include <linux/userfaultfd.h>
+
+#include "lazy_pages.h"
+#include "lp_socket.h"
+
+#define PAGE 4096ull
+#define MAX_TASKS 1024
+#define MAX_ERRORS 256
+#define LP_MSG_BATCH 16
+#define IDLE_POLL_MS 50
+#define LP_PENDING 1024
+#define LP_SIGBUS_GRACE_NS 1000000000ull
+
+enum { PENDING, INFLIGHT, DONE, DROPPED, BAD };
+enum how { BY_DEMAND, BY_BACKGROUND };
+
+struct lp_map {
+	uint64_t cur;		/* where the pages are now */
+	uint64_t img;		/* where the image has them */
+	uint64_t nr;
+	uint64_t base;		/* index of the first page */
+	int64_t off;		/* pages-image offset of the first page */
+};
+
+struct lp_task {
+	struct lp_daemon *d;
+	struct lp_task *parent;
+	int32_t pid;
+	int uffd;
+	int pages_fd;
+	const uint8_t *pages_map;	/* the pages image, mapped read-only */
+	uint64_t pages_map_len;
+	const struct lp_task_image *img;
+	pthread_rwlock_t lock;
+	struct lp_map *maps;
+	size_t nr_maps, cap_maps;
+	_Atomic uint8_t *state;
+	uint64_t nr_pages;
+	_Atomic uint64_t remaining;
+	_Atomic uint64_t seq_cursor;	/* background: next page index to look at */
+	_Atomic uint64_t first_cursor;	/* background: next replay entry */
+	_Atomic int gone;
+	_Atomic uint64_t sigbus_at;	/* first SIGBUS sent, 0: none */
+	_Atomic uint64_t last_bad;	/* last address reported (the first page is never lazy) */
+	struct {
+		_Atomic uint64_t faults, demand, prefetch, background, zero, dropped, raced, errors;
+		_Atomic uint64_t t_first_fault, t_done;
+	} st;
+	uint64_t t_adopt;
+	pthread_mutex_t rec_lock;	/* first-touch order */
+	uint64_t *rec;
+	size_t nr_rec, cap_rec;
+};
+
+struct lp_worker {
+	struct lp_daemon *d;
+	pthread_t thread;
+	int epfd;
+	uint8_t *buf;
+	uint64_t pending[LP_PENDING];	/* faults to retry after an event (EAGAIN) */
+	struct lp_task *pending_task[LP_PENDING];
+	unsigned nr_pending;
+};
+
+struct lp_daemon {
+	struct lp_opts o;
+	const struct lp_task_image *images;
+	size_t nr_images;
+	char *sock_path;
+	int listen_fd;
+	int stop_fd;		/* eventfd: handlers and lp_run() return */
+	int done_fd;		/* eventfd: a task finished (wakes lp_run()) */
+	uint64_t t0;
+	pthread_mutex_t tasks_lock;
+	struct lp_task *tasks[MAX_TASKS];
+	_Atomic size_t nr_tasks;
+	_Atomic unsigned bg_next;	/* round-robin over tasks */
+	struct lp_worker *workers;
+	unsigned nr_workers;
+	pthread_mutex_t err_lock;
+	struct lp_error errors[MAX_ERRORS];
+	size_t nr_errors;
+};
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+static uint64_t since(const struct lp_daemon *d)
+{
+	return now_ns() - d->t0 + 1;	/* never 0: 0 means "not reached" */
+}
+
+static void push_error(struct lp_daemon *d, int32_t pid, uint64_t addr, int err, const char *what)
+{
+	pthread_mutex_lock(&d->err_lock);
+	if (d->nr_errors < MAX_ERRORS) {
+		struct lp_error *e = &d->errors[d->nr_errors++];
+
+		e->pid = pid;
+		e->addr = addr;
+		e->err = err;
+		snprintf(e->what, sizeof(e->what), "%s", what);
+	}
+	pthread_mutex_unlock(&d->err_lock);
+}
+
+static void kick(int efd)
+{
+	uint64_t one = 1;
+
+	if (write(efd, &one, sizeof(one)) < 0)
+		return;
+}
+
+/* ---- task state ---- */
+
+static void note_final(struct lp_task *t, uint64_t n)
+{
+	if (n && atomic_fetch_sub(&t->remaining, n) == n) {
+		atomic_store(&t->st.t_done, since(t->d));
+		kick(t->d->done_fd);
+	}
+}
+
+static void mark_gone(struct lp_task *t)
+{
+	if (!atomic_exchange(&t->gone, 1))
+		kick(t->d->done_fd);
+}
+
+static bool task_finished(struct lp_task *t)
+{
+	return atomic_load(&t->gone) || atomic_load(&t->remaining) == 0;
+}
+
+/* The map holding current address addr; NULL for a hole. Lock held. */
+static struct lp_map *map_at(struct lp_task *t, uint64_t addr)
+{
+	for (size_t i = 0; i < t->nr_maps; i++) {
+		struct lp_map *m = &t->maps[i];
+
+		if (addr >= m->cur && addr < m->cur + m->nr * PAGE)
+			return m;
+	}
+	return NULL;
+}
+
+/* The map holding page index idx; NULL once unmapped. Lock held. */
+static struct lp_map *map_of(struct lp_task *t, uint64_t idx)
+{
+	for (size_t i = 0; i < t->nr_maps; i++) {
+		struct lp_map *m = &t->maps[i];
+
+		if (idx >= m->base && idx < m->base + m->nr)
+			return m;
+	}
+	return NULL;
+}
+
+static void record_touch(struct lp_task *t, uint64_t img_addr)
+{
+	pthread_mutex_lock(&t->rec_lock);
+	if (t->nr_rec == t->cap_rec) {
+		size_t cap = t->cap_rec ? t->cap_rec * 2 : 4096;
+		uint64_t *r = realloc(t->rec, cap * sizeof(*r));
+
+		if (!r) {
+			pthread_mutex_unlock(&t->rec_lock);
+			return;
+		}
+		t->rec = r;
+		t->cap_rec = cap;
+	}
+	t->rec[t->nr_rec++] = img_addr;
+	pthread_mutex_unlock(&t->rec_lock);
+}
+
+/* ---- installing pages ---- */
+
+static bool claim(struct lp_task *t, uint64_t idx)
+{
+	uint8_t want = PENDING;
+
+	return atomic_compare_exchange_strong(&t->state[idx], &want, INFLIGHT);
+}
+
+/* The background cursor goes back to idx (a page there is PENDING again). */
+static void rewind_cursor(struct lp_task *t, uint64_t idx)
+{
+	uint64_t cur = atomic_load(&t->seq_cursor);
+
+	while (idx < cur && !atomic_compare_exchange_weak(&t->seq_cursor, &cur, idx))
+		;
+}
+
+/*
+ * Claimed pages leave INFLIGHT. DONE and DROPPED are final; BAD is not: a
+ * task with an unreadable page keeps the daemon (and its uffd) until it
+ * exits, so that page never turns into a silent zero.
+ */
+static void settle(struct lp_task *t, uint64_t idx, uint64_t n, uint8_t to)
+{
+	uint64_t finals = 0;
+
+	for (uint64_t i = idx; i < idx + n; i++) {
+		uint8_t want = INFLIGHT;
+
+		if (atomic_compare_exchange_strong(&t->state[i], &want, to) && (to == DONE || to == DROPPED))
+			finals++;
+	}
+	if (to == PENDING && n)
+		rewind_cursor(t, idx);
+	note_final(t, finals);
+}
+
+/*
+ * UFFDIO_COPY of n pages from buf to dst; pages that exist already are
+ * skipped (counted as raced). 0, or -errno (EAGAIN: an event is pending;
+ * ESRCH/ENOENT: the task or its mapping is gone) with *done pages copied.
+ */
+static int copy_pages(struct lp_task *t, uint64_t dst, const uint8_t *buf, uint64_t n,
+		      uint64_t *done, bool wake)
+{
+	*done = 0;
+	while (*done < n) {
+		struct uffdio_copy c = {
+			.dst = dst + *done * PAGE,
+			.src = (uint64_t)(uintptr_t)(buf + *done * PAGE),
+			.len = (n - *done) * PAGE,
+			.mode = wake ? 0 : UFFDIO_COPY_MODE_DONTWAKE,
+		};
+
+		if (!ioctl(t->uffd, UFFDIO_COPY, &c)) {
+			*done = n;
+			return 0;
+		}
+		if (c.copy > 0)
+			*done += c.copy / PAGE;
+		if (errno == EEXIST) {
+			*done += 1;	/* that page is in place: step over it */
+			atomic_fetch_add(&t->st.raced, 1);
+			continue;
+		}
+		if (errno == EINTR)
+			continue;
+		return -errno;
+	}
+	return 0;
+}
+
+static void wake_range(struct lp_task *t, uint64_t addr, uint64_t len)
+{
+	struct uffdio_range r = { .start = addr, .len = len };
+
+	ioctl(t->uffd, UFFDIO_WAKE, &r);
+}
+
+/*
+ * SIGBUS to the task whose page cannot be served, then let it run into it.
+ * The signal is queued with the page's address in si_addr (si_code is
+ * SI_QUEUE: only the kernel may send BUS_ADRERR). Until the task takes it,
+ * its faults keep coming back here; one that still faults a second later
+ * (its SIGBUS cannot be delivered, e.g. the signal frame would land on an
+ * unreadable stack page) gets SIGKILL.
+ */
+static void fail_page(struct lp_task *t, uint64_t addr, int err, const char *what)
+{
+	uint64_t first = 0, now = since(t->d);
+
+	atomic_fetch_add(&t->st.errors, 1);
+	atomic_compare_exchange_strong(&t->sigbus_at, &first, now);
+	if (atomic_exchange(&t->last_bad, addr) != addr)
+		push_error(t->d, t->pid, addr, err, what);
+	if (t->pid > 0) {
+		siginfo_t si = { .si_signo = SIGBUS };
+
+		si.si_addr = (void *)(uintptr_t)addr;
+		si.si_code = SI_QUEUE;
+		if (first && now - first > LP_SIGBUS_GRACE_NS)
+			kill(t->pid, SIGKILL);
+		else if (syscall(SYS_rt_sigqueueinfo, t->pid, SIGBUS, &si))
+			kill(t->pid, SIGBUS);
+	}
+	wake_range(t, addr, PAGE);
+}
+
+/* Reads n pages of map m from index idx into buf. 0, or -errno (EIO: short). */
+static int read_pages(struct lp_task *t, const struct lp_map *m, uint64_t idx, uint64_t n, uint8_t *buf)
+{
+	uint64_t len = n * PAGE, got = 0;
+	int64_t off = m->off + (int64_t)((idx - m->base) * PAGE);
+
+	while (got < len) {
+		ssize_t r = pread(t->pages_fd, buf + got, len - got, off + got);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -errno;
+		if (r == 0)
+			return -EIO;
+		got += r;
+	}
+	return 0;
+}
+
+/*
+ * The claimed pages' bytes straight from the mapped pages image (one copy:
+ * page cache to the task), or NULL when they lie past the mapping.
+ */
+static const uint8_t *mapped_source(const struct lp_task *t, const struct lp_map *m, uint64_t idx, uint64_t n)
+{
+	uint64_t off = (uint64_t)m->off + (idx - m->base) * PAGE;
+
+	if (!t->pages_map || off + n * PAGE > t->pages_map_len)
+		return NULL;
+	return t->pages_map + off;
+}
+
+/*
+ * Installs the claimed pages [idx, idx+n) of map m. Read lock held. Returns
+ * 0 or -EAGAIN (the unfinished pages are PENDING again). The mapped image is
+ * tried first; a page it cannot give (EFAULT: the file shrank) is read with
+ * pread, and one that cannot be read at all turns BAD.
+ */
+static int install(struct lp_worker *w, struct lp_task *t, struct lp_map *m, uint64_t idx,
+		   uint64_t n, enum how how)
+{
+	uint64_t dst = m->cur + (idx - m->base) * PAGE, done = 0, more = 0;
+	const uint8_t *src = mapped_source(t, m, idx, n);
+	int r = 0;
+
+	if (src) {
+		r = copy_pages(t, dst, src, n, &done, true);
+		if (r == -EFAULT)
+			r = 0;
+		else
+			more = n - done;	/* nothing left to read */
+	}
+	if (done + more < n) {
+		r = read_pages(t, m, idx + done, n - done, w->buf);
+		if (r) {
+			/* A faulting page gets SIGBUS now; the others when they are touched. */
+			if (how == BY_DEMAND && done == 0)
+				fail_page(t, dst, -r, "cannot read the page from the pages image");
+			else
+				push_error(t->d, t->pid, dst + done * PAGE, -r, "cannot read pages from the pages image");
+			settle(t, idx, done, DONE);
+			settle(t, idx + done, n - done, BAD);
+			return 0;
+		}
+		r = copy_pages(t, dst + done * PAGE, w->buf, n - done, &more, true);
+		done += more;
+	}
+	settle(t, idx, done, DONE);
+	if (how == BY_BACKGROUND)
+		atomic_fetch_add(&t->st.background, done);
+	else if (done)
+		atomic_fetch_add(&t->st.prefetch, done - 1);
+	if (r == -EAGAIN) {
+		settle(t, idx + done, n - done, PENDING);
+		return r;
+	}
+	if (r) {
+		/* The task or this mapping is gone: nothing is waiting on these pages. */
+		if (r == -ESRCH)
+			mark_gone(t);
+		settle(t, idx + done, n - done, DROPPED);
+		atomic_fetch_add(&t->st.dropped, n - done);
+	}
+	return 0;
+}
+
+/* ---- faults ---- */
+
+static int zero_page(struct lp_task *t, uint64_t addr)
+{
+	struct uffdio_zeropage z = { .range = { .start = addr, .len = PAGE } };
+
+	if (!ioctl(t->uffd, UFFDIO_ZEROPAGE, &z)) {
+		atomic_fetch_add(&t->st.zero, 1);
+		return 0;
+	}
+	if (errno == EAGAIN)
+		return -EAGAIN;
+	wake_range(t, addr, PAGE);	/* exists already, or the range is gone */
+	return 0;
+}
+
+/* One missing fault at addr. 0, or -EAGAIN: retry after the pending event. */
+static int serve_fault(struct lp_worker *w, struct lp_task *t, uint64_t addr)
+{
+	struct lp_map *m;
+	uint64_t idx, n = 1, done;
+	int r = 0;
+
+	pthread_rwlock_rdlock(&t->lock);
+	m = map_at(t, addr);
+	if (!m) {
+		r = zero_page(t, addr);
+		goto out;
+	}
+	idx = m->base + (addr - m->cur) / PAGE;
+	if (w->d->o.record && atomic_load(&t->state[idx]) == PENDING)
+		record_touch(t, m->img + (idx - m->base) * PAGE);
+	if (claim(t, idx)) {
+		atomic_fetch_add(&t->st.demand, 1);
+		while (n <= w->d->o.prefetch && idx + n < m->base + m->nr && claim(t, idx + n))
+			n++;
+		r = install(w, t, m, idx, n, BY_DEMAND);
+		if (r)
+			atomic_fetch_sub(&t->st.demand, 1);
+		goto out;
+	}
+	switch (atomic_load(&t->state[idx])) {
+	case INFLIGHT:
+		/* Another copier has it: copy the same bytes; whoever is second gets EEXIST. */
+		if (read_pages(t, m, idx, 1, w->buf) == 0) {
+			r = copy_pages(t, addr, w->buf, 1, &done, true);
+			break;
+		}
+		/* fall through */
+	case BAD:
+		fail_page(t, addr, EIO, "cannot read the page from the pages image");
+		break;
+	default:	/* DONE or DROPPED: the fault raced with its resolution */
+		wake_range(t, addr, PAGE);
+	}
+out:
+	pthread_rwlock_unlock(&t->lock);
+	return r == -EAGAIN ? r : 0;
+}
+
+/* ---- non-cooperative events (write lock) ---- */
+
+static int ensure_maps(struct lp_task *t, size_t n)
+{
+	struct lp_map *m;
+
+	if (n <= t->cap_maps)
+		return 0;
+	m = realloc(t->maps, n * 2 * sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	t->maps = m;
+	t->cap_maps = n * 2;
+	return 0;
+}
+
+/* Splits the map holding current address addr so that one starts there. */
+static int split_at(struct lp_task *t, uint64_t addr)
+{
+	struct lp_map *m = map_at(t, addr);
+	uint64_t k;
+
+	if (!m || m->cur == addr)
+		return 0;
+	k = (addr - m->cur) / PAGE;
+	if (ensure_maps(t, t->nr_maps + 1))
+		return -ENOMEM;
+	m = map_at(t, addr);	/* realloc may have moved it */
+	t->maps[t->nr_maps] = (struct lp_map){
+		.cur = addr, .img = m->img + k * PAGE, .nr = m->nr - k,
+		.base = m->base + k, .off = m->off + (int64_t)(k * PAGE),
+	};
+	t->nr_maps++;
+	m->nr = k;
+	return 0;
+}
+
+/* Pages in [start, end) are no longer the image's to fill. */
+static void drop_range(struct lp_task *t, uint64_t start, uint64_t end)
+{
+	size_t i = 0;
+
+	if (split_at(t, start) || split_at(t, end))
+		return;
+	while (i < t->nr_maps) {
+		struct lp_map *m = &t->maps[i];
+		uint64_t dropped = 0;
+
+		if (m->cur < start || m->cur >= end) {
+			i++;
+			continue;
+		}
+		for (uint64_t p = m->base; p < m->base + m->nr; p++) {
+			uint8_t want = PENDING;
+
+			if (atomic_compare_exchange_strong(&t->state[p], &want, DROPPED))
+				dropped++;
+		}
+		atomic_fetch_add(&t->st.dropped, dropped);
+		note_final(t, dropped);
+		t->maps[i] = t->maps[--t->nr_maps];
+	}
+}
+
+static void remap_range(struct lp_task *t, uint64_t from, uint64_t to, uint64_t len)
+{
+	uint64_t end = from + len;
+
+	/* Pages already at the destination are gone (mremap replaced them). */
+	drop_range(t, to, to + len);
+	if (split_at(t, from) || split_at(t, end))
+		return;
+	for (size_t i = 0; i < t->nr_maps; i++) {
+		struct lp_map *m = &t->maps[i];
+
+		if (m->cur >= from && m->cur < end)
+			m->cur = m->cur - from + to;
+	}
+}
+
+static struct lp_task *new_task(struct lp_daemon *d, const struct lp_task_image *img,
+				struct lp_task *parent, int32_t pid, int uffd);
+static int adopt(struct lp_daemon *d, struct lp_task *t);
+
+static void on_fork(struct lp_task *parent, int uffd)
+{
+	struct lp_daemon *d = parent->d;
+	struct lp_task *c = new_task(d, parent->img, parent, 0, uffd);
+
+	if (!c || adopt(d, c)) {
+		push_error(d, parent->pid, 0, ENOMEM, "cannot follow a fork");
+		close(uffd);
+	}
+}
+
+static void on_event(struct lp_task *t, const struct uffd_msg *msg)
+{
+	pthread_rwlock_wrlock(&t->lock);
+	switch (msg->event) {
+	case UFFD_EVENT_FORK:
+		on_fork(t, (int)msg->arg.fork.ufd);
+		break;
+	case UFFD_EVENT_REMAP:
+		remap_range(t, msg->arg.remap.from, msg->arg.remap.to, msg->arg.remap.len);
+		break;
+	case UFFD_EVENT_REMOVE: {
+		/* The range stays mapped: unregister it, so its next touch is the kernel's. */
+		struct uffdio_range r = { msg->arg.remove.start, msg->arg.remove.end - msg->arg.remove.start };
+
+		if (ioctl(t->uffd, UFFDIO_UNREGISTER, &r) && errno == ENOMEM)
+			mark_gone(t);
+		drop_range(t, msg->arg.remove.start, msg->arg.remove.end);
+		break;
+	}
+	case UFFD_EVENT_UNMAP:
+		drop_range(t, msg->arg.remove.start, msg->arg.remove.end);
+		break;
+	default:
+		push_error(t->d, t->pid, 0, EPROTO, "unexpected userfaultfd event");
+	}
+	pthread_rwlock_unlock(&t->lock);
+}
+
+/* ---- handler threads ---- */
+
+static void retry_pending(struct lp_worker *w);
+
+/* A fault to retry once the pending event is read; a fault is never dropped. */
+static void defer_fault(struct lp_worker *w, struct lp_task *t, uint64_t addr)
+{
+	while (w->nr_pending == LP_PENDING) {
+		sched_yield();
+		retry_pending(w);
+	}
+	w->pending[w->nr_pending] = addr;
+	w->pending_task[w->nr_pending++] = t;
+}
+
+/* Reads and handles t's messages until its queue is empty. */
+static void drain(struct lp_worker *w, struct lp_task *t)
+{
+	struct uffd_msg msgs[LP_MSG_BATCH];
+
+	for (;;) {
+		ssize_t n = read(t->uffd, msgs, sizeof(msgs));
+
+		if (n <= 0) {
+			if (n < 0 && errno == EINTR)
+				continue;
+			return;
+		}
+		for (ssize_t i = 0; i < n / (ssize_t)sizeof(msgs[0]); i++) {
+			const struct uffd_msg *m = &msgs[i];
+
+			if (m->event != UFFD_EVENT_PAGEFAULT) {
+				on_event(t, m);
+				continue;
+			}
+			uint64_t addr = m->arg.pagefault.address & ~(PAGE - 1);
+
+			atomic_fetch_add(&t->st.faults, 1);
+			if (!atomic_load(&t->st.t_first_fault)) {
+				uint64_t zero = 0;
+
+				atomic_compare_exchange_strong(&t->st.t_first_fault, &zero, since(t->d));
+			}
+			if (serve_fault(w, t, addr) == -EAGAIN)
+				defer_fault(w, t, addr);
+		}
+	}
+}
+
+/* Faults whose copy met a pending event: the event is read by now, or next. */
+static void retry_pending(struct lp_worker *w)
+{
+	uint64_t addr[LP_PENDING];
+	struct lp_task *task[LP_PENDING];
+	unsigned n = w->nr_pending;
+
+	memcpy(addr, w->pending, n * sizeof(addr[0]));
+	memcpy(task, w->pending_task, n * sizeof(task[0]));
+	w->nr_pending = 0;
+	for (unsigned i = 0; i < n; i++) {
+		drain(w, task[i]);
+		if (serve_fault(w, task[i], addr[i]) == -EAGAIN)
+			defer_fault(w, task[i], addr[i]);
+	}
+}
+
+/* The next run of PENDING pages of t in background order; claims it. */
+static uint64_t pick_run(struct lp_task *t, uint64_t max, uint64_t *idx_out)
+{
+	const struct lp_task_image *img = t->img;
+	uint64_t i;
+
+	/* Replay: the recorded working set first, runs of adjacent pages together. */
+	while ((i = atomic_fetch_add(&t->first_cursor, 1)) < img->nr_first) {
+		uint64_t addr = img->first[i];
+
+		for (size_t k = 0; k < t->nr_maps; k++) {
+			struct lp_map *m = &t->maps[k];
+			uint64_t idx, n = 1;
+
+			if (addr < m->img || addr >= m->img + m->nr * PAGE)
+				continue;
+			idx = m->base + (addr - m->img) / PAGE;
+			if (!claim(t, idx))
+				break;
+			while (n < max && idx + n < m->base + m->nr && i + n < img->nr_first &&
+			       img->first[i + n] == addr + n * PAGE && claim(t, idx + n))
+				n++;
+			atomic_fetch_add(&t->first_cursor, n - 1);
+			*idx_out = idx;
+			return n;
+		}
+	}
+	/* Then every page in image order, unless only faults and replay may copy. */
+	if (!t->d->o.background)
+		return 0;
+	for (i = atomic_load(&t->seq_cursor); i < t->nr_pages; i++) {
+		struct lp_map *m;
+		uint64_t n = 1;
+
+		if (atomic_load(&t->state[i]) != PENDING || !(m = map_of(t, i)) || !claim(t, i))
+			continue;
+		while (n < max && i + n < m->base + m->nr && claim(t, i + n))
+			n++;
+		atomic_store(&t->seq_cursor, i + n);
+		*idx_out = i;
+		return n;
+	}
+	atomic_store(&t->seq_cursor, t->nr_pages);
+	return 0;
+}
+
+/* One background copy; false when there is nothing left to copy. */
+static bool background_step(struct lp_worker *w)
+{
+	struct lp_daemon *d = w->d;
+	size_t nr = atomic_load(&d->nr_tasks);
+
+	for (size_t k = 0; k < nr; k++) {
+		struct lp_task *t = d->tasks[atomic_fetch_add(&d->bg_next, 1) % nr];
+		uint64_t idx = 0, n;
+
+		if (task_finished(t))
+			continue;
+		pthread_rwlock_rdlock(&t->lock);
+		n = pick_run(t, d->o.batch, &idx);
+		if (n)
+			install(w, t, map_of(t, idx), idx, n, BY_BACKGROUND);
+		pthread_rwlock_unlock(&t->lock);
+		if (n)
+			return true;
+	}
+	return false;
+}
+
+static void *handler_main(void *arg)
+{
+	struct lp_worker *w = arg;
+	int timeout = 0;
+
+	/* Faults first; between them, one background copy at a time. */
+	for (;;) {
+		struct epoll_event ev[8];
+		int n = epoll_wait(w->epfd, ev, 8, w->nr_pending ? 0 : timeout);
+
+		if (n < 0 && errno != EINTR)
+			break;
+		for (int i = 0; i < n; i++) {
+			if (ev[i].data.ptr == NULL)
+				return NULL;
+			drain(w, ev[i].data.ptr);
+		}
+		if (w->nr_pending)
+			retry_pending(w);
+		if (n > 0)
+			timeout = 0;
+		else
+			timeout = background_step(w) ? 0 : IDLE_POLL_MS;
+	}
+	return NULL;
+}
+
+/* ---- tasks ---- */
+
+/* Without a mapping (an empty or unmappable file) every read is a pread. */
+static void map_pages(struct lp_task *t)
+{
+	struct stat st;
+	void *p;
+
+	if (fstat(t->pages_fd, &st) || st.st_size <= 0)
+		return;
+	p = mmap(NULL, st.st_size, PROT_READ, MAP_PRIVATE, t->pages_fd, 0);
+	if (p == MAP_FAILED)
+		return;
+	t->pages_map = p;
+	t->pages_map_len = st.st_size;
+}
+
+static struct lp_task *new_task(struct lp_daemon *d, const struct lp_task_image *img,
+				struct lp_task *parent, int32_t pid, int uffd)
+{
+	struct lp_task *t = calloc(1, sizeof(*t));
+	pthread_rwlockattr_t attr;
+	uint64_t total = 0, missing;
+
+	if (!t)
+		return NULL;
+	t->d = d;
+	t->parent = parent;
+	t->pid = pid;
+	t->uffd = uffd;
+	t->img = img;
+	t->t_adopt = since(d);
+	pthread_rwlockattr_init(&attr);
+	pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&t->lock, &attr);
+	pthread_rwlockattr_destroy(&attr);
+	pthread_mutex_init(&t->rec_lock, NULL);
+	for (size_t i = 0; i < img->nr_areas; i++)
+		total += img->areas[i].nr_pages;
+	t->nr_pages = total;
+	t->state = calloc(total ? total : 1, 1);
+	t->pages_fd = open(img->pages_path, O_RDONLY | O_CLOEXEC);
+	if (!t->state || t->pages_fd < 0)
+		goto fail;
+	map_pages(t);
+	if (parent) {
+		/* A fork: the child has what its parent had then, and misses the rest. */
+		if (ensure_maps(t, parent->nr_maps + 1))
+			goto fail;
+		memcpy(t->maps, parent->maps, parent->nr_maps * sizeof(*t->maps));
+		t->nr_maps = parent->nr_maps;
+		missing = total;
+		for (uint64_t i = 0; i < total; i++) {
+			uint8_t s = atomic_load(&parent->state[i]);
+
+			t->state[i] = s == INFLIGHT ? PENDING : s;
+			missing -= s == DONE || s == DROPPED;
+		}
+		t->remaining = missing;
+		return t;
+	}
+	if (ensure_maps(t, img->nr_areas + 1))
+		goto fail;
+	for (size_t i = 0; i < img->nr_areas; i++) {
+		const struct lp_area *a = &img->areas[i];
+
+		t->maps[i] = (struct lp_map){
+			.cur = a->start, .img = a->start, .nr = a->nr_pages,
+			.base = i ? t->maps[i - 1].base + t->maps[i - 1].nr : 0, .off = a->file_off,
+		};
+	}
+	t->nr_maps = img->nr_areas;
+	t->remaining = total;
+	return t;
+fail:
+	if (t->pages_fd >= 0)
+		close(t->pages_fd);
+	free(t->state);
+	free(t->maps);
+	free(t);
+	return NULL;
+}
+
+static void free_task(struct lp_task *t)
+{
+	if (t->pages_map)
+		munmap((void *)t->pages_map, t->pages_map_len);
+	if (t->uffd >= 0)
+		close(t->uffd);
+	if (t->pages_fd >= 0)
+		close(t->pages_fd);
+	pthread_rwlock_destroy(&t->lock);
+	pthread_mutex_destroy(&t->rec_lock);
+	free((void *)t->state);
+	free(t->maps);
+	free(t->rec);
+	free(t);
+}
+
+/* Adds t to the tasks and to every handler's epoll set. */
+static int adopt(struct lp_daemon *d, struct lp_task *t)
+{
+	int r = 0;
+
+	pthread_mutex_lock(&d->tasks_lock);
+	if (atomic_load(&d->nr_tasks) == MAX_TASKS) {
+		r = -ENOSPC;
+		goto out;
+	}
+	fcntl(t->uffd, F_SETFL, fcntl(t->uffd, F_GETFL) | O_NONBLOCK);
+	d->tasks[atomic_load(&d->nr_tasks)] = t;
+	atomic_fetch_add(&d->nr_tasks, 1);
+	for (unsigned i = 0; i < d->nr_workers; i++) {
+		struct epoll_event ev = { .events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = t };
+
+		if (epoll_ctl(d->workers[i].epfd, EPOLL_CTL_ADD, t->uffd, &ev))
+			r = -errno;
+	}
+	if (t->remaining == 0)
+		kick(d->done_fd);
+out:
+	pthread_mutex_unlock(&d->tasks_lock);
+	return r;
+}
+
+static const struct lp_task_image *image_of(struct lp_daemon *d, int32_t pid)
+{
+	for (size_t i = 0; i < d->nr_images; i++)
+		if (d->images[i].pid == pid)
+			return &d->images[i];
+	return NULL;
+}
+
+/* ---- the daemon ---- */
+
+static void stop_workers(struct lp_daemon *d)
+{
+	for (unsigned i = 0; i < d->nr_workers; i++) {
+		struct lp_worker *w = &d->workers[i];
+
+		if (w->thread) {
+			pthread_join(w->thread, NULL);
+			w->thread = 0;
+		}
+	}
+}
+
+static int start_workers(struct lp_daemon *d, char *err, size_t errlen)
+{
+	unsigned n = d->o.nr_threads ? d->o.nr_threads : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
+	size_t buf = (size_t)(d->o.batch > d->o.prefetch + 1 ? d->o.batch : d->o.prefetch + 1) * PAGE;
+
+	d->workers = calloc(n, sizeof(*d->workers));
+	if (!d->workers)
+		return -ENOMEM;
+	d->nr_workers = n;
+	for (unsigned i = 0; i < n; i++) {
+		struct lp_worker *w = &d->workers[i];
+		struct epoll_event stop = { .events = EPOLLIN, .data.ptr = NULL };
+
+		w->d = d;
+		w->epfd = epoll_create1(EPOLL_CLOEXEC);
+		w->buf = aligned_alloc(PAGE, buf);
+		if (w->epfd < 0 || !w->buf || epoll_ctl(w->epfd, EPOLL_CTL_ADD, d->stop_fd, &stop)) {
+			set_err(err, errlen, "handler set-up: %s", strerror(errno ? errno : ENOMEM));
+			return -ENOMEM;
+		}
+	}
+	for (unsigned i = 0; i < n; i++) {
+		int r = pthread_create(&d->workers[i].thread, NULL, handler_main, &d->workers[i]);
+
+		if (r) {
+			set_err(err, errlen, "pthread_create: %s", strerror(r));
+			return -r;
+		}
+	}
+	return 0;
+}
+
+struct lp_daemon *lp_open(const struct lp_opts *o, const struct lp_task_image *tasks,
+			  size_t nr_tasks, char *err, size_t errlen, int *errnum)
+{
+	struct lp_daemon *d = calloc(1, sizeof(*d));
+	int fd;
+
+	*errnum = ENOMEM;
+	if (!d)
+		return NULL;
+	d->o = *o;
+	if (d->o.batch == 0)
+		d->o.batch = 1;
+	d->images = tasks;
+	d->nr_images = nr_tasks;
+	d->listen_fd = d->stop_fd = d->done_fd = -1;
+	pthread_mutex_init(&d->tasks_lock, NULL);
+	pthread_mutex_init(&d->err_lock, NULL);
+	d->sock_path = strdup(o->sock_path);
+	d->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	d->done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (!d->sock_path || d->stop_fd < 0 || d->done_fd < 0)
+		goto fail;
+	fd = lp_listen(o->sock_path);
+	if (fd < 0) {
+		*errnum = -fd;
+		set_err(err, errlen, "%s: %s%s", o->sock_path, strerror(-fd),
+			fd == -EADDRINUSE ? " (the socket exists: another daemon serves this directory, or a stale one is left)" : "");
+		free(d->sock_path);
+		d->sock_path = NULL;	/* not ours: never unlink it */
+		goto fail;
+	}
+	d->listen_fd = fd;
+	return d;
+fail:
+	if (*errnum == ENOMEM)
+		set_err(err, errlen, "out of memory");
+	lp_close(d);
+	return NULL;
+}
+
+void lp_stop(struct lp_daemon *d)
+{
+	kick(d->stop_fd);
+}
+
+static bool all_finished(struct lp_daemon *d)
+{
+	size_t n = atomic_load(&d->nr_tasks);
+
+	for (size_t i = 0; i < n; i++)
+		if (!task_finished(d->tasks[i]))
+			return false;
+	return true;
+}
+
+static bool roots_gone(struct lp_daemon *d)
+{
+	size_t n = atomic_load(&d->nr_tasks);
+
+	for (size_t i = 0; i < n; i++)
+		if (!d->tasks[i]->parent && !atomic_load(&d->tasks[i]->gone))
+			return false;
+	return true;
+}
+
+static bool stopped(struct lp_daemon *d)
+{
+	struct pollfd p = { d->stop_fd, POLLIN, 0 };
+
+	return poll(&p, 1, 0) == 1;
+}
+
+/* Waits for one fd, the stop eventfd or the timeout. 1 ready, 0 stop/timeout, -errno. */
+static int wait_for(struct lp_daemon *d, int fd, int timeout_ms)
+{
+	struct pollfd p[2] = { { fd, POLLIN, 0 }, { d->stop_fd, POLLIN, 0 } };
+	int r = poll(p, 2, timeout_ms);
+
+	if (r < 0)
+		return errno == EINTR ? 0 : -errno;
+	if (p[1].revents)
+		return 0;
+	return p[0].revents ? 1 : 0;
+}
+
+/* Receives the tasks; returns the client socket (closed by the caller). */
+static int take_restore(struct lp_daemon *d, char *err, size_t errlen)
+{
+	int client, r;
+
+	r = wait_for(d, d->listen_fd, d->o.accept_timeout_ms ? (int)d->o.accept_timeout_ms : -1);
+	if (r <= 0) {
+		set_err(err, errlen, r < 0 ? "poll: %s" : "no restore connected", strerror(-r));
+		return r < 0 ? r : -ETIMEDOUT;
+	}
+	client = accept4(d->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+	if (client < 0) {
+		set_err(err, errlen, "accept: %s", strerror(errno));
+		return -errno;
+	}
+	r = lp_peer_allowed(client, err, errlen);
+	if (r) {
+		close(client);
+		return r;
+	}
+	return client;
+}
+
+/* One message from the restore: adopts a task. 1 finished/EOF, 0 more, -errno. */
+static int restore_msg(struct lp_daemon *d, int client, char *err, size_t errlen)
+{
+	const struct lp_task_image *img;
+	struct lp_task *t;
+	struct lp_msg m;
+	int r = lp_recv_msg(client, &m, err, errlen);
+
+	if (r)
+		return r;
+	if (m.kind == LP_MSG_FINISHED)
+		return 1;
+	if (m.kind == LP_MSG_EOF) {
+		push_error(d, 0, 0, EPIPE, "the restore closed the socket before it finished");
+		return 1;
+	}
+	if (m.kind == LP_MSG_ZOMBIE)
+		return 0;
+	img = image_of(d, m.pid);
+	if (!img) {
+		close(m.fd);
+		set_err(err, errlen, "the restore sent pid %d, which has no pagemap in the images", m.pid);
+		return -ENOENT;
+	}
+	t = new_task(d, img, NULL, m.pid, m.fd);
+	if (!t) {
+		close(m.fd);
+		set_err(err, errlen, "pid %d: cannot open %s: %s", m.pid, img->pages_path, strerror(errno));
+		return -errno;
+	}
+	r = adopt(d, t);
+	if (r) {
+		set_err(err, errlen, "pid %d: cannot watch its userfaultfd: %s", m.pid, strerror(-r));
+		free_task(t);
+	}
+	return r;
+}
+
+/*
+ * Whether a task's mm is gone, for tasks whose pid is unknown (forked after
+ * the restore): UFFDIO_ZEROPAGE on a page already installed answers EEXIST
+ * while the mm lives and ESRCH once it is gone, and changes nothing.
+ */
+static bool probe_gone(struct lp_task *t)
+{
+	bool gone = false;
+
+	pthread_rwlock_rdlock(&t->lock);
+	for (size_t k = 0; k < t->nr_maps; k++) {
+		struct lp_map *m = &t->maps[k];
+
+		for (uint64_t p = m->base; p < m->base + m->nr; p++) {
+			struct uffdio_zeropage z = { .mode = UFFDIO_ZEROPAGE_MODE_DONTWAKE };
+
+			if (atomic_load(&t->state[p]) != DONE)
+				continue;
+			z.range.start = m->cur + (p - m->base) * PAGE;
+			z.range.len = PAGE;
+			gone = ioctl(t->uffd, UFFDIO_ZEROPAGE, &z) && errno == ESRCH;
+			goto out;
+		}
+	}
+out:
+	pthread_rwlock_unlock(&t->lock);
+	return gone;
+}
+
+/* Marks tasks whose process has exited as gone. */
+static void check_exits(struct lp_daemon *d)
+{
+	size_t n = atomic_load(&d->nr_tasks);
+
+	for (size_t i = 0; i < n; i++) {
+		struct lp_task *t = d->tasks[i];
+
+		if (t->parent && !task_finished(t) && probe_gone(t))
+			mark_gone(t);
+		if (!t->parent && !atomic_load(&t->gone) && kill(t->pid, 0) && errno == ESRCH)
+			mark_gone(t);
+		if (!t->parent && !atomic_load(&t->gone)) {
+			char path[64], state = 0;
+			FILE *f;
+
+			snprintf(path, sizeof(path), "/proc/%d/stat", t->pid);
+			f = fopen(path, "r");
+			if (f) {
+				if (fscanf(f, "%*d (%*[^)]) %c", &state) == 1 && (state == 'Z' || state == 'X'))
+					mark_gone(t);
+				fclose(f);
+			}
+		}
+	}
+}
+
+int lp_run(struct lp_daemon *d, char *err, size_t errlen)
+{
+	bool restore_done = false;
+	int client, r;
+
+	d->t0 = now_ns();
+	r = start_workers(d, err, errlen);
+	if (r)
+		goto out_workers;
+	client = take_restore(d, err, errlen);
+	if (client < 0) {
+		r = client;
+		goto out_workers;
+	}
+	/* One restore per daemon. The socket file stays until lp_close(), so a
+	 * second daemon for this directory is refused and a second restore
+	 * cannot connect. */
+	close(d->listen_fd);
+	d->listen_fd = -1;
+	while (!stopped(d)) {
+		uint64_t v;
+
+		if (!restore_done) {
+			r = wait_for(d, client, IDLE_POLL_MS);
+			if (r == 1) {
+				r = restore_msg(d, client, err, errlen);
+				restore_done = r == 1;
+			}
+			if (r < 0)
+				break;
+			r = 0;
+			continue;
+		}
+		check_exits(d);
+		if (d->o.record ? roots_gone(d) : all_finished(d))
+			break;
+		r = wait_for(d, d->done_fd, IDLE_POLL_MS);
+		if (r < 0)
+			break;
+		if (r == 1)
+			eventfd_read(d->done_fd, &v);
+		r = 0;
+	}
+	close(client);
+out_workers:
+	kick(d->stop_fd);
+	stop_workers(d);
+	return r;
+}
+
+size_t lp_nr_reports(struct lp_daemon *d)
+{
+	return atomic_load(&d->nr_tasks);
+}
+
+int lp_report(struct lp_daemon *d, size_t i, struct lp_task_report *o)
+{
+	struct lp_task *t;
+
+	if (i >= atomic_load(&d->nr_tasks))
+		return -EINVAL;
+	t = d->tasks[i];
+	*o = (struct lp_task_report){
+		.pid = t->pid,
+		.parent_pid = t->parent ? (t->parent->pid ? t->parent->pid : -1) : 0,
+		.total_pages = t->nr_pages,
+		.demand_faults = t->st.faults,
+		.pages_demand = t->st.demand,
+		.pages_prefetch = t->st.prefetch,
+		.pages_background = t->st.background,
+		.pages_zero = t->st.zero,
+		.pages_dropped = t->st.dropped,
+		.pages_raced = t->st.raced,
+		.errors = t->st.errors,
+		.t_adopt_ns = t->t_adopt,
+		.t_first_fault_ns = t->st.t_first_fault,
+		.t_done_ns = t->st.t_done,
+		.gone = atomic_load(&t->gone) && atomic_load(&t->remaining) > 0,
+	};
+	return 0;
+}
+
+const uint64_t *lp_recorded(struct lp_daemon *d, size_t i, size_t *n)
+{
+	*n = 0;
+	if (i >= atomic_load(&d->nr_tasks))
+		return NULL;
+	*n = d->tasks[i]->nr_rec;
+	return d->tasks[i]->rec;
+}
+
+size_t lp_errors(struct lp_daemon *d, struct lp_error *out, size_t max)
+{
+	size_t n;
+
+	pthread_mutex_lock(&d->err_lock);
+	n = d->nr_errors < max ? d->nr_errors : max;
+	memcpy(out, d->errors, n * sizeof(*out));
+	pthread_mutex_unlock(&d->err_lock);
+	return n;
+}
+
+void lp_close(struct lp_daemon *d)
+{
+	if (!d)
+		return;
+	kick(d->stop_fd);
+	stop_workers(d);
+	for (size_t i = 0; i < atomic_load(&d->nr_tasks); i++)
+		free_task(d->tasks[i]);
+	for (unsigned i = 0; i < d->nr_workers; i++) {
+		if (d->workers[i].epfd >= 0)
+			close(d->workers[i].epfd);
+		free(d->workers[i].buf);
+	}
+	free(d->workers);
+	if (d->listen_fd >= 0)
+		close(d->listen_fd);
+	if (d->sock_path)
+		unlink(d->sock_path);
+	if (d->stop_fd >= 0)
+		close(d->stop_fd);
+	if (d->done_fd >= 0)
+		close(d->done_fd);
+	pthread_mutex_destroy(&d->tasks_lock);
+	pthread_mutex_destroy(&d->err_lock);
+	free(d->sock_path);
+	free(d);
+}

@@ -1,0 +1,491 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * libfaultc (native/include/faultc.h): a compiled policy in any process.
+ * Reads the manifest (<policy>.policy.json) for the regions, sources and
+ * sets, opens the uffd engine on <policy>.decide.so, and binds the sets'
+ * bitmaps to the decision library's faultc_sets table, where the generated
+ * decision function tests them.
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "faultc.h"
+#include "faultc_sets.h"
+#include "uffd_engine.h"
+
+#define MAX_NAME 128
+#define EVENT_BATCH 64
+
+struct faultc_region {
+	struct faultc_policy *p;
+	char name[MAX_NAME];
+	uint32_t index;
+	uint64_t size;
+	uint64_t at;
+	bool wp;
+	int slot;		/* engine slot, -1 until mapped */
+	_Atomic uint64_t *bits[FAULTC_MAX_SETS];
+};
+
+struct faultc_policy {
+	char name[MAX_NAME];
+	struct fc_engine *e;
+	unsigned nr_regions;
+	struct faultc_region *regions;
+	unsigned nr_sets;
+	char set_names[FAULTC_MAX_SETS][MAX_NAME];
+	struct faultc_set_slot *table;	/* the decision library's faultc_sets, or NULL */
+	unsigned table_regions;
+	void (*on_event)(const struct faultc_event *ev, void *ctx);
+	void *ctx;
+	struct faultc_event batch[EVENT_BATCH];
+};
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err || !errlen)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+/* <compiled>.policy.json and .decide.so from a base or either file's name. */
+static int artifact_paths(const char *compiled, char *json, char *so, size_t len)
+{
+	static const char *const ext[] = { ".policy.json", ".decide.so" };
+	size_t n = strlen(compiled);
+
+	for (unsigned i = 0; i < 2; i++) {
+		size_t k = strlen(ext[i]);
+
+		if (n > k && strcmp(compiled + n - k, ext[i]) == 0) {
+			n -= k;
+			break;
+		}
+	}
+	if ((size_t)snprintf(json, len, "%.*s.policy.json", (int)n, compiled) >= len ||
+	    (size_t)snprintf(so, len, "%.*s.decide.so", (int)n, compiled) >= len)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+static uint64_t json_u64(json_t *v)
+{
+	if (json_is_string(v))
+		return strtoull(json_string_value(v), NULL, 0);
+	if (json_is_integer(v))
+		return (uint64_t)json_integer_value(v);
+	return 0;
+}
+
+static bool copy_name(char *dst, json_t *v)
+{
+	const char *s = json_string_value(v);
+
+	if (!s || strlen(s) >= MAX_NAME)
+		return false;
+	strcpy(dst, s);
+	return true;
+}
+
+/* Fills p's regions and sets and opts' sources from the manifest. */
+static int read_manifest(struct faultc_policy *p, const char *path, struct fc_engine_opts *o,
+			 char *err, size_t errlen)
+{
+	json_error_t jerr;
+	json_t *root = json_load_file(path, 0, &jerr);
+	int rc = -EINVAL;
+
+	if (!root) {
+		set_err(err, errlen, "%s:%d: %s", path, jerr.line, jerr.text);
+		return -ENOENT;
+	}
+	json_t *ir = json_object_get(root, "ir");
+	json_t *regions = json_object_get(root, "regions");
+	json_t *ir_regions = json_object_get(ir, "regions");
+	json_t *sources = json_object_get(root, "sources");
+	json_t *sets = json_object_get(ir, "sets");
+
+	if (json_integer_value(json_object_get(root, "abiVersion")) != FAULTC_ABI_VERSION ||
+	    !copy_name(p->name, json_object_get(root, "policy")) || !json_is_array(regions) ||
+	    !json_is_array(ir_regions) || !json_is_array(sources)) {
+		set_err(err, errlen, "%s: not a faultc manifest of ABI version %d", path,
+			FAULTC_ABI_VERSION);
+		goto out;
+	}
+	if (json_array_size(sources) > FAULTC_MAX_SOURCES ||
+	    json_array_size(sets) > FAULTC_MAX_SETS) {
+		set_err(err, errlen, "%s: too many sources or sets", path);
+		goto out;
+	}
+	o->nr_sources = (unsigned)json_array_size(sources);
+	for (unsigned i = 0; i < o->nr_sources; i++) {
+		const char *sp = json_string_value(json_object_get(json_array_get(sources, i),
+								   "resolvedPath"));
+
+		/* The engine keeps the pointer until open returns: strdup. */
+		o->source_paths[i] = sp ? strdup(sp) : NULL;
+		if (!o->source_paths[i]) {
+			set_err(err, errlen, "%s: source %u has no path", path, i);
+			goto out;
+		}
+	}
+	p->nr_sets = (unsigned)json_array_size(sets);
+	for (unsigned i = 0; i < p->nr_sets; i++) {
+		if (!copy_name(p->set_names[i], json_object_get(json_array_get(sets, i), "id"))) {
+			set_err(err, errlen, "%s: set %u has no name", path, i);
+			goto out;
+		}
+	}
+	p->nr_regions = (unsigned)json_array_size(regions);
+	p->regions = calloc(p->nr_regions ? p->nr_regions : 1, sizeof(*p->regions));
+	if (!p->regions) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	for (unsigned i = 0; i < p->nr_regions; i++) {
+		json_t *r = json_array_get(regions, i);
+		struct faultc_region *fr = &p->regions[i];
+
+		fr->p = p;
+		fr->slot = -1;
+		fr->index = (uint32_t)json_integer_value(json_object_get(r, "index"));
+		fr->size = json_u64(json_object_get(r, "size"));
+		fr->at = json_u64(json_object_get(r, "at"));
+		fr->wp = json_object_get(json_array_get(ir_regions, i), "onWrite") != NULL;
+		if (!copy_name(fr->name, json_object_get(r, "id")) || !fr->size ||
+		    fr->size % FAULTC_PAGE_SIZE) {
+			set_err(err, errlen, "%s: region %u is malformed", path, i);
+			goto out;
+		}
+	}
+	rc = 0;
+out:
+	json_decref(root);
+	return rc;
+}
+
+static void deliver_events(void *ctx)
+{
+	struct faultc_policy *p = ctx;
+	size_t n;
+
+	while ((n = fc_engine_drain_events(p->e, p->batch, EVENT_BATCH)) > 0) {
+		for (size_t i = 0; i < n; i++)
+			p->on_event(&p->batch[i], p->ctx);
+	}
+}
+
+static unsigned engine_flags(unsigned flags)
+{
+	unsigned f = 0;
+
+	if (flags & FAULTC_OPEN_NO_CPU_LATENCY)
+		f |= FC_OPEN_NO_CPU_LATENCY;
+	if (flags & FAULTC_OPEN_NO_FOLLOW)
+		f |= FC_OPEN_NO_FOLLOW;
+	if (flags & FAULTC_OPEN_USER_MODE_ONLY)
+		f |= FC_OPEN_USER_MODE_ONLY;
+	return f;
+}
+
+/* The decision library's set table (the engine already loaded it). */
+static int bind_set_table(struct faultc_policy *p, const char *so, char *err, size_t errlen)
+{
+	if (!p->nr_sets)
+		return 0;
+	void *dl = dlopen(so, RTLD_NOW | RTLD_NOLOAD);
+	const unsigned *dims = dl ? dlsym(dl, "faultc_set_dims") : NULL;
+
+	p->table = dl ? dlsym(dl, "faultc_sets") : NULL;
+	if (dl)
+		dlclose(dl);	/* the engine holds its own reference */
+	if (!p->table || !dims || dims[0] != p->nr_sets || dims[1] != p->nr_regions) {
+		set_err(err, errlen, "%s has no set table for %u sets and %u regions", so,
+			p->nr_sets, p->nr_regions);
+		return -EINVAL;
+	}
+	p->table_regions = dims[1];
+	return 0;
+}
+
+struct faultc_policy *faultc_open(const char *compiled, const struct faultc_open_opts *opts,
+				  char *err, size_t errlen)
+{
+	char json[4096], so[4096];
+	struct fc_engine_opts o = { 0 };
+	struct faultc_policy *p = calloc(1, sizeof(*p));
+	int rc, err_no = 0;
+
+	if (!p) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	rc = artifact_paths(compiled, json, so, sizeof(json));
+	if (rc == 0)
+		rc = read_manifest(p, json, &o, err, errlen);
+	if (rc < 0)
+		goto fail;
+	if (opts) {
+		p->on_event = opts->on_event;
+		p->ctx = opts->ctx;
+		o.nr_threads = opts->threads;
+		o.flags = engine_flags(opts->flags);
+	}
+	o.decide_path = so;
+	if (p->on_event) {
+		o.on_events = deliver_events;
+		o.ctx = p;
+	}
+	p->e = fc_engine_open(&o, err, errlen, &err_no);
+	if (!p->e) {
+		rc = -(err_no ? err_no : EINVAL);
+		goto fail;
+	}
+	rc = bind_set_table(p, so, err, errlen);
+	if (rc < 0)
+		goto fail;
+	for (unsigned i = 0; i < o.nr_sources; i++)
+		free((void *)o.source_paths[i]);
+	return p;
+fail:
+	for (unsigned i = 0; i < o.nr_sources; i++)
+		free((void *)o.source_paths[i]);
+	if (p->e)
+		fc_engine_close(p->e);
+	free(p->regions);
+	free(p);
+	errno = -rc;
+	return NULL;
+}
+
+const char *faultc_policy_name(const struct faultc_policy *p)
+{
+	return p->name;
+}
+
+/* One zeroed bitmap per set for a region, published in the decision table. */
+static int map_set_bits(struct faultc_region *r)
+{
+	struct faultc_policy *p = r->p;
+	uint64_t pages = r->size / FAULTC_PAGE_SIZE;
+	size_t bytes = (size_t)((pages + 63) / 64 * 8);
+
+	for (unsigned s = 0; s < p->nr_sets; s++) {
+		void *m = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+		if (m == MAP_FAILED)
+			return -ENOMEM;
+		r->bits[s] = m;
+		struct faultc_set_slot *slot = &p->table[s * p->table_regions + r->index];
+
+		slot->pages = pages;
+		__atomic_store_n(&slot->bits, (uint64_t *)m, __ATOMIC_RELEASE);
+	}
+	return 0;
+}
+
+/* The region called name, its set bitmaps mapped; NULL with errno set. */
+static struct faultc_region *region_to_map(struct faultc_policy *p, const char *name)
+{
+	for (unsigned i = 0; i < p->nr_regions; i++) {
+		struct faultc_region *r = &p->regions[i];
+
+		if (strcmp(r->name, name) != 0)
+			continue;
+		if (r->slot < 0 && p->nr_sets && map_set_bits(r) < 0) {
+			errno = ENOMEM;
+			return NULL;
+		}
+		return r;
+	}
+	errno = ENOENT;
+	return NULL;
+}
+
+/* Record the engine slot of a region just mapped, or errno from a failure. */
+static struct faultc_region *region_mapped(struct faultc_region *r, int slot)
+{
+	if (slot < 0) {
+		errno = -slot;
+		return NULL;
+	}
+	r->slot = slot;
+	return r;
+}
+
+struct faultc_region *faultc_region(struct faultc_policy *p, const char *name, void *at)
+{
+	struct faultc_region *r = region_to_map(p, name);
+	char err[256];
+
+	if (!r || r->slot >= 0)
+		return r;
+	uint64_t fixed = at ? (uint64_t)(uintptr_t)at : r->at;
+
+	return region_mapped(r, fc_engine_add_region(p->e, r->index, r->size, fixed, r->wp, -1,
+						     err, sizeof(err)));
+}
+
+struct faultc_region *faultc_region_watch(struct faultc_policy *p, const char *name, void *addr)
+{
+	struct faultc_region *r = region_to_map(p, name);
+	char err[256];
+
+	if (!r)
+		return NULL;
+	if (r->slot >= 0) {
+		errno = EBUSY;
+		return NULL;
+	}
+	return region_mapped(r, fc_engine_watch_region(p->e, r->index, addr, r->size,
+						       FC_WATCH_MISSING | (r->wp ? FC_WATCH_WRITES : 0),
+						       err, sizeof(err)));
+}
+
+int faultc_set_copy(struct faultc_region *dst, const struct faultc_region *src)
+{
+	if (dst->size != src->size || dst->p->nr_sets != src->p->nr_sets)
+		return -EINVAL;
+	size_t bytes = (size_t)((dst->size / FAULTC_PAGE_SIZE + 63) / 64 * 8);
+
+	for (unsigned s = 0; s < dst->p->nr_sets; s++) {
+		if (!dst->bits[s] || !src->bits[s])
+			return -EINVAL;
+		memcpy((void *)dst->bits[s], (const void *)src->bits[s], bytes);
+	}
+	return 0;
+}
+
+void *faultc_region_addr(const struct faultc_region *r)
+{
+	return r->slot < 0 ? NULL : fc_region_addr(r->p->e, r->slot);
+}
+
+size_t faultc_region_size(const struct faultc_region *r)
+{
+	return (size_t)r->size;
+}
+
+int faultc_region_stats(const struct faultc_region *r, struct faultc_stats *out)
+{
+	struct fc_region_stats st;
+
+	if (r->slot < 0)
+		return -EINVAL;
+	int rc = fc_region_stats(r->p->e, r->slot, &st);
+
+	if (rc < 0)
+		return rc;
+	*out = (struct faultc_stats){
+		.faults = st.faults, .zero = st.zero, .fill = st.fill, .copy = st.copy,
+		.prefetch = st.prefetch, .sigbus = st.sigbus, .deferred = st.deferred,
+		.errors = st.errors, .write_faults = st.write_faults,
+	};
+	return 0;
+}
+
+int faultc_set_id(const struct faultc_policy *p, const char *name)
+{
+	for (unsigned i = 0; i < p->nr_sets; i++)
+		if (strcmp(p->set_names[i], name) == 0)
+			return (int)i;
+	errno = ENOENT;
+	return -1;
+}
+
+static int set_range(struct faultc_region *r, int set, uint64_t first, uint64_t n, bool on)
+{
+	if (set < 0 || (unsigned)set >= r->p->nr_sets || !r->bits[set])
+		return -EINVAL;
+	if (first > r->size / FAULTC_PAGE_SIZE || n > r->size / FAULTC_PAGE_SIZE - first)
+		return -ERANGE;
+	_Atomic uint64_t *bits = r->bits[set];
+
+	while (n) {
+		uint64_t bit = first & 63;
+		uint64_t take = 64 - bit < n ? 64 - bit : n;
+		uint64_t mask = (take == 64 ? ~0ull : ((1ull << take) - 1)) << bit;
+
+		if (on)
+			atomic_fetch_or_explicit(&bits[first / 64], mask, memory_order_release);
+		else
+			atomic_fetch_and_explicit(&bits[first / 64], ~mask, memory_order_release);
+		first += take;
+		n -= take;
+	}
+	return 0;
+}
+
+int faultc_set_add(struct faultc_region *r, int set, uint64_t first_page, uint64_t pages)
+{
+	return set_range(r, set, first_page, pages, true);
+}
+
+int faultc_set_remove(struct faultc_region *r, int set, uint64_t first_page, uint64_t pages)
+{
+	return set_range(r, set, first_page, pages, false);
+}
+
+int faultc_set_contains(const struct faultc_region *r, int set, uint64_t page)
+{
+	if (set < 0 || (unsigned)set >= r->p->nr_sets || !r->bits[set] ||
+	    page >= r->size / FAULTC_PAGE_SIZE)
+		return 0;
+	return (atomic_load_explicit(&r->bits[set][page / 64], memory_order_acquire) >>
+		(page & 63)) & 1;
+}
+
+int faultc_uffd(const struct faultc_policy *p)
+{
+	return fc_engine_uffd(p->e);
+}
+
+uint64_t faultc_lost_events(const struct faultc_policy *p)
+{
+	return fc_engine_lost_events(p->e);
+}
+
+void faultc_close(struct faultc_policy *p)
+{
+	if (!p)
+		return;
+	/* Handlers finishing queued faults see empty sets from here on. */
+	for (unsigned i = 0; i < p->nr_regions && p->table; i++)
+		for (unsigned s = 0; s < p->nr_sets; s++)
+			__atomic_store_n(&p->table[s * p->table_regions + p->regions[i].index].bits,
+					 NULL, __ATOMIC_RELEASE);
+	fc_engine_close(p->e);	/* unloads the decision library */
+	for (unsigned i = 0; i < p->nr_regions; i++) {
+		struct faultc_region *r = &p->regions[i];
+		size_t bytes = (size_t)((r->size / FAULTC_PAGE_SIZE + 63) / 64 * 8);
+
+		for (unsigned s = 0; s < p->nr_sets; s++)
+			if (r->bits[s])
+				munmap((void *)r->bits[s], bytes);
+	}
+	free(p->regions);
+	free(p);
+}
+
+void faultc_forget_after_fork(struct faultc_policy *p)
+{
+	if (p)
+		close(fc_engine_uffd(p->e));
+}

@@ -1,0 +1,97 @@
+// `faultc check <file...> [--json] [--engine E] [--list-codes]`: diagnostics only, no output files.
+// Exit status: 0 no errors (warnings allowed), 1 errors, 2 usage, 4 a file could not be read or an internal error.
+import type { Command } from 'commander';
+import { readInputText } from '../../compiler/files.js';
+import { allCodes, CODES } from '../../compiler/codes.js';
+import type { Diagnostic } from '../../compiler/diagnostic.js';
+import { formatDiagnostics, useColor, displayPath } from '../../compiler/format.js';
+import { checkFile } from '../../compiler/index.js';
+import type { EngineName } from '../../compiler/ir.js';
+import { ENGINES } from '../../compiler/engines.js';
+
+interface CheckFlags {
+  json?: boolean;
+  engine?: string;
+  listCodes?: boolean;
+}
+
+function listCodes(json: boolean): void {
+  const codes = allCodes();
+  if (json) {
+    process.stdout.write(JSON.stringify(codes, null, 2) + '\n');
+    return;
+  }
+  const lines = codes.map((c) => `${c.code}  ${c.severity.padEnd(7)}  ${c.message}${c.hint ? `\n                  hint: ${c.hint}` : ''}`);
+  process.stdout.write(lines.join('\n') + '\n');
+}
+
+/** One diagnostic as `--json` prints it: the Diagnostic fields, with the span flattened for scripts. */
+export function diagnosticJson(d: Diagnostic): Record<string, unknown> {
+  return {
+    code: d.code,
+    severity: d.severity,
+    message: d.message,
+    ...(d.hint === undefined ? {} : { hint: d.hint }),
+    ...(d.suggestion === undefined ? {} : { suggestion: d.suggestion }),
+    ...(d.related === undefined ? {} : { related: d.related }),
+    file: d.span.file,
+    line: d.span.startLine,
+    column: d.span.startColumn,
+    endLine: d.span.endLine,
+    endColumn: d.span.endColumn,
+    span: d.span,
+  };
+}
+
+export function registerCheck(program: Command): void {
+  program
+    .command('check')
+    .description('check .pfp files and print their diagnostics; writes nothing')
+    .argument('[files...]', '.pfp policy files')
+    .option('--json', 'print the diagnostics as a JSON array on stdout')
+    .option('--engine <engine>', `also warn about running on this engine (${ENGINES.join(', ')})`)
+    .option('--list-codes', 'print every diagnostic code with its severity, message and hint, and exit')
+    .addHelpText('after', '\nExit status: 0 no errors (warnings allowed), 1 errors, 2 usage error, 4 a file could not be read or an internal error.\nNO_COLOR=1 (or output that is not a terminal) prints without colour.')
+    .action(async (files: string[], flags: CheckFlags) => {
+      if (flags.listCodes) {
+        listCodes(flags.json === true);
+        return;
+      }
+      if (files.length === 0) {
+        process.stderr.write('faultc check: name at least one .pfp file\n');
+        process.exit(2);
+      }
+      if (flags.engine !== undefined && !(ENGINES as readonly string[]).includes(flags.engine)) {
+        process.stderr.write(`faultc check: unknown engine '${flags.engine}' (choose from ${ENGINES.join(', ')})\n`);
+        process.exit(2);
+      }
+      const all: Diagnostic[] = [];
+      let errors = false;
+      let unreadable = false;
+      for (const file of files) {
+        let r: Awaited<ReturnType<typeof checkFile>>;
+        try {
+          r = await checkFile(file, flags.engine ? { engine: flags.engine as EngineName } : {});
+        } catch (err) {
+          // The checker returns every problem with the input as a diagnostic: an exception is a bug of faultc's own.
+          process.stderr.write(`faultc check: internal error on ${file}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+          process.exitCode = 4;
+          return;
+        }
+        all.push(...r.diagnostics);
+        if (!r.ok) errors = true;
+        if (r.diagnostics.some((d) => d.code === CODES.cannotRead.code)) unreadable = true;
+        if (flags.json) continue;
+        if (r.diagnostics.length > 0) {
+          const text = await readInputText(file);
+          process.stderr.write(formatDiagnostics(r.diagnostics, text, { color: useColor(process.stderr) }) + '\n');
+        }
+        if (r.ok) {
+          const names = r.value.policies.map((p) => `${p.name} (${p.regions.length} region${p.regions.length === 1 ? '' : 's'})`);
+          process.stdout.write(`${displayPath(r.value.file)}: ok: ${names.join(', ')}\n`);
+        }
+      }
+      if (flags.json) process.stdout.write(JSON.stringify(all.map(diagnosticJson), null, 2) + '\n');
+      process.exitCode = unreadable ? 4 : errors ? 1 : 0;
+    });
+}

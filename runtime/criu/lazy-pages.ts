@@ -1,0 +1,261 @@
+// faultc's lazy-pages daemon for `criu restore --lazy-pages` (docs/criu.md):
+// reads the images, hands the native daemon each task's lazy areas and the
+// order to install them in, and turns its counters into a report.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { RuntimeError } from '../api/errors.js';
+import { loadNative } from '../engines/native.js';
+import { PAGE_SIZE, PE_LAZY, PE_PRESENT, readTasks, type TaskImages, type Vma } from './images.js';
+
+export const SOCKET_NAME = 'lazy-pages.socket';
+
+/** One run of lazy pages inside one VMA (the unit of a UFFDIO_COPY). */
+export interface LazyArea {
+  start: number;
+  nrPages: number;
+  fileOffset: number;
+  vma: Vma;
+}
+
+export interface TaskReport {
+  pid: number;
+  parentPid: number;
+  totalPages: number;
+  demandFaults: number;
+  pagesDemand: number;
+  pagesPrefetch: number;
+  pagesBackground: number;
+  pagesZero: number;
+  pagesDropped: number;
+  pagesRaced: number;
+  errors: number;
+  adoptMs: number;
+  firstFaultMs: number | null;
+  doneMs: number | null;
+  gone: boolean;
+}
+
+export interface LazyError {
+  pid: number;
+  address: string;
+  code: string;
+  message: string;
+}
+
+export interface LazyReport {
+  tasks: TaskReport[];
+  errors: LazyError[];
+  elapsedMs: number;
+}
+
+/** The working set a recording restore saw: per task, image addresses in first-touch order. */
+export interface CriuWorkingSet {
+  version: 1;
+  kind: 'criu-working-set';
+  pageSize: 4096;
+  tasks: { pid: number; pages: string[] }[];
+}
+
+export interface LazyPagesOptions {
+  /** Images directory (and the socket's directory unless socketDir). */
+  dir: string;
+  socketDir?: string;
+  /** Pages copied after a faulting page with it (default 15). */
+  prefetch?: number;
+  /** Pages per background UFFDIO_COPY (default 256). */
+  batch?: number;
+  /** Handler threads (default: one per online CPU). */
+  threads?: number;
+  /** Copy the pages nobody asked for (default true; off while recording). */
+  background?: boolean;
+  /** Keep each task's first-touch order (no prefetch, no background copy). */
+  record?: boolean;
+  /** Install these pages first (per pid), in order. */
+  first?: Map<number, number[]>;
+  acceptTimeoutMs?: number;
+}
+
+interface NativeReport {
+  tasks: (Omit<TaskReport, 'adoptMs' | 'firstFaultMs' | 'doneMs'> & {
+    adoptNs: number;
+    firstFaultNs: number;
+    doneNs: number;
+    recorded: BigUint64Array;
+  })[];
+  errors: { pid: number; address: bigint; code: string; message: string }[];
+}
+
+interface NativeLazyPages {
+  run(): Promise<void>;
+  stop(): void;
+  report(): NativeReport;
+  close(): void;
+}
+
+type LazyPagesCtor = new (opts: Record<string, unknown>, tasks: Record<string, unknown>[]) => NativeLazyPages;
+
+/**
+ * The lazy areas of a task: its PE_LAZY pagemap entries, split where a VMA
+ * ends (one UFFDIO_COPY never crosses VMAs). An entry that is lazy but not in
+ * this pages image (PE_PARENT: an incremental dump) is refused.
+ */
+export function lazyAreas(task: TaskImages): LazyArea[] {
+  const vmas = [...task.vmas].sort((a, b) => a.start - b.start);
+  const out: LazyArea[] = [];
+  for (const e of task.pagemap.entries) {
+    if ((e.flags & PE_LAZY) === 0) continue;
+    if ((e.flags & PE_PRESENT) === 0) {
+      throw new RuntimeError(
+        'FAULTC_CRIU_UNSUPPORTED',
+        `pagemap-${task.pid}.img: lazy pages at 0x${e.vaddr.toString(16)} are in a parent image (incremental dumps are not supported)`,
+      );
+    }
+    let start = e.vaddr;
+    const end = e.vaddr + e.nrPages * PAGE_SIZE;
+    for (const v of vmas) {
+      if (start >= end) break;
+      if (v.end <= start || v.start >= end) continue;
+      if (v.start > start) {
+        throw new RuntimeError('FAULTC_CRIU_IMAGE', `pagemap-${task.pid}.img: pages at 0x${start.toString(16)} lie outside every VMA of mm-${task.pid}.img`);
+      }
+      const stop = Math.min(end, v.end);
+      out.push({ start, nrPages: (stop - start) / PAGE_SIZE, fileOffset: e.fileOffset + (start - e.vaddr), vma: v });
+      start = stop;
+    }
+    if (start < end) {
+      throw new RuntimeError('FAULTC_CRIU_IMAGE', `pagemap-${task.pid}.img: pages at 0x${start.toString(16)} lie outside every VMA of mm-${task.pid}.img`);
+    }
+  }
+  return out;
+}
+
+export function readWorkingSet(path: string): Map<number, number[]> {
+  let ws: CriuWorkingSet;
+  try {
+    ws = JSON.parse(readFileSync(path, 'utf8')) as CriuWorkingSet;
+  } catch (e) {
+    throw new RuntimeError('FAULTC_CRIU_WORKING_SET', `cannot read ${path}: ${(e as Error).message}`);
+  }
+  if (ws.kind !== 'criu-working-set' || ws.version !== 1 || !Array.isArray(ws.tasks)) {
+    throw new RuntimeError('FAULTC_CRIU_WORKING_SET', `${path} is not a working set written by faultc lazy-pages --record`);
+  }
+  const out = new Map<number, number[]>();
+  for (const t of ws.tasks) {
+    const pages = t.pages.map((p) => Number.parseInt(p, 16));
+    if (pages.some((p) => !Number.isSafeInteger(p) || p % PAGE_SIZE !== 0)) {
+      throw new RuntimeError('FAULTC_CRIU_WORKING_SET', `${path}: pid ${t.pid} has an address that is not a page address`);
+    }
+    out.set(t.pid, pages);
+  }
+  return out;
+}
+
+export function workingSetOf(report: NativeReport): CriuWorkingSet {
+  return {
+    version: 1,
+    kind: 'criu-working-set',
+    pageSize: 4096,
+    tasks: report.tasks
+      .filter((t) => t.pid > 0)
+      .map((t) => {
+        const seen = new Set<bigint>();
+        const pages: string[] = [];
+        for (const a of t.recorded) {
+          if (seen.has(a)) continue;
+          seen.add(a);
+          pages.push('0x' + a.toString(16));
+        }
+        return { pid: t.pid, pages };
+      }),
+  };
+}
+
+const ms = (ns: number): number => Math.round(ns / 1e4) / 100;
+
+/** A daemon bound to <dir>/lazy-pages.socket; run() serves one restore. */
+export class LazyPagesDaemon {
+  readonly socketPath: string;
+  readonly tasks: TaskImages[];
+  private readonly native: NativeLazyPages;
+  private startedAt = 0;
+  private last: NativeReport | undefined;
+
+  constructor(readonly opts: LazyPagesOptions) {
+    this.tasks = readTasks(opts.dir);
+    const record = opts.record === true;
+    const images = this.tasks.map((t) => {
+      const areas = lazyAreas(t);
+      const flat = new BigUint64Array(areas.length * 3);
+      areas.forEach((a, i) => {
+        flat[i * 3] = BigInt(a.start);
+        flat[i * 3 + 1] = BigInt(a.nrPages);
+        flat[i * 3 + 2] = BigInt(a.fileOffset);
+      });
+      const first = opts.first?.get(t.pid) ?? [];
+      return { pid: t.pid, pagesPath: t.pagesPath, areas: flat, first: BigUint64Array.from(first, (p) => BigInt(p)) };
+    });
+    this.socketPath = join(opts.socketDir ?? opts.dir, SOCKET_NAME);
+    const addon = loadNative() as { LazyPages?: LazyPagesCtor };
+    if (!addon.LazyPages) throw new RuntimeError('FAULTC_NATIVE', 'the native addon has no lazy-pages daemon (rebuild native/)');
+    this.native = new addon.LazyPages(
+      {
+        sockPath: this.socketPath,
+        prefetch: record ? 0 : (opts.prefetch ?? 15),
+        batch: opts.batch ?? 256,
+        threads: opts.threads ?? 0,
+        background: !record && opts.background !== false,
+        record,
+        acceptTimeoutMs: opts.acceptTimeoutMs ?? 0,
+      },
+      images,
+    );
+  }
+
+  /** Serves one restore until every task's pages are in place (or it exits). */
+  async run(): Promise<LazyReport> {
+    this.startedAt = performance.now();
+    try {
+      await this.native.run();
+    } finally {
+      this.last = this.native.report();
+    }
+    return this.report();
+  }
+
+  stop(): void {
+    this.native.stop();
+  }
+
+  report(): LazyReport {
+    const r = this.last ?? this.native.report();
+    return {
+      elapsedMs: Math.round((performance.now() - this.startedAt) * 100) / 100,
+      tasks: r.tasks.map((t) => ({
+        pid: t.pid,
+        parentPid: t.parentPid,
+        totalPages: t.totalPages,
+        demandFaults: t.demandFaults,
+        pagesDemand: t.pagesDemand,
+        pagesPrefetch: t.pagesPrefetch,
+        pagesBackground: t.pagesBackground,
+        pagesZero: t.pagesZero,
+        pagesDropped: t.pagesDropped,
+        pagesRaced: t.pagesRaced,
+        errors: t.errors,
+        adoptMs: ms(t.adoptNs),
+        firstFaultMs: t.firstFaultNs ? ms(t.firstFaultNs) : null,
+        doneMs: t.doneNs ? ms(t.doneNs) : null,
+        gone: t.gone,
+      })),
+      errors: r.errors.map((e) => ({ pid: e.pid, address: '0x' + e.address.toString(16), code: e.code, message: e.message })),
+    };
+  }
+
+  workingSet(): CriuWorkingSet {
+    return workingSetOf(this.last ?? this.native.report());
+  }
+
+  close(): void {
+    this.native.close();
+  }
+}

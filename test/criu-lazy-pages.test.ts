@@ -1,0 +1,306 @@
+// faultc lazy-pages with the real CRIU (built by scripts/criu.sh, cached):
+// real programs dumped and restored through faultc's daemon, each checked
+// against the same program run without a restore, and the failure cases.
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { readTasks } from '../runtime/criu/images.js';
+import { lazyAreas } from '../runtime/criu/lazy-pages.js';
+import { buildFixture, criuOrSkip, dump, readJson, restore, startDaemon, startProgram, waitFor, type Started } from './helpers/criu.js';
+
+const setup = criuOrSkip();
+if (setup.skip) console.log(`criu-lazy-pages: skipped: ${setup.skip}`);
+const criu = setup.criu ?? '';
+
+interface Result {
+  pid: number;
+  pages: number;
+  bad: number;
+  wsBad: number;
+  zeroBad: number;
+  sum: string;
+}
+
+interface Report {
+  tasks: {
+    pid: number;
+    parentPid: number;
+    totalPages: number;
+    demandFaults: number;
+    pagesDemand: number;
+    pagesPrefetch: number;
+    pagesBackground: number;
+    pagesDropped: number;
+    errors: number;
+    doneMs: number | null;
+    gone: boolean;
+  }[];
+  errors: { pid: number; address: string; code: string; message: string }[];
+  failure?: { code: string; message: string };
+}
+
+let work = '';
+let heapProg = '';
+let serial = 0;
+const MIB = 64;
+
+/** A fresh run directory and images directory. */
+function dirs(name: string): { run: string; img: string } {
+  const base = join(work, `${name}-${serial++}`);
+  const run = join(base, 'run');
+  const img = join(base, 'img');
+  mkdirSync(run, { recursive: true });
+  mkdirSync(img, { recursive: true });
+  return { run, img };
+}
+
+/** The pattern program run to the end without a dump: the reference result. */
+async function plainRun(mode: string, name = 'result'): Promise<Result> {
+  const d = dirs(`plain-${mode}`);
+  writeFileSync(join(d.run, 'go'), '');
+  await startProgram([heapProg, String(MIB), d.run, '1', mode], d.run);
+  return waitFor('the plain run', () => readJson<Result>(join(d.run, name)));
+}
+
+/** The pattern program, started and dumped; its run directory has no go yet. */
+async function dumped(mode: string): Promise<{ run: string; img: string; p: Started }> {
+  const d = dirs(mode);
+  const p = await startProgram([heapProg, String(MIB), d.run, '1', mode], d.run);
+  await dump(criu, p, d.img);
+  return { ...d, p };
+}
+
+function report(stdout: string): Report {
+  return JSON.parse(stdout.trim().split('\n').pop()!) as Report;
+}
+
+function accounted(t: Report['tasks'][number]): number {
+  return t.pagesDemand + t.pagesPrefetch + t.pagesBackground + t.pagesDropped;
+}
+
+describe.skipIf(setup.skip !== undefined)('faultc lazy-pages restores real processes dumped by CRIU', () => {
+  const plain = new Map<string, Result>();
+
+  beforeAll(async () => {
+    work = mkdtempSync(join(tmpdir(), 'faultc-criu-'));
+    heapProg = buildFixture('pattern-heap', work);
+    plain.set('plain', await plainRun('plain'));
+    plain.set('remap', await plainRun('remap'));
+  }, 300_000);
+  afterAll(() => {
+    if (work) rmSync(work, { recursive: true, force: true });
+  });
+
+  test('a 64 MiB pattern heap: every page as in the run without a restore, every page accounted for', async () => {
+    const d = await dumped('plain');
+    const daemon = await startDaemon(d.img);
+    writeFileSync(join(d.run, 'go'), '');
+    const r = restore(criu, d.img);
+    expect(r.status, r.log.slice(-2000)).toBe(0);
+    const out = await daemon.done;
+    expect(out.code, out.stderr).toBe(0);
+    const res = await waitFor('the result', () => readJson<Result>(join(d.run, 'result')));
+    expect(res).toMatchObject({ pid: d.p.pid, bad: 0, wsBad: 0, sum: plain.get('plain')!.sum });
+    const rep = report(out.stdout);
+    expect(rep.errors).toEqual([]);
+    expect(rep.tasks).toHaveLength(1);
+    const t = rep.tasks[0]!;
+    expect(t.pid).toBe(d.p.pid);
+    expect(t.totalPages).toBeGreaterThanOrEqual(MIB * 256);
+    expect(accounted(t)).toBe(t.totalPages);
+    expect(t.pagesBackground).toBeGreaterThan(0);
+    expect(t.doneMs).not.toBeNull();
+  }, 120_000);
+
+  test('a process that forks after the restore: parent and child each read every page right', async () => {
+    const ref = await plainRun('plain');
+    const d = await dumped('fork');
+    const daemon = await startDaemon(d.img, ['--no-background']);
+    writeFileSync(join(d.run, 'go'), '');
+    expect(restore(criu, d.img).status).toBe(0);
+    const out = await daemon.done;
+    expect(out.code, out.stderr).toBe(0);
+    const parent = await waitFor('the parent', () => readJson<Result>(join(d.run, 'result')));
+    const child = await waitFor('the child', () => readJson<Result>(join(d.run, 'result-child')));
+    expect(parent).toMatchObject({ bad: 0, sum: ref.sum });
+    expect(child).toMatchObject({ bad: 0, sum: ref.sum });
+    expect(child.pid).not.toBe(parent.pid);
+    const rep = report(out.stdout);
+    expect(rep.tasks).toHaveLength(2);
+    expect(rep.tasks[1]).toMatchObject({ pid: 0, parentPid: d.p.pid, errors: 0 });
+    expect(rep.tasks[1]!.demandFaults).toBeGreaterThan(0);
+  }, 120_000);
+
+  test('unmap, mremap and MADV_DONTNEED of lazy areas after the restore', async () => {
+    const d = await dumped('remap');
+    const daemon = await startDaemon(d.img, ['--no-background']);
+    writeFileSync(join(d.run, 'go'), '');
+    expect(restore(criu, d.img).status).toBe(0);
+    const out = await daemon.done;
+    expect(out.code, out.stderr).toBe(0);
+    const res = await waitFor('the result', () => readJson<Result>(join(d.run, 'result')));
+    expect(res).toMatchObject({ bad: 0, zeroBad: 0, sum: plain.get('remap')!.sum });
+    const t = report(out.stdout).tasks[0]!;
+    expect(t.pagesDropped).toBeGreaterThan(0);
+    expect(t.errors).toBe(0);
+  }, 120_000);
+
+  test('python3 holding ~200 MB answers its query after the restore as before the dump', async () => {
+    const d = dirs('python');
+    const p = await startProgram(['python3', join(import.meta.dirname, 'fixtures', 'criu', 'query.py'), d.run], d.run);
+    const before = readJson<{ answer: string }>(join(d.run, 'ready'))!.answer;
+    await dump(criu, p, d.img);
+    const daemon = await startDaemon(d.img);
+    writeFileSync(join(d.run, 'go'), '');
+    expect(restore(criu, d.img).status).toBe(0);
+    const out = await daemon.done;
+    expect(out.code, out.stderr).toBe(0);
+    const res = await waitFor('the answer', () => readJson<{ answer: string }>(join(d.run, 'result')));
+    expect(res.answer).toBe(before);
+    const t = report(out.stdout).tasks[0]!;
+    expect(t.totalPages).toBeGreaterThan(45_000);
+    expect(accounted(t)).toBe(t.totalPages);
+  }, 180_000);
+
+  test('--record writes the first-touch order; --replay installs it first and the bytes stay right', async () => {
+    const d = await dumped('plain');
+    const ws = join(d.img, '..', 'ws.json');
+    const rec = await startDaemon(d.img, ['--record', ws]);
+    writeFileSync(join(d.run, 'go'), '');
+    expect(restore(criu, d.img).status).toBe(0);
+    const out = await rec.done;
+    expect(out.code, out.stderr).toBe(0);
+    expect(await waitFor('the result', () => readJson<Result>(join(d.run, 'result')))).toMatchObject({ bad: 0 });
+    const set = readJson<{ kind: string; tasks: { pid: number; pages: string[] }[] }>(ws)!;
+    expect(set.kind).toBe('criu-working-set');
+    const pages = set.tasks[0]!.pages;
+    expect(new Set(pages).size).toBe(pages.length);
+    // The program reads a tenth of its pages at random, then all of them.
+    expect(pages.length).toBeGreaterThanOrEqual(MIB * 256);
+    // Replay into the same images: the recorded pages go first.
+    // Its pid must be free again (reaped, not only exited) before the next restore.
+    await waitFor('the recorded process to be reaped', () => (existsSync(`/proc/${d.p.pid}`) ? undefined : true));
+    await new Promise((r) => setTimeout(r, 1000));
+    rmSync(join(d.run, 'result'));
+    const rep = await startDaemon(d.img, ['--replay', ws]);
+    const again = restore(criu, d.img);
+    expect(again.status, again.log.slice(-2000)).toBe(0);
+    const out2 = await rep.done;
+    expect(out2.code, out2.stderr).toBe(0);
+    expect(await waitFor('the result', () => readJson<Result>(join(d.run, 'result')))).toMatchObject({ bad: 0, sum: plain.get('plain')!.sum });
+    const t = report(out2.stdout).tasks[0]!;
+    expect(accounted(t)).toBe(t.totalPages);
+  }, 180_000);
+});
+
+/**
+ * A working set of every lazy page but the heap's: replayed with
+ * --no-background, everything the program needs besides its heap is in
+ * place before the test takes the heap's pages away.
+ */
+function allButHeap(d: { run: string; img: string; p: Started }) {
+  const task = readTasks(d.img)[0]!;
+  const heap = Number.parseInt(readJson<{ heap: string }>(join(d.run, 'ready'))!.heap, 16);
+  const heapEnd = heap + MIB * 1048576;
+  const areas = lazyAreas(task);
+  const others = areas.flatMap((a) =>
+    Array.from({ length: a.nrPages }, (_, i) => a.start + i * 4096).filter((p) => p < heap || p >= heapEnd),
+  );
+  const heapArea = areas.find((a) => a.start <= heap && heap < a.start + a.nrPages * 4096)!;
+  const ws = join(d.img, '..', 'others.json');
+  writeFileSync(ws, JSON.stringify({ version: 1, kind: 'criu-working-set', pageSize: 4096, tasks: [{ pid: d.p.pid, pages: others.map((p) => '0x' + p.toString(16)) }] }));
+  return { task, heap, heapEnd, heapArea, ws };
+}
+
+describe.skipIf(setup.skip !== undefined)('faultc lazy-pages failures: SIGBUS and an error, never wrong bytes', () => {
+  beforeAll(() => {
+    work = mkdtempSync(join(tmpdir(), 'faultc-criu-fail-'));
+    heapProg = buildFixture('pattern-heap', work);
+  });
+  afterAll(() => {
+    if (work) rmSync(work, { recursive: true, force: true });
+  });
+
+  test('a socket path that exists already: refused, the path left alone', async () => {
+    const d = await dumped('plain');
+    const sock = join(d.img, 'lazy-pages.socket');
+    writeFileSync(sock, 'not ours');
+    const daemon = await startDaemon(d.img);
+    const out = await daemon.done;
+    expect(out.code).toBe(4);
+    expect(out.stderr).toMatch(/FAULTC_CRIU_EADDRINUSE: .*lazy-pages\.socket.*the socket exists/);
+    expect(readFileSync(sock, 'utf8')).toBe('not ours');
+  });
+
+  test('a truncated pages image, and one from another dump: refused before anything is served', async () => {
+    const d = await dumped('plain');
+    const other = dirs('other');
+    const q = await startProgram([heapProg, '8', other.run, '1', 'plain'], other.run);
+    await dump(criu, q, other.img);
+    const pages = readTasks(d.img)[0]!.pagesPath;
+    const size = statSync(pages).size;
+    copyFileSync(pages, pages + '.orig');
+    truncateSync(pages, size - 4096 * 7);
+    let daemon = await startDaemon(d.img);
+    let out = await daemon.done;
+    expect(out.code).toBe(1);
+    expect(out.stderr).toMatch(/FAULTC_CRIU_PAGES_SIZE: .*pages-\d+\.img has \d+ bytes but pagemap-\d+\.img accounts for \d+/);
+    expect(existsSync(join(d.img, 'lazy-pages.socket'))).toBe(false);
+    // Without a daemon the lazy restore itself fails: nothing runs with missing pages.
+    expect(restore(criu, d.img).status).not.toBe(0);
+    expect(existsSync(join(d.run, 'result'))).toBe(false);
+    copyFileSync(readTasks(other.img)[0]!.pagesPath, pages);
+    daemon = await startDaemon(d.img);
+    out = await daemon.done;
+    expect(out.code).toBe(1);
+    expect(out.stderr).toMatch(/FAULTC_CRIU_PAGES_SIZE: .*truncated or belongs to another dump/);
+  }, 120_000);
+
+  test('a page that cannot be read once the restore runs: the task gets SIGBUS, the daemon an error event', async () => {
+    const d = await dumped('plain');
+    const { task, heap, heapEnd, heapArea, ws } = allButHeap(d);
+    const daemon = await startDaemon(d.img, ['--no-background', '--replay', ws]);
+    expect(restore(criu, d.img).status).toBe(0);
+    await new Promise((r) => setTimeout(r, 500));
+    truncateSync(task.pagesPath, heapArea.fileOffset + (heap - heapArea.start));
+    writeFileSync(join(d.run, 'go'), '');
+    const addr = await waitFor('SIGBUS', () => (existsSync(join(d.run, 'sigbus')) ? readFileSync(join(d.run, 'sigbus'), 'utf8').trim() : undefined));
+    expect(Number(addr)).toBeGreaterThanOrEqual(heap);
+    expect(Number(addr)).toBeLessThan(heapEnd);
+    const out = await daemon.done;
+    expect(out.code).toBe(4);
+    const rep = report(out.stdout);
+    expect(rep.errors[0]).toMatchObject({ pid: d.p.pid, code: 'FAULTC_CRIU_EIO', address: addr.replace(/^0x0*/, '0x') });
+    expect(rep.tasks[0]!.errors).toBeGreaterThan(0);
+    expect(existsSync(join(d.run, 'result'))).toBe(false);
+  }, 120_000);
+
+  test('the daemon killed mid-restore: its uffds close, and the task reads zero pages where it had none (docs/criu.md)', async () => {
+    const d = await dumped('plain');
+    const daemon = await startDaemon(d.img, ['--no-background', '--replay', allButHeap(d).ws]);
+    expect(restore(criu, d.img).status).toBe(0);
+    await new Promise((r) => setTimeout(r, 500));
+    daemon.proc.kill('SIGKILL');
+    await daemon.done;
+    writeFileSync(join(d.run, 'go'), '');
+    const res = await waitFor('the result', () => readJson<Result>(join(d.run, 'result')));
+    // What the kernel does when a userfaultfd goes away: the ranges are
+    // unregistered and their missing pages fill with zeros on first touch.
+    expect(res.bad).toBeGreaterThan(MIB * 256 * 0.9);
+  }, 120_000);
+
+  test('a second restore into the same directory while one runs fails; the first is unharmed', async () => {
+    const d = await dumped('plain');
+    const daemon = await startDaemon(d.img, ['--no-background']);
+    expect(restore(criu, d.img).status).toBe(0);
+    const second = restore(criu, d.img);
+    expect(second.status).not.toBe(0);
+    const again = await startDaemon(d.img);
+    expect((await again.done).code).not.toBe(0);
+    writeFileSync(join(d.run, 'go'), '');
+    const out = await daemon.done;
+    expect(out.code, out.stderr).toBe(0);
+    expect(await waitFor('the result', () => readJson<Result>(join(d.run, 'result')))).toMatchObject({ pid: d.p.pid, bad: 0 });
+  }, 120_000);
+});
