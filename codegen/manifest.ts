@@ -17,7 +17,7 @@ import type {
   SourceKind,
   Stmt,
 } from '../compiler/ir.js';
-import { readInputFile } from '../compiler/files.js';
+import { fileErrorReason, readInputFile } from '../compiler/files.js';
 import { SOURCE_KINDS } from '../compiler/ir.js';
 import { ABI_LAYOUTS, ABI_VERSION } from './abi.js';
 import { MAX_SETS } from '../compiler/ir.js';
@@ -588,7 +588,7 @@ export async function readManifestResult(path: string, opts: { verifyHashes?: bo
     try {
       bytes = await readFile(join(r.value.dir, name));
     } catch (e) {
-      return { ok: false, error: { code: 'FAULTC_MANIFEST_READ', message: `${name}: ${(e as Error).message}` } };
+      return { ok: false, error: { code: 'FAULTC_MANIFEST_READ', message: `${join(r.value.dir, name)}: ${fileErrorReason(e)}` } };
     }
     if (sha256(bytes) !== r.value.hashes[name]) {
       return {
