@@ -25,6 +25,8 @@ APT_PACKAGES=(
   libjansson-dev electric-fence git time
   # faultc guard: allocation sites unwound with libunwind's cached fast trace
   libunwind-dev
+  # LLNL UMap, built from ../shared/vendor by scripts/umap.sh (bench --peers)
+  cmake
 )
 
 missing=()
