@@ -14,8 +14,8 @@
 import { artifactPath, type LoadedManifest } from '../../codegen/manifest.js';
 import { rulesDefer, tracksWrites, zeroCopySource } from '../../compiler/region-traits.js';
 import { isHttpLocation } from '../sources/http.js';
-import { FAULT_COUNTS_PER_REGION } from '../../codegen/fault-bpf.js';
-import { ACTION_CODES } from '../../codegen/abi.js';
+import { FAULT_COUNTS_PER_REGION } from '../../abi/fault.js';
+import { ACTION_CODES } from '../../abi/abi.js';
 import { decodeFaultEvents, eventPump, type RawFaultEvent } from '../api/events.js';
 import { RuntimeError } from '../api/errors.js';
 import type { Engine, EngineInstance, EngineOpenContext, EngineOptions, EngineRegion, RegionSpec, RegionStats } from './types.js';
