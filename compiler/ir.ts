@@ -27,7 +27,8 @@ export type Expr =
   | { kind: 'binary'; op: BinaryOp; left: Expr; right: Expr; span: Span }
   | { kind: 'not'; operand: Expr; span: Span };
 
-export const PREFETCH_DIRECTIONS = ['ahead', 'behind', 'around'] as const;
+/** `block`: the naturally aligned block of `pages` pages that holds the faulting page. */
+export const PREFETCH_DIRECTIONS = ['ahead', 'behind', 'around', 'block'] as const;
 export type PrefetchDirection = (typeof PREFETCH_DIRECTIONS)[number];
 
 export type Stmt =

@@ -145,7 +145,9 @@ describe('working-set record', () => {
       regionName: 'a',
       pid: 1,
       tid: 1,
+      comm: 'app',
       access: 'read',
+      mode: 'user',
       handler: 'missing',
     });
     for (const [o, t] of [[0x3000n, 5], [0x1000n, 7], [0x3000n, 9], [0x0n, 11]] as const) rec.add(ev(o, t));

@@ -76,10 +76,9 @@ export function buildImportGraph(root: string): { graph: ImportGraph; unresolved
   for (const file of files) {
     const text = readFileSync(path.join(root, file), 'utf8');
     const info = ts.preProcessFile(text, true, true);
-    const lines = ts.computeLineStarts(text);
     for (const ref of info.importedFiles) {
       if (!ref.fileName.startsWith('.')) continue; // node: builtins and packages
-      const line = ts.computeLineAndCharacterOfPosition(lines, ref.pos).line + 1;
+      const line = text.slice(0, ref.pos).split('\n').length;
       const to = resolveSpecifier(root, file, ref.fileName);
       if (to === null) unresolved.push({ kind: 'unresolved', file, specifier: ref.fileName, line });
       else edges.push({ from: file, to, line });
