@@ -159,7 +159,8 @@ export class Policy extends EventEmitter<PolicyEvents> {
       ...(spec.at !== undefined ? { at: spec.at } : {}),
       writeTracking: tracksWrites(ir),
     });
-    const region = new Region(this.name, id, spec.index, mapped, this);
+    const sets = (this.manifest.ir.sets ?? []).map((s) => s.id);
+    const region = new Region(this.name, id, spec.index, mapped, this, sets);
     this.regions.set(id, region);
     this.byIndex.set(spec.index, region);
     return region;
