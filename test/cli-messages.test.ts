@@ -148,7 +148,7 @@ describe('run', () => {
 
 describe('verify and trace', () => {
   test.skipIf(!isRoot)('verify of a .fault.bpf.o on a kernel without the hook: needs the faultc kernel (exit 3), not REJECTED', async (ctx) => {
-    const { detectKernelEngine } = await import('../runtime/engines/select.js');
+    const { detectKernelEngine } = await import('../runtime/engines/detect.js');
     if (await detectKernelEngine()) return ctx.skip('this kernel has the faultc hook: the object verifies here');
     const c = faultc(['compile', TIERED, '-o', 'out-verify']);
     expect(c.status).toBe(0);

@@ -6,7 +6,7 @@ import { dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { readManifestResult } from '../../codegen/manifest.js';
 import { hasBpfPrivilege } from '../bpf/privilege.js';
-import { detectKernelEngine } from '../engines/select.js';
+import { detectKernelEngine } from '../engines/detect.js';
 import { formatVerdict, verifyObject, type ObjectVerdict } from '../bpf/verify.js';
 
 interface VerifyFlags {

@@ -1,17 +1,16 @@
 // Which BPF object a trace session loads: the policy-free program (built once
-// into a cache folder from codegen/trace-bpf.ts) or a compiled policy's
+// into a cache folder by codegen/generic-trace.ts) or a compiled policy's
 // `<policy>.trace.bpf.o` (from its manifest, or compiled from a .pfp first).
-import { CODES, isFileLevel } from '../../compiler/codes.js';
-import type { Diagnostic } from '../../compiler/diagnostic.js';
+import { CODES, isFileLevel } from '../../base/codes.js';
+import type { Diagnostic } from '../../base/diagnostic.js';
 import { INTERNAL_CODES, MISSING_TOOL_CODES } from '../../codegen/codes.js';
-import { createHash } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
-import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { CLANG_NEED, compileBpf } from '../../codegen/clang.js';
+import { CLANG_NEED } from '../../codegen/clang.js';
+import { genericTraceObject as buildGenericTraceObject, MissingCompilerError } from '../../codegen/generic-trace.js';
 import { artifactPath, readManifest, type LoadedManifest } from '../../codegen/manifest.js';
-import { emitGenericTraceBpf } from '../../codegen/trace-bpf.js';
 import { writableCacheDir } from '../proc/cache-dir.js';
 
 export interface TraceProgram {
@@ -22,28 +21,12 @@ export interface TraceProgram {
 
 /** The policy-free trace program, compiled on first use and cached by content hash. */
 export async function genericTraceObject(): Promise<string> {
-  const source = emitGenericTraceBpf();
-  const hash = createHash('sha256').update(source).digest('hex').slice(0, 16);
-  const dir = await writableCacheDir('trace');
-  const object = join(dir, `generic-${hash}.trace.bpf.o`);
-  if (existsSync(object)) return object;
-  // Build in a private folder and rename, so concurrent runs never see half a file.
-  const work = await mkdtemp(join(dir, 'build-'));
   try {
-    const c = join(work, 'generic.trace.bpf.c');
-    const o = join(work, 'generic.trace.bpf.o');
-    await writeFile(c, source);
-    const r = await compileBpf({ source: c, output: o, includeDirs: [] });
-    if (!r.ok && r.failure.missing) {
-      const cmd = r.failure.command[0] ?? 'clang';
-      throw new PolicyCompileError(`the C compiler \`${cmd}\` is not installed: faultc trace builds its BPF program with it on first use; ${CLANG_NEED.install}, or name another compiler with ${CLANG_NEED.variable}`, 3);
-    }
-    if (!r.ok) throw new Error(`compiling the trace program failed:\n${r.failure.output}`);
-    await rename(o, object);
-  } finally {
-    await rm(work, { recursive: true, force: true });
+    return await buildGenericTraceObject(await writableCacheDir('trace'));
+  } catch (e) {
+    if (!(e instanceof MissingCompilerError)) throw e;
+    throw new PolicyCompileError(`the C compiler \`${e.command}\` is not installed: faultc trace builds its BPF program with it on first use; ${CLANG_NEED.install}, or name another compiler with ${CLANG_NEED.variable}`, 3);
   }
-  return object;
 }
 
 /**

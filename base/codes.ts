@@ -5,7 +5,7 @@
 //                                   PFP9xxx  code generation and build (codegen/)
 // Messages are templates: `{name}` is replaced by the argument of that name.
 import type { Diagnostic, Severity } from './diagnostic.js';
-import type { Span } from './ir.js';
+import type { Span } from './span.js';
 
 interface CodeEntry {
   code: string;
