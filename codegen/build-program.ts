@@ -5,8 +5,9 @@
 import { mkdtemp, readFile, rename, rm, rmdir, writeFile } from 'node:fs/promises';
 import { makeDir } from '../compiler/files.js';
 import { dirname, join, resolve } from 'node:path';
-import type { Diagnostic, Result } from '../compiler/diagnostic.js';
-import type { PolicyIR, ProgramIR, Span } from '../compiler/ir.js';
+import type { Diagnostic, Result } from '../base/diagnostic.js';
+import type { PolicyIR, ProgramIR } from '../compiler/ir.js';
+import type { Span } from '../base/span.js';
 import { CEscapeError } from './c-escape.js';
 import { compileBpf, compileHostSo, type CcResult } from './clang.js';
 import { codegenDiag } from './codes.js';

@@ -1,8 +1,8 @@
 // The code generator's diagnostics (PFP9xxx) come from the one table in
-// compiler/codes.ts; this file only adds what the build needs on top.
-import { CODES, diag } from '../compiler/codes.js';
-import type { Diagnostic } from '../compiler/diagnostic.js';
-import type { Span } from '../compiler/ir.js';
+// base/codes.ts; this file only adds what the build needs on top.
+import { CODES, diag } from '../base/codes.js';
+import type { Diagnostic } from '../base/diagnostic.js';
+import type { Span } from '../base/span.js';
 
 export type CodegenCodeName = 'ccFailed' | 'noSuchPolicy' | 'writeFailed' | 'emitRefused';
 

@@ -5,7 +5,7 @@
 import { constants, type Stats } from 'node:fs';
 import { mkdir, open, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { MAX_INPUT_BYTES } from './limits.js';
+import { MAX_INPUT_BYTES } from '../base/limits.js';
 
 export type InputFile = { ok: true; bytes: Buffer } | { ok: false; reason: string } | { ok: false; tooLarge: number };
 

@@ -2,19 +2,19 @@
 // AST as it goes. Every problem is a diagnostic with a code; nothing here
 // throws on any input.
 import type { IRecognitionException, IToken } from 'chevrotain';
-import type { Diagnostic } from '../compiler/diagnostic.js';
-import { CODES, diag, withRelated } from '../compiler/codes.js';
-import { suggesting } from '../compiler/suggest.js';
-import { MAX_INPUT_BYTES } from '../compiler/limits.js';
+import type { Diagnostic } from '../base/diagnostic.js';
+import { CODES, diag, withRelated } from '../base/codes.js';
+import { suggesting } from '../base/suggest.js';
+import { MAX_INPUT_BYTES } from '../base/limits.js';
 import type { FileAst } from './ast.js';
 import { lex, tokenSpanEnd } from './lex.js';
 import { getParser, isEof, type ParseErrorInfo } from './parser.js';
-import { SourceText } from './source-text.js';
+import { SourceText } from '../base/source-text.js';
 import { AstBuilder } from './to-ast.js';
 import { KEYWORDS } from './tokens.js';
 
 export type { FileAst } from './ast.js';
-export { SourceText } from './source-text.js';
+export { SourceText } from '../base/source-text.js';
 
 function emptyAst(src: SourceText): FileAst {
   return { file: src.file, policies: [], span: src.span(0, src.text.length) };

@@ -42,6 +42,8 @@ function show(e: Expr): string {
       return `(not ${show(e.operand)})`;
     case 'binary':
       return `(${e.op} ${show(e.left)} ${show(e.right)})`;
+    case 'inSet':
+      return `(in ${show(e.page)} set${e.set})`;
   }
 }
 

@@ -2,12 +2,12 @@
 // Exit status: 0 no errors (warnings allowed), 1 errors, 2 usage, 4 a file could not be read or an internal error.
 import type { Command } from 'commander';
 import { readInputText } from '../../compiler/files.js';
-import { allCodes, CODES } from '../../compiler/codes.js';
-import type { Diagnostic } from '../../compiler/diagnostic.js';
-import { formatDiagnostics, useColor, displayPath } from '../../compiler/format.js';
+import { allCodes, CODES } from '../../base/codes.js';
+import type { Diagnostic } from '../../base/diagnostic.js';
+import { formatDiagnostics, useColor, displayPath } from '../../base/format.js';
 import { checkFile } from '../../compiler/index.js';
 import type { EngineName } from '../../compiler/ir.js';
-import { ENGINES } from '../../compiler/engines.js';
+import { ENGINE_NAMES as ENGINES } from '../../compiler/ir.js';
 
 interface CheckFlags {
   json?: boolean;

@@ -1,9 +1,9 @@
 // `faultc compile <file> [-o dir] [--emit c,obj,json] [--policy P] [--json]`
 import type { Command } from 'commander';
 import { readInputText } from '../../compiler/files.js';
-import type { Diagnostic } from '../../compiler/diagnostic.js';
-import { CODES } from '../../compiler/codes.js';
-import { formatDiagnostics, useColor } from '../../compiler/format.js';
+import type { Diagnostic } from '../../base/diagnostic.js';
+import { CODES } from '../../base/codes.js';
+import { formatDiagnostics, useColor } from '../../base/format.js';
 import { compileFile, EMIT_KINDS, type EmitKind } from '../../codegen/build.js';
 import { INTERNAL_CODES } from '../../codegen/codes.js';
 import { diagnosticJson } from './check.js';

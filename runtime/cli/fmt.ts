@@ -7,7 +7,7 @@
 import { writeFile } from 'node:fs/promises';
 import { readInputFile } from '../../compiler/files.js';
 import type { Command } from 'commander';
-import { formatDiagnostics, useColor, displayPath } from '../../compiler/format.js';
+import { formatDiagnostics, useColor, displayPath } from '../../base/format.js';
 import { formatText } from '../lsp/format.js';
 
 interface FmtFlags {

@@ -1,14 +1,12 @@
 // Which BPF object a trace session loads: the policy-free program (built once
-// into a cache folder from codegen/trace-bpf.ts) or a compiled policy's
+// into a cache folder by codegen/generic-trace.ts) or a compiled policy's
 // `<policy>.trace.bpf.o` (from its manifest, or compiled from a .pfp first).
-import { createHash } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
-import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { compileBpf } from '../../codegen/clang.js';
+import { genericTraceObject as buildGenericTraceObject } from '../../codegen/generic-trace.js';
 import { artifactPath, readManifest, type LoadedManifest } from '../../codegen/manifest.js';
-import { emitGenericTraceBpf } from '../../codegen/trace-bpf.js';
 import { writableCacheDir } from '../proc/cache-dir.js';
 
 export interface TraceProgram {
@@ -19,24 +17,7 @@ export interface TraceProgram {
 
 /** The policy-free trace program, compiled on first use and cached by content hash. */
 export async function genericTraceObject(): Promise<string> {
-  const source = emitGenericTraceBpf();
-  const hash = createHash('sha256').update(source).digest('hex').slice(0, 16);
-  const dir = await writableCacheDir('trace');
-  const object = join(dir, `generic-${hash}.trace.bpf.o`);
-  if (existsSync(object)) return object;
-  // Build in a private folder and rename, so concurrent runs never see half a file.
-  const work = await mkdtemp(join(dir, 'build-'));
-  try {
-    const c = join(work, 'generic.trace.bpf.c');
-    const o = join(work, 'generic.trace.bpf.o');
-    await writeFile(c, source);
-    const r = await compileBpf({ source: c, output: o, includeDirs: [] });
-    if (!r.ok) throw new Error(`compiling the trace program failed:\n${r.failure.output}`);
-    await rename(o, object);
-  } finally {
-    await rm(work, { recursive: true, force: true });
-  }
-  return object;
+  return buildGenericTraceObject(await writableCacheDir('trace'));
 }
 
 /**

@@ -2,7 +2,7 @@
 // line, a caret underline, then the hint. Colour only when asked (callers use
 // useColor(), which honours NO_COLOR and non-TTY output).
 import path from 'node:path';
-import { SourceText } from '../grammar/source-text.js';
+import { SourceText } from './source-text.js';
 import type { Diagnostic } from './diagnostic.js';
 
 export interface FormatOptions {

@@ -5,7 +5,7 @@
 //                                   PFP9xxx  code generation and build (codegen/)
 // Messages are templates: `{name}` is replaced by the argument of that name.
 import type { Diagnostic, Severity } from './diagnostic.js';
-import type { Span } from './ir.js';
+import type { Span } from './span.js';
 
 interface CodeEntry {
   code: string;
@@ -271,6 +271,12 @@ export const CODES = {
     severity: 'warning',
     message: '`page` counts pages but {other} is a byte size',
     hint: 'compare `offset` with byte sizes, or `page` with page counts (`page < 16`, `offset < 16 pages`)',
+  },
+  prefetchBlockSize: {
+    code: 'PFP4040',
+    severity: 'error',
+    message: 'a prefetch block of {size} is not a power of two between 8 KiB and {limit}',
+    hint: 'an aligned block holds whole pages and a power of two of them, e.g. `prefetch block 64 KiB` (16 pages)',
   },
 
   // ---- PFP5xxx: control-flow paths and source paths ----
