@@ -124,12 +124,12 @@ public:
 		return true;
 	}
 
-	// From any thread.
-	void Notify()
+	// From any thread: whether the callback will run.
+	bool Notify()
 	{
 		std::lock_guard<std::mutex> lock(state_->mu);
-		if (state_->tsfn)
-			napi_call_threadsafe_function(state_->tsfn, nullptr, napi_tsfn_nonblocking);
+		return state_->tsfn &&
+		       napi_call_threadsafe_function(state_->tsfn, nullptr, napi_tsfn_nonblocking) == napi_ok;
 	}
 
 	// On the JavaScript thread, once no thread needs to Notify() any more.

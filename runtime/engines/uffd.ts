@@ -7,7 +7,7 @@ import { RuntimeError } from '../api/errors.js';
 import { detectKernelEngine } from './select.js';
 import type { Engine, EngineInstance, EngineOpenContext, EngineRegion, RegionSpec, RegionStats } from './types.js';
 import { HTTP_MIN_HANDLER_THREADS, isHttpLocation, toHttpSourceStats, type HttpSourceStats, type NativeHttpStats } from '../sources/http.js';
-import { DEFER_DEADLINE_MS, DeferDispatch, type DeferHandler, type NativeDeferRequest } from '../api/defer.js';
+import { DEFER_DEADLINE_MS, DeferDispatch, deferPump, type DeferHandler, type DeferNative } from '../api/defer.js';
 import { loadNative } from './native.js';
 import { availableParallelism } from 'node:os';
 import { debug } from '../api/debug.js';
@@ -32,7 +32,7 @@ interface TouchResult {
 }
 
 /** The addon's UffdEngine (native/src/uffd_binding.cc). */
-export interface NativeUffdEngine {
+export interface NativeUffdEngine extends DeferNative {
   /** zeroCopySource: the source every page copies at its own offset, or -1. */
   addRegion(region: number, size: bigint, at: bigint, writeTracking: boolean, zeroCopySource: number): { slot: number; address: bigint; buffer: ArrayBuffer | null };
   view(slot: number, offset: number, length: number): ArrayBuffer;
@@ -46,8 +46,6 @@ export interface NativeUffdEngine {
   touch(slot: number, pages: Uint32Array, threads: number, write: boolean, value: number): Promise<TouchResult>;
   info(): { threads: number; poison: boolean; features: bigint };
   httpStats(source: number): NativeHttpStats | null;
-  setDeferHandler(fn: ((req: NativeDeferRequest) => void) | null, deadlineMs: number): void;
-  deferReply(id: bigint, kind: number, bytes?: Uint8Array): boolean;
   close(): Buffer;
 }
 
@@ -62,6 +60,8 @@ export interface NativeUffdOptions {
   zeroCopy?: boolean;
   httpDeadlineMs?: number;
   onEvents?: () => void;
+  /** Woken when deferred faults are queued (takeDeferred). */
+  onDefer?: () => void;
 }
 
 interface UffdNative {
@@ -141,7 +141,8 @@ class UffdRegion implements EngineRegion {
 export class UffdInstance implements EngineInstance {
   readonly kind = 'uffd' as const;
   private closed = false;
-  private readonly defers: DeferDispatch;
+  /** Its regions' onDefer handlers. */
+  readonly defers: DeferDispatch;
 
   constructor(
     /** The native engine; tests use its hooks (pause, settle, info). */
@@ -188,10 +189,12 @@ export const uffdEngine: Engine = {
   async open(ctx: EngineOpenContext): Promise<EngineInstance> {
     const { UffdEngine } = uffdNative();
     const pump = eventPump<NativeUffdEngine>(ctx.onEvents);
+    const defers = deferPump();
     const opts: NativeUffdOptions = {
       decide: ctx.decideLibrary,
       sources: ctx.sourcePaths,
       onEvents: pump.callback,
+      onDefer: defers.callback,
     };
     if (ctx.options.handlerThreads !== undefined) opts.threads = ctx.options.handlerThreads;
     else if (ctx.sourcePaths.some(isHttpLocation)) opts.threads = Math.max(availableParallelism(), HTTP_MIN_HANDLER_THREADS);
@@ -215,7 +218,9 @@ export const uffdEngine: Engine = {
       const i = engine.info();
       return `uffd: ${i.threads} handler thread(s), UFFDIO_API features 0x${i.features.toString(16)}, poison ${i.poison ? 'yes' : 'no (SIGBUS fallback)'}${opts.userModeOnly ? ', user-mode faults only' : ''}`;
     });
-    return new UffdInstance(engine, ctx.manifest, ctx.options.deferDeadlineMs);
+    const instance = new UffdInstance(engine, ctx.manifest, ctx.options.deferDeadlineMs);
+    defers.bind(instance.defers);
+    return instance;
   },
 };
 
