@@ -157,6 +157,8 @@ size_t fc_engine_defer_take(struct fc_engine *e, struct fc_defer_request *out, s
 int fc_engine_defer_reply(struct fc_engine *e, uint64_t id, uint32_t kind,
 			  const uint8_t *bytes, size_t len);
 
+/* Source i's size in bytes (an http source's as pinned at open), 0 past the last. */
+uint64_t fc_engine_source_size(struct fc_engine *e, unsigned source);
 /* An http source's request counters (source_http.h); -ENOENT for a file source. */
 struct fc_http_stats;
 int fc_engine_http_stats(struct fc_engine *e, unsigned source, struct fc_http_stats *out);

@@ -1,5 +1,7 @@
-// The JavaScript side of `defer` handlers (uffd/defer.c), shared by the uffd
-// and kernel engine bindings. The handler thread that takes a deferred fault
+// What the uffd handlers serve for both engines, in JavaScript: `defer`
+// handlers (uffd/defer.c) and the counters of http sources. Shared by the
+// uffd and kernel engine bindings (the kernel engine's watcher serves both).
+// The handler thread that takes a deferred fault
 // queues a request in the engine and wakes JavaScript through a data-less
 // Notifier, like the event path: the JS callback takes the queued requests
 // itself (takeDeferred) and answers each (deferReply). No request is ever
@@ -14,6 +16,7 @@
 
 extern "C" {
 #include "uffd_engine.h"
+#include "uffd/source_http.h"
 }
 
 namespace faultc_binding {
@@ -79,6 +82,27 @@ inline void DeferArgs(const Napi::CallbackInfo &info, bool *enabled, unsigned *d
 {
 	*enabled = info.Length() > 0 && info[0].ToBoolean();
 	*deadline_ms = info.Length() > 1 && info[1].IsNumber() ? info[1].As<Napi::Number>().Uint32Value() : 0;
+}
+
+// httpStats(source) -> { requests, retries, bytes, failures, lastCause, lastStatus },
+// or null for a file source; get(source, &st) is the engine's.
+template <class Get> Napi::Value HttpStats(const Napi::CallbackInfo &info, Get get)
+{
+	Napi::Env env = info.Env();
+	struct fc_http_stats st;
+
+	if (info.Length() < 1 || !info[0].IsNumber())
+		return env.Undefined();
+	if (get(info[0].As<Napi::Number>().Uint32Value(), &st) < 0)
+		return env.Null();
+	Napi::Object o = Napi::Object::New(env);
+	o.Set("requests", (double)st.requests);
+	o.Set("retries", (double)st.retries);
+	o.Set("bytes", (double)st.bytes);
+	o.Set("failures", (double)st.failures);
+	o.Set("lastCause", (double)st.last_cause);
+	o.Set("lastStatus", (double)st.last_status);
+	return o;
 }
 
 } // namespace faultc_binding

@@ -349,21 +349,12 @@ private:
 	// httpStats(source) -> { requests, retries, bytes, failures, lastCause, lastStatus } or null
 	Napi::Value HttpStats(const Napi::CallbackInfo &info)
 	{
-		Napi::Env env = info.Env();
-		struct fc_engine *e = Engine(env);
-		struct fc_http_stats st;
-		if (!e || info.Length() < 1 || !info[0].IsNumber())
-			return env.Undefined();
-		if (fc_engine_http_stats(e, info[0].As<Napi::Number>().Uint32Value(), &st) < 0)
-			return env.Null();
-		Napi::Object o = Napi::Object::New(env);
-		o.Set("requests", (double)st.requests);
-		o.Set("retries", (double)st.retries);
-		o.Set("bytes", (double)st.bytes);
-		o.Set("failures", (double)st.failures);
-		o.Set("lastCause", (double)st.last_cause);
-		o.Set("lastStatus", (double)st.last_status);
-		return o;
+		struct fc_engine *e = Engine(info.Env());
+		if (!e)
+			return info.Env().Undefined();
+		return faultc_binding::HttpStats(info, [e](unsigned source, struct fc_http_stats *st) {
+			return fc_engine_http_stats(e, source, st);
+		});
 	}
 
 	Napi::Value Info(const Napi::CallbackInfo &info)
