@@ -95,8 +95,8 @@ describe.skipIf(skip !== null)('http sources on the kernel engine (guest)', () =
     expect(r?.askedWrong).toEqual([]);
     expect(r?.random4Wrong).toEqual([]);
     expect(r?.random4Errors).toBe(0);
-    // In order: 128 remote pages, one GET per run of 16.
-    expect(r?.http).toMatchObject({ requests: 8, retries: 0, failures: 0, bytes: 128 * PAGE });
+    // In order: 128 remote pages, one GET per run of 16, after the one-byte GET of the load.
+    expect(r?.http).toMatchObject({ requests: 1 + 8, retries: 0, failures: 0, bytes: 128 * PAGE });
     expect(r?.askedStats).toMatchObject({ deferred: 16, sigbus: 0, errors: 0 });
   });
 
@@ -106,7 +106,11 @@ describe.skipIf(skip !== null)('http sources on the kernel engine (guest)', () =
     expect(k?.events.length).toBeGreaterThan(0);
     // local: a fault per 4 pages; remote: one per 16; fill: one per page; asked: one per page.
     expect(k?.events.filter((e) => e.startsWith('heap@') && e.includes(' copy pages=16'))).toHaveLength(8);
-    expect(k?.events).toEqual(u?.events);
+    // A deferred page is resolved after the fault by the user-space handler:
+    // the kernel's event counts the pages it installed itself (0), as in vm-kernel.test.ts.
+    const norm = (events: string[] | undefined): string[] | undefined => events?.map((e) => e.replace(/ defer pages=\d+/, ' defer'));
+    expect(k?.events.filter((e) => / defer /.test(e))).toHaveLength(16);
+    expect(norm(k?.events)).toEqual(norm(u?.events));
     expect(k?.heapStats.resolved).toEqual(u?.heapStats.resolved);
     expect([k?.heapStats.faults, k?.heapStats.sigbus, k?.heapStats.errors]).toEqual([u?.heapStats.faults, u?.heapStats.sigbus, u?.heapStats.errors]);
   });

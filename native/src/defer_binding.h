@@ -100,6 +100,8 @@ template <class Get> Napi::Value HttpStats(const Napi::CallbackInfo &info, Get g
 	o.Set("retries", (double)st.retries);
 	o.Set("bytes", (double)st.bytes);
 	o.Set("failures", (double)st.failures);
+	o.Set("readNs", (double)st.read_ns);
+	o.Set("transferNs", (double)st.transfer_ns);
 	o.Set("lastCause", (double)st.last_cause);
 	o.Set("lastStatus", (double)st.last_status);
 	return o;

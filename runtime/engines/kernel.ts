@@ -23,14 +23,9 @@ import { FAULT_COUNTS_PER_REGION } from '../../codegen/fault-bpf.js';
 import { ACTION_CODES } from '../../codegen/abi.js';
 import { decodeFaultEvents, eventPump, type RawFaultEvent } from '../api/events.js';
 import { RuntimeError } from '../api/errors.js';
-import type { Engine, EngineInstance, EngineOpenContext, EngineOptions, EngineRegion, RegionSpec, RegionStats } from './types.js';
+import type { TouchOptions, TouchResult, Engine, EngineInstance, EngineOpenContext, EngineOptions, EngineRegion, RegionSpec, RegionStats } from './types.js';
 import { loadNative } from './native.js';
 import { requireUserfaultfd } from '../proc/uffd-access.js';
-
-interface TouchResult {
-  ns: number;
-  sum: number;
-}
 
 /** The addon's KernelEngine (native/src/kernel_binding.cc). */
 export interface NativeKernelEngine extends DeferNative {
@@ -50,7 +45,7 @@ export interface NativeKernelEngine extends DeferNative {
   resetDirty(slot: number): void;
   drainEvents(): Buffer;
   lostEvents(): number;
-  touch(slot: number, pages: Uint32Array, threads: number, write: boolean, value: number): Promise<TouchResult>;
+  touch(slot: number, pages: Uint32Array, threads: number, write: boolean, value: number, latencies: boolean): Promise<TouchResult>;
   httpStats(source: number): NativeHttpStats | null;
   close(): Buffer;
 }
@@ -188,8 +183,8 @@ class KernelRegion implements EngineRegion {
     }
   }
 
-  touch(pages: Uint32Array, opts: { threads?: number; write?: boolean; value?: number } = {}): Promise<TouchResult> {
-    return this.native.touch(this.slot, pages, opts.threads ?? 1, opts.write ?? false, opts.value ?? 0);
+  touch(pages: Uint32Array, opts: TouchOptions = {}): Promise<TouchResult> {
+    return this.native.touch(this.slot, pages, opts.threads ?? 1, opts.write ?? false, opts.value ?? 0, opts.latencies ?? false);
   }
 }
 

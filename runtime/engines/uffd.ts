@@ -5,7 +5,7 @@ import { decodeFaultEvents, eventPump } from '../api/events.js';
 import type { LoadedManifest } from '../../codegen/manifest.js';
 import { RuntimeError } from '../api/errors.js';
 import { detectKernelEngine } from './select.js';
-import type { Engine, EngineInstance, EngineOpenContext, EngineRegion, RegionSpec, RegionStats } from './types.js';
+import type { TouchOptions, TouchResult, Engine, EngineInstance, EngineOpenContext, EngineRegion, RegionSpec, RegionStats } from './types.js';
 import { HTTP_MIN_HANDLER_THREADS, isHttpLocation, toHttpSourceStats, type HttpSourceStats, type NativeHttpStats } from '../sources/http.js';
 import { DEFER_DEADLINE_MS, DeferDispatch, deferPump, type DeferHandler, type DeferNative } from '../api/defer.js';
 import { loadNative } from './native.js';
@@ -26,11 +26,6 @@ interface NativeStats {
   raced: number;
 }
 
-interface TouchResult {
-  ns: number;
-  sum: number;
-}
-
 /** The addon's UffdEngine (native/src/uffd_binding.cc). */
 export interface NativeUffdEngine extends DeferNative {
   /** zeroCopySource: the source every page copies at its own offset, or -1. */
@@ -43,7 +38,7 @@ export interface NativeUffdEngine extends DeferNative {
   lostEvents(): number;
   settle(ms?: number): boolean;
   pause(paused: boolean): void;
-  touch(slot: number, pages: Uint32Array, threads: number, write: boolean, value: number): Promise<TouchResult>;
+  touch(slot: number, pages: Uint32Array, threads: number, write: boolean, value: number, latencies: boolean): Promise<TouchResult>;
   info(): { threads: number; poison: boolean; features: bigint };
   httpStats(source: number): NativeHttpStats | null;
   close(): Buffer;
@@ -133,8 +128,8 @@ class UffdRegion implements EngineRegion {
     this.native.resetDirty(this.slot);
   }
 
-  touch(pages: Uint32Array, opts: { threads?: number; write?: boolean; value?: number } = {}): Promise<TouchResult> {
-    return this.native.touch(this.slot, pages, opts.threads ?? 1, opts.write ?? false, opts.value ?? 0);
+  touch(pages: Uint32Array, opts: TouchOptions = {}): Promise<TouchResult> {
+    return this.native.touch(this.slot, pages, opts.threads ?? 1, opts.write ?? false, opts.value ?? 0, opts.latencies ?? false);
   }
 }
 
