@@ -1,6 +1,6 @@
 // The syntax tree: what the text says, with a span on every node. Nothing here
 // is checked yet; compiler/ resolves names, units and paths into the IR.
-import type { Span } from '../compiler/ir.js';
+import type { Span } from '../base/span.js';
 
 export interface Ident {
   name: string;
@@ -66,7 +66,8 @@ export type StmtAst =
   | { kind: 'copy'; source: Ident; at?: ExprAst; span: Span }
   | { kind: 'sigbus'; span: Span }
   | { kind: 'defer'; span: Span }
-  | { kind: 'prefetch'; count: IntLit; direction?: Ident; span: Span }
+  /** `prefetch N pages [direction]`, or `prefetch block N <unit>` (count and unit give the block's size). */
+  | { kind: 'prefetch'; count: IntLit; direction?: Ident; block?: { unit: Ident; span: Span }; span: Span }
   | { kind: 'notify'; span: Span }
   | { kind: 'trackDirty'; span: Span };
 

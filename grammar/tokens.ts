@@ -44,6 +44,7 @@ export const Page = keyword('page', 'Page');
 export const Ahead = keyword('ahead', 'Ahead');
 export const Behind = keyword('behind', 'Behind');
 export const Around = keyword('around', 'Around');
+export const Block = keyword('block', 'Block');
 export const Notify = keyword('notify', 'Notify');
 export const Track = keyword('track', 'Track');
 export const Dirty = keyword('dirty', 'Dirty');
@@ -63,20 +64,9 @@ export const UnitB = keyword('B', 'UnitB');
 /** Every reserved word, in the order the lexer tries them. */
 export const KEYWORDS: TokenType[] = [
   Policy, Source, File, Region, Size, At, On, Missing, Write, Read, If, Else, Zero, Fill, Copy,
-  Sigbus, Defer, Prefetch, Pages, Page, Ahead, Behind, Around, Notify, Track, Dirty, Offset,
+  Sigbus, Defer, Prefetch, Pages, Page, Ahead, Behind, Around, Block, Notify, Track, Dirty, Offset,
   Address, And, Or, Not, SetKw, In, UnitKiB, UnitMiB, UnitGiB, UnitTiB, UnitB,
 ];
-
-/** Bytes per unit word. */
-export const UNIT_SCALE: Record<string, bigint> = {
-  B: 1n,
-  KiB: 1024n,
-  MiB: 1024n ** 2n,
-  GiB: 1024n ** 3n,
-  TiB: 1024n ** 4n,
-  page: 4096n,
-  pages: 4096n,
-};
 
 // Hex takes any letters after `0x` (or `0X`) so `0xZZ` is one malformed number, not `0` and a name.
 export const Integer = createToken({ name: 'Integer', pattern: /0[xX][0-9A-Za-z_]*|[0-9][0-9_]*/, label: 'an integer' });
