@@ -9,19 +9,18 @@
 //
 // All three engines accept every checked policy, so `engines` lists all three;
 // the warnings appear only when a check names its target engine.
-import { diag } from './codes.js';
-import type { Diagnostic } from './diagnostic.js';
-import type { EngineName, PolicyIR, Stmt } from './ir.js';
+import { diag } from '../base/codes.js';
+import type { Diagnostic } from '../base/diagnostic.js';
+import { ENGINE_NAMES, type EngineName, type PolicyIR, type Stmt } from './ir.js';
 import { blockPrefetch } from './region-traits.js';
-
-export const ENGINES: readonly EngineName[] = ['kernel', 'uffd', 'trace'];
 
 export function enginesFor(policy: Omit<PolicyIR, 'engines'>): EngineName[] {
   // Run-time sets run everywhere: filled through libfaultc or Region.addToSet
   // on uffd (bitmaps) and kernel (the program's maps); on trace they are empty.
+
   // `prefetch block` needs the hook's block direction (not in kernel/patches yet).
-  if (policy.regions.some((r) => blockPrefetch(r.onMissing))) return ENGINES.filter((e) => e !== 'kernel');
-  return [...ENGINES];
+  if (policy.regions.some((r) => blockPrefetch(r.onMissing))) return ENGINE_NAMES.filter((e) => e !== 'kernel');
+  return [...ENGINE_NAMES];
 }
 
 function* walk(stmts: Stmt[]): Generator<Stmt> {

@@ -4,7 +4,7 @@ import { zeroCopySource } from '../../compiler/region-traits.js';
 import { decodeFaultEvents, eventPump } from '../api/events.js';
 import type { LoadedManifest } from '../../codegen/manifest.js';
 import { RuntimeError } from '../api/errors.js';
-import { detectKernelEngine } from './select.js';
+import { detectKernelEngine } from './detect.js';
 import type { Engine, EngineInstance, EngineOpenContext, EngineRegion, RegionSpec, RegionStats } from './types.js';
 import { HTTP_MIN_HANDLER_THREADS, isHttpLocation, toHttpSourceStats, type HttpSourceStats, type NativeHttpStats } from '../sources/http.js';
 import { DEFER_DEADLINE_MS, DeferDispatch, type DeferHandler, type NativeDeferRequest } from '../api/defer.js';
