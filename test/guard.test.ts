@@ -151,6 +151,19 @@ describe('seeded bugs', () => {
     expect(r.stderr).toMatch(/#0 0x[0-9a-f]+ in free_and_read/);
   });
 
+  it('a free inside a block and a free of memory not from the allocator are reported, with the free site', () => {
+    const inside = guard(['--', bugs, 'free-inside']);
+    expect(inside.status).toBe(139);
+    expect(inside.stdout).toBe('');
+    expect(report(inside.stderr).headline).toMatch(/^==faultc guard== invalid-free \(inside an allocation\) of 0x[0-9a-f]+ by thread \d+:/);
+    expect(inside.stderr).toMatch(/#0 0x[0-9a-f]+ in release_buffer [^\n]*\n {4}#1 0x[0-9a-f]+ in free_inside/);
+    expect(report(inside.stderr).allocatedIn).toBe('alloc_buffer');
+    const foreign = guard(['--', bugs, 'free-foreign']);
+    expect(foreign.status).toBe(139);
+    expect(report(foreign.stderr).headline).toMatch(/^==faultc guard== invalid-free \(not from this allocator\) of 0x[0-9a-f]+ by thread \d+:/);
+    expect(foreign.stderr).toMatch(/in free_foreign/);
+  });
+
   it('--continue reports, counts and goes on', () => {
     const r = guard(['--continue', '--', bugs, 'uaf-write']);
     expect(r.status).toBe(0);
