@@ -15,6 +15,8 @@ import { ENGINE_NAMES, type EngineName, type PolicyIR, type Stmt } from './ir.js
 import { blockPrefetch } from './region-traits.js';
 
 export function enginesFor(policy: Omit<PolicyIR, 'engines'>): EngineName[] {
+  // Regions of a process image run only under `faultc lazy-pages --policy`.
+  if (policy.regions.some((r) => r.image)) return [];
   // Run-time sets are filled through libfaultc on the uffd engine; the
   // kernel program carries each set as an array map nothing fills yet.
   if ((policy.sets?.length ?? 0) > 0) return ENGINE_NAMES.filter((e) => e !== 'kernel');
@@ -23,7 +25,8 @@ export function enginesFor(policy: Omit<PolicyIR, 'engines'>): EngineName[] {
   return [...ENGINE_NAMES];
 }
 
-function* walk(stmts: Stmt[]): Generator<Stmt> {
+/** Every statement of a handler, nested ones included, in order. */
+export function* walk(stmts: Stmt[]): Generator<Stmt> {
   for (const s of stmts) {
     yield s;
     if (s.kind === 'if') {
