@@ -1,7 +1,7 @@
 // A mapped region of a loaded policy: its memory, its events and counters.
 import { EventEmitter } from 'node:events';
 import { emitToAll } from './emit-all.js';
-import { RuntimeError } from './errors.js';
+import { RuntimeError } from '../../base/errors.js';
 import type { EngineRegion, RegionStats } from '../engines/types.js';
 import type { DeferHandler } from './defer.js';
 import type { FaultEvent } from './events.js';

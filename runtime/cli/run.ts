@@ -8,7 +8,7 @@
 // Exit status: 0 ok, 1 the policy has errors, 2 usage, 3 userfaultfd or the
 // kernel hook not permitted/available, 4 verification failed or I/O failure.
 import { type Command, InvalidArgumentError } from 'commander';
-import { RuntimeError } from '../api/errors.js';
+import { exitStatusOf } from '../../base/errors.js';
 import { runRegion, type RunReport, type TouchOrder } from '../run/region.js';
 
 interface RunFlags {
@@ -106,14 +106,6 @@ function toJson(r: RunReport): string {
   return JSON.stringify(r, (_k, v: unknown) => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v), 2);
 }
 
-function exitFor(e: unknown): number {
-  if (!(e instanceof RuntimeError)) return 4;
-  if (e.code === 'FAULTC_POLICY_INVALID') return 1;
-  if (/EPERM|EACCES|ENOSYS|ENOTSUP|ENGINE_UNAVAILABLE|NATIVE_MISSING/.test(e.code)) return 3;
-  if (e.code.startsWith('FAULTC_REGION_NOT_FOUND') || e.code.startsWith('FAULTC_SOURCE_NOT_FOUND') || e.code.startsWith('FAULTC_POLICY_NOT_FOUND') || e.code.startsWith('FAULTC_POLICY_AMBIGUOUS') || e.code === 'FAULTC_ENGINE_UNKNOWN') return 2;
-  return 4;
-}
-
 export function registerRun(program: Command): void {
   program
     .command('run')
@@ -162,7 +154,7 @@ export function registerRun(program: Command): void {
         process.exitCode = bad ? 4 : 0;
       } catch (e) {
         process.stderr.write(`faultc run: ${(e as Error).message}\n`);
-        process.exitCode = exitFor(e);
+        process.exitCode = exitStatusOf(e);
       }
     });
 }

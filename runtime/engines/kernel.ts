@@ -17,7 +17,7 @@ import { isHttpLocation } from '../sources/http.js';
 import { FAULT_COUNTS_PER_REGION } from '../../abi/fault.js';
 import { ACTION_CODES } from '../../abi/abi.js';
 import { decodeFaultEvents, eventPump, type RawFaultEvent } from '../api/events.js';
-import { RuntimeError } from '../api/errors.js';
+import { codeOf, RuntimeError } from '../../base/errors.js';
 import type { Engine, EngineInstance, EngineOpenContext, EngineOptions, EngineRegion, RegionSpec, RegionStats } from './types.js';
 import { loadNative } from './native.js';
 import { requireUserfaultfd } from '../proc/uffd-access.js';
@@ -99,8 +99,7 @@ export function detectKernelEngine(): boolean {
 
 function rethrow(e: unknown): never {
   if (e instanceof Error) {
-    const code = (e as Error & { code?: unknown }).code;
-    throw new RuntimeError(typeof code === 'string' ? code : 'FAULTC_KERNEL', e.message);
+    throw new RuntimeError(codeOf(e, 'FAULTC_KERNEL'), e.message);
   }
   throw e;
 }

@@ -2,7 +2,7 @@
 // fault hook exists, else `uffd`. The engines are loaded on demand, so
 // nothing here is imported by an engine (they ask detect.ts about the hook).
 import { debug } from '../api/debug.js';
-import { RuntimeError } from '../api/errors.js';
+import { RuntimeError } from '../../base/errors.js';
 import { detectKernelEngine, loadKernelModule } from './detect.js';
 import type { Engine, EngineChoice } from './types.js';
 

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { genericTraceObject as buildGenericTraceObject } from '../../codegen/generic-trace.js';
 import { artifactPath, readManifest, type LoadedManifest } from '../../codegen/manifest.js';
+import { RuntimeError } from '../../base/errors.js';
 import { writableCacheDir } from '../proc/cache-dir.js';
 
 export interface TraceProgram {
@@ -42,7 +43,7 @@ export async function policyTraceProgram(path: string, policy?: string): Promise
     if (!res.ok) {
       const first = res.diagnostics.find((d) => d.severity === 'error') ?? res.diagnostics[0];
       const where = first ? `${first.span.file}:${first.span.startLine}:${first.span.startColumn}: ${first.code} ${first.message}` : 'unknown error';
-      throw new PolicyCompileError(`${path} does not compile: ${where} (run faultc check ${path})`);
+      throw new RuntimeError('FAULTC_POLICY_INVALID', `${path} does not compile: ${where} (run faultc check ${path})`);
     }
     const chosen = res.value.find((p) => policy === undefined || p.policy === policy);
     if (!chosen || !chosen.manifest) throw new Error(`${path}: no policy ${policy ?? ''} compiled`);
@@ -56,8 +57,6 @@ export async function policyTraceProgram(path: string, policy?: string): Promise
     throw e;
   }
 }
-
-export class PolicyCompileError extends Error {}
 
 function withObject(manifest: LoadedManifest, path: string): TraceProgram {
   const objectPath = artifactPath(manifest, 'traceBpfO');
