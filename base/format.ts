@@ -35,6 +35,7 @@ export function displayPath(file: string, cwd: string = process.cwd()): string {
 
 /** Control characters would move the cursor or recolour the terminal: show them as `?`, one per unit, so columns stay. */
 function printable(line: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what this replaces
   return line.replace(/\t/g, ' ').replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, '?');
 }
 

@@ -28,13 +28,13 @@ struct fk_engine;
 int fk_hook_version(void);
 
 struct fk_engine_opts {
-	const char *object_path;	/* <policy>.fault.bpf.o */
+	const char *object_path; /* <policy>.fault.bpf.o */
 	/* <policy>.decide.so: needed by regions with FK_REGION_WRITES or FK_REGION_DEFER */
 	const char *decide_path;
 	unsigned nr_sources;
 	const char *source_paths[FAULTC_MAX_SOURCES];
-	uint32_t nr_regions;		/* regions in the policy */
-	uint32_t ringbuf_bytes;		/* 0: the object's own size */
+	uint32_t nr_regions; /* regions in the policy */
+	uint32_t ringbuf_bytes; /* 0: the object's own size */
 };
 
 /*
@@ -65,7 +65,7 @@ struct fk_engine *fk_engine_open(const struct fk_engine_opts *opts, char *err,
  * or defer (a default decision would read the file there).
  */
 #define FK_REGION_MAP_SOURCE(i) (4u | ((uint32_t)(i) << 8))
-#define FK_REGION_MAPS_SOURCE(flags) (((flags) & 4u) != 0)
+#define FK_REGION_MAPS_SOURCE(flags) (((flags)&4u) != 0)
 #define FK_REGION_SOURCE(flags) ((flags) >> 8)
 
 /*
@@ -100,9 +100,9 @@ int fk_engine_counts(struct fk_engine *e, uint32_t policy_region,
 
 /* What the uffd engine watching a region saw of its `on write` rules. */
 struct fk_write_stats {
-	uint64_t write_faults;	/* first writes handled */
-	uint64_t sigbus;	/* writes refused with SIGBUS */
-	uint64_t errors;	/* on-write decisions carrying an error */
+	uint64_t write_faults; /* first writes handled */
+	uint64_t sigbus; /* writes refused with SIGBUS */
+	uint64_t errors; /* on-write decisions carrying an error */
 };
 
 /* All zero for a region nothing watches. Returns 0. */

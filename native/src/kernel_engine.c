@@ -40,7 +40,7 @@ struct fk_region {
 	void *addr;
 	uint64_t size;
 	uint32_t index;
-	int watch;	/* slot in the engine's uffd engine, or -1 */
+	int watch; /* slot in the engine's uffd engine, or -1 */
 };
 
 struct fk_engine {
@@ -103,7 +103,7 @@ struct fk_engine *fk_engine_open(const struct fk_engine_opts *opts, char *err,
 	if (rc < 0) {
 		*err_no = rc == -EINVAL ? ENOTSUP : -rc;
 		set_err(err, errlen, "this kernel has no faultc fault hook (prctl PR_FAULT_POLICY: %s)%s",
-		    strerror(-rc), rc == -EINVAL ? "; boot the kernel built from kernel/" : "");
+			strerror(-rc), rc == -EINVAL ? "; boot the kernel built from kernel/" : "");
 		return NULL;
 	}
 	if (opts->nr_sources > FAULTC_MAX_SOURCES || opts->nr_regions > FK_MAX_REGIONS) {
@@ -227,7 +227,7 @@ static int attach(struct fk_engine *e, uint32_t policy_region, uint64_t addr,
 	rc = -errno;
 	if (rc == -EPERM)
 		set_err(err, errlen, "attaching a fault program needs CAP_BPF%s (run as root or grant cap_bpf)",
-		    pidfd >= 0 ? " and the right to ptrace the process" : "");
+			pidfd >= 0 ? " and the right to ptrace the process" : "");
 	else
 		set_err(err, errlen, "cannot attach the fault program: %s", strerror(-rc));
 	return rc;
@@ -265,7 +265,7 @@ int fk_engine_add_region(struct fk_engine *e, uint32_t policy_region, uint64_t s
 	if (addr == MAP_FAILED) {
 		rc = -errno;
 		set_err(err, errlen, "cannot map the region: %s%s", strerror(-rc),
-		    rc == -EEXIST ? " (its fixed address is taken)" : "");
+			rc == -EEXIST ? " (its fixed address is taken)" : "");
 		return rc;
 	}
 	if (at && addr != (void *)(uintptr_t)at) {
@@ -293,7 +293,7 @@ int fk_engine_add_region(struct fk_engine *e, uint32_t policy_region, uint64_t s
 		munmap(addr, size);
 		return rc;
 	}
-	e->region[e->nr_slots] = (struct fk_region){ addr, size, policy_region, watch };
+	e->region[e->nr_slots] = (struct fk_region){addr, size, policy_region, watch};
 	return e->nr_slots++;
 }
 

@@ -70,8 +70,12 @@ int fc_touch_pages(uint8_t *base, const uint32_t *pages, size_t n, unsigned thre
 		size_t lo = n * i / threads, hi = n * (i + 1) / threads;
 
 		t[i] = (struct toucher){
-			.base = base, .pages = pages + lo, .n = hi - lo,
-			.write = write, .value = value, .go = &go,
+			.base = base,
+			.pages = pages + lo,
+			.n = hi - lo,
+			.write = write,
+			.value = value,
+			.go = &go,
 		};
 		if (pthread_create(&t[i].thread, NULL, touch_main, &t[i])) {
 			rc = -EAGAIN;

@@ -17,6 +17,7 @@ export class Region extends EventEmitter<RegionEvents> {
     readonly index: number,
     private readonly mapped: EngineRegion,
     /** The policy: its event pump lives as long as any of its regions. */
+    // biome-ignore lint/correctness/noUnusedPrivateClassMembers: held, never read: a reference that keeps the policy alive
     private readonly owner?: object,
     /** The policy's run-time sets (`set <name>`), by index. */
     private readonly sets: readonly string[] = [],

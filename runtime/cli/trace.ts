@@ -9,7 +9,7 @@ import { parseRangeArg, parseSize } from '../trace/args.js';
 import { WorkingSetRecorder } from '../trace/record.js';
 import { trace, type TraceEvent, type TraceOptions, type TraceSummary, type Tracer } from '../trace/trace.js';
 import { EXIT, exitStatusFor, RuntimeError } from '../../base/errors.js';
-import { type NativeError } from '../bpf/native.js';
+import type { NativeError } from '../bpf/native.js';
 import { hasBpfPrivilege } from '../bpf/privilege.js';
 
 interface TraceFlags {

@@ -1,7 +1,7 @@
 // `faultc verify <compiled>`: loads each trace program into the running
 // kernel's verifier (nothing is attached) and, on rejection, prints the
 // verifier's words with the .pfp line they point at.
-import { readdirSync, statSync } from 'node:fs';
+import { readdirSync, type Stats, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { readManifestResult } from '../../codegen/manifest.js';
@@ -39,7 +39,7 @@ async function fromManifest(path: string): Promise<Target> {
 
 async function targetsOf(input: string, policy: string | undefined, cleanups: (() => Promise<void>)[]): Promise<Target[]> {
   const abs = resolve(input);
-  let st;
+  let st: Stats;
   try {
     st = statSync(abs);
   } catch {

@@ -110,7 +110,7 @@ export function renderHeatmap(points: HeatmapPoint[], regions: HeatmapRegion[], 
     const rank = new Map<bigint, bigint>();
     if (!linear) {
       const pages = [...new Set(mine.map((p) => p.offset / 4096n))].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-      pages.forEach((pg, i) => rank.set(pg, BigInt(i)));
+      for (const [i, pg] of pages.entries()) rank.set(pg, BigInt(i));
     }
     const size = linear ? region.size! : BigInt(Math.max(1, rank.size)) * 4096n;
     const grid = new Map<number, number>();

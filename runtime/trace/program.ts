@@ -46,7 +46,7 @@ export async function policyTraceProgram(path: string, policy?: string): Promise
       throw new RuntimeError('FAULTC_POLICY_INVALID', `${path} does not compile: ${where} (run faultc check ${path})`);
     }
     const chosen = res.value.find((p) => policy === undefined || p.policy === policy);
-    if (!chosen || !chosen.manifest) throw new Error(`${path}: no policy ${policy ?? ''} compiled`);
+    if (!chosen?.manifest) throw new Error(`${path}: no policy ${policy ?? ''} compiled`);
     if (policy === undefined && res.value.length > 1) {
       throw new Error(`${path} holds ${res.value.length} policies: choose one with --policy-name`);
     }

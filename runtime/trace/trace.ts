@@ -151,6 +151,7 @@ export interface Tracer {
  * A running trace: events arrive as 'event' and 'batch'; stop() ends it. The
  * reader thread keeps Node's event loop alive until stop() is called.
  */
+// biome-ignore lint/suspicious/noUnsafeDeclarationMerging: the interface above only types this class's events
 export class Tracer extends EventEmitter {
   readonly regions: TraceRegion[];
   /** Name of the policy whose program is loaded, if any. */

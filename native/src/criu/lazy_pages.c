@@ -50,15 +50,25 @@
 #define LP_PENDING 1024
 #define LP_SIGBUS_GRACE_NS 1000000000ull
 
-enum { PENDING, INFLIGHT, DONE, DROPPED, BAD };
-enum how { BY_DEMAND, BY_BACKGROUND };
+enum {
+	PENDING,
+	INFLIGHT,
+	DONE,
+	DROPPED,
+	BAD,
+};
+
+enum how {
+	BY_DEMAND,
+	BY_BACKGROUND,
+};
 
 struct lp_map {
-	uint64_t cur;		/* where the pages are now */
-	uint64_t img;		/* where the image has them */
+	uint64_t cur; /* where the pages are now */
+	uint64_t img; /* where the image has them */
 	uint64_t nr;
-	uint64_t base;		/* index of the first page */
-	int64_t off;		/* pages-image offset of the first page */
+	uint64_t base; /* index of the first page */
+	int64_t off; /* pages-image offset of the first page */
 };
 
 struct lp_task {
@@ -67,7 +77,7 @@ struct lp_task {
 	int32_t pid;
 	int uffd;
 	int pages_fd;
-	const uint8_t *pages_map;	/* the pages image, mapped read-only */
+	const uint8_t *pages_map; /* the pages image, mapped read-only */
 	uint64_t pages_map_len;
 	const struct lp_task_image *img;
 	pthread_rwlock_t lock;
@@ -76,17 +86,17 @@ struct lp_task {
 	_Atomic uint8_t *state;
 	uint64_t nr_pages;
 	_Atomic uint64_t remaining;
-	_Atomic uint64_t seq_cursor;	/* background: next page index to look at */
-	_Atomic uint64_t first_cursor;	/* background: next replay entry */
+	_Atomic uint64_t seq_cursor; /* background: next page index to look at */
+	_Atomic uint64_t first_cursor; /* background: next replay entry */
 	_Atomic int gone;
-	_Atomic uint64_t sigbus_at;	/* first SIGBUS sent, 0: none */
-	_Atomic uint64_t last_bad;	/* last address reported (the first page is never lazy) */
+	_Atomic uint64_t sigbus_at; /* first SIGBUS sent, 0: none */
+	_Atomic uint64_t last_bad; /* last address reported (the first page is never lazy) */
 	struct {
 		_Atomic uint64_t faults, demand, prefetch, background, zero, dropped, raced, errors;
 		_Atomic uint64_t t_first_fault, t_done;
 	} st;
 	uint64_t t_adopt;
-	pthread_mutex_t rec_lock;	/* first-touch order */
+	pthread_mutex_t rec_lock; /* first-touch order */
 	uint64_t *rec;
 	size_t nr_rec, cap_rec;
 };
@@ -96,7 +106,7 @@ struct lp_worker {
 	pthread_t thread;
 	int epfd;
 	uint8_t *buf;
-	uint64_t pending[LP_PENDING];	/* faults to retry after an event (EAGAIN) */
+	uint64_t pending[LP_PENDING]; /* faults to retry after an event (EAGAIN) */
 	struct lp_task *pending_task[LP_PENDING];
 	unsigned nr_pending;
 };
@@ -107,13 +117,13 @@ struct lp_daemon {
 	size_t nr_images;
 	char *sock_path;
 	int listen_fd;
-	int stop_fd;		/* eventfd: handlers and lp_run() return */
-	int done_fd;		/* eventfd: a task finished (wakes lp_run()) */
+	int stop_fd; /* eventfd: handlers and lp_run() return */
+	int done_fd; /* eventfd: a task finished (wakes lp_run()) */
 	uint64_t t0;
 	pthread_mutex_t tasks_lock;
 	struct lp_task *tasks[MAX_TASKS];
 	_Atomic size_t nr_tasks;
-	_Atomic unsigned bg_next;	/* round-robin over tasks */
+	_Atomic unsigned bg_next; /* round-robin over tasks */
 	struct lp_worker *workers;
 	unsigned nr_workers;
 	pthread_mutex_t err_lock;
@@ -140,7 +150,7 @@ static uint64_t now_ns(void)
 
 static uint64_t since(const struct lp_daemon *d)
 {
-	return now_ns() - d->t0 + 1;	/* never 0: 0 means "not reached" */
+	return now_ns() - d->t0 + 1; /* never 0: 0 means "not reached" */
 }
 
 static void push_error(struct lp_daemon *d, int32_t pid, uint64_t addr, int err, const char *what)
@@ -290,7 +300,7 @@ static int copy_pages(struct lp_task *t, uint64_t dst, const uint8_t *buf, uint6
 		if (c.copy > 0)
 			*done += c.copy / PAGE;
 		if (errno == EEXIST) {
-			*done += 1;	/* that page is in place: step over it */
+			*done += 1; /* that page is in place: step over it */
 			atomic_fetch_add(&t->st.raced, 1);
 			continue;
 		}
@@ -303,7 +313,7 @@ static int copy_pages(struct lp_task *t, uint64_t dst, const uint8_t *buf, uint6
 
 static void wake_range(struct lp_task *t, uint64_t addr, uint64_t len)
 {
-	struct uffdio_range r = { .start = addr, .len = len };
+	struct uffdio_range r = {.start = addr, .len = len};
 
 	ioctl(t->uffd, UFFDIO_WAKE, &r);
 }
@@ -325,7 +335,7 @@ static void fail_page(struct lp_task *t, uint64_t addr, int err, const char *wha
 	if (atomic_exchange(&t->last_bad, addr) != addr)
 		push_error(t->d, t->pid, addr, err, what);
 	if (t->pid > 0) {
-		siginfo_t si = { .si_signo = SIGBUS };
+		siginfo_t si = {.si_signo = SIGBUS};
 
 		si.si_addr = (void *)(uintptr_t)addr;
 		si.si_code = SI_QUEUE;
@@ -388,7 +398,7 @@ static int install(struct lp_worker *w, struct lp_task *t, struct lp_map *m, uin
 		if (r == -EFAULT)
 			r = 0;
 		else
-			more = n - done;	/* nothing left to read */
+			more = n - done; /* nothing left to read */
 	}
 	if (done + more < n) {
 		r = read_pages(t, m, idx + done, n - done, w->buf);
@@ -428,7 +438,7 @@ static int install(struct lp_worker *w, struct lp_task *t, struct lp_map *m, uin
 
 static int zero_page(struct lp_task *t, uint64_t addr)
 {
-	struct uffdio_zeropage z = { .range = { .start = addr, .len = PAGE } };
+	struct uffdio_zeropage z = {.range = {.start = addr, .len = PAGE}};
 
 	if (!ioctl(t->uffd, UFFDIO_ZEROPAGE, &z)) {
 		atomic_fetch_add(&t->st.zero, 1);
@@ -436,7 +446,7 @@ static int zero_page(struct lp_task *t, uint64_t addr)
 	}
 	if (errno == EAGAIN)
 		return -EAGAIN;
-	wake_range(t, addr, PAGE);	/* exists already, or the range is gone */
+	wake_range(t, addr, PAGE); /* exists already, or the range is gone */
 	return 0;
 }
 
@@ -476,7 +486,7 @@ static int serve_fault(struct lp_worker *w, struct lp_task *t, uint64_t addr)
 	case BAD:
 		fail_page(t, addr, EIO, "cannot read the page from the pages image");
 		break;
-	default:	/* DONE or DROPPED: the fault raced with its resolution */
+	default: /* DONE or DROPPED: the fault raced with its resolution */
 		wake_range(t, addr, PAGE);
 	}
 out:
@@ -511,10 +521,13 @@ static int split_at(struct lp_task *t, uint64_t addr)
 	k = (addr - m->cur) / PAGE;
 	if (ensure_maps(t, t->nr_maps + 1))
 		return -ENOMEM;
-	m = map_at(t, addr);	/* realloc may have moved it */
+	m = map_at(t, addr); /* realloc may have moved it */
 	t->maps[t->nr_maps] = (struct lp_map){
-		.cur = addr, .img = m->img + k * PAGE, .nr = m->nr - k,
-		.base = m->base + k, .off = m->off + (int64_t)(k * PAGE),
+		.cur = addr,
+		.img = m->img + k * PAGE,
+		.nr = m->nr - k,
+		.base = m->base + k,
+		.off = m->off + (int64_t)(k * PAGE),
 	};
 	t->nr_maps++;
 	m->nr = k;
@@ -591,7 +604,7 @@ static void on_event(struct lp_task *t, const struct uffd_msg *msg)
 		break;
 	case UFFD_EVENT_REMOVE: {
 		/* The range stays mapped: unregister it, so its next touch is the kernel's. */
-		struct uffdio_range r = { msg->arg.remove.start, msg->arg.remove.end - msg->arg.remove.start };
+		struct uffdio_range r = {msg->arg.remove.start, msg->arg.remove.end - msg->arg.remove.start};
 
 		if (ioctl(t->uffd, UFFDIO_UNREGISTER, &r) && errno == ENOMEM)
 			mark_gone(t);
@@ -836,8 +849,11 @@ static struct lp_task *new_task(struct lp_daemon *d, const struct lp_task_image 
 		const struct lp_area *a = &img->areas[i];
 
 		t->maps[i] = (struct lp_map){
-			.cur = a->start, .img = a->start, .nr = a->nr_pages,
-			.base = i ? t->maps[i - 1].base + t->maps[i - 1].nr : 0, .off = a->file_off,
+			.cur = a->start,
+			.img = a->start,
+			.nr = a->nr_pages,
+			.base = i ? t->maps[i - 1].base + t->maps[i - 1].nr : 0,
+			.off = a->file_off,
 		};
 	}
 	t->nr_maps = img->nr_areas;
@@ -882,7 +898,7 @@ static int adopt(struct lp_daemon *d, struct lp_task *t)
 	d->tasks[atomic_load(&d->nr_tasks)] = t;
 	atomic_fetch_add(&d->nr_tasks, 1);
 	for (unsigned i = 0; i < d->nr_workers; i++) {
-		struct epoll_event ev = { .events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = t };
+		struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = t};
 
 		if (epoll_ctl(d->workers[i].epfd, EPOLL_CTL_ADD, t->uffd, &ev))
 			r = -errno;
@@ -927,7 +943,7 @@ static int start_workers(struct lp_daemon *d, char *err, size_t errlen)
 	d->nr_workers = n;
 	for (unsigned i = 0; i < n; i++) {
 		struct lp_worker *w = &d->workers[i];
-		struct epoll_event stop = { .events = EPOLLIN, .data.ptr = NULL };
+		struct epoll_event stop = {.events = EPOLLIN, .data.ptr = NULL};
 
 		w->d = d;
 		w->epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -976,7 +992,7 @@ struct lp_daemon *lp_open(const struct lp_opts *o, const struct lp_task_image *t
 		set_err(err, errlen, "%s: %s%s", o->sock_path, strerror(-fd),
 			fd == -EADDRINUSE ? " (the socket exists: another daemon serves this directory, or a stale one is left)" : "");
 		free(d->sock_path);
-		d->sock_path = NULL;	/* not ours: never unlink it */
+		d->sock_path = NULL; /* not ours: never unlink it */
 		goto fail;
 	}
 	d->listen_fd = fd;
@@ -1015,7 +1031,7 @@ static bool roots_gone(struct lp_daemon *d)
 
 static bool stopped(struct lp_daemon *d)
 {
-	struct pollfd p = { d->stop_fd, POLLIN, 0 };
+	struct pollfd p = {d->stop_fd, POLLIN, 0};
 
 	return poll(&p, 1, 0) == 1;
 }
@@ -1023,7 +1039,7 @@ static bool stopped(struct lp_daemon *d)
 /* Waits for one fd, the stop eventfd or the timeout. 1 ready, 0 stop/timeout, -errno. */
 static int wait_for(struct lp_daemon *d, int fd, int timeout_ms)
 {
-	struct pollfd p[2] = { { fd, POLLIN, 0 }, { d->stop_fd, POLLIN, 0 } };
+	struct pollfd p[2] = {{fd, POLLIN, 0}, {d->stop_fd, POLLIN, 0}};
 	int r = poll(p, 2, timeout_ms);
 
 	if (r < 0)
@@ -1108,7 +1124,7 @@ static bool probe_gone(struct lp_task *t)
 		struct lp_map *m = &t->maps[k];
 
 		for (uint64_t p = m->base; p < m->base + m->nr; p++) {
-			struct uffdio_zeropage z = { .mode = UFFDIO_ZEROPAGE_MODE_DONTWAKE };
+			struct uffdio_zeropage z = {.mode = UFFDIO_ZEROPAGE_MODE_DONTWAKE};
 
 			if (atomic_load(&t->state[p]) != DONE)
 				continue;

@@ -18,8 +18,8 @@
 struct fc_defer_wait {
 	struct fc_defer_request req;
 	bool answered;
-	uint32_t kind;		/* enum fc_defer_answer */
-	uint8_t *page;		/* the handler thread's buffer */
+	uint32_t kind; /* enum fc_defer_answer */
+	uint8_t *page; /* the handler thread's buffer */
 	struct fc_defer_wait *next;
 };
 

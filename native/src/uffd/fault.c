@@ -47,7 +47,7 @@ static struct fc_region *find_region(struct fc_engine *e, struct fc_worker *w, u
 static void deliver_sigbus(struct fc_engine *e, uint64_t addr, uint32_t tid, bool missing)
 {
 	if (missing && e->poison) {
-		struct uffdio_poison p = { .range = { .start = addr, .len = PAGE } };
+		struct uffdio_poison p = {.range = {.start = addr, .len = PAGE}};
 
 		if (ioctl(e->uffd, UFFDIO_POISON, &p) == 0 || errno == EEXIST) {
 			if (errno == EEXIST)
@@ -117,10 +117,10 @@ static void forbid_write(struct fc_engine *e, uint64_t addr, uint32_t tid)
 {
 	if (tid && e->poison && sigbus_pending(tid) &&
 	    madvise((void *)(uintptr_t)addr, PAGE, MADV_DONTNEED) == 0) {
-		struct uffdio_poison p = { .range = { .start = addr, .len = PAGE } };
+		struct uffdio_poison p = {.range = {.start = addr, .len = PAGE}};
 
 		if (ioctl(e->uffd, UFFDIO_POISON, &p) == 0 || errno == EEXIST)
-			return;	/* UFFDIO_POISON wakes the thread */
+			return; /* UFFDIO_POISON wakes the thread */
 	}
 	deliver_sigbus(e, addr, tid, false);
 }
@@ -140,8 +140,8 @@ static void handle_write(struct fc_worker *w, struct fc_region *r,
 		forbid_write(e, addr, tid);
 	} else {
 		struct uffdio_writeprotect wp = {
-			.range = { .start = addr, .len = PAGE },
-			.mode = 0,	/* unprotect and wake */
+			.range = {.start = addr, .len = PAGE},
+			.mode = 0, /* unprotect and wake */
 		};
 
 		if (d.flags & FAULTC_F_TRACK_DIRTY) {
@@ -180,7 +180,7 @@ static void missing_zero_page(struct fc_engine *e, struct fc_region *r, uint64_t
 			      uint32_t write, uint32_t tid, const struct faultc_decision *d,
 			      uint32_t action_taken)
 {
-	struct uffdio_zeropage z = { .range = { .start = addr, .len = PAGE } };
+	struct uffdio_zeropage z = {.range = {.start = addr, .len = PAGE}};
 	unsigned pages = 0;
 
 	if (ioctl(e->uffd, UFFDIO_ZEROPAGE, &z) == 0) {
@@ -199,11 +199,11 @@ static void missing_zero_page(struct fc_engine *e, struct fc_region *r, uint64_t
 struct fc_batch {
 	uint64_t base;
 	unsigned n;
-	unsigned fault_idx;	/* the faulting page's place in the plan */
+	unsigned fault_idx; /* the faulting page's place in the plan */
 	unsigned start;
-	unsigned installed;	/* pages installed by this handler */
-	bool fault_installed;	/* the faulting page is one of them */
-	bool write_now;		/* see finish_missing() */
+	unsigned installed; /* pages installed by this handler */
+	bool fault_installed; /* the faulting page is one of them */
+	bool write_now; /* see finish_missing() */
 };
 
 /* fc_install_batch() from src; whether every page went in. */
@@ -260,7 +260,7 @@ static uint32_t install_buffered(struct fc_worker *w, struct fc_region *r,
 		}
 	}
 	if (bad != UINT32_MAX && error && !b->fault_installed)
-		return error;	/* SIGBUS, never zeros */
+		return error; /* SIGBUS, never zeros */
 	if (bad != UINT32_MAX && error) {
 		/* Only pages after the faulting one failed: keep what is in. */
 		atomic_fetch_add(&r->st.errors, 1);
@@ -294,7 +294,7 @@ static void finish_missing(struct fc_worker *w, struct fc_region *r, uint64_t ad
 		if (b->fault_installed)
 			handle_write(w, r, addr, tid);
 		else
-			fc_wake_page(w->e, addr);	/* present already: its write faults again if protected */
+			fc_wake_page(w->e, addr); /* present already: its write faults again if protected */
 	}
 
 	/* A page another thread resolved first is that thread's to count. */
@@ -315,7 +315,7 @@ static void finish_missing(struct fc_worker *w, struct fc_region *r, uint64_t ad
 static void missing_deferred(struct fc_worker *w, struct fc_region *r, uint64_t addr,
 			     uint32_t write, uint32_t tid, struct faultc_decision *d)
 {
-	struct fc_batch b = { .base = addr, .n = 1, .write_now = write && r->wp };
+	struct fc_batch b = {.base = addr, .n = 1, .write_now = write && r->wp};
 	uint32_t kind = 0;
 	uint32_t error = fc_defer_ask(w->e, r, addr, write, tid, w->buf, &kind);
 
@@ -339,7 +339,7 @@ static void handle_missing(struct fc_worker *w, struct fc_region *r,
 {
 	struct fc_engine *e = w->e;
 	struct faultc_decision d;
-	struct fc_batch b = { .write_now = write && r->wp };
+	struct fc_batch b = {.write_now = write && r->wp};
 	uint32_t action_taken, error;
 
 	fc_decide(e, r, addr, FAULTC_ON_MISSING, write, &d);

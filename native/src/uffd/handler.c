@@ -38,7 +38,7 @@ static int thread_cpu(uint32_t tid)
 	if (n <= 0)
 		return -1;
 	buf[n] = '\0';
-	p = strrchr(buf, ')');	/* the end of the command name, field 2 */
+	p = strrchr(buf, ')'); /* the end of the command name, field 2 */
 	if (!p)
 		return -1;
 	for (; *p && field < 39; p++)
@@ -169,8 +169,8 @@ static int start_handler(struct fc_engine *e, struct fc_worker *w, char *err, si
 	 * EPOLLEXCLUSIVE: a fault wakes one idle handler, not all of them
 	 * (a poll() on the uffd itself would wake every handler).
 	 */
-	struct epoll_event uev = { .events = EPOLLIN | EPOLLEXCLUSIVE };
-	struct epoll_event sev = { .events = EPOLLIN };
+	struct epoll_event uev = {.events = EPOLLIN | EPOLLEXCLUSIVE};
+	struct epoll_event sev = {.events = EPOLLIN};
 	int rc;
 
 	w->e = e;

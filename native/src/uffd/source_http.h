@@ -19,16 +19,16 @@
 struct fc_http_source;
 
 struct fc_http_opts {
-	unsigned deadline_ms;	/* per read, retries included; 0: the default (5 s) */
+	unsigned deadline_ms; /* per read, retries included; 0: the default (5 s) */
 };
 
 struct fc_http_stats {
-	uint64_t requests;	/* range GETs sent, retries included */
+	uint64_t requests; /* range GETs sent, retries included */
 	uint64_t retries;
-	uint64_t bytes;		/* body bytes received into pages */
-	uint64_t failures;	/* reads given up (a cause returned) */
-	uint32_t last_cause;	/* enum faultc_error of the last failure, or 0 */
-	uint32_t last_status;	/* the last HTTP status seen, or 0 */
+	uint64_t bytes; /* body bytes received into pages */
+	uint64_t failures; /* reads given up (a cause returned) */
+	uint32_t last_cause; /* enum faultc_error of the last failure, or 0 */
+	uint32_t last_status; /* the last HTTP status seen, or 0 */
 };
 
 /* Whether a source path names an http source. */

@@ -27,7 +27,7 @@ static int open_source(struct fc_engine *e, unsigned i, const char *path,
 	struct statfs fs;
 
 	if (fc_http_is_url(path)) {
-		struct fc_http_opts ho = { .deadline_ms = e->http_deadline_ms };
+		struct fc_http_opts ho = {.deadline_ms = e->http_deadline_ms};
 		int rc = 0;
 
 		e->source_http[i] = fc_http_open(path, &ho, err, errlen, &rc);
@@ -130,7 +130,7 @@ int fc_fill_batch(struct fc_engine *e, struct fc_worker *w, unsigned n,
 		uint64_t want = (uint64_t)(j - i) * PAGE;
 
 		if (p->source_offset + want > size)
-			want = size - p->source_offset;	/* > 0: checked by fc_decide() */
+			want = size - p->source_offset; /* > 0: checked by fc_decide() */
 		if (e->source_http[p->source]) {
 			uint32_t cause = fc_http_read(e->source_http[p->source], dst, want, p->source_offset);
 
@@ -206,7 +206,7 @@ const uint8_t *fc_direct_source(struct fc_engine *e, const struct fc_worker *w,
 		if (madvise(e->source_map[p->source] + off, (size_t)len, MADV_POPULATE_READ) < 0) {
 			if (errno != EINVAL)
 				return NULL;
-			break;	/* no MADV_POPULATE_READ (before 5.14): the copy faults them in */
+			break; /* no MADV_POPULATE_READ (before 5.14): the copy faults them in */
 		}
 		if (done)
 			atomic_fetch_or(&done[c / 64], bit);
