@@ -33,6 +33,8 @@ export const RUNTIME_CODES = {
   // ---- policies and compiled artifacts ----
   FAULTC_POLICY_READ: { exit: EXIT.internal, message: 'a policy file cannot be read' },
   FAULTC_POLICY_INVALID: { exit: EXIT.input, message: 'the policy does not compile', hint: 'faultc check <file> prints every diagnostic' },
+  FAULTC_COMPILER_MISSING: { exit: EXIT.privilege, message: 'the C compiler a build needs is not installed', hint: 'install clang (scripts/setup.sh), or name another with FAULTC_CLANG / FAULTC_CC' },
+  FAULTC_BUILD: { exit: EXIT.internal, message: 'building a policy failed inside faultc (the C compiler or writing its files)' },
   FAULTC_COMPILE: { exit: EXIT.input, message: 'compile(): the policy does not compile (CompileError, with its diagnostics)' },
   FAULTC_POLICY_NOT_FOUND: { exit: EXIT.usage, message: 'no policy of that name in the file' },
   FAULTC_POLICY_AMBIGUOUS: { exit: EXIT.usage, message: 'the file holds several policies and none was chosen', hint: 'name one with --policy' },

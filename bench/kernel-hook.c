@@ -62,7 +62,7 @@ static double one(long pages, int hooked, int threads)
 		exit(1);
 	}
 	if (hooked) {
-		struct prctl_fault_policy a = {.prog_fd = prog_fd, .region = 0};
+		struct prctl_fault_policy a = { .prog_fd = prog_fd, .region = 0 };
 
 		if (prctl(PR_FAULT_POLICY, PR_FAULT_POLICY_ATTACH, (unsigned long)base,
 			  pages * PAGE, (unsigned long)&a)) {
@@ -72,7 +72,7 @@ static double one(long pages, int hooked, int threads)
 	}
 	pthread_barrier_init(&bar, NULL, threads + 1);
 	for (int i = 0; i < threads; i++) {
-		parts[i] = (struct part){base, i * (pages / threads), pages / threads, &bar};
+		parts[i] = (struct part){ base, i * (pages / threads), pages / threads, &bar };
 		pthread_create(&t[i], NULL, toucher, &parts[i]);
 	}
 	start = now();

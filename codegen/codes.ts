@@ -4,7 +4,10 @@ import { CODES, diag } from '../base/codes.js';
 import type { Diagnostic } from '../base/diagnostic.js';
 import type { Span } from '../base/span.js';
 
-export type CodegenCodeName = 'ccFailed' | 'noSuchPolicy' | 'writeFailed' | 'emitRefused';
+export type CodegenCodeName = 'ccFailed' | 'ccMissing' | 'noSuchPolicy' | 'writeFailed' | 'emitRefused';
+
+/** Codes that name something missing on this machine (exit status 3), not an error in the policy. */
+export const MISSING_TOOL_CODES: ReadonlySet<string> = new Set([CODES.ccMissing.code]);
 
 /** Codes whose cause is faultc itself (exit status 4), not the policy. */
 export const INTERNAL_CODES: ReadonlySet<string> = new Set([CODES.ccFailed.code, CODES.writeFailed.code, CODES.emitRefused.code]);

@@ -8,6 +8,13 @@ import { join } from 'node:path';
 import { compileBpf } from './clang.js';
 import { emitGenericTraceBpf } from './trace-bpf.js';
 
+/** The C compiler is not installed: the machine's lack, not faultc's bug. */
+export class MissingCompilerError extends Error {
+  constructor(readonly command: string) {
+    super(`the C compiler \`${command}\` is not installed`);
+  }
+}
+
 /** Path of the compiled generic trace program in `cacheDir`, built on first use. */
 export async function genericTraceObject(cacheDir: string): Promise<string> {
   const source = emitGenericTraceBpf();
@@ -21,6 +28,7 @@ export async function genericTraceObject(cacheDir: string): Promise<string> {
     const o = join(work, 'generic.trace.bpf.o');
     await writeFile(c, source);
     const r = await compileBpf({ source: c, output: o, includeDirs: [] });
+    if (!r.ok && r.failure.missing) throw new MissingCompilerError(r.failure.command[0] ?? 'clang');
     if (!r.ok) throw new Error(`compiling the trace program failed:\n${r.failure.output}`);
     await rename(o, object);
   } finally {

@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, join, basename } from 'node:path';
 import type { EngineName, Expr, PolicyIR, ProgramIR, SourceKind, Stmt } from '../compiler/ir.js';
 import type { Span } from '../base/span.js';
-import { readInputFile } from '../compiler/files.js';
+import { fileErrorReason, readInputFile } from '../compiler/files.js';
 import { BINARY_OPS, ENGINE_NAMES, FAULT_VARS, PREFETCH_DIRECTIONS, SOURCE_KINDS } from '../compiler/ir.js';
 import { ABI_LAYOUTS, ABI_VERSION } from '../abi/abi.js';
 import { RuntimeError } from '../base/errors.js';
@@ -565,7 +565,7 @@ export async function readManifestResult(path: string, opts: { verifyHashes?: bo
     try {
       bytes = await readFile(join(r.value.dir, name));
     } catch (e) {
-      return { ok: false, error: { code: 'FAULTC_MANIFEST_READ', message: `${name}: ${(e as Error).message}` } };
+      return { ok: false, error: { code: 'FAULTC_MANIFEST_READ', message: `${join(r.value.dir, name)}: ${fileErrorReason(e)}` } };
     }
     if (sha256(bytes) !== r.value.hashes[name]) {
       return {

@@ -10,7 +10,7 @@ import { diag } from '../base/codes.js';
 import type { Diagnostic, Result } from '../base/diagnostic.js';
 import { engineWarnings } from './engines.js';
 import type { EngineName, ProgramIR } from './ir.js';
-import { readInputFile } from './files.js';
+import { fileErrorReason, readInputFile } from './files.js';
 import { MAX_DIAGNOSTICS, MAX_INPUT_BYTES } from '../base/limits.js';
 
 export type { Diagnostic, Result } from '../base/diagnostic.js';
@@ -69,7 +69,7 @@ export async function checkFile(file: string, options: CheckOptions = {}): Promi
   if ('tooLarge' in read) {
     return { ok: false, diagnostics: [diag('inputTooLarge', empty, { size: read.tooLarge, limit: MAX_INPUT_BYTES })] };
   }
-  if (!read.ok) return { ok: false, diagnostics: [diag('cannotRead', empty, { path: file, reason: read.reason })] };
+  if (!read.ok) return { ok: false, diagnostics: [diag('cannotRead', empty, { path: file, reason: fileErrorReason(read.reason) })] };
   const bytes = read.bytes;
   let text: string;
   try {

@@ -33,7 +33,9 @@ export function zeroCopySource(region: RegionIR | undefined): number | null {
 
 /** The first `prefetch block` on any path of these rules (the kernel hook has no block prefetch yet). */
 export function blockPrefetch(stmts: readonly Stmt[] | undefined): Extract<Stmt, { kind: 'prefetch' }> | undefined {
-  for (const s of stmts ?? []) {
+  if (!stmts) return undefined;
+  for (let i = 0; i < stmts.length; i++) {
+    const s = stmts[i]!;
     if (s.kind === 'prefetch' && s.direction === 'block') return s;
     if (s.kind === 'if') {
       const inner = blockPrefetch(s.then) ?? blockPrefetch(s.else);

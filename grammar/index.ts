@@ -124,14 +124,26 @@ export function parse(text: string, file: string): { ast: FileAst; diagnostics: 
   const ast = parser.file() ?? emptyAst(src);
   const diagnostics = [...lexed.diagnostics];
   const seen = new Set<string>();
+  let syntaxErrors = 0;
   for (const e of parser.errors) {
     const d = translate(e, src);
     // Recovery can fail at one token several times over: report it once.
     const key = d.span.startOffset + ':' + d.code;
     if (seen.has(key)) continue;
     seen.add(key);
+    // "Expected `policy`" where braces are still open, after an error: recovery
+    // lost its place at that error and took a `}` inside a block for the end
+    // of the policy. The earlier error is the real one; this would only repeat it.
+    if (d.code === CODES.expectedPolicy.code && syntaxErrors > 0 && openBrace(lexed.tokens, d.span.startOffset)) continue;
+    syntaxErrors++;
+    // The end of the file inside a block: the place to fix is the `{` left open, not the end.
     const brace = d.code === CODES.unexpectedEnd.code ? openBrace(lexed.tokens, d.span.startOffset) : undefined;
-    if (brace) withRelated(d, src.span(brace.startOffset, brace.startOffset + 1), 'this `{` is not closed');
+    if (brace) {
+      const end = d.span;
+      const open = diag('unclosedBrace', src.span(brace.startOffset, brace.startOffset + 1), { endLine: end.startLine });
+      diagnostics.push(withRelated(open, end, 'the file ends here'));
+      continue;
+    }
     diagnostics.push(d);
   }
   diagnostics.push(...builder.diagnostics);

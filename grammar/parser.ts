@@ -67,6 +67,16 @@ const messages: IParserErrorMessageProvider = {
   },
 };
 
+/** The `not`s before an operand that has none (most): one shared list, never added to. */
+const NO_NOTS: readonly IToken[] = [];
+
+/** `nots` with `t` added: a new list in place of NO_NOTS, else the same list, grown. */
+function withNot(nots: readonly IToken[], t: IToken): readonly IToken[] {
+  if (nots === NO_NOTS) return [t];
+  (nots as IToken[]).push(t);
+  return nots;
+}
+
 /** One item of a policy body (none for a `;`). */
 interface PolicyItem {
   source?: SourceAst | undefined;
@@ -333,13 +343,17 @@ export class PfpParser extends EmbeddedActionsParser {
   expression = this.RULE('expression', (): Val | undefined => {
     const items: OperandItem[] = [];
     const first = this.LA(1);
-    const nots: IToken[] = [];
-    this.MANY(() => nots.push(this.CONSUME(T.Not)));
+    let nots = NO_NOTS;
+    this.MANY(() => {
+      nots = withNot(nots, this.CONSUME(T.Not));
+    });
     items.push({ nots, prim: this.SUBRULE(this.primary) });
     this.MANY2(() => {
       const op = this.CONSUME(T.BinaryOp);
-      const more: IToken[] = [];
-      this.MANY3(() => more.push(this.CONSUME2(T.Not)));
+      let more = NO_NOTS;
+      this.MANY3(() => {
+        more = withNot(more, this.CONSUME2(T.Not));
+      });
       items.push({ op, nots: more, prim: this.SUBRULE2(this.primary) });
     });
     return this.ACTION(() => this.b.expression(items, this.b.at(first)));

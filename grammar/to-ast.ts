@@ -41,7 +41,7 @@ export interface Val {
 /** One operand of a flat expression: the operator before it (none for the first), its `not`s, the primary. */
 export interface OperandItem {
   op?: IToken;
-  nots: IToken[];
+  nots: readonly IToken[];
   prim: Val | undefined;
 }
 
@@ -92,7 +92,8 @@ export class AstBuilder {
   cover(pieces: Piece[], fallback: number): Span {
     let start = Infinity;
     let end = -Infinity;
-    for (const p of pieces) {
+    for (let i = 0; i < pieces.length; i++) {
+      const p = pieces[i];
       if (p === undefined) continue;
       let s: number;
       let e: number;
@@ -172,7 +173,8 @@ export class AstBuilder {
   block(open: IToken, stmts: (StmtVal | undefined)[], close: IToken): BlockVal {
     const list: StmtAst[] = [];
     let depth = 0;
-    for (const s of stmts) {
+    for (let i = 0; i < stmts.length; i++) {
+      const s = stmts[i];
       if (s === undefined) continue;
       list.push(s.stmt);
       if (s.depth > depth) depth = s.depth;
@@ -263,7 +265,7 @@ export class AstBuilder {
     if (!real(t)) return { value: 0n, text: '', span: this.src.span(fallback, fallback) };
     let value = 0n;
     try {
-      value = BigInt(t.image.replace(/_/g, ''));
+      value = BigInt(t.image.includes('_') ? t.image.replace(/_/g, '') : t.image);
     } catch {
       value = 0n; // malformed: already reported by the lexer
     }
@@ -307,37 +309,46 @@ export class AstBuilder {
    * table in grammar/parser.ts). Iterative, so long chains cannot exhaust the stack.
    */
   expression(items: OperandItem[], fallback: number): Val {
+    // Most expressions are one operand (`offset`, `64 KiB`): nothing to order.
+    const only = items.length === 1 ? items[0]! : undefined;
+    if (only && only.op === undefined && only.nots.length === 0) return only.prim ?? this.errorVal(fallback);
     const values: Val[] = [];
     const stack: ({ not: IToken } | { op: IToken; prec: number })[] = [];
-    const reduce = (): void => {
-      const top = stack.pop()!;
-      if ('not' in top) {
-        values.push(this.not(top.not, values.pop() ?? this.errorVal(fallback)));
-        return;
-      }
-      const right = values.pop() ?? this.errorVal(fallback);
-      const left = values.pop() ?? this.errorVal(fallback);
-      if (top.prec === COMPARISON_PREC && (isBareComparison(left) || isBareComparison(right))) {
-        this.diagnostics.push(diag('chainedComparison', this.tspan(top.op)));
-      }
-      values.push(this.binary(top.op, left, right));
-    };
-    for (const item of items) {
+    for (let i = 0; i < items.length; i++) {
+      const item = items[i]!;
       if (item.op !== undefined) {
         if (!real(item.op)) continue;
         const prec = PRECEDENCE[item.op.image] ?? 0;
         while (stack.length > 0) {
           const top = stack[stack.length - 1]!;
           if (('not' in top ? NOT_PREC : top.prec) < prec) break;
-          reduce();
+          this.reduce(values, stack, fallback);
         }
         stack.push({ op: item.op, prec });
       }
-      for (const t of item.nots) if (real(t)) stack.push({ not: t });
+      for (let k = 0; k < item.nots.length; k++) {
+        const t = item.nots[k]!;
+        if (real(t)) stack.push({ not: t });
+      }
       values.push(item.prim ?? this.errorVal(item.op && real(item.op) ? tokenSpanEnd(item.op) : fallback));
     }
-    while (stack.length > 0) reduce();
+    while (stack.length > 0) this.reduce(values, stack, fallback);
     return values[0] ?? this.errorVal(fallback);
+  }
+
+  /** Applies the operator on top of `stack` to the values on top of `values`. */
+  private reduce(values: Val[], stack: ({ not: IToken } | { op: IToken; prec: number })[], fallback: number): void {
+    const top = stack.pop()!;
+    if ('not' in top) {
+      values.push(this.not(top.not, values.pop() ?? this.errorVal(fallback)));
+      return;
+    }
+    const right = values.pop() ?? this.errorVal(fallback);
+    const left = values.pop() ?? this.errorVal(fallback);
+    if (top.prec === COMPARISON_PREC && (isBareComparison(left) || isBareComparison(right))) {
+      this.diagnostics.push(diag('chainedComparison', this.tspan(top.op)));
+    }
+    values.push(this.binary(top.op, left, right));
   }
 
   private leaf(e: ExprAst): Val {

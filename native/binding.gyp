@@ -28,6 +28,7 @@
         "src/probe_binding.cc",
         "src/criu/lazy_pages.c",
         "src/criu/lp_socket.c",
+        "src/criu/lp_holder.c",
         "src/criu/lazy_binding.cc"
       ],
       "include_dirs": [

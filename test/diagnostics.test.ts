@@ -176,12 +176,12 @@ describe('formatting', () => {
   });
 
   it('an error at the end of the file gets one caret after the last character', () => {
-    const t = 'policy p {';
+    const t = 'policy p';
     const d = check(t).diagnostics[0]!;
     expect(d.code).toBe('PFP2003');
     const lines = formatDiagnostic(d, t, { color: false }).split('\n');
-    expect(lines[0]).toMatch(/case\.pfp:1:11: error PFP2003/);
-    expect(lines[2]).toBe('  |           ^');
+    expect(lines[0]).toMatch(/case\.pfp:1:9: error PFP2003/);
+    expect(lines[2]).toBe('  |         ^');
   });
 
   it('prints colour only when asked', () => {

@@ -87,7 +87,7 @@ static void *raw_main(void *arg)
 {
 	struct raw_handler *h = arg;
 	struct uffd_msg msg;
-	struct pollfd pfd = {.fd = h->uffd, .events = POLLIN};
+	struct pollfd pfd = { .fd = h->uffd, .events = POLLIN };
 
 	for (;;) {
 		if (poll(&pfd, 1, -1) < 0 && errno != EINTR)
@@ -105,8 +105,8 @@ static void *raw_main(void *arg)
 
 static uint8_t *raw_uffd_map(int file, size_t len, pthread_t *thread)
 {
-	struct uffdio_api api = {.api = UFFD_API};
-	struct uffdio_register reg = {.mode = UFFDIO_REGISTER_MODE_MISSING};
+	struct uffdio_api api = { .api = UFFD_API };
+	struct uffdio_register reg = { .mode = UFFDIO_REGISTER_MODE_MISSING };
 	struct raw_handler *h = calloc(1, sizeof(*h));
 	int uffd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
 	uint8_t *mem;
@@ -120,7 +120,7 @@ static uint8_t *raw_uffd_map(int file, size_t len, pthread_t *thread)
 	reg.range.len = len;
 	if (ioctl(uffd, UFFDIO_REGISTER, &reg))
 		die("UFFDIO_REGISTER");
-	*h = (struct raw_handler){.uffd = uffd, .file = file, .base = mem};
+	*h = (struct raw_handler){ .uffd = uffd, .file = file, .base = mem };
 	h->page = aligned_alloc(PAGE, PAGE);
 	if (!h->page || pthread_create(thread, NULL, raw_main, h))
 		die("handler thread");

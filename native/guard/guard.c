@@ -101,7 +101,7 @@ static struct {
 	_Atomic uint64_t bad_touches, bad_frees;
 	struct bad_event events[EVENT_RING];
 	_Atomic uint32_t ev_next;
-} g = {.lock = PTHREAD_MUTEX_INITIALIZER};
+} g = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 /* Allocations made while libfaultc or the unwinder run: never freed. */
 static struct {
@@ -329,7 +329,7 @@ static bool start(void)
 		goto fail;
 	}
 
-	struct sigaction sa = {.sa_sigaction = on_sigbus, .sa_flags = SA_SIGINFO | SA_NODEFER};
+	struct sigaction sa = { .sa_sigaction = on_sigbus, .sa_flags = SA_SIGINFO | SA_NODEFER };
 
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGBUS, &sa, NULL);
@@ -567,7 +567,7 @@ static __attribute__((noinline)) void *guard_alloc(size_t size, size_t align)
 static void finish(void) __attribute__((noreturn));
 static void finish(void)
 {
-	struct rlimit no_core = {0, 0};
+	struct rlimit no_core = { 0, 0 };
 
 	out("==faultc guard== ending the program with SIGSEGV (--continue goes on)\n");
 	setrlimit(RLIMIT_CORE, &no_core);

@@ -95,7 +95,7 @@ int faultc_bpf_load_opts(const char *path, const struct faultc_bpf_load_opts *op
 		err = -errno;
 		goto out;
 	}
-	bpf_object__for_each_program (prog, obj)
+	bpf_object__for_each_program(prog, obj)
 		nprogs++;
 	logs = calloc(nprogs ? nprogs : 1, sizeof(*logs));
 	if (!logs) {
@@ -103,7 +103,7 @@ int faultc_bpf_load_opts(const char *path, const struct faultc_bpf_load_opts *op
 		goto close;
 	}
 	i = 0;
-	bpf_object__for_each_program (prog, obj) {
+	bpf_object__for_each_program(prog, obj) {
 		/* log_level 0: libbpf retries a rejected program with level 1 into this buffer. */
 		logs[i] = calloc(1, FAULTC_PROG_LOG_SIZE);
 		if (!logs[i]) {
@@ -130,7 +130,7 @@ int faultc_bpf_load_opts(const char *path, const struct faultc_bpf_load_opts *op
 	err = bpf_object__load(obj);
 	if (err) {
 		i = 0;
-		bpf_object__for_each_program (prog, obj) {
+		bpf_object__for_each_program(prog, obj) {
 			if (logs[i][0]) {
 				char head[256];
 
@@ -162,7 +162,7 @@ out:
 int faultc_bpf_load(const char *path, int prog_type_override, char *log,
 		    size_t log_sz, struct bpf_object **out)
 {
-	struct faultc_bpf_load_opts opts = {.prog_type = prog_type_override};
+	struct faultc_bpf_load_opts opts = { .prog_type = prog_type_override };
 
 	return faultc_bpf_load_opts(path, &opts, log, log_sz, out);
 }
@@ -263,7 +263,7 @@ int faultc_trace_attach(struct faultc_trace *t)
 	if (t->nlinks)
 		return -EALREADY;
 
-	bpf_object__for_each_program (prog, t->obj) {
+	bpf_object__for_each_program(prog, t->obj) {
 		struct bpf_link *link;
 
 		if (t->nlinks >= (int)(sizeof(t->links) / sizeof(t->links[0])))

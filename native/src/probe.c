@@ -22,10 +22,10 @@ static int open_uffd(int flags)
 
 void faultc_probe_uffd(struct faultc_uffd_probe *p)
 {
-	struct uffdio_api api = {.api = UFFD_API, .features = 0};
+	struct uffdio_api api = { .api = UFFD_API, .features = 0 };
 	int fd;
 
-	*p = (struct faultc_uffd_probe){0};
+	*p = (struct faultc_uffd_probe){ 0 };
 	fd = open_uffd(0);
 	if (fd < 0 && (errno == EPERM || errno == EACCES)) {
 		fd = open_uffd(UFFD_USER_MODE_ONLY);

@@ -20,7 +20,7 @@
 
 static unsigned long long api_features(int fd)
 {
-	struct uffdio_api api = {.api = UFFD_API};
+	struct uffdio_api api = { .api = UFFD_API };
 	unsigned long long f = 0;
 
 	if (ioctl(fd, UFFDIO_API, &api) == 0)

@@ -49,6 +49,16 @@ export function diagnosticJson(d: Diagnostic): Record<string, unknown> {
   };
 }
 
+/** The line under several files: `3 files: 2 with errors; 4 errors, 1 warning`. */
+export function totalLine(files: number, all: Diagnostic[]): string {
+  const perFile = new Map<string, boolean>();
+  for (const d of all) if (d.severity === 'error') perFile.set(d.span.file, true);
+  const errors = all.filter((d) => d.severity === 'error').length;
+  const warnings = all.length - errors;
+  const n = (k: number, word: string): string => `${k} ${word}${k === 1 ? '' : 's'}`;
+  return `${n(files, 'file')} checked: ${perFile.size === 0 ? 'all ok' : `${perFile.size} with errors`}; ${n(errors, 'error')}, ${n(warnings, 'warning')} in all`;
+}
+
 export function registerCheck(program: Command): void {
   program
     .command('check')
@@ -98,6 +108,7 @@ export function registerCheck(program: Command): void {
         }
       }
       if (flags.json) process.stdout.write(JSON.stringify(all.map(diagnosticJson), null, 2) + '\n');
+      else if (files.length > 1) process.stderr.write(totalLine(files.length, all) + '\n');
       process.exitCode = unreadable ? 4 : errors ? 1 : 0;
     });
 }

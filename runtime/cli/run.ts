@@ -8,11 +8,12 @@
 // Exit status: 0 ok, 1 the policy has errors, 2 usage, 3 userfaultfd or the
 // kernel hook not permitted/available, 4 verification failed or I/O failure.
 import { type Command, InvalidArgumentError } from 'commander';
-import { exitStatusOf } from '../../base/errors.js';
+import { EXIT, exitStatusOf } from '../../base/errors.js';
 import { runRegion, type RunReport, type TouchOrder } from '../run/region.js';
+import { Progress } from './progress.js';
 
 interface RunFlags {
-  region: string;
+  region?: string;
   policy?: string;
   source: string[];
   touch: TouchOrder;
@@ -106,12 +107,23 @@ function toJson(r: RunReport): string {
   return JSON.stringify(r, (_k, v: unknown) => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v), 2);
 }
 
+/** `: regions of P: a, b` for a .pfp that checks, '' otherwise (the error then comes when it is run). */
+async function regionNames(file: string): Promise<string> {
+  if (!file.endsWith('.pfp')) return '';
+  const { checkFile } = await import('../../compiler/index.js');
+  const r = await checkFile(file).catch(() => undefined);
+  if (!r?.ok) return '';
+  return ' (' + r.value.policies.map((p) => `${r.value.policies.length > 1 ? `${p.name}: ` : 'regions: '}${p.regions.map((g) => g.id).join(', ')}`).join('; ') + ')';
+}
+
 export function registerRun(program: Command): void {
   program
     .command('run')
     .description('map a region of a policy, touch its pages, verify their contents, print the counters')
     .argument('<policy>', '.pfp file or compiled .policy.json')
-    .requiredOption('--region <id>', 'region to map')
+    // Checked in the action, not by the parser: a misspelt option is then
+    // reported as such, with its likely meaning, before a missing --region.
+    .option('--region <id>', 'region to map (required)')
     .option('--policy <name>', 'policy, when the file holds several')
     .option('--source <id=path>', 'use this file for a source (repeatable)', collect, [])
     .option('--touch <order>', 'seq, random, or N random pages', parseTouch, 'seq')
@@ -125,17 +137,30 @@ export function registerRun(program: Command): void {
     .option('--no-zero-copy', 'copy every page, even where the region could be mapped from its source')
     .addHelpText('after', '\nExit status: 0 ok, 1 the policy has errors, 2 usage, 3 userfaultfd or the kernel hook not permitted/available,\n4 verification failed or an I/O failure.')
     .action(async (file: string, flags: RunFlags) => {
+      if (flags.engine === 'trace') {
+        process.stderr.write(
+          "faultc run: the trace engine only watches faults, it does not resolve them, so it cannot back a region: use --engine kernel, uffd or auto here, and faultc trace --policy FILE -- COMMAND to watch a program's faults against the policy\n",
+        );
+        process.exit(EXIT.usage);
+      }
       if (!['kernel', 'uffd', 'auto'].includes(flags.engine)) {
         process.stderr.write(`faultc run: unknown engine '${flags.engine}' (kernel, uffd or auto)\n`);
-        process.exit(2);
+        process.exit(EXIT.usage);
+      }
+      if (flags.region === undefined) {
+        process.stderr.write(`faultc run: name the region to map with --region <id>${await regionNames(file)}\n`);
+        process.exit(EXIT.usage);
       }
       const sources: Record<string, string> = {};
       for (const s of flags.source) {
         const eq = s.indexOf('=');
         sources[s.slice(0, eq)] = s.slice(eq + 1);
       }
+      // On a terminal, how far evaluating, touching and verifying have come.
+      const progress = new Progress(process.stderr, 'faultc run', process.stderr.isTTY === true && !flags.json);
       try {
         const report = await runRegion(file, {
+          onProgress: (phase, done, total) => progress.update(phase, done, total),
           region: flags.region,
           touch: flags.touch,
           write: flags.write ?? false,
@@ -148,11 +173,13 @@ export function registerRun(program: Command): void {
           ...(flags.zeroCopy ? {} : { zeroCopy: false }),
           ...(flags.policy !== undefined ? { policy: flags.policy } : {}),
         });
+        progress.clear();
         if (flags.json) process.stdout.write(toJson(report) + '\n');
         else print(report);
         const bad = (report.verify?.mismatches.length ?? 0) > 0 || (report.sigbusPages.probe !== undefined && !report.sigbusPages.probe.ok && !report.sigbusPages.probe.note);
-        process.exitCode = bad ? 4 : 0;
+        process.exitCode = bad ? EXIT.internal : EXIT.ok;
       } catch (e) {
+        progress.clear();
         process.stderr.write(`faultc run: ${(e as Error).message}\n`);
         process.exitCode = exitStatusOf(e);
       }

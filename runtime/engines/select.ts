@@ -1,6 +1,7 @@
 // Engine selection: `auto` picks `kernel` where detectKernelEngine() says the
 // fault hook exists, else `uffd`. The engines are loaded on demand, so
 // nothing here is imported by an engine (they ask detect.ts about the hook).
+import { engineWords } from '../api/wording.js';
 import { debug } from '../api/debug.js';
 import { RuntimeError } from '../../base/errors.js';
 import { detectKernelEngine, loadKernelModule } from './detect.js';
@@ -17,7 +18,7 @@ export async function selectEngine(choice: EngineChoice): Promise<Engine> {
     if (choice === 'kernel' && !(await detectKernelEngine())) {
       throw new RuntimeError(
         'FAULTC_ENGINE_UNAVAILABLE',
-        'the kernel engine needs the faultc fault hook (the patched kernel under kernel/); this kernel does not have it: use engine "uffd" or "auto"',
+        `the kernel engine needs the faultc fault hook (the patched kernel under kernel/); this kernel does not have it: use ${engineWords('uffd')} or ${engineWords('auto')}`,
       );
     }
     debug(`engine ${choice}: kernel (the fault hook answers)`);

@@ -1,11 +1,15 @@
 // Which BPF object a trace session loads: the policy-free program (built once
 // into a cache folder by codegen/generic-trace.ts) or a compiled policy's
 // `<policy>.trace.bpf.o` (from its manifest, or compiled from a .pfp first).
+import { CODES, isFileLevel } from '../../base/codes.js';
+import type { Diagnostic } from '../../base/diagnostic.js';
+import { INTERNAL_CODES, MISSING_TOOL_CODES } from '../../codegen/codes.js';
 import { existsSync, statSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { genericTraceObject as buildGenericTraceObject } from '../../codegen/generic-trace.js';
+import { CLANG_NEED } from '../../codegen/clang.js';
+import { genericTraceObject as buildGenericTraceObject, MissingCompilerError } from '../../codegen/generic-trace.js';
 import { artifactPath, readManifest, type LoadedManifest } from '../../codegen/manifest.js';
 import { RuntimeError } from '../../base/errors.js';
 import { writableCacheDir } from '../proc/cache-dir.js';
@@ -18,7 +22,12 @@ export interface TraceProgram {
 
 /** The policy-free trace program, compiled on first use and cached by content hash. */
 export async function genericTraceObject(): Promise<string> {
-  return buildGenericTraceObject(await writableCacheDir('trace'));
+  try {
+    return await buildGenericTraceObject(await writableCacheDir('trace'));
+  } catch (e) {
+    if (!(e instanceof MissingCompilerError)) throw e;
+    throw new RuntimeError('FAULTC_COMPILER_MISSING', `the C compiler \`${e.command}\` is not installed: faultc trace builds its BPF program with it on first use; ${CLANG_NEED.install}, or name another compiler with ${CLANG_NEED.variable}`);
+  }
 }
 
 /**
@@ -40,15 +49,11 @@ export async function policyTraceProgram(path: string, policy?: string): Promise
   const cleanup = () => rm(outDir, { recursive: true, force: true });
   try {
     const res = await compileFile(abs, { outDir, emit: ['c', 'obj', 'json'], ...(policy !== undefined ? { policy } : {}) });
-    if (!res.ok) {
-      const first = res.diagnostics.find((d) => d.severity === 'error') ?? res.diagnostics[0];
-      const where = first ? `${first.span.file}:${first.span.startLine}:${first.span.startColumn}: ${first.code} ${first.message}` : 'unknown error';
-      throw new RuntimeError('FAULTC_POLICY_INVALID', `${path} does not compile: ${where} (run faultc check ${path})`);
-    }
+    if (!res.ok) throw compileError(path, res.diagnostics);
     const chosen = res.value.find((p) => policy === undefined || p.policy === policy);
     if (!chosen?.manifest) throw new Error(`${path}: no policy ${policy ?? ''} compiled`);
     if (policy === undefined && res.value.length > 1) {
-      throw new Error(`${path} holds ${res.value.length} policies: choose one with --policy-name`);
+      throw new RuntimeError('FAULTC_POLICY_AMBIGUOUS', `${path} holds ${res.value.length} policies (${res.value.map((p) => p.policy).join(', ')}): choose one with --policy-name`);
     }
     const manifest = await readManifest(chosen.manifest);
     return { ...withObject(manifest, path), cleanup };
@@ -56,6 +61,19 @@ export async function policyTraceProgram(path: string, policy?: string): Promise
     await cleanup();
     throw e;
   }
+}
+
+/** What stops a .pfp from compiling, said as the cause calls for: a file, a tool, a name, or the policy's errors. */
+function compileError(path: string, diagnostics: Diagnostic[]): RuntimeError {
+  const first = diagnostics.find((d) => d.severity === 'error') ?? diagnostics[0];
+  if (!first) return new RuntimeError('FAULTC_POLICY_INVALID', `${path} does not compile (run faultc check ${path})`);
+  const said = `${first.message}${first.hint ? ` (${first.hint})` : ''}`;
+  if (first.code === CODES.cannotRead.code) return new RuntimeError('FAULTC_POLICY_READ', `cannot read ${path}: ${first.message.replace(/^cannot read the file: /, '')}`);
+  if (MISSING_TOOL_CODES.has(first.code)) return new RuntimeError('FAULTC_COMPILER_MISSING', said);
+  if (first.code === CODES.noSuchPolicy.code) return new RuntimeError('FAULTC_POLICY_NOT_FOUND', `${path}: ${first.message}`);
+  if (INTERNAL_CODES.has(first.code)) return new RuntimeError('FAULTC_BUILD', `${path}: ${said}`);
+  const where = isFileLevel(first) ? first.span.file : `${first.span.file}:${first.span.startLine}:${first.span.startColumn}`;
+  return new RuntimeError('FAULTC_POLICY_INVALID', `${path} does not compile: ${where}: ${first.code} ${first.message} (run faultc check ${path})`);
 }
 
 function withObject(manifest: LoadedManifest, path: string): TraceProgram {

@@ -59,7 +59,7 @@ static int fill_addr(struct sockaddr_un *sa, const char *path, int *dirfd)
 /* Binds path (which must not exist: EADDRINUSE then) and listens. -errno. */
 int lp_listen(const char *path)
 {
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	int fd, e, dirfd, r = fill_addr(&sa, path, &dirfd);
 
 	if (r) {
@@ -105,7 +105,7 @@ static int recv_exact(int sock, void *buf, size_t len, int *fd)
 
 	while (got < len) {
 		char control[CMSG_SPACE(sizeof(int))];
-		struct iovec iov = {(char *)buf + got, len - got};
+		struct iovec iov = { (char *)buf + got, len - got };
 		struct msghdr mh = {
 			.msg_iov = &iov,
 			.msg_iovlen = 1,

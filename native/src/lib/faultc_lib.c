@@ -66,7 +66,7 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
 /* <compiled>.policy.json and .decide.so from a base or either file's name. */
 static int artifact_paths(const char *compiled, char *json, char *so, size_t len)
 {
-	static const char *const ext[] = {".policy.json", ".decide.so"};
+	static const char *const ext[] = { ".policy.json", ".decide.so" };
 	size_t n = strlen(compiled);
 
 	for (unsigned i = 0; i < 2; i++) {
@@ -207,7 +207,7 @@ struct faultc_policy *faultc_open(const char *compiled, const struct faultc_open
 				  char *err, size_t errlen)
 {
 	char json[4096], so[4096];
-	struct fc_engine_opts o = {0};
+	struct fc_engine_opts o = { 0 };
 	struct faultc_policy *p = calloc(1, sizeof(*p));
 	int rc, err_no = 0;
 

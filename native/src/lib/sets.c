@@ -16,7 +16,7 @@
 int fc_set_table_bind(struct fc_set_table *t, const char *so, unsigned nr_sets,
 		      unsigned nr_regions, char *err, size_t errlen)
 {
-	*t = (struct fc_set_table){.nr_sets = nr_sets, .nr_regions = nr_regions};
+	*t = (struct fc_set_table){ .nr_sets = nr_sets, .nr_regions = nr_regions };
 	if (!nr_sets)
 		return 0;
 	void *dl = dlopen(so, RTLD_NOW | RTLD_NOLOAD);
@@ -48,7 +48,7 @@ static size_t bitmap_bytes(uint64_t pages)
 int fc_set_bits_publish(struct fc_set_bits *b, const struct fc_set_table *t, unsigned index,
 			uint64_t pages)
 {
-	*b = (struct fc_set_bits){.pages = pages};
+	*b = (struct fc_set_bits){ .pages = pages };
 	if (!t->slots || index >= t->nr_regions)
 		return 0;
 	for (unsigned s = 0; s < t->nr_sets; s++) {

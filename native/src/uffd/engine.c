@@ -53,7 +53,7 @@ static uint64_t probe_features(unsigned flags)
 {
 	char err[8];
 	int fd = open_uffd(flags, err, sizeof(err));
-	struct uffdio_api api = {.api = UFFD_API, .features = 0};
+	struct uffdio_api api = { .api = UFFD_API, .features = 0 };
 	uint64_t f = 0;
 
 	if (fd < 0)
@@ -153,7 +153,7 @@ static int open_engine_uffd(struct fc_engine *e, unsigned flags, char *err, size
 	if (rc < 0)
 		return -rc;
 	e->uffd = rc;
-	struct uffdio_api api = {.api = UFFD_API, .features = want & avail};
+	struct uffdio_api api = { .api = UFFD_API, .features = want & avail };
 
 	if (ioctl(e->uffd, UFFDIO_API, &api) < 0) {
 		rc = errno;
@@ -276,7 +276,7 @@ void fc_engine_stop(struct fc_engine *e)
 	n = atomic_load(&e->nr_regions);
 	for (int i = 0; i < n; i++) {
 		struct fc_region *r = &e->regions[i];
-		struct uffdio_range range = {.start = r->start, .len = r->size};
+		struct uffdio_range range = { .start = r->start, .len = r->size };
 
 		/* Wakes any fault that came after the handlers left. */
 		ioctl(e->uffd, UFFDIO_UNREGISTER, &range);

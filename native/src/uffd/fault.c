@@ -47,7 +47,7 @@ static struct fc_region *find_region(struct fc_engine *e, struct fc_worker *w, u
 static void deliver_sigbus(struct fc_engine *e, uint64_t addr, uint32_t tid, bool missing)
 {
 	if (missing && e->poison) {
-		struct uffdio_poison p = {.range = {.start = addr, .len = PAGE}};
+		struct uffdio_poison p = { .range = { .start = addr, .len = PAGE } };
 
 		if (ioctl(e->uffd, UFFDIO_POISON, &p) == 0 || errno == EEXIST) {
 			if (errno == EEXIST)
@@ -117,7 +117,7 @@ static void forbid_write(struct fc_engine *e, uint64_t addr, uint32_t tid)
 {
 	if (tid && e->poison && sigbus_pending(tid) &&
 	    madvise((void *)(uintptr_t)addr, PAGE, MADV_DONTNEED) == 0) {
-		struct uffdio_poison p = {.range = {.start = addr, .len = PAGE}};
+		struct uffdio_poison p = { .range = { .start = addr, .len = PAGE } };
 
 		if (ioctl(e->uffd, UFFDIO_POISON, &p) == 0 || errno == EEXIST)
 			return; /* UFFDIO_POISON wakes the thread */
@@ -140,7 +140,7 @@ static void handle_write(struct fc_worker *w, struct fc_region *r,
 		forbid_write(e, addr, tid);
 	} else {
 		struct uffdio_writeprotect wp = {
-			.range = {.start = addr, .len = PAGE},
+			.range = { .start = addr, .len = PAGE },
 			.mode = 0, /* unprotect and wake */
 		};
 
@@ -180,7 +180,7 @@ static void missing_zero_page(struct fc_engine *e, struct fc_region *r, uint64_t
 			      uint32_t write, uint32_t tid, const struct faultc_decision *d,
 			      uint32_t action_taken)
 {
-	struct uffdio_zeropage z = {.range = {.start = addr, .len = PAGE}};
+	struct uffdio_zeropage z = { .range = { .start = addr, .len = PAGE } };
 	unsigned pages = 0;
 
 	if (ioctl(e->uffd, UFFDIO_ZEROPAGE, &z) == 0) {
@@ -315,7 +315,7 @@ static void finish_missing(struct fc_worker *w, struct fc_region *r, uint64_t ad
 static void missing_deferred(struct fc_worker *w, struct fc_region *r, uint64_t addr,
 			     uint32_t write, uint32_t tid, struct faultc_decision *d)
 {
-	struct fc_batch b = {.base = addr, .n = 1, .write_now = write && r->wp};
+	struct fc_batch b = { .base = addr, .n = 1, .write_now = write && r->wp };
 	uint32_t kind = 0;
 	uint32_t error = fc_defer_ask(w->e, r, addr, write, tid, w->buf, &kind);
 
@@ -339,7 +339,7 @@ static void handle_missing(struct fc_worker *w, struct fc_region *r,
 {
 	struct fc_engine *e = w->e;
 	struct faultc_decision d;
-	struct fc_batch b = {.write_now = write && r->wp};
+	struct fc_batch b = { .write_now = write && r->wp };
 	uint32_t action_taken, error;
 
 	fc_decide(e, r, addr, FAULTC_ON_MISSING, write, &d);

@@ -169,8 +169,8 @@ static int start_handler(struct fc_engine *e, struct fc_worker *w, char *err, si
 	 * EPOLLEXCLUSIVE: a fault wakes one idle handler, not all of them
 	 * (a poll() on the uffd itself would wake every handler).
 	 */
-	struct epoll_event uev = {.events = EPOLLIN | EPOLLEXCLUSIVE};
-	struct epoll_event sev = {.events = EPOLLIN};
+	struct epoll_event uev = { .events = EPOLLIN | EPOLLEXCLUSIVE };
+	struct epoll_event sev = { .events = EPOLLIN };
 	int rc;
 
 	w->e = e;

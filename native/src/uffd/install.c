@@ -11,7 +11,7 @@
 
 void fc_wake_page(struct fc_engine *e, uint64_t addr)
 {
-	struct uffdio_range range = {.start = addr, .len = PAGE};
+	struct uffdio_range range = { .start = addr, .len = PAGE };
 
 	ioctl(e->uffd, UFFDIO_WAKE, &range);
 }
@@ -26,7 +26,7 @@ static int fill_range(struct fc_engine *e, const struct fc_region *r, uint64_t d
 {
 	if (!src) {
 		struct uffdio_continue c = {
-			.range = {.start = dst, .len = len},
+			.range = { .start = dst, .len = len },
 			.mode = dontwake ? UFFDIO_CONTINUE_MODE_DONTWAKE : 0,
 		};
 

@@ -25,11 +25,11 @@ static int register_region(struct fc_engine *e, int slot, uint32_t policy_region
 			   uint64_t minor_len, uint32_t zc, char *err, size_t errlen)
 {
 	struct uffdio_register minor = {
-		.range = {.start = (uint64_t)(uintptr_t)addr, .len = minor_len},
+		.range = { .start = (uint64_t)(uintptr_t)addr, .len = minor_len },
 		.mode = reg_mode | UFFDIO_REGISTER_MODE_MINOR,
 	};
 	struct uffdio_register reg = {
-		.range = {.start = (uint64_t)(uintptr_t)addr + minor_len, .len = size - minor_len},
+		.range = { .start = (uint64_t)(uintptr_t)addr + minor_len, .len = size - minor_len },
 		.mode = reg_mode,
 	};
 	struct fc_region *r = &e->regions[slot];
@@ -55,7 +55,7 @@ static int register_region(struct fc_engine *e, int slot, uint32_t policy_region
 	r->dirty = calloc(r->dirty_words, sizeof(uint64_t));
 	pthread_mutex_init(&r->dirty_lock, NULL);
 	if (!r->dirty) {
-		struct uffdio_range range = {.start = r->start, .len = size};
+		struct uffdio_range range = { .start = r->start, .len = size };
 
 		ioctl(e->uffd, UFFDIO_UNREGISTER, &range);
 		pthread_mutex_destroy(&r->dirty_lock);

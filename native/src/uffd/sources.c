@@ -27,7 +27,7 @@ static int open_source(struct fc_engine *e, unsigned i, const char *path,
 	struct statfs fs;
 
 	if (fc_http_is_url(path)) {
-		struct fc_http_opts ho = {.deadline_ms = e->http_deadline_ms};
+		struct fc_http_opts ho = { .deadline_ms = e->http_deadline_ms };
 		int rc = 0;
 
 		e->source_http[i] = fc_http_open(path, &ho, err, errlen, &rc);
@@ -67,6 +67,11 @@ int fc_open_sources(struct fc_engine *e, const struct fc_engine_opts *o,
 			return rc;
 	}
 	return 0;
+}
+
+uint64_t fc_engine_source_size(struct fc_engine *e, unsigned source)
+{
+	return source < e->nr_sources ? e->source_size[source] : 0;
 }
 
 void fc_close_sources(struct fc_engine *e)
