@@ -15,9 +15,9 @@ import { ENGINE_NAMES, type EngineName, type PolicyIR, type Stmt } from './ir.js
 import { blockPrefetch } from './region-traits.js';
 
 export function enginesFor(policy: Omit<PolicyIR, 'engines'>): EngineName[] {
-  // Run-time sets are filled through libfaultc on the uffd engine; the
-  // kernel program carries each set as an array map nothing fills yet.
-  if ((policy.sets?.length ?? 0) > 0) return ENGINE_NAMES.filter((e) => e !== 'kernel');
+  // Run-time sets run everywhere: filled through libfaultc or Region.addToSet
+  // on uffd (bitmaps) and kernel (the program's maps); on trace they are empty.
+
   // `prefetch block` needs the hook's block direction (not in kernel/patches yet).
   if (policy.regions.some((r) => blockPrefetch(r.onMissing))) return ENGINE_NAMES.filter((e) => e !== 'kernel');
   return [...ENGINE_NAMES];

@@ -102,6 +102,18 @@ uint32_t fk_region_index(struct fk_engine *e, int slot);
 int fk_engine_counts(struct fk_engine *e, uint32_t policy_region,
 		     uint64_t out[FK_COUNTS_PER_REGION]);
 
+/*
+ * Run-time sets (`set <name>`, by index): pages [first, first + n) of
+ * policy_region in (on) or out of set `set`, in the program's map and in
+ * the bitmaps of the handlers of `on write` rules and defer. The program's
+ * next fault of such a page sees it. 0, -EINVAL (no such set or region),
+ * -ERANGE (past the region's end), -ENOSPC (the map is full), message in err.
+ */
+int fk_engine_set_change(struct fk_engine *e, uint32_t policy_region, int set, uint64_t first,
+			 uint64_t n, bool on, char *err, size_t errlen);
+/* 1 when page is in the set, 0 when not, or a negative errno. */
+int fk_engine_set_test(struct fk_engine *e, uint32_t policy_region, int set, uint64_t page);
+
 /* What the uffd engine watching a region saw of its `on write` rules. */
 struct fk_write_stats {
 	uint64_t write_faults; /* first writes handled */

@@ -110,6 +110,8 @@ public:
 			InstanceMethod("counts", &KernelEngine::Counts),
 			InstanceMethod("writes", &KernelEngine::Writes),
 			InstanceMethod("attachProcess", &KernelEngine::AttachProcess),
+			InstanceMethod("setChange", &KernelEngine::SetChange),
+			InstanceMethod("setHas", &KernelEngine::SetHas),
 			InstanceMethod("dirtyPages", &KernelEngine::DirtyPages),
 			InstanceMethod("resetDirty", &KernelEngine::ResetDirty),
 			InstanceMethod("drainEvents", &KernelEngine::DrainEvents),
@@ -250,6 +252,50 @@ private:
 		if (rc < 0)
 			KernelError(env, err, -rc).ThrowAsJavaScriptException();
 		return env.Undefined();
+	}
+
+	// setChange(policyRegion, set, firstPage, pages, add): the program's set map (fk_engine_set_change)
+	Napi::Value SetChange(const Napi::CallbackInfo &info)
+	{
+		Napi::Env env = info.Env();
+		struct fk_engine *e = Engine(env);
+		if (!e)
+			return env.Undefined();
+		if (info.Length() < 5 || !info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsNumber() ||
+		    !info[3].IsNumber()) {
+			Napi::TypeError::New(env, "setChange(region: number, set: number, firstPage: number, pages: number, add: boolean)")
+				.ThrowAsJavaScriptException();
+			return env.Undefined();
+		}
+		char err[512] = "";
+		int rc = fk_engine_set_change(e, info[0].As<Napi::Number>().Uint32Value(),
+					      info[1].As<Napi::Number>().Int32Value(),
+					      (uint64_t)info[2].As<Napi::Number>().Int64Value(),
+					      (uint64_t)info[3].As<Napi::Number>().Int64Value(), info[4].ToBoolean(),
+					      err, sizeof(err));
+		if (rc < 0)
+			KernelError(env, err, -rc).ThrowAsJavaScriptException();
+		return env.Undefined();
+	}
+
+	// setHas(policyRegion, set, page) -> boolean
+	Napi::Value SetHas(const Napi::CallbackInfo &info)
+	{
+		Napi::Env env = info.Env();
+		struct fk_engine *e = Engine(env);
+		if (!e)
+			return env.Undefined();
+		if (info.Length() < 3 || !info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsNumber()) {
+			Napi::TypeError::New(env, "setHas(region: number, set: number, page: number)").ThrowAsJavaScriptException();
+			return env.Undefined();
+		}
+		int rc = fk_engine_set_test(e, info[0].As<Napi::Number>().Uint32Value(), info[1].As<Napi::Number>().Int32Value(),
+					    (uint64_t)info[2].As<Napi::Number>().Int64Value());
+		if (rc < 0) {
+			KernelError(env, "cannot read the set's map", -rc).ThrowAsJavaScriptException();
+			return env.Undefined();
+		}
+		return Napi::Boolean::New(env, rc == 1);
 	}
 
 	// writes(slot) -> { writeFaults, sigbus, errors } of the region's `on write` rules

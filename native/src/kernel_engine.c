@@ -35,6 +35,7 @@
 #include "common/source_file.h"
 #include "fault_policy_uapi.h"
 #include "kernel_engine.h"
+#include "kernel_sets.h"
 #include "uffd_engine.h"
 #include "uffd/source_http.h"
 
@@ -49,6 +50,7 @@ struct fk_region {
 	uint64_t size;
 	uint32_t index;
 	int watch; /* slot in the engine's uffd engine, or -1 */
+	struct fc_set_bits host_sets; /* the watcher's copy of the region's sets */
 };
 
 struct fk_engine {
@@ -78,6 +80,10 @@ struct fk_engine {
 	unsigned defer_deadline_ms;
 	unsigned http_deadline_ms;
 	unsigned nr_threads;
+	/* run-time sets: the program's maps, and the watcher's bitmaps */
+	int set_fd[FAULTC_MAX_SETS];
+	int nr_sets;
+	struct fc_set_table host_sets;
 };
 
 int fk_hook_version(void)
@@ -199,6 +205,7 @@ struct fk_engine *fk_engine_open(const struct fk_engine_opts *opts, char *err,
 		goto fail;
 	}
 	e->prog_fd = bpf_program__fd(prog);
+	e->nr_sets = fk_sets_find(e->obj, e->set_fd);
 	e->counts_fd = bpf_map__fd(bpf_object__find_map_by_name(e->obj, FK_COUNTS_MAP));
 	e->rb = ring_buffer__new(bpf_map__fd(map), on_sample, e, NULL);
 	if (!e->rb) {
@@ -266,10 +273,19 @@ static struct fc_engine *watcher(struct fk_engine *e, char *err, size_t errlen, 
 	for (unsigned i = 0; i < e->nr_sources; i++)
 		o.source_paths[i] = e->source_path[i];
 	e->watcher = fc_engine_open(&o, err, errlen, &err_no);
-	if (!e->watcher)
+	if (!e->watcher) {
 		*rc = -err_no;
-	else if (e->defer_notify)
+		return NULL;
+	}
+	if (e->defer_notify)
 		fc_engine_set_defer(e->watcher, e->defer_notify, e->defer_ctx, e->defer_deadline_ms);
+	/* Its handlers run the host decision library: the sets go there too. */
+	*rc = fc_set_table_bind(&e->host_sets, e->decide_path, (unsigned)e->nr_sets,
+				e->nr_regions, err, errlen);
+	if (*rc < 0) {
+		fc_engine_close(e->watcher);
+		e->watcher = NULL;
+	}
 	return e->watcher;
 }
 
@@ -375,6 +391,7 @@ int fk_engine_add_region(struct fk_engine *e, uint32_t policy_region, uint64_t s
 		return -EEXIST;
 	}
 	int watch = -1;
+	struct fc_set_bits host_sets = { 0 };
 
 	/* Any region may copy from an http source: those copies are defers. */
 	if (e->remote)
@@ -384,19 +401,32 @@ int fk_engine_add_region(struct fk_engine *e, uint32_t policy_region, uint64_t s
 		unsigned mode = ((flags & FK_REGION_DEFER) ? FC_WATCH_MISSING : 0) |
 				((flags & FK_REGION_WRITES) ? FC_WATCH_WRITES : 0);
 
+		if (w) {
+			rc = fc_set_bits_publish(&host_sets, &e->host_sets, policy_region,
+						 size / FAULTC_PAGE_SIZE);
+			if (rc < 0)
+				set_err(err, errlen, "cannot publish the region's run-time sets: %s%s",
+					strerror(-rc), rc == -EBUSY ? " (another open instance of the policy holds them)" : "");
+		}
 		/* Registered before the attach: no page is ever installed unprotected. */
-		watch = w ? fc_engine_watch_region(w, policy_region, addr, size, mode, err, errlen) : rc;
+		watch = w && rc >= 0 ? fc_engine_watch_region(w, policy_region, addr, size, mode, err, errlen) : rc;
 		if (watch < 0) {
+			if (w)
+				fc_set_bits_withdraw(&e->host_sets, policy_region);
+			fc_set_bits_unmap(&host_sets);
 			munmap(addr, size);
 			return watch;
 		}
 	}
 	rc = attach(e, policy_region, (uintptr_t)addr, size, -1, err, errlen);
 	if (rc < 0) {
+		if (host_sets.nr_sets)
+			fc_set_bits_withdraw(&e->host_sets, policy_region);
+		fc_set_bits_unmap(&host_sets);
 		munmap(addr, size);
 		return rc;
 	}
-	e->region[e->nr_slots] = (struct fk_region){ addr, size, policy_region, watch };
+	e->region[e->nr_slots] = (struct fk_region){ addr, size, policy_region, watch, host_sets };
 	return e->nr_slots++;
 }
 
@@ -437,6 +467,45 @@ uint64_t fk_region_size(struct fk_engine *e, int slot)
 uint32_t fk_region_index(struct fk_engine *e, int slot)
 {
 	return slot >= 0 && slot < e->nr_slots ? e->region[slot].index : 0;
+}
+
+int fk_engine_set_change(struct fk_engine *e, uint32_t policy_region, int set, uint64_t first,
+			 uint64_t n, bool on, char *err, size_t errlen)
+{
+	int rc;
+
+	if (set < 0 || set >= e->nr_sets || e->set_fd[set] < 0 || policy_region >= e->nr_regions) {
+		set_err(err, errlen, "no set %d or region %u in this policy", set, policy_region);
+		return -EINVAL;
+	}
+	for (int i = 0; i < e->nr_slots; i++) {
+		if (e->region[i].index == policy_region &&
+		    (first > e->region[i].size / FAULTC_PAGE_SIZE ||
+		     n > e->region[i].size / FAULTC_PAGE_SIZE - first)) {
+			set_err(err, errlen, "pages past the region's end");
+			return -ERANGE;
+		}
+	}
+	rc = fk_sets_change(e->set_fd[set], policy_region, first, n, on);
+	if (rc < 0) {
+		if (rc == -ENOSPC)
+			set_err(err, errlen, "the set's map is full (%u words of 64 pages per set)",
+				FK_SET_MAP_WORDS);
+		else
+			set_err(err, errlen, "cannot change the set's map: %s", strerror(-rc));
+		return rc;
+	}
+	for (int i = 0; i < e->nr_slots; i++)
+		if (e->region[i].index == policy_region && e->region[i].host_sets.nr_sets)
+			fc_set_bits_change(&e->region[i].host_sets, set, first, n, on);
+	return 0;
+}
+
+int fk_engine_set_test(struct fk_engine *e, uint32_t policy_region, int set, uint64_t page)
+{
+	if (set < 0 || set >= e->nr_sets || e->set_fd[set] < 0 || policy_region >= e->nr_regions)
+		return -EINVAL;
+	return fk_sets_test(e->set_fd[set], policy_region, page);
 }
 
 int fk_engine_counts(struct fk_engine *e, uint32_t policy_region,
@@ -557,8 +626,13 @@ void fk_engine_close(struct fk_engine *e)
 	if (!e)
 		return;
 	/* Resolves what its handlers hold, unregisters (waking any fault left). */
+	for (int i = 0; i < e->nr_slots; i++)
+		if (e->region[i].host_sets.nr_sets)
+			fc_set_bits_withdraw(&e->host_sets, e->region[i].index);
 	if (e->watcher)
 		fc_engine_close(e->watcher);
+	for (int i = 0; i < e->nr_slots; i++)
+		fc_set_bits_unmap(&e->region[i].host_sets);
 	/* munmap drops each VMA's reference to the program and the sources. */
 	for (int i = 0; i < e->nr_slots; i++)
 		munmap(e->region[i].addr, e->region[i].size);

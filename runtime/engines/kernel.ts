@@ -41,6 +41,9 @@ export interface NativeKernelEngine extends DeferNative {
    * (FAULTC_KERNEL_EPERM); FAULTC_KERNEL_ESRCH when it is gone.
    */
   attachProcess(region: number, pid: number, address: bigint, size: bigint): void;
+  /** Run-time sets: the program's map of set `set` (and the `on write` handlers' bitmaps). */
+  setChange(region: number, set: number, firstPage: number, pages: number, add: boolean): void;
+  setHas(region: number, set: number, page: number): boolean;
   dirtyPages(slot: number): number[];
   resetDirty(slot: number): void;
   drainEvents(): Buffer;
@@ -184,6 +187,22 @@ class KernelRegion implements EngineRegion {
 
   touch(pages: Uint32Array, opts: TouchOptions = {}): Promise<TouchResult> {
     return this.native.touch(this.slot, pages, opts.threads ?? 1, opts.write ?? false, opts.value ?? 0, opts.latencies ?? false);
+  }
+
+  setChange(set: number, firstPage: number, pages: number, add: boolean): void {
+    try {
+      this.native.setChange(this.index, set, firstPage, pages, add);
+    } catch (e) {
+      rethrow(e);
+    }
+  }
+
+  setHas(set: number, page: number): boolean {
+    try {
+      return this.native.setHas(this.index, set, page);
+    } catch (e) {
+      rethrow(e);
+    }
   }
 }
 
