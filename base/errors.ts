@@ -77,6 +77,7 @@ export const RUNTIME_CODES = {
   FAULTC_CRIU_IMAGE_MISSING: { exit: EXIT.input, message: 'a CRIU image that cannot be read' },
   FAULTC_CRIU_PAGES_SIZE: { exit: EXIT.input, message: 'pages-*.img is shorter than its pagemap says' },
   FAULTC_CRIU_UNSUPPORTED: { exit: EXIT.input, message: 'images that use a CRIU feature lazy-pages does not serve' },
+  FAULTC_CRIU_POLICY: { exit: EXIT.input, message: 'a --policy for lazy-pages that has errors or does not fit the images' },
   FAULTC_CRIU_WORKING_SET: { exit: EXIT.input, message: 'a working-set file that cannot be used' },
   FAULTC_CRIU_EIO: { exit: EXIT.internal, message: 'the lazy-pages daemon failed' },
   // ---- code generation (internal: a policy that passed the checks always emits) ----

@@ -108,7 +108,7 @@ function lowerStmt(s: StmtAst, handler: Handler, ctx: ExprContext): Stmt | undef
         source = b.index;
         ctx.usedSources.add(b.index);
       }
-      let at: Expr | undefined = { kind: 'var', name: 'offset', span: s.source.span };
+      let at: Expr | undefined = { kind: 'var', name: ctx.copyAt ?? 'offset', span: s.source.span };
       if (s.at) {
         at = expr(s.at, ctx);
         const c = constantValue(at);

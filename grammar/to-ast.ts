@@ -52,6 +52,14 @@ export interface BlockVal {
   depth: number;
 }
 
+/** `in <source> ...` of a region taken from an image, as the parser saw it. */
+export interface ImageHead {
+  inKw: IToken;
+  source: IToken;
+  name?: IToken;
+  word?: IToken;
+}
+
 export interface StmtVal {
   stmt: StmtAst;
   depth: number;
@@ -149,16 +157,22 @@ export class AstBuilder {
     return { name: this.ident(name, at), kind: this.ident(kind, at), path, span: this.cover([kw, str, kind], at) };
   }
 
-  region(kw: IToken, name: IToken, size: Val | undefined, atExpr: Val | undefined, handlers: (HandlerAst | undefined)[], close: IToken): RegionAst {
+  region(kw: IToken, name: IToken, size: Val | undefined, atExpr: Val | undefined, handlers: (HandlerAst | undefined)[], close: IToken, image?: ImageHead): RegionAst {
     const at = this.at(kw);
-    const sizeE = size?.e ?? this.errorExpr(at);
+    const sizeE = size?.e ?? (image ? undefined : this.errorExpr(at));
     const r: RegionAst = {
       name: this.ident(name, at),
-      size: sizeE,
       handlers: handlers.filter((h): h is HandlerAst => h !== undefined),
-      span: this.cover([kw, close, sizeE.span], at),
+      span: this.cover([kw, close, sizeE?.span], at),
     };
+    if (sizeE) r.size = sizeE;
     if (atExpr) r.at = atExpr.e;
+    if (image) {
+      const head = this.at(image.inKw);
+      r.image = { source: this.ident(image.source, head), span: this.cover([image.inKw, image.source, image.name, image.word, sizeE?.span], head) };
+      if (image.name && real(image.name)) r.image.name = { value: decodeString(image.name, this.src, []), span: this.tspan(image.name) };
+      if (image.word) r.image.word = this.ident(image.word, head);
+    }
     return r;
   }
 

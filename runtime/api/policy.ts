@@ -237,6 +237,9 @@ export async function loadPolicy(path: string, options: LoadPolicyOptions = {}):
   } catch (e) {
     throw new RuntimeError(codeOf(e, 'FAULTC_MANIFEST'), (e as Error).message);
   }
+  if (manifest.ir.engines.length === 0) {
+    throw new RuntimeError('FAULTC_CRIU_POLICY', `policy ${manifest.policy} takes its regions from a process image: serve it with faultc lazy-pages -D <images> --policy ${path}`);
+  }
   if (options.policy !== undefined && manifest.policy !== options.policy) {
     throw new RuntimeError('FAULTC_POLICY_NOT_FOUND', `${path} holds policy ${manifest.policy}, not ${options.policy}`);
   }

@@ -43,6 +43,14 @@ export interface Vma {
   status: number;
 }
 
+/** A run of lazy pages in one VMA, and where the pages image holds them. */
+export interface LazyArea {
+  start: number;
+  nrPages: number;
+  fileOffset: number;
+  vma: Vma;
+}
+
 export interface PagemapEntry {
   vaddr: number;
   nrPages: number;
@@ -136,6 +144,23 @@ export function readMm(dir: string, pid: number): Vma[] {
         status: requiredNumber(f, 7, 'status'),
       };
     });
+  });
+}
+
+/** Where mm-<pid>.img says the stack starts and the brk heap lies (the language's "[stack]" and "[heap]"). */
+export interface MmLayout {
+  startStack: number;
+  startBrk: number;
+  brk: number;
+}
+
+export function readMmLayout(dir: string, pid: number): MmLayout {
+  const path = join(dir, `mm-${pid}.img`);
+  return decoded(path, () => {
+    const [mm] = readImage(path, MAGIC.mm);
+    if (mm === undefined) throw imageError(path, 'no mm_entry');
+    const f = decodeFields(mm);
+    return { startStack: requiredAddress(f, 5, 'mm_start_stack'), startBrk: requiredAddress(f, 6, 'mm_start_brk'), brk: requiredAddress(f, 7, 'mm_brk') };
   });
 }
 
