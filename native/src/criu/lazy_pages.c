@@ -130,6 +130,10 @@ struct lp_daemon {
 	struct lp_worker *workers;
 	unsigned nr_workers;
 	struct lp_holder holder; /* keeps the uffds should the daemon die */
+	struct lp_mapped {
+		const uint8_t *p; /* NULL: not mapped (every read a pread) */
+		uint64_t len;
+	} * mapped; /* per image: its pages image, mapped at open */
 	pthread_mutex_t err_lock;
 	struct lp_error errors[MAX_ERRORS];
 	size_t nr_errors;
@@ -934,19 +938,40 @@ static void *handler_main(void *arg)
 
 /* ---- tasks ---- */
 
-/* Without a mapping (an empty or unmappable file) every read is a pread. */
+/*
+ * Each pages image is mapped once, when the daemon opens, with its page
+ * tables filled (MAP_POPULATE): the copies during the restore then take no
+ * fault on the daemon's side. Tasks (forks too) share the mapping. Without
+ * one (an empty or unmappable file) every read is a pread.
+ */
+static void map_images(struct lp_daemon *d)
+{
+	d->mapped = calloc(d->nr_images ? d->nr_images : 1, sizeof(*d->mapped));
+	for (size_t i = 0; d->mapped && i < d->nr_images; i++) {
+		int fd = open(d->images[i].pages_path, O_RDONLY | O_CLOEXEC);
+		struct stat st;
+		void *p;
+
+		if (fd < 0)
+			continue;
+		if (!fstat(fd, &st) && st.st_size > 0) {
+			p = mmap(NULL, st.st_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+			if (p != MAP_FAILED) {
+				d->mapped[i] = (struct lp_mapped){ p, (uint64_t)st.st_size };
+			}
+		}
+		close(fd);
+	}
+}
+
 static void map_pages(struct lp_task *t)
 {
-	struct stat st;
-	void *p;
+	const struct lp_mapped *m = t->d->mapped ? &t->d->mapped[t->img - t->d->images] : NULL;
 
-	if (fstat(t->pages_fd, &st) || st.st_size <= 0)
-		return;
-	p = mmap(NULL, st.st_size, PROT_READ, MAP_PRIVATE, t->pages_fd, 0);
-	if (p == MAP_FAILED)
-		return;
-	t->pages_map = p;
-	t->pages_map_len = st.st_size;
+	if (m && m->p) {
+		t->pages_map = m->p;
+		t->pages_map_len = m->len;
+	}
 }
 
 static struct lp_task *new_task(struct lp_daemon *d, const struct lp_task_image *img,
@@ -1024,8 +1049,6 @@ fail:
 
 static void free_task(struct lp_task *t)
 {
-	if (t->pages_map)
-		munmap((void *)t->pages_map, t->pages_map_len);
 	if (t->uffd >= 0)
 		close(t->uffd);
 	if (t->pages_fd >= 0)
@@ -1146,6 +1169,7 @@ struct lp_daemon *lp_open(const struct lp_opts *o, const struct lp_task_image *t
 	d->done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (!d->sock_path || d->stop_fd < 0 || d->done_fd < 0)
 		goto fail;
+	map_images(d);
 	fd = lp_listen(o->sock_path);
 	if (fd < 0) {
 		*errnum = -fd;
@@ -1534,6 +1558,10 @@ void lp_close(struct lp_daemon *d)
 		close(d->stop_fd);
 	if (d->done_fd >= 0)
 		close(d->done_fd);
+	for (size_t i = 0; d->mapped && i < d->nr_images; i++)
+		if (d->mapped[i].p)
+			munmap((void *)d->mapped[i].p, d->mapped[i].len);
+	free(d->mapped);
 	pthread_mutex_destroy(&d->tasks_lock);
 	pthread_mutex_destroy(&d->err_lock);
 	free(d->sock_path);
