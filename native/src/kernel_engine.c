@@ -97,7 +97,16 @@ static int on_sample(void *ctx, void *data, size_t size)
 {
 	struct fk_engine *e = ctx;
 
+	const struct faultc_event *ev = data;
+
 	if (size < sizeof(struct faultc_event))
+		return 0;
+	/*
+	 * A page the program deferred to the watcher (a `defer` rule, a copy
+	 * from an http source): the watcher reports it once resolved, with the
+	 * pages it installed or its failure, as the uffd engine does.
+	 */
+	if (e->watcher && ev->handler == FAULTC_ON_MISSING && ev->action == FAULTC_ACT_DEFER)
 		return 0;
 	e->seen++;
 	if (e->fn)
@@ -604,14 +613,8 @@ int fk_engine_poll(struct fk_engine *e, int timeout_ms, fk_event_fn fn, void *ct
 
 		do {
 			n = fc_engine_drain_events(e->watcher, ev, 64);
-			/*
-			 * The program reports missing pages itself, deferred
-			 * ones too; not those it deferred for an http source,
-			 * whose copies (or failures) the watcher reports.
-			 */
+			/* Missing pages here are the ones the program deferred (on_sample). */
 			for (size_t i = 0; i < n; i++) {
-				if (ev[i].handler == FAULTC_ON_MISSING && ev[i].action == FAULTC_ACT_DEFER)
-					continue;
 				e->seen++;
 				if (fn)
 					fn(ctx, &ev[i]);
