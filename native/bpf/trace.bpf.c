@@ -211,7 +211,7 @@ struct faultc_vma_info {
 	__u64 end;
 	__u64 pgoff;
 	__u64 dev;
-	__u64 ino;		/* 0 for anonymous memory */
+	__u64 ino; /* 0 for anonymous memory */
 };
 
 static long faultc_vma_found(struct task_struct *task, struct vm_area_struct *vma, void *data)
@@ -458,8 +458,7 @@ static __always_inline void faultc_on_fault(__u64 address, __u64 error_code, __u
 	ev->action = rep.action;
 	ev->pages = rep.pages;
 	ev->error = rep.error;
-	wake = bpf_ringbuf_query(&faultc_events, BPF_RB_AVAIL_DATA) >= faultc_cfg.wakeup_bytes ?
-		BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+	wake = bpf_ringbuf_query(&faultc_events, BPF_RB_AVAIL_DATA) >= faultc_cfg.wakeup_bytes ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
 	bpf_ringbuf_submit(ev, wake);
 }
 

@@ -23,9 +23,9 @@
 #define FAULTC_MODE_NOTIFY 1
 
 /* faultc_trace_config.flags */
-#define FAULTC_TF_PROT 1U	/* also protection faults (writes to present pages) */
-#define FAULTC_TF_FOLLOW 2U	/* trace the children a target forks */
-#define FAULTC_TF_KERNEL 4U	/* also faults the kernel takes on user memory */
+#define FAULTC_TF_PROT 1U /* also protection faults (writes to present pages) */
+#define FAULTC_TF_FOLLOW 2U /* trace the children a target forks */
+#define FAULTC_TF_KERNEL 4U /* also faults the kernel takes on user memory */
 
 /* faultc_targets values */
 #define FAULTC_TARGET_TRACED 1
@@ -39,21 +39,21 @@
 #define FAULTC_NAME_RECORD 0xff
 
 struct faultc_range {
-	__u64 start;		/* first byte (page-aligned) */
-	__u64 end;		/* one past the last byte */
-	__u64 base;		/* offset of start within its region */
-	__u32 region;		/* region index */
-	__u32 flags;		/* reserved, 0 */
+	__u64 start; /* first byte (page-aligned) */
+	__u64 end; /* one past the last byte */
+	__u64 base; /* offset of start within its region */
+	__u32 region; /* region index */
+	__u32 flags; /* reserved, 0 */
 };
 
 /* Load-time configuration: the program's read-only data, set before load. */
 struct faultc_trace_config {
-	__u32 mode;		/* FAULTC_MODE_* */
-	__u32 flags;		/* FAULTC_TF_* */
+	__u32 mode; /* FAULTC_MODE_* */
+	__u32 flags; /* FAULTC_TF_* */
 	__u64 wakeup_bytes;
 	__u64 source_size[FAULTC_TRACE_MAX_SOURCES];
-	__u32 heap_region;	/* region + 1 of the [heap] VMA filter, 0 if none */
-	__u32 stack_region;	/* region + 1 of the [stack] VMA filter, 0 if none */
+	__u32 heap_region; /* region + 1 of the [heap] VMA filter, 0 if none */
+	__u32 stack_region; /* region + 1 of the [stack] VMA filter, 0 if none */
 };
 
 /*
@@ -68,9 +68,9 @@ struct faultc_trace_live {
 
 /* A mapped file, as the kernel names it: offsets are file offsets. */
 struct faultc_file {
-	__u64 dev;		/* super_block s_dev (kernel encoding) */
+	__u64 dev; /* super_block s_dev (kernel encoding) */
 	__u64 ino;
-	__u32 region;		/* region index */
+	__u32 region; /* region index */
 	__u32 pad;
 };
 

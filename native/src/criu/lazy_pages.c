@@ -52,25 +52,34 @@
 #define LP_PENDING 1024
 #define LP_SIGBUS_GRACE_NS 1000000000ull
 
-enum { PENDING, INFLIGHT, DONE, DROPPED, BAD };
-enum how { BY_DEMAND, BY_BACKGROUND };
+enum {
+	PENDING,
+	INFLIGHT,
+	DONE,
+	DROPPED,
+	BAD,
+};
+enum how {
+	BY_DEMAND,
+	BY_BACKGROUND,
+};
 
 struct lp_map {
-	uint64_t cur;		/* where the pages are now */
-	uint64_t img;		/* where the image has them */
+	uint64_t cur; /* where the pages are now */
+	uint64_t img; /* where the image has them */
 	uint64_t nr;
-	uint64_t base;		/* index of the first page */
-	int64_t off;		/* pages-image offset of the first page */
+	uint64_t base; /* index of the first page */
+	int64_t off; /* pages-image offset of the first page */
 };
 
 struct lp_task {
 	struct lp_daemon *d;
 	struct lp_task *parent;
-	_Atomic int32_t pid;	/* 0: forked after the restore, not found yet */
-	uint32_t slot;		/* index in the daemon's tasks */
+	_Atomic int32_t pid; /* 0: forked after the restore, not found yet */
+	uint32_t slot; /* index in the daemon's tasks */
 	int uffd;
 	int pages_fd;
-	const uint8_t *pages_map;	/* the pages image, mapped read-only */
+	const uint8_t *pages_map; /* the pages image, mapped read-only */
 	uint64_t pages_map_len;
 	const struct lp_task_image *img;
 	pthread_rwlock_t lock;
@@ -79,17 +88,17 @@ struct lp_task {
 	_Atomic uint8_t *state;
 	uint64_t nr_pages;
 	_Atomic uint64_t remaining;
-	_Atomic uint64_t seq_cursor;	/* background: next page index to look at */
-	_Atomic uint64_t first_cursor;	/* background: next replay entry */
+	_Atomic uint64_t seq_cursor; /* background: next page index to look at */
+	_Atomic uint64_t first_cursor; /* background: next replay entry */
 	_Atomic int gone;
-	_Atomic uint64_t sigbus_at;	/* first SIGBUS sent, 0: none */
-	_Atomic uint64_t last_bad;	/* last address reported (the first page is never lazy) */
+	_Atomic uint64_t sigbus_at; /* first SIGBUS sent, 0: none */
+	_Atomic uint64_t last_bad; /* last address reported (the first page is never lazy) */
 	struct {
 		_Atomic uint64_t faults, demand, prefetch, background, zero, dropped, raced, errors;
 		_Atomic uint64_t t_first_fault, t_done;
 	} st;
 	uint64_t t_adopt;
-	pthread_mutex_t rec_lock;	/* first-touch order */
+	pthread_mutex_t rec_lock; /* first-touch order */
 	uint64_t *rec;
 	size_t nr_rec, cap_rec;
 };
@@ -99,7 +108,7 @@ struct lp_worker {
 	pthread_t thread;
 	int epfd;
 	uint8_t *buf;
-	uint64_t pending[LP_PENDING];	/* faults to retry after an event (EAGAIN) */
+	uint64_t pending[LP_PENDING]; /* faults to retry after an event (EAGAIN) */
 	struct lp_task *pending_task[LP_PENDING];
 	unsigned nr_pending;
 };
@@ -110,21 +119,21 @@ struct lp_daemon {
 	size_t nr_images;
 	char *sock_path;
 	int listen_fd;
-	int stop_fd;		/* eventfd: handlers and lp_run() return */
-	int done_fd;		/* eventfd: a task finished (wakes lp_run()) */
+	int stop_fd; /* eventfd: handlers and lp_run() return */
+	int done_fd; /* eventfd: a task finished (wakes lp_run()) */
 	uint64_t t0;
 	pthread_mutex_t tasks_lock;
 	struct lp_task *tasks[MAX_TASKS];
 	_Atomic size_t nr_tasks;
-	_Atomic unsigned bg_next;	/* round-robin over tasks */
-	_Atomic int restored;	/* the restore sent its last task: areas registered */
+	_Atomic unsigned bg_next; /* round-robin over tasks */
+	_Atomic int restored; /* the restore sent its last task: areas registered */
 	struct lp_worker *workers;
 	unsigned nr_workers;
-	struct lp_holder holder;	/* keeps the uffds should the daemon die */
+	struct lp_holder holder; /* keeps the uffds should the daemon die */
 	struct lp_mapped {
-		const uint8_t *p;	/* NULL: not mapped (every read a pread) */
+		const uint8_t *p; /* NULL: not mapped (every read a pread) */
 		uint64_t len;
-	} *mapped;			/* per image: its pages image, mapped at open */
+	} * mapped; /* per image: its pages image, mapped at open */
 	pthread_mutex_t err_lock;
 	struct lp_error errors[MAX_ERRORS];
 	size_t nr_errors;
@@ -149,7 +158,7 @@ static uint64_t now_ns(void)
 
 static uint64_t since(const struct lp_daemon *d)
 {
-	return now_ns() - d->t0 + 1;	/* never 0: 0 means "not reached" */
+	return now_ns() - d->t0 + 1; /* never 0: 0 means "not reached" */
 }
 
 static void push_error(struct lp_daemon *d, int32_t pid, uint64_t addr, int err, const char *what)
@@ -314,7 +323,7 @@ static int copy_pages(struct lp_task *t, uint64_t dst, const uint8_t *buf, uint6
 				continue;
 		}
 		if (errno == EEXIST) {
-			*done += 1;	/* that page is in place: step over it */
+			*done += 1; /* that page is in place: step over it */
 			atomic_fetch_add(&t->st.raced, 1);
 			continue;
 		}
@@ -429,7 +438,7 @@ static int install(struct lp_worker *w, struct lp_task *t, struct lp_map *m, uin
 		if (r == -EFAULT)
 			r = 0;
 		else
-			more = n - done;	/* nothing left to read */
+			more = n - done; /* nothing left to read */
 	}
 	if (done + more < n) {
 		r = read_pages(t, m, idx + done, n - done, w->buf);
@@ -560,7 +569,7 @@ static int zero_page(struct lp_task *t, uint64_t addr)
 	}
 	if (errno == EAGAIN)
 		return -EAGAIN;
-	wake_range(t, addr, PAGE);	/* exists already, or the range is gone */
+	wake_range(t, addr, PAGE); /* exists already, or the range is gone */
 	return 0;
 }
 
@@ -617,7 +626,7 @@ static int serve_fault(struct lp_worker *w, struct lp_task *t, uint64_t addr)
 		else
 			fail_page(t, addr, EIO, "cannot read the page from the pages image");
 		break;
-	default:	/* DONE: the fault raced with its resolution */
+	default: /* DONE: the fault raced with its resolution */
 		wake_range(t, addr, PAGE);
 	}
 out:
@@ -652,10 +661,13 @@ static int split_at(struct lp_task *t, uint64_t addr)
 	k = (addr - m->cur) / PAGE;
 	if (ensure_maps(t, t->nr_maps + 1))
 		return -ENOMEM;
-	m = map_at(t, addr);	/* realloc may have moved it */
+	m = map_at(t, addr); /* realloc may have moved it */
 	t->maps[t->nr_maps] = (struct lp_map){
-		.cur = addr, .img = m->img + k * PAGE, .nr = m->nr - k,
-		.base = m->base + k, .off = m->off + (int64_t)(k * PAGE),
+		.cur = addr,
+		.img = m->img + k * PAGE,
+		.nr = m->nr - k,
+		.base = m->base + k,
+		.off = m->off + (int64_t)(k * PAGE),
 	};
 	t->nr_maps++;
 	m->nr = k;
@@ -1012,8 +1024,11 @@ static struct lp_task *new_task(struct lp_daemon *d, const struct lp_task_image 
 		const struct lp_area *a = &img->areas[i];
 
 		t->maps[i] = (struct lp_map){
-			.cur = a->start, .img = a->start, .nr = a->nr_pages,
-			.base = i ? t->maps[i - 1].base + t->maps[i - 1].nr : 0, .off = a->file_off,
+			.cur = a->start,
+			.img = a->start,
+			.nr = a->nr_pages,
+			.base = i ? t->maps[i - 1].base + t->maps[i - 1].nr : 0,
+			.off = a->file_off,
 		};
 	}
 	t->nr_maps = img->nr_areas;
@@ -1161,7 +1176,7 @@ struct lp_daemon *lp_open(const struct lp_opts *o, const struct lp_task_image *t
 		set_err(err, errlen, "%s: %s%s", o->sock_path, strerror(-fd),
 			fd == -EADDRINUSE ? " (the socket exists: another daemon serves this directory, or a stale one is left)" : "");
 		free(d->sock_path);
-		d->sock_path = NULL;	/* not ours: never unlink it */
+		d->sock_path = NULL; /* not ours: never unlink it */
 		goto fail;
 	}
 	d->listen_fd = fd;
