@@ -1,6 +1,6 @@
 // The kernel fault hook's interface: the program type the kernel patch adds,
 // the names of the program and its maps, the counters layout and the size of
-// the hook's context. codegen/fault-bpf.ts writes them into the C; the kernel
+// the hook's context. native/bpf/fault.bpf.c defines them in C; the kernel
 // engine (runtime/engines/kernel.ts, native/) finds and reads them by them.
 
 /** enum bpf_prog_type value the kernel patch appends (after BPF_PROG_TYPE_NETFILTER = 32). */

@@ -15,6 +15,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "bpf_loader.h"
+#include "fault_policy_uapi.h"
 
 #define FAULTC_PROG_LOG_SIZE (1U << 20)
 
@@ -69,9 +70,21 @@ static int faultc_libbpf_print(enum libbpf_print_level level, const char *fmt, v
 	return 0;
 }
 
+/*
+ * Once per process: libbpf's print callback, and the fault hook's section.
+ * libbpf does not know SEC("page_fault") (the patched kernel adds the program
+ * type); registered, its programs open as BPF_PROG_TYPE_PAGE_FAULT. Should
+ * registration fail, they open with no type and callers that force the type
+ * (faultc_bpf_load_opts.prog_type) still load them.
+ */
 static void install_print(void)
 {
+	LIBBPF_OPTS(libbpf_prog_handler_opts, page_fault);
+
 	libbpf_set_print(faultc_libbpf_print);
+	if (libbpf_register_prog_handler("page_fault", FAULTC_BPF_PROG_TYPE_PAGE_FAULT, 0, &page_fault) < 0 &&
+	    getenv("FAULTC_DEBUG"))
+		fputs("faultc: libbpf refused the page_fault section handler\n", stderr);
 }
 
 int faultc_bpf_load_opts(const char *path, const struct faultc_bpf_load_opts *opts,

@@ -77,12 +77,14 @@ async function targetsOf(input: string, policy: string | undefined, cleanups: ((
 
 /**
  * A kernel-engine object (`P.fault.bpf.o`): its program runs at the faultc
- * kernel's fault hook, whose context type (struct faultc_page_fault, named in
+ * kernel's fault hook, whose context type (struct bpf_page_fault, or
+ * faultc_page_fault in objects built before native/bpf/fault.bpf.c, named in
  * the object's BTF) no stock kernel knows.
  */
 function isFaultProgram(object: string): boolean {
   try {
-    return readFileSync(object).includes('faultc_page_fault');
+    const bytes = readFileSync(object);
+    return bytes.includes('bpf_page_fault') || bytes.includes('faultc_page_fault');
   } catch {
     return false;
   }
