@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DEFAULT_GUARD_POLICY, guardEnv, prepareGuardPolicy } from '../runtime/commands/guard.js';
+import { DEFAULT_GUARD_POLICY, guardEnv, prepareGuardPolicy } from '../runtime/cli/guard.js';
 import { median } from './section.js';
 
 const EFENCE = '/usr/lib/libefence.so.0.0';

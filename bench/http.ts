@@ -14,7 +14,7 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadPolicy } from '../runtime/policy.js';
+import { loadPolicy } from '../runtime/api/policy.js';
 import { Nginx, nginxMissing } from './nginx.js';
 import { median } from './section.js';
 

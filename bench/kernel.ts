@@ -19,7 +19,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { artifactPath } from '../codegen/manifest.js';
 import { loadPolicy, type EngineKind } from '../runtime/index.js';
-import { touchAnonymous } from '../runtime/uffd-engine.js';
+import { touchAnonymous } from '../runtime/engines/uffd.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const PAGE = 4096;

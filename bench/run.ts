@@ -5,9 +5,9 @@
 // `bench<Name>(opts)` + `format<Name>Bench(result)` (their own report, printed
 // as is and kept whole in the JSON). A missing module or one that cannot run
 // here is listed as skipped with its reason.
-import { detectKernelEngine } from '../runtime/engine.js';
-import { touchAnonymous } from '../runtime/uffd-engine.js';
-import { packageRoot } from '../runtime/native.js';
+import { detectKernelEngine } from '../runtime/engines/select.js';
+import { touchAnonymous } from '../runtime/engines/uffd.js';
+import { packageRoot } from '../runtime/engines/native.js';
 import { median, type Access, type BenchContext, type BenchRow, type BenchSection } from './section.js';
 
 /** Sections in the order they run; each is ./<name>.js. */

@@ -19,8 +19,8 @@ import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { TRACE_FLAGS, TRACE_LIMITS, TRACE_MODES } from '../codegen/trace-bpf.js';
-import { bpfNative, decodeEvents } from '../runtime/trace-native.js';
-import { genericTraceObject } from '../runtime/trace-program.js';
+import { bpfNative, decodeEvents } from '../runtime/bpf/native.js';
+import { genericTraceObject } from '../runtime/trace/program.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 

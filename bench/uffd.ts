@@ -8,9 +8,9 @@
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadPolicy } from '../runtime/index.js';
-import type { EngineOptions } from '../runtime/engine.js';
-import { onTmpfs } from '../runtime/tmpfs.js';
-import { touchAnonymous } from '../runtime/uffd-engine.js';
+import type { EngineOptions } from '../runtime/engines/types.js';
+import { onTmpfs } from '../runtime/proc/tmpfs.js';
+import { touchAnonymous } from '../runtime/engines/uffd.js';
 import { median, type Access, type BenchContext, type BenchRow, type BenchSection } from './section.js';
 
 interface Case {

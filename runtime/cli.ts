@@ -1,15 +1,15 @@
 #!/usr/bin/env node
-// The faultc command line: each subcommand lives in runtime/commands/.
+// The faultc command line: each subcommand lives in runtime/cli/.
 // Exit codes: 0 success, 1 the input has errors (diagnostics printed),
 // 2 usage error, 3 missing privilege or kernel feature, 4 internal or I/O failure.
-import { COMMANDS, makeProgram } from './commands/index.js';
+import { COMMANDS, makeProgram } from './cli/index.js';
 
 // `-v`/`--verbose` anywhere: libbpf's debug log and the engines' own (FAULTC_DEBUG),
 // set before the addon loads. `--version`: the package, addon, libbpf and hook versions.
 const argv = process.argv.filter((a, i) => i < 2 || (a !== '-v' && a !== '--verbose'));
 if (argv.length !== process.argv.length) process.env['FAULTC_DEBUG'] = '1';
 if (argv[2] === '--version' || argv[2] === '-V') {
-  process.stdout.write((await import('./features.js')).versionText() + '\n');
+  process.stdout.write((await import('./proc/features.js')).versionText() + '\n');
   process.exit(0);
 }
 

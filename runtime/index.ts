@@ -1,14 +1,16 @@
 // The public API: import { compile, loadPolicy } from 'faultc'.
 import type { Diagnostic } from '../compiler/diagnostic.js';
 import type { CompiledPolicy, CompileOptions } from '../codegen/build.js';
-import { RuntimeError } from './engine.js';
+import { RuntimeError } from './api/errors.js';
 
-export { loadPolicy, Policy, type LoadPolicyOptions } from './policy.js';
-export { Region } from './region.js';
-export { RuntimeError, detectKernelEngine, type EngineChoice, type EngineKind, type RegionStats } from './engine.js';
-export type { FaultEvent, ErrorName } from './events.js';
-export type { DeferAnswer, DeferHandler, DeferredFault } from './defer.js';
-export type { HttpSourceStats } from './http-source.js';
+export { loadPolicy, Policy, type LoadPolicyOptions } from './api/policy.js';
+export { Region } from './api/region.js';
+export { RuntimeError } from './api/errors.js';
+export { detectKernelEngine } from './engines/select.js';
+export type { EngineChoice, EngineKind, RegionStats } from './engines/types.js';
+export type { FaultEvent, ErrorName } from './api/events.js';
+export type { DeferAnswer, DeferHandler, DeferredFault } from './api/defer.js';
+export type { HttpSourceStats } from './sources/http.js';
 export type { CompiledPolicy, CompileOptions } from '../codegen/build.js';
 export type { Diagnostic } from '../compiler/diagnostic.js';
 
@@ -37,5 +39,5 @@ export async function compile(path: string, options: CompileOptions): Promise<Co
   return res.value;
 }
 
-// The trace engine's exports (runtime/trace.ts) go here.
-export { trace, Tracer, type TraceOptions, type TraceEvent, type TraceRegion, type TraceStats, type TraceSummary } from './trace.js';
+// The trace engine's exports (runtime/trace/) go here.
+export { trace, Tracer, type TraceOptions, type TraceEvent, type TraceRegion, type TraceStats, type TraceSummary } from './trace/trace.js';

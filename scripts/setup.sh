@@ -51,6 +51,7 @@ if [ ! -f "$stamp" ] || [ -n "$(find grammar compiler codegen runtime bench tsco
 else
   echo "setup: TypeScript build up to date"
 fi
+node scripts/make-man.mjs   # man/faultc.1, man/faultc-pfp.5, completion/faultc.bash
 if node scripts/install-native.mjs --check; then
   echo "setup: native addon up to date"
 else

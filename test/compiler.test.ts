@@ -11,7 +11,7 @@ import { resolveSourcePath } from '../compiler/paths.js';
 import { parse } from '../grammar/index.js';
 
 const examplesDir = join(import.meta.dirname, '..', 'examples');
-const specExamplesDir = '/work/shared/spec/examples';
+const specExamplesDir = join(import.meta.dirname, '..', '..', 'shared', 'spec', 'examples');
 const tmp = mkdtempSync(join(tmpdir(), 'faultc-compiler-test-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 

@@ -8,7 +8,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { hasBpfPrivilege } from '../runtime/trace-native.js';
+import { hasBpfPrivilege } from '../runtime/bpf/privilege.js';
 import { examplesDir, repoRoot, skipReason, tempDir } from './helpers/uffd.js';
 
 const skip = skipReason('reliability');

@@ -4,7 +4,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
-import { onTmpfs } from '../runtime/tmpfs.js';
+import { onTmpfs } from '../runtime/proc/tmpfs.js';
 import { repoRoot, skipReason } from './helpers/uffd.js';
 
 const skip = skipReason('runtime-run');

@@ -3,7 +3,7 @@
 // panel per region, and cells exactly where the faults are.
 import { execFileSync } from 'node:child_process';
 import { describe, expect, test } from 'vitest';
-import { heatmapLayout, renderHeatmap, type HeatmapPoint, type HeatmapRegion } from '../runtime/trace-heatmap.js';
+import { heatmapLayout, renderHeatmap, type HeatmapPoint, type HeatmapRegion } from '../runtime/trace/heatmap.js';
 
 interface Parsed {
   root: string;

@@ -6,9 +6,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createInterface } from 'node:readline';
-import { bpfNative, decodeEvents, hasBpfPrivilege } from '../runtime/trace-native.js';
-import { genericTraceObject } from '../runtime/trace-program.js';
-import { trace, type TraceEvent, type TraceOptions, type TraceSummary } from '../runtime/trace.js';
+import { bpfNative, decodeEvents } from '../runtime/bpf/native.js';
+import { hasBpfPrivilege } from '../runtime/bpf/privilege.js';
+import { genericTraceObject } from '../runtime/trace/program.js';
+import { trace, type TraceEvent, type TraceOptions, type TraceSummary } from '../runtime/trace/trace.js';
 
 const privileged = process.getuid?.() === 0 && hasBpfPrivilege();
 if (!privileged) console.log('trace-kernel tests skipped: loading BPF programs needs root (CAP_BPF, CAP_PERFMON)');

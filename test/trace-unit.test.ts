@@ -9,11 +9,11 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import { bpfIncludeFlags } from '../codegen/clang.js';
 import { emitGenericTraceBpf, emitTraceBpf, TRACE_FLAGS, TRACE_LIMITS, TRACE_MODES } from '../codegen/trace-bpf.js';
-import { parseRangeArg, parseSize } from '../runtime/trace-args.js';
-import { parseMaps, vmaOffset } from '../runtime/trace-maps.js';
-import { WorkingSetRecorder } from '../runtime/trace-record.js';
-import { failingPlace, logPlaces, logVerdict } from '../runtime/trace-verify.js';
-import { kernelDev, trace, type TraceEvent } from '../runtime/trace.js';
+import { parseRangeArg, parseSize } from '../runtime/trace/args.js';
+import { parseMaps, vmaOffset } from '../runtime/proc/maps.js';
+import { WorkingSetRecorder } from '../runtime/trace/record.js';
+import { failingPlace, logPlaces, logVerdict } from '../runtime/bpf/verify.js';
+import { kernelDev, trace, type TraceEvent } from '../runtime/trace/trace.js';
 import * as api from '../runtime/index.js';
 import { policy, region, S } from './helpers/ir-build.js';
 

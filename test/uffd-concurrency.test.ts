@@ -5,7 +5,7 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { loadPolicy, type Policy } from '../runtime/index.js';
-import { comparePage, expectPage, SourceReader } from '../runtime/verify-contents.js';
+import { comparePage, expectPage, SourceReader } from '../runtime/run/verify-contents.js';
 import { examplesDir, repoRoot, skipReason, tempDir } from './helpers/uffd.js';
 
 const skip = skipReason('uffd-concurrency');

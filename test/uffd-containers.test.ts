@@ -3,14 +3,14 @@
 // (a seccomp filter refusing userfaultfd(2), /dev/userfaultfd absent or masked
 // in a mount namespace, CAP_SYS_PTRACE dropped): exit status 3 and the message
 // checked word for word; the fixes it names (the device, user-mode-only) then
-// work. And runtime/uffd-access.ts's explanation of facts no host here can
+// work. And runtime/proc/uffd-access.ts's explanation of facts no host here can
 // produce (a user namespace, a device not open to the user, no userfaultfd).
 // The kernel engine under the same filter runs in test/vm-containers.test.ts.
 import { spawnSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { explainUserfaultfd, userfaultfdFacts, type UserfaultfdFacts } from '../runtime/uffd-access.js';
+import { explainUserfaultfd, userfaultfdFacts, type UserfaultfdFacts } from '../runtime/proc/uffd-access.js';
 import { asContainer, buildAsContainer, type ContainerOptions } from './helpers/as-container.js';
 import { examplesDir, isRoot, repoRoot, tempDir } from './helpers/uffd.js';
 

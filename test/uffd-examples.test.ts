@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { loadPolicy } from '../runtime/index.js';
-import { comparePage, expectPage, SourceReader } from '../runtime/verify-contents.js';
+import { comparePage, expectPage, SourceReader } from '../runtime/run/verify-contents.js';
 
 const root = join(import.meta.dirname, '..');
 const isRoot = process.getuid?.() === 0;

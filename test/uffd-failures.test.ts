@@ -7,7 +7,7 @@ import { chmodSync, copyFileSync, readFileSync, rmSync, truncateSync, writeFileS
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { compile, loadPolicy, type FaultEvent } from '../runtime/index.js';
-import type { UffdInstance } from '../runtime/uffd-engine.js';
+import type { UffdInstance } from '../runtime/engines/uffd.js';
 import { examplesDir, kernelReadPage, repoRoot, runChild, skipReason, tempDir } from './helpers/uffd.js';
 
 const skip = skipReason('uffd-failures');

@@ -6,7 +6,7 @@ import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { loadPolicy, type FaultEvent } from '../runtime/index.js';
-import { touchAnonymous } from '../runtime/uffd-engine.js';
+import { touchAnonymous } from '../runtime/engines/uffd.js';
 import { closeWithFaultsPending, countEntries, examplesDir, repoRoot, skipReason, tempDir } from './helpers/uffd.js';
 
 const skip = skipReason('uffd-lifecycle');

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { compile, loadPolicy, type FaultEvent, type Policy } from '../runtime/index.js';
-import { onTmpfs } from '../runtime/tmpfs.js';
+import { onTmpfs } from '../runtime/proc/tmpfs.js';
 import { closeWithFaultsPending, examplesDir, kernelReadPage, repoRoot, runChild, skipReason, tempDir } from './helpers/uffd.js';
 
 const PAGE = 4096;

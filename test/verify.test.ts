@@ -9,8 +9,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { compileFile } from '../codegen/build.js';
 import { bpfIncludeFlags } from '../codegen/clang.js';
-import { hasBpfPrivilege } from '../runtime/trace-native.js';
-import { verifyObject } from '../runtime/trace-verify.js';
+import { hasBpfPrivilege } from '../runtime/bpf/privilege.js';
+import { verifyObject } from '../runtime/bpf/verify.js';
 
 const root = join(import.meta.dirname, '..');
 const cli = join(root, 'dist', 'runtime', 'cli.js');
@@ -22,7 +22,7 @@ const work = mkdtempSync(join(tmpdir(), 'faultc-verify-'));
 chmodSync(work, 0o755);
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
-const exampleDirs = [join(root, 'examples'), '/work/shared/spec/examples'].filter((d) => {
+const exampleDirs = [join(root, 'examples'), join(root, '..', 'shared', 'spec', 'examples')].filter((d) => {
   try {
     return readdirSync(d).some((f) => f.endsWith('.pfp'));
   } catch {

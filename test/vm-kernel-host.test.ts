@@ -13,7 +13,7 @@ import { compileFile } from '../codegen/build.js';
 import { emitFaultBpf, FAULT_COUNTS_MAP, FAULT_EVENTS_MAP, FAULT_PROGRAM_NAME, PAGE_FAULT_CTX_SIZE } from '../codegen/fault-bpf.js';
 import type { PolicyIR } from '../compiler/ir.js';
 import { loadPolicy } from '../runtime/index.js';
-import { detectKernelEngine, kernelHookVersion, statsFromCounts } from '../runtime/kernel-engine.js';
+import { detectKernelEngine, kernelHookVersion, statsFromCounts } from '../runtime/engines/kernel.js';
 import { repoRoot } from './setup/kernel.js';
 
 const examples = ['debug-guard.pfp', 'postcopy.pfp', 'snapshot-restore.pfp', 'tiered.pfp'];

@@ -27,7 +27,7 @@ import { bpfIncludeFlags } from '../codegen/clang.js';
 import { ACTION_CODES, ERROR_CODES } from '../codegen/abi.js';
 import type { PolicyIR } from '../compiler/ir.js';
 import { loadPolicy } from '../runtime/index.js';
-import { expectPage, expectWrite, PAGE, SourceReader } from '../runtime/verify-contents.js';
+import { expectPage, expectWrite, PAGE, SourceReader } from '../runtime/run/verify-contents.js';
 import { ensureKernel, repoRoot } from './setup/kernel.js';
 import { outputSection, runInVm, type VmRunResult } from './vm/harness.js';
 

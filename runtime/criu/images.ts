@@ -6,7 +6,7 @@
 // pages-<id>.img (raw, no header), read by the native daemon.
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { RuntimeError } from '../engine.js';
+import { RuntimeError } from '../api/errors.js';
 import { WireError, decodeFields, messages, requiredAddress, requiredNumber, text, uint } from './protobuf.js';
 
 export const PAGE_SIZE = 4096;

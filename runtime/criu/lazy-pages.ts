@@ -3,8 +3,8 @@
 // order to install them in, and turns its counters into a report.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { RuntimeError } from '../engine.js';
-import { loadNative } from '../native.js';
+import { RuntimeError } from '../api/errors.js';
+import { loadNative } from '../engines/native.js';
 import { PAGE_SIZE, PE_LAZY, PE_PRESENT, readTasks, type TaskImages, type Vma } from './images.js';
 
 export const SOCKET_NAME = 'lazy-pages.socket';

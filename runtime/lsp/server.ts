@@ -26,7 +26,7 @@ import { StreamMessageReader, StreamMessageWriter } from 'vscode-languageserver/
 import { TextDocument } from 'vscode-languageserver-textdocument';
 import type { Diagnostic } from '../../compiler/diagnostic.js';
 import { PAGE_SIZE, type Span } from '../../compiler/ir.js';
-import { ExplainUsageError, explainFault, explanationJson, type ExplainRequest } from '../commands/explain.js';
+import { ExplainUsageError, explainFault, explanationJson, type ExplainRequest } from '../cli/explain.js';
 import { complete } from './complete.js';
 import { analyze, declAt, referencesOf, tokenAt, type DocumentState } from './document.js';
 import { formatText } from './format.js';

@@ -9,7 +9,7 @@ import { chmodSync, chownSync, mkdirSync, readFileSync, rmSync, symlinkSync, wri
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { hasBpfPrivilege } from '../../runtime/trace-native.js';
+import { hasBpfPrivilege } from '../../runtime/bpf/privilege.js';
 import { repoRoot, skipReason, tempDir } from '../helpers/uffd.js';
 import { API_CASES, CLI_CASES, type ApiCase, type CliCase, type Runner } from './cases.js';
 

@@ -5,7 +5,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-import { packageRoot } from '../../runtime/native.js';
+import { packageRoot } from '../../runtime/engines/native.js';
 
 export const repoRoot = packageRoot;
 const cli = join(repoRoot, 'dist', 'runtime', 'cli.js');

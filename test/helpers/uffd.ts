@@ -4,7 +4,7 @@ import { closeSync, mkdtempSync, openSync, readdirSync, writeSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FaultEvent, Policy } from '../../runtime/index.js';
-import type { UffdInstance } from '../../runtime/uffd-engine.js';
+import type { UffdInstance } from '../../runtime/engines/uffd.js';
 
 export const repoRoot = join(import.meta.dirname, '..', '..');
 export const examplesDir = join(repoRoot, 'examples');

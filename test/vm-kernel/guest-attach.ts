@@ -13,8 +13,8 @@ import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 import { loadPolicy, type FaultEvent } from '../../runtime/index.js';
-import { comparePage, expectPage, SourceReader } from '../../runtime/verify-contents.js';
-import { mappedFile } from '../../runtime/process-maps.js';
+import { comparePage, expectPage, SourceReader } from '../../runtime/run/verify-contents.js';
+import { mappedFile } from '../../runtime/proc/maps.js';
 
 const [cacheDir, childBin, pagesArg] = process.argv.slice(2);
 if (!cacheDir || !childBin || !pagesArg) {

@@ -15,10 +15,10 @@
 import { copyFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { loadPolicy, type EngineKind } from '../../runtime/index.js';
-import type { FaultEvent } from '../../runtime/events.js';
-import { comparePage, expectPage, expectWrite, SourceReader } from '../../runtime/verify-contents.js';
-import { mappedFile } from '../../runtime/process-maps.js';
-import { onTmpfs } from '../../runtime/tmpfs.js';
+import type { FaultEvent } from '../../runtime/api/events.js';
+import { comparePage, expectPage, expectWrite, SourceReader } from '../../runtime/run/verify-contents.js';
+import { mappedFile } from '../../runtime/proc/maps.js';
+import { onTmpfs } from '../../runtime/proc/tmpfs.js';
 
 const root = join(import.meta.dirname, '..', '..');
 const [cacheDir, ...cases] = process.argv.slice(2);

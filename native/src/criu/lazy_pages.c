@@ -5,9 +5,9 @@
  * Each adopted task has its lazy pages numbered 0..nr_pages-1 in image
  * order, one state byte each:
  *
- *   TODO -> INFLIGHT (claimed by one copier) -> DONE
- *                     \-> TODO (the copy got EAGAIN: an mm event is pending)
- *   TODO -> DROPPED (unmapped or removed first) ; TODO -> BAD (unreadable)
+ *   PENDING -> INFLIGHT (claimed by one copier) -> DONE
+ *                     \-> PENDING (the copy got EAGAIN: an mm event is pending)
+ *   PENDING -> DROPPED (unmapped or removed first) ; PENDING -> BAD (unreadable)
  *
  * and a table of maps from current addresses to image pages, which remap
  * events split and move. Copiers (faults and background) hold the task's
@@ -50,7 +50,7 @@
 #define LP_PENDING 1024
 #define LP_SIGBUS_GRACE_NS 1000000000ull
 
-enum { TODO, INFLIGHT, DONE, DROPPED, BAD };
+enum { PENDING, INFLIGHT, DONE, DROPPED, BAD };
 enum how { BY_DEMAND, BY_BACKGROUND };
 
 struct lp_map {
@@ -232,12 +232,12 @@ static void record_touch(struct lp_task *t, uint64_t img_addr)
 
 static bool claim(struct lp_task *t, uint64_t idx)
 {
-	uint8_t want = TODO;
+	uint8_t want = PENDING;
 
 	return atomic_compare_exchange_strong(&t->state[idx], &want, INFLIGHT);
 }
 
-/* The background cursor goes back to idx (a page there is TODO again). */
+/* The background cursor goes back to idx (a page there is PENDING again). */
 static void rewind_cursor(struct lp_task *t, uint64_t idx)
 {
 	uint64_t cur = atomic_load(&t->seq_cursor);
@@ -261,7 +261,7 @@ static void settle(struct lp_task *t, uint64_t idx, uint64_t n, uint8_t to)
 		if (atomic_compare_exchange_strong(&t->state[i], &want, to) && (to == DONE || to == DROPPED))
 			finals++;
 	}
-	if (to == TODO && n)
+	if (to == PENDING && n)
 		rewind_cursor(t, idx);
 	note_final(t, finals);
 }
@@ -372,7 +372,7 @@ static const uint8_t *mapped_source(const struct lp_task *t, const struct lp_map
 
 /*
  * Installs the claimed pages [idx, idx+n) of map m. Read lock held. Returns
- * 0 or -EAGAIN (the unfinished pages are TODO again). The mapped image is
+ * 0 or -EAGAIN (the unfinished pages are PENDING again). The mapped image is
  * tried first; a page it cannot give (EFAULT: the file shrank) is read with
  * pread, and one that cannot be read at all turns BAD.
  */
@@ -411,7 +411,7 @@ static int install(struct lp_worker *w, struct lp_task *t, struct lp_map *m, uin
 	else if (done)
 		atomic_fetch_add(&t->st.prefetch, done - 1);
 	if (r == -EAGAIN) {
-		settle(t, idx + done, n - done, TODO);
+		settle(t, idx + done, n - done, PENDING);
 		return r;
 	}
 	if (r) {
@@ -454,7 +454,7 @@ static int serve_fault(struct lp_worker *w, struct lp_task *t, uint64_t addr)
 		goto out;
 	}
 	idx = m->base + (addr - m->cur) / PAGE;
-	if (w->d->o.record && atomic_load(&t->state[idx]) == TODO)
+	if (w->d->o.record && atomic_load(&t->state[idx]) == PENDING)
 		record_touch(t, m->img + (idx - m->base) * PAGE);
 	if (claim(t, idx)) {
 		atomic_fetch_add(&t->st.demand, 1);
@@ -537,7 +537,7 @@ static void drop_range(struct lp_task *t, uint64_t start, uint64_t end)
 			continue;
 		}
 		for (uint64_t p = m->base; p < m->base + m->nr; p++) {
-			uint8_t want = TODO;
+			uint8_t want = PENDING;
 
 			if (atomic_compare_exchange_strong(&t->state[p], &want, DROPPED))
 				dropped++;
@@ -673,7 +673,7 @@ static void retry_pending(struct lp_worker *w)
 	}
 }
 
-/* The next run of TODO pages of t in background order; claims it. */
+/* The next run of PENDING pages of t in background order; claims it. */
 static uint64_t pick_run(struct lp_task *t, uint64_t max, uint64_t *idx_out)
 {
 	const struct lp_task_image *img = t->img;
@@ -707,7 +707,7 @@ static uint64_t pick_run(struct lp_task *t, uint64_t max, uint64_t *idx_out)
 		struct lp_map *m;
 		uint64_t n = 1;
 
-		if (atomic_load(&t->state[i]) != TODO || !(m = map_of(t, i)) || !claim(t, i))
+		if (atomic_load(&t->state[i]) != PENDING || !(m = map_of(t, i)) || !claim(t, i))
 			continue;
 		while (n < max && i + n < m->base + m->nr && claim(t, i + n))
 			n++;
@@ -824,7 +824,7 @@ static struct lp_task *new_task(struct lp_daemon *d, const struct lp_task_image 
 		for (uint64_t i = 0; i < total; i++) {
 			uint8_t s = atomic_load(&parent->state[i]);
 
-			t->state[i] = s == INFLIGHT ? TODO : s;
+			t->state[i] = s == INFLIGHT ? PENDING : s;
 			missing -= s == DONE || s == DROPPED;
 		}
 		t->remaining = missing;

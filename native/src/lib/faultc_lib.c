@@ -301,66 +301,62 @@ static int map_set_bits(struct faultc_region *r)
 	return 0;
 }
 
-struct faultc_region *faultc_region(struct faultc_policy *p, const char *name, void *at)
+/* The region called name, its set bitmaps mapped; NULL with errno set. */
+static struct faultc_region *region_to_map(struct faultc_policy *p, const char *name)
 {
-	char err[256];
-
 	for (unsigned i = 0; i < p->nr_regions; i++) {
 		struct faultc_region *r = &p->regions[i];
 
 		if (strcmp(r->name, name) != 0)
 			continue;
-		if (r->slot >= 0)
-			return r;
-		if (p->nr_sets && map_set_bits(r) < 0) {
+		if (r->slot < 0 && p->nr_sets && map_set_bits(r) < 0) {
 			errno = ENOMEM;
 			return NULL;
 		}
-		uint64_t fixed = at ? (uint64_t)(uintptr_t)at : r->at;
-		int slot = fc_engine_add_region(p->e, r->index, r->size, fixed, r->wp, -1, err,
-						sizeof(err));
-
-		if (slot < 0) {
-			errno = -slot;
-			return NULL;
-		}
-		r->slot = slot;
 		return r;
 	}
 	errno = ENOENT;
 	return NULL;
 }
 
-struct faultc_region *faultc_region_watch(struct faultc_policy *p, const char *name, void *addr)
+/* Record the engine slot of a region just mapped, or errno from a failure. */
+static struct faultc_region *region_mapped(struct faultc_region *r, int slot)
 {
+	if (slot < 0) {
+		errno = -slot;
+		return NULL;
+	}
+	r->slot = slot;
+	return r;
+}
+
+struct faultc_region *faultc_region(struct faultc_policy *p, const char *name, void *at)
+{
+	struct faultc_region *r = region_to_map(p, name);
 	char err[256];
 
-	for (unsigned i = 0; i < p->nr_regions; i++) {
-		struct faultc_region *r = &p->regions[i];
-
-		if (strcmp(r->name, name) != 0)
-			continue;
-		if (r->slot >= 0) {
-			errno = EBUSY;
-			return NULL;
-		}
-		if (p->nr_sets && map_set_bits(r) < 0) {
-			errno = ENOMEM;
-			return NULL;
-		}
-		int slot = fc_engine_watch_region(p->e, r->index, addr, r->size,
-						  FC_WATCH_MISSING | (r->wp ? FC_WATCH_WRITES : 0),
-						  err, sizeof(err));
-
-		if (slot < 0) {
-			errno = -slot;
-			return NULL;
-		}
-		r->slot = slot;
+	if (!r || r->slot >= 0)
 		return r;
+	uint64_t fixed = at ? (uint64_t)(uintptr_t)at : r->at;
+
+	return region_mapped(r, fc_engine_add_region(p->e, r->index, r->size, fixed, r->wp, -1,
+						     err, sizeof(err)));
+}
+
+struct faultc_region *faultc_region_watch(struct faultc_policy *p, const char *name, void *addr)
+{
+	struct faultc_region *r = region_to_map(p, name);
+	char err[256];
+
+	if (!r)
+		return NULL;
+	if (r->slot >= 0) {
+		errno = EBUSY;
+		return NULL;
 	}
-	errno = ENOENT;
-	return NULL;
+	return region_mapped(r, fc_engine_watch_region(p->e, r->index, addr, r->size,
+						       FC_WATCH_MISSING | (r->wp ? FC_WATCH_WRITES : 0),
+						       err, sizeof(err)));
 }
 
 int faultc_set_copy(struct faultc_region *dst, const struct faultc_region *src)

@@ -1,0 +1,115 @@
+// `faultc lazy-pages -D <dir>`: a drop-in for `criu lazy-pages -D <dir>`.
+// `criu restore -D <dir> --lazy-pages` talks to it unchanged; it exits when
+// every restored task has all its pages (or has exited) and prints per task
+// what it served. See docs/criu.md.
+import { writeFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import { RuntimeError } from '../api/errors.js';
+import { LazyPagesDaemon, readWorkingSet, type LazyReport } from '../criu/lazy-pages.js';
+
+interface LazyFlags {
+  imagesDir: string;
+  workDir?: string;
+  policy?: string;
+  record?: string;
+  replay?: string;
+  json?: boolean;
+  prefetch?: string;
+  batch?: string;
+  threads?: string;
+  background: boolean;
+}
+
+function fail(code: number, message: string): never {
+  process.stderr.write(`faultc lazy-pages: ${message}\n`);
+  process.exit(code);
+}
+
+function count(name: string, text: string | undefined, max: number): number | undefined {
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 0 || n > max) fail(2, `--${name} wants an integer from 0 to ${max} (got ${text})`);
+  return n;
+}
+
+/** Exit status for a daemon error code (see README: 1 input, 3 privilege, 4 I/O). */
+function exitFor(code: string): number {
+  if (/^FAULTC_CRIU_(IMAGE|PAGES_SIZE|UNSUPPORTED|WORKING_SET|POLICY)/.test(code)) return 1;
+  if (/_(EPERM|EACCES|ENOSYS)$/.test(code)) return 3;
+  return 4;
+}
+
+function text(r: LazyReport): string {
+  const lines = [`faultc lazy-pages: ${r.tasks.length} task(s) in ${(r.elapsedMs / 1000).toFixed(2)} s`];
+  for (const t of r.tasks) {
+    const who = t.pid > 0 ? `pid ${t.pid}` : `child of ${t.parentPid > 0 ? `pid ${t.parentPid}` : 'a fork'}`;
+    lines.push(
+      `  ${who}: ${t.totalPages} lazy pages; demand faults ${t.demandFaults}; ` +
+        `pages on demand ${t.pagesDemand}, by prefetch ${t.pagesPrefetch}, in background ${t.pagesBackground}, ` +
+        `zero ${t.pagesZero}, dropped ${t.pagesDropped}; errors ${t.errors}` +
+        (t.doneMs !== null ? `; every page in place at ${t.doneMs} ms` : t.gone ? '; exited before every page was in place' : ''),
+    );
+  }
+  for (const e of r.errors) lines.push(`  error ${e.code}: pid ${e.pid} ${e.address}: ${e.message}`);
+  return lines.join('\n') + '\n';
+}
+
+async function lazyPages(flags: LazyFlags): Promise<void> {
+  if (flags.record && flags.replay) fail(2, '--record and --replay exclude each other (record without replay first)');
+  if (flags.policy) fail(2, '--policy: policies over CRIU images are not available in this build; use --replay');
+  let daemon: LazyPagesDaemon;
+  try {
+    daemon = new LazyPagesDaemon({
+      dir: flags.imagesDir,
+      ...(flags.workDir ? { socketDir: flags.workDir } : {}),
+      prefetch: count('prefetch', flags.prefetch, 1024) ?? 15,
+      batch: Math.max(1, count('batch', flags.batch, 65536) ?? 256),
+      threads: count('threads', flags.threads, 1024) ?? 0,
+      background: flags.background,
+      record: flags.record !== undefined,
+      ...(flags.replay ? { first: readWorkingSet(flags.replay) } : {}),
+    });
+  } catch (e) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string') fail(exitFor(code), `${code}: ${(e as Error).message}`);
+    throw e;
+  }
+  const stop = (): void => daemon.stop();
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+  if (!flags.json) process.stderr.write(`faultc lazy-pages: listening on ${daemon.socketPath}\n`);
+  let failure: RuntimeError | undefined;
+  let report: LazyReport;
+  try {
+    report = await daemon.run();
+  } catch (e) {
+    const err = e as Error & { code?: string };
+    failure = new RuntimeError(err.code ?? 'FAULTC_CRIU_EIO', err.message);
+    report = daemon.report();
+  }
+  if (flags.record) writeFileSync(flags.record, JSON.stringify(daemon.workingSet()) + '\n');
+  daemon.close();
+  if (flags.json) process.stdout.write(JSON.stringify({ ...report, ...(failure ? { failure: { code: failure.code, message: failure.message } } : {}) }) + '\n');
+  else process.stdout.write(text(report));
+  if (failure) fail(exitFor(failure.code), `${failure.code}: ${failure.message}`);
+  process.exit(report.errors.length > 0 || report.tasks.some((t) => t.errors > 0) ? 4 : 0);
+}
+
+export function registerLazyPages(program: Command): void {
+  program
+    .command('lazy-pages')
+    .description('serve the memory of a process that `criu restore --lazy-pages` restores from <dir> (drop-in for `criu lazy-pages`)')
+    .requiredOption('-D, --images-dir <dir>', 'the CRIU images directory')
+    .option('-W, --work-dir <dir>', 'where lazy-pages.socket goes (default: the images directory, as for criu)')
+    .option('--policy <file.pfp>', 'a policy whose regions come from a `criu` source')
+    .option('--record <ws.json>', 'write each task\'s first-touch order (no prefetch, no background copy; ends when the tasks exit)')
+    .option('--replay <ws.json>', 'install a recorded working set first, in its order, then the rest')
+    .option('--prefetch <pages>', 'pages after a faulting page copied with it (default 15)')
+    .option('--batch <pages>', 'pages per background UFFDIO_COPY (default 256)')
+    .option('--threads <n>', 'handler threads (default: one per online CPU)')
+    .option('--no-background', 'copy only what faults (and --replay) ask for; the daemon then ends when the tasks exit')
+    .option('--json', 'print the report as one JSON object')
+    .action(async (flags: LazyFlags) => {
+      await lazyPages(flags);
+    });
+}

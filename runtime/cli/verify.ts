@@ -1,0 +1,135 @@
+// `faultc verify <compiled>`: loads each trace program into the running
+// kernel's verifier (nothing is attached) and, on rejection, prints the
+// verifier's words with the .pfp line they point at.
+import { readdirSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import type { Command } from 'commander';
+import { readManifestResult } from '../../codegen/manifest.js';
+import { hasBpfPrivilege } from '../bpf/privilege.js';
+import { formatVerdict, verifyObject, type ObjectVerdict } from '../bpf/verify.js';
+
+interface VerifyFlags {
+  json?: boolean;
+  policy?: string;
+}
+
+export const VERIFY_PRIVILEGE_MESSAGE =
+  'loading BPF programs into the kernel needs root (CAP_BPF, and CAP_PERFMON for tracing programs): run faultc verify as root, e.g. with sudo';
+
+interface Target {
+  object: string;
+  /** Folders where the .pfp named by the log's line info is looked for. */
+  searchDirs: string[];
+}
+
+function fail(code: number, message: string): never {
+  process.stderr.write(`faultc verify: ${message}\n`);
+  process.exit(code);
+}
+
+async function fromManifest(path: string): Promise<Target> {
+  const r = await readManifestResult(path);
+  if (!r.ok) fail(4, r.error.message);
+  const m = r.value;
+  const name = m.artifacts.traceBpfO;
+  if (!name) fail(4, `${path}: compiled without its .trace.bpf.o (compile with --emit obj,json)`);
+  return { object: join(m.dir, name), searchDirs: [dirname(m.file)] };
+}
+
+async function targetsOf(input: string, policy: string | undefined, cleanups: (() => Promise<void>)[]): Promise<Target[]> {
+  const abs = resolve(input);
+  let st;
+  try {
+    st = statSync(abs);
+  } catch {
+    fail(2, `${input}: no such file or folder`);
+  }
+  if (st.isDirectory()) {
+    const manifests = readdirSync(abs)
+      .filter((f) => f.endsWith('.policy.json'))
+      .sort();
+    if (manifests.length === 0) fail(2, `${input}: no .policy.json in this folder`);
+    const out: Target[] = [];
+    for (const m of manifests) out.push(await fromManifest(join(abs, m)));
+    return out;
+  }
+  if (abs.endsWith('.policy.json') || abs.endsWith('.json')) return [await fromManifest(abs)];
+  if (abs.endsWith('.o')) return [{ object: abs, searchDirs: [dirname(abs)] }];
+  if (abs.endsWith('.pfp')) {
+    const { compileFile } = await import('../../codegen/build.js');
+    const { mkdtemp, rm } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const outDir = await mkdtemp(join(tmpdir(), 'faultc-verify-'));
+    cleanups.push(() => rm(outDir, { recursive: true, force: true }));
+    const res = await compileFile(abs, { outDir, emit: ['c', 'obj', 'json'], ...(policy !== undefined ? { policy } : {}) });
+    if (!res.ok) fail(1, `${input} does not compile; run: faultc check ${input}`);
+    const out: Target[] = [];
+    for (const p of res.value) if (p.manifest) out.push(await fromManifest(p.manifest));
+    return out;
+  }
+  fail(2, `${input}: expected a .policy.json manifest, a folder of them, a .pfp file or a .bpf.o object`);
+}
+
+/**
+ * EPERM with no verifier log, from a caller that has CAP_BPF: the kernel
+ * refused the program type or attach point itself (lockdown, trampolines
+ * disabled) before verifying anything: a missing kernel feature, not a verdict.
+ */
+function refusedByKernel(v: ObjectVerdict): boolean {
+  return !v.outcome.ok && v.outcome.errno === 1 && !/processed \d+ insns|^\d+: /m.test(v.outcome.log);
+}
+
+export function registerVerify(program: Command): void {
+  program
+    .command('verify')
+    .description("load a compiled policy's trace program into the running kernel's verifier (nothing is attached)")
+    .argument('<compiled>', 'a .policy.json manifest, a folder of them (faultc compile -o), a .pfp file, or a .bpf.o')
+    .option('--policy <name>', 'with a .pfp holding several policies: only this one')
+    .option('--json', 'print the verdicts as JSON on stdout')
+    .addHelpText(
+      'after',
+      `
+On rejection the verifier's last words are printed with the .pfp line they
+point at (BTF line info from the #line directives in the generated C).
+Needs root (CAP_BPF, CAP_PERFMON).
+Exit status: 0 every program accepted, 1 a program was rejected (or the .pfp
+has errors), 2 usage error, 3 missing privilege, 4 I/O or internal failure.`,
+    )
+    .action(async (input: string, flags: VerifyFlags) => {
+      const cleanups: (() => Promise<void>)[] = [];
+      if (!hasBpfPrivilege()) fail(3, VERIFY_PRIVILEGE_MESSAGE);
+      try {
+        const targets = await targetsOf(input, flags.policy, cleanups);
+        const verdicts: ObjectVerdict[] = [];
+        for (const t of targets) {
+          let v: ObjectVerdict;
+          try {
+            v = verifyObject(t.object, t.searchDirs);
+          } catch (e) {
+            fail(4, (e as Error).message);
+          }
+          if (refusedByKernel(v)) {
+            const log = v.outcome.log.trim();
+            fail(3, `the kernel refused to load ${v.object} (EPERM) before verifying it: this program type or attach point is not allowed on this kernel${log ? `\n${log}` : ''}`);
+          }
+          verdicts.push(v);
+        }
+        if (flags.json) {
+          const out = verdicts.map((v) => ({
+            object: v.object,
+            ok: v.outcome.ok,
+            errno: v.outcome.errno,
+            programs: v.outcome.programs,
+            log: v.outcome.ok ? undefined : v.outcome.log,
+            place: v.place ? { file: v.place.path ?? v.place.file, line: v.place.line, text: v.place.text ?? v.place.logText } : undefined,
+          }));
+          process.stdout.write(JSON.stringify(out, null, 2) + '\n');
+        } else {
+          for (const v of verdicts) (v.outcome.ok ? process.stdout : process.stderr).write(formatVerdict(v));
+        }
+        process.exitCode = verdicts.every((v) => v.outcome.ok) ? 0 : 1;
+      } finally {
+        for (const c of cleanups) await c();
+      }
+    });
+}
