@@ -1,4 +1,4 @@
-// `npm run bench [-- --json] [-- --pages N --reps N --only uffd,trace]`
+// `npm run bench [-- --json] [-- --pages N --reps N --only uffd,trace] [-- --peers]`
 // Per-page first-touch cost of every engine in one run, as ns/page and as
 // ratios to native anonymous first touch measured in the same run. Sections
 // are modules bench/<name>.ts exporting either `section` (see section.ts) or
@@ -12,16 +12,19 @@ import { median, type Access, type BenchContext, type BenchRow, type BenchSectio
 
 /** Sections in the order they run; each is ./<name>.js. */
 const SECTIONS = ['uffd', 'trace', 'kernel', 'compiler', 'http', 'guard', 'criu'];
+/** Sections that run only when asked for (`--peers`, or by name in --only): they build peers and take minutes. */
+const ON_REQUEST = ['peers'];
 
 interface Args {
   json: boolean;
   pages: number;
   reps: number;
   only: string[] | null;
+  peers: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { json: false, pages: 16384, reps: 9, only: null };
+  const a: Args = { json: false, pages: 16384, reps: 9, only: null, peers: false };
   for (let i = 0; i < argv.length; i++) {
     const v = argv[i];
     const next = () => {
@@ -33,7 +36,8 @@ function parseArgs(argv: string[]): Args {
     else if (v === '--pages') a.pages = Number(next());
     else if (v === '--reps') a.reps = Number(next());
     else if (v === '--only') a.only = next().split(',');
-    else throw new Error(`unknown argument ${v} (--json, --pages N, --reps N, --only a,b)`);
+    else if (v === '--peers') a.peers = true;
+    else throw new Error(`unknown argument ${v} (--json, --pages N, --reps N, --only a,b, --peers)`);
   }
   if (!Number.isInteger(a.pages) || a.pages < 16 || !Number.isInteger(a.reps) || a.reps < 1) throw new Error('--pages >= 16 and --reps >= 1');
   return a;
@@ -118,8 +122,8 @@ async function main(): Promise<void> {
   }
   const skipped: { section: string; reason: string }[] = [];
   const reports: { section: string; text: string; result: unknown }[] = [];
-  for (const name of SECTIONS) {
-    if (args.only && !args.only.includes(name)) continue;
+  for (const name of [...SECTIONS, ...ON_REQUEST]) {
+    if (ON_REQUEST.includes(name) ? !(args.peers || args.only?.includes(name)) : args.only && !args.only.includes(name)) continue;
     const s = await loadSection(name);
     if (typeof s === 'string') {
       skipped.push({ section: name, reason: s });

@@ -17,7 +17,7 @@ export const ACTION_CODES = {
 export type ActionName = keyof typeof ACTION_CODES;
 
 export const HANDLER_CODES = { missing: 0, write: 1 } as const;
-export const PREFETCH_DIR_CODES = { ahead: 0, behind: 1, around: 2 } as const;
+export const PREFETCH_DIR_CODES = { ahead: 0, behind: 1, around: 2, block: 3 } as const;
 
 export const DECISION_FLAGS = {
   notify: 1 << 0,
@@ -78,6 +78,7 @@ enum faultc_prefetch_dir {
 	FAULTC_PREFETCH_AHEAD = ${PREFETCH_DIR_CODES.ahead},
 	FAULTC_PREFETCH_BEHIND = ${PREFETCH_DIR_CODES.behind},
 	FAULTC_PREFETCH_AROUND = ${PREFETCH_DIR_CODES.around},
+	FAULTC_PREFETCH_BLOCK = ${PREFETCH_DIR_CODES.block},	/* the aligned block of prefetch_pages pages */
 };
 
 #define FAULTC_F_NOTIFY ${DECISION_FLAGS.notify}U

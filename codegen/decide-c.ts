@@ -32,6 +32,7 @@ const PREFETCH_DIR_MACRO = {
   ahead: 'FAULTC_PREFETCH_AHEAD',
   behind: 'FAULTC_PREFETCH_BEHIND',
   around: 'FAULTC_PREFETCH_AROUND',
+  block: 'FAULTC_PREFETCH_BLOCK',
 } as const;
 
 const PAGE_SHIFT = Math.log2(PAGE_SIZE);

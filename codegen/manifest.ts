@@ -317,7 +317,7 @@ function readSpan(v: unknown, where: string): Span {
 
 const BINARY_OPS: readonly BinaryOp[] = ['+', '-', '*', '/', '%', '<<', '>>', '&', '|', '<', '<=', '>', '>=', '==', '!=', 'and', 'or'];
 const FAULT_VARS: readonly FaultVar[] = ['offset', 'page', 'address', 'read', 'write'];
-const DIRECTIONS: readonly PrefetchDirection[] = ['ahead', 'behind', 'around'];
+const DIRECTIONS: readonly PrefetchDirection[] = ['ahead', 'behind', 'around', 'block'];
 const ENGINES: readonly EngineName[] = ['kernel', 'uffd', 'trace'];
 /** Bounds recursion on hostile input; the compiler's own nesting limit is lower. */
 const MAX_DEPTH = 256;

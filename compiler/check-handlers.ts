@@ -8,6 +8,7 @@ import { diag, withRelated } from './codes.js';
 import type { Diagnostic } from './diagnostic.js';
 import { constantValue, fold } from './fold.js';
 import { PAGE_SIZE, type Expr, type Handler, type PrefetchDirection, type Span, type Stmt } from './ir.js';
+import { UNIT_SCALE } from '../grammar/tokens.js';
 import { MAX_PREFETCH_PAGES } from './limits.js';
 import { lowerExpr, type ExprContext } from './lower-expr.js';
 import { suggesting } from './suggest.js';
@@ -114,6 +115,7 @@ function lowerStmt(s: StmtAst, handler: Handler, ctx: ExprContext): Stmt | undef
       return { kind: 'copy', source, at: at ?? { kind: 'const', value: 0n, span: s.span }, span: s.span };
     }
     case 'prefetch': {
+      if (s.block) return prefetchBlock(s, s.block.unit.name, out);
       const n = s.count.value;
       if (n < 1n || n > BigInt(MAX_PREFETCH_PAGES)) {
         out.push(diag('prefetchOutOfRange', s.count.span, { count: n, limit: MAX_PREFETCH_PAGES }));
@@ -122,6 +124,17 @@ function lowerStmt(s: StmtAst, handler: Handler, ctx: ExprContext): Stmt | undef
       return { kind: 'prefetch', pages: n >= 1n && n <= BigInt(MAX_PREFETCH_PAGES) ? Number(n) : 1, direction, span: s.span };
     }
   }
+}
+
+/** `prefetch block N <unit>`: the block's pages, a power of two from 2 to MAX_PREFETCH_PAGES. */
+function prefetchBlock(s: Extract<StmtAst, { kind: 'prefetch' }>, unit: string, out: Diagnostic[]): Stmt {
+  const bytes = s.count.value * (UNIT_SCALE[unit] ?? 1n);
+  const pages = bytes / BigInt(PAGE_SIZE);
+  const ok = bytes % BigInt(PAGE_SIZE) === 0n && pages >= 2n && pages <= BigInt(MAX_PREFETCH_PAGES) && (pages & (pages - 1n)) === 0n;
+  if (!ok) {
+    out.push(diag('prefetchBlockSize', s.block?.span ?? s.span, { size: `${s.count.text} ${unit}`, limit: `${(MAX_PREFETCH_PAGES * PAGE_SIZE) >> 20} MiB` }));
+  }
+  return { kind: 'prefetch', pages: ok ? Number(pages) : 2, direction: 'block', span: s.span };
 }
 
 // ---- the path rule ----

@@ -272,6 +272,12 @@ export const CODES = {
     message: '`page` counts pages but {other} is a byte size',
     hint: 'compare `offset` with byte sizes, or `page` with page counts (`page < 16`, `offset < 16 pages`)',
   },
+  prefetchBlockSize: {
+    code: 'PFP4040',
+    severity: 'error',
+    message: 'a prefetch block of {size} is not a power of two between 8 KiB and {limit}',
+    hint: 'an aligned block holds whole pages and a power of two of them, e.g. `prefetch block 64 KiB` (16 pages)',
+  },
 
   // ---- PFP5xxx: control-flow paths and source paths ----
   unresolvedPath: {

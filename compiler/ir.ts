@@ -39,7 +39,8 @@ export type Expr =
   | { kind: 'binary'; op: BinaryOp; left: Expr; right: Expr; span: Span }
   | { kind: 'not'; operand: Expr; span: Span };
 
-export type PrefetchDirection = 'ahead' | 'behind' | 'around';
+/** `block`: the naturally aligned block of `pages` pages that holds the faulting page. */
+export type PrefetchDirection = 'ahead' | 'behind' | 'around' | 'block';
 
 export type Stmt =
   | { kind: 'if'; cond: Expr; then: Stmt[]; else: Stmt[]; span: Span }

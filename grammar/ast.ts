@@ -66,7 +66,8 @@ export type StmtAst =
   | { kind: 'copy'; source: Ident; at?: ExprAst; span: Span }
   | { kind: 'sigbus'; span: Span }
   | { kind: 'defer'; span: Span }
-  | { kind: 'prefetch'; count: IntLit; direction?: Ident; span: Span }
+  /** `prefetch N pages [direction]`, or `prefetch block N <unit>` (count and unit give the block's size). */
+  | { kind: 'prefetch'; count: IntLit; direction?: Ident; block?: { unit: Ident; span: Span }; span: Span }
   | { kind: 'notify'; span: Span }
   | { kind: 'trackDirty'; span: Span };
 

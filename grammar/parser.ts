@@ -88,6 +88,7 @@ export class PfpParser extends EmbeddedActionsParser {
   private altsStatement?: IOrAlt<StmtVal | undefined>[];
   private altsPages?: IOrAlt<IToken>[];
   private altsDirection?: IOrAlt<IToken>[];
+  private altsBlockUnit?: IOrAlt<IToken>[];
   private altsPrimary?: IOrAlt<Val | undefined>[];
   private altsUnit?: IOrAlt<IToken>[];
   private altsVar?: IOrAlt<IToken>[];
@@ -261,13 +262,33 @@ export class PfpParser extends EmbeddedActionsParser {
       {
         ALT: () => {
           const kw = this.CONSUME(T.Prefetch);
-          const count = this.CONSUME(T.Integer);
-          const unit = this.OR2((this.altsPages ??= [{ ALT: () => this.CONSUME(T.Pages) }, { ALT: () => this.CONSUME(T.Page) }]));
-          let direction: IToken | undefined;
-          this.OPTION2(() => {
-            direction = this.OR3((this.altsDirection ??= [{ ALT: () => this.CONSUME(T.Ahead) }, { ALT: () => this.CONSUME(T.Behind) }, { ALT: () => this.CONSUME(T.Around) }]));
-          });
-          return this.ACTION(() => this.b.prefetch(kw, count, unit, direction));
+          // Not kept: both alternatives close over `kw`.
+          return this.OR5([
+            {
+              ALT: () => {
+                const count = this.CONSUME(T.Integer);
+                const unit = this.OR2((this.altsPages ??= [{ ALT: () => this.CONSUME(T.Pages) }, { ALT: () => this.CONSUME(T.Page) }]));
+                let direction: IToken | undefined;
+                this.OPTION2(() => {
+                  direction = this.OR3((this.altsDirection ??= [{ ALT: () => this.CONSUME(T.Ahead) }, { ALT: () => this.CONSUME(T.Behind) }, { ALT: () => this.CONSUME(T.Around) }]));
+                });
+                return this.ACTION(() => this.b.prefetch(kw, count, unit, direction));
+              },
+            },
+            {
+              ALT: () => {
+                const block = this.CONSUME(T.Block);
+                const count = this.CONSUME2(T.Integer);
+                const unit = this.OR4((this.altsBlockUnit ??= [
+                  { ALT: () => this.CONSUME(T.UnitKiB) },
+                  { ALT: () => this.CONSUME(T.UnitMiB) },
+                  { ALT: () => this.CONSUME2(T.Pages) },
+                  { ALT: () => this.CONSUME2(T.Page) },
+                ]));
+                return this.ACTION(() => this.b.prefetchBlock(kw, block, count, unit));
+              },
+            },
+          ]);
         },
       },
       {

@@ -207,6 +207,17 @@ export class AstBuilder {
     return { stmt, depth: 0 };
   }
 
+  prefetchBlock(kw: IToken, block: IToken, count: IToken, unit: IToken): StmtVal {
+    const at = this.at(kw);
+    const stmt: StmtAst = {
+      kind: 'prefetch',
+      count: this.intLit(count, at),
+      block: { unit: this.ident(unit, at), span: this.cover([block, count, unit], at) },
+      span: this.cover([kw, block, count, unit], at),
+    };
+    return { stmt, depth: 0 };
+  }
+
   /** `if` with its `else if` links and final `else`, nested from the end so each link sits in the one before. */
   ifChain(links: IfLink[], elseTok: IToken | undefined, elseBlock: BlockVal | undefined): StmtVal | undefined {
     const usable = links.filter((l) => real(l.ifTok));

@@ -44,6 +44,7 @@ export const Page = keyword('page', 'Page');
 export const Ahead = keyword('ahead', 'Ahead');
 export const Behind = keyword('behind', 'Behind');
 export const Around = keyword('around', 'Around');
+export const Block = keyword('block', 'Block');
 export const Notify = keyword('notify', 'Notify');
 export const Track = keyword('track', 'Track');
 export const Dirty = keyword('dirty', 'Dirty');
@@ -63,7 +64,7 @@ export const UnitB = keyword('B', 'UnitB');
 /** Every reserved word, in the order the lexer tries them. */
 export const KEYWORDS: TokenType[] = [
   Policy, Source, File, Region, Size, At, On, Missing, Write, Read, If, Else, Zero, Fill, Copy,
-  Sigbus, Defer, Prefetch, Pages, Page, Ahead, Behind, Around, Notify, Track, Dirty, Offset,
+  Sigbus, Defer, Prefetch, Pages, Page, Ahead, Behind, Around, Block, Notify, Track, Dirty, Offset,
   Address, And, Or, Not, SetKw, In, UnitKiB, UnitMiB, UnitGiB, UnitTiB, UnitB,
 ];
 

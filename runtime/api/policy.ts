@@ -258,8 +258,10 @@ export async function loadPolicy(path: string, options: LoadPolicyOptions = {}):
     const refused = st && notRegularFile(st);
     if (refused) throw new RuntimeError('FAULTC_SOURCE_NOT_FILE', `source ${manifest.sources[i]?.id}: ${path} is ${refused}`);
   }
-  // The kernel engine reads files only: an http source is fetched by uffd handlers.
-  const engine = await selectEngine(options.engine ?? (sourcePaths.some(isHttpLocation) ? 'uffd' : 'auto'));
+  // The kernel engine reads files only: an http source is fetched by uffd
+  // handlers. Nor does it prefetch blocks yet: `auto` takes uffd for those.
+  const uffdOnly = sourcePaths.some(isHttpLocation) || !manifest.ir.engines.includes('kernel');
+  const engine = await selectEngine(options.engine ?? (uffdOnly ? 'uffd' : 'auto'));
   // The engine's event callback outlives the policy: it holds it weakly, so
   // that a policy dropped without close() is collected, and then closed.
   let policy: WeakRef<Policy> | undefined;

@@ -126,7 +126,8 @@ function describeDecision(e: Evaluation, policy: PolicyIR): string[] {
   if (e.action === 'copy') action += ` from ${policy.sources[e.source ?? -1]?.id ?? '?'} at offset ${hex(e.sourceOffset ?? 0n)}`;
   lines.push(`action: ${action}`);
   if (e.error) lines.push(`error: ${e.error} (the fault gets SIGBUS and an error event)`);
-  if (e.prefetch) lines.push(`prefetch: ${e.prefetch.pages} page${e.prefetch.pages === 1 ? '' : 's'} ${e.prefetch.direction}`);
+  if (e.prefetch?.direction === 'block') lines.push(`prefetch: the aligned block of ${e.prefetch.pages} pages (${(e.prefetch.pages * 4) >= 1024 ? `${(e.prefetch.pages * 4) / 1024} MiB` : `${e.prefetch.pages * 4} KiB`}) that holds the page`);
+  else if (e.prefetch) lines.push(`prefetch: ${e.prefetch.pages} page${e.prefetch.pages === 1 ? '' : 's'} ${e.prefetch.direction}`);
   if (e.notify) lines.push('notify: yes');
   if (e.trackDirty) lines.push('track dirty: yes');
   return lines;

@@ -25,7 +25,7 @@ export const S = {
   copy: (source: number, at: Expr): Stmt => ({ kind: 'copy', source, at, span: span() }),
   sigbus: (): Stmt => ({ kind: 'sigbus', span: span() }),
   defer: (): Stmt => ({ kind: 'defer', span: span() }),
-  prefetch: (pages: number, direction: 'ahead' | 'behind' | 'around' = 'ahead'): Stmt => ({
+  prefetch: (pages: number, direction: 'ahead' | 'behind' | 'around' | 'block' = 'ahead'): Stmt => ({
     kind: 'prefetch',
     pages,
     direction,

@@ -39,7 +39,11 @@ function randomMissing(rng: Rng, depth: number, nSources: number): Stmt[] {
     out.push(S.copy(rng.int(nSources), at));
   } else if (action === 3) out.push(S.sigbus());
   else out.push(S.defer());
-  if (rng.chance(0.4)) out.push(S.prefetch(1 + rng.int(512), rng.pick(['ahead', 'behind', 'around'] as const)));
+  if (rng.chance(0.4)) {
+    const direction = rng.pick(['ahead', 'behind', 'around', 'block'] as const);
+    // An aligned block is a power of two from 2 to 512 pages.
+    out.push(S.prefetch(direction === 'block' ? 2 << rng.int(9) : 1 + rng.int(512), direction));
+  }
   if (rng.chance(0.3)) out.push(S.notify());
   return rng.chance(0.5) ? out : out.reverse();
 }

@@ -12,7 +12,7 @@ syn keyword pfpAction zero fill copy sigbus defer prefetch notify track dirty
 syn keyword pfpValue write read offset address
 syn keyword pfpUnit pages page KiB MiB GiB TiB B
 syn keyword pfpLogic and or not in
-syn keyword pfpKeyword size at ahead behind around set
+syn keyword pfpKeyword size at ahead behind around block set
 syn match pfpNumber "\<\(0[xX][0-9A-Za-z_]*\|[0-9][0-9_]*\)\>"
 syn match pfpEscape +\\.+ contained
 syn region pfpString start=+"+ skip=+\\.+ end=+"\|$+ contains=pfpEscape

@@ -91,6 +91,12 @@ static void prefetch_window(const struct fc_region *r, uint64_t page,
 		*ahead = n - n / 2;
 		*behind = n / 2;
 		break;
+	case FAULTC_PREFETCH_BLOCK:
+		/* The aligned block of n pages (a power of two) that holds
+		 * the page, as a pager fills its own page size. */
+		*behind = page & (n - 1);
+		*ahead = n - 1 - *behind;
+		break;
 	default:
 		*ahead = n;
 		break;

@@ -31,6 +31,7 @@ enum faultc_prefetch_dir {
 	FAULTC_PREFETCH_AHEAD = 0,
 	FAULTC_PREFETCH_BEHIND = 1,
 	FAULTC_PREFETCH_AROUND = 2,
+	FAULTC_PREFETCH_BLOCK = 3,	/* the aligned block of prefetch_pages pages */
 };
 
 #define FAULTC_F_NOTIFY 1U
