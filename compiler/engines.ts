@@ -12,7 +12,6 @@
 import { diag } from './codes.js';
 import type { Diagnostic } from './diagnostic.js';
 import type { EngineName, PolicyIR, Stmt } from './ir.js';
-import { blockPrefetch } from './region-traits.js';
 
 export const ENGINES: readonly EngineName[] = ['kernel', 'uffd', 'trace'];
 
@@ -20,8 +19,6 @@ export function enginesFor(policy: Omit<PolicyIR, 'engines'>): EngineName[] {
   // Run-time sets are filled through libfaultc on the uffd engine; the
   // kernel program carries each set as an array map nothing fills yet.
   if ((policy.sets?.length ?? 0) > 0) return ENGINES.filter((e) => e !== 'kernel');
-  // `prefetch block` needs the hook's block direction (not in kernel/patches yet).
-  if (policy.regions.some((r) => blockPrefetch(r.onMissing))) return ENGINES.filter((e) => e !== 'kernel');
   return [...ENGINES];
 }
 

@@ -12,7 +12,7 @@
 //   installs the region's pages write-protected, and the first write to each
 //   comes to the handler (dirty bitmap, notify, SIGBUS).
 import { artifactPath, type LoadedManifest } from '../../codegen/manifest.js';
-import { blockPrefetch, rulesDefer, tracksWrites, zeroCopySource } from '../../compiler/region-traits.js';
+import { rulesDefer, tracksWrites, zeroCopySource } from '../../compiler/region-traits.js';
 import { isHttpLocation } from '../sources/http.js';
 import { FAULT_COUNTS_PER_REGION } from '../../codegen/fault-bpf.js';
 import { ACTION_CODES } from '../../codegen/abi.js';
@@ -226,26 +226,9 @@ function requireUserfaultfdFor(manifest: LoadedManifest): void {
   requireUserfaultfd({ kernelHook: true, engine: 'kernel', context: `policy ${manifest.policy}: ${needs.join(', ')}, which the kernel engine serves through a userfaultfd` });
 }
 
-/**
- * `prefetch block` reaches the hook as a prefetch direction it does not know
- * yet: refuse the policy at load, naming the rule, rather than let the hook
- * prefetch nothing (or something else) at run time.
- */
-function refuseBlockPrefetch(manifest: LoadedManifest): void {
-  for (const r of manifest.ir.regions) {
-    const s = blockPrefetch(r.onMissing);
-    if (!s) continue;
-    throw new RuntimeError(
-      'FAULTC_ENGINE_UNSUPPORTED',
-      `policy ${manifest.policy}: region ${r.id} has \`prefetch block\` (${s.span.file}:${s.span.startLine}:${s.span.startColumn}), which the kernel engine does not have yet: use engine 'uffd'`,
-    );
-  }
-}
-
 export const kernelEngine: Engine = {
   kind: 'kernel',
   async open(ctx: EngineOpenContext): Promise<EngineInstance> {
-    refuseBlockPrefetch(ctx.manifest);
     const remote = ctx.sourcePaths.find(isHttpLocation);
     if (remote !== undefined) {
       throw new RuntimeError('FAULTC_ENGINE_UNSUPPORTED', `the kernel engine reads files only, not ${remote}: use engine 'uffd' (docs/http-sources.md)`);
