@@ -3,7 +3,7 @@
 // command pays, code not yet optimised by V8) and later runs, in one process.
 //   node [--single-threaded] dist/bench/check-phases.js [--regions N] [--runs N]
 // With --single-threaded, CPU time is the main thread's alone (no GC or JIT helpers).
-import type { Diagnostic } from '../compiler/diagnostic.js';
+import type { Diagnostic } from '../base/diagnostic.js';
 import { largePolicy } from './check-large.js';
 
 type Phase = 'lex' | 'parse' | 'check';
@@ -23,7 +23,7 @@ async function main(): Promise<void> {
   const { getParser } = await import('../grammar/parser.js');
   const { lex } = await import('../grammar/lex.js');
   const { AstBuilder } = await import('../grammar/to-ast.js');
-  const { SourceText } = await import('../grammar/source-text.js');
+  const { SourceText } = await import('../base/source-text.js');
   const { checkAst } = await import('../compiler/check.js');
   const loaded = cpuMs();
   const parser = getParser();

@@ -1,11 +1,11 @@
-// `npm run bench [-- --json] [-- --pages N --reps N --only uffd,trace] [-- --peers]`
+// `npm run bench [-- --json] [-- --pages N --reps N --only uffd,trace] [-- --peers [--busy 0,2]]`
 // Per-page first-touch cost of every engine in one run, as ns/page and as
 // ratios to native anonymous first touch measured in the same run. Sections
 // are modules bench/<name>.ts exporting either `section` (see section.ts) or
 // `bench<Name>(opts)` + `format<Name>Bench(result)` (their own report, printed
 // as is and kept whole in the JSON). A missing module or one that cannot run
 // here is listed as skipped with its reason.
-import { detectKernelEngine } from '../runtime/engines/select.js';
+import { detectKernelEngine } from '../runtime/engines/detect.js';
 import { touchAnonymous } from '../runtime/engines/uffd.js';
 import { packageRoot } from '../runtime/engines/native.js';
 import { median, type Access, type BenchContext, type BenchRow, type BenchSection } from './section.js';
@@ -21,10 +21,12 @@ interface Args {
   reps: number;
   only: string[] | null;
   peers: boolean;
+  /** peers: busy loops beside each pass (default 0 then 2). */
+  busy: number[] | null;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { json: false, pages: 16384, reps: 9, only: null, peers: false };
+  const a: Args = { json: false, pages: 16384, reps: 9, only: null, peers: false, busy: null };
   for (let i = 0; i < argv.length; i++) {
     const v = argv[i];
     const next = () => {
@@ -37,16 +39,24 @@ function parseArgs(argv: string[]): Args {
     else if (v === '--reps') a.reps = Number(next());
     else if (v === '--only') a.only = next().split(',');
     else if (v === '--peers') a.peers = true;
-    else throw new Error(`unknown argument ${v} (--json, --pages N, --reps N, --only a,b, --peers)`);
+    else if (v === '--busy') a.busy = next().split(',').map(Number);
+    else throw new Error(`unknown argument ${v} (--json, --pages N, --reps N, --only a,b, --peers, --busy 0,2)`);
   }
   if (!Number.isInteger(a.pages) || a.pages < 16 || !Number.isInteger(a.reps) || a.reps < 1) throw new Error('--pages >= 16 and --reps >= 1');
+  if (a.busy && !a.busy.every((n) => Number.isInteger(n) && n >= 0 && n <= 16)) throw new Error('--busy takes counts of busy loops, 0..16, comma-separated');
   return a;
 }
 
 /** A module with its own runner and report (bench/trace.ts, bench/kernel.ts). */
+/** What run.ts passes to a self-reporting section's bench<Name>(). */
+interface OwnOptions {
+  pages: number;
+  busy?: number[];
+}
+
 interface OwnReport {
   name: string;
-  run(pages: number): Promise<unknown>;
+  run(o: OwnOptions): Promise<unknown>;
   format(result: unknown): string;
 }
 
@@ -76,7 +86,7 @@ async function loadSection(name: string): Promise<BenchSection | OwnReport | str
   if (typeof run === 'function' && typeof format === 'function') {
     return {
       name,
-      run: (pages: number) => (run as (o: { pages: number }) => Promise<unknown>)({ pages }),
+      run: (o: OwnOptions) => (run as (o: OwnOptions) => Promise<unknown>)(o),
       format: (r: unknown) => (format as (r: unknown) => string)(r),
     };
   }
@@ -138,7 +148,7 @@ async function main(): Promise<void> {
     if (isSection(s)) {
       rows.push(...(await s.run(ctx)));
     } else {
-      const result = await s.run(args.pages);
+      const result = await s.run({ pages: args.pages, ...(args.busy ? { busy: args.busy } : {}) });
       reports.push({ section: name, text: s.format(result), result });
     }
   }

@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { TRACE_FLAGS, TRACE_LIMITS, TRACE_MODES } from '../codegen/trace-bpf.js';
+import { TRACE_FLAGS, TRACE_LIMITS, TRACE_MODES } from '../abi/trace.js';
 import { bpfNative, decodeEvents } from '../runtime/bpf/native.js';
 import { genericTraceObject } from '../runtime/trace/program.js';
 

@@ -3,12 +3,13 @@
 // any error: bad input writes nothing at all, and a failed build removes its
 // temporary folder (and the output folder, if this run created it).
 import { mkdtemp, readFile, rename, rm, rmdir, writeFile } from 'node:fs/promises';
-import { makeDir } from '../compiler/files.js';
+import { fileErrorReason, makeDir } from '../compiler/files.js';
 import { dirname, join, resolve } from 'node:path';
-import type { Diagnostic, Result } from '../compiler/diagnostic.js';
-import type { PolicyIR, ProgramIR, Span } from '../compiler/ir.js';
+import type { Diagnostic, Result } from '../base/diagnostic.js';
+import type { PolicyIR, ProgramIR } from '../compiler/ir.js';
+import type { Span } from '../base/span.js';
 import { CEscapeError } from './c-escape.js';
-import { compileBpf, compileHostSo, type CcResult } from './clang.js';
+import { CC_NEED, CLANG_NEED, compileBpf, compileHostSo, type CcResult, type CompilerNeed } from './clang.js';
 import { codegenDiag } from './codes.js';
 import { decideHostCName, emitDecideHostC } from './decide-host.js';
 import { emitPolicy } from './index.js';
@@ -80,8 +81,9 @@ export async function compileProgram(
     tmp = await mkdtemp(join(outDir, '.faultc-tmp-'));
     const kept: { policy: string; names: string[]; manifest: string | null }[] = [];
     const diagnostics: Diagnostic[] = [];
+    const missingSaid = new Set<string>();
     for (const { policy, files } of emitted) {
-      const r = await buildOne(program, policy, files, tmp, outDir, emit);
+      const r = await buildOne(program, policy, files, tmp, outDir, emit, missingSaid);
       if (!r.ok) diagnostics.push(...r.diagnostics);
       else kept.push({ policy: policy.name, names: r.names, manifest: r.manifest });
     }
@@ -104,7 +106,7 @@ export async function compileProgram(
   } catch (e) {
     if (tmp !== null) await cleanup(tmp, outDir, created);
     else await removeCreated(outDir, created);
-    return fail([...warnings, codegenDiag('writeFailed', at, { reason: (e as Error).message })]);
+    return fail([...warnings, codegenDiag('writeFailed', at, { reason: `${outDir}: ${fileErrorReason(e)}` })]);
   }
 }
 
@@ -136,6 +138,7 @@ async function buildOne(
   tmp: string,
   outDir: string,
   emit: Set<EmitKind>,
+  missingSaid: Set<string>,
 ): Promise<BuildOne> {
   const base = policy.name;
   for (const [name, text] of files) await writeFile(join(tmp, name), text);
@@ -147,7 +150,7 @@ async function buildOne(
     const hostC = join(tmp, decideHostCName(base));
     await writeFile(hostC, emitDecideHostC(base, policy));
     const pfpDir = dirname(program.file);
-    const jobs: [ArtifactKey, Promise<CcResult>][] = [
+    const jobs: [ArtifactKey, Promise<CcResult>, CompilerNeed][] = [
       [
         'traceBpfO',
         compileBpf({
@@ -157,6 +160,7 @@ async function buildOne(
           pfpDir,
           prefixMap: { from: tmp, to: outDir },
         }),
+        CLANG_NEED,
       ],
       [
         'faultBpfO',
@@ -167,13 +171,19 @@ async function buildOne(
           pfpDir,
           prefixMap: { from: tmp, to: outDir },
         }),
+        CLANG_NEED,
       ],
-      ['decideSo', compileHostSo({ source: hostC, output: join(tmp, artifactFileName(base, 'decideSo')), includeDirs: [tmp] })],
+      ['decideSo', compileHostSo({ source: hostC, output: join(tmp, artifactFileName(base, 'decideSo')), includeDirs: [tmp] }), CC_NEED],
     ];
     const diagnostics: Diagnostic[] = [];
-    for (const [key, job] of jobs) {
+    for (const [key, job, need] of jobs) {
       const r = await job;
-      if (!r.ok) {
+      if (!r.ok && r.failure.missing) {
+        // Said once per compiler, however many objects it was to build.
+        const command = r.failure.command[0] ?? '';
+        if (!missingSaid.has(command)) diagnostics.push(codegenDiag('ccMissing', fileSpan(program.file), { command, what: need.what, install: need.install, variable: need.variable }));
+        missingSaid.add(command);
+      } else if (!r.ok) {
         diagnostics.push(
           codegenDiag(
             'ccFailed',

@@ -1,6 +1,6 @@
 // The compile pipeline: check (compiler/) -> emit, build and write
 // (build-program.ts). On any error nothing is written.
-import type { Result } from '../compiler/diagnostic.js';
+import type { Result } from '../base/diagnostic.js';
 import { checkFile } from '../compiler/index.js';
 import { compileProgram, type CompiledPolicy, type CompileOptions } from './build-program.js';
 

@@ -2,6 +2,7 @@
 // codegen writes into C that did not come from codegen itself goes through here:
 // names become prefixed, validated identifiers; paths and names become escaped
 // string literals or comment-safe text; numbers become unsigned hex literals.
+import { U64_MAX } from '../base/limits.js';
 
 const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /** Longest identifier part accepted: keeps generated names well inside C limits. */
@@ -72,8 +73,6 @@ export function cComment(text: string): string {
   }
   return out.replace(/\*\//g, '*_/').replace(/\/\*/g, '/_*');
 }
-
-const U64_MAX = (1n << 64n) - 1n;
 
 /** An unsigned 64-bit C literal: 0x...ULL. Values outside 0..2^64-1 are refused. */
 export function cU64(value: bigint): string {

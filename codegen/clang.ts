@@ -1,10 +1,29 @@
 // The C compiler driver: BPF objects with clang -target bpf (with -g, so BTF line
 // info names the .pfp lines from the #line directives) and the host build of the
 // decision function as a shared object. Checked input always compiles; a
-// failure here is faultc's own bug and is reported as an internal error.
+// failure here is faultc's own bug and is reported as an internal error,
+// except a compiler that is not installed, which the machine lacks.
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+
+/** What a missing compiler is needed for, how to install it and how to name another. */
+export interface CompilerNeed {
+  what: string;
+  install: string;
+  variable: string;
+}
+
+export const CLANG_NEED: CompilerNeed = {
+  what: 'the BPF objects (*.bpf.o)',
+  install: 'install it (Debian: apt-get install clang llvm libbpf-dev)',
+  variable: 'FAULTC_CLANG',
+};
+export const CC_NEED: CompilerNeed = {
+  what: 'the host decision library (*.decide.so)',
+  install: 'install it (Debian: apt-get install gcc)',
+  variable: 'FAULTC_CC',
+};
 
 /** Compiler commands; FAULTC_CLANG / FAULTC_CC override them (e.g. clang-19). */
 export function clangCommand(): string {
@@ -55,6 +74,8 @@ export interface CcFailure {
   command: string[];
   /** The compiler's own words (stderr), trimmed to a readable length. */
   output: string;
+  /** The compiler command does not exist on this machine (ENOENT): not a faultc bug. */
+  missing?: true;
 }
 
 export type CcResult = { ok: true; warnings: string } | { ok: false; failure: CcFailure };
@@ -66,8 +87,11 @@ function run(cmd: string, args: string[], cwd?: string): Promise<CcResult> {
     execFile(cmd, args, { cwd, maxBuffer: 16 * 1024 * 1024, encoding: 'utf8' }, (err, _stdout, stderr) => {
       const output = (stderr ?? '').slice(0, MAX_OUTPUT);
       if (err) {
-        const why = 'code' in err && err.code === 'ENOENT' ? `${cmd} not found: install clang (scripts/setup.sh)` : output;
-        resolve({ ok: false, failure: { command: [cmd, ...args], output: why || err.message } });
+        if ('code' in err && err.code === 'ENOENT') {
+          resolve({ ok: false, failure: { command: [cmd, ...args], output: `${cmd}: not found`, missing: true } });
+        } else {
+          resolve({ ok: false, failure: { command: [cmd, ...args], output: output || err.message } });
+        }
       } else {
         resolve({ ok: true, warnings: output });
       }

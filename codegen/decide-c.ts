@@ -4,7 +4,7 @@
 // without undefined behaviour (shifts by 64 or more give 0, a zero divisor gives
 // SIGBUS with an error), so it means the same under clang -target bpf and on the host.
 import type { Expr, PolicyIR, RegionIR, Stmt } from '../compiler/ir.js';
-import { MAX_SOURCES, PAGE_SIZE } from '../compiler/ir.js';
+import { MAX_SOURCES, PAGE_SIZE } from '../base/limits.js';
 import { cComment, cGuard, cIdent, cU32, cU64, CEscapeError } from './c-escape.js';
 import { CWriter } from './c-writer.js';
 

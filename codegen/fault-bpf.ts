@@ -9,23 +9,14 @@
 // the hook's done phase, write the notify event to a ring buffer.
 //
 // The hook's context starts with the layouts of struct faultc_fault and struct
-// faultc_decision (codegen/abi.ts), so no field is translated: the program
+// faultc_decision (abi/abi.ts), so no field is translated: the program
 // copies the fault in and the decision out whole. The type number and the
 // context are declared here because the host's <linux/bpf.h> predates them.
 import type { PolicyIR } from '../compiler/ir.js';
-import { ABI_LAYOUTS } from './abi.js';
+import { ABI_LAYOUTS } from '../abi/abi.js';
+import { FAULT_COUNTS_MAP, FAULT_COUNTS_PER_REGION, FAULT_EVENTS_MAP, FAULT_PROGRAM_NAME, PAGE_FAULT_CTX_SIZE, PAGE_FAULT_PROG_TYPE } from '../abi/fault.js';
 import { bpfSetsPrelude } from './sets-c.js';
 
-/** enum bpf_prog_type value the kernel patch appends (after BPF_PROG_TYPE_NETFILTER = 32). */
-export const PAGE_FAULT_PROG_TYPE = 33;
-/** Name of the program in the object, and of its maps. */
-export const FAULT_PROGRAM_NAME = 'faultc_fault';
-export const FAULT_EVENTS_MAP = 'faultc_events';
-export const FAULT_COUNTS_MAP = 'faultc_counts';
-/** Counters per region in faultc_counts: [0] faults, [action] per action, [6] prefetch, [7] errors. */
-export const FAULT_COUNTS_PER_REGION = 8;
-/** Size of the hook's context: faultc_fault, faultc_decision, then the outcome. */
-export const PAGE_FAULT_CTX_SIZE = 152;
 const DEFAULT_RING_BYTES = 1 << 20;
 
 const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;

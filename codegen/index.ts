@@ -2,7 +2,7 @@
 // program gives the same bytes (names sorted, no timestamps, no temp paths).
 import { basename } from 'node:path';
 import type { PolicyIR, ProgramIR } from '../compiler/ir.js';
-import { ABI_HEADER } from './abi.js';
+import { ABI_HEADER } from '../abi/abi.js';
 import { cIdent } from './c-escape.js';
 import { emitDecideH } from './decide-c.js';
 import { emitFaultBpf } from './fault-bpf.js';

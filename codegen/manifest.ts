@@ -5,22 +5,12 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { dirname, join, basename } from 'node:path';
-import type {
-  BinaryOp,
-  EngineName,
-  Expr,
-  FaultVar,
-  PolicyIR,
-  PrefetchDirection,
-  ProgramIR,
-  Span,
-  SourceKind,
-  Stmt,
-} from '../compiler/ir.js';
-import { readInputFile } from '../compiler/files.js';
-import { SOURCE_KINDS } from '../compiler/ir.js';
-import { ABI_LAYOUTS, ABI_VERSION } from './abi.js';
-import { MAX_SETS } from '../compiler/ir.js';
+import type { EngineName, Expr, PolicyIR, ProgramIR, SourceKind, Stmt } from '../compiler/ir.js';
+import type { Span } from '../base/span.js';
+import { fileErrorReason, readInputFile } from '../compiler/files.js';
+import { BINARY_OPS, ENGINE_NAMES, FAULT_VARS, PREFETCH_DIRECTIONS, SOURCE_KINDS } from '../compiler/ir.js';
+import { ABI_LAYOUTS, ABI_VERSION } from '../abi/abi.js';
+import { MAX_SETS } from '../base/limits.js';
 
 /** A manifest is JSON of the policy's IR: far below this. */
 const MAX_MANIFEST_BYTES = 64 * 1024 * 1024;
@@ -315,10 +305,6 @@ function readSpan(v: unknown, where: string): Span {
   };
 }
 
-const BINARY_OPS: readonly BinaryOp[] = ['+', '-', '*', '/', '%', '<<', '>>', '&', '|', '<', '<=', '>', '>=', '==', '!=', 'and', 'or'];
-const FAULT_VARS: readonly FaultVar[] = ['offset', 'page', 'address', 'read', 'write'];
-const DIRECTIONS: readonly PrefetchDirection[] = ['ahead', 'behind', 'around', 'block'];
-const ENGINES: readonly EngineName[] = ['kernel', 'uffd', 'trace'];
 /** Bounds recursion on hostile input; the compiler's own nesting limit is lower. */
 const MAX_DEPTH = 256;
 
@@ -384,7 +370,7 @@ function readStmt(v: unknown, where: string, nSources: number, depth: number): S
       return {
         kind,
         pages: int(o.pages, `${where}.pages`, 0xffffffff),
-        direction: oneOf(o.direction, DIRECTIONS, `${where}.direction`),
+        direction: oneOf(o.direction, PREFETCH_DIRECTIONS, `${where}.direction`),
         span,
       };
     case 'zero':
@@ -439,7 +425,7 @@ function readPolicy(v: unknown): PolicyIR {
     name: ident(o.name, 'ir.name'),
     sources,
     regions,
-    engines: arr(o.engines, 'ir.engines').map((e, i) => oneOf(e, ENGINES, `ir.engines[${i}]`)),
+    engines: arr(o.engines, 'ir.engines').map((e, i) => oneOf(e, ENGINE_NAMES, `ir.engines[${i}]`)),
     span: readSpan(o.span, 'ir.span'),
   };
   if (o.sets !== undefined) {
@@ -549,7 +535,7 @@ export function parseManifest(text: string, path: string): ManifestResult {
         sourceHash,
         sources,
         regions,
-        engines: arr(o.engines, 'engines').map((e, i) => oneOf(e, ENGINES, `engines[${i}]`)),
+        engines: arr(o.engines, 'engines').map((e, i) => oneOf(e, ENGINE_NAMES, `engines[${i}]`)),
         ir,
         layouts: ABI_LAYOUTS,
         artifacts,
@@ -588,7 +574,7 @@ export async function readManifestResult(path: string, opts: { verifyHashes?: bo
     try {
       bytes = await readFile(join(r.value.dir, name));
     } catch (e) {
-      return { ok: false, error: { code: 'FAULTC_MANIFEST_READ', message: `${name}: ${(e as Error).message}` } };
+      return { ok: false, error: { code: 'FAULTC_MANIFEST_READ', message: `${join(r.value.dir, name)}: ${fileErrorReason(e)}` } };
     }
     if (sha256(bytes) !== r.value.hashes[name]) {
       return {

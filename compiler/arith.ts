@@ -1,12 +1,11 @@
 // The meaning of every operator on unsigned 64-bit values. Constant folding and
 // the reference evaluator both use it, so a folded constant always equals what
 // the evaluator would compute at run time.
+import { U64_MAX } from '../base/limits.js';
 import type { BinaryOp } from './ir.js';
 
-export const U64_MASK = (1n << 64n) - 1n;
-
 export function wrap(v: bigint): bigint {
-  return v & U64_MASK;
+  return v & U64_MAX;
 }
 
 export function truth(v: bigint): boolean {
@@ -64,13 +63,13 @@ export function applyBinary(op: BinaryOp, a: bigint, b: bigint): bigint | 'divid
 export function wraps(op: BinaryOp, a: bigint, b: bigint): boolean {
   switch (op) {
     case '+':
-      return a + b > U64_MASK;
+      return a + b > U64_MAX;
     case '-':
       return a < b;
     case '*':
-      return a * b > U64_MASK;
+      return a * b > U64_MAX;
     case '<<':
-      return b < 64n && a << b > U64_MASK;
+      return b < 64n && a << b > U64_MAX;
     default:
       return false;
   }

@@ -4,14 +4,15 @@
 // path. Paths are not enumerated (sequential ifs would make that exponential):
 // a small set of per-path counters flows through the statements instead.
 import type { HandlerAst, StmtAst } from '../grammar/ast.js';
-import { diag, withRelated } from './codes.js';
-import type { Diagnostic } from './diagnostic.js';
+import { diag, withRelated } from '../base/codes.js';
+import type { Diagnostic } from '../base/diagnostic.js';
 import { constantValue, fold } from './fold.js';
-import { PAGE_SIZE, type Expr, type Handler, type PrefetchDirection, type Span, type Stmt } from './ir.js';
-import { UNIT_SCALE } from '../grammar/tokens.js';
-import { MAX_PREFETCH_PAGES } from './limits.js';
+import { type Expr, type Handler, type PrefetchDirection, type Stmt } from './ir.js';
+import { MAX_PREFETCH_PAGES, PAGE_SIZE } from '../base/limits.js';
+import { type Span } from '../base/span.js';
+import { UNIT_SCALE } from '../base/units.js';
 import { lowerExpr, type ExprContext } from './lower-expr.js';
-import { suggesting } from './suggest.js';
+import { suggesting } from '../base/suggest.js';
 
 const STATEMENT_WORDS: Record<StmtAst['kind'], string> = {
   if: 'if',

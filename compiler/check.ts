@@ -4,8 +4,8 @@
 // Any error anywhere means no IR: a policy is either wholly checked or rejected.
 import type { FileAst } from '../grammar/ast.js';
 import { checkHandler } from './check-handlers.js';
-import { diag } from './codes.js';
-import type { Diagnostic } from './diagnostic.js';
+import { diag } from '../base/codes.js';
+import type { Diagnostic } from '../base/diagnostic.js';
 import { enginesFor } from './engines.js';
 import type { PolicyIR, RegionIR, SourceIR } from './ir.js';
 import { layoutRegions } from './layout.js';

@@ -9,17 +9,15 @@
 //
 // All three engines accept every checked policy, so `engines` lists all three;
 // the warnings appear only when a check names its target engine.
-import { diag } from './codes.js';
-import type { Diagnostic } from './diagnostic.js';
-import type { EngineName, PolicyIR, Stmt } from './ir.js';
-
-export const ENGINES: readonly EngineName[] = ['kernel', 'uffd', 'trace'];
+import { diag } from '../base/codes.js';
+import type { Diagnostic } from '../base/diagnostic.js';
+import { ENGINE_NAMES, type EngineName, type PolicyIR, type Stmt } from './ir.js';
 
 export function enginesFor(policy: Omit<PolicyIR, 'engines'>): EngineName[] {
   // Run-time sets are filled through libfaultc on the uffd engine; the
   // kernel program carries each set as an array map nothing fills yet.
-  if ((policy.sets?.length ?? 0) > 0) return ENGINES.filter((e) => e !== 'kernel');
-  return [...ENGINES];
+  if ((policy.sets?.length ?? 0) > 0) return ENGINE_NAMES.filter((e) => e !== 'kernel');
+  return [...ENGINE_NAMES];
 }
 
 function* walk(stmts: Stmt[]): Generator<Stmt> {

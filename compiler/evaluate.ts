@@ -24,7 +24,8 @@
 // - A copy past the end of its source is still `copy`: the engine zero-fills
 //   the tail or, for a page wholly past the end, raises SIGBUS itself.
 import { applyBinary, bool, truth } from './arith.js';
-import type { Expr, Handler, PolicyIR, PrefetchDirection, Span, Stmt } from './ir.js';
+import type { Expr, Handler, PolicyIR, PrefetchDirection, Stmt } from './ir.js';
+import type { Span } from '../base/span.js';
 
 export type EvalAction = 'none' | 'zero' | 'fill' | 'copy' | 'sigbus' | 'defer';
 export type EvalError = 'divideByZero' | 'unalignedOffset';

@@ -5,7 +5,7 @@
 import { constants, type Stats } from 'node:fs';
 import { mkdir, open, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { MAX_INPUT_BYTES } from './limits.js';
+import { MAX_INPUT_BYTES } from '../base/limits.js';
 
 export type InputFile = { ok: true; bytes: Buffer } | { ok: false; reason: string } | { ok: false; tooLarge: number };
 
@@ -28,7 +28,7 @@ export async function readInputFile(path: string, limit = MAX_INPUT_BYTES): Prom
   try {
     fh = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (e) {
-    return { ok: false, reason: (e as NodeJS.ErrnoException).code ?? String(e) };
+    return { ok: false, reason: fileErrorReason(e) };
   }
   try {
     const st = await fh.stat();
@@ -47,16 +47,52 @@ export async function readInputFile(path: string, limit = MAX_INPUT_BYTES): Prom
     if (n > limit) return { ok: false, tooLarge: n };
     return { ok: true, bytes: buf.subarray(0, n) };
   } catch (e) {
-    return { ok: false, reason: (e as NodeJS.ErrnoException).code ?? String(e) };
+    return { ok: false, reason: fileErrorReason(e) };
   } finally {
     await fh.close();
   }
 }
 
-/** The file's text for showing diagnostics, or '' when it cannot be read as a policy file. */
+/** The file's text for showing diagnostics, or '' when it cannot be read as a policy file (nor is text: a binary's bytes are never echoed). */
 export async function readInputText(path: string): Promise<string> {
   const r = await readInputFile(path);
-  return r.ok ? r.bytes.toString('utf8') : '';
+  if (!r.ok) return '';
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(r.bytes);
+  } catch {
+    return '';
+  }
+}
+
+const ERRNO_WORDS: Record<string, string> = {
+  ENOENT: 'no such file or folder',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  EISDIR: 'it is a folder',
+  ENOTDIR: 'a part of the path is not a folder',
+  EROFS: 'the file system is read-only',
+  ENOSPC: 'no space left on the device',
+  EEXIST: 'it already exists',
+  ELOOP: 'too many symbolic links',
+  ENAMETOOLONG: 'the name is too long',
+  EMFILE: 'too many open files',
+  EBUSY: 'the file is busy',
+};
+
+/**
+ * Why a file operation failed, in words, without the path (which the caller
+ * names once): `ENOENT` -> `no such file or folder`. Takes an errno code, a
+ * Node error or a reason already in words.
+ */
+export function fileErrorReason(e: unknown): string {
+  const code = typeof e === 'string' ? e : ((e as NodeJS.ErrnoException | undefined)?.code ?? '');
+  const words = ERRNO_WORDS[code];
+  if (words) return words;
+  if (typeof e === 'string') return e;
+  const message = e instanceof Error ? e.message : String(e);
+  // Node's text is "CODE: words, syscall 'path'": keep the words.
+  const m = /^[A-Z]+: ([^,]+),/.exec(message);
+  return m ? m[1]! : message;
 }
 
 /**

@@ -2,8 +2,8 @@
 // one constant, computed exactly as at run time (compiler/arith.ts). Dividing
 // by a constant zero is an error here; by a run-time zero it is a SIGBUS.
 import { applyBinary, wraps } from './arith.js';
-import { diag } from './codes.js';
-import type { Diagnostic } from './diagnostic.js';
+import { diag } from '../base/codes.js';
+import type { Diagnostic } from '../base/diagnostic.js';
 import type { Expr } from './ir.js';
 
 export function fold(e: Expr, out: Diagnostic[]): Expr | undefined {

@@ -4,16 +4,16 @@ import { createHash } from 'node:crypto';
 import path from 'node:path';
 import type { IToken } from 'chevrotain';
 import { parse, type FileAst } from '../grammar/index.js';
-import { SourceText } from '../grammar/source-text.js';
+import { SourceText } from '../base/source-text.js';
 import { checkAst } from './check.js';
-import { diag } from './codes.js';
-import type { Diagnostic, Result } from './diagnostic.js';
+import { diag } from '../base/codes.js';
+import type { Diagnostic, Result } from '../base/diagnostic.js';
 import { engineWarnings } from './engines.js';
 import type { EngineName, ProgramIR } from './ir.js';
-import { readInputFile } from './files.js';
-import { MAX_DIAGNOSTICS, MAX_INPUT_BYTES } from './limits.js';
+import { fileErrorReason, readInputFile } from './files.js';
+import { MAX_DIAGNOSTICS, MAX_INPUT_BYTES } from '../base/limits.js';
 
-export type { Diagnostic, Result } from './diagnostic.js';
+export type { Diagnostic, Result } from '../base/diagnostic.js';
 export * from './ir.js';
 
 export interface CheckOptions {
@@ -69,7 +69,7 @@ export async function checkFile(file: string, options: CheckOptions = {}): Promi
   if ('tooLarge' in read) {
     return { ok: false, diagnostics: [diag('inputTooLarge', empty, { size: read.tooLarge, limit: MAX_INPUT_BYTES })] };
   }
-  if (!read.ok) return { ok: false, diagnostics: [diag('cannotRead', empty, { path: file, reason: read.reason })] };
+  if (!read.ok) return { ok: false, diagnostics: [diag('cannotRead', empty, { path: file, reason: fileErrorReason(read.reason) })] };
   const bytes = read.bytes;
   let text: string;
   try {

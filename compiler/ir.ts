@@ -1,33 +1,21 @@
 // The checked policy IR: what the compiler hands to codegen, the reference
 // evaluator and the runtime. Everything here has passed every check; nothing in
 // it refers back to source text except spans (for #line and messages).
+import type { Span } from '../base/span.js';
 
-/** A place in a .pfp file. Lines and columns start at 1; offsets at 0. Ends are exclusive (end column/offset is just past the last character). */
-export interface Span {
-  file: string;
-  startLine: number;
-  startColumn: number;
-  endLine: number;
-  endColumn: number;
-  startOffset: number;
-  endOffset: number;
-}
+export const HANDLERS = ['missing', 'write'] as const;
+export type Handler = (typeof HANDLERS)[number];
 
-export const PAGE_SIZE = 4096;
-/** Sources one policy may name: bounded so the fault path needs no loop. */
-export const MAX_SOURCES = 8;
-/** Run-time page sets one policy may declare (native/src/lib/faultc_sets.h). */
-export const MAX_SETS = 8;
-
-export type Handler = 'missing' | 'write';
-
-export type BinaryOp =
-  | '+' | '-' | '*' | '/' | '%' | '<<' | '>>' | '&' | '|'
-  | '<' | '<=' | '>' | '>=' | '==' | '!='
-  | 'and' | 'or';
+export const BINARY_OPS = [
+  '+', '-', '*', '/', '%', '<<', '>>', '&', '|',
+  '<', '<=', '>', '>=', '==', '!=',
+  'and', 'or',
+] as const;
+export type BinaryOp = (typeof BINARY_OPS)[number];
 
 /** Values known only when the fault happens. */
-export type FaultVar = 'offset' | 'page' | 'address' | 'read' | 'write';
+export const FAULT_VARS = ['offset', 'page', 'address', 'read', 'write'] as const;
+export type FaultVar = (typeof FAULT_VARS)[number];
 
 export type Expr =
   | { kind: 'const'; value: bigint; span: Span }
@@ -40,7 +28,8 @@ export type Expr =
   | { kind: 'not'; operand: Expr; span: Span };
 
 /** `block`: the naturally aligned block of `pages` pages that holds the faulting page. */
-export type PrefetchDirection = 'ahead' | 'behind' | 'around' | 'block';
+export const PREFETCH_DIRECTIONS = ['ahead', 'behind', 'around', 'block'] as const;
+export type PrefetchDirection = (typeof PREFETCH_DIRECTIONS)[number];
 
 export type Stmt =
   | { kind: 'if'; cond: Expr; then: Stmt[]; else: Stmt[]; span: Span }
@@ -92,7 +81,8 @@ export interface RegionIR {
   span: Span;
 }
 
-export type EngineName = 'kernel' | 'uffd' | 'trace';
+export const ENGINE_NAMES = ['kernel', 'uffd', 'trace'] as const;
+export type EngineName = (typeof ENGINE_NAMES)[number];
 
 export interface PolicyIR {
   name: string;

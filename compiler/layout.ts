@@ -1,11 +1,11 @@
 // Region sizes and fixed addresses: constants, whole pages, inside the 47-bit
 // user address space, and no two fixed regions of one policy overlapping.
 import type { RegionAst } from '../grammar/ast.js';
-import { diag } from './codes.js';
-import type { Diagnostic } from './diagnostic.js';
+import { diag } from '../base/codes.js';
+import type { Diagnostic } from '../base/diagnostic.js';
 import { constantValue, fold } from './fold.js';
-import { PAGE_SIZE } from './ir.js';
-import { MIN_MAP_ADDRESS, USER_SPACE_END } from './limits.js';
+import { PAGE_SIZE } from '../base/limits.js';
+import { MIN_MAP_ADDRESS, USER_SPACE_END } from '../base/limits.js';
 import { lowerExpr, type ExprContext } from './lower-expr.js';
 
 export interface RegionLayout {

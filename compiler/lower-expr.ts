@@ -2,12 +2,12 @@
 // constant, `<source>.size` a load-time value), units applied, and the
 // constant-only contexts (region size and address) enforced.
 import type { ExprAst } from '../grammar/ast.js';
-import { diag } from './codes.js';
-import type { Diagnostic } from './diagnostic.js';
+import { diag } from '../base/codes.js';
+import type { Diagnostic } from '../base/diagnostic.js';
 import type { Expr } from './ir.js';
 import type { PolicyScope } from './resolve.js';
 import { literalValue } from './units.js';
-import { suggesting } from './suggest.js';
+import { suggesting } from '../base/suggest.js';
 
 export interface ExprContext {
   scope: PolicyScope;

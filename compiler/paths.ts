@@ -2,8 +2,8 @@
 // (the runtime may still override any source's path at load time).
 import path from 'node:path';
 import type { SourceAst } from '../grammar/ast.js';
-import { diag } from './codes.js';
-import type { Diagnostic } from './diagnostic.js';
+import { diag } from '../base/codes.js';
+import type { Diagnostic } from '../base/diagnostic.js';
 
 /** The absolute path a source reads, or undefined after reporting why it has none. */
 export function resolveSourcePath(s: SourceAst, pfpFile: string, out: Diagnostic[]): string | undefined {

@@ -2,11 +2,11 @@
 // on how many of each. Sources and regions share one namespace per policy so
 // `<name>.size` is never ambiguous.
 import type { FileAst, HandlerAst, PolicyAst, RegionAst, SetAst, SourceAst } from '../grammar/ast.js';
-import { diag, withRelated } from './codes.js';
-import type { Diagnostic } from './diagnostic.js';
-import { MAX_SETS, MAX_SOURCES, SOURCE_KINDS, type Handler, type SourceKind } from './ir.js';
-import { MAX_REGIONS } from './limits.js';
-import { suggesting } from './suggest.js';
+import { diag, withRelated } from '../base/codes.js';
+import type { Diagnostic } from '../base/diagnostic.js';
+import { HANDLERS, SOURCE_KINDS, type Handler, type SourceKind } from './ir.js';
+import { MAX_REGIONS, MAX_SETS, MAX_SOURCES } from '../base/limits.js';
+import { suggesting } from '../base/suggest.js';
 
 export type Binding =
   | { kind: 'source'; index: number; ast: SourceAst }
@@ -97,7 +97,7 @@ function resolveHandlers(r: RegionAst, out: Diagnostic[]): Map<Handler, HandlerA
   for (const h of r.handlers) {
     const name = h.name.name;
     if (name !== 'missing' && name !== 'write') {
-      out.push(suggesting(diag('unknownHandler', h.name.span, { handler: name }), name, ['missing', 'write']));
+      out.push(suggesting(diag('unknownHandler', h.name.span, { handler: name }), name, HANDLERS));
       continue;
     }
     const prev = byName.get(name);

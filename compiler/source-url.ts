@@ -3,8 +3,8 @@
 // http:// is fetched (by range requests in the handler threads); each other
 // scheme is refused with the reason.
 import type { SourceAst } from '../grammar/ast.js';
-import { diag } from './codes.js';
-import type { Diagnostic } from './diagnostic.js';
+import { diag } from '../base/codes.js';
+import type { Diagnostic } from '../base/diagnostic.js';
 
 const WHY_NOT: Record<string, string> = {
   'https:': 'TLS is not done in the fault path (a handshake per connection, certificates to pin); put a plain-http proxy on a loopback address in front of the server',

@@ -1,6 +1,6 @@
 // The syntax tree: what the text says, with a span on every node. Nothing here
 // is checked yet; compiler/ resolves names, units and paths into the IR.
-import type { Span } from '../compiler/ir.js';
+import type { Span } from '../base/span.js';
 
 export interface Ident {
   name: string;

@@ -2,19 +2,19 @@
 // AST as it goes. Every problem is a diagnostic with a code; nothing here
 // throws on any input.
 import type { IRecognitionException, IToken } from 'chevrotain';
-import type { Diagnostic } from '../compiler/diagnostic.js';
-import { CODES, diag, withRelated } from '../compiler/codes.js';
-import { suggesting } from '../compiler/suggest.js';
-import { MAX_INPUT_BYTES } from '../compiler/limits.js';
+import type { Diagnostic } from '../base/diagnostic.js';
+import { CODES, diag, withRelated } from '../base/codes.js';
+import { suggesting } from '../base/suggest.js';
+import { MAX_INPUT_BYTES } from '../base/limits.js';
 import type { FileAst } from './ast.js';
 import { lex, tokenSpanEnd } from './lex.js';
 import { getParser, isEof, type ParseErrorInfo } from './parser.js';
-import { SourceText } from './source-text.js';
+import { SourceText } from '../base/source-text.js';
 import { AstBuilder } from './to-ast.js';
 import { KEYWORDS } from './tokens.js';
 
 export type { FileAst } from './ast.js';
-export { SourceText } from './source-text.js';
+export { SourceText } from '../base/source-text.js';
 
 function emptyAst(src: SourceText): FileAst {
   return { file: src.file, policies: [], span: src.span(0, src.text.length) };
@@ -124,14 +124,26 @@ export function parse(text: string, file: string): { ast: FileAst; diagnostics: 
   const ast = parser.file() ?? emptyAst(src);
   const diagnostics = [...lexed.diagnostics];
   const seen = new Set<string>();
+  let syntaxErrors = 0;
   for (const e of parser.errors) {
     const d = translate(e, src);
     // Recovery can fail at one token several times over: report it once.
     const key = d.span.startOffset + ':' + d.code;
     if (seen.has(key)) continue;
     seen.add(key);
+    // "Expected `policy`" where braces are still open, after an error: recovery
+    // lost its place at that error and took a `}` inside a block for the end
+    // of the policy. The earlier error is the real one; this would only repeat it.
+    if (d.code === CODES.expectedPolicy.code && syntaxErrors > 0 && openBrace(lexed.tokens, d.span.startOffset)) continue;
+    syntaxErrors++;
+    // The end of the file inside a block: the place to fix is the `{` left open, not the end.
     const brace = d.code === CODES.unexpectedEnd.code ? openBrace(lexed.tokens, d.span.startOffset) : undefined;
-    if (brace) withRelated(d, src.span(brace.startOffset, brace.startOffset + 1), 'this `{` is not closed');
+    if (brace) {
+      const end = d.span;
+      const open = diag('unclosedBrace', src.span(brace.startOffset, brace.startOffset + 1), { endLine: end.startLine });
+      diagnostics.push(withRelated(open, end, 'the file ends here'));
+      continue;
+    }
     diagnostics.push(d);
   }
   diagnostics.push(...builder.diagnostics);

@@ -2,10 +2,10 @@
 // integer shape and range, name length, and the nesting bound that protects
 // the parser's stack.
 import type { IToken } from 'chevrotain';
-import type { Diagnostic } from '../compiler/diagnostic.js';
-import { diag } from '../compiler/codes.js';
-import { MAX_NAME_LENGTH, MAX_NESTING } from '../compiler/limits.js';
-import { SourceText } from './source-text.js';
+import type { Diagnostic } from '../base/diagnostic.js';
+import { diag } from '../base/codes.js';
+import { MAX_NAME_LENGTH, MAX_NESTING, U64_MAX } from '../base/limits.js';
+import { SourceText } from '../base/source-text.js';
 import * as T from './tokens.js';
 
 export interface LexResult {
@@ -14,8 +14,6 @@ export interface LexResult {
   /** False when nesting went past the bound: the tokens must not be parsed. */
   parsable: boolean;
 }
-
-export const U64_MAX = (1n << 64n) - 1n;
 
 /** Shows a character in a message: printable ASCII in backticks, anything else as U+XXXX. */
 export function showChar(ch: string): string {

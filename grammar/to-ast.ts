@@ -6,13 +6,13 @@
 // accepts those, and with syntax errors the tree is best-effort only: the
 // compiler never checks a tree that had syntax errors.
 import type { IToken } from 'chevrotain';
-import type { Span } from '../compiler/ir.js';
-import type { Diagnostic } from '../compiler/diagnostic.js';
-import { diag } from '../compiler/codes.js';
-import { MAX_EXPR_DEPTH, MAX_NESTING } from '../compiler/limits.js';
+import type { Span } from '../base/span.js';
+import type { Diagnostic } from '../base/diagnostic.js';
+import { diag } from '../base/codes.js';
+import { MAX_EXPR_DEPTH, MAX_NESTING } from '../base/limits.js';
 import type { AstBinaryOp, ExprAst, FileAst, HandlerAst, Ident, IntLit, PolicyAst, RegionAst, SetAst, SourceAst, StmtAst } from './ast.js';
 import { decodeString, tokenSpanEnd } from './lex.js';
-import { SourceText, joinSpans } from './source-text.js';
+import { SourceText, joinSpans } from '../base/source-text.js';
 
 /** Branches of `if`/`else if` nested in one handler: bounds the checker's recursion. */
 export const MAX_BRANCH_DEPTH = MAX_NESTING * 4;

@@ -68,17 +68,6 @@ export const KEYWORDS: TokenType[] = [
   Address, And, Or, Not, SetKw, In, UnitKiB, UnitMiB, UnitGiB, UnitTiB, UnitB,
 ];
 
-/** Bytes per unit word. */
-export const UNIT_SCALE: Record<string, bigint> = {
-  B: 1n,
-  KiB: 1024n,
-  MiB: 1024n ** 2n,
-  GiB: 1024n ** 3n,
-  TiB: 1024n ** 4n,
-  page: 4096n,
-  pages: 4096n,
-};
-
 // Hex takes any letters after `0x` (or `0X`) so `0xZZ` is one malformed number, not `0` and a name.
 export const Integer = createToken({ name: 'Integer', pattern: /0[xX][0-9A-Za-z_]*|[0-9][0-9_]*/, label: 'an integer' });
 export const StringLit = createToken({ name: 'StringLit', pattern: /"(?:[^"\\\n]|\\[^\n])*"/, label: 'a string' });

@@ -17,6 +17,7 @@
         "src/cpu_latency.c",
         "src/uffd_touch.c",
         "src/uffd_binding.cc",
+        "src/lib/sets.c",
         "src/uffd_access.c",
         "src/uffd_access_binding.cc",
         "src/bpf_loader.c",
@@ -27,6 +28,7 @@
         "src/probe_binding.cc",
         "src/criu/lazy_pages.c",
         "src/criu/lp_socket.c",
+        "src/criu/lp_holder.c",
         "src/criu/lazy_binding.cc"
       ],
       "include_dirs": [
@@ -72,6 +74,7 @@
       "type": "shared_library",
       "sources": [
         "src/lib/faultc_lib.c",
+        "src/lib/sets.c",
         "src/uffd/engine.c",
         "src/uffd/events.c",
         "src/uffd/fault.c",
@@ -108,6 +111,7 @@
       "sources": [
         "guard/guard.c",
         "src/lib/faultc_lib.c",
+        "src/lib/sets.c",
         "src/uffd/engine.c",
         "src/uffd/events.c",
         "src/uffd/fault.c",
@@ -134,6 +138,7 @@
       ],
       "libraries": [
         "-ljansson",
+        "-lunwind",
         "-lcurl",
         "-ldl",
         "-lpthread"

@@ -1,18 +1,18 @@
 // The public API: import { compile, loadPolicy } from 'faultc'.
-import type { Diagnostic } from '../compiler/diagnostic.js';
+import type { Diagnostic } from '../base/diagnostic.js';
 import type { CompiledPolicy, CompileOptions } from '../codegen/build.js';
 import { RuntimeError } from './api/errors.js';
 
 export { loadPolicy, Policy, type LoadPolicyOptions } from './api/policy.js';
 export { Region } from './api/region.js';
 export { RuntimeError } from './api/errors.js';
-export { detectKernelEngine } from './engines/select.js';
+export { detectKernelEngine } from './engines/detect.js';
 export type { EngineChoice, EngineKind, RegionStats } from './engines/types.js';
 export type { FaultEvent, ErrorName } from './api/events.js';
 export type { DeferAnswer, DeferHandler, DeferredFault } from './api/defer.js';
 export type { HttpSourceStats } from './sources/http.js';
 export type { CompiledPolicy, CompileOptions } from '../codegen/build.js';
-export type { Diagnostic } from '../compiler/diagnostic.js';
+export type { Diagnostic } from '../base/diagnostic.js';
 
 /** A .pfp that does not compile: the diagnostics say where and why. */
 export class CompileError extends RuntimeError {

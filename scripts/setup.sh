@@ -23,6 +23,10 @@ APT_PACKAGES=(
   libnl-3-dev libnet1-dev libcap-dev libaio-dev libbsd-dev libgnutls28-dev libnftables-dev uuid-dev libdrm-dev
   # libfaultc (manifest reading) and the guard benchmark's reference allocator
   libjansson-dev electric-fence git time
+  # faultc guard: allocation sites unwound with libunwind's cached fast trace
+  libunwind-dev
+  # LLNL UMap, built from ../shared/vendor by scripts/umap.sh (bench --peers)
+  cmake
 )
 
 missing=()

@@ -5,7 +5,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
-import { ABI_HEADER, ABI_LAYOUTS } from '../codegen/abi.js';
+import { ABI_HEADER, ABI_LAYOUTS } from '../abi/abi.js';
 import { bpfIncludeFlags } from '../codegen/clang.js';
 import { emitAbiH } from '../codegen/index.js';
 

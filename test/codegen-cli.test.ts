@@ -96,7 +96,7 @@ describe('faultc compile', () => {
     expect(faultc(['compile', two, '-o', out, '--policy', 'b', '--emit', 'json']).status).toBe(0);
     expect(readdirSync(out)).toEqual(['b.policy.json']);
     const r = faultc(['compile', two, '-o', join(work, 'two-none'), '--policy', 'c']);
-    expect(r.status).toBe(1);
+    expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/PFP9002.*no policy named `c`/);
   });
 

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import type { Expr, PolicyIR, ProgramIR } from '../compiler/ir.js';
-import { allCodes } from '../compiler/codes.js';
+import { allCodes } from '../base/codes.js';
 import { compileProgram } from '../codegen/build-program.js';
 import { INTERNAL_CODES } from '../codegen/codes.js';
 import { cComment, cIdent, cLine, cString, cU64, CEscapeError } from '../codegen/c-escape.js';

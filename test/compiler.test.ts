@@ -42,6 +42,8 @@ function show(e: Expr): string {
       return `(not ${show(e.operand)})`;
     case 'binary':
       return `(${e.op} ${show(e.left)} ${show(e.right)})`;
+    case 'inSet':
+      return `(in ${show(e.page)} set${e.set})`;
   }
 }
 
@@ -126,7 +128,7 @@ describe('checkFile', () => {
     const r = await checkFile(join(tmp, 'absent.pfp'));
     expect(r.ok).toBe(false);
     expect(r.diagnostics.map((d) => d.code)).toEqual(['PFP1010']);
-    expect(r.diagnostics[0]!.message).toContain('ENOENT');
+    expect(r.diagnostics[0]!.message).toBe('cannot read the file: no such file or folder');
   });
 
   it('bytes that are not UTF-8 are PFP1009', async () => {

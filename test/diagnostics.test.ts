@@ -2,11 +2,11 @@
 // column. `‸` in a case marks where the diagnostic must start; it is removed
 // before checking. Checked structurally, never by comparing printed text.
 import { describe, expect, it } from 'vitest';
-import { allCodes } from '../compiler/codes.js';
-import type { Diagnostic } from '../compiler/diagnostic.js';
-import { formatDiagnostic, formatDiagnostics, useColor } from '../compiler/format.js';
+import { allCodes } from '../base/codes.js';
+import type { Diagnostic } from '../base/diagnostic.js';
+import { formatDiagnostic, formatDiagnostics, useColor } from '../base/format.js';
 import { checkSource } from '../compiler/index.js';
-import { MAX_DIAGNOSTICS, MAX_INPUT_BYTES, MAX_REGIONS } from '../compiler/limits.js';
+import { MAX_DIAGNOSTICS, MAX_INPUT_BYTES, MAX_REGIONS } from '../base/limits.js';
 import { cases, locate, missing } from './helpers/bad-policies.js';
 
 function check(text: string): { ok: boolean; diagnostics: Diagnostic[] } {
@@ -176,12 +176,12 @@ describe('formatting', () => {
   });
 
   it('an error at the end of the file gets one caret after the last character', () => {
-    const t = 'policy p {';
+    const t = 'policy p';
     const d = check(t).diagnostics[0]!;
     expect(d.code).toBe('PFP2003');
     const lines = formatDiagnostic(d, t, { color: false }).split('\n');
-    expect(lines[0]).toMatch(/case\.pfp:1:11: error PFP2003/);
-    expect(lines[2]).toBe('  |           ^');
+    expect(lines[0]).toMatch(/case\.pfp:1:9: error PFP2003/);
+    expect(lines[2]).toBe('  |         ^');
   });
 
   it('prints colour only when asked', () => {

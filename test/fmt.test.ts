@@ -137,7 +137,7 @@ describe('the faultc fmt command', () => {
     writeFileSync(file, 'policy p {\n  region r size 1 page {\n');
     const r = run(['--write', file]);
     expect(r.status).toBe(1);
-    expect(r.stderr).toMatch(/bad\.pfp:3:1: error PFP2003/);
+    expect(r.stderr).toMatch(/bad\.pfp:2:24: error PFP2011/);
     expect(readFileSync(file, 'utf8')).toBe('policy p {\n  region r size 1 page {\n');
     expect(run([join(dir, 'none.pfp')]).status).toBe(4);
     expect(run([file, file]).status).toBe(2);

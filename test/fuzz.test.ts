@@ -10,11 +10,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { compileFile } from '../codegen/build.js';
-import { allCodes } from '../compiler/codes.js';
+import { allCodes } from '../base/codes.js';
 import { evaluate } from '../compiler/evaluate.js';
 import { checkSource, type Result, type ProgramIR } from '../compiler/index.js';
-import { MAX_DIAGNOSTICS } from '../compiler/limits.js';
-import { SourceText } from '../grammar/source-text.js';
+import { MAX_DIAGNOSTICS } from '../base/limits.js';
+import { SourceText } from '../base/source-text.js';
 
 const SEED = Number(process.env['FAULTC_FUZZ_SEED'] ?? 0x5eed_fa17);
 /** Wall-clock cap per input: far above the few milliseconds an input takes, so only a hang trips it. */

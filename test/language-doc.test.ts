@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { checkSource } from '../compiler/index.js';
-import { allCodes } from '../compiler/codes.js';
+import { allCodes } from '../base/codes.js';
 import { KEYWORDS } from '../grammar/tokens.js';
 
 const root = join(import.meta.dirname, '..');

@@ -101,12 +101,14 @@ describe('faultc lsp over stdio', () => {
     expect((await setText(fixed)).diagnostics).toEqual([]);
   });
 
-  it('points at the unclosed `{` as related information', async () => {
+  it('points at the unclosed `{`, with the end of the file as related information', async () => {
     const open = POLICY.replace(/}\n}\n$/, '}\n');
     const p = await setText(open);
-    const d = p.diagnostics.find((x) => x.code === 'PFP2003');
+    const d = p.diagnostics.find((x) => x.code === 'PFP2011');
     expect(d).toBeDefined();
-    expect(d!.relatedInformation).toEqual([{ location: { uri, range: { start: pos(open, '{', 0, 1), end: pos(open, '{', 1, 1) } }, message: 'this `{` is not closed' }]);
+    expect(d!.range).toEqual({ start: pos(open, '{', 0, 1), end: pos(open, '{', 1, 1) });
+    const end = pos(open, '\n', 1, open.split('\n').length - 1);
+    expect(d!.relatedInformation).toEqual([{ location: { uri, range: { start: end, end } }, message: 'the file ends here' }]);
     await setText(POLICY);
   });
 

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { checkSource } from '../compiler/index.js';
 import { loadPolicy } from '../runtime/index.js';
-import { PREFETCH_DIR_CODES } from '../codegen/abi.js';
+import { PREFETCH_DIR_CODES } from '../abi/abi.js';
 
 const root = join(import.meta.dirname, '..');
 const cli = join(root, 'dist', 'runtime', 'cli.js');

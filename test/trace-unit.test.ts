@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import { bpfIncludeFlags } from '../codegen/clang.js';
-import { emitGenericTraceBpf, emitTraceBpf, TRACE_FLAGS, TRACE_LIMITS, TRACE_MODES } from '../codegen/trace-bpf.js';
+import { emitGenericTraceBpf, emitTraceBpf } from '../codegen/trace-bpf.js';
+import { TRACE_FLAGS, TRACE_LIMITS, TRACE_MODES } from '../abi/trace.js';
 import { parseRangeArg, parseSize } from '../runtime/trace/args.js';
 import { parseMaps, vmaOffset } from '../runtime/proc/maps.js';
 import { WorkingSetRecorder } from '../runtime/trace/record.js';
@@ -144,7 +145,9 @@ describe('working-set record', () => {
       regionName: 'a',
       pid: 1,
       tid: 1,
+      comm: 'app',
       access: 'read',
+      mode: 'user',
       handler: 'missing',
     });
     for (const [o, t] of [[0x3000n, 5], [0x1000n, 7], [0x3000n, 9], [0x0n, 11]] as const) rec.add(ev(o, t));

@@ -78,7 +78,7 @@ describe.skipIf(unfit !== null)('uffd engine where a container refuses userfault
     expect(r.stderr).toBe(
       'faultc run: userfaultfd is refused here: userfaultfd(2) fails with EPERM: this process lacks CAP_SYS_PTRACE and vm.unprivileged_userfaultfd is 0, and /dev/userfaultfd does not exist. ' +
         `Fix: ${DEVICE_FIX}; or grant CAP_SYS_PTRACE (--cap-add SYS_PTRACE) or set the sysctl vm.unprivileged_userfaultfd=1; ` +
-        `or load with userModeOnly (faultc run --user-mode-only; faults inside system calls then fail with EFAULT); or ${KERNEL_FIX}.\n`,
+        `or ask for user-mode faults only (--user-mode-only; faults inside system calls then fail with EFAULT); or ${KERNEL_FIX}.\n`,
     );
     expect(r.status).toBe(3);
     const ok = faultcRun({ seccomp: false }, [...guard, '--engine', 'uffd', '--user-mode-only']);
@@ -144,7 +144,7 @@ describe('explainUserfaultfd: facts no host here produces', () => {
       'userfaultfd is refused here: userfaultfd(2) fails with EPERM: this process has CAP_SYS_PTRACE only inside a user namespace (the kernel asks for it in the initial one) and vm.unprivileged_userfaultfd is 0, ' +
         'and /dev/userfaultfd is not open to uid 1000 (its file mode). ' +
         'Fix: give uid 1000 read and write access to /dev/userfaultfd; or grant CAP_SYS_PTRACE (--cap-add SYS_PTRACE) or set the sysctl vm.unprivileged_userfaultfd=1; ' +
-        `or load with userModeOnly (faultc run --user-mode-only; faults inside system calls then fail with EFAULT); or ${KERNEL_FIX}.`,
+        `or ask for user-mode faults only (userModeOnly: true; faults inside system calls then fail with EFAULT); or ${KERNEL_FIX}.`,
     );
     // Asked for user-mode-only, the same process is fine.
     expect(explainUserfaultfd({ ...open, syscall: 'EPERM', device: 'EACCES', deviceIoctl: '-', initialUserNamespace: false }, { userModeOnly: true }).message).toBe('');
@@ -175,7 +175,7 @@ describe('explainUserfaultfd: facts no host here produces', () => {
       'userfaultfd is refused here: a seccomp filter makes userfaultfd(2) fail with ENOSYS, even with UFFD_USER_MODE_ONLY, which needs no privilege (Seccomp: 2, 3 filters), and /dev/userfaultfd does not exist. ' +
       `Fix: ${DEVICE_FIX}; or allow userfaultfd in the seccomp profile (--security-opt seccomp=<profile>); or `;
     expect(explainUserfaultfd(f, { kernelHook: true }).message).toBe(
-      `${head}use the kernel engine, which this kernel has (engine "kernel" or "auto"; it needs CAP_BPF, and a userfaultfd only for \`defer\` and \`on write\` rules).`,
+      `${head}use the kernel engine, which this kernel has (engine: 'kernel' or engine: 'auto'; it needs CAP_BPF, and a userfaultfd only for \`defer\` and \`on write\` rules).`,
     );
     expect(explainUserfaultfd(f, { kernelHook: true, engine: 'kernel' }).message).toBe(
       `${head}leave the \`defer\` and \`on write\` rules out of the policy (the kernel engine needs no userfaultfd without them).`,

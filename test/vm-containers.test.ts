@@ -140,7 +140,7 @@ describe.skipIf(!isRoot)('kernel engine where a container refuses userfaultfd (g
   it('faultc run, the uffd engine: exit 3, the filter named with its fixes', () => {
     const r = cliRun('uffd');
     expect(r.err).toBe(
-      `faultc run: ${FILTERED}use the kernel engine, which this kernel has (engine "kernel" or "auto"; it needs CAP_BPF, and a userfaultfd only for \`defer\` and \`on write\` rules).`,
+      `faultc run: ${FILTERED}use the kernel engine, which this kernel has (--engine kernel or --engine auto; it needs CAP_BPF, and a userfaultfd only for \`defer\` and \`on write\` rules).`,
     );
     expect(r.out).toEqual([]);
     expect(r.status).toBe(3);

@@ -24,7 +24,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compileFile } from '../codegen/build.js';
 import { bpfIncludeFlags } from '../codegen/clang.js';
-import { ACTION_CODES, ERROR_CODES } from '../codegen/abi.js';
+import { ACTION_CODES, ERROR_CODES } from '../abi/abi.js';
 import type { PolicyIR } from '../compiler/ir.js';
 import { loadPolicy } from '../runtime/index.js';
 import { expectPage, expectWrite, PAGE, SourceReader } from '../runtime/run/verify-contents.js';

@@ -38,6 +38,9 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#define UNW_LOCAL_ONLY
+#include <libunwind.h>
+
 #include "faultc.h"
 
 #define PAGE 4096ul
@@ -290,9 +293,17 @@ static bool start(void)
 		g.frames = MAX_FRAMES - 2;
 	g.eager_pages = env_uint("FAULTC_GUARD_EAGER_PAGES", 16);
 
-	/* Load the unwinder now: its first use allocates. */
+	/*
+	 * Allocation and free sites: libunwind's fast trace, which caches each
+	 * return address's frame layout per thread (no lock, no signal mask),
+	 * instead of glibc's backtrace(), which reads the unwind tables again
+	 * at every frame of every call. Load both now: their first use
+	 * allocates.
+	 */
 	void *probe[2];
 
+	unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
+	unw_backtrace(probe, 2);
 	backtrace(probe, 2);
 	if (!open_policy(err, sizeof(err)))
 		goto fail;
@@ -496,7 +507,7 @@ static __attribute__((noinline)) void *guard_alloc(size_t size, size_t align)
 
 	if (g.frames) {
 		in_guard++;
-		nf = backtrace(frames, (int)g.frames + 2);
+		nf = unw_backtrace(frames, (int)g.frames + 2);
 		in_guard--;
 	}
 
@@ -703,7 +714,7 @@ static __attribute__((noinline)) void guard_free(void *p)
 
 	if (g.frames) {
 		in_guard++;
-		nf = backtrace(frames, FREE_FRAMES + 2);
+		nf = unw_backtrace(frames, FREE_FRAMES + 2);
 		in_guard--;
 	}
 	pthread_mutex_lock(&g.lock);

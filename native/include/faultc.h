@@ -74,7 +74,9 @@ const char *faultc_policy_name(const struct faultc_policy *p);
 /*
  * Maps region `name` (at the fixed address at, or anywhere when NULL) and
  * hands its faults to the policy. Mapping a region twice returns the same
- * region. NULL with errno on failure (ENOENT: no such region).
+ * region. NULL with errno on failure (ENOENT: no such region; EBUSY: the
+ * policy has sets and another open instance of the same compiled policy in
+ * this process holds this region's).
  */
 struct faultc_region *faultc_region(struct faultc_policy *p, const char *name, void *at);
 

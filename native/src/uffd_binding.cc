@@ -12,12 +12,14 @@
 #include <cerrno>
 #include <condition_variable>
 #include <cstring>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
 #include "bindings.h"
 #include "binding_util.h"
+#include "lib/faultc_sets.h"
 
 extern "C" {
 #include "uffd_engine.h"
@@ -74,6 +76,8 @@ struct Holder {
 	faultc_binding::Notifier events;	// outlives the handler threads
 	std::vector<struct faultc_event> last_events;	// queued when the engine stopped
 	std::unique_ptr<DeferCtx> defer;	// released once no handler thread can call it
+	struct fc_set_table sets = {};	// the decision library's run-time sets
+	std::map<int, std::pair<uint32_t, struct fc_set_bits>> set_bits;	// by slot: region, bitmaps
 
 	void Close()
 	{
@@ -91,8 +95,13 @@ struct Holder {
 			size_t n;
 			while ((n = fc_engine_drain_events(engine, ev, 1024)) > 0)
 				last_events.insert(last_events.end(), ev, ev + n);
+			for (auto &kv : set_bits)
+				fc_set_bits_withdraw(&sets, kv.second.first);
 			fc_engine_close(engine);
 			engine = nullptr;
+			for (auto &kv : set_bits)
+				fc_set_bits_unmap(&kv.second.second);
+			set_bits.clear();
 		}
 		if (defer) {
 			defer->tsfn.Release();
@@ -128,11 +137,13 @@ public:
 			InstanceMethod("httpStats", &UffdEngine::HttpStats),
 			InstanceMethod("setDeferHandler", &UffdEngine::SetDeferHandler),
 			InstanceMethod("deferReply", &UffdEngine::DeferReply),
+			InstanceMethod("setChange", &UffdEngine::SetChange),
+			InstanceMethod("setHas", &UffdEngine::SetHas),
 			InstanceMethod("close", &UffdEngine::Close),
 		});
 	}
 
-	// new UffdEngine({ decide, sources, threads?, userModeOnly?, forceSigbusFallback?, onEvents? })
+	// new UffdEngine({ decide, sources, sets?, regions?, threads?, userModeOnly?, forceSigbusFallback?, onEvents? })
 	UffdEngine(const Napi::CallbackInfo &info) : Napi::ObjectWrap<UffdEngine>(info)
 	{
 		Napi::Env env = info.Env();
@@ -188,6 +199,14 @@ public:
 			return;
 		}
 		holder_->engine = e;
+		// Run-time sets: the decision library's table, filled per region by addRegion.
+		unsigned nr_sets = o.Get("sets").IsNumber() ? o.Get("sets").As<Napi::Number>().Uint32Value() : 0;
+		unsigned nr_regions = o.Get("regions").IsNumber() ? o.Get("regions").As<Napi::Number>().Uint32Value() : 0;
+		if (fc_set_table_bind(&holder_->sets, decide.c_str(), nr_sets, nr_regions, err, sizeof(err)) < 0) {
+			holder_->Close();
+			holder_.reset();
+			UffdError(env, err, EINVAL).ThrowAsJavaScriptException();
+		}
 	}
 
 private:
@@ -206,12 +225,24 @@ private:
 			return env.Undefined();
 		int zc = info[4].IsNumber() ? info[4].As<Napi::Number>().Int32Value() : -1;
 		char err[512] = "";
+		// The region's sets exist before its first fault can test them.
+		struct fc_set_bits bits;
+		int rc = fc_set_bits_publish(&bits, &holder_->sets, region, size / 4096);
+		if (rc < 0) {
+			UffdError(env, rc == -EBUSY ? "the policy's run-time sets of this region are held by another open instance of the same compiled policy in this process: close it first"
+						    : "cannot map the region's set bitmaps", -rc).ThrowAsJavaScriptException();
+			return env.Undefined();
+		}
 		int slot = fc_engine_add_region(e, region, size, at, info[3].ToBoolean() ? 1 : 0, zc,
 						err, sizeof(err));
 		if (slot < 0) {
+			fc_set_bits_withdraw(&holder_->sets, region);
+			fc_set_bits_unmap(&bits);
 			UffdError(env, err, -slot).ThrowAsJavaScriptException();
 			return env.Undefined();
 		}
+		if (bits.nr_sets)
+			holder_->set_bits[slot] = { region, bits };
 		return buffers_.Publish(env, holder_, slot, fc_region_addr(e, slot), size);
 	}
 
@@ -382,6 +413,52 @@ private:
 	}
 
 	// httpStats(source) -> { requests, retries, bytes, failures, lastCause, lastStatus } or null
+	// The bitmaps of the region in slot, or nullptr (thrown).
+	struct fc_set_bits *SetBits(Napi::Env env, const Napi::CallbackInfo &info, int nargs, const char *usage)
+	{
+		if (!Engine(env))
+			return nullptr;
+		for (int i = 0; i < nargs; i++) {
+			if (!info[i].IsNumber()) {
+				Napi::TypeError::New(env, usage).ThrowAsJavaScriptException();
+				return nullptr;
+			}
+		}
+		auto it = holder_->set_bits.find(info[0].As<Napi::Number>().Int32Value());
+		if (it == holder_->set_bits.end()) {
+			UffdError(env, "the region has no run-time sets", EINVAL).ThrowAsJavaScriptException();
+			return nullptr;
+		}
+		return &it->second.second;
+	}
+
+	// setChange(slot, set, firstPage, pages, add): pages in or out of a set, seen by the next fault.
+	Napi::Value SetChange(const Napi::CallbackInfo &info)
+	{
+		Napi::Env env = info.Env();
+		struct fc_set_bits *b = SetBits(env, info, 4, "setChange(slot: number, set: number, firstPage: number, pages: number, add: boolean)");
+		if (!b)
+			return env.Undefined();
+		int rc = fc_set_bits_change(b, info[1].As<Napi::Number>().Int32Value(),
+					    (uint64_t)info[2].As<Napi::Number>().Int64Value(),
+					    (uint64_t)info[3].As<Napi::Number>().Int64Value(), info[4].ToBoolean());
+		if (rc < 0)
+			UffdError(env, rc == -ERANGE ? "pages past the region's end" : "no such set", -rc)
+				.ThrowAsJavaScriptException();
+		return env.Undefined();
+	}
+
+	// setHas(slot, set, page) -> boolean
+	Napi::Value SetHas(const Napi::CallbackInfo &info)
+	{
+		Napi::Env env = info.Env();
+		struct fc_set_bits *b = SetBits(env, info, 3, "setHas(slot: number, set: number, page: number)");
+		if (!b)
+			return env.Undefined();
+		return Napi::Boolean::New(env, fc_set_bits_test(b, info[1].As<Napi::Number>().Int32Value(),
+								(uint64_t)info[2].As<Napi::Number>().Int64Value()) != 0);
+	}
+
 	Napi::Value HttpStats(const Napi::CallbackInfo &info)
 	{
 		Napi::Env env = info.Env();

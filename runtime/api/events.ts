@@ -1,6 +1,6 @@
 // Fault events as JavaScript sees them: struct faultc_event (ABI v1) decoded,
 // with the policy's and the region's names instead of indexes.
-import { ABI_LAYOUTS, ACTION_CODES, ERROR_CODES, HANDLER_CODES, type ActionName } from '../../codegen/abi.js';
+import { ABI_LAYOUTS, ACTION_CODES, ERROR_CODES, HANDLER_CODES, type ActionName } from '../../abi/abi.js';
 
 export type ErrorName = Exclude<keyof typeof ERROR_CODES, 'none'>;
 

@@ -7,7 +7,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { artifactPath, readManifest, type LoadedManifest } from '../../codegen/manifest.js';
 import { makeDir, notRegularFile, readInputFile } from '../../compiler/files.js';
-import { MAX_INPUT_BYTES } from '../../compiler/limits.js';
+import { MAX_INPUT_BYTES } from '../../base/limits.js';
 import { tracksWrites } from '../../compiler/region-traits.js';
 import { writableCacheDir } from '../proc/cache-dir.js';
 import { RuntimeError } from './errors.js';
@@ -66,7 +66,7 @@ async function compiledManifest(pfp: string, policy: string | undefined, cacheRo
     });
     const res = await compileFile(pfp, { outDir, emit: ['obj', 'json'] });
     if (!res.ok) {
-      const { formatDiagnostic } = await import('../../compiler/format.js');
+      const { formatDiagnostic } = await import('../../base/format.js');
       const shown = res.diagnostics
         .filter((d) => d.severity === 'error')
         .slice(0, 5)
@@ -159,7 +159,8 @@ export class Policy extends EventEmitter<PolicyEvents> {
       ...(spec.at !== undefined ? { at: spec.at } : {}),
       writeTracking: tracksWrites(ir),
     });
-    const region = new Region(this.name, id, spec.index, mapped, this);
+    const sets = (this.manifest.ir.sets ?? []).map((s) => s.id);
+    const region = new Region(this.name, id, spec.index, mapped, this, sets);
     this.regions.set(id, region);
     this.byIndex.set(spec.index, region);
     return region;

@@ -18,6 +18,8 @@ export class Region extends EventEmitter<RegionEvents> {
     private readonly mapped: EngineRegion,
     /** The policy: its event pump lives as long as any of its regions. */
     private readonly owner?: object,
+    /** The policy's run-time sets (`set <name>`), by index. */
+    private readonly sets: readonly string[] = [],
   ) {
     super();
   }
@@ -82,6 +84,61 @@ export class Region extends EventEmitter<RegionEvents> {
     if (!this.mapped.onDefer) throw new RuntimeError('FAULTC_ENGINE_UNSUPPORTED', `region ${this.id}: the engine of this policy takes no defer handler (use engine: 'uffd')`);
     this.mapped.onDefer(handler);
     return this;
+  }
+
+  /**
+   * Puts pages [firstPage, firstPage + count) of this region in the
+   * policy's run-time set `set` (`set <name>`, tested by `page in <name>`):
+   * the next fault of each such page sees it. Page indexes are offsets / 4096.
+   */
+  addToSet(set: string, firstPage: number, count = 1): this {
+    this.changeSet(set, firstPage, count, true);
+    return this;
+  }
+
+  /** Takes pages [firstPage, firstPage + count) out of run-time set `set`. */
+  removeFromSet(set: string, firstPage: number, count = 1): this {
+    this.changeSet(set, firstPage, count, false);
+    return this;
+  }
+
+  /** Whether page `page` of this region is in run-time set `set`. */
+  inSet(set: string, page: number): boolean {
+    const index = this.setIndex(set);
+    this.checkPages('inSet', page, 1);
+    return this.setEngine().setHas!(index, page);
+  }
+
+  private setIndex(set: string): number {
+    const index = this.sets.indexOf(set);
+    if (index < 0) {
+      throw new RuntimeError('FAULTC_SET_NOT_FOUND', `policy ${this.policy} has no set "${set}" (it has: ${this.sets.join(', ') || 'none'})`);
+    }
+    return index;
+  }
+
+  private checkPages(what: string, first: number, count: number): void {
+    if (!Number.isSafeInteger(first) || first < 0 || !Number.isSafeInteger(count) || count < 0) {
+      throw new RuntimeError('FAULTC_BAD_ARGUMENT', `${what}: pages are non-negative integers (got ${first}, count ${count})`);
+    }
+    const pages = Math.ceil(this.size / 4096);
+    if (first + count > pages) {
+      throw new RuntimeError('FAULTC_SET_RANGE', `${what}: pages ${first}..${first + count - 1} go past the end of region ${this.id} (${pages} pages)`);
+    }
+  }
+
+  private setEngine(): Required<Pick<EngineRegion, 'setChange' | 'setHas'>> {
+    const { setChange, setHas } = this.mapped;
+    if (!setChange || !setHas) {
+      throw new RuntimeError('FAULTC_ENGINE_UNSUPPORTED', `region ${this.id}: the engine of this policy does not fill run-time sets (use engine: 'uffd')`);
+    }
+    return { setChange: setChange.bind(this.mapped), setHas: setHas.bind(this.mapped) };
+  }
+
+  private changeSet(set: string, first: number, count: number, add: boolean): void {
+    const index = this.setIndex(set);
+    this.checkPages(add ? 'addToSet' : 'removeFromSet', first, count);
+    this.setEngine().setChange(index, first, count, add);
   }
 
   /** @internal delivery from the policy's event pump */

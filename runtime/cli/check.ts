@@ -2,12 +2,12 @@
 // Exit status: 0 no errors (warnings allowed), 1 errors, 2 usage, 4 a file could not be read or an internal error.
 import type { Command } from 'commander';
 import { readInputText } from '../../compiler/files.js';
-import { allCodes, CODES } from '../../compiler/codes.js';
-import type { Diagnostic } from '../../compiler/diagnostic.js';
-import { formatDiagnostics, useColor, displayPath } from '../../compiler/format.js';
+import { allCodes, CODES } from '../../base/codes.js';
+import type { Diagnostic } from '../../base/diagnostic.js';
+import { formatDiagnostics, useColor, displayPath } from '../../base/format.js';
 import { checkFile } from '../../compiler/index.js';
 import type { EngineName } from '../../compiler/ir.js';
-import { ENGINES } from '../../compiler/engines.js';
+import { ENGINE_NAMES as ENGINES } from '../../compiler/ir.js';
 
 interface CheckFlags {
   json?: boolean;
@@ -41,6 +41,16 @@ export function diagnosticJson(d: Diagnostic): Record<string, unknown> {
     endColumn: d.span.endColumn,
     span: d.span,
   };
+}
+
+/** The line under several files: `3 files: 2 with errors; 4 errors, 1 warning`. */
+export function totalLine(files: number, all: Diagnostic[]): string {
+  const perFile = new Map<string, boolean>();
+  for (const d of all) if (d.severity === 'error') perFile.set(d.span.file, true);
+  const errors = all.filter((d) => d.severity === 'error').length;
+  const warnings = all.length - errors;
+  const n = (k: number, word: string): string => `${k} ${word}${k === 1 ? '' : 's'}`;
+  return `${n(files, 'file')} checked: ${perFile.size === 0 ? 'all ok' : `${perFile.size} with errors`}; ${n(errors, 'error')}, ${n(warnings, 'warning')} in all`;
 }
 
 export function registerCheck(program: Command): void {
@@ -92,6 +102,7 @@ export function registerCheck(program: Command): void {
         }
       }
       if (flags.json) process.stdout.write(JSON.stringify(all.map(diagnosticJson), null, 2) + '\n');
+      else if (files.length > 1) process.stderr.write(totalLine(files.length, all) + '\n');
       process.exitCode = unreadable ? 4 : errors ? 1 : 0;
     });
 }

@@ -1,11 +1,11 @@
 // `faultc compile <file> [-o dir] [--emit c,obj,json] [--policy P] [--json]`
 import type { Command } from 'commander';
 import { readInputText } from '../../compiler/files.js';
-import type { Diagnostic } from '../../compiler/diagnostic.js';
-import { CODES } from '../../compiler/codes.js';
-import { formatDiagnostics, useColor } from '../../compiler/format.js';
+import type { Diagnostic } from '../../base/diagnostic.js';
+import { CODES } from '../../base/codes.js';
+import { formatDiagnostics, useColor } from '../../base/format.js';
 import { compileFile, EMIT_KINDS, type EmitKind } from '../../codegen/build.js';
-import { INTERNAL_CODES } from '../../codegen/codes.js';
+import { INTERNAL_CODES, MISSING_TOOL_CODES } from '../../codegen/codes.js';
 import { diagnosticJson } from './check.js';
 
 export const DEFAULT_OUT_DIR = 'out';
@@ -34,11 +34,13 @@ async function printDiagnostics(file: string, diagnostics: Diagnostic[]): Promis
   process.stderr.write(formatDiagnostics(diagnostics, text, { color: useColor(process.stderr) }) + '\n');
 }
 
-/** Exit status: 4 when faultc itself or the file system failed, 1 for errors in the policy. */
+/** Exit status: 4 when faultc itself or the file system failed, 3 when the machine lacks a compiler, 2 for a policy the file does not have, 1 for errors in the policy. */
 function exitStatus(ok: boolean, diagnostics: Diagnostic[]): number {
   if (ok) return 0;
   const errors = diagnostics.filter((d) => d.severity === 'error');
   if (errors.some((d) => INTERNAL_CODES.has(d.code) || d.code === CODES.cannotRead.code)) return 4;
+  if (errors.some((d) => MISSING_TOOL_CODES.has(d.code))) return 3;
+  if (errors.some((d) => d.code === CODES.noSuchPolicy.code)) return 2;
   return 1;
 }
 
@@ -59,7 +61,8 @@ Each policy P in the file gives, in the output folder (default ./${DEFAULT_OUT_D
   P.trace.bpf.o  P.fault.bpf.o  P.decide.so              (--emit obj)
   P.policy.json  the manifest that names all of them     (--emit json)
 Files are written only when everything succeeds; on an error nothing is written.
-Exit status: 0 compiled, 1 the policy has errors, 2 usage error, 4 internal or I/O error.
+Exit status: 0 compiled, 1 the policy has errors, 2 usage error (or no policy of
+that --policy name), 3 the C compiler is not installed, 4 internal or I/O error.
 NO_COLOR=1 (or output that is not a terminal) prints without colour.
 `,
     )

@@ -70,7 +70,8 @@ async function regionNames(file: string): Promise<string[]> {
   return [...new Set(res.value.policies.flatMap((p) => p.regions.map((r) => r.id)))];
 }
 
-export function registerCompletion(program: Command): void {
+/** `allCommands` builds the program with every command registered (cli/index.ts's makeProgram). */
+export function registerCompletion(program: Command, allCommands: () => Promise<Command>): void {
   program
     .command('completion')
     .description('print a bash completion script (commands, options, region names)')
@@ -81,7 +82,6 @@ export function registerCompletion(program: Command): void {
         if (names.length) process.stdout.write(names.join('\n') + '\n');
         return;
       }
-      const { makeProgram } = await import('./index.js');
-      process.stdout.write(bashCompletion(await makeProgram()));
+      process.stdout.write(bashCompletion(await allCommands()));
     });
 }

@@ -5,13 +5,14 @@
 import { stat } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { readInputText } from '../../compiler/files.js';
-import { CODES } from '../../compiler/codes.js';
+import { CODES } from '../../base/codes.js';
 import { evaluate, evaluateExpr, type EvalInput, type Evaluation } from '../../compiler/evaluate.js';
-import { formatDiagnostics, useColor, displayPath } from '../../compiler/format.js';
+import { formatDiagnostics, useColor, displayPath } from '../../base/format.js';
 import { checkFile } from '../../compiler/index.js';
-import { PAGE_SIZE, type Expr, type Handler, type PolicyIR, type ProgramIR, type RegionIR, type Stmt } from '../../compiler/ir.js';
-import { SourceText } from '../../grammar/source-text.js';
-import { UNIT_SCALE } from '../../grammar/tokens.js';
+import type { Expr, Handler, PolicyIR, ProgramIR, RegionIR, Stmt } from '../../compiler/ir.js';
+import { PAGE_SIZE } from '../../base/limits.js';
+import { SourceText } from '../../base/source-text.js';
+import { parseQuantity as parseSize } from '../../base/units.js';
 
 interface ExplainFlags {
   region?: string;
@@ -28,16 +29,10 @@ interface ExplainFlags {
 export class ExplainUsageError extends Error {}
 const UsageError = ExplainUsageError;
 
-const NUMBER = /^(0x[0-9a-fA-F](?:_?[0-9a-fA-F])*|[0-9](?:_?[0-9])*)\s*([A-Za-z]+)?$/;
-
-/** A number as the language writes it, unit included: `4096`, `0x1000`, `64KiB`, `3 pages`. */
+/** A number as the language writes it, unit included: `4096`, `0x1000`, `64KiB`, `3 pages` (or `64k`: base/units.ts). */
 export function parseQuantity(text: string, what: string): bigint {
-  const m = NUMBER.exec(text.trim());
-  if (!m) throw new UsageError(`${what}: '${text}' is not a number (e.g. 4096, 0x1000, 64KiB, 3pages)`);
-  const scale = m[2] === undefined ? 1n : UNIT_SCALE[m[2]];
-  if (scale === undefined) throw new UsageError(`${what}: unknown unit '${m[2]}' (B, KiB, MiB, GiB, TiB, page, pages)`);
-  const v = BigInt(m[1]!.replace(/_/g, '')) * scale;
-  if (v >= 1n << 64n) throw new UsageError(`${what}: ${text} does not fit in 64 bits`);
+  const v = parseSize(text);
+  if (typeof v === 'string') throw new UsageError(`${what}: ${v}`);
   return v;
 }
 

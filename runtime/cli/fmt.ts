@@ -5,9 +5,9 @@
 // syntax errors (or with --check: a file would change), 2 usage, 4 a file
 // could not be read or written.
 import { writeFile } from 'node:fs/promises';
-import { readInputFile } from '../../compiler/files.js';
+import { fileErrorReason, readInputFile } from '../../compiler/files.js';
 import type { Command } from 'commander';
-import { formatDiagnostics, useColor, displayPath } from '../../compiler/format.js';
+import { formatDiagnostics, useColor, displayPath } from '../../base/format.js';
 import { formatText } from '../lsp/format.js';
 
 interface FmtFlags {
@@ -55,7 +55,7 @@ export function registerFmt(program: Command): void {
           try {
             await writeFile(file, r.text);
           } catch (e) {
-            process.stderr.write(`faultc fmt: cannot write ${file}: ${(e as NodeJS.ErrnoException).code ?? String(e)}\n`);
+            process.stderr.write(`faultc fmt: cannot write ${file}: ${fileErrorReason(e)}\n`);
             status = 4;
           }
         } else process.stdout.write(r.text);

@@ -13,7 +13,7 @@ import { constants } from 'node:os';
 import type { Command } from 'commander';
 import { compileProgram } from '../../codegen/build.js';
 import { evaluate } from '../../compiler/evaluate.js';
-import { formatDiagnostics, useColor } from '../../compiler/format.js';
+import { formatDiagnostics, useColor } from '../../base/format.js';
 import { checkFile } from '../../compiler/index.js';
 import type { PolicyIR } from '../../compiler/ir.js';
 import { packageRoot } from '../engines/native.js';

@@ -15,7 +15,11 @@ export const COMMANDS: Record<string, () => Promise<Register>> = {
   run: async () => (await import('./run.js')).registerRun,
   trace: async () => (await import('./trace.js')).registerTrace,
   features: async () => (await import('./features.js')).registerFeatures,
-  completion: async () => (await import('./completion.js')).registerCompletion,
+  // completion prints the whole program: it is handed makeProgram rather than importing this file.
+  completion: async () => {
+    const { registerCompletion } = await import('./completion.js');
+    return (program) => registerCompletion(program, makeProgram);
+  },
   fmt: async () => (await import('./fmt.js')).registerFmt,
   lsp: async () => (await import('./lsp.js')).registerLsp,
   'lazy-pages': async () => (await import('./lazy-pages.js')).registerLazyPages,

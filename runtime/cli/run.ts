@@ -12,7 +12,7 @@ import { RuntimeError } from '../api/errors.js';
 import { runRegion, type RunReport, type TouchOrder } from '../run/region.js';
 
 interface RunFlags {
-  region: string;
+  region?: string;
   policy?: string;
   source: string[];
   touch: TouchOrder;
@@ -114,12 +114,23 @@ function exitFor(e: unknown): number {
   return 4;
 }
 
+/** `: regions of P: a, b` for a .pfp that checks, '' otherwise (the error then comes when it is run). */
+async function regionNames(file: string): Promise<string> {
+  if (!file.endsWith('.pfp')) return '';
+  const { checkFile } = await import('../../compiler/index.js');
+  const r = await checkFile(file).catch(() => undefined);
+  if (!r?.ok) return '';
+  return ' (' + r.value.policies.map((p) => `${r.value.policies.length > 1 ? `${p.name}: ` : 'regions: '}${p.regions.map((g) => g.id).join(', ')}`).join('; ') + ')';
+}
+
 export function registerRun(program: Command): void {
   program
     .command('run')
     .description('map a region of a policy, touch its pages, verify their contents, print the counters')
     .argument('<policy>', '.pfp file or compiled .policy.json')
-    .requiredOption('--region <id>', 'region to map')
+    // Checked in the action, not by the parser: a misspelt option is then
+    // reported as such, with its likely meaning, before a missing --region.
+    .option('--region <id>', 'region to map (required)')
     .option('--policy <name>', 'policy, when the file holds several')
     .option('--source <id=path>', 'use this file for a source (repeatable)', collect, [])
     .option('--touch <order>', 'seq, random, or N random pages', parseTouch, 'seq')
@@ -133,8 +144,18 @@ export function registerRun(program: Command): void {
     .option('--no-zero-copy', 'copy every page, even where the region could be mapped from its source')
     .addHelpText('after', '\nExit status: 0 ok, 1 the policy has errors, 2 usage, 3 userfaultfd or the kernel hook not permitted/available,\n4 verification failed or an I/O failure.')
     .action(async (file: string, flags: RunFlags) => {
+      if (flags.engine === 'trace') {
+        process.stderr.write(
+          "faultc run: the trace engine only watches faults, it does not resolve them, so it cannot back a region: use --engine kernel, uffd or auto here, and faultc trace --policy FILE -- COMMAND to watch a program's faults against the policy\n",
+        );
+        process.exit(2);
+      }
       if (!['kernel', 'uffd', 'auto'].includes(flags.engine)) {
         process.stderr.write(`faultc run: unknown engine '${flags.engine}' (kernel, uffd or auto)\n`);
+        process.exit(2);
+      }
+      if (flags.region === undefined) {
+        process.stderr.write(`faultc run: name the region to map with --region <id>${await regionNames(file)}\n`);
         process.exit(2);
       }
       const sources: Record<string, string> = {};

@@ -1,7 +1,9 @@
 // `faultc trace [--policy file] (--pid P | -- command args)`: page-access
 // notifications through the tracepoint program (see runtime/trace/trace.ts).
-import { createWriteStream, type WriteStream } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { constants as fsConstants, createWriteStream, type WriteStream } from 'node:fs';
+import { fileErrorReason } from '../../compiler/files.js';
+import { access, stat, writeFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import { constants } from 'node:os';
 import type { Command } from 'commander';
 import { renderHeatmap, type HeatmapPoint } from '../trace/heatmap.js';
@@ -38,6 +40,26 @@ function collect(value: string, previous: string[] | undefined): string[] {
 function fail(code: number, message: string): never {
   process.stderr.write(`faultc trace: ${message}\n`);
   process.exit(code);
+}
+
+/** Why `path` cannot be written (created or replaced), in words, or undefined when it can. */
+async function unwritable(path: string): Promise<string | undefined> {
+  try {
+    const st = await stat(path);
+    if (st.isDirectory()) return fileErrorReason('EISDIR');
+    await access(path, fsConstants.W_OK);
+    return undefined;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') return fileErrorReason(e);
+  }
+  try {
+    const dir = await stat(dirname(resolve(path)));
+    if (!dir.isDirectory()) return fileErrorReason('ENOTDIR');
+    await access(dirname(resolve(path)), fsConstants.W_OK);
+    return undefined;
+  } catch (e) {
+    return fileErrorReason(e);
+  }
 }
 
 /** EPERM from the kernel without a verifier log: the caller lacks CAP_BPF/CAP_PERFMON. */
@@ -212,8 +234,14 @@ privilege or kernel feature, 4 internal or I/O failure.`,
           file!.once('open', () => resolve(undefined));
           file!.once('error', resolve);
         });
-        if (opened) fail(4, `cannot write ${flags.output}: ${opened.message}`);
+        if (opened) fail(4, `cannot write ${flags.output}: ${fileErrorReason(opened)}`);
         out = file;
+      }
+      // Files written at the end are checked now: a trace is not run for nothing.
+      for (const target of [flags.record, flags.heatmap]) {
+        if (target === undefined) continue;
+        const why = await unwritable(target);
+        if (why) fail(4, `cannot write ${target}: ${why}`);
       }
       if (!hasBpfPrivilege()) fail(3, PRIVILEGE_MESSAGE);
       let tracer: Tracer;
@@ -221,7 +249,7 @@ privilege or kernel feature, 4 internal or I/O failure.`,
         tracer = await trace(opts);
       } catch (e) {
         if (isPrivilegeError(e)) fail(3, PRIVILEGE_MESSAGE);
-        if (e instanceof PolicyCompileError) fail(1, e.message);
+        if (e instanceof PolicyCompileError) fail(e.status, e.message);
         if (e instanceof TraceOptionError) fail(2, e.message);
         if (e instanceof TracePermissionError) fail(3, e.message);
         const err = e as NativeError & { path?: string };
@@ -306,7 +334,7 @@ privilege or kernel feature, 4 internal or I/O failure.`,
           await writeFile(flags.heatmap, renderHeatmap(points, tracer.regions, { title: `faultc trace: ${command.join(' ') || `pid ${tracer.pid}`}` }));
         }
       } catch (e) {
-        fail(4, (e as Error).message);
+        fail(4, `cannot write ${(e as { path?: string }).path ?? 'the output'}: ${fileErrorReason(e)}`);
       }
       if (file) await new Promise<void>((resolve) => file!.end(resolve));
       if (!flags.quiet) process.stderr.write(summaryLines(summary));

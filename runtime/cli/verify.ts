@@ -1,11 +1,12 @@
 // `faultc verify <compiled>`: loads each trace program into the running
 // kernel's verifier (nothing is attached) and, on rejection, prints the
 // verifier's words with the .pfp line they point at.
-import { readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { readManifestResult } from '../../codegen/manifest.js';
 import { hasBpfPrivilege } from '../bpf/privilege.js';
+import { detectKernelEngine } from '../engines/detect.js';
 import { formatVerdict, verifyObject, type ObjectVerdict } from '../bpf/verify.js';
 
 interface VerifyFlags {
@@ -54,7 +55,10 @@ async function targetsOf(input: string, policy: string | undefined, cleanups: ((
     return out;
   }
   if (abs.endsWith('.policy.json') || abs.endsWith('.json')) return [await fromManifest(abs)];
-  if (abs.endsWith('.o')) return [{ object: abs, searchDirs: [dirname(abs)] }];
+  if (abs.endsWith('.o')) {
+    if (isFaultProgram(abs) && !(await detectKernelEngine())) fail(3, needsFaultcKernel(input));
+    return [{ object: abs, searchDirs: [dirname(abs)] }];
+  }
   if (abs.endsWith('.pfp')) {
     const { compileFile } = await import('../../codegen/build.js');
     const { mkdtemp, rm } = await import('node:fs/promises');
@@ -68,6 +72,25 @@ async function targetsOf(input: string, policy: string | undefined, cleanups: ((
     return out;
   }
   fail(2, `${input}: expected a .policy.json manifest, a folder of them, a .pfp file or a .bpf.o object`);
+}
+
+/**
+ * A kernel-engine object (`P.fault.bpf.o`): its program runs at the faultc
+ * kernel's fault hook, whose context type (struct faultc_page_fault, named in
+ * the object's BTF) no stock kernel knows.
+ */
+function isFaultProgram(object: string): boolean {
+  try {
+    return readFileSync(object).includes('faultc_page_fault');
+  } catch {
+    return false;
+  }
+}
+
+function needsFaultcKernel(input: string): string {
+  const trace = input.replace(/\.fault\.bpf\.o$/, '.trace.bpf.o');
+  const sibling = trace !== input && existsSync(trace) ? `; its trace program verifies on this kernel: faultc verify ${trace}` : '';
+  return `${input} is a kernel-engine program: it runs at the faultc kernel's fault hook, which this kernel does not have, so only the faultc kernel can verify it (boot the kernel built from kernel/)${sibling}`;
 }
 
 /**
@@ -93,7 +116,8 @@ On rejection the verifier's last words are printed with the .pfp line they
 point at (BTF line info from the #line directives in the generated C).
 Needs root (CAP_BPF, CAP_PERFMON).
 Exit status: 0 every program accepted, 1 a program was rejected (or the .pfp
-has errors), 2 usage error, 3 missing privilege, 4 I/O or internal failure.`,
+has errors), 2 usage error, 3 missing privilege or kernel feature (a
+.fault.bpf.o needs the faultc kernel), 4 I/O or internal failure.`,
     )
     .action(async (input: string, flags: VerifyFlags) => {
       const cleanups: (() => Promise<void>)[] = [];

@@ -11,11 +11,12 @@
 // - `on write` rules (track dirty, write notify, write sigbus): the hook
 //   installs the region's pages write-protected, and the first write to each
 //   comes to the handler (dirty bitmap, notify, SIGBUS).
+import { engineWords } from '../api/wording.js';
 import { artifactPath, type LoadedManifest } from '../../codegen/manifest.js';
 import { rulesDefer, tracksWrites, zeroCopySource } from '../../compiler/region-traits.js';
 import { isHttpLocation } from '../sources/http.js';
-import { FAULT_COUNTS_PER_REGION } from '../../codegen/fault-bpf.js';
-import { ACTION_CODES } from '../../codegen/abi.js';
+import { FAULT_COUNTS_PER_REGION } from '../../abi/fault.js';
+import { ACTION_CODES } from '../../abi/abi.js';
 import { decodeFaultEvents, eventPump, type RawFaultEvent } from '../api/events.js';
 import { RuntimeError } from '../api/errors.js';
 import type { Engine, EngineInstance, EngineOpenContext, EngineOptions, EngineRegion, RegionSpec, RegionStats } from './types.js';
@@ -231,7 +232,7 @@ export const kernelEngine: Engine = {
   async open(ctx: EngineOpenContext): Promise<EngineInstance> {
     const remote = ctx.sourcePaths.find(isHttpLocation);
     if (remote !== undefined) {
-      throw new RuntimeError('FAULTC_ENGINE_UNSUPPORTED', `the kernel engine reads files only, not ${remote}: use engine 'uffd' (docs/http-sources.md)`);
+      throw new RuntimeError('FAULTC_ENGINE_UNSUPPORTED', `the kernel engine reads files only, not ${remote}: use ${engineWords('uffd')} (docs/http-sources.md)`);
     }
     const { KernelEngine } = kernelNative();
     const object = artifactPath(ctx.manifest, 'faultBpfO');

@@ -54,6 +54,13 @@ export interface EngineRegion {
   touch(pages: Uint32Array, opts?: { threads?: number; write?: boolean; value?: number }): Promise<{ ns: number; sum: number }>;
   /** A user-space handler for the region's `defer` rules (engines that take one). */
   onDefer?(handler: DeferHandler | null): void;
+  /**
+   * Run-time sets (`set <name>`, by index): puts pages [firstPage,
+   * firstPage + pages) in (add) or out of set `set`; the next fault of such
+   * a page sees it. Engines that fill sets only.
+   */
+  setChange?(set: number, firstPage: number, pages: number, add: boolean): void;
+  setHas?(set: number, page: number): boolean;
 }
 
 export interface EngineOpenContext {

@@ -4,7 +4,7 @@ import { zeroCopySource } from '../../compiler/region-traits.js';
 import { decodeFaultEvents, eventPump } from '../api/events.js';
 import type { LoadedManifest } from '../../codegen/manifest.js';
 import { RuntimeError } from '../api/errors.js';
-import { detectKernelEngine } from './select.js';
+import { detectKernelEngine } from './detect.js';
 import type { Engine, EngineInstance, EngineOpenContext, EngineRegion, RegionSpec, RegionStats } from './types.js';
 import { HTTP_MIN_HANDLER_THREADS, isHttpLocation, toHttpSourceStats, type HttpSourceStats, type NativeHttpStats } from '../sources/http.js';
 import { DEFER_DEADLINE_MS, DeferDispatch, type DeferHandler, type NativeDeferRequest } from '../api/defer.js';
@@ -48,12 +48,17 @@ export interface NativeUffdEngine {
   httpStats(source: number): NativeHttpStats | null;
   setDeferHandler(fn: ((req: NativeDeferRequest) => void) | null, deadlineMs: number): void;
   deferReply(id: bigint, kind: number, bytes?: Uint8Array): boolean;
+  setChange(slot: number, set: number, firstPage: number, pages: number, add: boolean): void;
+  setHas(slot: number, set: number, page: number): boolean;
   close(): Buffer;
 }
 
 export interface NativeUffdOptions {
   decide: string;
   sources: string[];
+  /** Run-time sets the decision library tests, and the policy's regions (its set table's shape). */
+  sets?: number;
+  regions?: number;
   threads?: number;
   userModeOnly?: boolean;
   forceSigbusFallback?: boolean;
@@ -133,6 +138,18 @@ class UffdRegion implements EngineRegion {
     this.native.resetDirty(this.slot);
   }
 
+  setChange(set: number, firstPage: number, pages: number, add: boolean): void {
+    try {
+      this.native.setChange(this.slot, set, firstPage, pages, add);
+    } catch (e) {
+      rethrow(e);
+    }
+  }
+
+  setHas(set: number, page: number): boolean {
+    return this.native.setHas(this.slot, set, page);
+  }
+
   touch(pages: Uint32Array, opts: { threads?: number; write?: boolean; value?: number } = {}): Promise<TouchResult> {
     return this.native.touch(this.slot, pages, opts.threads ?? 1, opts.write ?? false, opts.value ?? 0);
   }
@@ -191,6 +208,8 @@ export const uffdEngine: Engine = {
     const opts: NativeUffdOptions = {
       decide: ctx.decideLibrary,
       sources: ctx.sourcePaths,
+      sets: ctx.manifest.ir.sets?.length ?? 0,
+      regions: ctx.manifest.ir.regions.length,
       onEvents: pump.callback,
     };
     if (ctx.options.handlerThreads !== undefined) opts.threads = ctx.options.handlerThreads;

@@ -4,7 +4,8 @@
 // own analyzeSource(): the editor never parses a second way.
 import type { IToken } from 'chevrotain';
 import { analyzeSource, type Analysis } from '../../compiler/index.js';
-import type { ProgramIR, Span } from '../../compiler/ir.js';
+import type { ProgramIR } from '../../compiler/ir.js';
+import type { Span } from '../../base/span.js';
 import type { Ident, PolicyAst, RegionAst, SourceAst } from '../../grammar/ast.js';
 
 export type Decl = { kind: 'source'; name: Ident; ast: SourceAst } | { kind: 'region'; name: Ident; ast: RegionAst };

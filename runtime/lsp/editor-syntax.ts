@@ -10,6 +10,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { TokenType } from 'chevrotain';
+import { UNIT_SCALE } from '../../base/units.js';
 import * as T from '../../grammar/tokens.js';
 import { keywordText } from './keywords.js';
 
@@ -43,7 +44,7 @@ const ROLES: Record<string, Role> = {
 
 export function roleOf(t: TokenType): Role {
   const word = keywordText(t);
-  if (T.UNIT_SCALE[word] !== undefined) return 'unit';
+  if (UNIT_SCALE[word] !== undefined) return 'unit';
   if (t.CATEGORIES?.includes(T.BinaryOp)) return 'logic';
   return ROLES[word] ?? 'keyword';
 }

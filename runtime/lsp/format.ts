@@ -13,7 +13,7 @@
 // Text with lexical or syntax errors is not formatted (its diagnostics are
 // returned instead): recovery may have dropped tokens the layout would lose.
 import type { IToken } from 'chevrotain';
-import type { Diagnostic } from '../../compiler/diagnostic.js';
+import type { Diagnostic } from '../../base/diagnostic.js';
 import type { FileAst } from '../../grammar/ast.js';
 import { parse } from '../../grammar/index.js';
 

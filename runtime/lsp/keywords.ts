@@ -1,7 +1,8 @@
 // What each keyword means, for hovers and completion details. Keys are the
 // keyword's text as the lexer's token list (grammar/tokens.ts) spells it; a
 // keyword without an entry here still completes and hovers, with its label.
-import { KEYWORDS, UNIT_SCALE } from '../../grammar/tokens.js';
+import { KEYWORDS } from '../../grammar/tokens.js';
+import { UNIT_SCALE } from '../../base/units.js';
 
 const DOCS: Record<string, string> = {
   policy: '`policy <name> { ... }` declares a policy: its sources and regions. One file may hold several.',

@@ -24,8 +24,9 @@ import {
 } from 'vscode-languageserver/node';
 import { StreamMessageReader, StreamMessageWriter } from 'vscode-languageserver/node';
 import { TextDocument } from 'vscode-languageserver-textdocument';
-import type { Diagnostic } from '../../compiler/diagnostic.js';
-import { PAGE_SIZE, type Span } from '../../compiler/ir.js';
+import type { Diagnostic } from '../../base/diagnostic.js';
+import { PAGE_SIZE } from '../../base/limits.js';
+import { type Span } from '../../base/span.js';
 import { ExplainUsageError, explainFault, explanationJson, type ExplainRequest } from '../cli/explain.js';
 import { complete } from './complete.js';
 import { analyze, declAt, referencesOf, tokenAt, type DocumentState } from './document.js';

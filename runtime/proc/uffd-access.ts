@@ -20,6 +20,7 @@
 // userfaultfdFacts() gathers the facts (native/src/uffd_access.c tries each
 // way in); explainUserfaultfd() is a pure function of them, so every message
 // is tested word for word against the facts that produce it.
+import { engineWords, optionWords } from '../api/wording.js';
 import { readFileSync, statSync } from 'node:fs';
 import { constants } from 'node:os';
 import { RuntimeError } from '../api/errors.js';
@@ -219,12 +220,12 @@ export function explainUserfaultfd(f: UserfaultfdFacts, opts: AccessOptions = {}
   }
   if (sys.cause === 'privilege') {
     fixes.push('grant CAP_SYS_PTRACE (--cap-add SYS_PTRACE) or set the sysctl vm.unprivileged_userfaultfd=1');
-    if (f.userModeOnly === 'ok') fixes.push('load with userModeOnly (faultc run --user-mode-only; faults inside system calls then fail with EFAULT)');
+    if (f.userModeOnly === 'ok') fixes.push(`ask for user-mode faults only (${optionWords({ name: 'userModeOnly' }, { flag: '--user-mode-only' })}; faults inside system calls then fail with EFAULT)`);
   }
   if (opts.engine === 'kernel') {
     fixes.push('leave the `defer` and `on write` rules out of the policy (the kernel engine needs no userfaultfd without them)');
   } else if (opts.kernelHook) {
-    fixes.push('use the kernel engine, which this kernel has (engine "kernel" or "auto"; it needs CAP_BPF, and a userfaultfd only for `defer` and `on write` rules)');
+    fixes.push(`use the kernel engine, which this kernel has (${engineWords('kernel')} or ${engineWords('auto')}; it needs CAP_BPF, and a userfaultfd only for \`defer\` and \`on write\` rules)`);
   } else {
     fixes.push('use the kernel engine on the faultc kernel (kernel/ in this project; it needs CAP_BPF, and a userfaultfd only for `defer` and `on write` rules)');
   }

@@ -1,29 +1,11 @@
 // Parsing of `faultc trace` filter arguments: addresses, sizes, ranges.
+import { U64_MAX } from '../../base/limits.js';
+import { parseQuantity } from '../../base/units.js';
 
-const UNITS: Record<string, bigint> = {
-  b: 1n,
-  k: 1024n,
-  kib: 1024n,
-  m: 1n << 20n,
-  mib: 1n << 20n,
-  g: 1n << 30n,
-  gib: 1n << 30n,
-  t: 1n << 40n,
-  tib: 1n << 40n,
-  page: 4096n,
-  pages: 4096n,
-};
-
-/** `4096`, `0x7f00_0000`, `64MiB`, `16 pages`; undefined when it is none of these. */
+/** `4096`, `0x7f00_0000`, `64MiB`, `64k`, `16 pages`; undefined when it is none of these. */
 export function parseSize(text: string): bigint | undefined {
-  const m = /^\s*(0x[0-9a-f_]+|[0-9][0-9_]*)\s*([a-z]*)\s*$/i.exec(text);
-  if (!m) return undefined;
-  const digits = m[1]!.replace(/_/g, '');
-  if (digits === '0x' || digits === '') return undefined;
-  const unit = m[2]!.toLowerCase();
-  const mult = unit === '' ? 1n : UNITS[unit];
-  if (mult === undefined) return undefined;
-  return BigInt(digits) * mult;
+  const v = parseQuantity(text);
+  return typeof v === 'string' ? undefined : v;
 }
 
 export type RangeArg =
@@ -46,6 +28,6 @@ export function parseRangeArg(text: string): RangeArg | string {
   const length = parseSize(text.slice(i + 1));
   if (start === undefined) return `bad start address in ${text}`;
   if (length === undefined || length === 0n) return `bad length in ${text}`;
-  if (start + length > 1n << 64n) return `${text} runs past the end of the address space`;
+  if (start + length - 1n > U64_MAX) return `${text} runs past the end of the address space`;
   return { kind: 'range', start, length };
 }

@@ -1,14 +1,16 @@
 // Which BPF object a trace session loads: the policy-free program (built once
-// into a cache folder from codegen/trace-bpf.ts) or a compiled policy's
+// into a cache folder by codegen/generic-trace.ts) or a compiled policy's
 // `<policy>.trace.bpf.o` (from its manifest, or compiled from a .pfp first).
-import { createHash } from 'node:crypto';
+import { CODES, isFileLevel } from '../../base/codes.js';
+import type { Diagnostic } from '../../base/diagnostic.js';
+import { INTERNAL_CODES, MISSING_TOOL_CODES } from '../../codegen/codes.js';
 import { existsSync, statSync } from 'node:fs';
-import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { compileBpf } from '../../codegen/clang.js';
+import { CLANG_NEED } from '../../codegen/clang.js';
+import { genericTraceObject as buildGenericTraceObject, MissingCompilerError } from '../../codegen/generic-trace.js';
 import { artifactPath, readManifest, type LoadedManifest } from '../../codegen/manifest.js';
-import { emitGenericTraceBpf } from '../../codegen/trace-bpf.js';
 import { writableCacheDir } from '../proc/cache-dir.js';
 
 export interface TraceProgram {
@@ -19,24 +21,12 @@ export interface TraceProgram {
 
 /** The policy-free trace program, compiled on first use and cached by content hash. */
 export async function genericTraceObject(): Promise<string> {
-  const source = emitGenericTraceBpf();
-  const hash = createHash('sha256').update(source).digest('hex').slice(0, 16);
-  const dir = await writableCacheDir('trace');
-  const object = join(dir, `generic-${hash}.trace.bpf.o`);
-  if (existsSync(object)) return object;
-  // Build in a private folder and rename, so concurrent runs never see half a file.
-  const work = await mkdtemp(join(dir, 'build-'));
   try {
-    const c = join(work, 'generic.trace.bpf.c');
-    const o = join(work, 'generic.trace.bpf.o');
-    await writeFile(c, source);
-    const r = await compileBpf({ source: c, output: o, includeDirs: [] });
-    if (!r.ok) throw new Error(`compiling the trace program failed:\n${r.failure.output}`);
-    await rename(o, object);
-  } finally {
-    await rm(work, { recursive: true, force: true });
+    return await buildGenericTraceObject(await writableCacheDir('trace'));
+  } catch (e) {
+    if (!(e instanceof MissingCompilerError)) throw e;
+    throw new PolicyCompileError(`the C compiler \`${e.command}\` is not installed: faultc trace builds its BPF program with it on first use; ${CLANG_NEED.install}, or name another compiler with ${CLANG_NEED.variable}`, 3);
   }
-  return object;
 }
 
 /**
@@ -58,15 +48,11 @@ export async function policyTraceProgram(path: string, policy?: string): Promise
   const cleanup = () => rm(outDir, { recursive: true, force: true });
   try {
     const res = await compileFile(abs, { outDir, emit: ['c', 'obj', 'json'], ...(policy !== undefined ? { policy } : {}) });
-    if (!res.ok) {
-      const first = res.diagnostics.find((d) => d.severity === 'error') ?? res.diagnostics[0];
-      const where = first ? `${first.span.file}:${first.span.startLine}:${first.span.startColumn}: ${first.code} ${first.message}` : 'unknown error';
-      throw new PolicyCompileError(`${path} does not compile: ${where} (run faultc check ${path})`);
-    }
+    if (!res.ok) throw compileError(path, res.diagnostics);
     const chosen = res.value.find((p) => policy === undefined || p.policy === policy);
     if (!chosen || !chosen.manifest) throw new Error(`${path}: no policy ${policy ?? ''} compiled`);
     if (policy === undefined && res.value.length > 1) {
-      throw new Error(`${path} holds ${res.value.length} policies: choose one with --policy-name`);
+      throw new PolicyCompileError(`${path} holds ${res.value.length} policies (${res.value.map((p) => p.policy).join(', ')}): choose one with --policy-name`, 2);
     }
     const manifest = await readManifest(chosen.manifest);
     return { ...withObject(manifest, path), cleanup };
@@ -76,7 +62,28 @@ export async function policyTraceProgram(path: string, policy?: string): Promise
   }
 }
 
-export class PolicyCompileError extends Error {}
+/** A policy that cannot be traced; `status` is the exit status the CLI gives it. */
+export class PolicyCompileError extends Error {
+  constructor(
+    message: string,
+    readonly status: 1 | 2 | 3 | 4 = 1,
+  ) {
+    super(message);
+  }
+}
+
+/** What stops a .pfp from compiling, said as the cause calls for: a file, a tool, a name, or the policy's errors. */
+function compileError(path: string, diagnostics: Diagnostic[]): PolicyCompileError {
+  const first = diagnostics.find((d) => d.severity === 'error') ?? diagnostics[0];
+  if (!first) return new PolicyCompileError(`${path} does not compile (run faultc check ${path})`);
+  const said = `${first.message}${first.hint ? ` (${first.hint})` : ''}`;
+  if (first.code === CODES.cannotRead.code) return new PolicyCompileError(`cannot read ${path}: ${first.message.replace(/^cannot read the file: /, '')}`, 4);
+  if (MISSING_TOOL_CODES.has(first.code)) return new PolicyCompileError(said, 3);
+  if (first.code === CODES.noSuchPolicy.code) return new PolicyCompileError(`${path}: ${first.message}`, 2);
+  if (INTERNAL_CODES.has(first.code)) return new PolicyCompileError(`${path}: ${said}`, 4);
+  const where = isFileLevel(first) ? first.span.file : `${first.span.file}:${first.span.startLine}:${first.span.startColumn}`;
+  return new PolicyCompileError(`${path} does not compile: ${where}: ${first.code} ${first.message} (run faultc check ${path})`);
+}
 
 function withObject(manifest: LoadedManifest, path: string): TraceProgram {
   const objectPath = artifactPath(manifest, 'traceBpfO');

@@ -30,8 +30,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import type { Writable } from 'node:stream';
-import { ABI_LAYOUTS, ACTION_CODES, ERROR_CODES, type ActionName } from '../../codegen/abi.js';
-import { TRACE_EVENT_BITS, TRACE_FLAGS, TRACE_LIMITS, TRACE_MODES, TRACE_NAME_RECORD, TRACE_TARGET } from '../../codegen/trace-bpf.js';
+import { ABI_LAYOUTS, ACTION_CODES, ERROR_CODES, type ActionName } from '../../abi/abi.js';
+import { TRACE_EVENT_BITS, TRACE_FLAGS, TRACE_LIMITS, TRACE_MODES, TRACE_NAME_RECORD, TRACE_TARGET } from '../../abi/trace.js';
 import { tracksWrites } from '../../compiler/region-traits.js';
 import { bpfNative, decodeEvents, type NativeRange, type NativeTraceSession, type RawEvent } from '../bpf/native.js';
 import { genericTraceObject, policyTraceProgram, sourceSizes } from './program.js';

@@ -64,7 +64,7 @@ export async function startProgram(argv: string[], runDir: string): Promise<Star
 
 /** criu dump; waits until the dumped process is reaped, so its pid is free for the restore. */
 export async function dump(criu: string, p: Started, imgDir: string): Promise<void> {
-  const r = spawnSync(criu, ['dump', '-t', String(p.pid), '-D', imgDir, '-o', 'dump.log'], { encoding: 'utf8' });
+  const r = spawnSync(criu, ['dump', '-t', String(p.pid), '-D', imgDir, '-o', 'dump.log'], { encoding: 'utf8', timeout: 120_000, killSignal: 'SIGKILL' });
   if (r.status !== 0) throw new Error(`criu dump failed:\n${readFileSync(join(imgDir, 'dump.log'), 'utf8').slice(-3000)}`);
   await p.exited;
   await sleep(300);
@@ -93,10 +93,83 @@ export async function startDaemon(imgDir: string, args: string[] = []): Promise<
   return { proc, done };
 }
 
-export function restore(criu: string, imgDir: string, extra: string[] = []): { status: number | null; log: string } {
-  const r = spawnSync(criu, ['restore', '-D', imgDir, '-d', '--lazy-pages', '-o', 'restore.log', ...extra], { encoding: 'utf8', timeout: 120_000, killSignal: 'SIGKILL' });
+/** The lines of a CRIU log worth showing: its errors and warnings, then its tail. */
+export function criuLogExcerpt(path: string, tail = 40): string {
+  if (!existsSync(path)) return `(no ${path})`;
+  const lines = readFileSync(path, 'utf8').split('\n');
+  const errors = lines.filter((l) => /^\(?[\d.\s]*\)?\s*(Error|Warn)/.test(l) || /Error \(/.test(l)).slice(-20);
+  return [`${path}: ${errors.length} error/warning lines`, ...errors, `--- last ${tail} lines ---`, ...lines.slice(-tail)].join('\n');
+}
+
+export interface Restored {
+  status: number | null;
+  signal: NodeJS.Signals | null;
+  timedOut: boolean;
+  log: string;
+}
+
+/**
+ * `criu restore -D imgDir -d --lazy-pages` (debug log: restore.log). Never
+ * hangs: past timeoutMs it is killed and reported as timed out, with the
+ * restore log's errors and tail in `log`.
+ */
+export async function restore(criu: string, imgDir: string, extra: string[] = [], timeoutMs = 60_000): Promise<Restored> {
   const logPath = join(imgDir, 'restore.log');
-  return { status: r.status, log: existsSync(logPath) ? readFileSync(logPath, 'utf8') : r.stderr };
+  const child = spawn(criu, ['restore', '-D', imgDir, '-d', '--lazy-pages', '-v4', '-o', 'restore.log', ...extra], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    child.kill('SIGKILL');
+  }, timeoutMs);
+  const [status, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.once('close', (c, s) => resolve([c, s])));
+  clearTimeout(timer);
+  const head = timedOut ? `criu restore did not return within ${timeoutMs} ms (killed)\n` : `criu restore: status ${status}${signal ? ` signal ${signal}` : ''}\n`;
+  return { status, signal, timedOut, log: head + stderr + criuLogExcerpt(logPath) };
+}
+
+/** A restore that must succeed: its failure or hang throws with CRIU's log. */
+export async function restoreOk(criu: string, imgDir: string, extra: string[] = []): Promise<void> {
+  const r = await restore(criu, imgDir, extra);
+  if (r.status !== 0) throw new Error(r.log);
+}
+
+/** What a restored program is doing, for a message about a hang. */
+export function processState(pid: number): string {
+  const read = (f: string): string => {
+    try {
+      return readFileSync(`/proc/${pid}/${f}`, 'utf8').trim();
+    } catch {
+      return '-';
+    }
+  };
+  return `pid ${pid}: stat ${read('stat').split(' ').slice(0, 3).join(' ')}, wchan ${read('wchan')}`;
+}
+
+/**
+ * The daemon's end, within timeoutMs: past it the daemon is stopped and
+ * this throws with its stderr, the restore log and the restored program's
+ * state, so that a restore that hangs fails fast and says where.
+ */
+export async function daemonEnd(daemon: Daemon, ctx: { img: string; pid?: number }, timeoutMs = 60_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), timeoutMs)));
+  const out = await Promise.race([daemon.done, late]);
+  clearTimeout(timer);
+  if (out !== 'late') return out;
+  daemon.proc.kill('SIGTERM');
+  const ended = await Promise.race([daemon.done, new Promise<undefined>((r) => setTimeout(() => r(undefined), 5000))]);
+  if (!ended) daemon.proc.kill('SIGKILL');
+  throw new Error(
+    [
+      `faultc lazy-pages did not finish within ${timeoutMs} ms`,
+      ctx.pid ? processState(ctx.pid) : '',
+      `daemon stderr: ${ended?.stderr ?? '(killed)'}`,
+      `daemon stdout: ${ended?.stdout.slice(-2000) ?? ''}`,
+      criuLogExcerpt(join(ctx.img, 'restore.log')),
+    ].join('\n'),
+  );
 }
 
 export function alive(pid: number): boolean {

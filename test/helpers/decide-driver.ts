@@ -5,7 +5,7 @@
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ABI_HEADER, ACTION_CODES, DECISION_FLAGS, ERROR_CODES, PREFETCH_DIR_CODES } from '../../codegen/abi.js';
+import { ABI_HEADER, ACTION_CODES, DECISION_FLAGS, ERROR_CODES, PREFETCH_DIR_CODES } from '../../abi/abi.js';
 import type { Evaluation, EvalInput } from '../../compiler/evaluate.js';
 
 const DRIVER_C = `#include <dlfcn.h>

@@ -1,6 +1,7 @@
 // Hand-built IR for codegen tests: independent of the parser, so codegen can be
 // tested on shapes (every operator, hostile names) the grammar may never produce.
-import type { BinaryOp, Expr, FaultVar, PolicyIR, RegionIR, Span, Stmt } from '../../compiler/ir.js';
+import type { BinaryOp, Expr, FaultVar, PolicyIR, RegionIR, Stmt } from '../../compiler/ir.js';
+import type { Span } from '../../base/span.js';
 
 let line = 1;
 

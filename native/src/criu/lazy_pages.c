@@ -35,11 +35,13 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <dirent.h>
 #include <time.h>
 #include <unistd.h>
 #include <linux/userfaultfd.h>
 
 #include "lazy_pages.h"
+#include "lp_holder.h"
 #include "lp_socket.h"
 
 #define PAGE 4096ull
@@ -64,7 +66,8 @@ struct lp_map {
 struct lp_task {
 	struct lp_daemon *d;
 	struct lp_task *parent;
-	int32_t pid;
+	_Atomic int32_t pid;	/* 0: forked after the restore, not found yet */
+	uint32_t slot;		/* index in the daemon's tasks */
 	int uffd;
 	int pages_fd;
 	const uint8_t *pages_map;	/* the pages image, mapped read-only */
@@ -114,8 +117,10 @@ struct lp_daemon {
 	struct lp_task *tasks[MAX_TASKS];
 	_Atomic size_t nr_tasks;
 	_Atomic unsigned bg_next;	/* round-robin over tasks */
+	_Atomic int restored;	/* the restore sent its last task: areas registered */
 	struct lp_worker *workers;
 	unsigned nr_workers;
+	struct lp_holder holder;	/* keeps the uffds should the daemon die */
 	pthread_mutex_t err_lock;
 	struct lp_error errors[MAX_ERRORS];
 	size_t nr_errors;
@@ -266,6 +271,16 @@ static void settle(struct lp_task *t, uint64_t idx, uint64_t n, uint8_t to)
 	note_final(t, finals);
 }
 
+/* Claimed pages back to PENDING, the background cursor left where it is. */
+static void unclaim(struct lp_task *t, uint64_t idx, uint64_t n)
+{
+	for (uint64_t i = idx; i < idx + n; i++) {
+		uint8_t want = INFLIGHT;
+
+		atomic_compare_exchange_strong(&t->state[i], &want, PENDING);
+	}
+}
+
 /*
  * UFFDIO_COPY of n pages from buf to dst; pages that exist already are
  * skipped (counted as raced). 0, or -errno (EAGAIN: an event is pending;
@@ -287,8 +302,13 @@ static int copy_pages(struct lp_task *t, uint64_t dst, const uint8_t *buf, uint6
 			*done = n;
 			return 0;
 		}
-		if (c.copy > 0)
+		if (c.copy > 0) {
 			*done += c.copy / PAGE;
+			/* A short copy answers EAGAIN (the next page exists, or an
+			 * event came): go on; a pending event fails the next one. */
+			if (errno == EAGAIN)
+				continue;
+		}
 		if (errno == EEXIST) {
 			*done += 1;	/* that page is in place: step over it */
 			atomic_fetch_add(&t->st.raced, 1);
@@ -316,9 +336,14 @@ static void wake_range(struct lp_task *t, uint64_t addr, uint64_t len)
  * (its SIGBUS cannot be delivered, e.g. the signal frame would land on an
  * unreadable stack page) gets SIGKILL.
  */
+static void resolve_pid(struct lp_task *t);
+
 static void fail_page(struct lp_task *t, uint64_t addr, int err, const char *what)
 {
 	uint64_t first = 0, now = since(t->d);
+
+	if (t->pid == 0)
+		resolve_pid(t);
 
 	atomic_fetch_add(&t->st.errors, 1);
 	atomic_compare_exchange_strong(&t->sigbus_at, &first, now);
@@ -370,6 +395,18 @@ static const uint8_t *mapped_source(const struct lp_task *t, const struct lp_map
 	return t->pages_map + off;
 }
 
+/* The first done pages of a claimed run are in place: DONE, and counted. */
+static void installed(struct lp_task *t, uint64_t idx, uint64_t done, enum how how)
+{
+	settle(t, idx, done, DONE);
+	if (how == BY_BACKGROUND) {
+		atomic_fetch_add(&t->st.background, done);
+	} else if (done) {
+		atomic_fetch_add(&t->st.demand, 1);
+		atomic_fetch_add(&t->st.prefetch, done - 1);
+	}
+}
+
 /*
  * Installs the claimed pages [idx, idx+n) of map m. Read lock held. Returns
  * 0 or -EAGAIN (the unfinished pages are PENDING again). The mapped image is
@@ -398,28 +435,36 @@ static int install(struct lp_worker *w, struct lp_task *t, struct lp_map *m, uin
 				fail_page(t, dst, -r, "cannot read the page from the pages image");
 			else
 				push_error(t->d, t->pid, dst + done * PAGE, -r, "cannot read pages from the pages image");
-			settle(t, idx, done, DONE);
+			installed(t, idx, done, how);
 			settle(t, idx + done, n - done, BAD);
 			return 0;
 		}
 		r = copy_pages(t, dst + done * PAGE, w->buf, n - done, &more, true);
 		done += more;
 	}
-	settle(t, idx, done, DONE);
-	if (how == BY_BACKGROUND)
-		atomic_fetch_add(&t->st.background, done);
-	else if (done)
-		atomic_fetch_add(&t->st.prefetch, done - 1);
+	installed(t, idx, done, how);
 	if (r == -EAGAIN) {
 		settle(t, idx + done, n - done, PENDING);
 		return r;
 	}
-	if (r) {
-		/* The task or this mapping is gone: nothing is waiting on these pages. */
-		if (r == -ESRCH)
-			mark_gone(t);
+	if (r == -ESRCH) {
+		/* The task is gone: nothing is waiting on these pages. */
+		mark_gone(t);
 		settle(t, idx + done, n - done, DROPPED);
 		atomic_fetch_add(&t->st.dropped, n - done);
+	} else if (r == -ENOENT) {
+		/*
+		 * Not registered with this uffd (now): never dropped, as a fault
+		 * there later must still get the image's bytes. The background
+		 * cursor does not come back for them; a fault does.
+		 */
+		unclaim(t, idx + done, n - done);
+	} else if (r) {
+		if (how == BY_DEMAND && done == 0)
+			fail_page(t, dst, -r, "UFFDIO_COPY failed");
+		else
+			push_error(t->d, t->pid, dst + done * PAGE, -r, "UFFDIO_COPY failed");
+		settle(t, idx + done, n - done, BAD);
 	}
 	return 0;
 }
@@ -457,12 +502,9 @@ static int serve_fault(struct lp_worker *w, struct lp_task *t, uint64_t addr)
 	if (w->d->o.record && atomic_load(&t->state[idx]) == PENDING)
 		record_touch(t, m->img + (idx - m->base) * PAGE);
 	if (claim(t, idx)) {
-		atomic_fetch_add(&t->st.demand, 1);
 		while (n <= w->d->o.prefetch && idx + n < m->base + m->nr && claim(t, idx + n))
 			n++;
 		r = install(w, t, m, idx, n, BY_DEMAND);
-		if (r)
-			atomic_fetch_sub(&t->st.demand, 1);
 		goto out;
 	}
 	switch (atomic_load(&t->state[idx])) {
@@ -476,7 +518,18 @@ static int serve_fault(struct lp_worker *w, struct lp_task *t, uint64_t addr)
 	case BAD:
 		fail_page(t, addr, EIO, "cannot read the page from the pages image");
 		break;
-	default:	/* DONE or DROPPED: the fault raced with its resolution */
+	case DROPPED:
+		/*
+		 * Mapped here and missing, yet dropped: a copy gave up on it while
+		 * the kernel still calls it ours. Its bytes, never a wake into the
+		 * same fault again.
+		 */
+		if (read_pages(t, m, idx, 1, w->buf) == 0)
+			r = copy_pages(t, addr, w->buf, 1, &done, true);
+		else
+			fail_page(t, addr, EIO, "cannot read the page from the pages image");
+		break;
+	default:	/* DONE: the fault raced with its resolution */
 		wake_range(t, addr, PAGE);
 	}
 out:
@@ -725,6 +778,14 @@ static bool background_step(struct lp_worker *w)
 	struct lp_daemon *d = w->d;
 	size_t nr = atomic_load(&d->nr_tasks);
 
+	/*
+	 * Not before the restore has finished: a task's uffd arrives before its
+	 * restorer has moved the lazy VMAs into place and registered them, and a
+	 * copy into a range not registered yet fails (ENOENT). Faults can only
+	 * come from registered ranges.
+	 */
+	if (!atomic_load(&d->restored))
+		return false;
 	for (size_t k = 0; k < nr; k++) {
 		struct lp_task *t = d->tasks[atomic_fetch_add(&d->bg_next, 1) % nr];
 		uint64_t idx = 0, n;
@@ -879,7 +940,8 @@ static int adopt(struct lp_daemon *d, struct lp_task *t)
 		goto out;
 	}
 	fcntl(t->uffd, F_SETFL, fcntl(t->uffd, F_GETFL) | O_NONBLOCK);
-	d->tasks[atomic_load(&d->nr_tasks)] = t;
+	t->slot = (uint32_t)atomic_load(&d->nr_tasks);
+	d->tasks[t->slot] = t;
 	atomic_fetch_add(&d->nr_tasks, 1);
 	for (unsigned i = 0; i < d->nr_workers; i++) {
 		struct epoll_event ev = { .events = EPOLLIN | EPOLLEXCLUSIVE, .data.ptr = t };
@@ -887,6 +949,8 @@ static int adopt(struct lp_daemon *d, struct lp_task *t)
 		if (epoll_ctl(d->workers[i].epfd, EPOLL_CTL_ADD, t->uffd, &ev))
 			r = -errno;
 	}
+	if (lp_holder_add(&d->holder, t->slot, t->pid, t->uffd))
+		push_error(d, t->pid, 0, EPIPE, "the holder did not take the task's userfaultfd");
 	if (t->remaining == 0)
 		kick(d->done_fd);
 out:
@@ -963,6 +1027,7 @@ struct lp_daemon *lp_open(const struct lp_opts *o, const struct lp_task_image *t
 	d->images = tasks;
 	d->nr_images = nr_tasks;
 	d->listen_fd = d->stop_fd = d->done_fd = -1;
+	d->holder.ctl = -1;
 	pthread_mutex_init(&d->tasks_lock, NULL);
 	pthread_mutex_init(&d->err_lock, NULL);
 	d->sock_path = strdup(o->sock_path);
@@ -1066,8 +1131,10 @@ static int restore_msg(struct lp_daemon *d, int client, char *err, size_t errlen
 
 	if (r)
 		return r;
-	if (m.kind == LP_MSG_FINISHED)
+	if (m.kind == LP_MSG_FINISHED) {
+		atomic_store(&d->restored, 1);
 		return 1;
+	}
 	if (m.kind == LP_MSG_EOF) {
 		push_error(d, 0, 0, EPIPE, "the restore closed the socket before it finished");
 		return 1;
@@ -1123,6 +1190,78 @@ out:
 	return gone;
 }
 
+/* The pids of pid's children (of every thread), up to max. */
+static size_t children_of(int32_t pid, int32_t *out, size_t max)
+{
+	char path[96];
+	struct dirent *e;
+	size_t n = 0;
+	DIR *dir;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", pid);
+	dir = opendir(path);
+	if (!dir)
+		return 0;
+	while (n < max && (e = readdir(dir))) {
+		FILE *f;
+		int c;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%.16s/children", pid, e->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		while (n < max && fscanf(f, "%d", &c) == 1)
+			out[n++] = c;
+		fclose(f);
+	}
+	closedir(dir);
+	return n;
+}
+
+static bool pid_known(struct lp_daemon *d, int32_t pid)
+{
+	size_t n = atomic_load(&d->nr_tasks);
+
+	for (size_t i = 0; i < n; i++)
+		if (d->tasks[i]->pid == pid)
+			return true;
+	return false;
+}
+
+/*
+ * A fork event carries the child's uffd, not its pid (the child has none
+ * yet when the event is sent). The child is found once its parent has
+ * exactly one child no task claims while exactly one of its forks waits
+ * for a pid; with more at once they stay unknown (docs/criu.md).
+ */
+static void resolve_pid(struct lp_task *t)
+{
+	struct lp_daemon *d = t->d;
+	size_t n = atomic_load(&d->nr_tasks), waiting = 0, found = 0;
+	int32_t kids[64], pid = 0, ppid = t->parent ? t->parent->pid : 0;
+
+	if (t->pid || ppid <= 0)
+		return;
+	for (size_t i = 0; i < n; i++)
+		waiting += d->tasks[i]->parent == t->parent && d->tasks[i]->pid == 0 && !atomic_load(&d->tasks[i]->gone);
+	if (waiting != 1)
+		return;
+	pthread_mutex_lock(&d->tasks_lock);
+	n = children_of(ppid, kids, 64);
+	for (size_t i = 0; i < n; i++)
+		if (!pid_known(d, kids[i])) {
+			pid = kids[i];
+			found++;
+		}
+	if (found == 1 && t->pid == 0) {
+		t->pid = pid;
+		lp_holder_set_pid(&d->holder, t->slot, pid);
+	}
+	pthread_mutex_unlock(&d->tasks_lock);
+}
+
 /* Marks tasks whose process has exited as gone. */
 static void check_exits(struct lp_daemon *d)
 {
@@ -1131,6 +1270,8 @@ static void check_exits(struct lp_daemon *d)
 	for (size_t i = 0; i < n; i++) {
 		struct lp_task *t = d->tasks[i];
 
+		if (t->parent && !task_finished(t) && t->pid == 0)
+			resolve_pid(t);
 		if (t->parent && !task_finished(t) && probe_gone(t))
 			mark_gone(t);
 		if (!t->parent && !atomic_load(&t->gone) && kill(t->pid, 0) && errno == ESRCH)
@@ -1156,6 +1297,12 @@ int lp_run(struct lp_daemon *d, char *err, size_t errlen)
 	int client, r;
 
 	d->t0 = now_ns();
+	/* Before any uffd arrives, and before the handler threads exist. */
+	r = lp_holder_start(&d->holder);
+	if (r) {
+		set_err(err, errlen, "cannot fork the uffd holder: %s", strerror(-r));
+		return r;
+	}
 	r = start_workers(d, err, errlen);
 	if (r)
 		goto out_workers;
@@ -1258,6 +1405,8 @@ void lp_close(struct lp_daemon *d)
 		return;
 	kick(d->stop_fd);
 	stop_workers(d);
+	/* Pages still missing: the holder answers their faults from now on. */
+	lp_holder_end(&d->holder, all_finished(d));
 	for (size_t i = 0; i < atomic_load(&d->nr_tasks); i++)
 		free_task(d->tasks[i]);
 	for (unsigned i = 0; i < d->nr_workers; i++) {

@@ -46,7 +46,7 @@ struct lp_opts {
 };
 
 struct lp_task_report {
-	int32_t pid;		/* 0 for a child forked after the restore */
+	int32_t pid;		/* 0: a child forked after the restore, pid not found */
 	int32_t parent_pid;	/* the task it forked from (0: from the restore) */
 	uint64_t total_pages;	/* lazy pages in the image */
 	uint64_t demand_faults;	/* missing-fault messages */

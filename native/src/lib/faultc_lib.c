@@ -34,7 +34,7 @@ struct faultc_region {
 	uint64_t at;
 	bool wp;
 	int slot;		/* engine slot, -1 until mapped */
-	_Atomic uint64_t *bits[FAULTC_MAX_SETS];
+	struct fc_set_bits sets;
 };
 
 struct faultc_policy {
@@ -44,8 +44,7 @@ struct faultc_policy {
 	struct faultc_region *regions;
 	unsigned nr_sets;
 	char set_names[FAULTC_MAX_SETS][MAX_NAME];
-	struct faultc_set_slot *table;	/* the decision library's faultc_sets, or NULL */
-	unsigned table_regions;
+	struct fc_set_table table;	/* the decision library's faultc_sets */
 	void (*on_event)(const struct faultc_event *ev, void *ctx);
 	void *ctx;
 	struct faultc_event batch[EVENT_BATCH];
@@ -204,26 +203,6 @@ static unsigned engine_flags(unsigned flags)
 	return f;
 }
 
-/* The decision library's set table (the engine already loaded it). */
-static int bind_set_table(struct faultc_policy *p, const char *so, char *err, size_t errlen)
-{
-	if (!p->nr_sets)
-		return 0;
-	void *dl = dlopen(so, RTLD_NOW | RTLD_NOLOAD);
-	const unsigned *dims = dl ? dlsym(dl, "faultc_set_dims") : NULL;
-
-	p->table = dl ? dlsym(dl, "faultc_sets") : NULL;
-	if (dl)
-		dlclose(dl);	/* the engine holds its own reference */
-	if (!p->table || !dims || dims[0] != p->nr_sets || dims[1] != p->nr_regions) {
-		set_err(err, errlen, "%s has no set table for %u sets and %u regions", so,
-			p->nr_sets, p->nr_regions);
-		return -EINVAL;
-	}
-	p->table_regions = dims[1];
-	return 0;
-}
-
 struct faultc_policy *faultc_open(const char *compiled, const struct faultc_open_opts *opts,
 				  char *err, size_t errlen)
 {
@@ -257,7 +236,7 @@ struct faultc_policy *faultc_open(const char *compiled, const struct faultc_open
 		rc = -(err_no ? err_no : EINVAL);
 		goto fail;
 	}
-	rc = bind_set_table(p, so, err, errlen);
+	rc = fc_set_table_bind(&p->table, so, p->nr_sets, p->nr_regions, err, errlen);
 	if (rc < 0)
 		goto fail;
 	for (unsigned i = 0; i < o.nr_sources; i++)
@@ -279,28 +258,6 @@ const char *faultc_policy_name(const struct faultc_policy *p)
 	return p->name;
 }
 
-/* One zeroed bitmap per set for a region, published in the decision table. */
-static int map_set_bits(struct faultc_region *r)
-{
-	struct faultc_policy *p = r->p;
-	uint64_t pages = r->size / FAULTC_PAGE_SIZE;
-	size_t bytes = (size_t)((pages + 63) / 64 * 8);
-
-	for (unsigned s = 0; s < p->nr_sets; s++) {
-		void *m = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
-			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-
-		if (m == MAP_FAILED)
-			return -ENOMEM;
-		r->bits[s] = m;
-		struct faultc_set_slot *slot = &p->table[s * p->table_regions + r->index];
-
-		slot->pages = pages;
-		__atomic_store_n(&slot->bits, (uint64_t *)m, __ATOMIC_RELEASE);
-	}
-	return 0;
-}
-
 /* The region called name, its set bitmaps mapped; NULL with errno set. */
 static struct faultc_region *region_to_map(struct faultc_policy *p, const char *name)
 {
@@ -309,9 +266,14 @@ static struct faultc_region *region_to_map(struct faultc_policy *p, const char *
 
 		if (strcmp(r->name, name) != 0)
 			continue;
-		if (r->slot < 0 && p->nr_sets && map_set_bits(r) < 0) {
-			errno = ENOMEM;
-			return NULL;
+		if (r->slot < 0 && p->nr_sets && !r->sets.nr_sets) {
+			int rc = fc_set_bits_publish(&r->sets, &p->table, r->index,
+						     r->size / FAULTC_PAGE_SIZE);
+
+			if (rc < 0) {
+				errno = -rc;
+				return NULL;
+			}
 		}
 		return r;
 	}
@@ -361,16 +323,7 @@ struct faultc_region *faultc_region_watch(struct faultc_policy *p, const char *n
 
 int faultc_set_copy(struct faultc_region *dst, const struct faultc_region *src)
 {
-	if (dst->size != src->size || dst->p->nr_sets != src->p->nr_sets)
-		return -EINVAL;
-	size_t bytes = (size_t)((dst->size / FAULTC_PAGE_SIZE + 63) / 64 * 8);
-
-	for (unsigned s = 0; s < dst->p->nr_sets; s++) {
-		if (!dst->bits[s] || !src->bits[s])
-			return -EINVAL;
-		memcpy((void *)dst->bits[s], (const void *)src->bits[s], bytes);
-	}
-	return 0;
+	return fc_set_bits_copy(&dst->sets, &src->sets);
 }
 
 void *faultc_region_addr(const struct faultc_region *r)
@@ -410,46 +363,19 @@ int faultc_set_id(const struct faultc_policy *p, const char *name)
 	return -1;
 }
 
-static int set_range(struct faultc_region *r, int set, uint64_t first, uint64_t n, bool on)
-{
-	if (set < 0 || (unsigned)set >= r->p->nr_sets || !r->bits[set])
-		return -EINVAL;
-	if (first > r->size / FAULTC_PAGE_SIZE || n > r->size / FAULTC_PAGE_SIZE - first)
-		return -ERANGE;
-	_Atomic uint64_t *bits = r->bits[set];
-
-	while (n) {
-		uint64_t bit = first & 63;
-		uint64_t take = 64 - bit < n ? 64 - bit : n;
-		uint64_t mask = (take == 64 ? ~0ull : ((1ull << take) - 1)) << bit;
-
-		if (on)
-			atomic_fetch_or_explicit(&bits[first / 64], mask, memory_order_release);
-		else
-			atomic_fetch_and_explicit(&bits[first / 64], ~mask, memory_order_release);
-		first += take;
-		n -= take;
-	}
-	return 0;
-}
-
 int faultc_set_add(struct faultc_region *r, int set, uint64_t first_page, uint64_t pages)
 {
-	return set_range(r, set, first_page, pages, true);
+	return fc_set_bits_change(&r->sets, set, first_page, pages, true);
 }
 
 int faultc_set_remove(struct faultc_region *r, int set, uint64_t first_page, uint64_t pages)
 {
-	return set_range(r, set, first_page, pages, false);
+	return fc_set_bits_change(&r->sets, set, first_page, pages, false);
 }
 
 int faultc_set_contains(const struct faultc_region *r, int set, uint64_t page)
 {
-	if (set < 0 || (unsigned)set >= r->p->nr_sets || !r->bits[set] ||
-	    page >= r->size / FAULTC_PAGE_SIZE)
-		return 0;
-	return (atomic_load_explicit(&r->bits[set][page / 64], memory_order_acquire) >>
-		(page & 63)) & 1;
+	return fc_set_bits_test(&r->sets, set, page);
 }
 
 int faultc_uffd(const struct faultc_policy *p)
@@ -467,25 +393,24 @@ void faultc_close(struct faultc_policy *p)
 	if (!p)
 		return;
 	/* Handlers finishing queued faults see empty sets from here on. */
-	for (unsigned i = 0; i < p->nr_regions && p->table; i++)
-		for (unsigned s = 0; s < p->nr_sets; s++)
-			__atomic_store_n(&p->table[s * p->table_regions + p->regions[i].index].bits,
-					 NULL, __ATOMIC_RELEASE);
+	for (unsigned i = 0; i < p->nr_regions; i++)
+		if (p->regions[i].sets.nr_sets)
+			fc_set_bits_withdraw(&p->table, p->regions[i].index);
 	fc_engine_close(p->e);	/* unloads the decision library */
-	for (unsigned i = 0; i < p->nr_regions; i++) {
-		struct faultc_region *r = &p->regions[i];
-		size_t bytes = (size_t)((r->size / FAULTC_PAGE_SIZE + 63) / 64 * 8);
-
-		for (unsigned s = 0; s < p->nr_sets; s++)
-			if (r->bits[s])
-				munmap((void *)r->bits[s], bytes);
-	}
+	for (unsigned i = 0; i < p->nr_regions; i++)
+		fc_set_bits_unmap(&p->regions[i].sets);
 	free(p->regions);
 	free(p);
 }
 
 void faultc_forget_after_fork(struct faultc_policy *p)
 {
-	if (p)
-		close(fc_engine_uffd(p->e));
+	if (!p)
+		return;
+	close(fc_engine_uffd(p->e));
+	/* The decision library stays loaded: a new open publishes its own sets
+	 * (this policy's bitmaps stay mapped, for faultc_set_copy()). */
+	for (unsigned i = 0; i < p->nr_regions; i++)
+		if (p->regions[i].sets.nr_sets)
+			fc_set_bits_withdraw(&p->table, p->regions[i].index);
 }

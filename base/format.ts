@@ -2,7 +2,8 @@
 // line, a caret underline, then the hint. Colour only when asked (callers use
 // useColor(), which honours NO_COLOR and non-TTY output).
 import path from 'node:path';
-import { SourceText } from '../grammar/source-text.js';
+import { SourceText } from './source-text.js';
+import { isFileLevel } from './codes.js';
 import type { Diagnostic } from './diagnostic.js';
 
 export interface FormatOptions {
@@ -42,23 +43,32 @@ export function formatDiagnostic(d: Diagnostic, sourceText: string | SourceText,
   const src = typeof sourceText === 'string' ? new SourceText(sourceText, d.span.file) : sourceText;
   const paint = (code: string, s: string): string => (opts.color ? code + s + ANSI.reset : s);
   const sevColor = d.severity === 'error' ? ANSI.red : ANSI.yellow;
-  const where = `${displayPath(d.span.file, opts.cwd)}:${d.span.startLine}:${d.span.startColumn}`;
+  // A file that cannot be read, or a whole-file matter, has no line to point at.
+  const whole = isFileLevel(d);
+  const where = whole ? displayPath(d.span.file, opts.cwd) : `${displayPath(d.span.file, opts.cwd)}:${d.span.startLine}:${d.span.startColumn}`;
   const lines = [`${paint(ANSI.bold, where)}: ${paint(ANSI.bold + sevColor, d.severity)} ${paint(ANSI.dim, d.code)}: ${d.message}`];
-
-  const lineNo = d.span.startLine;
-  if (lineNo <= src.lineCount && src.text.length > 0) {
-    const text = printable(src.line(lineNo));
-    const gutter = String(lineNo);
-    const pad = ' '.repeat(gutter.length);
-    const startCol = Math.min(d.span.startColumn, text.length + 1);
-    const endCol = d.span.endLine === lineNo ? Math.max(d.span.endColumn, startCol + 1) : text.length + 1;
-    const width = Math.max(1, Math.min(endCol, text.length + 1) - startCol);
-    const marker = '^' + '~'.repeat(width - 1) + (d.span.endLine > lineNo ? ' ...' : '');
-    lines.push(`${paint(ANSI.dim, gutter + ' |')} ${text}`);
-    lines.push(`${paint(ANSI.dim, pad + ' |')} ${' '.repeat(startCol - 1)}${paint(sevColor, marker)}`);
+  if (!whole) lines.push(...excerpt(src, d.span, paint, sevColor));
+  for (const r of d.related ?? []) {
+    const at = `${displayPath(r.span.file, opts.cwd)}:${r.span.startLine}:${r.span.startColumn}`;
+    lines.push(`${paint(ANSI.bold, at)}: ${paint(ANSI.cyan, 'note')}: ${r.message}`);
+    if (r.span.file === d.span.file) lines.push(...excerpt(src, r.span, paint, ANSI.cyan));
   }
   if (d.hint) lines.push(`${paint(ANSI.cyan, 'hint')}: ${d.hint}`);
   return lines.join('\n');
+}
+
+/** The source line of `span` with a caret underline, or nothing when the text is not at hand. */
+function excerpt(src: SourceText, span: Diagnostic['span'], paint: (code: string, s: string) => string, color: string): string[] {
+  const lineNo = span.startLine;
+  if (lineNo > src.lineCount || src.text.length === 0) return [];
+  const text = printable(src.line(lineNo));
+  const gutter = String(lineNo);
+  const pad = ' '.repeat(gutter.length);
+  const startCol = Math.min(span.startColumn, text.length + 1);
+  const endCol = span.endLine === lineNo ? Math.max(span.endColumn, startCol + 1) : text.length + 1;
+  const width = Math.max(1, Math.min(endCol, text.length + 1) - startCol);
+  const marker = '^' + '~'.repeat(width - 1) + (span.endLine > lineNo ? ' ...' : '');
+  return [`${paint(ANSI.dim, gutter + ' |')} ${text}`, `${paint(ANSI.dim, pad + ' |')} ${' '.repeat(startCol - 1)}${paint(color, marker)}`];
 }
 
 /** All diagnostics plus a count line, e.g. "2 errors, 1 warning". */

@@ -5,13 +5,15 @@
 //                                   PFP9xxx  code generation and build (codegen/)
 // Messages are templates: `{name}` is replaced by the argument of that name.
 import type { Diagnostic, Severity } from './diagnostic.js';
-import type { Span } from './ir.js';
+import type { Span } from './span.js';
 
 interface CodeEntry {
   code: string;
   severity: Severity;
   message: string;
   hint?: string;
+  /** About the file or the command as a whole: no line to point at, so none is shown. */
+  fileLevel?: true;
 }
 
 export const CODES = {
@@ -51,9 +53,16 @@ export const CODES = {
     severity: 'error',
     message: 'input is {size} bytes; the limit is {limit}',
     hint: 'split the policies over several files',
+    fileLevel: true,
   },
-  notUtf8: { code: 'PFP1009', severity: 'error', message: 'file is not valid UTF-8' },
-  cannotRead: { code: 'PFP1010', severity: 'error', message: 'cannot read {path}: {reason}' },
+  notUtf8: {
+    code: 'PFP1009',
+    severity: 'error',
+    message: 'not a policy file: its bytes are not UTF-8 text (a binary file?)',
+    hint: 'name the .pfp source file',
+    fileLevel: true,
+  },
+  cannotRead: { code: 'PFP1010', severity: 'error', message: 'cannot read the file: {reason}', fileLevel: true },
   tooManyDiagnostics: {
     code: 'PFP1011',
     severity: 'error',
@@ -69,6 +78,12 @@ export const CODES = {
     hint: 'choose another name, e.g. {found}_1',
   },
   unexpectedEnd: { code: 'PFP2003', severity: 'error', message: 'unexpected end of file: expected {expected}' },
+  unclosedBrace: {
+    code: 'PFP2011',
+    severity: 'error',
+    message: 'this `{` is never closed: the file ends (line {endLine}) before its `}`',
+    hint: 'add `}` where the block ends',
+  },
   expectedStatement: {
     code: 'PFP2004',
     severity: 'error',
@@ -367,17 +382,26 @@ export const CODES = {
     code: 'PFP9002',
     severity: 'error',
     message: 'no policy named `{name}` in this file (it has: {names})',
+    fileLevel: true,
   },
   writeFailed: {
     code: 'PFP9003',
     severity: 'error',
     message: 'cannot write the output: {reason}',
+    fileLevel: true,
   },
   emitRefused: {
     code: 'PFP9004',
     severity: 'error',
     message: 'internal error: code generation refused the checked policy: {reason}',
     hint: 'this is a faultc bug; please report it with the policy',
+  },
+  ccMissing: {
+    code: 'PFP9005',
+    severity: 'error',
+    message: 'the C compiler `{command}` is not installed: building {what} needs it',
+    hint: '{install}, or name another compiler with {variable}',
+    fileLevel: true,
   },
 } as const satisfies Record<string, CodeEntry>;
 
@@ -410,6 +434,17 @@ export function withRelated(d: Diagnostic, span: Span, message: string): Diagnos
   (d.related ??= []).push({ message, span });
   return d;
 }
+
+/** True for a diagnostic about the file or the command as a whole (its span points at nothing). */
+export function isFileLevel(d: Diagnostic): boolean {
+  return FILE_LEVEL.has(d.code);
+}
+
+const FILE_LEVEL: ReadonlySet<string> = new Set(
+  Object.values(CODES as Record<string, CodeEntry>)
+    .filter((e) => e.fileLevel === true)
+    .map((e) => e.code),
+);
 
 /** Every code in the table, for documentation and tests. */
 export function allCodes(): { name: CodeName; code: string; severity: Severity; message: string; hint?: string }[] {

@@ -1,5 +1,5 @@
 // Turns offsets into spans: one line table per file, built once, binary-searched.
-import type { Span } from '../compiler/ir.js';
+import type { Span } from './span.js';
 
 export class SourceText {
   readonly text: string;

@@ -1,5 +1,5 @@
 // A compiler message: errors are values inside the compiler, never exceptions.
-import type { Span } from './ir.js';
+import type { Span } from './span.js';
 
 export type Severity = 'error' | 'warning';
 

@@ -19,3 +19,11 @@ export const MAX_PREFETCH_PAGES = 512;
 export const USER_SPACE_END = 0x7fff_ffff_f000n;
 /** Default vm.mmap_min_addr: fixed regions below it get a warning (PFP4016). */
 export const MIN_MAP_ADDRESS = 0x10000n;
+/** The largest unsigned 64-bit value: the range of every value a policy computes. */
+export const U64_MAX = (1n << 64n) - 1n;
+/** Bytes in a page: the unit of every region, source offset and fault. */
+export const PAGE_SIZE = 4096;
+/** Sources one policy may name: bounded so the fault path needs no loop. */
+export const MAX_SOURCES = 8;
+/** Run-time page sets one policy may declare (native/src/lib/faultc_sets.h). */
+export const MAX_SETS = 8;

@@ -1,0 +1,15 @@
+// The kernel fault hook's interface: the program type the kernel patch adds,
+// the names of the program and its maps, the counters layout and the size of
+// the hook's context. codegen/fault-bpf.ts writes them into the C; the kernel
+// engine (runtime/engines/kernel.ts, native/) finds and reads them by them.
+
+/** enum bpf_prog_type value the kernel patch appends (after BPF_PROG_TYPE_NETFILTER = 32). */
+export const PAGE_FAULT_PROG_TYPE = 33;
+/** Name of the program in the object, and of its maps. */
+export const FAULT_PROGRAM_NAME = 'faultc_fault';
+export const FAULT_EVENTS_MAP = 'faultc_events';
+export const FAULT_COUNTS_MAP = 'faultc_counts';
+/** Counters per region in faultc_counts: [0] faults, [action] per action, [6] prefetch, [7] errors. */
+export const FAULT_COUNTS_PER_REGION = 8;
+/** Size of the hook's context: faultc_fault, faultc_decision, then the outcome. */
+export const PAGE_FAULT_CTX_SIZE = 152;
