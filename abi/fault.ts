@@ -9,6 +9,8 @@ export const PAGE_FAULT_PROG_TYPE = 33;
 export const FAULT_PROGRAM_NAME = 'faultc_fault';
 export const FAULT_EVENTS_MAP = 'faultc_events';
 export const FAULT_COUNTS_MAP = 'faultc_counts';
+/** One __u32: bit i set when source i is remote (http): its copies go to user space. */
+export const FAULT_REMOTE_MAP = 'faultc_remote';
 /** Counters per region in faultc_counts: [0] faults, [action] per action, [6] prefetch, [7] errors. */
 export const FAULT_COUNTS_PER_REGION = 8;
 /** Size of the hook's context: faultc_fault, faultc_decision, then the outcome. */

@@ -12,9 +12,9 @@
 // sequential and random, 1 and 2 threads; each repetition runs the five in a
 // shuffled order and the figure is the median of the repetitions. The run is
 // repeated with two busy loops beside it (`--busy 0,2` to choose).
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadPolicy } from '../runtime/index.js';
@@ -46,6 +46,17 @@ export interface PeersResult {
   reps: number;
   load: string;
   rows: PeersRow[];
+}
+
+/** Why the peers cannot be built here (no cmake, no C compiler, no UMap tarball), or null. */
+export function unavailablePeers(): string | null {
+  const vendor = process.env.FAULTC_VENDOR ?? join(packageRoot, '..', 'shared', 'vendor');
+  const onPath = (cmd: string) => spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
+  if (!onPath('cmake')) return 'needs cmake to build LLNL UMap (Debian: apt-get install cmake)';
+  if (!onPath('cc')) return 'needs a C compiler (cc) for the peer driver';
+  const tarball = existsSync(vendor) && readdirSync(vendor).some((f) => /^umap-.*\.tar\.gz$/.test(f));
+  if (!tarball) return `needs ${join(vendor, 'umap-*.tar.gz')} (FAULTC_VENDOR names another folder)`;
+  return null;
 }
 
 /** The peer driver, built once per source hash into the cache. */

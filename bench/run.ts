@@ -58,10 +58,14 @@ interface OwnReport {
   name: string;
   run(o: OwnOptions): Promise<unknown>;
   format(result: unknown): string;
+  /** The section's own reason not to run here (`unavailable<Name>()`), or null. */
+  unavailable?: () => string | null;
 }
 
 /** Why a self-reporting section cannot run here, or null. */
-async function ownUnavailable(name: string): Promise<string | null> {
+async function ownUnavailable(name: string, own: OwnReport): Promise<string | null> {
+  const why = own.unavailable?.();
+  if (why) return why;
   if (name === 'compiler') return null;
   if (process.getuid?.() !== 0) return 'needs root';
   if (name === 'kernel' && !(await detectKernelEngine())) {
@@ -83,9 +87,11 @@ async function loadSection(name: string): Promise<BenchSection | OwnReport | str
   const cap = name[0]?.toUpperCase() + name.slice(1);
   const run = m[`bench${cap}`];
   const format = m[`format${cap}Bench`];
+  const unavailable = m[`unavailable${cap}`];
   if (typeof run === 'function' && typeof format === 'function') {
     return {
       name,
+      ...(typeof unavailable === 'function' ? { unavailable: unavailable as () => string | null } : {}),
       run: (o: OwnOptions) => (run as (o: OwnOptions) => Promise<unknown>)(o),
       format: (r: unknown) => (format as (r: unknown) => string)(r),
     };
@@ -139,7 +145,7 @@ async function main(): Promise<void> {
       skipped.push({ section: name, reason: s });
       continue;
     }
-    const why = isSection(s) ? await s.unavailable() : await ownUnavailable(name);
+    const why = isSection(s) ? await s.unavailable() : await ownUnavailable(name, s);
     if (why) {
       skipped.push({ section: name, reason: why });
       continue;

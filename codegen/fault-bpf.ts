@@ -14,7 +14,7 @@
 // context are declared here because the host's <linux/bpf.h> predates them.
 import type { PolicyIR } from '../compiler/ir.js';
 import { ABI_LAYOUTS } from '../abi/abi.js';
-import { FAULT_COUNTS_MAP, FAULT_COUNTS_PER_REGION, FAULT_EVENTS_MAP, FAULT_PROGRAM_NAME, PAGE_FAULT_CTX_SIZE, PAGE_FAULT_PROG_TYPE } from '../abi/fault.js';
+import { FAULT_COUNTS_MAP, FAULT_COUNTS_PER_REGION, FAULT_EVENTS_MAP, FAULT_PROGRAM_NAME, FAULT_REMOTE_MAP, PAGE_FAULT_CTX_SIZE, PAGE_FAULT_PROG_TYPE } from '../abi/fault.js';
 import { bpfSetsPrelude } from './sets-c.js';
 
 const DEFAULT_RING_BYTES = 1 << 20;
@@ -112,6 +112,30 @@ struct {
 	__type(value, struct faultc_counts);
 } ${FAULT_COUNTS_MAP} SEC(".maps");
 
+/*
+ * Sources whose bytes are not in a file the kernel can read (http): bit i for
+ * source i, set by the runtime before the program is attached. A copy from
+ * such a source becomes a defer to the range's userfaultfd, whose handlers
+ * fetch the page (and its prefetch run) and report it themselves.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} ${FAULT_REMOTE_MAP} SEC(".maps");
+
+static __always_inline int faultc_copies_remote(const struct faultc_decision *out)
+{
+	__u32 key = 0;
+	__u32 *remote;
+
+	if (out->action != FAULTC_ACT_COPY || out->source >= 32)
+		return 0;
+	remote = bpf_map_lookup_elem(&${FAULT_REMOTE_MAP}, &key);
+	return remote && (*remote >> out->source) & 1;
+}
+
 /* Events that did not fit in the ring buffer. */
 __u64 faultc_lost = 0;
 
@@ -150,6 +174,7 @@ int ${FAULT_PROGRAM_NAME}(struct faultc_page_fault *ctx)
 	__u32 phase = ctx->in.pad;
 	__u32 region = ctx->in.region;
 	struct faultc_counts *counts;
+	int remote;
 
 	if (phase == FAULTC_PHASE_DONE) {
 		if ((ctx->out.flags & FAULTC_F_NOTIFY) || ctx->result_error)
@@ -165,6 +190,13 @@ int ${FAULT_PROGRAM_NAME}(struct faultc_page_fault *ctx)
 		__builtin_memset(&out, 0, sizeof(out));
 		out.action = FAULTC_ACT_SIGBUS;
 	}
+	remote = faultc_copies_remote(&out);
+	if (remote) {
+		/* User space installs, counts and reports this one (and its run). */
+		out.action = FAULTC_ACT_DEFER;
+		out.flags &= ~FAULTC_F_NOTIFY;
+		out.prefetch_pages = 0;
+	}
 	counts = bpf_map_lookup_elem(&${FAULT_COUNTS_MAP}, &region);
 	if (phase == FAULTC_PHASE_NEIGHBOUR) {
 		/* A prefetched page raises no event and prefetches nothing. */
@@ -175,7 +207,7 @@ int ${FAULT_PROGRAM_NAME}(struct faultc_page_fault *ctx)
 			counts->c[FAULTC_COUNT_PREFETCH]++;
 	} else if (counts) {
 		counts->c[0]++;
-		if (out.action < FAULTC_COUNT_PREFETCH)
+		if (out.action < FAULTC_COUNT_PREFETCH && !remote)
 			counts->c[out.action]++;
 		if (out.flags & FAULTC_F_ERROR)
 			counts->c[FAULTC_COUNT_ERRORS]++;

@@ -4,8 +4,9 @@
 // - the host library (<policy>.decide.so) exports a table of bitmaps that
 //   libfaultc fills when it maps a region (native/src/lib/faultc_sets.h);
 // - the BPF programs look the page's word up in a hash map per set, keyed
-//   by (region << 40) | (page / 64). Nothing fills those maps yet: on the
-//   kernel and trace engines every set is empty (compiler/engines.ts).
+//   by (region << 40) | (page / 64), a missing key being a word of zeros.
+//   The kernel engine fills them (native/src/kernel_sets.c, Region.addToSet);
+//   on the trace engine every set is empty.
 import type { PolicyIR } from '../compiler/ir.js';
 
 /** Map of set s in the BPF objects. */

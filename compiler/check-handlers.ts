@@ -40,7 +40,8 @@ export function checkHandler(h: HandlerAst, handler: Handler, regionName: string
 
 function lowerBlock(stmts: StmtAst[], handler: Handler, ctx: ExprContext): Stmt[] {
   const result: Stmt[] = [];
-  for (const s of stmts) {
+  for (let i = 0; i < stmts.length; i++) {
+    const s = stmts[i]!;
     if (!ALLOWED[handler].has(s.kind)) {
       const name = handler === 'write' ? 'notAllowedOnWrite' : 'notAllowedOnMissing';
       ctx.out.push(diag(name, s.span, { statement: STATEMENT_WORDS[s.kind] }));
@@ -107,7 +108,7 @@ function lowerStmt(s: StmtAst, handler: Handler, ctx: ExprContext): Stmt | undef
         source = b.index;
         ctx.usedSources.add(b.index);
       }
-      let at: Expr | undefined = { kind: 'var', name: 'offset', span: s.source.span };
+      let at: Expr | undefined = { kind: 'var', name: ctx.copyAt ?? 'offset', span: s.source.span };
       if (s.at) {
         at = expr(s.at, ctx);
         const c = constantValue(at);
@@ -194,7 +195,8 @@ const ACTION_KEYS: Record<ActionKind, number> = { zero: 1, fill: 2, copy: 3, sig
 function dedupe(states: PathState[]): PathState[] {
   if (states.length < 2) return states;
   const byKey = new Map<number, PathState>();
-  for (const s of states) {
+  for (let i = 0; i < states.length; i++) {
+    const s = states[i]!;
     const k = s.key;
     if (!byKey.has(k)) byKey.set(k, s);
   }
@@ -219,7 +221,7 @@ class PathChecker {
 
   flow(stmts: Stmt[], states: PathState[]): PathState[] {
     let cur = states;
-    for (const s of stmts) cur = dedupe(this.step(s, cur));
+    for (let i = 0; i < stmts.length; i++) cur = dedupe(this.step(stmts[i]!, cur));
     return cur;
   }
 

@@ -14,13 +14,15 @@ import type { Diagnostic } from '../base/diagnostic.js';
 import { ENGINE_NAMES, type EngineName, type PolicyIR, type Stmt } from './ir.js';
 
 export function enginesFor(policy: Omit<PolicyIR, 'engines'>): EngineName[] {
-  // Run-time sets are filled through libfaultc on the uffd engine; the
-  // kernel program carries each set as an array map nothing fills yet.
-  if ((policy.sets?.length ?? 0) > 0) return ENGINE_NAMES.filter((e) => e !== 'kernel');
+  // Regions of a process image run only under `faultc lazy-pages --policy`.
+  if (policy.regions.some((r) => r.image)) return [];
+  // Run-time sets run everywhere: filled through libfaultc or Region.addToSet
+  // on uffd (bitmaps) and kernel (the program's maps); on trace they are empty.
   return [...ENGINE_NAMES];
 }
 
-function* walk(stmts: Stmt[]): Generator<Stmt> {
+/** Every statement of a handler, nested ones included, in order. */
+export function* walk(stmts: Stmt[]): Generator<Stmt> {
   for (const s of stmts) {
     yield s;
     if (s.kind === 'if') {

@@ -77,6 +77,8 @@ const ERRNO_WORDS: Record<string, string> = {
   ENAMETOOLONG: 'the name is too long',
   EMFILE: 'too many open files',
   EBUSY: 'the file is busy',
+  EIO: 'input/output error',
+  ENXIO: 'no such device or address',
 };
 
 /**

@@ -7,6 +7,7 @@ import { diag } from '../base/codes.js';
 import { MAX_NAME_LENGTH, MAX_NESTING, U64_MAX } from '../base/limits.js';
 import { SourceText } from '../base/source-text.js';
 import * as T from './tokens.js';
+import { scan } from './scan.js';
 
 export interface LexResult {
   tokens: IToken[];
@@ -74,7 +75,7 @@ export function integerValue(tok: IToken, src: SourceText, out: Diagnostic[]): b
 }
 
 export function lex(src: SourceText): LexResult {
-  const result = T.PfpLexer.tokenize(src.text);
+  const result = scan(src.text);
   const diagnostics: Diagnostic[] = [];
   for (const e of result.errors) {
     const ch = String.fromCodePoint(src.text.codePointAt(e.offset) ?? 0);
@@ -83,7 +84,11 @@ export function lex(src: SourceText): LexResult {
   }
   let depth = 0;
   let parsable = true;
-  for (const tok of result.tokens) {
+  // Indexed: this runs once per process, mostly before the code is optimised,
+  // where each step of an iterator is an object.
+  const tokens = result.tokens;
+  for (let i = 0; i < tokens.length; i++) {
+    const tok = tokens[i]!;
     switch (tok.tokenType) {
       case T.UnterminatedString:
         diagnostics.push(diag('unterminatedString', src.span(tok.startOffset, tokenSpanEnd(tok))));

@@ -19,7 +19,7 @@
 import type { IOrAlt, IParserErrorMessageProvider, IToken, TokenType } from 'chevrotain';
 import { EmbeddedActionsParser, EOF } from './chevrotain.js';
 import type { FileAst, HandlerAst, PolicyAst, RegionAst, SetAst, SourceAst } from './ast.js';
-import { AstBuilder, type BlockVal, type IfLink, type OperandItem, type StmtVal, type Val } from './to-ast.js';
+import { AstBuilder, type BlockVal, type IfLink, type ImageHead, type OperandItem, type StmtVal, type Val } from './to-ast.js';
 import * as T from './tokens.js';
 
 /** Parser error messages are structured data: grammar/index.ts turns them into diagnostics. */
@@ -66,6 +66,16 @@ const messages: IParserErrorMessageProvider = {
     return info({ kind: 'earlyExit', rule: ruleName, expected: first.map(labelOf), expectedIdentifier: first.includes(T.Identifier) });
   },
 };
+
+/** The `not`s before an operand that has none (most): one shared list, never added to. */
+const NO_NOTS: readonly IToken[] = [];
+
+/** `nots` with `t` added: a new list in place of NO_NOTS, else the same list, grown. */
+function withNot(nots: readonly IToken[], t: IToken): readonly IToken[] {
+  if (nots === NO_NOTS) return [t];
+  (nots as IToken[]).push(t);
+  return nots;
+}
 
 /** One item of a policy body (none for a `;`). */
 interface PolicyItem {
@@ -156,13 +166,42 @@ export class PfpParser extends EmbeddedActionsParser {
   region = this.RULE('region', (): RegionAst | undefined => {
     const kw = this.CONSUME(T.Region);
     const name = this.CONSUME(T.Identifier);
-    this.CONSUME(T.Size);
-    const size = this.SUBRULE(this.expression);
+    let size: Val | undefined;
     let at: Val | undefined;
-    this.OPTION(() => {
-      this.CONSUME(T.At);
-      at = this.SUBRULE2(this.expression);
-    });
+    let image: ImageHead | undefined;
+    this.OR2([
+      {
+        ALT: () => {
+          this.CONSUME(T.Size);
+          size = this.SUBRULE(this.expression);
+          this.OPTION(() => {
+            this.CONSUME(T.At);
+            at = this.SUBRULE2(this.expression);
+          });
+        },
+      },
+      {
+        // `in <source>` then "[heap]" / a path, a word, or `at <address> size <size>`.
+        ALT: () => {
+          const inKw = this.CONSUME(T.In);
+          const source = this.CONSUME2(T.Identifier);
+          const head: ImageHead = { inKw, source };
+          this.OR3([
+            { ALT: () => (head.name = this.CONSUME(T.StringLit)) },
+            { ALT: () => (head.word = this.CONSUME3(T.Identifier)) },
+            {
+              ALT: () => {
+                this.CONSUME2(T.At);
+                at = this.SUBRULE3(this.expression);
+                this.CONSUME2(T.Size);
+                size = this.SUBRULE4(this.expression);
+              },
+            },
+          ]);
+          image = head;
+        },
+      },
+    ]);
     this.CONSUME(T.LCurly);
     const handlers: (HandlerAst | undefined)[] = [];
     this.MANY(() => {
@@ -180,7 +219,7 @@ export class PfpParser extends EmbeddedActionsParser {
       if (h !== undefined) handlers.push(h);
     });
     const close = this.CONSUME(T.RCurly);
-    return this.ACTION(() => this.b.region(kw, name, size, at, handlers, close));
+    return this.ACTION(() => this.b.region(kw, name, size, at, handlers, close, image));
   });
 
   handler = this.RULE('handler', (): HandlerAst | undefined => {
@@ -333,13 +372,17 @@ export class PfpParser extends EmbeddedActionsParser {
   expression = this.RULE('expression', (): Val | undefined => {
     const items: OperandItem[] = [];
     const first = this.LA(1);
-    const nots: IToken[] = [];
-    this.MANY(() => nots.push(this.CONSUME(T.Not)));
+    let nots = NO_NOTS;
+    this.MANY(() => {
+      nots = withNot(nots, this.CONSUME(T.Not));
+    });
     items.push({ nots, prim: this.SUBRULE(this.primary) });
     this.MANY2(() => {
       const op = this.CONSUME(T.BinaryOp);
-      const more: IToken[] = [];
-      this.MANY3(() => more.push(this.CONSUME2(T.Not)));
+      let more = NO_NOTS;
+      this.MANY3(() => {
+        more = withNot(more, this.CONSUME2(T.Not));
+      });
       items.push({ op, nots: more, prim: this.SUBRULE2(this.primary) });
     });
     return this.ACTION(() => this.b.expression(items, this.b.at(first)));

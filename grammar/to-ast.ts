@@ -41,7 +41,7 @@ export interface Val {
 /** One operand of a flat expression: the operator before it (none for the first), its `not`s, the primary. */
 export interface OperandItem {
   op?: IToken;
-  nots: IToken[];
+  nots: readonly IToken[];
   prim: Val | undefined;
 }
 
@@ -50,6 +50,14 @@ export interface BlockVal {
   stmts: StmtAst[];
   span: Span;
   depth: number;
+}
+
+/** `in <source> ...` of a region taken from an image, as the parser saw it. */
+export interface ImageHead {
+  inKw: IToken;
+  source: IToken;
+  name?: IToken;
+  word?: IToken;
 }
 
 export interface StmtVal {
@@ -92,7 +100,8 @@ export class AstBuilder {
   cover(pieces: Piece[], fallback: number): Span {
     let start = Infinity;
     let end = -Infinity;
-    for (const p of pieces) {
+    for (let i = 0; i < pieces.length; i++) {
+      const p = pieces[i];
       if (p === undefined) continue;
       let s: number;
       let e: number;
@@ -148,16 +157,22 @@ export class AstBuilder {
     return { name: this.ident(name, at), kind: this.ident(kind, at), path, span: this.cover([kw, str, kind], at) };
   }
 
-  region(kw: IToken, name: IToken, size: Val | undefined, atExpr: Val | undefined, handlers: (HandlerAst | undefined)[], close: IToken): RegionAst {
+  region(kw: IToken, name: IToken, size: Val | undefined, atExpr: Val | undefined, handlers: (HandlerAst | undefined)[], close: IToken, image?: ImageHead): RegionAst {
     const at = this.at(kw);
-    const sizeE = size?.e ?? this.errorExpr(at);
+    const sizeE = size?.e ?? (image ? undefined : this.errorExpr(at));
     const r: RegionAst = {
       name: this.ident(name, at),
-      size: sizeE,
       handlers: handlers.filter((h): h is HandlerAst => h !== undefined),
-      span: this.cover([kw, close, sizeE.span], at),
+      span: this.cover([kw, close, sizeE?.span], at),
     };
+    if (sizeE) r.size = sizeE;
     if (atExpr) r.at = atExpr.e;
+    if (image) {
+      const head = this.at(image.inKw);
+      r.image = { source: this.ident(image.source, head), span: this.cover([image.inKw, image.source, image.name, image.word, sizeE?.span], head) };
+      if (image.name && real(image.name)) r.image.name = { value: decodeString(image.name, this.src, []), span: this.tspan(image.name) };
+      if (image.word) r.image.word = this.ident(image.word, head);
+    }
     return r;
   }
 
@@ -172,7 +187,8 @@ export class AstBuilder {
   block(open: IToken, stmts: (StmtVal | undefined)[], close: IToken): BlockVal {
     const list: StmtAst[] = [];
     let depth = 0;
-    for (const s of stmts) {
+    for (let i = 0; i < stmts.length; i++) {
+      const s = stmts[i];
       if (s === undefined) continue;
       list.push(s.stmt);
       if (s.depth > depth) depth = s.depth;
@@ -263,7 +279,7 @@ export class AstBuilder {
     if (!real(t)) return { value: 0n, text: '', span: this.src.span(fallback, fallback) };
     let value = 0n;
     try {
-      value = BigInt(t.image.replace(/_/g, ''));
+      value = BigInt(t.image.includes('_') ? t.image.replace(/_/g, '') : t.image);
     } catch {
       value = 0n; // malformed: already reported by the lexer
     }
@@ -307,37 +323,46 @@ export class AstBuilder {
    * table in grammar/parser.ts). Iterative, so long chains cannot exhaust the stack.
    */
   expression(items: OperandItem[], fallback: number): Val {
+    // Most expressions are one operand (`offset`, `64 KiB`): nothing to order.
+    const only = items.length === 1 ? items[0]! : undefined;
+    if (only && only.op === undefined && only.nots.length === 0) return only.prim ?? this.errorVal(fallback);
     const values: Val[] = [];
     const stack: ({ not: IToken } | { op: IToken; prec: number })[] = [];
-    const reduce = (): void => {
-      const top = stack.pop()!;
-      if ('not' in top) {
-        values.push(this.not(top.not, values.pop() ?? this.errorVal(fallback)));
-        return;
-      }
-      const right = values.pop() ?? this.errorVal(fallback);
-      const left = values.pop() ?? this.errorVal(fallback);
-      if (top.prec === COMPARISON_PREC && (isBareComparison(left) || isBareComparison(right))) {
-        this.diagnostics.push(diag('chainedComparison', this.tspan(top.op)));
-      }
-      values.push(this.binary(top.op, left, right));
-    };
-    for (const item of items) {
+    for (let i = 0; i < items.length; i++) {
+      const item = items[i]!;
       if (item.op !== undefined) {
         if (!real(item.op)) continue;
         const prec = PRECEDENCE[item.op.image] ?? 0;
         while (stack.length > 0) {
           const top = stack[stack.length - 1]!;
           if (('not' in top ? NOT_PREC : top.prec) < prec) break;
-          reduce();
+          this.reduce(values, stack, fallback);
         }
         stack.push({ op: item.op, prec });
       }
-      for (const t of item.nots) if (real(t)) stack.push({ not: t });
+      for (let k = 0; k < item.nots.length; k++) {
+        const t = item.nots[k]!;
+        if (real(t)) stack.push({ not: t });
+      }
       values.push(item.prim ?? this.errorVal(item.op && real(item.op) ? tokenSpanEnd(item.op) : fallback));
     }
-    while (stack.length > 0) reduce();
+    while (stack.length > 0) this.reduce(values, stack, fallback);
     return values[0] ?? this.errorVal(fallback);
+  }
+
+  /** Applies the operator on top of `stack` to the values on top of `values`. */
+  private reduce(values: Val[], stack: ({ not: IToken } | { op: IToken; prec: number })[], fallback: number): void {
+    const top = stack.pop()!;
+    if ('not' in top) {
+      values.push(this.not(top.not, values.pop() ?? this.errorVal(fallback)));
+      return;
+    }
+    const right = values.pop() ?? this.errorVal(fallback);
+    const left = values.pop() ?? this.errorVal(fallback);
+    if (top.prec === COMPARISON_PREC && (isBareComparison(left) || isBareComparison(right))) {
+      this.diagnostics.push(diag('chainedComparison', this.tspan(top.op)));
+    }
+    values.push(this.binary(top.op, left, right));
   }
 
   private leaf(e: ExprAst): Val {

@@ -113,9 +113,11 @@ export const ALL_TOKENS: TokenType[] = [
   BinaryOp,
 ];
 
-/** Builds the lexer; `validate` runs chevrotain's token checks (the tests do, the CLI skips them). */
+/**
+ * chevrotain's lexer over these tokens; `validate` runs its token checks. The
+ * compiler reads text with grammar/scan.ts, which must give what this gives
+ * (test/scan.test.ts).
+ */
 export function makeLexer(validate: boolean): InstanceType<typeof Lexer> {
   return new Lexer(ALL_TOKENS, { positionTracking: 'onlyOffset', ensureOptimizations: validate, skipValidations: !validate });
 }
-
-export const PfpLexer = makeLexer(false);

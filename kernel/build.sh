@@ -93,10 +93,20 @@ verify_config() {
 	[ $dropped = 0 ] || die "kernel/config.fragment options did not survive olddefconfig (missing dependencies?)"
 }
 
+# On a terminal, kbuild's steps are counted on one line (of as many as the
+# last build took); elsewhere (CI, a pipe) make stays silent but for errors.
 make_image() {
-	local tree=$1
+	local tree=$1 last=0
 	log "make -j$jobs bzImage in $tree"
-	make -C "$tree" -j"$jobs" -s bzImage >&2
+	if [ -t 2 ]; then
+		[ -f "$cache/build-steps" ] && last=$(cat "$cache/build-steps")
+		mkdir -p "$cache"
+		make -C "$tree" -j"$jobs" bzImage 2>&1 |
+			awk -v last="$last" -v count_file="$cache/build-steps.new" -f "$here/make-progress.awk"
+		mv -f "$cache/build-steps.new" "$cache/build-steps"
+	else
+		make -C "$tree" -j"$jobs" -s bzImage >&2
+	fi
 }
 
 case "${1:-}" in

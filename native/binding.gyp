@@ -23,6 +23,7 @@
         "src/bpf_loader.c",
         "src/bpf_binding.cc",
         "src/kernel_engine.c",
+        "src/kernel_sets.c",
         "src/kernel_binding.cc",
         "src/probe.c",
         "src/probe_binding.cc",

@@ -44,7 +44,7 @@ beforeAll(() => {
   if (!existsSync(cli)) throw new Error(`${cli} is missing: build with \`npx tsc -p tsconfig.json\` first`);
   mkdirSync(join(dir, 'cache'), { recursive: true });
   for (const [src, out, extra] of [
-    ['bugs.c', bugs, []],
+    ['bugs.c', bugs, ['-pthread']],
     ['clean.c', clean, ['-pthread']],
   ] as const) {
     const cc = spawnSync('cc', ['-O1', '-g', '-rdynamic', ...extra, '-o', out, join(fixtures, src)], { encoding: 'utf8' });
@@ -110,6 +110,58 @@ describe('seeded bugs', () => {
     expect(rep.allocatedIn).toBe('alloc_buffer');
     expect(rep.freedIn).toBe('release_buffer');
     expect(r.stdout).not.toContain('survived');
+  });
+
+  // Every entry point of the allocator: the block ends at its guard page
+  // (aligned entry points ask for a multiple of their alignment).
+  it.each([
+    ['malloc', 640], ['calloc', 640], ['realloc', 640], ['reallocarray', 640], ['memalign', 640],
+    ['posix_memalign', 640], ['aligned_alloc', 640], ['valloc', 4096], ['pvalloc', 4096],
+  ])('an overflow past %s(%i) is reported with the allocation site', (how, n) => {
+    const r = guard(['--', bugs, 'overflow-via', how, String(n)]);
+    expect(r.status, r.stderr).toBe(139);
+    expect(r.stdout).toBe('');
+    const rep = report(r.stderr);
+    expect(rep.headline).toMatch(new RegExp(`heap-buffer-overflow: write of address 0x[0-9a-f]+ by thread \\d+, 0 bytes past the end of a ${n}-byte allocation`));
+    expect(rep.allocatedIn).toBe('alloc_via');
+  });
+
+  it("libc's own allocations (strdup) are guarded, with libc's frame then the caller's", () => {
+    const r = guard(['--', bugs, 'overflow-via', 'strdup', '640']);
+    expect(r.status).toBe(139);
+    expect(report(r.stderr).headline).toContain('0 bytes past the end of a 640-byte allocation');
+    expect(r.stderr).toMatch(/allocated by thread \d+, 640 bytes at 0x[0-9a-f]+:\n {4}#0 0x[0-9a-f]+ in __strdup \(libc\.so\.6\+0x[0-9a-f]+\)\n {4}#1 0x[0-9a-f]+ in alloc_via /);
+  });
+
+  it('a use after free in another thread names each thread: the one that touched, allocated and freed', () => {
+    const r = guard(['--', bugs, 'thread-uaf']);
+    expect(r.status).toBe(139);
+    const main = /main tid (\d+)/.exec(r.stdout)?.[1];
+    const worker = /worker tid (\d+)/.exec(r.stdout)?.[1];
+    expect(main).toBeDefined();
+    expect(worker).toBeDefined();
+    expect(worker).not.toBe(main);
+    const rep = report(r.stderr);
+    expect(rep.headline).toContain(`heap-use-after-free: read of address`);
+    expect(rep.headline).toContain(`by thread ${worker}, 5 bytes from the start of a freed 300-byte allocation`);
+    expect(r.stderr).toContain(`allocated by thread ${main}, 300 bytes`);
+    expect(r.stderr).toContain(`freed by thread ${worker}:`);
+    expect(rep.allocatedIn).toBe('alloc_buffer');
+    expect(rep.freedIn).toBe('release_buffer');
+    expect(r.stderr).toMatch(/#0 0x[0-9a-f]+ in free_and_read/);
+  });
+
+  it('a free inside a block and a free of memory not from the allocator are reported, with the free site', () => {
+    const inside = guard(['--', bugs, 'free-inside']);
+    expect(inside.status).toBe(139);
+    expect(inside.stdout).toBe('');
+    expect(report(inside.stderr).headline).toMatch(/^==faultc guard== invalid-free \(inside an allocation\) of 0x[0-9a-f]+ by thread \d+:/);
+    expect(inside.stderr).toMatch(/#0 0x[0-9a-f]+ in release_buffer [^\n]*\n {4}#1 0x[0-9a-f]+ in free_inside/);
+    expect(report(inside.stderr).allocatedIn).toBe('alloc_buffer');
+    const foreign = guard(['--', bugs, 'free-foreign']);
+    expect(foreign.status).toBe(139);
+    expect(report(foreign.stderr).headline).toMatch(/^==faultc guard== invalid-free \(not from this allocator\) of 0x[0-9a-f]+ by thread \d+:/);
+    expect(foreign.stderr).toMatch(/in free_foreign/);
   });
 
   it('--continue reports, counts and goes on', () => {

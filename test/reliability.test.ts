@@ -105,6 +105,42 @@ describe.skipIf(skip)('reliability: aborts and leaks', () => {
   });
 });
 
+describe.skipIf(skip)('reliability: defer handlers', () => {
+  const deferred = () => {
+    const pfp = join(dir, 'deferred.pfp');
+    writeFileSync(pfp, 'policy deferred {\n  region r size 64 pages {\n    on missing { if page < 32 { defer notify } else { fill 0x5A } }\n  }\n}\n');
+    return pfp;
+  };
+
+  test('20 policies with an onDefer handler that holds the policy, dropped without close(): fds and threads as before', () => {
+    const r = child('defer-dropped', { policy: deferred(), policies: 20 }, ['--expose-gc']);
+    expect(r).toMatchObject({ status: 0, signal: null });
+    const { before, loaded, after, sums } = r.out as Record<'before' | 'loaded' | 'after', { fds: number; threads: number }> & { sums: number[] };
+    expect(sums).toEqual([7]); // every deferred page had the handler's byte
+    expect(loaded.fds).toBeGreaterThan(before.fds);
+    expect(after).toEqual(before);
+  });
+
+  test.each([
+    ['close', 'the policy closes under it', 'deferFailed'],
+    ['deadline', 'its deadline passes', 'deferTimeout'],
+  ])('a deferred fault whose handler never answers, %s (%s): SIGBUS (EFAULT in write(2)) and one %s error event, exit 0', (end, _what, error) => {
+    const r = child('defer-pending', { policy: deferred(), sink: join(dir, `sink-${end}`), end, deadlineMs: 500 });
+    expect(r.stderr).toBe('');
+    expect(r).toMatchObject({ status: 0, signal: null });
+    expect(r.out).toEqual({ code: 'EFAULT', errors: [error] });
+  });
+
+  test('process.exit() with a deferred fault pending: exits 0, no abort (3 runs)', () => {
+    for (let i = 0; i < 3; i++) {
+      // libuv joins its thread pool at exit: the write(2) ends when the fault does, at the deadline.
+      const r = child('defer-pending', { policy: deferred(), sink: join(dir, 'sink-exit'), end: 'exit', deadlineMs: 300 });
+      expect(r.stderr).toBe('');
+      expect(r).toMatchObject({ status: 0, signal: null, out: { pending: true } });
+    }
+  });
+});
+
 describe.skipIf(skip)('reliability: lost events', () => {
   test("throwing 'fault' listeners: every listener gets every event, every throw is uncaught", () => {
     const r = child('throwing-listener', { faults: 200 });

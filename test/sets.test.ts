@@ -38,11 +38,11 @@ describe('checking', () => {
     expect(codes).toContain('PFP3002');
   });
 
-  it('a policy with sets runs on uffd and trace, not on the kernel engine (its maps are not filled)', async () => {
+  it('a policy with sets runs on every engine (kernel: the program\'s set maps, filled through the API)', async () => {
     const r = await checkSource('policy p {\n  set g\n  region r size 1 MiB { on missing { if page in g { sigbus } else { zero } } }\n}\n', 'ok.pfp');
     expect(r.ok).toBe(true);
     if (!r.ok) return;
-    expect(r.value.policies[0]!.engines).toEqual(['uffd', 'trace']);
+    expect(r.value.policies[0]!.engines).toEqual(['kernel', 'uffd', 'trace']);
     expect(r.value.policies[0]!.sets?.map((s) => s.id)).toEqual(['g']);
   });
 });

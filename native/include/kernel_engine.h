@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "faultc_abi.h"
+#include "uffd_engine.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -35,6 +36,9 @@ struct fk_engine_opts {
 	const char *source_paths[FAULTC_MAX_SOURCES];
 	uint32_t nr_regions;		/* regions in the policy */
 	uint32_t ringbuf_bytes;		/* 0: the object's own size */
+	/* http sources: the uffd engine's per-read deadline and handler threads (0: its defaults) */
+	unsigned http_deadline_ms;
+	unsigned nr_threads;
 };
 
 /*
@@ -98,11 +102,25 @@ uint32_t fk_region_index(struct fk_engine *e, int slot);
 int fk_engine_counts(struct fk_engine *e, uint32_t policy_region,
 		     uint64_t out[FK_COUNTS_PER_REGION]);
 
+/*
+ * Run-time sets (`set <name>`, by index): pages [first, first + n) of
+ * policy_region in (on) or out of set `set`, in the program's map and in
+ * the bitmaps of the handlers of `on write` rules and defer. The program's
+ * next fault of such a page sees it. 0, -EINVAL (no such set or region),
+ * -ERANGE (past the region's end), -ENOSPC (the map is full), message in err.
+ */
+int fk_engine_set_change(struct fk_engine *e, uint32_t policy_region, int set, uint64_t first,
+			 uint64_t n, bool on, char *err, size_t errlen);
+/* 1 when page is in the set, 0 when not, or a negative errno. */
+int fk_engine_set_test(struct fk_engine *e, uint32_t policy_region, int set, uint64_t page);
+
 /* What the uffd engine watching a region saw of its `on write` rules. */
 struct fk_write_stats {
 	uint64_t write_faults;	/* first writes handled */
-	uint64_t sigbus;	/* writes refused with SIGBUS */
-	uint64_t errors;	/* on-write decisions carrying an error */
+	uint64_t sigbus;	/* writes refused with SIGBUS, failed fetches and defers */
+	uint64_t errors;	/* decisions carrying an error, failed fetches and defers */
+	uint64_t copy;		/* faults copied from an http source in user space */
+	uint64_t prefetch;	/* their prefetched neighbours */
 };
 
 /* All zero for a region nothing watches. Returns 0. */
@@ -111,6 +129,18 @@ int fk_region_writes(struct fk_engine *e, int slot, struct fk_write_stats *out);
 size_t fk_region_dirty(struct fk_engine *e, int slot, uint64_t *pages, size_t max);
 /* Forgets the dirty pages and write-protects them again. 0 or negative errno. */
 int fk_region_reset_dirty(struct fk_engine *e, int slot);
+
+/*
+ * `defer` handlers and http sources: what the watching uffd engine does
+ * (uffd_engine.h), for this engine's regions. Before the watcher opens,
+ * take finds nothing, reply -ENOENT, stats -ENOENT.
+ */
+void fk_engine_set_defer(struct fk_engine *e, fc_defer_notify_fn notify, void *ctx,
+			 unsigned deadline_ms);
+size_t fk_engine_defer_take(struct fk_engine *e, struct fc_defer_request *out, size_t max);
+int fk_engine_defer_reply(struct fk_engine *e, uint64_t id, uint32_t kind,
+			  const uint8_t *bytes, size_t len);
+int fk_engine_http_stats(struct fk_engine *e, unsigned source, struct fc_http_stats *out);
 
 /* Events dropped because the ring buffer was full. */
 uint64_t fk_engine_lost(struct fk_engine *e);

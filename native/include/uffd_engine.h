@@ -125,10 +125,14 @@ void fc_engine_pause(struct fc_engine *e, int paused);
  */
 void fc_engine_stop(struct fc_engine *e);
 /*
- * A user-space handler for `defer` rules: fn is called from a handler
- * thread (it must only queue the request and return 0) and the fault waits
- * until fc_engine_defer_reply() answers it, or deadline_ms (0: 2000) pass:
- * then SIGBUS with FAULTC_ERR_DEFER_TIMEOUT. fn NULL: `defer` maps zeros.
+ * A user-space handler for `defer` rules. A handler thread that takes a
+ * deferred fault queues a request and calls notify(ctx), which only wakes
+ * the handler (it must not block, nor call back into the engine); the handler
+ * takes the queued requests with fc_engine_defer_take() and answers each with
+ * fc_engine_defer_reply(). The fault waits for that answer up to deadline_ms
+ * (0: 2000), then gets SIGBUS with FAULTC_ERR_DEFER_TIMEOUT; notify failing
+ * (nonzero) is SIGBUS with FAULTC_ERR_DEFER_FAILED at once. notify NULL:
+ * `defer` maps zeros, requests not yet taken included.
  */
 struct fc_defer_request {
 	uint64_t id;
@@ -144,12 +148,17 @@ enum fc_defer_answer {
 	FC_DEFER_SIGBUS = 2,	/* the handler's choice: no error */
 	FC_DEFER_FAILED = 3,	/* the handler failed: SIGBUS, FAULTC_ERR_DEFER_FAILED */
 };
-typedef int (*fc_defer_fn)(void *ctx, const struct fc_defer_request *req);
-void fc_engine_set_defer(struct fc_engine *e, fc_defer_fn fn, void *ctx, unsigned deadline_ms);
+typedef int (*fc_defer_notify_fn)(void *ctx);
+void fc_engine_set_defer(struct fc_engine *e, fc_defer_notify_fn notify, void *ctx,
+			 unsigned deadline_ms);
+/* Moves up to max requests not yet taken to out, oldest first; returns how many. */
+size_t fc_engine_defer_take(struct fc_engine *e, struct fc_defer_request *out, size_t max);
 /* 0, -ENOENT when the fault no longer waits (past its deadline), -EINVAL. */
 int fc_engine_defer_reply(struct fc_engine *e, uint64_t id, uint32_t kind,
 			  const uint8_t *bytes, size_t len);
 
+/* Source i's size in bytes (an http source's as pinned at open), 0 past the last. */
+uint64_t fc_engine_source_size(struct fc_engine *e, unsigned source);
 /* An http source's request counters (source_http.h); -ENOENT for a file source. */
 struct fc_http_stats;
 int fc_engine_http_stats(struct fc_engine *e, unsigned source, struct fc_http_stats *out);

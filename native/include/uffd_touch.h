@@ -17,10 +17,11 @@ struct fc_touch_result {
 /*
  * Touches base + pages[i] * 4096 for every i, split into threads contiguous
  * chunks. write: store `value` to the page's first byte, else read it.
- * Returns 0 or a negative errno.
+ * lat_ns, when not NULL, gets each touch's nanoseconds (n entries, in the
+ * order of pages). Returns 0 or a negative errno.
  */
 int fc_touch_pages(uint8_t *base, const uint32_t *pages, size_t n, unsigned threads,
-		   int write, uint8_t value, struct fc_touch_result *out);
+		   int write, uint8_t value, uint64_t *lat_ns, struct fc_touch_result *out);
 
 /* The same over nr_pages of fresh private anonymous memory: the baseline. */
 int fc_touch_anonymous(size_t nr_pages, unsigned threads, int write,

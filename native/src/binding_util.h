@@ -124,12 +124,12 @@ public:
 		return true;
 	}
 
-	// From any thread.
-	void Notify()
+	// From any thread: whether the callback will run.
+	bool Notify()
 	{
 		std::lock_guard<std::mutex> lock(state_->mu);
-		if (state_->tsfn)
-			napi_call_threadsafe_function(state_->tsfn, nullptr, napi_tsfn_nonblocking);
+		return state_->tsfn &&
+		       napi_call_threadsafe_function(state_->tsfn, nullptr, napi_tsfn_nonblocking) == napi_ok;
 	}
 
 	// On the JavaScript thread, once no thread needs to Notify() any more.
@@ -317,12 +317,14 @@ class TouchWorker : public Napi::AsyncWorker {
 public:
 	TouchWorker(Napi::Env env, MakeError make_error, std::function<void()> done, uint8_t *base,
 		    std::vector<uint32_t> pages, unsigned threads, bool write, uint8_t value,
-		    size_t anon_pages = 0)
+		    size_t anon_pages = 0, bool latencies = false)
 		: Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)),
 		  make_error_(make_error), done_(std::move(done)), base_(base),
 		  pages_(std::move(pages)), threads_(threads), write_(write), value_(value),
 		  anon_pages_(anon_pages)
 	{
+		if (latencies)
+			lat_.resize(pages_.size());
 	}
 
 	Napi::Promise Promise() { return deferred_.Promise(); }
@@ -331,7 +333,7 @@ public:
 	{
 		if (base_)
 			rc_ = fc_touch_pages(base_, pages_.data(), pages_.size(), threads_, write_,
-					     value_, &res_);
+					     value_, lat_.empty() ? nullptr : lat_.data(), &res_);
 		else
 			rc_ = fc_touch_anonymous(anon_pages_, threads_, write_, &res_);
 		if (done_)
@@ -348,6 +350,12 @@ public:
 		Napi::Object o = Napi::Object::New(env);
 		o.Set("ns", Napi::Number::New(env, (double)res_.ns));
 		o.Set("sum", Napi::Number::New(env, (double)res_.sum));
+		if (!lat_.empty()) {
+			Napi::Float64Array lat = Napi::Float64Array::New(env, lat_.size());
+			for (size_t i = 0; i < lat_.size(); i++)
+				lat[i] = (double)lat_[i];
+			o.Set("latencies", lat);
+		}
 		deferred_.Resolve(o);
 	}
 
@@ -363,6 +371,7 @@ private:
 	bool write_;
 	uint8_t value_;
 	size_t anon_pages_;
+	std::vector<uint64_t> lat_;	// per-page ns, when asked
 	struct fc_touch_result res_ = {};
 	int rc_ = 0;
 };
@@ -378,7 +387,7 @@ template <class Holder> std::function<void()> TouchDone(std::shared_ptr<Holder> 
 	};
 }
 
-// touch(slot, pages: Uint32Array, threads, write, value) over one region of
+// touch(slot, pages: Uint32Array, threads, write, value, latencies?) over one region of
 // `region_bytes` at `base`: checks the arguments (only pages of this region:
 // the toucher never strays outside it), counts the worker in, queues it.
 template <class Holder>
@@ -410,7 +419,8 @@ Napi::Value StartTouch(const Napi::CallbackInfo &info, MakeError make_error,
 		holder->touchers++;
 	}
 	auto *w = new TouchWorker(env, make_error, TouchDone(holder), base, std::move(pages), threads,
-				  info[3].ToBoolean(), (uint8_t)info[4].As<Napi::Number>().Uint32Value());
+				  info[3].ToBoolean(), (uint8_t)info[4].As<Napi::Number>().Uint32Value(), 0,
+				  info.Length() > 5 && info[5].ToBoolean());
 	Napi::Promise p = w->Promise();
 	w->Queue();
 	return p;

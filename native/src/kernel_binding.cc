@@ -20,6 +20,7 @@
 #include <vector>
 #include "bindings.h"
 #include "binding_util.h"
+#include "defer_binding.h"
 
 extern "C" {
 #include "kernel_engine.h"
@@ -50,6 +51,7 @@ struct Holder {
 	std::thread poller;
 	std::atomic<bool> stop{false};
 	faultc_binding::Notifier events;
+	faultc_binding::Notifier defers;	// wakes the `defer` handler (the watcher's)
 
 	static void Push(void *ctx, const struct faultc_event *ev)
 	{
@@ -84,6 +86,7 @@ struct Holder {
 			engine = nullptr;
 		}
 		events.Release();
+		defers.Release();
 	}
 	~Holder() { Close(); }
 };
@@ -107,17 +110,23 @@ public:
 			InstanceMethod("counts", &KernelEngine::Counts),
 			InstanceMethod("writes", &KernelEngine::Writes),
 			InstanceMethod("attachProcess", &KernelEngine::AttachProcess),
+			InstanceMethod("setChange", &KernelEngine::SetChange),
+			InstanceMethod("setHas", &KernelEngine::SetHas),
 			InstanceMethod("dirtyPages", &KernelEngine::DirtyPages),
 			InstanceMethod("resetDirty", &KernelEngine::ResetDirty),
 			InstanceMethod("drainEvents", &KernelEngine::DrainEvents),
 			InstanceMethod("lostEvents", &KernelEngine::LostEvents),
 			InstanceMethod("touch", &KernelEngine::Touch),
 			InstanceMethod("view", &KernelEngine::View),
+			InstanceMethod("httpStats", &KernelEngine::HttpStats),
+			InstanceMethod("setDefer", &KernelEngine::SetDefer),
+			InstanceMethod("takeDeferred", &KernelEngine::TakeDeferred),
+			InstanceMethod("deferReply", &KernelEngine::DeferReply),
 			InstanceMethod("close", &KernelEngine::Close),
 		});
 	}
 
-	// new KernelEngine({ object, sources, regions, decide?, ringBytes?, onEvents? })
+	// new KernelEngine({ object, sources, regions, decide?, ringBytes?, threads?, httpDeadlineMs?, onEvents?, onDefer? })
 	KernelEngine(const Napi::CallbackInfo &info) : Napi::ObjectWrap<KernelEngine>(info)
 	{
 		Napi::Env env = info.Env();
@@ -148,6 +157,10 @@ public:
 		}
 		if (o.Get("ringBytes").IsNumber())
 			opts.ringbuf_bytes = o.Get("ringBytes").As<Napi::Number>().Uint32Value();
+		if (o.Get("threads").IsNumber())
+			opts.nr_threads = o.Get("threads").As<Napi::Number>().Uint32Value();
+		if (o.Get("httpDeadlineMs").IsNumber())
+			opts.http_deadline_ms = o.Get("httpDeadlineMs").As<Napi::Number>().Uint32Value();
 
 		holder_ = std::make_shared<Holder>();
 		char err[16384] = "";
@@ -160,6 +173,11 @@ public:
 		}
 		if (o.Get("onEvents").IsFunction() &&
 		    !holder_->events.Start(env, o.Get("onEvents").As<Napi::Function>(), "faultc-kernel-events")) {
+			holder_.reset();
+			return;
+		}
+		if (o.Get("onDefer").IsFunction() &&
+		    !holder_->defers.Start(env, o.Get("onDefer").As<Napi::Function>(), "faultc-kernel-defer")) {
 			holder_.reset();
 			return;
 		}
@@ -236,6 +254,50 @@ private:
 		return env.Undefined();
 	}
 
+	// setChange(policyRegion, set, firstPage, pages, add): the program's set map (fk_engine_set_change)
+	Napi::Value SetChange(const Napi::CallbackInfo &info)
+	{
+		Napi::Env env = info.Env();
+		struct fk_engine *e = Engine(env);
+		if (!e)
+			return env.Undefined();
+		if (info.Length() < 5 || !info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsNumber() ||
+		    !info[3].IsNumber()) {
+			Napi::TypeError::New(env, "setChange(region: number, set: number, firstPage: number, pages: number, add: boolean)")
+				.ThrowAsJavaScriptException();
+			return env.Undefined();
+		}
+		char err[512] = "";
+		int rc = fk_engine_set_change(e, info[0].As<Napi::Number>().Uint32Value(),
+					      info[1].As<Napi::Number>().Int32Value(),
+					      (uint64_t)info[2].As<Napi::Number>().Int64Value(),
+					      (uint64_t)info[3].As<Napi::Number>().Int64Value(), info[4].ToBoolean(),
+					      err, sizeof(err));
+		if (rc < 0)
+			KernelError(env, err, -rc).ThrowAsJavaScriptException();
+		return env.Undefined();
+	}
+
+	// setHas(policyRegion, set, page) -> boolean
+	Napi::Value SetHas(const Napi::CallbackInfo &info)
+	{
+		Napi::Env env = info.Env();
+		struct fk_engine *e = Engine(env);
+		if (!e)
+			return env.Undefined();
+		if (info.Length() < 3 || !info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsNumber()) {
+			Napi::TypeError::New(env, "setHas(region: number, set: number, page: number)").ThrowAsJavaScriptException();
+			return env.Undefined();
+		}
+		int rc = fk_engine_set_test(e, info[0].As<Napi::Number>().Uint32Value(), info[1].As<Napi::Number>().Int32Value(),
+					    (uint64_t)info[2].As<Napi::Number>().Int64Value());
+		if (rc < 0) {
+			KernelError(env, "cannot read the set's map", -rc).ThrowAsJavaScriptException();
+			return env.Undefined();
+		}
+		return Napi::Boolean::New(env, rc == 1);
+	}
+
 	// writes(slot) -> { writeFaults, sigbus, errors } of the region's `on write` rules
 	Napi::Value Writes(const Napi::CallbackInfo &info)
 	{
@@ -250,7 +312,56 @@ private:
 		o.Set("writeFaults", (double)st.write_faults);
 		o.Set("sigbus", (double)st.sigbus);
 		o.Set("errors", (double)st.errors);
+		o.Set("copy", (double)st.copy);
+		o.Set("prefetch", (double)st.prefetch);
 		return o;
+	}
+
+	// setDefer(enabled, deadlineMs), takeDeferred(), deferReply(id, kind, bytes?):
+	// as the uffd engine's, for the faults the program defers
+	Napi::Value SetDefer(const Napi::CallbackInfo &info)
+	{
+		Napi::Env env = info.Env();
+		struct fk_engine *e = Engine(env);
+		bool on;
+		unsigned deadline;
+		if (!e)
+			return env.Undefined();
+		faultc_binding::DeferArgs(info, &on, &deadline);
+		fk_engine_set_defer(e, on ? faultc_binding::NotifyDefer : nullptr, &holder_->defers, deadline);
+		return env.Undefined();
+	}
+
+	Napi::Value TakeDeferred(const Napi::CallbackInfo &info)
+	{
+		Napi::Env env = info.Env();
+		if (!holder_ || !holder_->engine)
+			return Napi::Array::New(env);
+		struct fk_engine *e = holder_->engine;
+		return faultc_binding::TakeDeferred(env, [e](struct fc_defer_request *out, size_t max) {
+			return fk_engine_defer_take(e, out, max);
+		});
+	}
+
+	Napi::Value DeferReply(const Napi::CallbackInfo &info)
+	{
+		struct fk_engine *e = Engine(info.Env());
+		if (!e)
+			return info.Env().Undefined();
+		return faultc_binding::DeferReply(info, [e](uint64_t id, uint32_t kind, const uint8_t *b, size_t n) {
+			return fk_engine_defer_reply(e, id, kind, b, n);
+		});
+	}
+
+	// httpStats(source) -> the watcher's counters of an http source, or null
+	Napi::Value HttpStats(const Napi::CallbackInfo &info)
+	{
+		struct fk_engine *e = Engine(info.Env());
+		if (!e)
+			return info.Env().Undefined();
+		return faultc_binding::HttpStats(info, [e](unsigned source, struct fc_http_stats *st) {
+			return fk_engine_http_stats(e, source, st);
+		});
 	}
 
 	// dirtyPages(slot) -> page indexes written since the last reset, ascending

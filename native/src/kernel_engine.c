@@ -9,6 +9,12 @@
  * `on write` rules (the hook installs their pages write-protected) and
  * deferred pages -- goes to a userfaultfd engine (native/src/uffd/) watching
  * those regions, whose handlers run the same rules on the host.
+ *
+ * An http source has no file the kernel could read: the kernel gets a sparse
+ * memfd of the source's size in its place (so the program sees the right
+ * size), and the program turns every copy from it into a defer (the
+ * faultc_remote map), which the uffd engine serves as it would on its own:
+ * one range GET per run of pages, its events and its counters.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -29,11 +35,14 @@
 #include "common/source_file.h"
 #include "fault_policy_uapi.h"
 #include "kernel_engine.h"
+#include "kernel_sets.h"
 #include "uffd_engine.h"
+#include "uffd/source_http.h"
 
 #define FK_PROGRAM "faultc_fault"
 #define FK_EVENTS_MAP "faultc_events"
 #define FK_COUNTS_MAP "faultc_counts"
+#define FK_REMOTE_MAP "faultc_remote"
 #define FK_LOST_VAR "faultc_lost"
 
 /*
@@ -54,6 +63,7 @@ struct fk_region {
 	uint64_t size;
 	uint32_t index;
 	int watch;	/* slot in the engine's uffd engine, or -1 */
+	struct fc_set_bits host_sets;	/* the watcher's copy of the region's sets */
 };
 
 struct fk_engine {
@@ -76,6 +86,17 @@ struct fk_engine {
 	struct fc_engine *watcher;
 	char *decide_path;
 	char *source_path[FAULTC_MAX_SOURCES];
+	uint32_t remote;	/* bit i: source i is an http source */
+	/* the `defer` handler, handed to the watcher when it opens */
+	fc_defer_notify_fn defer_notify;
+	void *defer_ctx;
+	unsigned defer_deadline_ms;
+	unsigned http_deadline_ms;
+	unsigned nr_threads;
+	/* run-time sets: the program's maps, and the watcher's bitmaps */
+	int set_fd[FAULTC_MAX_SETS];
+	int nr_sets;
+	struct fc_set_table host_sets;
 };
 
 int fk_hook_version(void)
@@ -94,6 +115,44 @@ static int on_sample(void *ctx, void *data, size_t size)
 	e->seen++;
 	if (e->fn)
 		e->fn(e->fn_ctx, data);
+	return 0;
+}
+
+static struct fc_engine *watcher(struct fk_engine *e, char *err, size_t errlen, int *rc);
+
+/*
+ * The http sources: the uffd engine opens them (size and version pinned by
+ * one range GET), the kernel gets a sparse memfd of that size for each, and
+ * the program learns which sources are remote. 0 or a negative errno.
+ */
+static int open_remote(struct fk_engine *e, char *err, size_t errlen)
+{
+	struct bpf_map *map = bpf_object__find_map_by_name(e->obj, FK_REMOTE_MAP);
+	uint32_t key = 0;
+	int rc = 0;
+
+	if (!map) {
+		set_err(err, errlen, "this fault-hook object predates http sources: compile the policy again");
+		return -EINVAL;
+	}
+	if (!watcher(e, err, errlen, &rc))
+		return rc ? rc : -EIO;
+	for (unsigned i = 0; i < e->nr_sources; i++) {
+		if (!(e->remote & (1u << i)))
+			continue;
+		e->source_fd[i] = memfd_create("faultc-http-source", MFD_CLOEXEC);
+		if (e->source_fd[i] < 0 ||
+		    ftruncate(e->source_fd[i], (off_t)fc_engine_source_size(e->watcher, i)) < 0) {
+			rc = -errno;
+			set_err(err, errlen, "cannot stand in for http source %u: %s", i, strerror(-rc));
+			return rc;
+		}
+	}
+	if (bpf_map_update_elem(bpf_map__fd(map), &key, &e->remote, BPF_ANY) < 0) {
+		rc = -errno;
+		set_err(err, errlen, "cannot tell the program its http sources: %s", strerror(-rc));
+		return rc;
+	}
 	return 0;
 }
 
@@ -159,6 +218,7 @@ struct fk_engine *fk_engine_open(const struct fk_engine_opts *opts, char *err,
 		goto fail;
 	}
 	e->prog_fd = bpf_program__fd(prog);
+	e->nr_sets = fk_sets_find(e->obj, e->set_fd);
 	e->counts_fd = bpf_map__fd(bpf_object__find_map_by_name(e->obj, FK_COUNTS_MAP));
 	e->rb = ring_buffer__new(bpf_map__fd(map), on_sample, e, NULL);
 	if (!e->rb) {
@@ -166,7 +226,19 @@ struct fk_engine *fk_engine_open(const struct fk_engine_opts *opts, char *err,
 		set_err(err, errlen, "cannot open the ring buffer of %s", opts->object_path);
 		goto fail;
 	}
+	e->http_deadline_ms = opts->http_deadline_ms;
+	e->nr_threads = opts->nr_threads;
 	for (unsigned i = 0; i < opts->nr_sources; i++) {
+		e->source_path[i] = strdup(opts->source_paths[i]);
+		if (!e->source_path[i]) {
+			*err_no = ENOMEM;
+			goto fail;
+		}
+		e->nr_sources = i + 1;
+		if (fc_http_is_url(opts->source_paths[i])) {
+			e->remote |= 1u << i;
+			continue;
+		}
 		struct stat st;
 
 		e->source_fd[i] = open_source_file(opts->source_paths[i], &st, err, errlen);
@@ -174,10 +246,11 @@ struct fk_engine *fk_engine_open(const struct fk_engine_opts *opts, char *err,
 			*err_no = -e->source_fd[i];
 			goto fail;
 		}
-		e->nr_sources = i + 1;
-		e->source_path[i] = strdup(opts->source_paths[i]);
-		if (!e->source_path[i]) {
-			*err_no = ENOMEM;
+	}
+	if (e->remote) {
+		rc = open_remote(e, err, errlen);
+		if (rc < 0) {
+			*err_no = -rc;
 			goto fail;
 		}
 	}
@@ -198,22 +271,61 @@ static struct fc_engine *watcher(struct fk_engine *e, char *err, size_t errlen, 
 	struct fc_engine_opts o = {
 		.decide_path = e->decide_path,
 		.nr_sources = e->nr_sources,
+		.nr_threads = e->nr_threads,
+		.http_deadline_ms = e->http_deadline_ms,
 	};
 	int err_no = 0;
 
 	if (e->watcher)
 		return e->watcher;
 	if (!e->decide_path) {
-		set_err(err, errlen, "`on write` rules and defer need the policy's decision library");
+		set_err(err, errlen, "`on write` rules, defer and http sources need the policy's decision library");
 		*rc = -EINVAL;
 		return NULL;
 	}
 	for (unsigned i = 0; i < e->nr_sources; i++)
 		o.source_paths[i] = e->source_path[i];
 	e->watcher = fc_engine_open(&o, err, errlen, &err_no);
-	if (!e->watcher)
+	if (!e->watcher) {
 		*rc = -err_no;
+		return NULL;
+	}
+	if (e->defer_notify)
+		fc_engine_set_defer(e->watcher, e->defer_notify, e->defer_ctx, e->defer_deadline_ms);
+	/* Its handlers run the host decision library: the sets go there too. */
+	*rc = fc_set_table_bind(&e->host_sets, e->decide_path, (unsigned)e->nr_sets,
+				e->nr_regions, err, errlen);
+	if (*rc < 0) {
+		fc_engine_close(e->watcher);
+		e->watcher = NULL;
+	}
 	return e->watcher;
+}
+
+void fk_engine_set_defer(struct fk_engine *e, fc_defer_notify_fn notify, void *ctx,
+			 unsigned deadline_ms)
+{
+	e->defer_notify = notify;
+	e->defer_ctx = ctx;
+	e->defer_deadline_ms = deadline_ms;
+	if (e->watcher)
+		fc_engine_set_defer(e->watcher, notify, ctx, deadline_ms);
+}
+
+size_t fk_engine_defer_take(struct fk_engine *e, struct fc_defer_request *out, size_t max)
+{
+	return e->watcher ? fc_engine_defer_take(e->watcher, out, max) : 0;
+}
+
+int fk_engine_defer_reply(struct fk_engine *e, uint64_t id, uint32_t kind,
+			  const uint8_t *bytes, size_t len)
+{
+	return e->watcher ? fc_engine_defer_reply(e->watcher, id, kind, bytes, len) : -ENOENT;
+}
+
+int fk_engine_http_stats(struct fk_engine *e, unsigned source, struct fc_http_stats *out)
+{
+	return e->watcher ? fc_engine_http_stats(e->watcher, source, out) : -ENOENT;
 }
 
 /*
@@ -268,6 +380,10 @@ int fk_engine_add_region(struct fk_engine *e, uint32_t policy_region, uint64_t s
 			set_err(err, errlen, "a region mapped from a source has no defer or `on write` rules");
 			return -EINVAL;
 		}
+		if (e->remote & (1u << FK_REGION_SOURCE(flags))) {
+			set_err(err, errlen, "a region cannot be mapped from an http source");
+			return -EINVAL;
+		}
 		fd = e->source_fd[FK_REGION_SOURCE(flags)];
 	} else {
 		mflags |= MAP_ANONYMOUS;
@@ -288,25 +404,42 @@ int fk_engine_add_region(struct fk_engine *e, uint32_t policy_region, uint64_t s
 		return -EEXIST;
 	}
 	int watch = -1;
+	struct fc_set_bits host_sets = { 0 };
 
+	/* Any region may copy from an http source: those copies are defers. */
+	if (e->remote)
+		flags |= FK_REGION_DEFER;
 	if (flags & (FK_REGION_DEFER | FK_REGION_WRITES)) {
 		struct fc_engine *w = watcher(e, err, errlen, &rc);
 		unsigned mode = ((flags & FK_REGION_DEFER) ? FC_WATCH_MISSING : 0) |
 				((flags & FK_REGION_WRITES) ? FC_WATCH_WRITES : 0);
 
+		if (w) {
+			rc = fc_set_bits_publish(&host_sets, &e->host_sets, policy_region,
+						 size / FAULTC_PAGE_SIZE);
+			if (rc < 0)
+				set_err(err, errlen, "cannot publish the region's run-time sets: %s%s",
+				    strerror(-rc), rc == -EBUSY ? " (another open instance of the policy holds them)" : "");
+		}
 		/* Registered before the attach: no page is ever installed unprotected. */
-		watch = w ? fc_engine_watch_region(w, policy_region, addr, size, mode, err, errlen) : rc;
+		watch = w && rc >= 0 ? fc_engine_watch_region(w, policy_region, addr, size, mode, err, errlen) : rc;
 		if (watch < 0) {
+			if (w)
+				fc_set_bits_withdraw(&e->host_sets, policy_region);
+			fc_set_bits_unmap(&host_sets);
 			munmap(addr, size);
 			return watch;
 		}
 	}
 	rc = attach(e, policy_region, (uintptr_t)addr, size, -1, err, errlen);
 	if (rc < 0) {
+		if (host_sets.nr_sets)
+			fc_set_bits_withdraw(&e->host_sets, policy_region);
+		fc_set_bits_unmap(&host_sets);
 		munmap(addr, size);
 		return rc;
 	}
-	e->region[e->nr_slots] = (struct fk_region){ addr, size, policy_region, watch };
+	e->region[e->nr_slots] = (struct fk_region){ addr, size, policy_region, watch, host_sets };
 	return e->nr_slots++;
 }
 
@@ -317,6 +450,10 @@ int fk_engine_attach_process(struct fk_engine *e, uint32_t policy_region, int pi
 
 	if (policy_region >= e->nr_regions) {
 		set_err(err, errlen, "no region %u in this policy", policy_region);
+		return -EINVAL;
+	}
+	if (e->remote) {
+		set_err(err, errlen, "http sources are fetched by this process's handlers: they cannot serve another process's memory");
 		return -EINVAL;
 	}
 	pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
@@ -343,6 +480,45 @@ uint64_t fk_region_size(struct fk_engine *e, int slot)
 uint32_t fk_region_index(struct fk_engine *e, int slot)
 {
 	return slot >= 0 && slot < e->nr_slots ? e->region[slot].index : 0;
+}
+
+int fk_engine_set_change(struct fk_engine *e, uint32_t policy_region, int set, uint64_t first,
+			 uint64_t n, bool on, char *err, size_t errlen)
+{
+	int rc;
+
+	if (set < 0 || set >= e->nr_sets || e->set_fd[set] < 0 || policy_region >= e->nr_regions) {
+		set_err(err, errlen, "no set %d or region %u in this policy", set, policy_region);
+		return -EINVAL;
+	}
+	for (int i = 0; i < e->nr_slots; i++) {
+		if (e->region[i].index == policy_region &&
+		    (first > e->region[i].size / FAULTC_PAGE_SIZE ||
+		     n > e->region[i].size / FAULTC_PAGE_SIZE - first)) {
+			set_err(err, errlen, "pages past the region's end");
+			return -ERANGE;
+		}
+	}
+	rc = fk_sets_change(e->set_fd[set], policy_region, first, n, on);
+	if (rc < 0) {
+		if (rc == -ENOSPC)
+			set_err(err, errlen, "the set's map is full (%u words of 64 pages per set)",
+			    FK_SET_MAP_WORDS);
+		else
+			set_err(err, errlen, "cannot change the set's map: %s", strerror(-rc));
+		return rc;
+	}
+	for (int i = 0; i < e->nr_slots; i++)
+		if (e->region[i].index == policy_region && e->region[i].host_sets.nr_sets)
+			fc_set_bits_change(&e->region[i].host_sets, set, first, n, on);
+	return 0;
+}
+
+int fk_engine_set_test(struct fk_engine *e, uint32_t policy_region, int set, uint64_t page)
+{
+	if (set < 0 || set >= e->nr_sets || e->set_fd[set] < 0 || policy_region >= e->nr_regions)
+		return -EINVAL;
+	return fk_sets_test(e->set_fd[set], policy_region, page);
 }
 
 int fk_engine_counts(struct fk_engine *e, uint32_t policy_region,
@@ -381,9 +557,11 @@ int fk_region_writes(struct fk_engine *e, int slot, struct fk_write_stats *out)
 	if (!r || fc_region_stats(e->watcher, r->watch, &st) < 0)
 		return 0;
 	out->write_faults = st.write_faults;
-	/* Missing pages that reach the watcher are deferred ones: zeros, no SIGBUS. */
 	out->sigbus = st.sigbus;
 	out->errors = st.errors;
+	/* The program defers no other copies than those from http sources. */
+	out->copy = st.copy;
+	out->prefetch = st.prefetch;
 	return 0;
 }
 
@@ -439,9 +617,13 @@ int fk_engine_poll(struct fk_engine *e, int timeout_ms, fk_event_fn fn, void *ct
 
 		do {
 			n = fc_engine_drain_events(e->watcher, ev, 64);
-			/* The program reports missing pages itself, deferred ones too. */
+			/*
+			 * The program reports missing pages itself, deferred
+			 * ones too; not those it deferred for an http source,
+			 * whose copies (or failures) the watcher reports.
+			 */
 			for (size_t i = 0; i < n; i++) {
-				if (ev[i].handler == FAULTC_ON_MISSING)
+				if (ev[i].handler == FAULTC_ON_MISSING && ev[i].action == FAULTC_ACT_DEFER)
 					continue;
 				e->seen++;
 				if (fn)
@@ -457,8 +639,13 @@ void fk_engine_close(struct fk_engine *e)
 	if (!e)
 		return;
 	/* Resolves what its handlers hold, unregisters (waking any fault left). */
+	for (int i = 0; i < e->nr_slots; i++)
+		if (e->region[i].host_sets.nr_sets)
+			fc_set_bits_withdraw(&e->host_sets, e->region[i].index);
 	if (e->watcher)
 		fc_engine_close(e->watcher);
+	for (int i = 0; i < e->nr_slots; i++)
+		fc_set_bits_unmap(&e->region[i].host_sets);
 	/* munmap drops each VMA's reference to the program and the sources. */
 	for (int i = 0; i < e->nr_slots; i++)
 		munmap(e->region[i].addr, e->region[i].size);

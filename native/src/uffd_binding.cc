@@ -19,6 +19,7 @@
 #include <vector>
 #include "bindings.h"
 #include "binding_util.h"
+#include "defer_binding.h"
 #include "lib/faultc_sets.h"
 
 extern "C" {
@@ -40,33 +41,6 @@ Napi::Error UffdError(Napi::Env env, const std::string &msg, int err)
 	return CodedError(env, "FAULTC_UFFD_", faultc_binding::ErrnoName(err), msg, err);
 }
 
-// The JavaScript `defer` handler: handler threads queue requests to it.
-struct DeferCtx {
-	Napi::ThreadSafeFunction tsfn;
-};
-
-int OnDefer(void *ctx, const struct fc_defer_request *req)
-{
-	auto *copy = new fc_defer_request(*req);
-	napi_status s = static_cast<DeferCtx *>(ctx)->tsfn.NonBlockingCall(
-		copy, [](Napi::Env env, Napi::Function fn, fc_defer_request *r) {
-			Napi::Object o = Napi::Object::New(env);
-			o.Set("id", Napi::BigInt::New(env, (uint64_t)r->id));
-			o.Set("region", Napi::Number::New(env, r->region));
-			o.Set("offset", Napi::BigInt::New(env, (uint64_t)r->offset));
-			o.Set("address", Napi::BigInt::New(env, (uint64_t)r->address));
-			o.Set("tid", Napi::Number::New(env, r->tid));
-			o.Set("write", Napi::Boolean::New(env, r->write != 0));
-			delete r;
-			fn.Call({ o });
-		});
-	if (s != napi_ok) {
-		delete copy;
-		return -1;
-	}
-	return 0;
-}
-
 // Shared by the wrapper and every ArrayBuffer over a region.
 struct Holder {
 	struct fc_engine *engine = nullptr;
@@ -74,8 +48,8 @@ struct Holder {
 	std::condition_variable cv;
 	int touchers = 0;	// touch workers running over region memory
 	faultc_binding::Notifier events;	// outlives the handler threads
+	faultc_binding::Notifier defers;	// wakes the `defer` handler; likewise
 	std::vector<struct faultc_event> last_events;	// queued when the engine stopped
-	std::unique_ptr<DeferCtx> defer;	// released once no handler thread can call it
 	struct fc_set_table sets = {};	// the decision library's run-time sets
 	std::map<int, std::pair<uint32_t, struct fc_set_bits>> set_bits;	// by slot: region, bitmaps
 
@@ -103,11 +77,8 @@ struct Holder {
 				fc_set_bits_unmap(&kv.second.second);
 			set_bits.clear();
 		}
-		if (defer) {
-			defer->tsfn.Release();
-			defer.reset();
-		}
 		events.Release();
+		defers.Release();
 	}
 	~Holder() { Close(); }
 };
@@ -135,7 +106,8 @@ public:
 			InstanceMethod("view", &UffdEngine::View),
 			InstanceMethod("info", &UffdEngine::Info),
 			InstanceMethod("httpStats", &UffdEngine::HttpStats),
-			InstanceMethod("setDeferHandler", &UffdEngine::SetDeferHandler),
+			InstanceMethod("setDefer", &UffdEngine::SetDefer),
+			InstanceMethod("takeDeferred", &UffdEngine::TakeDeferred),
 			InstanceMethod("deferReply", &UffdEngine::DeferReply),
 			InstanceMethod("setChange", &UffdEngine::SetChange),
 			InstanceMethod("setHas", &UffdEngine::SetHas),
@@ -143,7 +115,7 @@ public:
 		});
 	}
 
-	// new UffdEngine({ decide, sources, sets?, regions?, threads?, userModeOnly?, forceSigbusFallback?, onEvents? })
+	// new UffdEngine({ decide, sources, sets?, regions?, threads?, userModeOnly?, forceSigbusFallback?, onEvents?, onDefer? })
 	UffdEngine(const Napi::CallbackInfo &info) : Napi::ObjectWrap<UffdEngine>(info)
 	{
 		Napi::Env env = info.Env();
@@ -188,6 +160,12 @@ public:
 			}
 			opts.on_events = OnEvents;
 			opts.ctx = &holder_->events;
+		}
+		if (o.Get("onDefer").IsFunction() &&
+		    !holder_->defers.Start(env, o.Get("onDefer").As<Napi::Function>(), "faultc-uffd-defer")) {
+			holder_->Close();
+			holder_.reset();
+			return;
 		}
 		char err[512] = "";
 		int err_no = 0;
@@ -362,57 +340,43 @@ private:
 				  fc_region_size(e, slot));
 	}
 
-	// setDeferHandler(fn | null, deadlineMs): fn({ id, region, offset, address, tid, write })
-	Napi::Value SetDeferHandler(const Napi::CallbackInfo &info)
+	// setDefer(enabled, deadlineMs): whether `defer` faults wake options.onDefer
+	// (the engine was opened with it) or map zeros.
+	Napi::Value SetDefer(const Napi::CallbackInfo &info)
 	{
 		Napi::Env env = info.Env();
 		struct fc_engine *e = Engine(env);
+		bool on;
+		unsigned deadline;
 		if (!e)
 			return env.Undefined();
-		unsigned deadline = info.Length() > 1 && info[1].IsNumber() ? info[1].As<Napi::Number>().Uint32Value() : 0;
-		std::unique_ptr<DeferCtx> next;
-		if (info.Length() > 0 && info[0].IsFunction()) {
-			next = std::make_unique<DeferCtx>();
-			next->tsfn = Napi::ThreadSafeFunction::New(env, info[0].As<Napi::Function>(), "faultc-defer", 0, 1);
-			next->tsfn.Unref(env);
-		}
-		// After this no handler thread holds the old context.
-		fc_engine_set_defer(e, next ? OnDefer : nullptr, next.get(), deadline);
-		if (holder_->defer)
-			holder_->defer->tsfn.Release();
-		holder_->defer = std::move(next);
+		faultc_binding::DeferArgs(info, &on, &deadline);
+		fc_engine_set_defer(e, on ? faultc_binding::NotifyDefer : nullptr, &holder_->defers, deadline);
 		return env.Undefined();
 	}
 
-	// deferReply(id: bigint, kind: number, bytes?: Uint8Array) -> whether the fault still waited
-	Napi::Value DeferReply(const Napi::CallbackInfo &info)
+	// takeDeferred() -> [{ id, region, offset, address, tid, write }]: requests not yet taken
+	Napi::Value TakeDeferred(const Napi::CallbackInfo &info)
 	{
 		Napi::Env env = info.Env();
-		struct fc_engine *e = Engine(env);
-		bool lossless = true;
-		if (!e || info.Length() < 2 || !info[0].IsBigInt() || !info[1].IsNumber()) {
-			if (e)
-				Napi::TypeError::New(env, "deferReply(id: bigint, kind: number, bytes?: Uint8Array)").ThrowAsJavaScriptException();
-			return env.Undefined();
-		}
-		uint64_t id = info[0].As<Napi::BigInt>().Uint64Value(&lossless);
-		uint32_t kind = info[1].As<Napi::Number>().Uint32Value();
-		const uint8_t *bytes = nullptr;
-		size_t len = 0;
-		if (info.Length() > 2 && info[2].IsTypedArray()) {
-			Napi::Uint8Array a = info[2].As<Napi::Uint8Array>();
-			bytes = a.Data();
-			len = a.ByteLength();
-		}
-		int rc = fc_engine_defer_reply(e, id, kind, bytes, len);
-		if (rc == -EINVAL) {
-			Napi::RangeError::New(env, "deferReply: a page is at most 4096 bytes").ThrowAsJavaScriptException();
-			return env.Undefined();
-		}
-		return Napi::Boolean::New(env, rc == 0);
+		if (!holder_ || !holder_->engine)
+			return Napi::Array::New(env);
+		struct fc_engine *e = holder_->engine;
+		return faultc_binding::TakeDeferred(env, [e](struct fc_defer_request *out, size_t max) {
+			return fc_engine_defer_take(e, out, max);
+		});
 	}
 
-	// httpStats(source) -> { requests, retries, bytes, failures, lastCause, lastStatus } or null
+	Napi::Value DeferReply(const Napi::CallbackInfo &info)
+	{
+		struct fc_engine *e = Engine(info.Env());
+		if (!e)
+			return info.Env().Undefined();
+		return faultc_binding::DeferReply(info, [e](uint64_t id, uint32_t kind, const uint8_t *b, size_t n) {
+			return fc_engine_defer_reply(e, id, kind, b, n);
+		});
+	}
+
 	// The bitmaps of the region in slot, or nullptr (thrown).
 	struct fc_set_bits *SetBits(Napi::Env env, const Napi::CallbackInfo &info, int nargs, const char *usage)
 	{
@@ -459,23 +423,15 @@ private:
 								(uint64_t)info[2].As<Napi::Number>().Int64Value()) != 0);
 	}
 
+	// httpStats(source) -> { requests, retries, bytes, failures, readNs, transferNs, lastCause, lastStatus } or null
 	Napi::Value HttpStats(const Napi::CallbackInfo &info)
 	{
-		Napi::Env env = info.Env();
-		struct fc_engine *e = Engine(env);
-		struct fc_http_stats st;
-		if (!e || info.Length() < 1 || !info[0].IsNumber())
-			return env.Undefined();
-		if (fc_engine_http_stats(e, info[0].As<Napi::Number>().Uint32Value(), &st) < 0)
-			return env.Null();
-		Napi::Object o = Napi::Object::New(env);
-		o.Set("requests", (double)st.requests);
-		o.Set("retries", (double)st.retries);
-		o.Set("bytes", (double)st.bytes);
-		o.Set("failures", (double)st.failures);
-		o.Set("lastCause", (double)st.last_cause);
-		o.Set("lastStatus", (double)st.last_status);
-		return o;
+		struct fc_engine *e = Engine(info.Env());
+		if (!e)
+			return info.Env().Undefined();
+		return faultc_binding::HttpStats(info, [e](unsigned source, struct fc_http_stats *st) {
+			return fc_engine_http_stats(e, source, st);
+		});
 	}
 
 	Napi::Value Info(const Napi::CallbackInfo &info)

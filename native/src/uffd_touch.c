@@ -24,6 +24,7 @@ struct toucher {
 	uint8_t value;
 	_Atomic int *go;
 	uint64_t sum;
+	uint64_t *lat_ns;	/* per page, or NULL */
 };
 
 static uint64_t now_ns(void)
@@ -43,18 +44,21 @@ static void *touch_main(void *arg)
 		sched_yield();
 	for (size_t i = 0; i < t->n; i++) {
 		volatile uint8_t *p = t->base + (size_t)t->pages[i] * PAGE;
+		uint64_t t0 = t->lat_ns ? now_ns() : 0;
 
 		if (t->write)
 			*p = t->value;
 		else
 			sum += *p;
+		if (t->lat_ns)
+			t->lat_ns[i] = now_ns() - t0;
 	}
 	t->sum = sum;
 	return NULL;
 }
 
 int fc_touch_pages(uint8_t *base, const uint32_t *pages, size_t n, unsigned threads,
-		   int write, uint8_t value, struct fc_touch_result *out)
+		   int write, uint8_t value, uint64_t *lat_ns, struct fc_touch_result *out)
 {
 	struct toucher t[MAX_THREADS];
 	_Atomic int go = 0;
@@ -72,6 +76,7 @@ int fc_touch_pages(uint8_t *base, const uint32_t *pages, size_t n, unsigned thre
 		t[i] = (struct toucher){
 			.base = base, .pages = pages + lo, .n = hi - lo,
 			.write = write, .value = value, .go = &go,
+			.lat_ns = lat_ns ? lat_ns + lo : NULL,
 		};
 		if (pthread_create(&t[i].thread, NULL, touch_main, &t[i])) {
 			rc = -EAGAIN;
@@ -111,7 +116,7 @@ int fc_touch_anonymous(size_t nr_pages, unsigned threads, int write,
 	}
 	for (size_t i = 0; i < nr_pages; i++)
 		pages[i] = (uint32_t)i;
-	rc = fc_touch_pages(mem, pages, nr_pages, threads, write, 1, out);
+	rc = fc_touch_pages(mem, pages, nr_pages, threads, write, 1, NULL, out);
 	munmap(mem, len);
 	free(pages);
 	return rc;

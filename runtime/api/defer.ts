@@ -36,17 +36,26 @@ export interface NativeDeferRequest {
 }
 
 export interface DeferNative {
-  setDeferHandler(fn: ((req: NativeDeferRequest) => void) | null, deadlineMs: number): void;
+  /** Whether deferred faults wake the engine's onDefer callback (else they map zeros). */
+  setDefer(enabled: boolean, deadlineMs: number): void;
+  /** The requests queued since the last call, oldest first. */
+  takeDeferred(): NativeDeferRequest[];
   deferReply(id: bigint, kind: number, bytes?: Uint8Array): boolean;
 }
 
-/** One engine's handlers, by policy region index; the native side sees one function. */
+type Handlers = Map<number, { id: string; fn: DeferHandler }>;
+
+/**
+ * One engine's handlers, by policy region index. The engine wakes
+ * `deferPump().callback` (data-less, like the event pump) when a deferred
+ * fault is queued; the pump takes the queued requests and answers each.
+ */
 export class DeferDispatch {
-  private readonly handlers = new Map<number, { id: string; fn: DeferHandler }>();
+  private readonly handlers: Handlers = new Map();
   private readonly native: WeakRef<DeferNative>;
 
   constructor(native: DeferNative, private readonly deadlineMs: number) {
-    // The native callback is a GC root: it must not keep the engine alive.
+    // Reached from the native callback (a GC root): must not keep the engine alive.
     this.native = new WeakRef(native);
   }
 
@@ -56,13 +65,42 @@ export class DeferDispatch {
     else this.handlers.delete(index);
     const native = this.native.deref();
     if (!native || had === this.handlers.size > 0) return;
-    const ref = this.native;
-    const handlers = this.handlers;
-    native.setDeferHandler(handlers.size > 0 ? (req) => void answer(ref, handlers, req) : null, this.deadlineMs);
+    // Requests queued before the last handler goes are answered (zeros) first.
+    if (this.handlers.size === 0) this.pump();
+    native.setDefer(this.handlers.size > 0, this.deadlineMs);
+  }
+
+  /** Takes the queued requests and answers each. */
+  pump(): void {
+    const native = this.native.deref();
+    if (!native) return;
+    let batch: NativeDeferRequest[];
+    try {
+      batch = native.takeDeferred();
+    } catch {
+      return; // the policy closed: its faults have failed already
+    }
+    for (const req of batch) void answer(this.native, this.handlers, req);
   }
 }
 
-async function answer(ref: WeakRef<DeferNative>, handlers: Map<number, { id: string; fn: DeferHandler }>, req: NativeDeferRequest): Promise<void> {
+/**
+ * The engine's onDefer callback, which pumps the dispatch bound later. Like
+ * eventPump: the callback is a GC root for the engine's life, so it reaches
+ * the dispatch (and through it the handlers, which may hold the policy)
+ * only weakly, or a policy dropped without close() would never be collected.
+ */
+export function deferPump(): { callback: () => void; bind(d: DeferDispatch): void } {
+  let dispatch: WeakRef<DeferDispatch> | undefined;
+  return {
+    callback: () => dispatch?.deref()?.pump(),
+    bind: (d) => {
+      dispatch = new WeakRef(d);
+    },
+  };
+}
+
+async function answer(ref: WeakRef<DeferNative>, handlers: Handlers, req: NativeDeferRequest): Promise<void> {
   const h = handlers.get(req.region);
   let kind: number = ANSWER.zero; // a region without a handler: zeros, as without any
   let bytes: Uint8Array | undefined;

@@ -238,6 +238,9 @@ export async function loadPolicy(path: string, options: LoadPolicyOptions = {}):
     const code = (e as { code?: unknown }).code;
     throw new RuntimeError(typeof code === 'string' ? code : 'FAULTC_MANIFEST', (e as Error).message);
   }
+  if (manifest.ir.engines.length === 0) {
+    throw new RuntimeError('FAULTC_CRIU_POLICY', `policy ${manifest.policy} takes its regions from a process image: serve it with faultc lazy-pages -D <images> --policy ${path}`);
+  }
   if (options.policy !== undefined && manifest.policy !== options.policy) {
     throw new RuntimeError('FAULTC_POLICY_NOT_FOUND', `${path} holds policy ${manifest.policy}, not ${options.policy}`);
   }
@@ -259,9 +262,10 @@ export async function loadPolicy(path: string, options: LoadPolicyOptions = {}):
     const refused = st && notRegularFile(st);
     if (refused) throw new RuntimeError('FAULTC_SOURCE_NOT_FILE', `source ${manifest.sources[i]?.id}: ${path} is ${refused}`);
   }
-  // The kernel engine reads files only: an http source is fetched by uffd
-  // handlers. Nor does it prefetch blocks yet: `auto` takes uffd for those.
-  const uffdOnly = sourcePaths.some(isHttpLocation) || !manifest.ir.engines.includes('kernel');
+  // Either engine serves http sources (the kernel engine hands their copies
+  // to its uffd handlers). The kernel engine does not prefetch blocks yet:
+  // `auto` takes uffd for those.
+  const uffdOnly = !manifest.ir.engines.includes('kernel');
   const engine = await selectEngine(options.engine ?? (uffdOnly ? 'uffd' : 'auto'));
   // The engine's event callback outlives the policy: it holds it weakly, so
   // that a policy dropped without close() is collected, and then closed.

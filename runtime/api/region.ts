@@ -2,7 +2,7 @@
 import { EventEmitter } from 'node:events';
 import { emitToAll } from './emit-all.js';
 import { RuntimeError } from './errors.js';
-import type { EngineRegion, RegionStats } from '../engines/types.js';
+import type { EngineRegion, RegionStats, TouchOptions, TouchResult } from '../engines/types.js';
 import type { DeferHandler } from './defer.js';
 import type { FaultEvent } from './events.js';
 
@@ -68,7 +68,7 @@ export class Region extends EventEmitter<RegionEvents> {
   }
 
   /** First-touches pages (indexes) from native threads; see EngineRegion.touch. */
-  touch(pages: Uint32Array, opts?: { threads?: number; write?: boolean; value?: number }): Promise<{ ns: number; sum: number }> {
+  touch(pages: Uint32Array, opts?: TouchOptions): Promise<TouchResult> {
     return this.mapped.touch(pages, opts);
   }
 

@@ -5,7 +5,11 @@
 import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { RuntimeError } from '../api/errors.js';
+import { checkFile, type PolicyIR } from '../../compiler/index.js';
+import { formatDiagnostics } from '../../base/format.js';
+import { readInputText } from '../../compiler/files.js';
 import { LazyPagesDaemon, readWorkingSet, type LazyReport } from '../criu/lazy-pages.js';
+import { imagePolicy } from '../criu/plan.js';
 
 interface LazyFlags {
   imagesDir: string;
@@ -54,9 +58,22 @@ function text(r: LazyReport): string {
   return lines.join('\n') + '\n';
 }
 
+/** The policy of --policy: checked like `faultc check`, its diagnostics printed; one over an image. */
+async function loadPolicy(file: string): Promise<PolicyIR> {
+  const r = await checkFile(file);
+  if (r.diagnostics.length > 0) {
+    const text = await readInputText(file);
+    process.stderr.write(formatDiagnostics(r.diagnostics, text, { color: false }) + '\n');
+  }
+  if (!r.ok) fail(1, `FAULTC_CRIU_POLICY: ${file} has errors`);
+  const p = imagePolicy(r.value.policies);
+  if (typeof p === 'string') fail(1, `FAULTC_CRIU_POLICY: ${file}: ${p}`);
+  return p;
+}
+
 async function lazyPages(flags: LazyFlags): Promise<void> {
   if (flags.record && flags.replay) fail(2, '--record and --replay exclude each other (record without replay first)');
-  if (flags.policy) fail(2, '--policy: policies over CRIU images are not available in this build; use --replay');
+  const policy = flags.policy ? await loadPolicy(flags.policy) : undefined;
   let daemon: LazyPagesDaemon;
   try {
     daemon = new LazyPagesDaemon({
@@ -68,6 +85,7 @@ async function lazyPages(flags: LazyFlags): Promise<void> {
       background: flags.background,
       record: flags.record !== undefined,
       ...(flags.replay ? { first: readWorkingSet(flags.replay) } : {}),
+      ...(policy ? { policy } : {}),
     });
   } catch (e) {
     const code = (e as { code?: unknown }).code;
@@ -101,7 +119,7 @@ export function registerLazyPages(program: Command): void {
     .description('serve the memory of a process that `criu restore --lazy-pages` restores from <dir> (drop-in for `criu lazy-pages`)')
     .requiredOption('-D, --images-dir <dir>', 'the CRIU images directory')
     .option('-W, --work-dir <dir>', 'where lazy-pages.socket goes (default: the images directory, as for criu)')
-    .option('--policy <file.pfp>', 'a policy whose regions come from a `criu` source')
+    .option('--policy <file.pfp>', 'a policy whose regions are taken from a `criu` source (region <id> in <image> ...); -D names the images')
     .option('--record <ws.json>', 'write each task\'s first-touch order (no prefetch, no background copy; ends when the tasks exit)')
     .option('--replay <ws.json>', 'install a recorded working set first, in its order, then the rest')
     .option('--prefetch <pages>', 'pages after a faulting page copied with it (default 15)')

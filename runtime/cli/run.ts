@@ -10,6 +10,7 @@
 import { type Command, InvalidArgumentError } from 'commander';
 import { RuntimeError } from '../api/errors.js';
 import { runRegion, type RunReport, type TouchOrder } from '../run/region.js';
+import { Progress } from './progress.js';
 
 interface RunFlags {
   region?: string;
@@ -163,8 +164,11 @@ export function registerRun(program: Command): void {
         const eq = s.indexOf('=');
         sources[s.slice(0, eq)] = s.slice(eq + 1);
       }
+      // On a terminal, how far evaluating, touching and verifying have come.
+      const progress = new Progress(process.stderr, 'faultc run', process.stderr.isTTY === true && !flags.json);
       try {
         const report = await runRegion(file, {
+          onProgress: (phase, done, total) => progress.update(phase, done, total),
           region: flags.region,
           touch: flags.touch,
           write: flags.write ?? false,
@@ -177,11 +181,13 @@ export function registerRun(program: Command): void {
           ...(flags.zeroCopy ? {} : { zeroCopy: false }),
           ...(flags.policy !== undefined ? { policy: flags.policy } : {}),
         });
+        progress.clear();
         if (flags.json) process.stdout.write(toJson(report) + '\n');
         else print(report);
         const bad = (report.verify?.mismatches.length ?? 0) > 0 || (report.sigbusPages.probe !== undefined && !report.sigbusPages.probe.ok && !report.sigbusPages.probe.note);
         process.exitCode = bad ? 4 : 0;
       } catch (e) {
+        progress.clear();
         process.stderr.write(`faultc run: ${(e as Error).message}\n`);
         process.exitCode = exitFor(e);
       }

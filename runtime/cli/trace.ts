@@ -151,9 +151,9 @@ export function registerTrace(program: Command): void {
 Without --range, --vma or --policy, every page of the process is traced.
 --range, policy regions and --vma [heap], [stack] or the path of an existing
 file are placed in the kernel. Other --vma names (or a file made later) are
-placed in user space by /proc/PID/maps of the faulting process: with any
---vma, every fault crosses the ring buffer, and a process that has exited
-before its events are read cannot be placed (counted as outside).
+placed in user space by /proc/PID/maps of the faulting process: with such a
+--vma (or a file), every fault crosses the ring buffer, and a process that has
+exited before its events are read cannot be placed (counted as outside).
 A command is started only once tracing is in place, and its children are
 followed. Events lost because the ring buffer was full are counted and shown.
 A command is traced from its exec on: the launcher that waits for tracing to

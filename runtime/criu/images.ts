@@ -139,6 +139,23 @@ export function readMm(dir: string, pid: number): Vma[] {
   });
 }
 
+/** Where mm-<pid>.img says the stack starts and the brk heap lies (the language's "[stack]" and "[heap]"). */
+export interface MmLayout {
+  startStack: number;
+  startBrk: number;
+  brk: number;
+}
+
+export function readMmLayout(dir: string, pid: number): MmLayout {
+  const path = join(dir, `mm-${pid}.img`);
+  return decoded(path, () => {
+    const [mm] = readImage(path, MAGIC.mm);
+    if (mm === undefined) throw imageError(path, 'no mm_entry');
+    const f = decodeFields(mm);
+    return { startStack: requiredAddress(f, 5, 'mm_start_stack'), startBrk: requiredAddress(f, 6, 'mm_start_brk'), brk: requiredAddress(f, 7, 'mm_brk') };
+  });
+}
+
 export function readPagemap(dir: string, pid: number): Pagemap {
   const path = join(dir, `pagemap-${pid}.img`);
   return decoded(path, () => {

@@ -10,26 +10,26 @@
 //   handler gives it zeros, as the uffd engine does with its own defers;
 // - `on write` rules (track dirty, write notify, write sigbus): the hook
 //   installs the region's pages write-protected, and the first write to each
-//   comes to the handler (dirty bitmap, notify, SIGBUS).
+//   comes to the handler (dirty bitmap, notify, SIGBUS);
+// - a copy from an http source: the program turns it into a defer, and the
+//   handler fetches the page and its prefetch run, as the uffd engine does
+//   (docs/http-sources.md, "Engines").
 import { engineWords } from '../api/wording.js';
 import { artifactPath, type LoadedManifest } from '../../codegen/manifest.js';
 import { rulesDefer, tracksWrites, zeroCopySource } from '../../compiler/region-traits.js';
-import { isHttpLocation } from '../sources/http.js';
+import { HTTP_MIN_HANDLER_THREADS, isHttpLocation, toHttpSourceStats, type HttpSourceStats, type NativeHttpStats } from '../sources/http.js';
+import { DEFER_DEADLINE_MS, DeferDispatch, deferPump, type DeferHandler, type DeferNative } from '../api/defer.js';
+import { availableParallelism } from 'node:os';
 import { FAULT_COUNTS_PER_REGION } from '../../abi/fault.js';
 import { ACTION_CODES } from '../../abi/abi.js';
 import { decodeFaultEvents, eventPump, type RawFaultEvent } from '../api/events.js';
 import { RuntimeError } from '../api/errors.js';
-import type { Engine, EngineInstance, EngineOpenContext, EngineOptions, EngineRegion, RegionSpec, RegionStats } from './types.js';
+import type { TouchOptions, TouchResult, Engine, EngineInstance, EngineOpenContext, EngineOptions, EngineRegion, RegionSpec, RegionStats } from './types.js';
 import { loadNative } from './native.js';
 import { requireUserfaultfd } from '../proc/uffd-access.js';
 
-interface TouchResult {
-  ns: number;
-  sum: number;
-}
-
 /** The addon's KernelEngine (native/src/kernel_binding.cc). */
-export interface NativeKernelEngine {
+export interface NativeKernelEngine extends DeferNative {
   /** mapSource: map the region from that source (zero-copy), or -1 for anonymous memory. */
   addRegion(region: number, size: bigint, at: bigint, defer: boolean, writes: boolean, mapSource: number): { slot: number; address: bigint; buffer: ArrayBuffer | null };
   view(slot: number, offset: number, length: number): ArrayBuffer;
@@ -42,19 +42,26 @@ export interface NativeKernelEngine {
    * (FAULTC_KERNEL_EPERM); FAULTC_KERNEL_ESRCH when it is gone.
    */
   attachProcess(region: number, pid: number, address: bigint, size: bigint): void;
+  /** Run-time sets: the program's map of set `set` (and the `on write` handlers' bitmaps). */
+  setChange(region: number, set: number, firstPage: number, pages: number, add: boolean): void;
+  setHas(region: number, set: number, page: number): boolean;
   dirtyPages(slot: number): number[];
   resetDirty(slot: number): void;
   drainEvents(): Buffer;
   lostEvents(): number;
-  touch(slot: number, pages: Uint32Array, threads: number, write: boolean, value: number): Promise<TouchResult>;
+  touch(slot: number, pages: Uint32Array, threads: number, write: boolean, value: number, latencies: boolean): Promise<TouchResult>;
+  httpStats(source: number): NativeHttpStats | null;
   close(): Buffer;
 }
 
-/** What the handler of a region's `on write` rules counted. */
+/** What the user-space handler of a region counted: first writes, deferred faults, copies from http sources. */
 export interface WriteCounts {
   writeFaults: number;
   sigbus: number;
   errors: number;
+  /** Faults copied from an http source, and their prefetched neighbours. */
+  copy?: number;
+  prefetch?: number;
 }
 
 export interface NativeKernelOptions {
@@ -64,7 +71,12 @@ export interface NativeKernelOptions {
   sources: string[];
   regions: number;
   ringBytes?: number;
+  /** The handler's threads and http read deadline (http sources). */
+  threads?: number;
+  httpDeadlineMs?: number;
   onEvents?: () => void;
+  /** Woken when deferred faults are queued (takeDeferred). */
+  onDefer?: () => void;
 }
 
 interface KernelNative {
@@ -119,8 +131,8 @@ export function statsFromCounts(c: readonly number[], w: WriteCounts = NO_WRITES
     resolved: {
       zero: at(ACTION_CODES.zero),
       fill: at(ACTION_CODES.fill),
-      copy: at(ACTION_CODES.copy),
-      prefetch: at(6),
+      copy: at(ACTION_CODES.copy) + (w.copy ?? 0),
+      prefetch: at(6) + (w.prefetch ?? 0),
     },
     sigbus: at(ACTION_CODES.sigbus) + w.sigbus,
     deferred: at(ACTION_CODES.defer),
@@ -139,7 +151,13 @@ class KernelRegion implements EngineRegion {
     readonly address: bigint,
     readonly size: number,
     readonly buffer: ArrayBuffer | null,
+    private readonly id: string,
+    private readonly defers: DeferDispatch,
   ) {}
+
+  onDefer(handler: DeferHandler | null): void {
+    this.defers.set(this.index, this.id, handler);
+  }
 
   view(offset: number, length: number): ArrayBuffer {
     try {
@@ -169,31 +187,62 @@ class KernelRegion implements EngineRegion {
     }
   }
 
-  touch(pages: Uint32Array, opts: { threads?: number; write?: boolean; value?: number } = {}): Promise<TouchResult> {
-    return this.native.touch(this.slot, pages, opts.threads ?? 1, opts.write ?? false, opts.value ?? 0);
+  touch(pages: Uint32Array, opts: TouchOptions = {}): Promise<TouchResult> {
+    return this.native.touch(this.slot, pages, opts.threads ?? 1, opts.write ?? false, opts.value ?? 0, opts.latencies ?? false);
+  }
+
+  setChange(set: number, firstPage: number, pages: number, add: boolean): void {
+    try {
+      this.native.setChange(this.index, set, firstPage, pages, add);
+    } catch (e) {
+      rethrow(e);
+    }
+  }
+
+  setHas(set: number, page: number): boolean {
+    try {
+      return this.native.setHas(this.index, set, page);
+    } catch (e) {
+      rethrow(e);
+    }
   }
 }
 
 export class KernelInstance implements EngineInstance {
   readonly kind = 'kernel' as const;
   private closed = false;
+  /** Its regions' onDefer handlers. */
+  readonly defers: DeferDispatch;
 
   constructor(
     readonly native: NativeKernelEngine,
     private readonly manifest: LoadedManifest,
     private readonly options: EngineOptions = {},
-  ) {}
+    /** Source indexes whose bytes are on an http server. */
+    private readonly remote: ReadonlySet<number> = new Set(),
+  ) {
+    this.defers = new DeferDispatch(native, options.deferDeadlineMs ?? DEFER_DEADLINE_MS);
+  }
 
   mapRegion(spec: RegionSpec): EngineRegion {
-    // Deferred pages and first writes go to the native handler.
+    // Deferred pages, first writes and copies from http sources go to the native handler.
     const ir = this.manifest.ir.regions[spec.index];
     const defer = rulesDefer(ir?.onMissing);
+    const mapped = this.options.zeroCopy === false ? null : zeroCopySource(ir);
+    // An http source has no file to map: its pages are fetched.
+    const mapSource = mapped === null || this.remote.has(mapped) ? -1 : mapped;
     try {
-      const r = this.native.addRegion(spec.index, spec.size, spec.at ?? 0n, defer, spec.writeTracking, (this.options.zeroCopy === false ? null : zeroCopySource(ir)) ?? -1);
-      return new KernelRegion(this.native, r.slot, spec.index, r.address, Number(spec.size), r.buffer);
+      const r = this.native.addRegion(spec.index, spec.size, spec.at ?? 0n, defer, spec.writeTracking, mapSource);
+      return new KernelRegion(this.native, r.slot, spec.index, r.address, Number(spec.size), r.buffer, spec.id, this.defers);
     } catch (e) {
       rethrow(e);
     }
+  }
+
+  sourceStats(index: number): HttpSourceStats | null {
+    if (this.closed) return null;
+    const s = this.native.httpStats(index);
+    return s ? toHttpSourceStats(s) : null;
   }
 
   attachProcess(index: number, size: bigint, pid: number, address: bigint): void {
@@ -218,11 +267,12 @@ export class KernelInstance implements EngineInstance {
  * it is refused (a container's seccomp profile), such a policy is refused at
  * load, naming the rule and the true cause, rather than at its first fault.
  */
-function requireUserfaultfdFor(manifest: LoadedManifest): void {
+function requireUserfaultfdFor(manifest: LoadedManifest, remote: readonly string[]): void {
   const needs = manifest.ir.regions.flatMap((r) => {
     const rules = [...(rulesDefer(r.onMissing) ? ['`defer`'] : []), ...(tracksWrites(r) ? ['`on write`'] : [])];
     return rules.length ? [`region ${r.id} has ${rules.join(' and ')} rules`] : [];
   });
+  needs.push(...remote.map((url) => `source ${url} is fetched over http`));
   if (needs.length === 0) return;
   requireUserfaultfd({ kernelHook: true, engine: 'kernel', context: `policy ${manifest.policy}: ${needs.join(', ')}, which the kernel engine serves through a userfaultfd` });
 }
@@ -230,30 +280,37 @@ function requireUserfaultfdFor(manifest: LoadedManifest): void {
 export const kernelEngine: Engine = {
   kind: 'kernel',
   async open(ctx: EngineOpenContext): Promise<EngineInstance> {
-    const remote = ctx.sourcePaths.find(isHttpLocation);
-    if (remote !== undefined) {
-      throw new RuntimeError('FAULTC_ENGINE_UNSUPPORTED', `the kernel engine reads files only, not ${remote}: use ${engineWords('uffd')} (docs/http-sources.md)`);
-    }
     const { KernelEngine } = kernelNative();
     const object = artifactPath(ctx.manifest, 'faultBpfO');
     if (!object) {
       throw new RuntimeError('FAULTC_MANIFEST', `policy ${ctx.manifest.policy} was compiled without its fault-hook object (compile with --emit obj,json)`);
     }
-    requireUserfaultfdFor(ctx.manifest);
+    const remote = ctx.sourcePaths.filter(isHttpLocation);
+    requireUserfaultfdFor(ctx.manifest, remote);
     const pump = eventPump<NativeKernelEngine>(ctx.onEvents);
+    const defers = deferPump();
+    const opts: NativeKernelOptions = {
+      object,
+      decide: ctx.decideLibrary,
+      sources: ctx.sourcePaths,
+      regions: ctx.manifest.regions.length,
+      onEvents: pump.callback,
+      onDefer: defers.callback,
+    };
+    // Handler threads block on the network: as for the uffd engine.
+    if (ctx.options.handlerThreads !== undefined) opts.threads = ctx.options.handlerThreads;
+    else if (remote.length > 0) opts.threads = Math.max(availableParallelism(), HTTP_MIN_HANDLER_THREADS);
+    if (ctx.options.httpDeadlineMs !== undefined) opts.httpDeadlineMs = ctx.options.httpDeadlineMs;
     let engine: NativeKernelEngine;
     try {
-      engine = new KernelEngine({
-        object,
-        decide: ctx.decideLibrary,
-        sources: ctx.sourcePaths,
-        regions: ctx.manifest.regions.length,
-        onEvents: pump.callback,
-      });
+      engine = new KernelEngine(opts);
     } catch (e) {
       rethrow(e);
     }
     pump.bind(engine);
-    return new KernelInstance(engine, ctx.manifest, ctx.options);
+    const remoteIndexes = new Set(ctx.sourcePaths.flatMap((p, i) => (isHttpLocation(p) ? [i] : [])));
+    const instance = new KernelInstance(engine, ctx.manifest, ctx.options, remoteIndexes);
+    defers.bind(instance.defers);
+    return instance;
   },
 };

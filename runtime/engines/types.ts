@@ -11,6 +11,23 @@ export type EngineKind = 'kernel' | 'uffd';
 export type EngineChoice = EngineKind | 'auto';
 
 /** Region counters, the same for every engine. */
+/** What region.touch() does: native threads, reads or writes, and whether to time each touch. */
+export interface TouchOptions {
+  threads?: number;
+  write?: boolean;
+  value?: number;
+  /** Time each page's touch (bench): the result's `latencies`, ns, in the order of `pages`. */
+  latencies?: boolean;
+}
+
+export interface TouchResult {
+  /** From the start of the first thread to the end of the last. */
+  ns: number;
+  /** Sum of the bytes read. */
+  sum: number;
+  latencies?: Float64Array;
+}
+
 export interface RegionStats {
   faults: number;
   resolved: { zero: number; fill: number; copy: number; prefetch: number };
@@ -51,7 +68,7 @@ export interface EngineRegion {
    * First-touches pages from native threads (tests, `faultc run`, bench),
    * never from the JavaScript thread. Resolves with the time the touching took.
    */
-  touch(pages: Uint32Array, opts?: { threads?: number; write?: boolean; value?: number }): Promise<{ ns: number; sum: number }>;
+  touch(pages: Uint32Array, opts?: TouchOptions): Promise<TouchResult>;
   /** A user-space handler for the region's `defer` rules (engines that take one). */
   onDefer?(handler: DeferHandler | null): void;
   /**
@@ -76,7 +93,7 @@ export interface EngineOpenContext {
 
 /** Engine-specific knobs; each engine ignores what it does not know. */
 export interface EngineOptions {
-  /** uffd: handler threads (default: one per online CPU). */
+  /** uffd, and the kernel engine's user-space handler: handler threads (default: one per online CPU, at least 4 with an http source). */
   handlerThreads?: number;
   /** uffd: ask for UFFD_USER_MODE_ONLY (works unprivileged; system calls touching unresolved pages get EFAULT). */
   userModeOnly?: boolean;
@@ -98,9 +115,9 @@ export interface EngineOptions {
    * its own copy at fault time.
    */
   zeroCopy?: boolean;
-  /** uffd: how long a deferred fault waits for its region's onDefer handler before SIGBUS (default 2000 ms). */
+  /** How long a deferred fault waits for its region's onDefer handler before SIGBUS (default 2000 ms). */
   deferDeadlineMs?: number;
-  /** uffd, http sources: how long one read may take, retries included, before SIGBUS (default 5000 ms). */
+  /** http sources (either engine): how long one read may take, retries included, before SIGBUS (default 5000 ms). */
   httpDeadlineMs?: number;
 }
 

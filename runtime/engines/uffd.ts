@@ -5,9 +5,9 @@ import { decodeFaultEvents, eventPump } from '../api/events.js';
 import type { LoadedManifest } from '../../codegen/manifest.js';
 import { RuntimeError } from '../api/errors.js';
 import { detectKernelEngine } from './detect.js';
-import type { Engine, EngineInstance, EngineOpenContext, EngineRegion, RegionSpec, RegionStats } from './types.js';
+import type { TouchOptions, TouchResult, Engine, EngineInstance, EngineOpenContext, EngineRegion, RegionSpec, RegionStats } from './types.js';
 import { HTTP_MIN_HANDLER_THREADS, isHttpLocation, toHttpSourceStats, type HttpSourceStats, type NativeHttpStats } from '../sources/http.js';
-import { DEFER_DEADLINE_MS, DeferDispatch, type DeferHandler, type NativeDeferRequest } from '../api/defer.js';
+import { DEFER_DEADLINE_MS, DeferDispatch, deferPump, type DeferHandler, type DeferNative } from '../api/defer.js';
 import { loadNative } from './native.js';
 import { availableParallelism } from 'node:os';
 import { debug } from '../api/debug.js';
@@ -26,13 +26,8 @@ interface NativeStats {
   raced: number;
 }
 
-interface TouchResult {
-  ns: number;
-  sum: number;
-}
-
 /** The addon's UffdEngine (native/src/uffd_binding.cc). */
-export interface NativeUffdEngine {
+export interface NativeUffdEngine extends DeferNative {
   /** zeroCopySource: the source every page copies at its own offset, or -1. */
   addRegion(region: number, size: bigint, at: bigint, writeTracking: boolean, zeroCopySource: number): { slot: number; address: bigint; buffer: ArrayBuffer | null };
   view(slot: number, offset: number, length: number): ArrayBuffer;
@@ -43,11 +38,9 @@ export interface NativeUffdEngine {
   lostEvents(): number;
   settle(ms?: number): boolean;
   pause(paused: boolean): void;
-  touch(slot: number, pages: Uint32Array, threads: number, write: boolean, value: number): Promise<TouchResult>;
+  touch(slot: number, pages: Uint32Array, threads: number, write: boolean, value: number, latencies: boolean): Promise<TouchResult>;
   info(): { threads: number; poison: boolean; features: bigint };
   httpStats(source: number): NativeHttpStats | null;
-  setDeferHandler(fn: ((req: NativeDeferRequest) => void) | null, deadlineMs: number): void;
-  deferReply(id: bigint, kind: number, bytes?: Uint8Array): boolean;
   setChange(slot: number, set: number, firstPage: number, pages: number, add: boolean): void;
   setHas(slot: number, set: number, page: number): boolean;
   close(): Buffer;
@@ -67,6 +60,8 @@ export interface NativeUffdOptions {
   zeroCopy?: boolean;
   httpDeadlineMs?: number;
   onEvents?: () => void;
+  /** Woken when deferred faults are queued (takeDeferred). */
+  onDefer?: () => void;
 }
 
 interface UffdNative {
@@ -150,15 +145,16 @@ class UffdRegion implements EngineRegion {
     return this.native.setHas(this.slot, set, page);
   }
 
-  touch(pages: Uint32Array, opts: { threads?: number; write?: boolean; value?: number } = {}): Promise<TouchResult> {
-    return this.native.touch(this.slot, pages, opts.threads ?? 1, opts.write ?? false, opts.value ?? 0);
+  touch(pages: Uint32Array, opts: TouchOptions = {}): Promise<TouchResult> {
+    return this.native.touch(this.slot, pages, opts.threads ?? 1, opts.write ?? false, opts.value ?? 0, opts.latencies ?? false);
   }
 }
 
 export class UffdInstance implements EngineInstance {
   readonly kind = 'uffd' as const;
   private closed = false;
-  private readonly defers: DeferDispatch;
+  /** Its regions' onDefer handlers. */
+  readonly defers: DeferDispatch;
 
   constructor(
     /** The native engine; tests use its hooks (pause, settle, info). */
@@ -205,12 +201,14 @@ export const uffdEngine: Engine = {
   async open(ctx: EngineOpenContext): Promise<EngineInstance> {
     const { UffdEngine } = uffdNative();
     const pump = eventPump<NativeUffdEngine>(ctx.onEvents);
+    const defers = deferPump();
     const opts: NativeUffdOptions = {
       decide: ctx.decideLibrary,
       sources: ctx.sourcePaths,
       sets: ctx.manifest.ir.sets?.length ?? 0,
       regions: ctx.manifest.ir.regions.length,
       onEvents: pump.callback,
+      onDefer: defers.callback,
     };
     if (ctx.options.handlerThreads !== undefined) opts.threads = ctx.options.handlerThreads;
     else if (ctx.sourcePaths.some(isHttpLocation)) opts.threads = Math.max(availableParallelism(), HTTP_MIN_HANDLER_THREADS);
@@ -234,7 +232,9 @@ export const uffdEngine: Engine = {
       const i = engine.info();
       return `uffd: ${i.threads} handler thread(s), UFFDIO_API features 0x${i.features.toString(16)}, poison ${i.poison ? 'yes' : 'no (SIGBUS fallback)'}${opts.userModeOnly ? ', user-mode faults only' : ''}`;
     });
-    return new UffdInstance(engine, ctx.manifest, ctx.options.deferDeadlineMs);
+    const instance = new UffdInstance(engine, ctx.manifest, ctx.options.deferDeadlineMs);
+    defers.bind(instance.defers);
+    return instance;
   },
 };
 

@@ -24,7 +24,18 @@ export interface RunOptions extends LoadPolicyOptions {
   threads?: number;
   /** Seed of the random order (default 1). */
   seed?: number;
+  /**
+   * Told how far each long phase is: often (every few thousand pages, and a
+   * few times a second while native threads touch); the caller throttles.
+   */
+  onProgress?: (phase: RunPhase, done: number, total: number) => void;
 }
+
+/** The phases of a run that take long on a large region. */
+export type RunPhase = 'evaluating the policy' | 'touching' | 'verifying';
+
+/** How many pages pass between two progress calls of a JavaScript loop. */
+const PROGRESS_EVERY = 4096;
 
 export interface RunReport {
   policy: string;
@@ -156,24 +167,44 @@ export async function runRegion(path: string, opts: RunOptions): Promise<RunRepo
     const pages = choosePages(nPages, order, opts.seed ?? 1);
 
     const ir = policy.manifest.ir;
-    const expectations = new Map(pages.map((p) => [p, expectPage(ir, region.index, p, region.address, write, sources)]));
-    const touchable = pages.filter((p) => expectations.get(p)?.kind === 'bytes');
-    const refused = pages.filter((p) => expectations.get(p)?.kind === 'sigbus');
-    const reasons = [...new Set(refused.map((p) => {
-      const e = expectations.get(p);
-      return e?.kind === 'sigbus' ? e.reason : '';
-    }))];
+    const progress = opts.onProgress ?? (() => {});
+    // Which pages may be touched; their bytes are worked out again when
+    // verified, so a large region never holds a second copy in memory.
+    const expect = (p: number) => expectPage(ir, region.index, p, region.address, write, sources);
+    const touchable: number[] = [];
+    const refused: number[] = [];
+    const reasonSet = new Set<string>();
+    pages.forEach((p, i) => {
+      if (i % PROGRESS_EVERY === 0) progress('evaluating the policy', i, pages.length);
+      const e = expect(p);
+      if (e.kind === 'bytes') touchable.push(p);
+      else if (e.kind === 'sigbus') {
+        refused.push(p);
+        reasonSet.add(e.reason);
+      }
+    });
+    const reasons = [...reasonSet];
 
     const threads = opts.threads ?? 1;
-    const touched = await region.touch(Uint32Array.from(touchable), { threads, write, value: WRITE_VALUE });
+    // Native threads touch while this thread watches the fault counter.
+    const faultsBefore = region.stats().faults;
+    progress('touching', 0, touchable.length);
+    const watch = setInterval(() => progress('touching', Math.min(touchable.length, region.stats().faults - faultsBefore), touchable.length), 100);
+    let touched: Awaited<ReturnType<Region['touch']>>;
+    try {
+      touched = await region.touch(Uint32Array.from(touchable), { threads, write, value: WRITE_VALUE });
+    } finally {
+      clearInterval(watch);
+    }
 
     let verify: RunReport['verify'] = null;
     if (opts.verify) {
       const pageOf = pageMemory(region);
       const mismatches: PageMismatch[] = [];
-      for (const p of touchable) {
-        const e = expectations.get(p);
-        if (e?.kind !== 'bytes') continue;
+      for (const [i, p] of touchable.entries()) {
+        if (i % PROGRESS_EVERY === 0) progress('verifying', i, touchable.length);
+        const e = expect(p);
+        if (e.kind !== 'bytes') continue;
         // A write touch stored WRITE_VALUE in the page's first byte (the expectation is this run's own copy).
         if (write) e.bytes[0] = WRITE_VALUE;
         const m = comparePage(pageOf(p), 0, e.bytes);

@@ -41,6 +41,10 @@ export interface HttpSourceStats {
   bytes: number;
   /** Reads given up: each ended in SIGBUS with an error event. */
   failures: number;
+  /** Nanoseconds the handlers spent reading (retries and back-off included)... */
+  readNs: number;
+  /** ...of which libcurl's own transfer time: the rest is faultc's overhead per read. */
+  transferNs: number;
   /** Why the last read given up failed, or null. */
   lastCause: ErrorName | null;
   /** The last HTTP status seen, or null. */
@@ -52,6 +56,8 @@ export interface NativeHttpStats {
   retries: number;
   bytes: number;
   failures: number;
+  readNs: number;
+  transferNs: number;
   lastCause: number;
   lastStatus: number;
 }
@@ -62,6 +68,8 @@ export function toHttpSourceStats(s: NativeHttpStats): HttpSourceStats {
     retries: s.retries,
     bytes: s.bytes,
     failures: s.failures,
+    readNs: s.readNs,
+    transferNs: s.transferNs,
     lastCause: ERROR_NAMES.get(s.lastCause) ?? null,
     lastStatus: s.lastStatus === 0 ? null : s.lastStatus,
   };

@@ -1,6 +1,8 @@
-// Renders a page-access heatmap as SVG: time across, page offset down, one
-// panel per region; a cell's shade is the number of faults it holds.
-// A pure function of its input, so the same trace always draws the same file.
+// Renders a page-access heatmap as SVG: time across (from the first fault),
+// page offset down, one panel per region; a cell's shade is the number of
+// faults it holds, read off the legend beside each panel. Regions too large to
+// draw by offset (the whole process) are drawn by touched page, labelled with
+// addresses. A pure function of its input: the same trace draws the same file.
 
 export interface HeatmapPoint {
   /** Nanoseconds since the trace began. */
@@ -19,10 +21,13 @@ export interface HeatmapRegion {
    * gaps removed.
    */
   size?: bigint;
+  /** Address of offset 0, when known: the touched-page axis is labelled with addresses. */
+  start?: bigint;
 }
 
 /** Above this a region is drawn by touched-page rank, not by offset. */
 const MAX_LINEAR_SIZE = 64n << 30n;
+const PAGE = 4096n;
 
 export interface HeatmapOptions {
   /** Width of the plot area in pixels (default 800). */
@@ -41,14 +46,26 @@ export interface HeatmapLayout {
   panels: { region: number; x: number; y: number; width: number; height: number }[];
 }
 
-const MARGIN_LEFT = 110;
-const MARGIN_RIGHT = 20;
-const MARGIN_TOP = 34;
-const PANEL_GAP = 46;
-const MARGIN_BOTTOM = 40;
+// Room around the panels: tick labels (addresses need ~90 px) and the axis
+// title on the left, the legend on the right, the title and each panel's label
+// above, the time ticks and the time axis title below.
+const MARGIN_LEFT = 124;
+const MARGIN_RIGHT = 96;
+const MARGIN_TOP = 56;
+const PANEL_GAP = 76;
+const MARGIN_BOTTOM = 46;
+/** A generous width of one character of the sans-serif font, per pixel of font size. */
+const CHAR_WIDTH = 0.62;
+const LEGEND_STEPS = 8;
 
 function escapeXml(s: string): string {
   return s.replace(/[<>&"']/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;', "'": '&#39;' })[c]!);
+}
+
+/** `s` cut to fit `px` pixels at `fontSize`, with an ellipsis when cut. */
+function fit(s: string, px: number, fontSize: number): string {
+  const max = Math.max(1, Math.floor(px / (fontSize * CHAR_WIDTH)));
+  return s.length <= max ? s : s.slice(0, max - 1) + '…';
 }
 
 function formatBytes(n: bigint): string {
@@ -62,10 +79,36 @@ function formatBytes(n: bigint): string {
   return `${Number.isInteger(v) ? v : v.toFixed(1)} ${units[u]}`;
 }
 
-function formatTime(ns: number): string {
-  if (ns >= 1e9) return `${(ns / 1e9).toFixed(2)} s`;
-  if (ns >= 1e6) return `${(ns / 1e6).toFixed(1)} ms`;
-  return `${(ns / 1e3).toFixed(0)} µs`;
+/** Tick values from 0 to `span` (inclusive when it falls on a tick) at a 1-2-5 step, about `want` of them. */
+function niceTicks(span: number, want: number): number[] {
+  if (span <= 0) return [0];
+  const raw = span / want;
+  const mag = 10 ** Math.floor(Math.log10(raw));
+  const step = [1, 2, 5, 10].map((m) => m * mag).find((s) => s >= raw) ?? 10 * mag;
+  const out: number[] = [];
+  for (let v = 0; v <= span * (1 + 1e-9); v += step) out.push(v);
+  return out;
+}
+
+/** A time tick's label in one unit for the whole axis, chosen by the span. */
+function timeUnit(spanNs: number): { div: number; unit: string } {
+  if (spanNs >= 2e9) return { div: 1e9, unit: 's' };
+  if (spanNs >= 2e6) return { div: 1e6, unit: 'ms' };
+  if (spanNs >= 2e3) return { div: 1e3, unit: 'µs' };
+  return { div: 1, unit: 'ns' };
+}
+
+function trimNumber(v: number): string {
+  return String(Number(v.toPrecision(6)));
+}
+
+/** Byte ticks from 0 to `size` at a power-of-two step: 3 to 7 of them. */
+function byteTicks(size: bigint): bigint[] {
+  let step = 1n;
+  while (step * 6n < size) step *= 2n;
+  const out: bigint[] = [];
+  for (let v = 0n; v <= size; v += step) out.push(v);
+  return out;
 }
 
 /** Where everything goes, for the renderer and for tests. */
@@ -87,37 +130,52 @@ export function heatmapLayout(regions: HeatmapRegion[], opts: HeatmapOptions = {
   };
 }
 
+/** The shade of a cell: log scale, so a cell with one fault still shows beside a busy one. */
+function shade(level: number): string {
+  return `hsl(10,85%,${Math.round(85 - 60 * level)}%)`;
+}
+
+function text(x: number, y: number, s: string, attrs = ''): string {
+  return `<text x="${x.toFixed(1)}" y="${y.toFixed(1)}"${attrs ? ' ' + attrs : ''}>${escapeXml(s)}</text>`;
+}
+
 export function renderHeatmap(points: HeatmapPoint[], regions: HeatmapRegion[], opts: HeatmapOptions = {}): string {
   const layout = heatmapLayout(regions, opts);
   const columns = Math.max(1, Math.floor(opts.columns ?? 200));
   const rows = Math.max(1, Math.floor(opts.rows ?? 120));
+  // Time runs from the first fault to the last: what came before is no access at all.
+  let t0 = Infinity;
   let tMax = 0;
-  for (const p of points) if (p.time > tMax) tMax = p.time;
-  const tSpan = Math.max(1, tMax);
+  for (const p of points) {
+    if (p.time < t0) t0 = p.time;
+    if (p.time > tMax) tMax = p.time;
+  }
+  if (!Number.isFinite(t0)) t0 = 0;
+  const tSpan = Math.max(1, tMax - t0);
+  const unit = timeUnit(tSpan);
 
   const out: string[] = [];
   out.push(
     `<svg xmlns="http://www.w3.org/2000/svg" width="${layout.width}" height="${layout.height}" viewBox="0 0 ${layout.width} ${layout.height}" font-family="sans-serif" font-size="11">`,
   );
   out.push(`<rect x="0" y="0" width="${layout.width}" height="${layout.height}" fill="#ffffff"/>`);
-  out.push(`<text x="${MARGIN_LEFT}" y="20" font-size="14">${escapeXml(opts.title ?? 'page faults: offset × time')}</text>`);
+  const title = opts.title ?? 'page faults: offset × time';
+  out.push(text(10, 20, fit(title, layout.width - 20, 14), 'class="title" font-size="14"'));
 
   regions.forEach((region, i) => {
     const panel = layout.panels[i]!;
     const mine = points.filter((p) => p.region === region.index);
     const linear = region.size !== undefined && region.size > 0n && region.size <= MAX_LINEAR_SIZE;
     // Sparse axis: each distinct touched page gets the next position, in address order.
+    const pages = linear ? [] : [...new Set(mine.map((p) => p.offset / PAGE))].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
     const rank = new Map<bigint, bigint>();
-    if (!linear) {
-      const pages = [...new Set(mine.map((p) => p.offset / 4096n))].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-      pages.forEach((pg, i) => rank.set(pg, BigInt(i)));
-    }
-    const size = linear ? region.size! : BigInt(Math.max(1, rank.size)) * 4096n;
+    pages.forEach((pg, k) => rank.set(pg, BigInt(k)));
+    const size = linear ? region.size! : BigInt(Math.max(1, rank.size)) * PAGE;
     const grid = new Map<number, number>();
     let maxCell = 0;
     for (const p of mine) {
-      const col = Math.min(columns - 1, Math.floor((p.time / tSpan) * columns));
-      const y = linear ? p.offset : rank.get(p.offset / 4096n)! * 4096n;
+      const col = Math.min(columns - 1, Math.floor(((p.time - t0) / tSpan) * columns));
+      const y = linear ? p.offset : rank.get(p.offset / PAGE)! * PAGE;
       const rowBig = (y * BigInt(rows)) / size;
       const row = Number(rowBig < BigInt(rows) ? rowBig : BigInt(rows - 1));
       const key = row * columns + col;
@@ -128,31 +186,71 @@ export function renderHeatmap(points: HeatmapPoint[], regions: HeatmapRegion[], 
     const cw = panel.width / columns;
     const ch = panel.height / rows;
     out.push(`<g class="panel" data-region="${region.index}">`);
-    out.push(`<rect x="${panel.x}" y="${panel.y}" width="${panel.width}" height="${panel.height}" fill="#f4f4f8" stroke="#888888"/>`);
+    out.push(`<rect class="plot" x="${panel.x}" y="${panel.y}" width="${panel.width}" height="${panel.height}" fill="#f4f4f8" stroke="#888888"/>`);
     const keys = [...grid.keys()].sort((a, b) => a - b);
     for (const key of keys) {
       const row = Math.floor(key / columns);
       const col = key % columns;
       const count = grid.get(key)!;
-      // Log shading: a cell with one fault is still visible next to a busy one.
       const level = Math.log1p(count) / Math.log1p(maxCell);
-      const light = Math.round(85 - 60 * level);
       out.push(
-        `<rect class="cell" x="${(panel.x + col * cw).toFixed(2)}" y="${(panel.y + row * ch).toFixed(2)}" width="${cw.toFixed(2)}" height="${ch.toFixed(2)}" fill="hsl(10,85%,${light}%)"><title>${count} faults</title></rect>`,
+        `<rect class="cell" x="${(panel.x + col * cw).toFixed(2)}" y="${(panel.y + row * ch).toFixed(2)}" width="${cw.toFixed(2)}" height="${ch.toFixed(2)}" fill="${shade(level)}"><title>${count} faults</title></rect>`,
       );
     }
-    out.push(`<text x="${panel.x}" y="${panel.y - 6}" font-size="12">${escapeXml(region.name)} (${mine.length} faults)</text>`);
-    out.push(`<text x="${panel.x - 6}" y="${panel.y + 10}" text-anchor="end">0</text>`);
-    out.push(
-      `<text x="${panel.x - 6}" y="${panel.y + panel.height}" text-anchor="end">${escapeXml(linear ? formatBytes(size) : `${rank.size} pages`)}</text>`,
-    );
-    out.push(
-      `<text x="${panel.x - 6}" y="${panel.y + panel.height / 2}" text-anchor="end">${linear ? 'offset' : 'touched pages'}</text>`,
-    );
-    out.push(`<text x="${panel.x}" y="${panel.y + panel.height + 14}">0</text>`);
-    out.push(
-      `<text x="${panel.x + panel.width}" y="${panel.y + panel.height + 14}" text-anchor="end">${escapeXml(formatTime(tSpan))}</text>`,
-    );
+    if (mine.length === 0) out.push(text(panel.x + panel.width / 2, panel.y + panel.height / 2, 'no faults', 'class="empty" text-anchor="middle" fill="#666666"'));
+
+    const where = region.start !== undefined && linear ? ` at 0x${region.start.toString(16)}` : '';
+    out.push(text(panel.x, panel.y - 8, fit(`${region.name}${where}: ${mine.length} faults`, panel.width, 12), 'class="label" font-size="12"'));
+
+    // Vertical ticks: offsets, or the addresses of evenly spaced touched pages.
+    const yTicks: { y: number; label: string }[] = [];
+    if (linear) {
+      for (const v of byteTicks(size)) yTicks.push({ y: panel.y + Number((v * 1_000_000n) / size) * (panel.height / 1_000_000), label: formatBytes(v) });
+    } else if (pages.length > 0) {
+      const k = Math.min(6, pages.length);
+      const base = region.start ?? 0n;
+      for (let j = 0; j < k; j++) {
+        const r = k === 1 ? 0 : Math.round((j * (pages.length - 1)) / (k - 1));
+        const rowY = panel.y + ((r + 0.5) / pages.length) * panel.height;
+        yTicks.push({ y: rowY, label: '0x' + (base + pages[r]! * PAGE).toString(16) });
+      }
+    }
+    for (const t of yTicks) {
+      out.push(`<line class="tick-mark" x1="${panel.x - 4}" y1="${t.y.toFixed(1)}" x2="${panel.x}" y2="${t.y.toFixed(1)}" stroke="#888888"/>`);
+      out.push(text(panel.x - 6, t.y + 4, t.label, 'class="tick y" text-anchor="end"'));
+    }
+    const yTitle = linear ? 'offset in region' : 'address (touched pages)';
+    const yMid = panel.y + panel.height / 2;
+    out.push(text(14, yMid, fit(yTitle, panel.height, 11), `class="axis y" text-anchor="middle" transform="rotate(-90 14 ${yMid.toFixed(1)})"`));
+
+    // Time ticks, from the first fault.
+    const ticks = niceTicks(tSpan / unit.div, 6);
+    for (const v of ticks) {
+      const x = panel.x + ((v * unit.div) / tSpan) * panel.width;
+      const anchor = v === 0 ? 'start' : x > panel.x + panel.width - 20 ? 'end' : 'middle';
+      out.push(`<line class="tick-mark" x1="${x.toFixed(1)}" y1="${panel.y + panel.height}" x2="${x.toFixed(1)}" y2="${panel.y + panel.height + 4}" stroke="#888888"/>`);
+      out.push(text(x, panel.y + panel.height + 16, `${trimNumber(v)} ${unit.unit}`, `class="tick x" text-anchor="${anchor}"`));
+    }
+    out.push(text(panel.x + panel.width / 2, panel.y + panel.height + 32, 'time since the first fault', 'class="axis x" text-anchor="middle"'));
+
+    // The legend: what the shades count.
+    if (maxCell > 0) {
+      const lx = panel.x + panel.width + 10;
+      const barH = Math.min(panel.height - 40, 120);
+      const low = Math.log1p(1) / Math.log1p(maxCell);
+      out.push(`<g class="legend">`);
+      for (let s = 0; s < LEGEND_STEPS; s++) {
+        // Darkest (most faults) at the top.
+        const level = 1 - (s / (LEGEND_STEPS - 1)) * (1 - low);
+        const h = barH / LEGEND_STEPS;
+        out.push(`<rect class="swatch" x="${lx}" y="${(panel.y + s * h).toFixed(2)}" width="12" height="${h.toFixed(2)}" fill="${shade(level)}"/>`);
+      }
+      out.push(text(lx + 16, panel.y + 9, String(maxCell), 'class="legend-label"'));
+      if (maxCell > 1) out.push(text(lx + 16, panel.y + barH, '1', 'class="legend-label"'));
+      out.push(text(lx, panel.y + barH + 16, 'faults', 'class="legend-label"'));
+      out.push(text(lx, panel.y + barH + 30, 'per cell', 'class="legend-label"'));
+      out.push('</g>');
+    }
     out.push('</g>');
   });
   out.push('</svg>');

@@ -5,10 +5,11 @@
 //  - ranges (`--range START:LEN`) and a policy's fixed regions are filtered in
 //    the kernel: only faults inside them reach the ring buffer;
 //  - `--vma [heap]`, `--vma [stack]` and `--vma /a/file` are placed in the
-//    kernel too: the program finds the faulting VMA (bpf_find_vma) and applies
-//    the tests /proc/PID/maps uses (files by device and inode), so a mapping
-//    made after tracing began is seen from its first page, even in a process
-//    that exits at once;
+//    kernel too, as /proc/PID/maps names them: [heap] by the mm's brk area,
+//    [stack] by its VMA's end (found once per process), files by the faulting
+//    VMA's device and inode (bpf_find_vma), so a mapping made after tracing
+//    began is seen from its first page, even in a process that exits at once;
+//    with only [heap] and [stack], no other fault leaves the kernel;
 //  - other VMA names (`[anon:NAME]`; a file the kernel names differently, as
 //    overlayfs does) are placed in user space:
 //    the kernel reports every fault of the traced processes and each event is
@@ -16,8 +17,8 @@
 //    in the last snapshot. A mapping created after tracing began is seen from
 //    its first page as long as its process still exists when the batch is
 //    read (within pollMs); events of a process already gone are counted as
-//    unmatched. [heap]/[stack] faults the kernel could not place (mmap lock
-//    contended) take this path too.
+//    unmatched. File faults the kernel could not place (mmap lock contended)
+//    take this path too.
 //  - no filter: the whole user address space is one region, `all`.
 // A spawned command is started stopped: `sh` waits on a pipe while the
 // program is attached and its pid is in the target map as "traced from its
@@ -466,15 +467,21 @@ export async function trace(opts: TraceOptions): Promise<Tracer> {
   let catchAll = -1;
   let heapRegion = 0;
   let stackRegion = 0;
+  const files = vmaNames.length ? fileFilters(vmaNames, vmaBase) : [];
   if (vmaNames.length) {
-    // [heap]/[stack] are placed by the program; the rest (and those it could
-    // not place) cross the ring buffer as a hidden region user space places.
+    // [heap], [stack] and files that exist are placed by the program. Other
+    // names (and file faults it could not place: the mmap lock contended)
+    // cross the ring buffer as a hidden region user space places; with only
+    // [heap] and [stack], no other fault leaves the kernel.
     // The program takes region + 1, 0 meaning "not traced".
     const inKernel = (name: string) => (vmaNames.includes(name) ? vmaBase + vmaNames.indexOf(name) + 1 : 0);
     heapRegion = inKernel('[heap]');
     stackRegion = inKernel('[stack]');
-    catchAll = regions.length;
-    ranges.push({ start: 0n, end: USER_END, base: 0n, region: catchAll });
+    const byProgram = new Set(['[heap]', '[stack]', ...files.map((f) => vmaNames[f.region - vmaBase]!)]);
+    if (files.length > 0 || vmaNames.some((n) => !byProgram.has(n))) {
+      catchAll = regions.length;
+      ranges.push({ start: 0n, end: USER_END, base: 0n, region: catchAll });
+    }
   } else if (regions.length === 0) {
     regions.push({ index: 0, name: 'all', start: 0n, size: USER_END });
     ranges.push({ start: 0n, end: USER_END, base: 0n, region: 0 });
@@ -505,7 +512,7 @@ export async function trace(opts: TraceOptions): Promise<Tracer> {
   try {
     session.setConfig({ mode, flags, wakeupBytes, sourceSizes: sizes, heapRegion, stackRegion });
     session.setRanges(ranges);
-    if (vmaNames.length) session.setFiles(fileFilters(vmaNames, vmaBase));
+    if (files.length) session.setFiles(files);
     if (opts.command) {
       // sh waits for a line on fd 3, then becomes the command (same pid).
       const stdio = opts.stdio ?? 'inherit';
@@ -544,7 +551,7 @@ export async function trace(opts: TraceOptions): Promise<Tracer> {
     cleanup,
     ...(policyName !== undefined ? { policyName } : {}),
   });
-  if (vmaNames.length) tracer.refreshMaps();
+  if (catchAll >= 0) tracer.refreshMaps();
   if (!child) tracer.nameProcess(pid);
   session.start((buf) => tracer.onBatch(buf), pollMs);
   if (gate) {

@@ -469,6 +469,81 @@ static int install(struct lp_worker *w, struct lp_task *t, struct lp_map *m, uin
 	return 0;
 }
 
+/* ---- a policy's plan ---- */
+
+static int64_t own_off(const struct lp_map *m, uint64_t idx)
+{
+	return m->off + (int64_t)((idx - m->base) * PAGE);
+}
+
+/* Whether page idx is copied from its own image page (no plan: always). */
+static bool is_own(const struct lp_task *t, const struct lp_map *m, uint64_t idx)
+{
+	return !t->img->plan || t->img->plan[idx] == own_off(m, idx);
+}
+
+/* Pages to copy after a faulting page: the policy's, else the daemon's. */
+static uint64_t ahead_of(const struct lp_task *t, uint64_t idx)
+{
+	return t->img->ahead ? t->img->ahead[idx] : t->d->o.prefetch;
+}
+
+/*
+ * One claimed page the plan resolves otherwise than from its own image
+ * page: another image page, zeros or a byte. Read lock held. 0, or -EAGAIN
+ * (the page is PENDING again).
+ */
+static int install_planned(struct lp_worker *w, struct lp_task *t, struct lp_map *m, uint64_t idx, enum how how)
+{
+	uint64_t dst = m->cur + (idx - m->base) * PAGE, done = 0;
+	int64_t v = t->img->plan[idx];
+	const uint8_t *src = w->buf;
+	int r;
+
+	if (v == LP_PLAN_ZERO) {
+		struct uffdio_zeropage z = { .range = { .start = dst, .len = PAGE } };
+
+		r = ioctl(t->uffd, UFFDIO_ZEROPAGE, &z) ? -errno : 0;
+		if (r == -EEXIST)
+			r = 0;
+		done = r == 0;
+		if (done)
+			atomic_fetch_add(&t->st.zero, 1);
+	} else {
+		if (LP_PLAN_IS_FILL(v))
+			memset(w->buf, (int)(-v - 0x100), PAGE);
+		else if (t->pages_map && (uint64_t)v + PAGE <= t->pages_map_len)
+			src = t->pages_map + v;
+		else if (pread(t->pages_fd, w->buf, PAGE, v) != (ssize_t)PAGE) {
+			if (how == BY_DEMAND)
+				fail_page(t, dst, EIO, "cannot read the page the policy copies from the pages image");
+			else
+				push_error(t->d, t->pid, dst, EIO, "cannot read the page the policy copies from the pages image");
+			settle(t, idx, 1, BAD);
+			return 0;
+		}
+		r = copy_pages(t, dst, src, 1, &done, true);
+	}
+	installed(t, idx, done, how);
+	if (done)
+		return 0;
+	if (r == -EAGAIN) {
+		settle(t, idx, 1, PENDING);
+		return r;
+	}
+	if (r == -ESRCH) {
+		mark_gone(t);
+		settle(t, idx, 1, DROPPED);
+		atomic_fetch_add(&t->st.dropped, 1);
+	} else if (r == -ENOENT) {
+		unclaim(t, idx, 1);
+	} else {
+		push_error(t->d, t->pid, dst, -r, "cannot install the page the policy gives");
+		settle(t, idx, 1, BAD);
+	}
+	return 0;
+}
+
 /* ---- faults ---- */
 
 static int zero_page(struct lp_task *t, uint64_t addr)
@@ -502,7 +577,13 @@ static int serve_fault(struct lp_worker *w, struct lp_task *t, uint64_t addr)
 	if (w->d->o.record && atomic_load(&t->state[idx]) == PENDING)
 		record_touch(t, m->img + (idx - m->base) * PAGE);
 	if (claim(t, idx)) {
-		while (n <= w->d->o.prefetch && idx + n < m->base + m->nr && claim(t, idx + n))
+		uint64_t ahead = ahead_of(t, idx);
+
+		if (!is_own(t, m, idx)) {
+			r = install_planned(w, t, m, idx, BY_DEMAND);
+			goto out;
+		}
+		while (n <= ahead && idx + n < m->base + m->nr && is_own(t, m, idx + n) && claim(t, idx + n))
 			n++;
 		r = install(w, t, m, idx, n, BY_DEMAND);
 		goto out;
@@ -516,7 +597,10 @@ static int serve_fault(struct lp_worker *w, struct lp_task *t, uint64_t addr)
 		}
 		/* fall through */
 	case BAD:
-		fail_page(t, addr, EIO, "cannot read the page from the pages image");
+		if (t->img->plan && t->img->plan[idx] == LP_PLAN_SIGBUS)
+			fail_page(t, addr, ECANCELED, "the policy answers this page with sigbus");
+		else
+			fail_page(t, addr, EIO, "cannot read the page from the pages image");
 		break;
 	case DROPPED:
 		/*
@@ -745,8 +829,8 @@ static uint64_t pick_run(struct lp_task *t, uint64_t max, uint64_t *idx_out)
 			idx = m->base + (addr - m->img) / PAGE;
 			if (!claim(t, idx))
 				break;
-			while (n < max && idx + n < m->base + m->nr && i + n < img->nr_first &&
-			       img->first[i + n] == addr + n * PAGE && claim(t, idx + n))
+			while (is_own(t, m, idx) && n < max && idx + n < m->base + m->nr && i + n < img->nr_first &&
+			       img->first[i + n] == addr + n * PAGE && is_own(t, m, idx + n) && claim(t, idx + n))
 				n++;
 			atomic_fetch_add(&t->first_cursor, n - 1);
 			*idx_out = idx;
@@ -762,7 +846,7 @@ static uint64_t pick_run(struct lp_task *t, uint64_t max, uint64_t *idx_out)
 
 		if (atomic_load(&t->state[i]) != PENDING || !(m = map_of(t, i)) || !claim(t, i))
 			continue;
-		while (n < max && i + n < m->base + m->nr && claim(t, i + n))
+		while (is_own(t, m, i) && n < max && i + n < m->base + m->nr && is_own(t, m, i + n) && claim(t, i + n))
 			n++;
 		atomic_store(&t->seq_cursor, i + n);
 		*idx_out = i;
@@ -794,8 +878,14 @@ static bool background_step(struct lp_worker *w)
 			continue;
 		pthread_rwlock_rdlock(&t->lock);
 		n = pick_run(t, d->o.batch, &idx);
-		if (n)
-			install(w, t, map_of(t, idx), idx, n, BY_BACKGROUND);
+		if (n) {
+			struct lp_map *m = map_of(t, idx);
+
+			if (is_own(t, m, idx))
+				install(w, t, m, idx, n, BY_BACKGROUND);
+			else
+				install_planned(w, t, m, idx, BY_BACKGROUND);
+		}
 		pthread_rwlock_unlock(&t->lock);
 		if (n)
 			return true;
@@ -903,6 +993,10 @@ static struct lp_task *new_task(struct lp_daemon *d, const struct lp_task_image 
 	}
 	t->nr_maps = img->nr_areas;
 	t->remaining = total;
+	/* Pages the policy answers with sigbus are never installed. */
+	for (uint64_t i = 0; img->plan && i < total; i++)
+		if (img->plan[i] == LP_PLAN_SIGBUS)
+			t->state[i] = BAD;
 	return t;
 fail:
 	if (t->pages_fd >= 0)
@@ -983,7 +1077,9 @@ static void stop_workers(struct lp_daemon *d)
 static int start_workers(struct lp_daemon *d, char *err, size_t errlen)
 {
 	unsigned n = d->o.nr_threads ? d->o.nr_threads : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
-	size_t buf = (size_t)(d->o.batch > d->o.prefetch + 1 ? d->o.batch : d->o.prefetch + 1) * PAGE;
+	/* A policy may prefetch up to 512 pages after a fault. */
+	size_t pages = d->o.batch > d->o.prefetch + 1 ? d->o.batch : d->o.prefetch + 1;
+	size_t buf = (pages > 513 ? pages : 513) * PAGE;
 
 	d->workers = calloc(n, sizeof(*d->workers));
 	if (!d->workers)

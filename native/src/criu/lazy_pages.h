@@ -33,7 +33,20 @@ struct lp_task_image {
 	size_t nr_areas;
 	const uint64_t *first;	/* image addresses to install first, in order (replay) */
 	size_t nr_first;
+	/*
+	 * A policy's plan (NULL: every page copied from its own image page, with
+	 * the daemon's prefetch), one entry per lazy page in image order: a byte
+	 * offset in the pages image to copy from, or LP_PLAN_ZERO, LP_PLAN_SIGBUS,
+	 * LP_PLAN_FILL(b); ahead: pages after it copied with it on a fault.
+	 */
+	const int64_t *plan;
+	const uint16_t *ahead;
 };
+
+#define LP_PLAN_ZERO (-1)
+#define LP_PLAN_SIGBUS (-2)
+#define LP_PLAN_FILL(b) (-0x100 - (int64_t)(b))
+#define LP_PLAN_IS_FILL(v) ((v) <= -0x100 && (v) >= -0x1ff)
 
 struct lp_opts {
 	const char *sock_path;	/* must not exist; created, removed at the end */

@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * `defer` with a user-space handler (docs/http-sources.md, "defer"): the
- * handler thread that took the fault posts a request through the engine's
- * defer callback (the addon hands it to JavaScript) and waits, up to the
- * deadline, for fc_engine_defer_reply() with the page's bytes, zeros or
- * SIGBUS. Past the deadline, or when the engine stops, the fault fails:
- * SIGBUS and an error event, never zeros.
+ * handler thread that took the fault queues a request, wakes the handler
+ * through the engine's notify callback (the addon's notifier: JavaScript
+ * then takes the queued requests with fc_engine_defer_take()) and waits, up
+ * to the deadline, for fc_engine_defer_reply() with the page's bytes, zeros
+ * or SIGBUS. Past the deadline, or when the engine stops, the fault fails:
+ * SIGBUS and an error event, never zeros. The requests live on the waiting
+ * threads' stacks: nothing is allocated, so nothing leaks when nobody takes
+ * them.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -17,19 +20,44 @@
 
 struct fc_defer_wait {
 	struct fc_defer_request req;
+	bool taken;		/* handed to the handler by fc_engine_defer_take() */
 	bool answered;
 	uint32_t kind;		/* enum fc_defer_answer */
 	uint8_t *page;		/* the handler thread's buffer */
 	struct fc_defer_wait *next;
 };
 
-void fc_engine_set_defer(struct fc_engine *e, fc_defer_fn fn, void *ctx, unsigned deadline_ms)
+void fc_engine_set_defer(struct fc_engine *e, fc_defer_notify_fn notify, void *ctx,
+			 unsigned deadline_ms)
 {
 	pthread_mutex_lock(&e->defer_lock);
-	e->defer_fn = fn;
+	e->defer_fn = notify;
 	e->defer_ctx = ctx;
 	e->defer_deadline_ms = deadline_ms ? deadline_ms : FC_DEFER_DEFAULT_DEADLINE_MS;
+	/* Without a handler `defer` maps zeros: so do the requests nobody took. */
+	for (struct fc_defer_wait *w = e->defer_waits; w && !notify; w = w->next) {
+		if (w->taken || w->answered)
+			continue;
+		w->kind = FC_DEFER_ZERO;
+		w->answered = true;
+		pthread_cond_broadcast(&e->defer_cond);
+	}
 	pthread_mutex_unlock(&e->defer_lock);
+}
+
+size_t fc_engine_defer_take(struct fc_engine *e, struct fc_defer_request *out, size_t max)
+{
+	size_t n = 0;
+
+	pthread_mutex_lock(&e->defer_lock);
+	for (struct fc_defer_wait *w = e->defer_waits; w && n < max; w = w->next) {
+		if (w->taken || w->answered)
+			continue;
+		w->taken = true;
+		out[n++] = w->req;
+	}
+	pthread_mutex_unlock(&e->defer_lock);
+	return n;
 }
 
 bool fc_defer_enabled(struct fc_engine *e)
@@ -114,10 +142,14 @@ uint32_t fc_defer_ask(struct fc_engine *e, const struct fc_region *r, uint64_t a
 	until.tv_sec += (time_t)(ns / 1000000000ull);
 	until.tv_nsec = (long)(ns % 1000000000ull);
 	w.req.id = ++e->defer_next_id;
-	w.next = e->defer_waits;
-	e->defer_waits = &w;
-	/* The callback only queues the request: it must not block. */
-	if (e->defer_fn(e->defer_ctx, &w.req) != 0) {
+	/* At the tail: fc_engine_defer_take() hands out the oldest first. */
+	struct fc_defer_wait **tail = &e->defer_waits;
+
+	while (*tail)
+		tail = &(*tail)->next;
+	*tail = &w;
+	/* The callback only wakes the handler: it must not block. */
+	if (e->defer_fn(e->defer_ctx) != 0) {
 		unlink_wait(e, &w);
 		pthread_mutex_unlock(&e->defer_lock);
 		return FAULTC_ERR_DEFER_FAILED;

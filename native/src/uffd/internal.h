@@ -110,7 +110,7 @@ struct fc_engine {
 	/* defer.c: a user-space handler for `defer`, and the faults waiting on it */
 	pthread_mutex_t defer_lock;
 	pthread_cond_t defer_cond;
-	fc_defer_fn defer_fn;
+	fc_defer_notify_fn defer_fn;
 	void *defer_ctx;
 	unsigned defer_deadline_ms;
 	bool defer_closed;

@@ -47,7 +47,7 @@ struct fc_http_source {
 	pthread_mutex_t lock;
 	struct conn *idle;
 
-	_Atomic uint64_t requests, retries, bytes, failures;
+	_Atomic uint64_t requests, retries, bytes, failures, read_ns, transfer_ns;
 	_Atomic uint32_t last_cause, last_status;
 };
 
@@ -76,12 +76,17 @@ int fc_http_is_url(const char *path)
 	return strncmp(path, "http://", 7) == 0;
 }
 
-static uint64_t now_ms(void)
+static uint64_t now_ns(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t now_ms(void)
+{
+	return now_ns() / 1000000u;
 }
 
 static void sleep_ms(uint64_t ms)
@@ -233,7 +238,12 @@ static CURLcode get_range(struct fc_http_source *s, CURL *curl, struct reply *r,
 	curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, (long)(timeout_ms ? timeout_ms : 1));
 	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, (long)(timeout_ms ? timeout_ms : 1));
 	atomic_fetch_add(&s->requests, 1);
-	return curl_easy_perform(curl);
+	CURLcode rc = curl_easy_perform(curl);
+	curl_off_t us = 0;
+
+	if (curl_easy_getinfo(curl, CURLINFO_TOTAL_TIME_T, &us) == CURLE_OK && us > 0)
+		atomic_fetch_add(&s->transfer_ns, (uint64_t)us * 1000u);
+	return rc;
 }
 
 /* ---- open --------------------------------------------------------------- */
@@ -391,7 +401,8 @@ static uint32_t try_read(struct fc_http_source *s, CURL *curl, uint8_t *dst,
 
 uint32_t fc_http_read(struct fc_http_source *s, uint8_t *dst, uint64_t len, uint64_t off)
 {
-	uint64_t deadline = now_ms() + s->deadline_ms;
+	uint64_t start = now_ns();
+	uint64_t deadline = start / 1000000u + s->deadline_ms;
 	uint64_t backoff = BACKOFF_FIRST_MS;
 	uint32_t cause = FAULTC_ERR_SOURCE_TIMEOUT;
 	CURL *curl;
@@ -418,6 +429,7 @@ uint32_t fc_http_read(struct fc_http_source *s, uint8_t *dst, uint64_t len, uint
 		atomic_fetch_add(&s->retries, 1);
 	}
 	give_conn(s, curl);
+	atomic_fetch_add(&s->read_ns, now_ns() - start);
 	if (cause) {
 		atomic_fetch_add(&s->failures, 1);
 		atomic_store(&s->last_cause, cause);
@@ -431,6 +443,8 @@ void fc_http_get_stats(struct fc_http_source *s, struct fc_http_stats *out)
 	out->retries = atomic_load(&s->retries);
 	out->bytes = atomic_load(&s->bytes);
 	out->failures = atomic_load(&s->failures);
+	out->read_ns = atomic_load(&s->read_ns);
+	out->transfer_ns = atomic_load(&s->transfer_ns);
 	out->last_cause = atomic_load(&s->last_cause);
 	out->last_status = atomic_load(&s->last_status);
 }

@@ -69,6 +69,11 @@ int fc_open_sources(struct fc_engine *e, const struct fc_engine_opts *o,
 	return 0;
 }
 
+uint64_t fc_engine_source_size(struct fc_engine *e, unsigned source)
+{
+	return source < e->nr_sources ? e->source_size[source] : 0;
+}
+
 void fc_close_sources(struct fc_engine *e)
 {
 	for (unsigned i = 0; i < e->nr_sources; i++) {
