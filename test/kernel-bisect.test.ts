@@ -1,10 +1,12 @@
 // Every patch of the series builds on its own: kernel/build.sh --bisect
 // (tinyconfig + the fragment, each patch built after the ones before it, in
-// the release tree). It runs only when the series changed: the result is
-// cached by the series hash in .cache/kernel/bisect/<hash>.txt, and a run
-// recorded in kernel/bisect.txt for the same hash stands for it on a clean
-// clone (the hash covers every patch but the cover letter, the fragment and
-// build.sh; any change runs the bisect again).
+// the release tree). A run is recorded in kernel/bisect.txt, headed by the
+// series hash (every patch but the cover letter, the fragment and build.sh):
+// while the record's hash is the series', the test checks the record and
+// builds nothing. A series with no record of its own is bisected here only
+// with FAULTC_KERNEL_BISECT=1 (about 15 minutes on two idle cores after the
+// release build); otherwise the test is skipped and says so, naming the hash
+// to bisect and record.
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -13,15 +15,25 @@ import { repoRoot } from './setup/kernel.js';
 
 const isRoot = process.getuid?.() === 0;
 const build = join(repoRoot, 'kernel', 'build.sh');
+const recorded = join(repoRoot, 'kernel', 'bisect.txt');
 const patches = readdirSync(join(repoRoot, 'kernel', 'patches')).filter((f) => f.endsWith('.patch') && !f.startsWith('0000-')).sort();
+const hash = isRoot ? execFileSync(build, ['--print-hash'], { cwd: repoRoot, encoding: 'utf8' }).trim() : '';
+const record = existsSync(recorded) ? readFileSync(recorded, 'utf8') : '';
+const hasRecord = hash !== '' && record.startsWith(`series ${hash} `);
+const runHere = process.env.FAULTC_KERNEL_BISECT === '1';
 
-describe.skipIf(!isRoot)('kernel series bisectability', () => {
+if (!isRoot) console.warn('kernel-bisect: skipped: needs root (the kernel build)');
+else if (!hasRecord && !runHere) {
+  console.warn(
+    `kernel-bisect: skipped: the series ${hash} has no bisect record (kernel/bisect.txt is for ${record.split(' ')[1] ?? 'none'}); ` +
+      'run kernel/build.sh --bisect (or this test with FAULTC_KERNEL_BISECT=1) and commit its result as kernel/bisect.txt',
+  );
+}
+
+describe.skipIf(!isRoot || (!hasRecord && !runHere))('kernel series bisectability', () => {
   it('every patch builds with only the ones before it', () => {
-    const hash = execFileSync(build, ['--print-hash'], { cwd: repoRoot, encoding: 'utf8' }).trim();
-    const recorded = join(repoRoot, 'kernel', 'bisect.txt');
-    let text: string;
-    if (existsSync(recorded) && readFileSync(recorded, 'utf8').startsWith(`series ${hash} `)) {
-      text = readFileSync(recorded, 'utf8');
+    let text = record;
+    if (hasRecord) {
       console.log(`kernel-bisect: the series ${hash} was bisected already (kernel/bisect.txt); not run again`);
     } else {
       const t = Date.now();
