@@ -195,6 +195,19 @@ export const CODES = {
   },
   tooManySets: { code: 'PFP3020', severity: 'error', message: 'policy `{policy}` declares more than {limit} sets' },
   unusedSet: { code: 'PFP3021', severity: 'warning', message: 'set `{name}` is never tested' },
+  // Regions of a process image (`region <id> in <criu source> ...`, docs/criu.md).
+  imageNotCriu: {
+    code: 'PFP3030',
+    severity: 'error',
+    message: 'region `{region}`: `{name}` is not a criu source',
+    hint: 'declare the images directory: source {name} = criu "<dir>"',
+  },
+  mixedImageRegions: {
+    code: 'PFP3031',
+    severity: 'error',
+    message: 'policy `{policy}` mixes regions taken from an image with regions of its own size',
+    hint: 'a policy with a criu source describes a restored process: write every region as `region <id> in <image> ...`',
+  },
 
   // ---- PFP4xxx: types, units and values ----
   unknownUnit: {
@@ -287,6 +300,17 @@ export const CODES = {
     message: '`page` counts pages but {other} is a byte size',
     hint: 'compare `offset` with byte sizes, or `page` with page counts (`page < 16`, `offset < 16 pages`)',
   },
+  imageSelectUnknown: {
+    code: 'PFP4030',
+    severity: 'error',
+    message: 'region `{region}`: {what} is not a kind of area of a process image',
+    hint: 'write "[heap]", "[stack]", a mapped file\'s absolute path in quotes, anonymous, or at <address> size <size>',
+  },
+  imageRegionSize: {
+    code: 'PFP4031',
+    severity: 'error',
+    message: '`{name}` is sized by its image when the policy is loaded: `{name}.size` is not known here',
+  },
   prefetchBlockSize: {
     code: 'PFP4040',
     severity: 'error',
@@ -350,6 +374,28 @@ export const CODES = {
     message: 'source `{name}`: `{url}` cannot be fetched: {reason}',
     hint: 'write: source <id> = http "http://127.0.0.1:8080/heap.img"',
   },
+  imageRuleRunTime: {
+    code: 'PFP5030',
+    severity: 'error',
+    message: 'region `{region}` is planned before the restored process runs: its rules cannot test {what}',
+    hint: 'decide with offset, page, address and sizes; faultc lazy-pages plans every page when it loads the images',
+  },
+  imageCopyOther: {
+    code: 'PFP5031',
+    severity: 'error',
+    message: 'region `{region}` is taken from `{image}` and copies only from it, not from `{name}`',
+  },
+  criuCopyOutside: {
+    code: 'PFP5032',
+    severity: 'error',
+    message: '`{name}` is a process image: only a region `in {name}` copies from it',
+  },
+  imageUnsupported: {
+    code: 'PFP5033',
+    severity: 'error',
+    message: '{statement} is not available in a region taken from an image',
+    hint: 'faultc lazy-pages resolves missing pages with copy, zero, fill or sigbus, and prefetches ahead',
+  },
 
   // ---- PFP6xxx: engines ----
   deferOnUffd: {
@@ -368,6 +414,11 @@ export const CODES = {
     code: 'PFP6003',
     severity: 'warning',
     message: 'policy `{policy}` has no `notify`: the trace engine will only count faults',
+  },
+  imageNotify: {
+    code: 'PFP6010',
+    severity: 'warning',
+    message: '`notify` in region `{region}` taken from an image: faultc lazy-pages reports counts per task, not events',
   },
   // ---- PFP9xxx: code generation and build ----
   // Checked input never reaches PFP9001/PFP9004: they are faultc's own bugs,

@@ -10,6 +10,8 @@
 //   counted    attached, batched, events only counted (the CLI's summary)
 //   wakeEach   attached, a wake-up per event (what batching avoids)
 // The figure is the median over cycles of batched / native. Target <= 1.2x.
+// Then the command as a user runs it (bench/trace-command.ts): --vma [heap]
+// overhead on a workload that times itself, and start-up beside bpftrace's.
 //   node dist/bench/trace.js [--pages N] [--cycles N] [--json]
 // Needs root. bench/run.ts can call benchTrace() and print formatTraceBench().
 import { execFileSync, spawn } from 'node:child_process';
@@ -21,6 +23,7 @@ import { fileURLToPath } from 'node:url';
 import { TRACE_FLAGS, TRACE_LIMITS, TRACE_MODES } from '../abi/trace.js';
 import { bpfNative, decodeEvents } from '../runtime/bpf/native.js';
 import { genericTraceObject } from '../runtime/trace/program.js';
+import { benchTraceCommand, formatTraceCommandBench, type TraceCommandResult } from './trace-command.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -49,6 +52,8 @@ export interface TraceBenchResult {
   /** Events delivered and lost over every attached round. */
   events: number;
   lost: bigint;
+  /** faultc trace on a command: --vma overhead and start-up beside bpftrace. */
+  command: TraceCommandResult;
 }
 
 function median(xs: number[]): number {
@@ -58,6 +63,14 @@ function median(xs: number[]): number {
 }
 
 export async function benchTrace(opts: TraceBenchOptions = {}): Promise<TraceBenchResult> {
+  const session = await benchSession(opts);
+  const cli = join(repoRoot(), 'dist', 'runtime', 'cli.js');
+  const command = benchTraceCommand(cli, join(repoRoot(), 'test', 'trace-fixtures', 'toucher.c'), opts.pages === undefined ? {} : { pages: opts.pages });
+  return { ...session, command };
+}
+
+/** The program's cost per fault, attached and detached in one process. */
+async function benchSession(opts: TraceBenchOptions): Promise<Omit<TraceBenchResult, 'command'>> {
   const pages = opts.pages ?? 16384;
   const cycles = opts.cycles ?? 15;
   const work = mkdtempSync(join(tmpdir(), 'faultc-trace-bench-'));
@@ -124,6 +137,7 @@ export function formatTraceBench(r: TraceBenchResult): string {
     row('traced, batched, counted only', 'counted'),
     row('traced, a wake-up per event', 'wakeEach'),
     `  events delivered ${r.events}, lost ${r.lost}`,
+    formatTraceCommandBench(r.command),
   ].join('\n');
 }
 

@@ -90,6 +90,8 @@ const TEMPLATE = `
  *                          config.nr_ranges entries are live
  *   faultc_files    array  [FAULTC_MAX_FILES] struct faultc_file: --vma PATH
  *                          filters, the first config.nr_files entries are live
+ *   faultc_stack_top lru hash tgid -> u64: the end of its stack VMA (the
+ *                          program's own cache for --vma [stack])
  *   faultc_config   array  [1] struct faultc_trace_config
  *   faultc_events   ringbuf of struct faultc_event
  *   faultc_counts   percpu array [FAULTC_MAX_REGIONS] u64: faults per region
@@ -201,7 +203,6 @@ struct vm_area_struct {
 } __attribute__((preserve_access_index));
 
 #define FAULTC_RLIMIT_STACK 3
-#define FAULTC_ENOENT 2
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -223,6 +224,13 @@ struct {
 	__type(key, __u32);
 	__type(value, struct faultc_file);
 } faultc_files SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, FAULTC_MAX_TARGETS);
+	__type(key, __u32);
+	__type(value, __u64);
+} faultc_stack_top SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -280,14 +288,24 @@ static long faultc_match_range(__u64 index, void *data)
 
 /*
  * [heap], [stack] and file filters are placed here, in the faulting process,
- * with the tests /proc/PID/maps uses (the VMA holding the brk area; the VMA
- * holding mm->start_stack; the VMA's file): a mapping made after tracing
- * began is seen from its first page, even in a process that exits at once.
- * A stack fault may lie below the stack VMA (the kernel grows it in this very
- * fault), so stack pages are those from the VMA's end down to the rlimit.
+ * as /proc/PID/maps names them, so a mapping made after tracing began is seen
+ * from its first page, even in a process that exits at once. Cheap first:
+ *  - [heap] is the brk area, [start_brk, brk) rounded to pages, read from the
+ *    mm without its lock or a VMA walk;
+ *  - [stack] is the VMA holding mm->start_stack: its end (the top, where
+ *    offsets count from) is found once per process with bpf_find_vma and
+ *    kept in faultc_stack_top (forgotten at exec). A stack fault may lie
+ *    below the VMA (the kernel grows it in this very fault), so stack pages
+ *    are those from the top down to the stack rlimit (at most 128 MiB: the
+ *    kernel keeps at least that much free below the stack);
+ *  - files need the faulting VMA (bpf_find_vma) on every fault, and only
+ *    when --vma names a file.
  * bpf_find_vma fails (-EBUSY) when the mmap lock is contended: such a fault
- * falls through to the ranges, where user space places it.
+ * falls through to the ranges, where user space places it when a catch-all
+ * range is there (file filters).
  */
+#define FAULTC_STACK_LIMIT_MAX (128ULL << 20)
+
 struct faultc_vma_info {
 	__u64 start;
 	__u64 end;
@@ -311,42 +329,52 @@ static long faultc_vma_found(struct task_struct *task, struct vm_area_struct *vm
 	return 0;
 }
 
+/* The end of the process's stack VMA, 0 when it cannot be found now. */
+static __always_inline __u64 faultc_stack_end(struct task_struct *task, struct mm_struct *mm, __u32 tgid)
+{
+	__u64 *known = bpf_map_lookup_elem(&faultc_stack_top, &tgid);
+	struct faultc_vma_info st = {};
+
+	if (known)
+		return *known;
+	if (bpf_find_vma(task, mm->start_stack, faultc_vma_found, &st, 0) || !st.end)
+		return 0;
+	bpf_map_update_elem(&faultc_stack_top, &tgid, &st.end, BPF_ANY);
+	return st.end;
+}
+
 /* Region + 1 and offset of a page in a [heap], [stack] or file filter, or 0. */
-static __always_inline __u32 faultc_vma_region(const struct faultc_trace_config *cfg, __u64 page, __u64 *offset)
+static __always_inline __u32 faultc_vma_region(const struct faultc_trace_config *cfg, __u32 tgid, __u64 page, __u64 *offset)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct mm_struct *mm = task->mm;
 	struct faultc_vma_info v = {};
 	__u32 i, nr_files = cfg->nr_files;
-	long found;
 
 	if (!mm)
 		return 0;
-	found = bpf_find_vma(task, page, faultc_vma_found, &v, 0);
-	if (!found && cfg->heap_region && v.start <= mm->brk && v.end >= mm->start_brk) {
-		*offset = page - (mm->start_brk & ~(FAULTC_PAGE_SIZE - 1));
-		return cfg->heap_region;
+	if (cfg->heap_region) {
+		__u64 start = mm->start_brk & ~(FAULTC_PAGE_SIZE - 1);
+		__u64 end = (mm->brk + FAULTC_PAGE_SIZE - 1) & ~(FAULTC_PAGE_SIZE - 1);
+
+		if (page >= start && page < end) {
+			*offset = page - start;
+			return cfg->heap_region;
+		}
 	}
-	if (cfg->stack_region && page < mm->start_stack + FAULTC_PAGE_SIZE) {
-		if (!found && v.start <= mm->start_stack && v.end > mm->start_stack) {
+	if (cfg->stack_region) {
+		__u64 top = faultc_stack_end(task, mm, tgid);
+		__u64 limit = task->signal->rlim[FAULTC_RLIMIT_STACK].rlim_cur;
+
+		if (limit > FAULTC_STACK_LIMIT_MAX)
+			limit = FAULTC_STACK_LIMIT_MAX;
+		if (top && page < top && top - page <= limit) {
 			/* The stack grows down: its offsets count from the top. */
-			*offset = v.end - FAULTC_PAGE_SIZE - page;
+			*offset = top - FAULTC_PAGE_SIZE - page;
 			return cfg->stack_region;
 		}
-		if (found == -FAULTC_ENOENT) {
-			/* Below every VMA's start: perhaps the stack, growing in this fault. */
-			__u64 limit = task->signal->rlim[FAULTC_RLIMIT_STACK].rlim_cur;
-			struct faultc_vma_info st = {};
-
-			if (!bpf_find_vma(task, mm->start_stack, faultc_vma_found, &st, 0) &&
-			    page < st.start && st.end - page <= limit) {
-				*offset = st.end - FAULTC_PAGE_SIZE - page;
-				return cfg->stack_region;
-			}
-			return 0;
-		}
 	}
-	if (found || !v.ino)
+	if (!nr_files || bpf_find_vma(task, page, faultc_vma_found, &v, 0) || !v.ino)
 		return 0;
 	for (i = 0; i < FAULTC_MAX_FILES && i < nr_files; i++) {
 		__u32 key = i;
@@ -410,7 +438,7 @@ static __always_inline void faultc_on_fault(__u64 address, __u64 error_code, __u
 	region = FAULTC_MAX_REGIONS;	/* not placed yet */
 	offset = 0;
 	if (cfg->heap_region || cfg->stack_region || cfg->nr_files) {
-		__u32 placed = faultc_vma_region(cfg, page, &offset);
+		__u32 placed = faultc_vma_region(cfg, tgid, page, &offset);
 
 		if (placed)
 			region = placed - 1;
@@ -552,6 +580,8 @@ int BPF_PROG(faultc_exec, struct task_struct *p, int old_pid, void *bprm)
 		return 0;
 	if (*target == FAULTC_TARGET_AT_EXEC)
 		bpf_map_update_elem(&faultc_targets, &tgid, &traced, BPF_EXIST);
+	/* A new program, a new stack. */
+	bpf_map_delete_elem(&faultc_stack_top, &tgid);
 	faultc_send_name(tgid);
 	return 0;
 }

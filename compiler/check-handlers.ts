@@ -7,9 +7,9 @@ import type { HandlerAst, StmtAst } from '../grammar/ast.js';
 import { diag, withRelated } from '../base/codes.js';
 import type { Diagnostic } from '../base/diagnostic.js';
 import { constantValue, fold } from './fold.js';
-import { type Expr, type Handler, type PrefetchDirection, type Stmt } from './ir.js';
+import type { Expr, Handler, PrefetchDirection, Stmt } from './ir.js';
 import { MAX_PREFETCH_PAGES, PAGE_SIZE } from '../base/limits.js';
-import { type Span } from '../base/span.js';
+import type { Span } from '../base/span.js';
 import { UNIT_SCALE } from '../base/units.js';
 import { lowerExpr, type ExprContext } from './lower-expr.js';
 import { suggesting } from '../base/suggest.js';
@@ -108,7 +108,7 @@ function lowerStmt(s: StmtAst, handler: Handler, ctx: ExprContext): Stmt | undef
         source = b.index;
         ctx.usedSources.add(b.index);
       }
-      let at: Expr | undefined = { kind: 'var', name: 'offset', span: s.source.span };
+      let at: Expr | undefined = { kind: 'var', name: ctx.copyAt ?? 'offset', span: s.source.span };
       if (s.at) {
         at = expr(s.at, ctx);
         const c = constantValue(at);

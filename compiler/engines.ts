@@ -15,6 +15,8 @@ import { ENGINE_NAMES, type EngineName, type PolicyIR, type Stmt } from './ir.js
 import { blockPrefetch } from './region-traits.js';
 
 export function enginesFor(policy: Omit<PolicyIR, 'engines'>): EngineName[] {
+  // Regions of a process image run only under `faultc lazy-pages --policy`.
+  if (policy.regions.some((r) => r.image)) return [];
   // Run-time sets run everywhere: filled through libfaultc or Region.addToSet
   // on uffd (bitmaps) and kernel (the program's maps); on trace they are empty.
 
@@ -23,7 +25,8 @@ export function enginesFor(policy: Omit<PolicyIR, 'engines'>): EngineName[] {
   return [...ENGINE_NAMES];
 }
 
-function* walk(stmts: Stmt[]): Generator<Stmt> {
+/** Every statement of a handler, nested ones included, in order. */
+export function* walk(stmts: Stmt[]): Generator<Stmt> {
   for (const s of stmts) {
     yield s;
     if (s.kind === 'if') {

@@ -46,7 +46,7 @@ export type Stmt =
   | { kind: 'trackDirty'; span: Span };
 
 /** Where a source's bytes come from (`source <id> = <kind> "..."`). */
-export const SOURCE_KINDS = ['file', 'http'] as const;
+export const SOURCE_KINDS = ['file', 'http', 'criu'] as const;
 export type SourceKind = (typeof SOURCE_KINDS)[number];
 
 export interface SourceIR {
@@ -68,11 +68,25 @@ export interface SetIR {
   span: Span;
 }
 
+/**
+ * The areas of a process image a region takes (`region <id> in <image> ...`):
+ * `[heap]`, `[stack]`, a mapped file, the anonymous ones, or an address range
+ * (docs/criu.md). A lazy page belongs to the first region that takes it.
+ */
+export type ImageSelect =
+  | { kind: 'heap' }
+  | { kind: 'stack' }
+  | { kind: 'file'; path: string }
+  | { kind: 'anonymous' }
+  | { kind: 'range'; start: bigint; size: bigint };
+
 export interface RegionIR {
   id: string;
   index: number;
-  /** Bytes; a whole number of pages. */
+  /** Bytes; a whole number of pages (0 for a region sized by its image at load time). */
   size: bigint;
+  /** Present for a region taken from a `criu` source's image. */
+  image?: { source: number; select: ImageSelect };
   /** Fixed address, when the policy gives one (page-aligned). */
   at?: bigint;
   /** Absent when the region has no `on missing` block: faults get the default (zero). */

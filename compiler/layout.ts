@@ -25,6 +25,8 @@ export function layoutRegions(regions: RegionAst[], ctx: ExprContext): Map<Regio
   const layouts = new Map<RegionAst, RegionLayout>();
   for (const r of regions) {
     const name = r.name.name;
+    // Sized by its image when the policy is loaded (an address range has its size here).
+    if (!r.size) continue;
     const size = constantOf(r.size, { ...ctx, constantFor: 'size' });
     let ok = size !== undefined;
     if (size !== undefined) {
@@ -66,7 +68,7 @@ export function layoutRegions(regions: RegionAst[], ctx: ExprContext): Map<Regio
   return layouts;
 }
 
-function constantOf(e: RegionAst['size'], ctx: ExprContext): bigint | undefined {
+function constantOf(e: NonNullable<RegionAst['size']>, ctx: ExprContext): bigint | undefined {
   const before = ctx.out.length;
   const lowered = lowerExpr(e, ctx);
   const folded = lowered === undefined ? undefined : fold(lowered, ctx.out);

@@ -15,6 +15,10 @@ export interface ExprContext {
   regionSizes: Map<string, bigint>;
   /** Regions whose size failed to check: their `.size` is silently unknown (already reported). */
   badRegions: Set<string>;
+  /** Regions sized by their image at load time: no `.size` here (PFP4020). */
+  imageRegions?: Set<string>;
+  /** What `copy <source>` copies from without `at`: `offset`, or `address` in a region taken from an image. */
+  copyAt?: 'offset' | 'address';
   /** Set when lowering a region's size or address: no fault values, no source sizes. */
   constantFor?: 'size' | 'address';
   /** Sources named anywhere, for the unused-source warning. */
@@ -40,7 +44,7 @@ export function lowerExpr(e: ExprAst, ctx: ExprContext): Expr | undefined {
         return undefined;
       }
       return { kind: 'var', name: e.name, span: e.span };
-    case 'name':
+    case 'name': {
       // A declared name needs `.size`; an undeclared one is simply unknown.
       const named = ctx.scope.names.get(e.name.name);
       if (named?.kind === 'set') {
@@ -53,6 +57,7 @@ export function lowerExpr(e: ExprAst, ctx: ExprContext): Expr | undefined {
         ctx.out.push(suggesting(diag('unknownName', e.span, { name: e.name.name, policy: ctx.scope.ast.name.name }), e.name.name, ctx.scope.names.keys()));
       }
       return undefined;
+    }
     case 'member':
       return lowerMember(e, ctx);
     case 'not': {
@@ -120,6 +125,10 @@ function lowerMember(e: Extract<ExprAst, { kind: 'member' }>, ctx: ExprContext):
     return { kind: 'sourceSize', source: b.index, span: e.span };
   }
   const size = ctx.regionSizes.get(e.object.name);
+  if (size === undefined && ctx.imageRegions?.has(e.object.name)) {
+    ctx.out.push(diag('imageRegionSize', e.span, { name: e.object.name }));
+    return undefined;
+  }
   if (size === undefined) {
     if (!ctx.badRegions.has(e.object.name)) ctx.out.push(diag('sizeNotKnownHere', e.span, { name: e.object.name }));
     return undefined;

@@ -44,9 +44,25 @@ export interface StringLit {
 
 export interface RegionAst {
   name: Ident;
-  size: ExprAst;
+  /** Absent for a region taken from an image (`in`), unless it is an address range. */
+  size?: ExprAst;
   at?: ExprAst;
+  /** `region <id> in <source> <what>`: areas of a process image (a `criu` source). */
+  image?: ImageRegionAst;
   handlers: HandlerAst[];
+  span: Span;
+}
+
+/**
+ * Which areas of the image: a string (`"[heap]"`, `"[stack]"` or a mapped
+ * file's absolute path), a word (`anonymous`; any word parses so the checker
+ * can name the ones that exist), or an address range `at <expr> size <expr>`
+ * (kept in the region's `at` and `size`).
+ */
+export interface ImageRegionAst {
+  source: Ident;
+  name?: StringLit;
+  word?: Ident;
   span: Span;
 }
 

@@ -19,7 +19,7 @@
 import type { IOrAlt, IParserErrorMessageProvider, IToken, TokenType } from 'chevrotain';
 import { EmbeddedActionsParser, EOF } from './chevrotain.js';
 import type { FileAst, HandlerAst, PolicyAst, RegionAst, SetAst, SourceAst } from './ast.js';
-import { AstBuilder, type BlockVal, type IfLink, type OperandItem, type StmtVal, type Val } from './to-ast.js';
+import type { AstBuilder, BlockVal, IfLink, ImageHead, OperandItem, StmtVal, Val } from './to-ast.js';
 import * as T from './tokens.js';
 
 /** Parser error messages are structured data: grammar/index.ts turns them into diagnostics. */
@@ -166,13 +166,42 @@ export class PfpParser extends EmbeddedActionsParser {
   region = this.RULE('region', (): RegionAst | undefined => {
     const kw = this.CONSUME(T.Region);
     const name = this.CONSUME(T.Identifier);
-    this.CONSUME(T.Size);
-    const size = this.SUBRULE(this.expression);
+    let size: Val | undefined;
     let at: Val | undefined;
-    this.OPTION(() => {
-      this.CONSUME(T.At);
-      at = this.SUBRULE2(this.expression);
-    });
+    let image: ImageHead | undefined;
+    this.OR2([
+      {
+        ALT: () => {
+          this.CONSUME(T.Size);
+          size = this.SUBRULE(this.expression);
+          this.OPTION(() => {
+            this.CONSUME(T.At);
+            at = this.SUBRULE2(this.expression);
+          });
+        },
+      },
+      {
+        // `in <source>` then "[heap]" / a path, a word, or `at <address> size <size>`.
+        ALT: () => {
+          const inKw = this.CONSUME(T.In);
+          const source = this.CONSUME2(T.Identifier);
+          const head: ImageHead = { inKw, source };
+          this.OR3([
+            { ALT: () => (head.name = this.CONSUME(T.StringLit)) },
+            { ALT: () => (head.word = this.CONSUME3(T.Identifier)) },
+            {
+              ALT: () => {
+                this.CONSUME2(T.At);
+                at = this.SUBRULE3(this.expression);
+                this.CONSUME2(T.Size);
+                size = this.SUBRULE4(this.expression);
+              },
+            },
+          ]);
+          image = head;
+        },
+      },
+    ]);
     this.CONSUME(T.LCurly);
     const handlers: (HandlerAst | undefined)[] = [];
     this.MANY(() => {
@@ -190,7 +219,7 @@ export class PfpParser extends EmbeddedActionsParser {
       if (h !== undefined) handlers.push(h);
     });
     const close = this.CONSUME(T.RCurly);
-    return this.ACTION(() => this.b.region(kw, name, size, at, handlers, close));
+    return this.ACTION(() => this.b.region(kw, name, size, at, handlers, close, image));
   });
 
   handler = this.RULE('handler', (): HandlerAst | undefined => {

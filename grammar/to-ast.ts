@@ -12,7 +12,7 @@ import { diag } from '../base/codes.js';
 import { MAX_EXPR_DEPTH, MAX_NESTING } from '../base/limits.js';
 import type { AstBinaryOp, ExprAst, FileAst, HandlerAst, Ident, IntLit, PolicyAst, RegionAst, SetAst, SourceAst, StmtAst } from './ast.js';
 import { decodeString, tokenSpanEnd } from './lex.js';
-import { SourceText, joinSpans } from '../base/source-text.js';
+import { type SourceText, joinSpans } from '../base/source-text.js';
 
 /** Branches of `if`/`else if` nested in one handler: bounds the checker's recursion. */
 export const MAX_BRANCH_DEPTH = MAX_NESTING * 4;
@@ -50,6 +50,14 @@ export interface BlockVal {
   stmts: StmtAst[];
   span: Span;
   depth: number;
+}
+
+/** `in <source> ...` of a region taken from an image, as the parser saw it. */
+export interface ImageHead {
+  inKw: IToken;
+  source: IToken;
+  name?: IToken;
+  word?: IToken;
 }
 
 export interface StmtVal {
@@ -149,16 +157,22 @@ export class AstBuilder {
     return { name: this.ident(name, at), kind: this.ident(kind, at), path, span: this.cover([kw, str, kind], at) };
   }
 
-  region(kw: IToken, name: IToken, size: Val | undefined, atExpr: Val | undefined, handlers: (HandlerAst | undefined)[], close: IToken): RegionAst {
+  region(kw: IToken, name: IToken, size: Val | undefined, atExpr: Val | undefined, handlers: (HandlerAst | undefined)[], close: IToken, image?: ImageHead): RegionAst {
     const at = this.at(kw);
-    const sizeE = size?.e ?? this.errorExpr(at);
+    const sizeE = size?.e ?? (image ? undefined : this.errorExpr(at));
     const r: RegionAst = {
       name: this.ident(name, at),
-      size: sizeE,
       handlers: handlers.filter((h): h is HandlerAst => h !== undefined),
-      span: this.cover([kw, close, sizeE.span], at),
+      span: this.cover([kw, close, sizeE?.span], at),
     };
+    if (sizeE) r.size = sizeE;
     if (atExpr) r.at = atExpr.e;
+    if (image) {
+      const head = this.at(image.inKw);
+      r.image = { source: this.ident(image.source, head), span: this.cover([image.inKw, image.source, image.name, image.word, sizeE?.span], head) };
+      if (image.name && real(image.name)) r.image.name = { value: decodeString(image.name, this.src, []), span: this.tspan(image.name) };
+      if (image.word) r.image.word = this.ident(image.word, head);
+    }
     return r;
   }
 

@@ -324,6 +324,22 @@ describe.skipIf(setup.skip !== undefined)('faultc lazy-pages failures: SIGBUS an
     expect(existsSync(join(d.run, 'result'))).toBe(false);
   }, 120_000);
 
+  test('a restore that fails or a daemon that hangs fails the test at once, with CRIU\'s log and the program\'s state', async () => {
+    const d = await dumped('plain');
+    // No daemon: the lazy restore cannot connect.
+    const failed = await restoreOk(criu, d.img).then(() => undefined, (e: Error) => e.message);
+    expect(failed).toMatch(/criu restore: status [1-9]/);
+    expect(failed).toMatch(/restore\.log: \d+ error\/warning lines/);
+    // The program never gets its go: with --no-background the daemon waits for ever.
+    const daemon = await startDaemon(d.img, ['--no-background']);
+    await restoreOk(criu, d.img);
+    const hung = await daemonEnd(daemon, { img: d.img, pid: d.p.pid }, 1500).then(() => undefined, (e: Error) => e.message);
+    expect(hung).toMatch(/faultc lazy-pages did not finish within 1500 ms/);
+    expect(hung).toMatch(new RegExp(`pid ${d.p.pid}: stat ${d.p.pid} \\(pattern-heap\\) [SR]`));
+    expect(hung).toMatch(/--- last 40 lines ---/);
+    await waitFor('the program to be gone', () => (existsSync(`/proc/${d.p.pid}`) ? undefined : true), 10_000);
+  }, 120_000);
+
   test('a second restore into the same directory while one runs fails; the first is unharmed', async () => {
     const d = await dumped('plain');
     const daemon = await startDaemon(d.img, ['--no-background']);
@@ -338,3 +354,67 @@ describe.skipIf(setup.skip !== undefined)('faultc lazy-pages failures: SIGBUS an
     expect(await waitFor('the result', () => readJson<Result>(join(d.run, 'result')))).toMatchObject({ pid: d.p.pid, bad: 0 });
   }, 120_000);
 });
+
+describe.skipIf(setup.skip !== undefined)('faultc lazy-pages --policy: regions taken from the image', () => {
+  beforeAll(() => {
+    work = mkdtempSync(join(tmpdir(), 'faultc-criu-policy-'));
+    heapProg = buildFixture('pattern-heap', work);
+  });
+  afterAll(() => {
+    if (work) rmSync(work, { recursive: true, force: true });
+  });
+
+  /** The dumped program's heap as an address range region with the given rule. */
+  function heapPolicy(d: { run: string; img: string }, rule: string): string {
+    const heap = readJson<{ heap: string }>(join(d.run, 'ready'))!.heap;
+    const file = join(d.img, '..', 'warm.pfp');
+    writeFileSync(file, `policy warm {\n  source image = criu "img"\n  region heap in image at ${heap} size ${MIB} MiB {\n    on missing { ${rule} }\n  }\n  region stack in image "[stack]" { on missing { copy image at address } }\n}\n`);
+    return file;
+  }
+
+  test('the rules decide each heap page: a poisoned first 16 pages, the rest copied from the image at its address', async () => {
+    const d = await dumped('plain');
+    const policy = heapPolicy(d, 'if page < 16 { fill 0xA5 } else { copy image at address prefetch 31 pages }');
+    const daemon = await startDaemon(d.img, ['--policy', policy]);
+    writeFileSync(join(d.run, 'go'), '');
+    await restoreOk(criu, d.img);
+    const out = await daemonEnd(daemon, { img: d.img, pid: d.p.pid });
+    expect(out.code, out.stderr).toBe(0);
+    const res = await waitFor('the result', () => readJson<Result & { firstBad: number }>(join(d.run, 'result')));
+    // Exactly the poisoned pages differ from the run without a restore.
+    expect(res).toMatchObject({ pid: d.p.pid, bad: 16, firstBad: 0 });
+    const rep = report(out.stdout) as Report & { plan: { pid: number; pages: Record<string, number> }[] };
+    expect(rep.plan[0]!.pid).toBe(d.p.pid);
+    expect(rep.plan[0]!.pages['heap']).toBe(MIB * 256);
+    expect(rep.plan[0]!.pages['stack']).toBeGreaterThan(0);
+    const t = rep.tasks[0]!;
+    expect(accounted(t)).toBe(t.totalPages);
+    expect(rep.errors).toEqual([]);
+  }, 120_000);
+
+  test('a page the policy answers with sigbus: the task gets SIGBUS there, the daemon an error event', async () => {
+    const d = await dumped('plain');
+    const heap = Number.parseInt(readJson<{ heap: string }>(join(d.run, 'ready'))!.heap, 16);
+    const policy = heapPolicy(d, 'if page == 100 { sigbus } else { copy image }');
+    const daemon = await startDaemon(d.img, ['--policy', policy]);
+    writeFileSync(join(d.run, 'go'), '');
+    await restoreOk(criu, d.img);
+    const addr = await waitFor('SIGBUS', () => (existsSync(join(d.run, 'sigbus')) ? readFileSync(join(d.run, 'sigbus'), 'utf8').trim() : undefined));
+    expect(Number(addr)).toBe(heap + 100 * 4096);
+    const out = await daemonEnd(daemon, { img: d.img, pid: d.p.pid });
+    expect(out.code).toBe(4);
+    expect(report(out.stdout).errors[0]).toMatchObject({ pid: d.p.pid, code: 'FAULTC_CRIU_POLICY_SIGBUS', address: '0x' + (heap + 100 * 4096).toString(16) });
+  }, 120_000);
+
+  test('a policy with errors is refused with its diagnostics before the socket exists', async () => {
+    const d = dirs('badpolicy');
+    const file = join(d.img, '..', 'bad.pfp');
+    writeFileSync(file, 'policy p {\n  source image = criu "img"\n  region r in image "heap" { on missing { copy image } }\n}\n');
+    const daemon = await startDaemon(d.img, ['--policy', file]);
+    const out = await daemon.done;
+    expect(out.code).toBe(1);
+    expect(out.stderr).toMatch(/bad\.pfp:3:21: error PFP4030: region `r`: "heap" is not a kind of area of a process image/);
+    expect(existsSync(join(d.img, 'lazy-pages.socket'))).toBe(false);
+  });
+});
+

@@ -70,7 +70,7 @@ describe('examples', () => {
     expect(p.name.name).toBe('tiered');
     expect(p.sources.map((s) => [s.name.name, s.kind.name, s.path.value])).toEqual([['image', 'file', 'heap.img']]);
     const heap = p.regions[0]!;
-    expect(show(heap.size)).toBe('8MiB');
+    expect(show(heap.size!)).toBe('8MiB');
     expect(heap.handlers.map((h) => h.name.name)).toEqual(['missing', 'write']);
     const top = heap.handlers[0]!.body[0]!;
     expect(top.kind).toBe('if');

@@ -151,7 +151,7 @@ describe('faultc lsp over stdio', () => {
     expect(await complete(cond, pos(cond, 'and  and', 4))).toEqual(expect.arrayContaining(['offset', 'page', 'address', 'read', 'write', 'not', 'image', 'heap']));
     // After a region's name: only `size`.
     const region = POLICY.replace('region heap size 8 MiB', 'region heap ');
-    expect(await complete(region, pos(region, 'region heap ', 12))).toEqual(['size']);
+    expect(await complete(region, pos(region, 'region heap ', 12))).toEqual(['in', 'size']);
     await setText(POLICY);
   });
 

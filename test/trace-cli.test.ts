@@ -129,6 +129,20 @@ describe.skipIf(!privileged)('faultc trace on the running kernel', () => {
     expect(new Set(mine.map((e, i) => e.offset / PAGE + sign * pages[i]!)).size).toBe(1);
   });
 
+  test('--vma [heap]: the other faults stay in the kernel (none crosses the ring buffer to be sorted out)', () => {
+    // 256 heap pages and 256 pages of another mapping, first-touched in turn.
+    const r = faultc(['trace', '--vma', '[heap]', '--', toucher, 'mixed', '256', '1']);
+    expect(r.status).toBe(0);
+    const total = /^faultc trace: (\d+) faults in [\d.]+ s \(\d+\/s\), (\d+) events$/m.exec(r.stderr)!;
+    const heap = Number(/^ {2}\[heap\]: (\d+) faults$/m.exec(r.stderr)![1]);
+    expect(heap).toBeGreaterThanOrEqual(256);
+    expect(heap).toBeLessThan(256 + 64); // the C library's own heap pages, not the mapping's 256
+    // Every event is a [heap] fault: nothing else was sent up to be placed or dropped.
+    expect(Number(total[1])).toBe(heap);
+    expect(Number(total[2])).toBe(heap);
+    expect(r.stderr).not.toContain('outside the --vma filters');
+  });
+
   test("--policy: the policy's fixed region and what it would do with each fault", () => {
     // postcopy: region guest at 0x7e00_0000_0000; below 64 KiB sigbus, else copy + prefetch 31.
     const r = faultc(['trace', '--json', '--policy', join(root, 'examples', 'postcopy.pfp'), '--', toucher, 'order', '0x7e0000000000', '24', '1', '2'], 'go\n');

@@ -19,10 +19,10 @@ struct bpf_object;
 
 /* Options applied between open and load; zero-initialise. */
 struct faultc_bpf_load_opts {
-	int prog_type;		/* > 0: force this BPF_PROG_TYPE_* on every program */
+	int prog_type; /* > 0: force this BPF_PROG_TYPE_* on every program */
 	int expected_attach_type; /* with prog_type: > 0 forces it too */
 	const char *ringbuf_map; /* map whose max_entries is set to ringbuf_bytes */
-	__u32 ringbuf_bytes;	/* power of two, >= page size; 0 keeps the object's */
+	__u32 ringbuf_bytes; /* power of two, >= page size; 0 keeps the object's */
 };
 
 /*

@@ -54,8 +54,8 @@ enum {
 };
 
 struct faultc_open_opts {
-	unsigned threads;	/* handler threads; 0: one per online CPU */
-	unsigned flags;		/* FAULTC_OPEN_* */
+	unsigned threads; /* handler threads; 0: one per online CPU */
+	unsigned flags; /* FAULTC_OPEN_* */
 	/*
 	 * Called on a handler thread for each `notify` event, in batches: it
 	 * must not touch a page of the policy's regions that may be missing,

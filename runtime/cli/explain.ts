@@ -13,6 +13,7 @@ import type { Expr, Handler, PolicyIR, ProgramIR, RegionIR, Stmt } from '../../c
 import { PAGE_SIZE } from '../../base/limits.js';
 import { SourceText } from '../../base/source-text.js';
 import { parseQuantity as parseSize } from '../../base/units.js';
+import { EXIT } from '../../base/errors.js';
 
 interface ExplainFlags {
   region?: string;
@@ -118,7 +119,8 @@ function describeDecision(e: Evaluation, policy: PolicyIR): string[] {
   const lines: string[] = [];
   let action: string = e.action;
   if (e.action === 'fill') action += ` 0x${(e.fillByte ?? 0).toString(16).padStart(2, '0')}`;
-  if (e.action === 'copy') action += ` from ${policy.sources[e.source ?? -1]?.id ?? '?'} at offset ${hex(e.sourceOffset ?? 0n)}`;
+  const from = policy.sources[e.source ?? -1];
+  if (e.action === 'copy') action += ` from ${from?.id ?? '?'} at ${from?.kind === 'criu' ? 'image address' : 'offset'} ${hex(e.sourceOffset ?? 0n)}`;
   lines.push(`action: ${action}`);
   if (e.error) lines.push(`error: ${e.error} (the fault gets SIGBUS and an error event)`);
   if (e.prefetch?.direction === 'block') lines.push(`prefetch: the aligned block of ${e.prefetch.pages} pages (${(e.prefetch.pages * 4) >= 1024 ? `${(e.prefetch.pages * 4) / 1024} MiB` : `${e.prefetch.pages * 4} KiB`}) that holds the page`);
@@ -167,7 +169,9 @@ export async function explainFault(program: ProgramIR, text: string, req: Explai
   if (handlerName !== 'missing' && handlerName !== 'write') throw new UsageError(`--handler is missing or write, not '${handlerName}'`);
   const handler: Handler = handlerName;
   const rawOffset = parseQuantity(req.offset ?? '0', '--offset');
-  if (rawOffset >= region.size) throw new UsageError(`--offset ${hex(rawOffset)} is past the end of region ${region.id} (size ${hex(region.size)})`);
+  // A region taken from an image is sized when the images are read.
+  const sized = !region.image || region.image.select.kind === 'range';
+  if (sized && rawOffset >= region.size) throw new UsageError(`--offset ${hex(rawOffset)} is past the end of region ${region.id} (size ${hex(region.size)})`);
   const offset = rawOffset - (rawOffset % BigInt(PAGE_SIZE));
   const notes: string[] = [];
   if (offset !== rawOffset) notes.push(`offset ${hex(rawOffset)} is in the page at ${hex(offset)}`);
@@ -245,12 +249,12 @@ export function registerExplain(program: Command): void {
       } catch (err) {
         if (err instanceof UsageError) {
           process.stderr.write(`faultc explain: ${err.message}\n`);
-          process.exitCode = 2;
+          process.exitCode = EXIT.usage;
           return;
         }
         // A bug of faultc's own, not the user's: exit 4 with the whole story.
         process.stderr.write(`faultc explain: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-        process.exitCode = 4;
+        process.exitCode = EXIT.internal;
       }
     });
 }

@@ -4,8 +4,12 @@
 // what it served. See docs/criu.md.
 import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { RuntimeError } from '../api/errors.js';
+import { codeOf, EXIT, exitStatusFor, isRuntimeCode, RuntimeError } from '../../base/errors.js';
+import { checkFile, type PolicyIR } from '../../compiler/index.js';
+import { formatDiagnostics } from '../../base/format.js';
+import { readInputText } from '../../compiler/files.js';
 import { LazyPagesDaemon, readWorkingSet, type LazyReport } from '../criu/lazy-pages.js';
+import { imagePolicy } from '../criu/plan.js';
 
 interface LazyFlags {
   imagesDir: string;
@@ -28,15 +32,8 @@ function fail(code: number, message: string): never {
 function count(name: string, text: string | undefined, max: number): number | undefined {
   if (text === undefined) return undefined;
   const n = Number(text);
-  if (!Number.isInteger(n) || n < 0 || n > max) fail(2, `--${name} wants an integer from 0 to ${max} (got ${text})`);
+  if (!Number.isInteger(n) || n < 0 || n > max) fail(EXIT.usage, `--${name} wants an integer from 0 to ${max} (got ${text})`);
   return n;
-}
-
-/** Exit status for a daemon error code (see README: 1 input, 3 privilege, 4 I/O). */
-function exitFor(code: string): number {
-  if (/^FAULTC_CRIU_(IMAGE|PAGES_SIZE|UNSUPPORTED|WORKING_SET|POLICY)/.test(code)) return 1;
-  if (/_(EPERM|EACCES|ENOSYS)$/.test(code)) return 3;
-  return 4;
 }
 
 function text(r: LazyReport): string {
@@ -54,9 +51,22 @@ function text(r: LazyReport): string {
   return lines.join('\n') + '\n';
 }
 
+/** The policy of --policy: checked like `faultc check`, its diagnostics printed; one over an image. */
+async function loadPolicy(file: string): Promise<PolicyIR> {
+  const r = await checkFile(file);
+  if (r.diagnostics.length > 0) {
+    const text = await readInputText(file);
+    process.stderr.write(formatDiagnostics(r.diagnostics, text, { color: false }) + '\n');
+  }
+  if (!r.ok) fail(exitStatusFor('FAULTC_CRIU_POLICY'), `FAULTC_CRIU_POLICY: ${file} has errors`);
+  const p = imagePolicy(r.value.policies);
+  if (typeof p === 'string') fail(exitStatusFor('FAULTC_CRIU_POLICY'), `FAULTC_CRIU_POLICY: ${file}: ${p}`);
+  return p;
+}
+
 async function lazyPages(flags: LazyFlags): Promise<void> {
-  if (flags.record && flags.replay) fail(2, '--record and --replay exclude each other (record without replay first)');
-  if (flags.policy) fail(2, '--policy: policies over CRIU images are not available in this build; use --replay');
+  if (flags.record && flags.replay) fail(EXIT.usage, '--record and --replay exclude each other (record without replay first)');
+  const policy = flags.policy ? await loadPolicy(flags.policy) : undefined;
   let daemon: LazyPagesDaemon;
   try {
     daemon = new LazyPagesDaemon({
@@ -68,10 +78,11 @@ async function lazyPages(flags: LazyFlags): Promise<void> {
       background: flags.background,
       record: flags.record !== undefined,
       ...(flags.replay ? { first: readWorkingSet(flags.replay) } : {}),
+      ...(policy ? { policy } : {}),
     });
   } catch (e) {
     const code = (e as { code?: unknown }).code;
-    if (typeof code === 'string') fail(exitFor(code), `${code}: ${(e as Error).message}`);
+    if (isRuntimeCode(code)) fail(exitStatusFor(code), `${code}: ${(e as Error).message}`);
     throw e;
   }
   const stop = (): void => daemon.stop();
@@ -83,16 +94,15 @@ async function lazyPages(flags: LazyFlags): Promise<void> {
   try {
     report = await daemon.run();
   } catch (e) {
-    const err = e as Error & { code?: string };
-    failure = new RuntimeError(err.code ?? 'FAULTC_CRIU_EIO', err.message);
+    failure = new RuntimeError(codeOf(e, 'FAULTC_CRIU_EIO'), (e as Error).message);
     report = daemon.report();
   }
   if (flags.record) writeFileSync(flags.record, JSON.stringify(daemon.workingSet()) + '\n');
   daemon.close();
   if (flags.json) process.stdout.write(JSON.stringify({ ...report, ...(failure ? { failure: { code: failure.code, message: failure.message } } : {}) }) + '\n');
   else process.stdout.write(text(report));
-  if (failure) fail(exitFor(failure.code), `${failure.code}: ${failure.message}`);
-  process.exit(report.errors.length > 0 || report.tasks.some((t) => t.errors > 0) ? 4 : 0);
+  if (failure) fail(failure.exitStatus, `${failure.code}: ${failure.message}`);
+  process.exit(report.errors.length > 0 || report.tasks.some((t) => t.errors > 0) ? EXIT.internal : EXIT.ok);
 }
 
 export function registerLazyPages(program: Command): void {
@@ -101,7 +111,7 @@ export function registerLazyPages(program: Command): void {
     .description('serve the memory of a process that `criu restore --lazy-pages` restores from <dir> (drop-in for `criu lazy-pages`)')
     .requiredOption('-D, --images-dir <dir>', 'the CRIU images directory')
     .option('-W, --work-dir <dir>', 'where lazy-pages.socket goes (default: the images directory, as for criu)')
-    .option('--policy <file.pfp>', 'a policy whose regions come from a `criu` source')
+    .option('--policy <file.pfp>', 'a policy whose regions are taken from a `criu` source (region <id> in <image> ...); -D names the images')
     .option('--record <ws.json>', 'write each task\'s first-touch order (no prefetch, no background copy; ends when the tasks exit)')
     .option('--replay <ws.json>', 'install a recorded working set first, in its order, then the rest')
     .option('--prefetch <pages>', 'pages after a faulting page copied with it (default 15)')

@@ -6,7 +6,7 @@
 // pages-<id>.img (raw, no header), read by the native daemon.
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { RuntimeError } from '../api/errors.js';
+import { RuntimeError } from '../../base/errors.js';
 import { WireError, decodeFields, messages, requiredAddress, requiredNumber, text, uint } from './protobuf.js';
 
 export const PAGE_SIZE = 4096;
@@ -41,6 +41,14 @@ export interface Vma {
   prot: number;
   flags: number;
   status: number;
+}
+
+/** A run of lazy pages in one VMA, and where the pages image holds them. */
+export interface LazyArea {
+  start: number;
+  nrPages: number;
+  fileOffset: number;
+  vma: Vma;
 }
 
 export interface PagemapEntry {
@@ -136,6 +144,23 @@ export function readMm(dir: string, pid: number): Vma[] {
         status: requiredNumber(f, 7, 'status'),
       };
     });
+  });
+}
+
+/** Where mm-<pid>.img says the stack starts and the brk heap lies (the language's "[stack]" and "[heap]"). */
+export interface MmLayout {
+  startStack: number;
+  startBrk: number;
+  brk: number;
+}
+
+export function readMmLayout(dir: string, pid: number): MmLayout {
+  const path = join(dir, `mm-${pid}.img`);
+  return decoded(path, () => {
+    const [mm] = readImage(path, MAGIC.mm);
+    if (mm === undefined) throw imageError(path, 'no mm_entry');
+    const f = decodeFields(mm);
+    return { startStack: requiredAddress(f, 5, 'mm_start_stack'), startBrk: requiredAddress(f, 6, 'mm_start_brk'), brk: requiredAddress(f, 7, 'mm_brk') };
   });
 }
 

@@ -3,20 +3,16 @@
 // order to install them in, and turns its counters into a report.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { RuntimeError } from '../api/errors.js';
+import { RuntimeError } from '../../base/errors.js';
 import { loadNative } from '../engines/native.js';
-import { PAGE_SIZE, PE_LAZY, PE_PRESENT, readTasks, type TaskImages, type Vma } from './images.js';
+import { statSync } from 'node:fs';
+import type { PolicyIR } from '../../compiler/ir.js';
+import { PAGE_SIZE, PE_LAZY, PE_PRESENT, readFileNames, readMmLayout, readTasks, type LazyArea, type TaskImages, type Vma } from './images.js';
+import { planTask } from './plan.js';
 
 export const SOCKET_NAME = 'lazy-pages.socket';
 
 /** One run of lazy pages inside one VMA (the unit of a UFFDIO_COPY). */
-export interface LazyArea {
-  start: number;
-  nrPages: number;
-  fileOffset: number;
-  vma: Vma;
-}
-
 export interface TaskReport {
   pid: number;
   parentPid: number;
@@ -44,6 +40,8 @@ export interface LazyError {
 
 export interface LazyReport {
   tasks: TaskReport[];
+  /** With a policy: per restored task, its lazy pages per region (`""`: no region took them). */
+  plan?: { pid: number; pages: Record<string, number> }[];
   errors: LazyError[];
   elapsedMs: number;
 }
@@ -73,6 +71,8 @@ export interface LazyPagesOptions {
   /** Install these pages first (per pid), in order. */
   first?: Map<number, number[]>;
   acceptTimeoutMs?: number;
+  /** A checked policy whose regions are taken from the image (runtime/criu/plan.ts). */
+  policy?: PolicyIR;
 }
 
 interface NativeReport {
@@ -179,10 +179,12 @@ export class LazyPagesDaemon {
   private readonly native: NativeLazyPages;
   private startedAt = 0;
   private last: NativeReport | undefined;
+  private readonly plans: { pid: number; pages: Record<string, number> }[] = [];
 
   constructor(readonly opts: LazyPagesOptions) {
     this.tasks = readTasks(opts.dir);
     const record = opts.record === true;
+    let names: Map<number, string> | undefined;
     const images = this.tasks.map((t) => {
       const areas = lazyAreas(t);
       const flat = new BigUint64Array(areas.length * 3);
@@ -192,7 +194,12 @@ export class LazyPagesDaemon {
         flat[i * 3 + 2] = BigInt(a.fileOffset);
       });
       const first = opts.first?.get(t.pid) ?? [];
-      return { pid: t.pid, pagesPath: t.pagesPath, areas: flat, first: BigUint64Array.from(first, (p) => BigInt(p)) };
+      const task = { pid: t.pid, pagesPath: t.pagesPath, areas: flat, first: BigUint64Array.from(first, (p) => BigInt(p)) };
+      if (!opts.policy) return task;
+      names ??= readFileNames(opts.dir);
+      const p = planTask(opts.policy, t, areas, names, readMmLayout(opts.dir, t.pid), statSync(t.pagesPath).size, record ? 0 : (opts.prefetch ?? 15));
+      this.plans.push({ pid: t.pid, pages: p.pages });
+      return { ...task, plan: p.plan, ahead: p.ahead };
     });
     this.socketPath = join(opts.socketDir ?? opts.dir, SOCKET_NAME);
     const addon = loadNative() as { LazyPages?: LazyPagesCtor };
@@ -229,6 +236,7 @@ export class LazyPagesDaemon {
   report(): LazyReport {
     const r = this.last ?? this.native.report();
     return {
+      ...(this.opts.policy ? { plan: this.plans } : {}),
       elapsedMs: Math.round((performance.now() - this.startedAt) * 100) / 100,
       tasks: r.tasks.map((t) => ({
         pid: t.pid,

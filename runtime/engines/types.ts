@@ -93,7 +93,7 @@ export interface EngineOpenContext {
 
 /** Engine-specific knobs; each engine ignores what it does not know. */
 export interface EngineOptions {
-  /** uffd: handler threads (default: one per online CPU). */
+  /** uffd, and the kernel engine's user-space handler: handler threads (default: one per online CPU, at least 4 with an http source). */
   handlerThreads?: number;
   /** uffd: ask for UFFD_USER_MODE_ONLY (works unprivileged; system calls touching unresolved pages get EFAULT). */
   userModeOnly?: boolean;
@@ -115,9 +115,9 @@ export interface EngineOptions {
    * its own copy at fault time.
    */
   zeroCopy?: boolean;
-  /** uffd: how long a deferred fault waits for its region's onDefer handler before SIGBUS (default 2000 ms). */
+  /** How long a deferred fault waits for its region's onDefer handler before SIGBUS (default 2000 ms). */
   deferDeadlineMs?: number;
-  /** uffd, http sources: how long one read may take, retries included, before SIGBUS (default 5000 ms). */
+  /** http sources (either engine): how long one read may take, retries included, before SIGBUS (default 5000 ms). */
   httpDeadlineMs?: number;
 }
 

@@ -60,6 +60,7 @@ function indexPolicy(p: PolicyAst): PolicyIndex {
   for (const r of p.regions) {
     collectUses(r.size, uses);
     if (r.at) collectUses(r.at, uses);
+    if (r.image) uses.push(r.image.source);
     collectUses(r.handlers, uses);
   }
   uses.sort((a, b) => a.span.startOffset - b.span.startOffset);

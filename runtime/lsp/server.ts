@@ -26,7 +26,7 @@ import { StreamMessageReader, StreamMessageWriter } from 'vscode-languageserver/
 import { TextDocument } from 'vscode-languageserver-textdocument';
 import type { Diagnostic } from '../../base/diagnostic.js';
 import { PAGE_SIZE } from '../../base/limits.js';
-import { type Span } from '../../base/span.js';
+import type { Span } from '../../base/span.js';
 import { ExplainUsageError, explainFault, explanationJson, type ExplainRequest } from '../cli/explain.js';
 import { complete } from './complete.js';
 import { analyze, declAt, referencesOf, tokenAt, type DocumentState } from './document.js';
@@ -103,6 +103,10 @@ async function hoverName(doc: DocumentState, offset: number): Promise<string | u
   }
   const r = good?.regions.find((x) => x.id === decl.name.name);
   if (!r) return `**region \`${decl.name.name}\`**\n\n(layout known once the policy checks without errors)`;
+  if (r.image && r.image.select.kind !== 'range') {
+    const what = r.image.select.kind === 'file' ? `the mappings of ${r.image.select.path}` : r.image.select.kind === 'anonymous' ? 'the anonymous areas' : `[${r.image.select.kind}]`;
+    return `**region \`${r.id}\`**\n\ntaken from the image: ${what}, sized and placed when faultc lazy-pages reads it`;
+  }
   const address = r.at === undefined ? 'chosen when the region is mapped' : `${hex(r.at)} - ${hex(r.at + r.size)}`;
   return `**region \`${r.id}\`**\n\nsize: ${sizeText(r.size)} (${r.size.toLocaleString('en-US')} bytes, ${r.size / BigInt(PAGE_SIZE)} pages)\n\naddress: ${address}`;
 }

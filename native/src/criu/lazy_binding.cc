@@ -25,6 +25,8 @@ struct Images {
 	std::vector<std::string> paths;
 	std::vector<std::vector<lp_area>> areas;
 	std::vector<std::vector<uint64_t>> first;
+	std::vector<std::vector<int64_t>> plan;
+	std::vector<std::vector<uint16_t>> ahead;
 	std::vector<lp_task_image> tasks;
 };
 
@@ -47,6 +49,7 @@ const char *LpErrnoName(int err)
 	case EPIPE: return "EPIPE";
 	case EPROTO: return "EPROTO";
 	case ETIMEDOUT: return "ETIMEDOUT";
+	case ECANCELED: return "POLICY_SIGBUS";
 	case ENAMETOOLONG: return "ENAMETOOLONG";
 	default: return ErrnoName(err);
 	}
@@ -83,6 +86,17 @@ bool ReadTask(Napi::Env env, const Napi::Object &t, Images &img, size_t i)
 	if (first.IsTypedArray()) {
 		auto f = first.As<Napi::BigUint64Array>();
 		img.first[i].assign(f.Data(), f.Data() + f.ElementLength());
+	}
+	Napi::Value plan = t.Get("plan"), ahead = t.Get("ahead");
+	if (plan.IsTypedArray() && ahead.IsTypedArray()) {
+		auto p = plan.As<Napi::BigInt64Array>();
+		auto h = ahead.As<Napi::Uint16Array>();
+		if (p.ElementLength() != h.ElementLength()) {
+			LpError(env, "task " + std::to_string(i) + ": plan and ahead differ in length", EINVAL).ThrowAsJavaScriptException();
+			return false;
+		}
+		img.plan[i].assign(p.Data(), p.Data() + p.ElementLength());
+		img.ahead[i].assign(h.Data(), h.Data() + h.ElementLength());
 	}
 	img.tasks[i].pid = pid.As<Napi::Number>().Int32Value();
 	return true;
@@ -140,6 +154,8 @@ public:
 		s->img.paths.resize(n);
 		s->img.areas.resize(n);
 		s->img.first.resize(n);
+		s->img.plan.resize(n);
+		s->img.ahead.resize(n);
 		s->img.tasks.resize(n);
 		for (size_t i = 0; i < n; i++)
 			if (!ReadTask(env, tasks.Get((uint32_t)i).As<Napi::Object>(), s->img, i))
@@ -151,6 +167,8 @@ public:
 			t.nr_areas = s->img.areas[i].size();
 			t.first = s->img.first[i].data();
 			t.nr_first = s->img.first[i].size();
+			t.plan = s->img.plan[i].empty() ? nullptr : s->img.plan[i].data();
+			t.ahead = s->img.ahead[i].empty() ? nullptr : s->img.ahead[i].data();
 		}
 		std::string sock = o.Get("sockPath").As<Napi::String>().Utf8Value();
 		lp_opts lo = {};

@@ -35,9 +35,9 @@ struct faultc_region {
 	uint64_t size;
 	uint64_t at;
 	bool wp;
-	bool defer;		/* its rules may defer */
-	void *kaddr;		/* kernel engine: where it is mapped */
-	int slot;		/* engine slot, -1 until mapped */
+	bool defer; /* its rules may defer */
+	void *kaddr; /* kernel engine: where it is mapped */
+	int slot; /* engine slot, -1 until mapped */
 	struct fc_set_bits sets;
 };
 
@@ -49,7 +49,7 @@ struct faultc_policy {
 	struct faultc_region *regions;
 	unsigned nr_sets;
 	char set_names[FAULTC_MAX_SETS][MAX_NAME];
-	struct fc_set_table table;	/* the decision library's faultc_sets */
+	struct fc_set_table table; /* the decision library's faultc_sets */
 	void (*on_event)(const struct faultc_event *ev, void *ctx);
 	void *ctx;
 	struct faultc_event batch[EVENT_BATCH];
@@ -393,9 +393,15 @@ int faultc_region_stats(const struct faultc_region *r, struct faultc_stats *out)
 	if (rc < 0)
 		return rc;
 	*out = (struct faultc_stats){
-		.faults = st.faults, .zero = st.zero, .fill = st.fill, .copy = st.copy,
-		.prefetch = st.prefetch, .sigbus = st.sigbus, .deferred = st.deferred,
-		.errors = st.errors, .write_faults = st.write_faults,
+		.faults = st.faults,
+		.zero = st.zero,
+		.fill = st.fill,
+		.copy = st.copy,
+		.prefetch = st.prefetch,
+		.sigbus = st.sigbus,
+		.deferred = st.deferred,
+		.errors = st.errors,
+		.write_faults = st.write_faults,
 	};
 	return 0;
 }
@@ -454,7 +460,7 @@ void faultc_close(struct faultc_policy *p)
 	for (unsigned i = 0; i < p->nr_regions; i++)
 		if (p->regions[i].sets.nr_sets)
 			fc_set_bits_withdraw(&p->table, p->regions[i].index);
-	fc_engine_close(p->e);	/* unloads the decision library */
+	fc_engine_close(p->e); /* unloads the decision library */
 	for (unsigned i = 0; i < p->nr_regions; i++)
 		fc_set_bits_unmap(&p->regions[i].sets);
 	free(p->regions);
