@@ -44,7 +44,7 @@ struct faultc_region {
 struct faultc_policy {
 	char name[MAX_NAME];
 	struct fc_engine *e;
-	struct fcl_kernel *k;	/* the kernel engine instead of e, or NULL */
+	struct fcl_kernel *k; /* the kernel engine instead of e, or NULL */
 	unsigned nr_regions;
 	struct faultc_region *regions;
 	unsigned nr_sets;
@@ -113,7 +113,8 @@ static bool json_defers(json_t *stmts)
 	size_t i;
 	json_t *s;
 
-	json_array_foreach(stmts, i, s) {
+	json_array_foreach(stmts, i, s)
+	{
 		const char *kind = json_string_value(json_object_get(s, "kind"));
 
 		if (kind && strcmp(kind, "defer") == 0)
