@@ -23,12 +23,11 @@ need shellcheck
 run npx biome lint
 run npx tsc -p tsconfig.test.json
 
-# Hand-written C only: faultc_abi.h is generated (abi/abi.ts), faultc_trace.h
-# mirrors the generated trace program, fault_policy_uapi.h copies the kernel
-# patch's uapi header; the addon's C++ (.cc, and headers that use napi.h or a
-# namespace) is not kernel style.
+# Hand-written C only: faultc_abi.h is generated (abi/abi.ts),
+# fault_policy_uapi.h copies the kernel patch's uapi header; the addon's C++
+# (.cc, and headers that use napi.h or a namespace) is not kernel style.
 mapfile -t c_files < <(files 'native/*.c' 'native/*.h' 'bench/*.c' | grep -v -x -e native/include/faultc_abi.h \
-	-e native/include/faultc_trace.h -e native/include/fault_policy_uapi.h | xargs -r grep -L -E 'namespace|<napi\.h>')
+	-e native/include/fault_policy_uapi.h | xargs -r grep -L -E 'namespace|<napi\.h>')
 run clang-format --dry-run --Werror "${c_files[@]}"
 
 mapfile -t sh_files < <(files '*.sh')

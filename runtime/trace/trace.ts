@@ -484,25 +484,24 @@ export async function trace(opts: TraceOptions): Promise<Tracer> {
   }
 
   debug(() => `trace: program ${objectPath}, ${ranges.length} range(s) in the kernel: ${ranges.map((r) => `0x${r.start.toString(16)}-0x${r.end.toString(16)}→${r.region}`).join(' ')}${vmaNames.length ? `, --vma ${vmaNames.join(' ')}` : ''}`);
-  let session: NativeTraceSession;
-  try {
-    const { TraceSession } = bpfNative();
-    session = new TraceSession(objectPath, ringBytes);
-  } catch (e) {
-    await cleanup();
-    throw e;
-  }
   let flags = 0;
   if (opts.followForks ?? true) flags |= TRACE_FLAGS.followForks;
   if (opts.kernelFaults ?? true) flags |= TRACE_FLAGS.kernelFaults;
   // A policy with `on write` handlers is asked about writes to present pages too.
   if (opts.writeFaults ?? policyHasOnWrite) flags |= TRACE_FLAGS.protFaults;
+  let session: NativeTraceSession;
+  try {
+    const { TraceSession } = bpfNative();
+    session = new TraceSession(objectPath, ringBytes, { mode, flags, wakeupBytes, sourceSizes: sizes, heapRegion, stackRegion });
+  } catch (e) {
+    await cleanup();
+    throw e;
+  }
 
   let child: ChildProcess | undefined;
   let gate: Writable | undefined;
   let pid: number;
   try {
-    session.setConfig({ mode, flags, wakeupBytes, sourceSizes: sizes, heapRegion, stackRegion });
     session.setRanges(ranges);
     if (files.length) session.setFiles(files);
     if (opts.command) {
