@@ -6,7 +6,7 @@
 // guard's overhead at most 1/5 of efence's. Wall time on this shared machine
 // follows the load; CPU time (user + system) less so: both are reported.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_GUARD_POLICY, guardEnv, prepareGuardPolicy } from '../runtime/cli/guard.js';

@@ -21,7 +21,7 @@ import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { TRACE_FLAGS, TRACE_LIMITS, TRACE_MODES } from '../abi/trace.js';
-import { bpfNative, decodeEvents } from '../runtime/bpf/native.js';
+import { bpfNative, decodeEvents, type NativeTraceSession } from '../runtime/bpf/native.js';
 import { genericTraceObject } from '../runtime/trace/program.js';
 import { benchTraceCommand, formatTraceCommandBench, type TraceCommandResult } from './trace-command.js';
 
@@ -75,7 +75,13 @@ async function benchSession(opts: TraceBenchOptions): Promise<Omit<TraceBenchRes
   const cycles = opts.cycles ?? 15;
   const work = mkdtempSync(join(tmpdir(), 'faultc-trace-bench-'));
   const { TraceSession } = bpfNative();
-  const session = new TraceSession(await genericTraceObject(), TRACE_LIMITS.defaultRingBytes * 16);
+  const object = await genericTraceObject();
+  const ringBytes = TRACE_LIMITS.defaultRingBytes * 16;
+  const flags = TRACE_FLAGS.followForks | TRACE_FLAGS.kernelFaults;
+  // The wake-up threshold is load-time configuration: one session per setting.
+  const batched = new TraceSession(object, ringBytes, { mode: TRACE_MODES.trace, flags, wakeupBytes: ringBytes / 8 });
+  const wakeEach = new TraceSession(object, ringBytes, { mode: TRACE_MODES.trace, flags, wakeupBytes: 0 });
+  const sessions = [batched, wakeEach];
   let child: ReturnType<typeof spawn> | undefined;
   try {
     const toucher = join(work, 'toucher');
@@ -86,32 +92,36 @@ async function benchSession(opts: TraceBenchOptions): Promise<Omit<TraceBenchRes
 
     let decode = true;
     let events = 0;
-    session.setRanges([{ start: 0n, end: 1n << 56n, base: 0n, region: 0 }]);
-    session.addTarget(child.pid!);
-    session.start((buf) => {
-      events += decode ? decodeEvents(buf).length : Math.floor(buf.length / 56);
-    }, 50);
-    const flags = TRACE_FLAGS.followForks | TRACE_FLAGS.kernelFaults;
-    const batchedWake = (TRACE_LIMITS.defaultRingBytes * 16) / 8;
+    for (const session of sessions) {
+      session.setRanges([{ start: 0n, end: 1n << 56n, base: 0n, region: 0 }]);
+      session.addTarget(child.pid!);
+      session.start((buf) => {
+        events += decode ? decodeEvents(buf).length : Math.floor(buf.length / 56);
+      }, 50);
+    }
 
     const ns: Record<Variant, number[]> = { native: [], batched: [], counted: [], wakeEach: [] };
-    let attached = false;
+    let attached: NativeTraceSession | undefined;
     for (let c = 0; c < cycles; c++) {
       for (const v of VARIANTS) {
-        const want = v !== 'native';
-        if (want && !attached) session.attach();
-        if (!want && attached) session.detach();
-        attached = want;
+        const want = v === 'native' ? undefined : v === 'wakeEach' ? wakeEach : batched;
+        if (attached !== want) {
+          attached?.detach();
+          want?.attach();
+          attached = want;
+        }
         decode = v !== 'counted';
-        session.setConfig({ mode: TRACE_MODES.trace, flags, wakeupBytes: v === 'wakeEach' ? 0 : batchedWake });
         child.stdin!.write('\n');
         const next = await lines.next();
         if (next.done) throw new Error('the toucher stopped early');
         ns[v].push((JSON.parse(next.value) as { nsPerPage: number }).nsPerPage);
       }
     }
-    await session.stop();
-    const lost = session.lost();
+    let lost = 0n;
+    for (const session of sessions) {
+      await session.stop();
+      lost += session.lost();
+    }
     const ratio = {} as Record<Variant, number>;
     const med = {} as Record<Variant, number>;
     for (const v of VARIANTS) {
@@ -120,7 +130,7 @@ async function benchSession(opts: TraceBenchOptions): Promise<Omit<TraceBenchRes
     }
     return { pages, cycles, ns: med, ratio, events, lost };
   } finally {
-    session.close();
+    for (const session of sessions) session.close();
     if (child && child.exitCode === null) child.kill('SIGKILL');
     rmSync(work, { recursive: true, force: true });
   }

@@ -2,18 +2,17 @@
 // codegen writes into C that did not come from codegen itself goes through here:
 // names become prefixed, validated identifiers; paths and names become escaped
 // string literals or comment-safe text; numbers become unsigned hex literals.
+import { RuntimeError } from '../base/errors.js';
 import { U64_MAX } from '../base/limits.js';
 
 const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /** Longest identifier part accepted: keeps generated names well inside C limits. */
 const MAX_IDENT = 200;
 
-export class CEscapeError extends Error {
-  constructor(
-    readonly code: 'FAULTC_CG_IDENT' | 'FAULTC_CG_INT',
-    message: string,
-  ) {
-    super(message);
+/** Text codegen refuses to put into C: the run-time error with a FAULTC_CG_* code. */
+export class CEscapeError extends RuntimeError {
+  constructor(code: 'FAULTC_CG_IDENT' | 'FAULTC_CG_INT', message: string) {
+    super(code, message);
     this.name = 'CEscapeError';
   }
 }

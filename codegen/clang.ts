@@ -59,13 +59,22 @@ export function bpfIncludeFlags(): string[] {
 
 /**
  * native/include of this checkout (from codegen/ or dist/codegen/): headers the
- * BPF programs may share with the addon, e.g. a kernel hook's uapi constants.
- * Searched after the generated headers.
+ * BPF programs share with the addon (ABI, trace maps, the kernel hook's uapi).
+ * Searched after the generated headers, as native/bpf is.
  */
 export function projectIncludeDir(): string | null {
+  return projectDir(join('native', 'include'), 'faultc_abi.h');
+}
+
+/** native/bpf of this checkout: the fixed BPF programs the emitted ones include. */
+export function projectBpfDir(): string | null {
+  return projectDir(join('native', 'bpf'), 'trace.bpf.c');
+}
+
+function projectDir(sub: string, marker: string): string | null {
   for (let d = import.meta.dirname; dirname(d) !== d; d = dirname(d)) {
-    const inc = join(d, 'native', 'include');
-    if (existsSync(join(inc, 'faultc_abi.h'))) return inc;
+    const dir = join(d, sub);
+    if (existsSync(join(dir, marker))) return dir;
   }
   return null;
 }
@@ -118,8 +127,7 @@ export interface BpfCompile {
 export function compileBpf(job: BpfCompile): Promise<CcResult> {
   const args = ['-O2', '-g', '-target', 'bpf', ...bpfIncludeFlags()];
   for (const dir of job.includeDirs) args.push('-I', dir);
-  const project = projectIncludeDir();
-  if (project) args.push('-idirafter', project);
+  for (const project of [projectIncludeDir(), projectBpfDir()]) if (project) args.push('-idirafter', project);
   if (job.pfpDir) args.push(`-fdebug-compilation-dir=${job.pfpDir}`);
   if (job.prefixMap) args.push(`-fdebug-prefix-map=${job.prefixMap.from}=${job.prefixMap.to}`);
   args.push('-c', job.source, '-o', job.output);

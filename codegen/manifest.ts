@@ -10,6 +10,7 @@ import type { Span } from '../base/span.js';
 import { fileErrorReason, readInputFile } from '../compiler/files.js';
 import { BINARY_OPS, ENGINE_NAMES, FAULT_VARS, PREFETCH_DIRECTIONS, SOURCE_KINDS } from '../compiler/ir.js';
 import { ABI_LAYOUTS, ABI_VERSION } from '../abi/abi.js';
+import { RuntimeError } from '../base/errors.js';
 import { MAX_SETS } from '../base/limits.js';
 
 /** A manifest is JSON of the policy's IR: far below this. */
@@ -231,16 +232,6 @@ export interface ManifestProblem {
 export type ManifestResult = { ok: true; value: LoadedManifest } | { ok: false; error: ManifestProblem };
 
 /** Thrown by readManifest (the edge); parseManifest returns the same as a value. */
-export class ManifestError extends Error {
-  constructor(
-    readonly code: ManifestErrorCode,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'ManifestError';
-  }
-}
-
 class ShapeError extends Error {}
 
 type Obj = Record<string, unknown>;
@@ -589,9 +580,9 @@ export async function readManifestResult(path: string, opts: { verifyHashes?: bo
   return r;
 }
 
-/** Reads a manifest or throws a ManifestError carrying the code. */
+/** Reads a manifest or throws a RuntimeError carrying the code. */
 export async function readManifest(path: string, opts: { verifyHashes?: boolean } = {}): Promise<LoadedManifest> {
   const r = await readManifestResult(path, opts);
-  if (!r.ok) throw new ManifestError(r.error.code, r.error.message);
+  if (!r.ok) throw new RuntimeError(r.error.code, r.error.message);
   return r.value;
 }

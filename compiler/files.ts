@@ -3,7 +3,7 @@
 // would wait for a writer for ever) and read no further than the limit
 // (/dev/zero never ends). Folders are made one level at a time.
 import { constants, type Stats } from 'node:fs';
-import { mkdir, open, stat } from 'node:fs/promises';
+import { type FileHandle, mkdir, open, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { MAX_INPUT_BYTES } from '../base/limits.js';
 
@@ -24,7 +24,7 @@ export function notRegularFile(st: Stats): string | null {
 }
 
 export async function readInputFile(path: string, limit = MAX_INPUT_BYTES): Promise<InputFile> {
-  let fh;
+  let fh: FileHandle;
   try {
     fh = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (e) {

@@ -44,7 +44,7 @@ export function lowerExpr(e: ExprAst, ctx: ExprContext): Expr | undefined {
         return undefined;
       }
       return { kind: 'var', name: e.name, span: e.span };
-    case 'name':
+    case 'name': {
       // A declared name needs `.size`; an undeclared one is simply unknown.
       const named = ctx.scope.names.get(e.name.name);
       if (named?.kind === 'set') {
@@ -57,6 +57,7 @@ export function lowerExpr(e: ExprAst, ctx: ExprContext): Expr | undefined {
         ctx.out.push(suggesting(diag('unknownName', e.span, { name: e.name.name, policy: ctx.scope.ast.name.name }), e.name.name, ctx.scope.names.keys()));
       }
       return undefined;
+    }
     case 'member':
       return lowerMember(e, ctx);
     case 'not': {

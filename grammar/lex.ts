@@ -5,7 +5,7 @@ import type { IToken } from 'chevrotain';
 import type { Diagnostic } from '../base/diagnostic.js';
 import { diag } from '../base/codes.js';
 import { MAX_NAME_LENGTH, MAX_NESTING, U64_MAX } from '../base/limits.js';
-import { SourceText } from '../base/source-text.js';
+import type { SourceText } from '../base/source-text.js';
 import * as T from './tokens.js';
 import { scan } from './scan.js';
 

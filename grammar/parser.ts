@@ -19,7 +19,7 @@
 import type { IOrAlt, IParserErrorMessageProvider, IToken, TokenType } from 'chevrotain';
 import { EmbeddedActionsParser, EOF } from './chevrotain.js';
 import type { FileAst, HandlerAst, PolicyAst, RegionAst, SetAst, SourceAst } from './ast.js';
-import { AstBuilder, type BlockVal, type IfLink, type ImageHead, type OperandItem, type StmtVal, type Val } from './to-ast.js';
+import type { AstBuilder, BlockVal, IfLink, ImageHead, OperandItem, StmtVal, Val } from './to-ast.js';
 import * as T from './tokens.js';
 
 /** Parser error messages are structured data: grammar/index.ts turns them into diagnostics. */

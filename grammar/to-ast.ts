@@ -12,7 +12,7 @@ import { diag } from '../base/codes.js';
 import { MAX_EXPR_DEPTH, MAX_NESTING } from '../base/limits.js';
 import type { AstBinaryOp, ExprAst, FileAst, HandlerAst, Ident, IntLit, PolicyAst, RegionAst, SetAst, SourceAst, StmtAst } from './ast.js';
 import { decodeString, tokenSpanEnd } from './lex.js';
-import { SourceText, joinSpans } from '../base/source-text.js';
+import { type SourceText, joinSpans } from '../base/source-text.js';
 
 /** Branches of `if`/`else if` nested in one handler: bounds the checker's recursion. */
 export const MAX_BRANCH_DEPTH = MAX_NESTING * 4;

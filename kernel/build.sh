@@ -79,7 +79,7 @@ verify_config() {
 			name=${BASH_REMATCH[1]}
 			value=${BASH_REMATCH[2]}
 			if ! grep -qxF "$name=$value" "$config"; then
-				log "config option dropped: $name=$value (now: $(grep -E "^(# )?$name[= ]" "$config" || echo unset))"
+				log "config option dropped: $name=$value (now: $(grep -E "^(# )?${name}[= ]" "$config" || echo unset))"
 				dropped=1
 			fi
 		elif [[ $line =~ ^#\ (CONFIG_[A-Za-z0-9_]+)\ is\ not\ set$ ]]; then

@@ -123,8 +123,11 @@ esac
 printf '%s\0' "$@" >"$job/argv"
 pwd -P >"$job/cwd"
 {
-	names=(PATH HOME USER LOGNAME LANG TERM TZ NO_COLOR FORCE_COLOR CI ${FAULTC_VM_ENV:-})
-	names+=($(compgen -e | grep -E '^(FAULTC_|NODE_|LC_)' || true))
+	names=(PATH HOME USER LOGNAME LANG TERM TZ NO_COLOR FORCE_COLOR CI)
+	# FAULTC_VM_ENV is a space-separated list of names (each checked below).
+	read -r -a extra <<<"${FAULTC_VM_ENV:-}"
+	names+=("${extra[@]}")
+	mapfile -t -O "${#names[@]}" names < <(compgen -e | grep -E '^(FAULTC_|NODE_|LC_)' || true)
 	for name in "${names[@]}"; do
 		case "$name" in FAULTC_IN_VM | FAULTC_VM_OUT) continue ;; esac
 		[[ $name =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] || die "FAULTC_VM_ENV: bad variable name '$name'"

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // The faultc command line: each subcommand lives in runtime/cli/.
 // Exit codes: 0 success, 1 the input has errors (diagnostics printed),
-// 2 usage error, 3 missing privilege or kernel feature, 4 internal or I/O failure.
+// 2 usage error, 3 missing privilege, kernel feature or tool, 4 internal or I/O failure
+// (docs/cli-messages.md).
 import { speakToCommandLine } from './api/wording.js';
 import { COMMANDS, makeProgram } from './cli/index.js';
 

@@ -1,11 +1,11 @@
 // The public API: import { compile, loadPolicy } from 'faultc'.
 import type { Diagnostic } from '../base/diagnostic.js';
 import type { CompiledPolicy, CompileOptions } from '../codegen/build.js';
-import { RuntimeError } from './api/errors.js';
+import { RuntimeError } from '../base/errors.js';
 
 export { loadPolicy, Policy, type LoadPolicyOptions } from './api/policy.js';
 export { Region } from './api/region.js';
-export { RuntimeError } from './api/errors.js';
+export { RuntimeError } from '../base/errors.js';
 export { detectKernelEngine } from './engines/detect.js';
 export type { EngineChoice, EngineKind, RegionStats } from './engines/types.js';
 export type { FaultEvent, ErrorName } from './api/events.js';

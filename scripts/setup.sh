@@ -27,6 +27,8 @@ APT_PACKAGES=(
   libunwind-dev
   # LLNL UMap, built from ../shared/vendor by scripts/umap.sh (bench --peers)
   cmake
+  # npm run lint: C formatting and shell scripts
+  clang-format shellcheck
 )
 
 missing=()
@@ -49,7 +51,7 @@ fi
 
 # Each build step runs only when its inputs changed since its last output.
 stamp=dist/.tsc-stamp
-if [ ! -f "$stamp" ] || [ -n "$(find grammar compiler codegen runtime bench tsconfig.json package.json -newer "$stamp" \( -name '*.ts' -o -name '*.json' \) -print -quit)" ]; then
+if [ ! -f "$stamp" ] || [ -n "$(find base abi grammar compiler codegen runtime bench tsconfig.json package.json -newer "$stamp" \( -name '*.ts' -o -name '*.json' \) -print -quit)" ]; then
   echo "setup: compiling TypeScript"
   npx tsc -p tsconfig.json && touch "$stamp"
 else

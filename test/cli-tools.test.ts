@@ -57,13 +57,13 @@ describe('faultc features', () => {
   test('without privilege: which engines are out and why', () => {
     const r = faultc(['features'], { asNobody: true });
     expect(r.status).toBe(0);
-    expect(r.stdout).toMatch(/^  trace {14}NO   .*needs root or CAP_BPF and CAP_PERFMON$/m);
-    expect(r.stdout).toMatch(/^  euid {15}65534$/m);
+    expect(r.stdout).toMatch(/^ {2}trace {14}NO {3}.*needs root or CAP_BPF and CAP_PERFMON$/m);
+    expect(r.stdout).toMatch(/^ {2}euid {15}65534$/m);
     const sysctl = readFileSync('/proc/sys/vm/unprivileged_userfaultfd', 'utf8').trim();
     if (sysctl === '0') {
       // Only UFFD_USER_MODE_ONLY is open to an unprivileged process.
-      expect(r.stdout).toMatch(/^  userfaultfd {8}yes  available for user-mode faults only/m);
-      expect(r.stdout).toMatch(/^  uffd {15}yes  user-mode faults only \(run faultc run --user-mode-only, or as root\)$/m);
+      expect(r.stdout).toMatch(/^ {2}userfaultfd {8}yes {2}available for user-mode faults only/m);
+      expect(r.stdout).toMatch(/^ {2}uffd {15}yes {2}user-mode faults only \(run faultc run --user-mode-only, or as root\)$/m);
     }
   });
 });

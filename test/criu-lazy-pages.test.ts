@@ -324,6 +324,22 @@ describe.skipIf(setup.skip !== undefined)('faultc lazy-pages failures: SIGBUS an
     expect(existsSync(join(d.run, 'result'))).toBe(false);
   }, 120_000);
 
+  test('a restore that fails or a daemon that hangs fails the test at once, with CRIU\'s log and the program\'s state', async () => {
+    const d = await dumped('plain');
+    // No daemon: the lazy restore cannot connect.
+    const failed = await restoreOk(criu, d.img).then(() => undefined, (e: Error) => e.message);
+    expect(failed).toMatch(/criu restore: status [1-9]/);
+    expect(failed).toMatch(/restore\.log: \d+ error\/warning lines/);
+    // The program never gets its go: with --no-background the daemon waits for ever.
+    const daemon = await startDaemon(d.img, ['--no-background']);
+    await restoreOk(criu, d.img);
+    const hung = await daemonEnd(daemon, { img: d.img, pid: d.p.pid }, 1500).then(() => undefined, (e: Error) => e.message);
+    expect(hung).toMatch(/faultc lazy-pages did not finish within 1500 ms/);
+    expect(hung).toMatch(new RegExp(`pid ${d.p.pid}: stat ${d.p.pid} \\(pattern-heap\\) [SR]`));
+    expect(hung).toMatch(/--- last 40 lines ---/);
+    await waitFor('the program to be gone', () => (existsSync(`/proc/${d.p.pid}`) ? undefined : true), 10_000);
+  }, 120_000);
+
   test('a second restore into the same directory while one runs fails; the first is unharmed', async () => {
     const d = await dumped('plain');
     const daemon = await startDaemon(d.img, ['--no-background']);

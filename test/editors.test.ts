@@ -91,13 +91,13 @@ describe('vim highlights .pfp with editors/vim', () => {
     ];
     const got = probeVim(POLICY, probes);
     expect(got[0]).toBe('pfp');
-    probes.forEach(([l, c, group], i) => expect(got[i + 1], `${l}:${c} ${POLICY.split('\n')[l - 1]!.slice(c - 1, c + 8)}`).toBe(group));
+    for (const [i, [l, c, group]] of probes.entries()) expect(got[i + 1], `${l}:${c} ${POLICY.split('\n')[l - 1]!.slice(c - 1, c + 8)}`).toBe(group);
   });
 
   it.skipIf(!vim)('every keyword of the lexer, in the group of its role', () => {
     const words = KEYWORDS.map(keywordText);
     const got = probeVim(words.join('\n') + '\n', words.map((_, i) => [i + 1, 1]));
-    words.forEach((w, i) => expect(got[i + 1], w).toBe(vimGroup(roleOf(KEYWORDS[i]!))));
+    for (const [i, w] of words.entries()) expect(got[i + 1], w).toBe(vimGroup(roleOf(KEYWORDS[i]!)));
   });
 });
 

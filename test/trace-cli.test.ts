@@ -134,7 +134,7 @@ describe.skipIf(!privileged)('faultc trace on the running kernel', () => {
     const r = faultc(['trace', '--vma', '[heap]', '--', toucher, 'mixed', '256', '1']);
     expect(r.status).toBe(0);
     const total = /^faultc trace: (\d+) faults in [\d.]+ s \(\d+\/s\), (\d+) events$/m.exec(r.stderr)!;
-    const heap = Number(/^  \[heap\]: (\d+) faults$/m.exec(r.stderr)![1]);
+    const heap = Number(/^ {2}\[heap\]: (\d+) faults$/m.exec(r.stderr)![1]);
     expect(heap).toBeGreaterThanOrEqual(256);
     expect(heap).toBeLessThan(256 + 64); // the C library's own heap pages, not the mapping's 256
     // Every event is a [heap] fault: nothing else was sent up to be placed or dropped.

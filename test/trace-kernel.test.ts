@@ -214,12 +214,11 @@ describe.skipIf(!privileged)('trace engine on the running kernel', () => {
 
   test('a session detaches and re-attaches: no events while detached (the bench baseline)', async () => {
     const { TraceSession } = bpfNative();
-    const session = new TraceSession(await genericTraceObject(), 1 << 20);
+    const session = new TraceSession(await genericTraceObject(), 1 << 20, { mode: 0, flags: 0, wakeupBytes: 0 });
     const child = spawn(toucher, ['steps', '32', '3'], { stdio: ['pipe', 'pipe', 'inherit'] });
     const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
     let events = 0;
     try {
-      session.setConfig({ mode: 0, flags: 0, wakeupBytes: 0 });
       session.setRanges([{ start: 0n, end: 1n << 56n, base: 0n, region: 0 }]);
       session.addTarget(child.pid!);
       session.start((buf) => (events += decodeEvents(buf).length), 10);

@@ -1,5 +1,6 @@
 // The trace engine's pure parts: the emitter (deterministic, escapes nothing it
-// has not checked, same map structs as native/include/faultc_trace.h), the
+// has not checked), the program's constants (native/include/faultc_trace.h
+// against abi/trace.ts), the
 // argument and /proc/PID/maps parsers, the working-set recorder, and the
 // verifier-log reader. No root needed.
 import { execFileSync } from 'node:child_process';
@@ -8,8 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import { bpfIncludeFlags } from '../codegen/clang.js';
-import { emitGenericTraceBpf, emitTraceBpf } from '../codegen/trace-bpf.js';
-import { TRACE_FLAGS, TRACE_LIMITS, TRACE_MODES } from '../abi/trace.js';
+import { emitTraceBpf } from '../codegen/trace-bpf.js';
+import { TRACE_EVENT_BITS, TRACE_FLAGS, TRACE_LIMITS, TRACE_MODES, TRACE_NAME_RECORD, TRACE_TARGET } from '../abi/trace.js';
 import { parseRangeArg, parseSize } from '../runtime/trace/args.js';
 import { parseMaps, vmaOffset } from '../runtime/proc/maps.js';
 import { WorkingSetRecorder } from '../runtime/trace/record.js';
@@ -22,12 +23,6 @@ const root = join(import.meta.dirname, '..');
 const work = mkdtempSync(join(tmpdir(), 'faultc-trace-unit-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
-function structBody(text: string, name: string): string {
-  const m = new RegExp(`struct ${name} \\{[^}]*\\};`).exec(text);
-  if (!m) throw new Error(`struct ${name} not found`);
-  return m[0];
-}
-
 describe('emitTraceBpf', () => {
   const p = policy('guarded', [region(0, 'arena', { onMissing: [S.fill(0xa5)] }), region(1, 'guard', { onMissing: [S.notify(), S.sigbus()] })]);
 
@@ -37,8 +32,9 @@ describe('emitTraceBpf', () => {
     expect(a).toContain('#include "guarded.abi.h"');
     expect(a).toContain('#include "guarded.decide.h"');
     expect(a).toContain('#define FAULTC_TRACE_DECIDE faultc_decide_guarded');
-    expect(a).toContain('SEC("tp_btf/page_fault_user")');
-    expect(a).toContain('SEC("tp_btf/sched_process_fork")');
+    // The program is native/bpf/trace.bpf.c: the emitted file carries only the policy's part.
+    expect(a.trimEnd().endsWith('#include "trace.bpf.c"')).toBe(true);
+    expect(a).not.toContain('SEC(');
     expect(a).toContain(' *   region 1: guard');
   });
 
@@ -49,27 +45,43 @@ describe('emitTraceBpf', () => {
     expect(() => emitTraceBpf(bad, { base: 'ok' })).toThrow(/region name/);
   });
 
-  test('map structs agree with native/include/faultc_trace.h', () => {
-    const header = readFileSync(join(root, 'native', 'include', 'faultc_trace.h'), 'utf8');
-    const c = emitGenericTraceBpf();
-    const norm = (s: string) => s.replace(/FAULTC_TRACE_MAX_SOURCES|FAULTC_MAX_SOURCES/g, 'N').replace(/\s+/g, ' ');
-    for (const name of ['faultc_range', 'faultc_trace_config', 'faultc_file']) {
-      expect(norm(structBody(c, name))).toBe(norm(structBody(header, name)));
-    }
-    expect(header).toContain(`#define FAULTC_MAX_RANGES ${TRACE_LIMITS.maxRanges}`);
-    expect(header).toContain(`#define FAULTC_MAX_FILES ${TRACE_LIMITS.maxFiles}`);
-    expect(header).toContain(`#define FAULTC_MODE_NOTIFY ${TRACE_MODES.notify}`);
-    expect(header).toContain(`#define FAULTC_TF_FOLLOW ${TRACE_FLAGS.followForks}U`);
-    expect(header).toContain(`#define FAULTC_TF_KERNEL ${TRACE_FLAGS.kernelFaults}U`);
+  test('native/include/faultc_trace.h has the numbers of abi/trace.ts', () => {
+    const names: [string, number][] = [
+      ['FAULTC_MAX_RANGES', TRACE_LIMITS.maxRanges],
+      ['FAULTC_MAX_FILES', TRACE_LIMITS.maxFiles],
+      ['FAULTC_MAX_REGIONS', TRACE_LIMITS.maxRegions],
+      ['FAULTC_MAX_TARGETS', TRACE_LIMITS.maxTargets],
+      ['FAULTC_TRACE_RING_BYTES', TRACE_LIMITS.defaultRingBytes],
+      ['FAULTC_MODE_TRACE', TRACE_MODES.trace],
+      ['FAULTC_MODE_NOTIFY', TRACE_MODES.notify],
+      ['FAULTC_TF_PROT', TRACE_FLAGS.protFaults],
+      ['FAULTC_TF_FOLLOW', TRACE_FLAGS.followForks],
+      ['FAULTC_TF_KERNEL', TRACE_FLAGS.kernelFaults],
+      ['FAULTC_TARGET_TRACED', TRACE_TARGET.traced],
+      ['FAULTC_TARGET_AT_EXEC', TRACE_TARGET.atExec],
+      ['FAULTC_EV_WRITE', TRACE_EVENT_BITS.write],
+      ['FAULTC_EV_KERNEL_MODE', TRACE_EVENT_BITS.kernelMode],
+      ['FAULTC_NAME_RECORD', TRACE_NAME_RECORD],
+    ];
+    const src = join(work, 'trace-consts.c');
+    const lines = ['#include <stdio.h>', '#include "faultc_trace.h"', 'int main(void)', '{'];
+    for (const [n] of names) lines.push(`\tprintf("%llu\\n", (unsigned long long)(${n}));`);
+    writeFileSync(src, [...lines, '\treturn 0;', '}', ''].join('\n'));
+    execFileSync('cc', ['-Wall', '-Werror', '-I', join(root, 'native', 'include'), '-o', join(work, 'trace-consts'), src]);
+    const got = execFileSync(join(work, 'trace-consts'), { encoding: 'utf8' }).trim().split('\n').map(Number);
+    expect(Object.fromEntries(names.map(([n], i) => [n, got[i]]))).toEqual(Object.fromEntries(names));
   });
 
-  test('the policy-free program compiles with clang -target bpf', () => {
-    const src = join(work, 'generic.trace.bpf.c');
-    writeFileSync(src, emitGenericTraceBpf());
-    execFileSync('clang', ['-O2', '-g', '-target', 'bpf', ...bpfIncludeFlags(), '-c', src, '-o', join(work, 'generic.o')]);
-    const sections = execFileSync('llvm-objdump', ['-h', join(work, 'generic.o')], { encoding: 'utf8' });
+  test('the policy-free program (native/bpf/trace.bpf.c) compiles with clang -target bpf', () => {
+    const src = join(root, 'native', 'bpf', 'trace.bpf.c');
+    const obj = join(work, 'generic.o');
+    execFileSync('clang', ['-O2', '-g', '-target', 'bpf', '-Wall', '-Werror', ...bpfIncludeFlags(), '-idirafter', join(root, 'native', 'include'), '-c', src, '-o', obj]);
+    const sections = execFileSync('llvm-objdump', ['-h', obj], { encoding: 'utf8' });
     expect(sections).toContain('tp_btf/page_fault_user');
     expect(sections).toContain('tp_btf/page_fault_kernel');
+    // Load-time configuration is read-only data, the live counts a mapped data section.
+    expect(sections).toContain('.rodata.config');
+    expect(sections).toContain('.data.live');
     expect(sections).toContain('.BTF.ext');
   });
 });

@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { loadPolicy, type FaultEvent } from '../runtime/index.js';
+import { loadPolicy, type FaultEvent, type RegionStats } from '../runtime/index.js';
 import { touchAnonymous } from '../runtime/engines/uffd.js';
 import { closeWithFaultsPending, countEntries, examplesDir, repoRoot, skipReason, tempDir } from './helpers/uffd.js';
 
@@ -24,7 +24,7 @@ describe.skipIf(skip)('uffd engine: lifecycle', () => {
   test('notify events: one per fault, with names, page, thread and pages resolved', async () => {
     const policy = await loadPolicy(join(examplesDir, 'snapshot-restore.pfp'), { engine: 'uffd', cacheDir });
     const events: FaultEvent[] = [];
-    let stats;
+    let stats: RegionStats | undefined;
     const heap = policy.region('heap');
     try {
       heap.on('fault', (e) => events.push(e));
@@ -37,7 +37,7 @@ describe.skipIf(skip)('uffd engine: lifecycle', () => {
     } finally {
       await policy.close();
     }
-    expect(stats.faults).toBe(64); // 1024 pages, 16 per fault
+    expect(stats?.faults).toBe(64); // 1024 pages, 16 per fault
     expect(events).toHaveLength(64);
     expect(events.reduce((n, e) => n + e.pages, 0)).toBe(1024);
     // Two handler threads may queue their events out of order: sort by page.

@@ -24,7 +24,7 @@ function kernelSource(): string {
 describe('kernel patches', () => {
   it('are a series', () => {
     expect(patches.length).toBeGreaterThanOrEqual(3);
-    patches.forEach((p, i) => expect(p.startsWith(String(i + 1).padStart(4, '0') + '-')).toBe(true));
+    for (const [i, p] of patches.entries()) expect(p.startsWith(String(i + 1).padStart(4, '0') + '-')).toBe(true);
   });
 
   it('are numbered as one series under a cover letter, subjects in subsystem style', () => {

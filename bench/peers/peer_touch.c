@@ -71,7 +71,9 @@ static int raw_copy(struct raw_handler *h, uint64_t addr)
 {
 	uint64_t start = addr & ~(uint64_t)(PAGE - 1);
 	struct uffdio_copy copy = {
-		.dst = start, .src = (uint64_t)(uintptr_t)h->page, .len = PAGE,
+		.dst = start,
+		.src = (uint64_t)(uintptr_t)h->page,
+		.len = PAGE,
 	};
 
 	if (pread(h->file, h->page, PAGE, start - (uint64_t)(uintptr_t)h->base) < 0)

@@ -51,20 +51,24 @@
 #define MAX_RECORDS (16ul << 20)
 #define EVENT_RING 64
 
-enum rec_state { REC_UNUSED, REC_LIVE, REC_FREED };
+enum rec_state {
+	REC_UNUSED,
+	REC_LIVE,
+	REC_FREED,
+};
 
 /* One allocation, live or in quarantine. */
 struct rec {
-	uint64_t user;		/* the pointer malloc returned */
-	uint64_t size;		/* bytes asked for */
-	uint64_t first;		/* first page of the span (guard included) */
-	uint32_t pages;		/* pages of the span (guard included) */
+	uint64_t user; /* the pointer malloc returned */
+	uint64_t size; /* bytes asked for */
+	uint64_t first; /* first page of the span (guard included) */
+	uint32_t pages; /* pages of the span (guard included) */
 	uint32_t state;
 	uint32_t alloc_tid, free_tid;
 	uint8_t n_alloc, n_free;
 	void *alloc_bt[MAX_FRAMES];
 	void *free_bt[FREE_FRAMES];
-	uint32_t next_free;	/* free list of records */
+	uint32_t next_free; /* free list of records */
 };
 
 struct bad_event {
@@ -74,25 +78,25 @@ struct bad_event {
 };
 
 static struct {
-	_Atomic int state;	/* 0 not started, 1 starting, 2 ready, 3 failed */
+	_Atomic int state; /* 0 not started, 1 starting, 2 ready, 3 failed */
 	struct faultc_policy *policy;
 	struct faultc_region *heap;
-	int guards;		/* set id */
+	int guards; /* set id */
 	int uffd;
 	uint8_t *base;
 	uint64_t pages;
 	bool underflow, keep_going, zeroed;
 	unsigned align, frames, eager_pages;
 	pid_t pid;
-	bool forked_child;	/* fork()ed and not yet re-opened */
+	bool forked_child; /* fork()ed and not yet re-opened */
 
 	pthread_mutex_t lock;
-	uint64_t bump;		/* next page to try, round the region */
-	uint64_t *live;		/* bit per page: part of a live span */
-	uint32_t *owner;	/* rec id + 1 at a span's first and guard page */
+	uint64_t bump; /* next page to try, round the region */
+	uint64_t *live; /* bit per page: part of a live span */
+	uint32_t *owner; /* rec id + 1 at a span's first and guard page */
 	struct rec *recs;
-	uint32_t nr_recs, free_rec;	/* free_rec: id + 1 of the free list head */
-	const uint8_t *zeros;	/* eager_pages pages of zeros */
+	uint32_t nr_recs, free_rec; /* free_rec: id + 1 of the free list head */
+	const uint8_t *zeros; /* eager_pages pages of zeros */
 
 	_Atomic uint64_t bad_touches, bad_frees;
 	struct bad_event events[EVENT_RING];
@@ -364,7 +368,7 @@ static int64_t find_span(uint64_t n)
 		uint64_t i = (g.bump + tried) % g.pages;
 
 		if (i == 0)
-			run = 0;	/* spans do not wrap */
+			run = 0; /* spans do not wrap */
 		if (run == 0)
 			start = i;
 		/* A whole free word at once. */
@@ -465,7 +469,7 @@ static void reopen_in_child(void);
 static bool ready(void)
 {
 	if (in_guard)
-		return false;	/* inside libfaultc or the unwinder */
+		return false; /* inside libfaultc or the unwinder */
 	int s = atomic_load_explicit(&g.state, memory_order_acquire);
 
 	if (s == 2) {
@@ -537,8 +541,12 @@ static __attribute__((noinline)) void *guard_alloc(size_t size, size_t align)
 	struct rec *r = &g.recs[id];
 
 	*r = (struct rec){
-		.user = user, .size = asked, .first = first, .pages = (uint32_t)(data + 1),
-		.state = REC_LIVE, .alloc_tid = (uint32_t)gettid_(),
+		.user = user,
+		.size = asked,
+		.first = first,
+		.pages = (uint32_t)(data + 1),
+		.state = REC_LIVE,
+		.alloc_tid = (uint32_t)gettid_(),
 	};
 	/* The allocator's own frames are dropped when printed. */
 	for (int i = 0; i < nf && r->n_alloc < MAX_FRAMES; i++)
@@ -650,7 +658,7 @@ static void on_sigbus(int sig, siginfo_t *si, void *uc)
 	}
 	uint64_t page = (uint64_t)(addr - g.base) / PAGE;
 	const char *access = access_of((uintptr_t)addr / PAGE);
-	struct rec *r = rec_of_page(page);	/* no lock: the tables are only added to */
+	struct rec *r = rec_of_page(page); /* no lock: the tables are only added to */
 	const char *kind = "wild-heap-access";
 	char where[160] = "outside every allocation";
 
@@ -721,7 +729,7 @@ static __attribute__((noinline)) void guard_free(void *p)
 	struct rec *r = live_rec(p, "invalid-free (inside an allocation)");
 
 	if (!r)
-		return;	/* reported, unlocked */
+		return; /* reported, unlocked */
 	r->state = REC_FREED;
 	r->free_tid = (uint32_t)gettid_();
 	r->n_free = 0;
@@ -747,8 +755,7 @@ static size_t usable(void *p)
 	size_t n = 0;
 
 	if (r && r->state == REC_LIVE)
-		n = g.underflow ? r->size : (size_t)(g.base + (r->first + r->pages - 1) * PAGE -
-						     (uint8_t *)p);
+		n = g.underflow ? r->size : (size_t)(g.base + (r->first + r->pages - 1) * PAGE - (uint8_t *)p);
 	pthread_mutex_unlock(&g.lock);
 	return n;
 }
@@ -882,7 +889,7 @@ EXPORT void *realloc(void *p, size_t size)
 		struct rec *r = live_rec(p, "invalid-realloc (inside an allocation)");
 
 		if (!r)
-			return NULL;	/* reported, unlocked */
+			return NULL; /* reported, unlocked */
 		old = r->size;
 		pthread_mutex_unlock(&g.lock);
 	} else {

@@ -19,10 +19,13 @@ struct bpf_object;
 
 /* Options applied between open and load; zero-initialise. */
 struct faultc_bpf_load_opts {
-	int prog_type;		/* > 0: force this BPF_PROG_TYPE_* on every program */
+	int prog_type; /* > 0: force this BPF_PROG_TYPE_* on every program */
 	int expected_attach_type; /* with prog_type: > 0 forces it too */
 	const char *ringbuf_map; /* map whose max_entries is set to ringbuf_bytes */
-	__u32 ringbuf_bytes;	/* power of two, >= page size; 0 keeps the object's */
+	__u32 ringbuf_bytes; /* power of two, >= page size; 0 keeps the object's */
+	const char *rodata_map; /* internal map (".rodata.<x>") set to rodata before load */
+	const void *rodata;
+	size_t rodata_size; /* must equal the section's size */
 };
 
 /*
@@ -44,23 +47,22 @@ struct faultc_trace;
 /* A batch of raw struct faultc_event records, called on the poll thread. */
 typedef void (*faultc_trace_event_fn)(void *ctx, const void *data, size_t size);
 
-int faultc_trace_open(const char *path, __u32 ringbuf_bytes, char *log, size_t log_sz,
-		      struct faultc_trace **out);
+/* Loads the trace program at path with cfg as its load-time configuration (faultc_cfg). */
+int faultc_trace_open(const char *path, __u32 ringbuf_bytes, const struct faultc_trace_config *cfg,
+		      char *log, size_t log_sz, struct faultc_trace **out);
 /* Attaches the fault and fork tracepoints. */
 int faultc_trace_attach(struct faultc_trace *t);
 /* Detaches them (the maps and the ring buffer stay); attach again at will. */
 int faultc_trace_detach(struct faultc_trace *t);
-/* state: 1 traced now, 2 traced from its next exec (codegen/trace-bpf.ts TRACE_TARGET). */
+/* state: FAULTC_TARGET_TRACED now, or FAULTC_TARGET_AT_EXEC from its next exec. */
 int faultc_trace_add_target(struct faultc_trace *t, __u32 tgid, __u8 state);
 int faultc_trace_remove_target(struct faultc_trace *t, __u32 tgid);
 /* Removes targets whose process has exited; returns how many, or -errno. */
 int faultc_trace_prune_targets(struct faultc_trace *t);
-/* Replaces the live ranges (n <= FAULTC_MAX_RANGES); also sets config.nr_ranges. */
+/* Replaces the live ranges (n <= FAULTC_MAX_RANGES) and publishes their count. */
 int faultc_trace_set_ranges(struct faultc_trace *t, const struct faultc_range *r, __u32 n);
-/* Replaces the live file filters (n <= FAULTC_MAX_FILES); also sets config.nr_files. */
+/* Replaces the live file filters (n <= FAULTC_MAX_FILES) and publishes their count. */
 int faultc_trace_set_files(struct faultc_trace *t, const struct faultc_file *f, __u32 n);
-/* Writes the config; its nr_ranges and nr_files are replaced by the live counts. */
-int faultc_trace_set_config(struct faultc_trace *t, const struct faultc_trace_config *cfg);
 /* Waits up to timeout_ms for events and hands each to fn; returns events seen or -errno. */
 int faultc_trace_poll(struct faultc_trace *t, int timeout_ms, faultc_trace_event_fn fn, void *ctx);
 /* Faults per region summed over CPUs, for regions [0, n). */

@@ -13,9 +13,9 @@
 #include <stdint.h>
 
 struct fc_cpu_latency {
-	int fd;			/* -1: no request can be made (not root) */
+	int fd; /* -1: no request can be made (not root) */
 	_Atomic bool held;
-	_Atomic uint64_t last_use_ns;	/* the last fault seen while held */
+	_Atomic uint64_t last_use_ns; /* the last fault seen while held */
 };
 
 /* Opens the request without constraining anything; false if not permitted. */

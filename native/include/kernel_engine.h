@@ -29,13 +29,13 @@ struct fk_engine;
 int fk_hook_version(void);
 
 struct fk_engine_opts {
-	const char *object_path;	/* <policy>.fault.bpf.o */
+	const char *object_path; /* <policy>.fault.bpf.o */
 	/* <policy>.decide.so: needed by regions with FK_REGION_WRITES or FK_REGION_DEFER */
 	const char *decide_path;
 	unsigned nr_sources;
 	const char *source_paths[FAULTC_MAX_SOURCES];
-	uint32_t nr_regions;		/* regions in the policy */
-	uint32_t ringbuf_bytes;		/* 0: the object's own size */
+	uint32_t nr_regions; /* regions in the policy */
+	uint32_t ringbuf_bytes; /* 0: the object's own size */
 	/* http sources: the uffd engine's per-read deadline and handler threads (0: its defaults) */
 	unsigned http_deadline_ms;
 	unsigned nr_threads;
@@ -69,7 +69,7 @@ struct fk_engine *fk_engine_open(const struct fk_engine_opts *opts, char *err,
  * or defer (a default decision would read the file there).
  */
 #define FK_REGION_MAP_SOURCE(i) (4u | ((uint32_t)(i) << 8))
-#define FK_REGION_MAPS_SOURCE(flags) (((flags) & 4u) != 0)
+#define FK_REGION_MAPS_SOURCE(flags) ((4u & (flags)) != 0)
 #define FK_REGION_SOURCE(flags) ((flags) >> 8)
 
 /*
@@ -116,11 +116,11 @@ int fk_engine_set_test(struct fk_engine *e, uint32_t policy_region, int set, uin
 
 /* What the uffd engine watching a region saw of its `on write` rules. */
 struct fk_write_stats {
-	uint64_t write_faults;	/* first writes handled */
-	uint64_t sigbus;	/* writes refused with SIGBUS, failed fetches and defers */
-	uint64_t errors;	/* decisions carrying an error, failed fetches and defers */
-	uint64_t copy;		/* faults copied from an http source in user space */
-	uint64_t prefetch;	/* their prefetched neighbours */
+	uint64_t write_faults; /* first writes handled */
+	uint64_t sigbus; /* writes refused with SIGBUS, failed fetches and defers */
+	uint64_t errors; /* decisions carrying an error, failed fetches and defers */
+	uint64_t copy; /* faults copied from an http source in user space */
+	uint64_t prefetch; /* their prefetched neighbours */
 };
 
 /* All zero for a region nothing watches. Returns 0. */

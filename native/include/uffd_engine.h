@@ -39,9 +39,9 @@ struct fc_engine_opts {
 	const char *decide_path;
 	unsigned nr_sources;
 	const char *source_paths[FAULTC_MAX_SOURCES];
-	unsigned nr_threads;	/* 0: one per online CPU */
-	unsigned flags;		/* enum fc_open_flags */
-	unsigned http_deadline_ms;	/* http sources: per read, retries included; 0: 5 s */
+	unsigned nr_threads; /* 0: one per online CPU */
+	unsigned flags; /* enum fc_open_flags */
+	unsigned http_deadline_ms; /* http sources: per read, retries included; 0: 5 s */
 	/* Called from a handler thread when the event queue stops being empty;
 	 * the consumer then drains with fc_engine_drain_events(). */
 	void (*on_events)(void *ctx);
@@ -49,16 +49,16 @@ struct fc_engine_opts {
 };
 
 struct fc_region_stats {
-	uint64_t faults;	/* fault messages for the region, missing and write */
+	uint64_t faults; /* fault messages for the region, missing and write */
 	uint64_t zero;
 	uint64_t fill;
 	uint64_t copy;
-	uint64_t prefetch;	/* neighbour pages resolved by prefetch */
+	uint64_t prefetch; /* neighbour pages resolved by prefetch */
 	uint64_t sigbus;
 	uint64_t deferred;
 	uint64_t errors;
-	uint64_t write_faults;	/* write-protect faults (on write) */
-	uint64_t raced;		/* pages found already present (EEXIST): resolved by another thread first */
+	uint64_t write_faults; /* write-protect faults (on write) */
+	uint64_t raced; /* pages found already present (EEXIST): resolved by another thread first */
 };
 
 /* Returns NULL with *err_no (positive errno) and a message in err on failure. */
@@ -81,8 +81,8 @@ int fc_engine_add_region(struct fc_engine *e, uint32_t policy_region,
 
 /* What fc_engine_watch_region() hands to the engine's handlers. */
 enum {
-	FC_WATCH_MISSING = 1u << 0,	/* missing pages (UFFDIO_REGISTER_MODE_MISSING) */
-	FC_WATCH_WRITES = 1u << 1,	/* first writes (UFFDIO_REGISTER_MODE_WP): `on write` rules */
+	FC_WATCH_MISSING = 1u << 0, /* missing pages (UFFDIO_REGISTER_MODE_MISSING) */
+	FC_WATCH_WRITES = 1u << 1, /* first writes (UFFDIO_REGISTER_MODE_WP): `on write` rules */
 };
 
 /*
@@ -136,17 +136,17 @@ void fc_engine_stop(struct fc_engine *e);
  */
 struct fc_defer_request {
 	uint64_t id;
-	uint64_t offset;	/* in the region */
+	uint64_t offset; /* in the region */
 	uint64_t address;
-	uint32_t region;	/* policy region index */
+	uint32_t region; /* policy region index */
 	uint32_t tid;
 	uint32_t write;
 };
 enum fc_defer_answer {
-	FC_DEFER_PAGE = 0,	/* these bytes (the rest of the page zero) */
+	FC_DEFER_PAGE = 0, /* these bytes (the rest of the page zero) */
 	FC_DEFER_ZERO = 1,
-	FC_DEFER_SIGBUS = 2,	/* the handler's choice: no error */
-	FC_DEFER_FAILED = 3,	/* the handler failed: SIGBUS, FAULTC_ERR_DEFER_FAILED */
+	FC_DEFER_SIGBUS = 2, /* the handler's choice: no error */
+	FC_DEFER_FAILED = 3, /* the handler failed: SIGBUS, FAULTC_ERR_DEFER_FAILED */
 };
 typedef int (*fc_defer_notify_fn)(void *ctx);
 void fc_engine_set_defer(struct fc_engine *e, fc_defer_notify_fn notify, void *ctx,

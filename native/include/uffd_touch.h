@@ -10,8 +10,8 @@
 #include <stdint.h>
 
 struct fc_touch_result {
-	uint64_t ns;	/* from the start barrier to the last thread's end */
-	uint64_t sum;	/* sum of the bytes read (reads cannot be optimised away) */
+	uint64_t ns; /* from the start barrier to the last thread's end */
+	uint64_t sum; /* sum of the bytes read (reads cannot be optimised away) */
 };
 
 /*

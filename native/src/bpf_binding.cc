@@ -74,6 +74,50 @@ void AppendEvent(void *ctx, const void *data, size_t size)
 	batch->bytes.insert(batch->bytes.end(), p, p + size);
 }
 
+bool GetU64(Napi::Object o, const char *key, uint64_t *out)
+{
+	return faultc_binding::ToU64(o.Get(key), out);
+}
+
+// { mode, flags, wakeupBytes, sourceSizes?: bigint[], heapRegion?, stackRegion? }; false after throwing.
+bool ParseConfig(Napi::Env env, Napi::Object o, struct faultc_trace_config *cfg)
+{
+	uint64_t mode = 0, flags = 0, wake = 0, heap = 0, stack = 0;
+
+	memset(cfg, 0, sizeof(*cfg));
+	if (!GetU64(o, "mode", &mode) || !GetU64(o, "flags", &flags) || !GetU64(o, "wakeupBytes", &wake)) {
+		Napi::TypeError::New(env, "config needs mode, flags, wakeupBytes").ThrowAsJavaScriptException();
+		return false;
+	}
+	if (o.Has("heapRegion") && !GetU64(o, "heapRegion", &heap))
+		heap = UINT64_MAX;
+	if (o.Has("stackRegion") && !GetU64(o, "stackRegion", &stack))
+		stack = UINT64_MAX;
+	if (heap > FAULTC_MAX_REGIONS || stack > FAULTC_MAX_REGIONS) {
+		Napi::RangeError::New(env, "heapRegion/stackRegion: region + 1, at most 1024").ThrowAsJavaScriptException();
+		return false;
+	}
+	cfg->heap_region = (uint32_t)heap;
+	cfg->stack_region = (uint32_t)stack;
+	cfg->mode = (uint32_t)mode;
+	cfg->flags = (uint32_t)flags;
+	cfg->wakeup_bytes = wake;
+	Napi::Value sizes = o.Get("sourceSizes");
+	if (!sizes.IsArray())
+		return true;
+	Napi::Array a = sizes.As<Napi::Array>();
+	for (uint32_t i = 0; i < a.Length() && i < FAULTC_TRACE_MAX_SOURCES; i++) {
+		uint64_t size;
+
+		if (!faultc_binding::ToU64(a.Get(i), &size)) {
+			Napi::TypeError::New(env, "sourceSizes must be integers").ThrowAsJavaScriptException();
+			return false;
+		}
+		cfg->source_size[i] = size;
+	}
+	return true;
+}
+
 class TraceSession : public Napi::ObjectWrap<TraceSession> {
 public:
 	static Napi::Function Define(Napi::Env env)
@@ -84,7 +128,6 @@ public:
 			InstanceMethod("addTarget", &TraceSession::AddTarget),
 			InstanceMethod("removeTarget", &TraceSession::RemoveTarget),
 			InstanceMethod("setRanges", &TraceSession::SetRanges),
-			InstanceMethod("setConfig", &TraceSession::SetConfig),
 			InstanceMethod("setFiles", &TraceSession::SetFiles),
 			InstanceMethod("start", &TraceSession::Start),
 			InstanceMethod("stop", &TraceSession::Stop),
@@ -94,18 +137,21 @@ public:
 		});
 	}
 
-	// new TraceSession(path, ringBytes)
+	// new TraceSession(path, ringBytes, config): config is the program's load-time configuration.
 	TraceSession(const Napi::CallbackInfo &info) : Napi::ObjectWrap<TraceSession>(info)
 	{
 		Napi::Env env = info.Env();
-		if (info.Length() < 2 || !info[0].IsString() || !info[1].IsNumber()) {
-			Napi::TypeError::New(env, "new TraceSession(path: string, ringBytes: number)").ThrowAsJavaScriptException();
+		if (info.Length() < 3 || !info[0].IsString() || !info[1].IsNumber() || !info[2].IsObject()) {
+			Napi::TypeError::New(env, "new TraceSession(path: string, ringBytes: number, config: object)").ThrowAsJavaScriptException();
 			return;
 		}
 		std::string path = info[0].As<Napi::String>();
 		uint32_t ring = info[1].As<Napi::Number>().Uint32Value();
+		struct faultc_trace_config cfg;
+		if (!ParseConfig(env, info[2].As<Napi::Object>(), &cfg))
+			return;
 		std::vector<char> log(kLogSize, '\0');
-		int err = faultc_trace_open(path.c_str(), ring, log.data(), log.size(), &trace_);
+		int err = faultc_trace_open(path.c_str(), ring, &cfg, log.data(), log.size(), &trace_);
 		if (err) {
 			trace_ = nullptr;
 			ErrnoError(env, "loading the trace program", err, log.data()).ThrowAsJavaScriptException();
@@ -182,11 +228,6 @@ private:
 	Napi::Value AddTarget(const Napi::CallbackInfo &info) { return Target(info, true); }
 	Napi::Value RemoveTarget(const Napi::CallbackInfo &info) { return Target(info, false); }
 
-	static bool GetU64(Napi::Object o, const char *key, uint64_t *out)
-	{
-		return faultc_binding::ToU64(o.Get(key), out);
-	}
-
 	// setRanges([{ start: bigint, end: bigint, base: bigint, region: number }])
 	Napi::Value SetRanges(const Napi::CallbackInfo &info)
 	{
@@ -253,58 +294,6 @@ private:
 		int err = faultc_trace_set_files(trace_, files.data(), (uint32_t)files.size());
 		if (err)
 			ErrnoError(env, "updating faultc_files", err).ThrowAsJavaScriptException();
-		return env.Undefined();
-	}
-
-	// setConfig({ mode, flags, wakeupBytes, sourceSizes: bigint[], heapRegion?, stackRegion? })
-	Napi::Value SetConfig(const Napi::CallbackInfo &info)
-	{
-		Napi::Env env = info.Env();
-		if (!Live(env))
-			return env.Undefined();
-		if (info.Length() < 1 || !info[0].IsObject()) {
-			Napi::TypeError::New(env, "setConfig(config: object)").ThrowAsJavaScriptException();
-			return env.Undefined();
-		}
-		Napi::Object o = info[0].As<Napi::Object>();
-		struct faultc_trace_config cfg;
-		uint64_t mode = 0, flags = 0, wake = 0;
-		memset(&cfg, 0, sizeof(cfg));
-		if (!GetU64(o, "mode", &mode) || !GetU64(o, "flags", &flags) || !GetU64(o, "wakeupBytes", &wake)) {
-			Napi::TypeError::New(env, "config needs mode, flags, wakeupBytes").ThrowAsJavaScriptException();
-			return env.Undefined();
-		}
-		uint64_t heap = 0, stack = 0;
-		if (o.Has("heapRegion") && !GetU64(o, "heapRegion", &heap))
-			heap = UINT64_MAX;
-		if (o.Has("stackRegion") && !GetU64(o, "stackRegion", &stack))
-			stack = UINT64_MAX;
-		if (heap > FAULTC_MAX_REGIONS || stack > FAULTC_MAX_REGIONS) {
-			Napi::RangeError::New(env, "heapRegion/stackRegion: region + 1, at most 1024").ThrowAsJavaScriptException();
-			return env.Undefined();
-		}
-		cfg.heap_region = (uint32_t)heap;
-		cfg.stack_region = (uint32_t)stack;
-		cfg.mode = (uint32_t)mode;
-		cfg.flags = (uint32_t)flags;
-		cfg.wakeup_bytes = wake;
-		Napi::Value sizes = o.Get("sourceSizes");
-		if (sizes.IsArray()) {
-			Napi::Array a = sizes.As<Napi::Array>();
-			for (uint32_t i = 0; i < a.Length() && i < FAULTC_TRACE_MAX_SOURCES; i++) {
-				Napi::Object holder = Napi::Object::New(env);
-				holder.Set("v", a.Get(i));
-				uint64_t size;
-				if (!GetU64(holder, "v", &size)) {
-					Napi::TypeError::New(env, "sourceSizes must be integers").ThrowAsJavaScriptException();
-					return env.Undefined();
-				}
-				cfg.source_size[i] = size;
-			}
-		}
-		int err = faultc_trace_set_config(trace_, &cfg);
-		if (err)
-			ErrnoError(env, "updating faultc_config", err).ThrowAsJavaScriptException();
 		return env.Undefined();
 	}
 

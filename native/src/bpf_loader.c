@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * BPF object loading with the verifier's log kept, and the trace engine's
- * session: tracepoint links, the target/range/config maps, the ring buffer
- * and the per-CPU counters. libbpf 1.1 API only.
+ * session: tracepoint links, the load-time configuration, the target, range
+ * and file maps, the ring buffer and the per-CPU counters. libbpf 1.1 API only.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -118,6 +118,15 @@ int faultc_bpf_load_opts(const char *path, const struct faultc_bpf_load_opts *op
 		}
 		i++;
 	}
+	if (opts && opts->rodata_map) {
+		struct bpf_map *map = bpf_object__find_map_by_name(obj, opts->rodata_map);
+
+		err = map ? bpf_map__set_initial_value(map, opts->rodata, opts->rodata_size) : -ENOENT;
+		if (err) {
+			log_append(log, log_sz, "the object has no load-time configuration of this size\n");
+			goto close;
+		}
+	}
 	if (opts && opts->ringbuf_map && opts->ringbuf_bytes) {
 		struct bpf_map *map = bpf_object__find_map_by_name(obj, opts->ringbuf_map);
 
@@ -182,11 +191,12 @@ struct faultc_trace {
 	struct bpf_object *obj;
 	struct bpf_link *links[8];
 	int nlinks;
-	int targets_fd, ranges_fd, files_fd, config_fd, counts_fd, lost_fd, events_fd;
+	int targets_fd, ranges_fd, files_fd, counts_fd, lost_fd, events_fd;
+	/* The program's .data.live and what was last published there. */
+	int live_fd;
+	struct faultc_trace_live live;
 	struct ring_buffer *rb;
 	int ncpus;
-	__u32 nr_ranges;
-	__u32 nr_files;
 	faultc_trace_event_fn fn;
 	void *fn_ctx;
 	int seen;
@@ -209,12 +219,25 @@ static int on_sample(void *ctx, void *data, size_t size)
 	return 0;
 }
 
-int faultc_trace_open(const char *path, __u32 ringbuf_bytes, char *log, size_t log_sz,
-		      struct faultc_trace **out)
+/* The fd of the program's .data.live section, or -ENOENT when it has none of that size. */
+static int live_fd(struct bpf_object *obj)
+{
+	struct bpf_map *map = bpf_object__find_map_by_name(obj, ".data.live");
+
+	if (!map || bpf_map__value_size(map) != sizeof(struct faultc_trace_live))
+		return -ENOENT;
+	return bpf_map__fd(map);
+}
+
+int faultc_trace_open(const char *path, __u32 ringbuf_bytes, const struct faultc_trace_config *cfg,
+		      char *log, size_t log_sz, struct faultc_trace **out)
 {
 	struct faultc_bpf_load_opts opts = {
 		.ringbuf_map = "faultc_events",
 		.ringbuf_bytes = ringbuf_bytes,
+		.rodata_map = ".rodata.config",
+		.rodata = cfg,
+		.rodata_size = sizeof(*cfg),
 	};
 	struct faultc_trace *t;
 	int err;
@@ -229,11 +252,11 @@ int faultc_trace_open(const char *path, __u32 ringbuf_bytes, char *log, size_t l
 	t->targets_fd = map_fd(t->obj, "faultc_targets");
 	t->ranges_fd = map_fd(t->obj, "faultc_ranges");
 	t->files_fd = map_fd(t->obj, "faultc_files");
-	t->config_fd = map_fd(t->obj, "faultc_config");
 	t->counts_fd = map_fd(t->obj, "faultc_counts");
 	t->lost_fd = map_fd(t->obj, "faultc_lost");
 	t->events_fd = map_fd(t->obj, "faultc_events");
-	if (t->targets_fd < 0 || t->ranges_fd < 0 || t->files_fd < 0 || t->config_fd < 0 || t->counts_fd < 0 ||
+	t->live_fd = live_fd(t->obj);
+	if (t->targets_fd < 0 || t->ranges_fd < 0 || t->files_fd < 0 || t->live_fd < 0 || t->counts_fd < 0 ||
 	    t->lost_fd < 0 || t->events_fd < 0) {
 		log_append(log, log_sz, "object lacks one of the faultc_* trace maps\n");
 		err = -ENOENT;
@@ -320,84 +343,51 @@ int faultc_trace_remove_target(struct faultc_trace *t, __u32 tgid)
 	return 0;
 }
 
-static int read_config(struct faultc_trace *t, struct faultc_trace_config *cfg)
+static int write_live(struct faultc_trace *t)
 {
 	__u32 zero = 0;
 
-	return bpf_map_lookup_elem(t->config_fd, &zero, cfg) ? -errno : 0;
+	return bpf_map_update_elem(t->live_fd, &zero, &t->live, BPF_ANY) ? -errno : 0;
 }
 
-static int write_config(struct faultc_trace *t, const struct faultc_trace_config *cfg)
+/*
+ * Rewrites the first n entries of an array map the program reads up to the
+ * live count *count: the count drops to 0 first so the program never reads
+ * an entry being rewritten, then the entries are written, then n is published.
+ */
+static int publish(struct faultc_trace *t, int fd, __u32 *count, const void *entries, size_t size,
+		   __u32 n)
 {
-	__u32 zero = 0;
+	const char *e = entries;
+	__u32 i;
+	int err;
 
-	return bpf_map_update_elem(t->config_fd, &zero, cfg, BPF_ANY) ? -errno : 0;
+	if (*count > 0) {
+		*count = 0;
+		err = write_live(t);
+		if (err)
+			return err;
+	}
+	for (i = 0; i < n; i++) {
+		if (bpf_map_update_elem(fd, &i, e + i * size, BPF_ANY))
+			return -errno;
+	}
+	*count = n;
+	return write_live(t);
 }
 
 int faultc_trace_set_ranges(struct faultc_trace *t, const struct faultc_range *r, __u32 n)
 {
-	struct faultc_trace_config cfg;
-	__u32 i;
-	int err;
-
 	if (n > FAULTC_MAX_RANGES)
 		return -E2BIG;
-	err = read_config(t, &cfg);
-	if (err)
-		return err;
-	/*
-	 * Shrink the live count first so the program never reads a range
-	 * being rewritten; then write the entries, then publish the count.
-	 */
-	if (cfg.nr_ranges > 0) {
-		cfg.nr_ranges = 0;
-		err = write_config(t, &cfg);
-		if (err)
-			return err;
-	}
-	for (i = 0; i < n; i++) {
-		if (bpf_map_update_elem(t->ranges_fd, &i, &r[i], BPF_ANY))
-			return -errno;
-	}
-	t->nr_ranges = n;
-	cfg.nr_ranges = n;
-	return write_config(t, &cfg);
+	return publish(t, t->ranges_fd, &t->live.nr_ranges, r, sizeof(*r), n);
 }
 
 int faultc_trace_set_files(struct faultc_trace *t, const struct faultc_file *f, __u32 n)
 {
-	struct faultc_trace_config cfg;
-	__u32 i;
-	int err;
-
 	if (n > FAULTC_MAX_FILES)
 		return -E2BIG;
-	err = read_config(t, &cfg);
-	if (err)
-		return err;
-	/* As for ranges: unpublish, rewrite, publish. */
-	if (cfg.nr_files > 0) {
-		cfg.nr_files = 0;
-		err = write_config(t, &cfg);
-		if (err)
-			return err;
-	}
-	for (i = 0; i < n; i++) {
-		if (bpf_map_update_elem(t->files_fd, &i, &f[i], BPF_ANY))
-			return -errno;
-	}
-	t->nr_files = n;
-	cfg.nr_files = n;
-	return write_config(t, &cfg);
-}
-
-int faultc_trace_set_config(struct faultc_trace *t, const struct faultc_trace_config *in)
-{
-	struct faultc_trace_config cfg = *in;
-
-	cfg.nr_ranges = t->nr_ranges;
-	cfg.nr_files = t->nr_files;
-	return write_config(t, &cfg);
+	return publish(t, t->files_fd, &t->live.nr_files, f, sizeof(*f), n);
 }
 
 int faultc_trace_poll(struct faultc_trace *t, int timeout_ms, faultc_trace_event_fn fn, void *ctx)

@@ -62,8 +62,8 @@ struct fk_region {
 	void *addr;
 	uint64_t size;
 	uint32_t index;
-	int watch;	/* slot in the engine's uffd engine, or -1 */
-	struct fc_set_bits host_sets;	/* the watcher's copy of the region's sets */
+	int watch; /* slot in the engine's uffd engine, or -1 */
+	struct fc_set_bits host_sets; /* the watcher's copy of the region's sets */
 };
 
 struct fk_engine {
@@ -86,7 +86,7 @@ struct fk_engine {
 	struct fc_engine *watcher;
 	char *decide_path;
 	char *source_path[FAULTC_MAX_SOURCES];
-	uint32_t remote;	/* bit i: source i is an http source */
+	uint32_t remote; /* bit i: source i is an http source */
 	/* the `defer` handler, handed to the watcher when it opens */
 	fc_defer_notify_fn defer_notify;
 	void *defer_ctx;
@@ -110,7 +110,16 @@ static int on_sample(void *ctx, void *data, size_t size)
 {
 	struct fk_engine *e = ctx;
 
+	const struct faultc_event *ev = data;
+
 	if (size < sizeof(struct faultc_event))
+		return 0;
+	/*
+	 * A page the program deferred to the watcher (a `defer` rule, a copy
+	 * from an http source): the watcher reports it once resolved, with the
+	 * pages it installed or its failure, as the uffd engine does.
+	 */
+	if (e->watcher && ev->handler == FAULTC_ON_MISSING && ev->action == FAULTC_ACT_DEFER)
 		return 0;
 	e->seen++;
 	if (e->fn)
@@ -175,7 +184,7 @@ struct fk_engine *fk_engine_open(const struct fk_engine_opts *opts, char *err,
 	if (rc < 0) {
 		*err_no = rc == -EINVAL ? ENOTSUP : -rc;
 		set_err(err, errlen, "this kernel has no faultc fault hook (prctl PR_FAULT_POLICY: %s)%s",
-		    strerror(-rc), rc == -EINVAL ? "; boot the kernel built from kernel/" : "");
+			strerror(-rc), rc == -EINVAL ? "; boot the kernel built from kernel/" : "");
 		return NULL;
 	}
 	if (opts->nr_sources > FAULTC_MAX_SOURCES || opts->nr_regions > FK_MAX_REGIONS) {
@@ -352,7 +361,7 @@ static int attach(struct fk_engine *e, uint32_t policy_region, uint64_t addr,
 	rc = -errno;
 	if (rc == -EPERM)
 		set_err(err, errlen, "attaching a fault program needs CAP_BPF%s (run as root or grant cap_bpf)",
-		    pidfd >= 0 ? " and the right to ptrace the process" : "");
+			pidfd >= 0 ? " and the right to ptrace the process" : "");
 	else
 		set_err(err, errlen, "cannot attach the fault program: %s", strerror(-rc));
 	return rc;
@@ -394,7 +403,7 @@ int fk_engine_add_region(struct fk_engine *e, uint32_t policy_region, uint64_t s
 	if (addr == MAP_FAILED) {
 		rc = -errno;
 		set_err(err, errlen, "cannot map the region: %s%s", strerror(-rc),
-		    rc == -EEXIST ? " (its fixed address is taken)" : "");
+			rc == -EEXIST ? " (its fixed address is taken)" : "");
 		return rc;
 	}
 	if (at && addr != (void *)(uintptr_t)at) {
@@ -419,7 +428,7 @@ int fk_engine_add_region(struct fk_engine *e, uint32_t policy_region, uint64_t s
 						 size / FAULTC_PAGE_SIZE);
 			if (rc < 0)
 				set_err(err, errlen, "cannot publish the region's run-time sets: %s%s",
-				    strerror(-rc), rc == -EBUSY ? " (another open instance of the policy holds them)" : "");
+					strerror(-rc), rc == -EBUSY ? " (another open instance of the policy holds them)" : "");
 		}
 		/* Registered before the attach: no page is ever installed unprotected. */
 		watch = w && rc >= 0 ? fc_engine_watch_region(w, policy_region, addr, size, mode, err, errlen) : rc;
@@ -503,7 +512,7 @@ int fk_engine_set_change(struct fk_engine *e, uint32_t policy_region, int set, u
 	if (rc < 0) {
 		if (rc == -ENOSPC)
 			set_err(err, errlen, "the set's map is full (%u words of 64 pages per set)",
-			    FK_SET_MAP_WORDS);
+				FK_SET_MAP_WORDS);
 		else
 			set_err(err, errlen, "cannot change the set's map: %s", strerror(-rc));
 		return rc;
@@ -617,14 +626,8 @@ int fk_engine_poll(struct fk_engine *e, int timeout_ms, fk_event_fn fn, void *ct
 
 		do {
 			n = fc_engine_drain_events(e->watcher, ev, 64);
-			/*
-			 * The program reports missing pages itself, deferred
-			 * ones too; not those it deferred for an http source,
-			 * whose copies (or failures) the watcher reports.
-			 */
+			/* Missing pages here are the ones the program deferred (on_sample). */
 			for (size_t i = 0; i < n; i++) {
-				if (ev[i].handler == FAULTC_ON_MISSING && ev[i].action == FAULTC_ACT_DEFER)
-					continue;
 				e->seen++;
 				if (fn)
 					fn(ctx, &ev[i]);

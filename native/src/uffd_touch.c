@@ -24,7 +24,7 @@ struct toucher {
 	uint8_t value;
 	_Atomic int *go;
 	uint64_t sum;
-	uint64_t *lat_ns;	/* per page, or NULL */
+	uint64_t *lat_ns; /* per page, or NULL */
 };
 
 static uint64_t now_ns(void)
@@ -74,8 +74,12 @@ int fc_touch_pages(uint8_t *base, const uint32_t *pages, size_t n, unsigned thre
 		size_t lo = n * i / threads, hi = n * (i + 1) / threads;
 
 		t[i] = (struct toucher){
-			.base = base, .pages = pages + lo, .n = hi - lo,
-			.write = write, .value = value, .go = &go,
+			.base = base,
+			.pages = pages + lo,
+			.n = hi - lo,
+			.write = write,
+			.value = value,
+			.go = &go,
 			.lat_ns = lat_ns ? lat_ns + lo : NULL,
 		};
 		if (pthread_create(&t[i].thread, NULL, touch_main, &t[i])) {

@@ -10,7 +10,7 @@ import { makeDir, notRegularFile, readInputFile } from '../../compiler/files.js'
 import { MAX_INPUT_BYTES } from '../../base/limits.js';
 import { tracksWrites } from '../../compiler/region-traits.js';
 import { writableCacheDir } from '../proc/cache-dir.js';
-import { RuntimeError } from './errors.js';
+import { codeOf, RuntimeError } from '../../base/errors.js';
 import { selectEngine } from '../engines/select.js';
 import type { EngineChoice, EngineInstance, EngineKind, EngineOptions } from '../engines/types.js';
 import { nameFaultEvent, type FaultEvent, type RawFaultEvent } from './events.js';
@@ -235,8 +235,7 @@ export async function loadPolicy(path: string, options: LoadPolicyOptions = {}):
   try {
     manifest = await readManifest(manifestPath, { verifyHashes: true });
   } catch (e) {
-    const code = (e as { code?: unknown }).code;
-    throw new RuntimeError(typeof code === 'string' ? code : 'FAULTC_MANIFEST', (e as Error).message);
+    throw new RuntimeError(codeOf(e, 'FAULTC_MANIFEST'), (e as Error).message);
   }
   if (manifest.ir.engines.length === 0) {
     throw new RuntimeError('FAULTC_CRIU_POLICY', `policy ${manifest.policy} takes its regions from a process image: serve it with faultc lazy-pages -D <images> --policy ${path}`);

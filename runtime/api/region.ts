@@ -1,7 +1,7 @@
 // A mapped region of a loaded policy: its memory, its events and counters.
 import { EventEmitter } from 'node:events';
 import { emitToAll } from './emit-all.js';
-import { RuntimeError } from './errors.js';
+import { RuntimeError } from '../../base/errors.js';
 import type { EngineRegion, RegionStats, TouchOptions, TouchResult } from '../engines/types.js';
 import type { DeferHandler } from './defer.js';
 import type { FaultEvent } from './events.js';
@@ -17,6 +17,7 @@ export class Region extends EventEmitter<RegionEvents> {
     readonly index: number,
     private readonly mapped: EngineRegion,
     /** The policy: its event pump lives as long as any of its regions. */
+    // biome-ignore lint/correctness/noUnusedPrivateClassMembers: held, never read: a reference that keeps the policy alive
     private readonly owner?: object,
     /** The policy's run-time sets (`set <name>`), by index. */
     private readonly sets: readonly string[] = [],

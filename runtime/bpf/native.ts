@@ -42,7 +42,6 @@ export interface NativeTraceSession {
   addTarget(tgid: number, state?: number): void;
   removeTarget(tgid: number): void;
   setRanges(ranges: NativeRange[]): void;
-  setConfig(config: NativeTraceConfig): void;
   /** File VMA filters placed in the kernel: device (kernel encoding) and inode. */
   setFiles(files: { dev: bigint; ino: bigint; region: number }[]): void;
   start(onBatch: (events: Buffer) => void, pollMs: number): void;
@@ -54,7 +53,8 @@ export interface NativeTraceSession {
 
 interface BpfNative {
   verify(path: string, progType?: number): VerifyOutcome;
-  TraceSession: new (path: string, ringBytes: number) => NativeTraceSession;
+  /** Loads the program with `config` as its load-time configuration (read-only once loaded). */
+  TraceSession: new (path: string, ringBytes: number, config: NativeTraceConfig) => NativeTraceSession;
 }
 
 /** An error thrown by the addon: errno and the verifier log ride along. */

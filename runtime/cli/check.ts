@@ -6,8 +6,8 @@ import { allCodes, CODES } from '../../base/codes.js';
 import type { Diagnostic } from '../../base/diagnostic.js';
 import { formatDiagnostics, useColor, displayPath } from '../../base/format.js';
 import { checkFile } from '../../compiler/index.js';
-import type { EngineName } from '../../compiler/ir.js';
-import { ENGINE_NAMES as ENGINES } from '../../compiler/ir.js';
+import { ENGINE_NAMES as ENGINES, type EngineName } from '../../compiler/ir.js';
+import { allRuntimeCodes, EXIT } from '../../base/errors.js';
 
 interface CheckFlags {
   json?: boolean;
@@ -15,13 +15,19 @@ interface CheckFlags {
   listCodes?: boolean;
 }
 
+/** The compiler's diagnostic codes (base/codes.ts), then the run-time error codes with their exit status (base/errors.ts). */
 function listCodes(json: boolean): void {
   const codes = allCodes();
+  const runtime = allRuntimeCodes().map((c) => ({ ...c, severity: c.exit === EXIT.ok ? 'warning' : 'error' }));
   if (json) {
-    process.stdout.write(JSON.stringify(codes, null, 2) + '\n');
+    process.stdout.write(JSON.stringify([...codes, ...runtime], null, 2) + '\n');
     return;
   }
-  const lines = codes.map((c) => `${c.code}  ${c.severity.padEnd(7)}  ${c.message}${c.hint ? `\n                  hint: ${c.hint}` : ''}`);
+  const hint = (h: string | undefined, indent: number) => (h ? `\n${' '.repeat(indent)}hint: ${h}` : '');
+  const lines = codes.map((c) => `${c.code}  ${c.severity.padEnd(7)}  ${c.message}${hint(c.hint, 18)}`);
+  const width = Math.max(...runtime.map((c) => c.code.length));
+  lines.push('', 'Run-time errors (FAULTC_*), with the exit status every command gives them:');
+  for (const c of runtime) lines.push(`${c.code.padEnd(width)}  exit ${c.exit}  ${c.message}${hint(c.hint, width + 10)}`);
   process.stdout.write(lines.join('\n') + '\n');
 }
 
@@ -60,7 +66,7 @@ export function registerCheck(program: Command): void {
     .argument('[files...]', '.pfp policy files')
     .option('--json', 'print the diagnostics as a JSON array on stdout')
     .option('--engine <engine>', `also warn about running on this engine (${ENGINES.join(', ')})`)
-    .option('--list-codes', 'print every diagnostic code with its severity, message and hint, and exit')
+    .option('--list-codes', 'print every diagnostic code (severity, message, hint) and every run-time error code (exit status), and exit')
     .addHelpText('after', '\nExit status: 0 no errors (warnings allowed), 1 errors, 2 usage error, 4 a file could not be read or an internal error.\nNO_COLOR=1 (or output that is not a terminal) prints without colour.')
     .action(async (files: string[], flags: CheckFlags) => {
       if (flags.listCodes) {
@@ -69,11 +75,11 @@ export function registerCheck(program: Command): void {
       }
       if (files.length === 0) {
         process.stderr.write('faultc check: name at least one .pfp file\n');
-        process.exit(2);
+        process.exit(EXIT.usage);
       }
       if (flags.engine !== undefined && !(ENGINES as readonly string[]).includes(flags.engine)) {
         process.stderr.write(`faultc check: unknown engine '${flags.engine}' (choose from ${ENGINES.join(', ')})\n`);
-        process.exit(2);
+        process.exit(EXIT.usage);
       }
       const all: Diagnostic[] = [];
       let errors = false;
@@ -85,7 +91,7 @@ export function registerCheck(program: Command): void {
         } catch (err) {
           // The checker returns every problem with the input as a diagnostic: an exception is a bug of faultc's own.
           process.stderr.write(`faultc check: internal error on ${file}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-          process.exitCode = 4;
+          process.exitCode = EXIT.internal;
           return;
         }
         all.push(...r.diagnostics);

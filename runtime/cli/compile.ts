@@ -7,6 +7,7 @@ import { formatDiagnostics, useColor } from '../../base/format.js';
 import { compileFile, EMIT_KINDS, type EmitKind } from '../../codegen/build.js';
 import { INTERNAL_CODES, MISSING_TOOL_CODES } from '../../codegen/codes.js';
 import { diagnosticJson } from './check.js';
+import { EXIT } from '../../base/errors.js';
 
 export const DEFAULT_OUT_DIR = 'out';
 
@@ -70,7 +71,7 @@ NO_COLOR=1 (or output that is not a terminal) prints without colour.
       const emit = parseEmit(flags.emit);
       if (typeof emit === 'string') {
         process.stderr.write(`faultc compile: ${emit}\n`);
-        process.exit(2);
+        process.exit(EXIT.usage);
       }
       const opts: { outDir: string; emit: EmitKind[]; policy?: string } = { outDir: flags.outDir, emit };
       if (flags.policy !== undefined) opts.policy = flags.policy;

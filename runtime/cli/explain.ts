@@ -13,6 +13,7 @@ import type { Expr, Handler, PolicyIR, ProgramIR, RegionIR, Stmt } from '../../c
 import { PAGE_SIZE } from '../../base/limits.js';
 import { SourceText } from '../../base/source-text.js';
 import { parseQuantity as parseSize } from '../../base/units.js';
+import { EXIT } from '../../base/errors.js';
 
 interface ExplainFlags {
   region?: string;
@@ -248,12 +249,12 @@ export function registerExplain(program: Command): void {
       } catch (err) {
         if (err instanceof UsageError) {
           process.stderr.write(`faultc explain: ${err.message}\n`);
-          process.exitCode = 2;
+          process.exitCode = EXIT.usage;
           return;
         }
         // A bug of faultc's own, not the user's: exit 4 with the whole story.
         process.stderr.write(`faultc explain: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-        process.exitCode = 4;
+        process.exitCode = EXIT.internal;
       }
     });
 }

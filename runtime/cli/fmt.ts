@@ -9,6 +9,7 @@ import { fileErrorReason, readInputFile } from '../../compiler/files.js';
 import type { Command } from 'commander';
 import { formatDiagnostics, useColor, displayPath } from '../../base/format.js';
 import { formatText } from '../lsp/format.js';
+import { EXIT } from '../../base/errors.js';
 
 interface FmtFlags {
   write?: boolean;
@@ -26,7 +27,7 @@ export function registerFmt(program: Command): void {
     .action(async (files: string[], flags: FmtFlags) => {
       if (!flags.write && !flags.check && files.length > 1) {
         process.stderr.write('faultc fmt: printing takes one file; use --write or --check for several\n');
-        process.exit(2);
+        process.exit(EXIT.usage);
       }
       let status = 0;
       for (const file of files) {

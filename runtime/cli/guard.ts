@@ -17,6 +17,7 @@ import { formatDiagnostics, useColor } from '../../base/format.js';
 import { checkFile } from '../../compiler/index.js';
 import type { PolicyIR } from '../../compiler/ir.js';
 import { packageRoot } from '../engines/native.js';
+import { EXIT } from '../../base/errors.js';
 
 export const GUARD_LIBRARY = join(packageRoot, 'native', 'build', 'Release', 'faultc_guard.so');
 export const DEFAULT_GUARD_POLICY = join(packageRoot, 'native', 'guard', 'guard.pfp');
@@ -118,12 +119,12 @@ export function registerGuard(program: Command): void {
       const usage = typeof align === 'string' ? align : typeof frames === 'string' ? frames : align === 0 || (align & (align - 1)) !== 0 ? '--align must be a power of two' : undefined;
       if (usage || typeof align !== 'number' || typeof frames !== 'number') {
         process.stderr.write(`faultc guard: ${usage}\n`);
-        process.exitCode = 2;
+        process.exitCode = EXIT.usage;
         return;
       }
       if (!existsSync(GUARD_LIBRARY)) {
         process.stderr.write(`faultc guard: ${GUARD_LIBRARY} is not built; run: npx node-gyp rebuild -C native\n`);
-        process.exitCode = 4;
+        process.exitCode = EXIT.internal;
         return;
       }
       const prepared = await prepareGuardPolicy(flags.policy);

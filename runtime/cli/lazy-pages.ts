@@ -4,7 +4,7 @@
 // what it served. See docs/criu.md.
 import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { RuntimeError } from '../api/errors.js';
+import { codeOf, EXIT, exitStatusFor, isRuntimeCode, RuntimeError } from '../../base/errors.js';
 import { checkFile, type PolicyIR } from '../../compiler/index.js';
 import { formatDiagnostics } from '../../base/format.js';
 import { readInputText } from '../../compiler/files.js';
@@ -32,15 +32,8 @@ function fail(code: number, message: string): never {
 function count(name: string, text: string | undefined, max: number): number | undefined {
   if (text === undefined) return undefined;
   const n = Number(text);
-  if (!Number.isInteger(n) || n < 0 || n > max) fail(2, `--${name} wants an integer from 0 to ${max} (got ${text})`);
+  if (!Number.isInteger(n) || n < 0 || n > max) fail(EXIT.usage, `--${name} wants an integer from 0 to ${max} (got ${text})`);
   return n;
-}
-
-/** Exit status for a daemon error code (see README: 1 input, 3 privilege, 4 I/O). */
-function exitFor(code: string): number {
-  if (/^FAULTC_CRIU_(IMAGE|PAGES_SIZE|UNSUPPORTED|WORKING_SET|POLICY)/.test(code)) return 1;
-  if (/_(EPERM|EACCES|ENOSYS)$/.test(code)) return 3;
-  return 4;
 }
 
 function text(r: LazyReport): string {
@@ -65,14 +58,14 @@ async function loadPolicy(file: string): Promise<PolicyIR> {
     const text = await readInputText(file);
     process.stderr.write(formatDiagnostics(r.diagnostics, text, { color: false }) + '\n');
   }
-  if (!r.ok) fail(1, `FAULTC_CRIU_POLICY: ${file} has errors`);
+  if (!r.ok) fail(exitStatusFor('FAULTC_CRIU_POLICY'), `FAULTC_CRIU_POLICY: ${file} has errors`);
   const p = imagePolicy(r.value.policies);
-  if (typeof p === 'string') fail(1, `FAULTC_CRIU_POLICY: ${file}: ${p}`);
+  if (typeof p === 'string') fail(exitStatusFor('FAULTC_CRIU_POLICY'), `FAULTC_CRIU_POLICY: ${file}: ${p}`);
   return p;
 }
 
 async function lazyPages(flags: LazyFlags): Promise<void> {
-  if (flags.record && flags.replay) fail(2, '--record and --replay exclude each other (record without replay first)');
+  if (flags.record && flags.replay) fail(EXIT.usage, '--record and --replay exclude each other (record without replay first)');
   const policy = flags.policy ? await loadPolicy(flags.policy) : undefined;
   let daemon: LazyPagesDaemon;
   try {
@@ -89,7 +82,7 @@ async function lazyPages(flags: LazyFlags): Promise<void> {
     });
   } catch (e) {
     const code = (e as { code?: unknown }).code;
-    if (typeof code === 'string') fail(exitFor(code), `${code}: ${(e as Error).message}`);
+    if (isRuntimeCode(code)) fail(exitStatusFor(code), `${code}: ${(e as Error).message}`);
     throw e;
   }
   const stop = (): void => daemon.stop();
@@ -101,16 +94,15 @@ async function lazyPages(flags: LazyFlags): Promise<void> {
   try {
     report = await daemon.run();
   } catch (e) {
-    const err = e as Error & { code?: string };
-    failure = new RuntimeError(err.code ?? 'FAULTC_CRIU_EIO', err.message);
+    failure = new RuntimeError(codeOf(e, 'FAULTC_CRIU_EIO'), (e as Error).message);
     report = daemon.report();
   }
   if (flags.record) writeFileSync(flags.record, JSON.stringify(daemon.workingSet()) + '\n');
   daemon.close();
   if (flags.json) process.stdout.write(JSON.stringify({ ...report, ...(failure ? { failure: { code: failure.code, message: failure.message } } : {}) }) + '\n');
   else process.stdout.write(text(report));
-  if (failure) fail(exitFor(failure.code), `${failure.code}: ${failure.message}`);
-  process.exit(report.errors.length > 0 || report.tasks.some((t) => t.errors > 0) ? 4 : 0);
+  if (failure) fail(failure.exitStatus, `${failure.code}: ${failure.message}`);
+  process.exit(report.errors.length > 0 || report.tasks.some((t) => t.errors > 0) ? EXIT.internal : EXIT.ok);
 }
 
 export function registerLazyPages(program: Command): void {

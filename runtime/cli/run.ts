@@ -8,7 +8,7 @@
 // Exit status: 0 ok, 1 the policy has errors, 2 usage, 3 userfaultfd or the
 // kernel hook not permitted/available, 4 verification failed or I/O failure.
 import { type Command, InvalidArgumentError } from 'commander';
-import { RuntimeError } from '../api/errors.js';
+import { EXIT, exitStatusOf } from '../../base/errors.js';
 import { runRegion, type RunReport, type TouchOrder } from '../run/region.js';
 import { Progress } from './progress.js';
 
@@ -107,14 +107,6 @@ function toJson(r: RunReport): string {
   return JSON.stringify(r, (_k, v: unknown) => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v), 2);
 }
 
-function exitFor(e: unknown): number {
-  if (!(e instanceof RuntimeError)) return 4;
-  if (e.code === 'FAULTC_POLICY_INVALID') return 1;
-  if (/EPERM|EACCES|ENOSYS|ENOTSUP|ENGINE_UNAVAILABLE|NATIVE_MISSING/.test(e.code)) return 3;
-  if (e.code.startsWith('FAULTC_REGION_NOT_FOUND') || e.code.startsWith('FAULTC_SOURCE_NOT_FOUND') || e.code.startsWith('FAULTC_POLICY_NOT_FOUND') || e.code.startsWith('FAULTC_POLICY_AMBIGUOUS') || e.code === 'FAULTC_ENGINE_UNKNOWN') return 2;
-  return 4;
-}
-
 /** `: regions of P: a, b` for a .pfp that checks, '' otherwise (the error then comes when it is run). */
 async function regionNames(file: string): Promise<string> {
   if (!file.endsWith('.pfp')) return '';
@@ -149,15 +141,15 @@ export function registerRun(program: Command): void {
         process.stderr.write(
           "faultc run: the trace engine only watches faults, it does not resolve them, so it cannot back a region: use --engine kernel, uffd or auto here, and faultc trace --policy FILE -- COMMAND to watch a program's faults against the policy\n",
         );
-        process.exit(2);
+        process.exit(EXIT.usage);
       }
       if (!['kernel', 'uffd', 'auto'].includes(flags.engine)) {
         process.stderr.write(`faultc run: unknown engine '${flags.engine}' (kernel, uffd or auto)\n`);
-        process.exit(2);
+        process.exit(EXIT.usage);
       }
       if (flags.region === undefined) {
         process.stderr.write(`faultc run: name the region to map with --region <id>${await regionNames(file)}\n`);
-        process.exit(2);
+        process.exit(EXIT.usage);
       }
       const sources: Record<string, string> = {};
       for (const s of flags.source) {
@@ -185,11 +177,11 @@ export function registerRun(program: Command): void {
         if (flags.json) process.stdout.write(toJson(report) + '\n');
         else print(report);
         const bad = (report.verify?.mismatches.length ?? 0) > 0 || (report.sigbusPages.probe !== undefined && !report.sigbusPages.probe.ok && !report.sigbusPages.probe.note);
-        process.exitCode = bad ? 4 : 0;
+        process.exitCode = bad ? EXIT.internal : EXIT.ok;
       } catch (e) {
         progress.clear();
         process.stderr.write(`faultc run: ${(e as Error).message}\n`);
-        process.exitCode = exitFor(e);
+        process.exitCode = exitStatusOf(e);
       }
     });
 }

@@ -9,9 +9,9 @@ import type { Command } from 'commander';
 import { renderHeatmap, type HeatmapPoint } from '../trace/heatmap.js';
 import { parseRangeArg, parseSize } from '../trace/args.js';
 import { WorkingSetRecorder } from '../trace/record.js';
-import { trace, TraceOptionError, TracePermissionError, type TraceEvent, type TraceOptions, type TraceSummary, type Tracer } from '../trace/trace.js';
-import { PolicyCompileError } from '../trace/program.js';
-import { type NativeError } from '../bpf/native.js';
+import { trace, type TraceEvent, type TraceOptions, type TraceSummary, type Tracer } from '../trace/trace.js';
+import { EXIT, exitStatusFor, RuntimeError } from '../../base/errors.js';
+import type { NativeError } from '../bpf/native.js';
 import { hasBpfPrivilege } from '../bpf/privilege.js';
 
 interface TraceFlags {
@@ -173,54 +173,54 @@ privilege or kernel feature, 4 internal or I/O failure.`,
       };
       if (flags.writeFaults) opts.writeFaults = true;
       if (flags.pid !== undefined) {
-        if (!/^[1-9]\d*$/.test(flags.pid)) fail(2, `--pid needs a process id (a positive integer), got ${flags.pid}`);
-        if (command.length) fail(2, 'give either --pid or a command, not both');
+        if (!/^[1-9]\d*$/.test(flags.pid)) fail(EXIT.usage, `--pid needs a process id (a positive integer), got ${flags.pid}`);
+        if (command.length) fail(EXIT.usage, 'give either --pid or a command, not both');
         opts.pid = Number(flags.pid);
       } else if (command.length) {
         opts.command = command;
       } else {
-        fail(2, 'give --pid PID or a command after --');
+        fail(EXIT.usage, 'give --pid PID or a command after --');
       }
       if (flags.policy !== undefined) opts.policy = flags.policy;
       if (flags.policyName !== undefined) opts.policyName = flags.policyName;
       if (flags.notifyOnly) {
-        if (flags.policy === undefined) fail(2, '--notify-only needs --policy');
+        if (flags.policy === undefined) fail(EXIT.usage, '--notify-only needs --policy');
         opts.notifyOnly = true;
       }
       const ranges: NonNullable<TraceOptions['ranges']> = [];
       const place: Record<string, bigint> = {};
       for (const spec of flags.range ?? []) {
         const r = parseRangeArg(spec);
-        if (typeof r === 'string') fail(2, r);
+        if (typeof r === 'string') fail(EXIT.usage, r);
         if (r.kind === 'place') {
-          if (flags.policy === undefined) fail(2, `${spec}: REGION=START needs --policy`);
+          if (flags.policy === undefined) fail(EXIT.usage, `${spec}: REGION=START needs --policy`);
           place[r.region] = r.start;
         } else {
-          if (flags.policy !== undefined) fail(2, `${spec}: with --policy, place its regions with REGION=START`);
+          if (flags.policy !== undefined) fail(EXIT.usage, `${spec}: with --policy, place its regions with REGION=START`);
           ranges.push({ start: r.start, length: r.length });
         }
       }
       if (ranges.length) opts.ranges = ranges;
       if (Object.keys(place).length) opts.place = place;
       if (flags.vma?.length) {
-        if (flags.policy !== undefined) fail(2, '--vma cannot be combined with --policy');
+        if (flags.policy !== undefined) fail(EXIT.usage, '--vma cannot be combined with --policy');
         opts.vmas = flags.vma;
       }
       if (flags.ringSize !== undefined) {
         const n = parseSize(flags.ringSize);
         if (n === undefined || n < 4096n || (n & (n - 1n)) !== 0n || n > 1n << 30n) {
-          fail(2, '--ring-size must be a power of two between 4KiB and 1GiB');
+          fail(EXIT.usage, '--ring-size must be a power of two between 4KiB and 1GiB');
         }
         opts.ringBytes = Number(n);
       }
       let durationMs: number | undefined;
       if (flags.duration !== undefined && command.length) {
-        fail(2, '--duration is for --pid: a command is traced until it exits (interrupt with Ctrl-C to stop early)');
+        fail(EXIT.usage, '--duration is for --pid: a command is traced until it exits (interrupt with Ctrl-C to stop early)');
       }
-      if (flags.output !== undefined && !flags.json) fail(2, '--output writes the JSON events: add --json');
+      if (flags.output !== undefined && !flags.json) fail(EXIT.usage, '--output writes the JSON events: add --json');
       if (flags.duration !== undefined) {
         const d = Number(flags.duration);
-        if (!(d > 0)) fail(2, '--duration needs a positive number of seconds');
+        if (!(d > 0)) fail(EXIT.usage, '--duration needs a positive number of seconds');
         durationMs = d * 1000;
       }
 
@@ -234,32 +234,30 @@ privilege or kernel feature, 4 internal or I/O failure.`,
           file!.once('open', () => resolve(undefined));
           file!.once('error', resolve);
         });
-        if (opened) fail(4, `cannot write ${flags.output}: ${fileErrorReason(opened)}`);
+        if (opened) fail(EXIT.internal, `cannot write ${flags.output}: ${fileErrorReason(opened)}`);
         out = file;
       }
       // Files written at the end are checked now: a trace is not run for nothing.
       for (const target of [flags.record, flags.heatmap]) {
         if (target === undefined) continue;
         const why = await unwritable(target);
-        if (why) fail(4, `cannot write ${target}: ${why}`);
+        if (why) fail(EXIT.internal, `cannot write ${target}: ${why}`);
       }
-      if (!hasBpfPrivilege()) fail(3, PRIVILEGE_MESSAGE);
+      if (!hasBpfPrivilege()) fail(exitStatusFor('FAULTC_BPF_PRIVILEGE'), PRIVILEGE_MESSAGE);
       let tracer: Tracer;
       try {
         tracer = await trace(opts);
       } catch (e) {
-        if (isPrivilegeError(e)) fail(3, PRIVILEGE_MESSAGE);
-        if (e instanceof PolicyCompileError) fail(e.status, e.message);
-        if (e instanceof TraceOptionError) fail(2, e.message);
-        if (e instanceof TracePermissionError) fail(3, e.message);
+        if (isPrivilegeError(e)) fail(exitStatusFor('FAULTC_BPF_PRIVILEGE'), PRIVILEGE_MESSAGE);
+        if (e instanceof RuntimeError) fail(e.exitStatus, e.message);
         const err = e as NativeError & { path?: string };
         // A file faultc could not read or write (its cache...): not the kernel's doing.
-        if (typeof err.path === 'string') fail(4, err.message);
+        if (typeof err.path === 'string') fail(EXIT.internal, err.message);
         if (err.errno !== undefined) {
           const log = err.log ? `\n${err.log.trim()}` : '';
-          fail(3, `${err.message} (kernel without BPF tracepoint support?)${log}`);
+          fail(exitStatusFor('FAULTC_BPF_UNSUPPORTED'), `${err.message} (kernel without BPF tracepoint support?)${log}`);
         }
-        fail(4, err.message);
+        fail(EXIT.internal, err.message);
       }
 
       const points: HeatmapPoint[] = [];
@@ -334,7 +332,7 @@ privilege or kernel feature, 4 internal or I/O failure.`,
           await writeFile(flags.heatmap, renderHeatmap(points, tracer.regions, { title: `faultc trace: ${command.join(' ') || `pid ${tracer.pid}`}` }));
         }
       } catch (e) {
-        fail(4, `cannot write ${(e as { path?: string }).path ?? 'the output'}: ${fileErrorReason(e)}`);
+        fail(EXIT.internal, `cannot write ${(e as { path?: string }).path ?? 'the output'}: ${fileErrorReason(e)}`);
       }
       if (file) await new Promise<void>((resolve) => file!.end(resolve));
       if (!flags.quiet) process.stderr.write(summaryLines(summary));

@@ -1,13 +1,14 @@
 // `faultc verify <compiled>`: loads each trace program into the running
 // kernel's verifier (nothing is attached) and, on rejection, prints the
 // verifier's words with the .pfp line they point at.
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, type Stats, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { readManifestResult } from '../../codegen/manifest.js';
 import { hasBpfPrivilege } from '../bpf/privilege.js';
 import { detectKernelEngine } from '../engines/detect.js';
 import { formatVerdict, verifyObject, type ObjectVerdict } from '../bpf/verify.js';
+import { EXIT, exitStatusFor } from '../../base/errors.js';
 
 interface VerifyFlags {
   json?: boolean;
@@ -30,26 +31,26 @@ function fail(code: number, message: string): never {
 
 async function fromManifest(path: string): Promise<Target> {
   const r = await readManifestResult(path);
-  if (!r.ok) fail(4, r.error.message);
+  if (!r.ok) fail(exitStatusFor(r.error.code), r.error.message);
   const m = r.value;
   const name = m.artifacts.traceBpfO;
-  if (!name) fail(4, `${path}: compiled without its .trace.bpf.o (compile with --emit obj,json)`);
+  if (!name) fail(EXIT.internal, `${path}: compiled without its .trace.bpf.o (compile with --emit obj,json)`);
   return { object: join(m.dir, name), searchDirs: [dirname(m.file)] };
 }
 
 async function targetsOf(input: string, policy: string | undefined, cleanups: (() => Promise<void>)[]): Promise<Target[]> {
   const abs = resolve(input);
-  let st;
+  let st: Stats;
   try {
     st = statSync(abs);
   } catch {
-    fail(2, `${input}: no such file or folder`);
+    fail(EXIT.usage, `${input}: no such file or folder`);
   }
   if (st.isDirectory()) {
     const manifests = readdirSync(abs)
       .filter((f) => f.endsWith('.policy.json'))
       .sort();
-    if (manifests.length === 0) fail(2, `${input}: no .policy.json in this folder`);
+    if (manifests.length === 0) fail(EXIT.usage, `${input}: no .policy.json in this folder`);
     const out: Target[] = [];
     for (const m of manifests) out.push(await fromManifest(join(abs, m)));
     return out;
@@ -66,12 +67,12 @@ async function targetsOf(input: string, policy: string | undefined, cleanups: ((
     const outDir = await mkdtemp(join(tmpdir(), 'faultc-verify-'));
     cleanups.push(() => rm(outDir, { recursive: true, force: true }));
     const res = await compileFile(abs, { outDir, emit: ['c', 'obj', 'json'], ...(policy !== undefined ? { policy } : {}) });
-    if (!res.ok) fail(1, `${input} does not compile; run: faultc check ${input}`);
+    if (!res.ok) fail(exitStatusFor('FAULTC_POLICY_INVALID'), `${input} does not compile; run: faultc check ${input}`);
     const out: Target[] = [];
     for (const p of res.value) if (p.manifest) out.push(await fromManifest(p.manifest));
     return out;
   }
-  fail(2, `${input}: expected a .policy.json manifest, a folder of them, a .pfp file or a .bpf.o object`);
+  fail(EXIT.usage, `${input}: expected a .policy.json manifest, a folder of them, a .pfp file or a .bpf.o object`);
 }
 
 /**
@@ -121,7 +122,7 @@ has errors), 2 usage error, 3 missing privilege or kernel feature (a
     )
     .action(async (input: string, flags: VerifyFlags) => {
       const cleanups: (() => Promise<void>)[] = [];
-      if (!hasBpfPrivilege()) fail(3, VERIFY_PRIVILEGE_MESSAGE);
+      if (!hasBpfPrivilege()) fail(exitStatusFor('FAULTC_BPF_PRIVILEGE'), VERIFY_PRIVILEGE_MESSAGE);
       try {
         const targets = await targetsOf(input, flags.policy, cleanups);
         const verdicts: ObjectVerdict[] = [];
@@ -130,11 +131,11 @@ has errors), 2 usage error, 3 missing privilege or kernel feature (a
           try {
             v = verifyObject(t.object, t.searchDirs);
           } catch (e) {
-            fail(4, (e as Error).message);
+            fail(EXIT.internal, (e as Error).message);
           }
           if (refusedByKernel(v)) {
             const log = v.outcome.log.trim();
-            fail(3, `the kernel refused to load ${v.object} (EPERM) before verifying it: this program type or attach point is not allowed on this kernel${log ? `\n${log}` : ''}`);
+            fail(EXIT.privilege, `the kernel refused to load ${v.object} (EPERM) before verifying it: this program type or attach point is not allowed on this kernel${log ? `\n${log}` : ''}`);
           }
           verdicts.push(v);
         }

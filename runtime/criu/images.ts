@@ -6,7 +6,7 @@
 // pages-<id>.img (raw, no header), read by the native daemon.
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { RuntimeError } from '../api/errors.js';
+import { RuntimeError } from '../../base/errors.js';
 import { WireError, decodeFields, messages, requiredAddress, requiredNumber, text, uint } from './protobuf.js';
 
 export const PAGE_SIZE = 4096;
@@ -41,6 +41,14 @@ export interface Vma {
   prot: number;
   flags: number;
   status: number;
+}
+
+/** A run of lazy pages in one VMA, and where the pages image holds them. */
+export interface LazyArea {
+  start: number;
+  nrPages: number;
+  fileOffset: number;
+  vma: Vma;
 }
 
 export interface PagemapEntry {

@@ -3,23 +3,16 @@
 // order to install them in, and turns its counters into a report.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { RuntimeError } from '../api/errors.js';
+import { RuntimeError } from '../../base/errors.js';
 import { loadNative } from '../engines/native.js';
 import { statSync } from 'node:fs';
 import type { PolicyIR } from '../../compiler/ir.js';
-import { PAGE_SIZE, PE_LAZY, PE_PRESENT, readFileNames, readMmLayout, readTasks, type TaskImages, type Vma } from './images.js';
+import { PAGE_SIZE, PE_LAZY, PE_PRESENT, readFileNames, readMmLayout, readTasks, type LazyArea, type TaskImages, type Vma } from './images.js';
 import { planTask } from './plan.js';
 
 export const SOCKET_NAME = 'lazy-pages.socket';
 
 /** One run of lazy pages inside one VMA (the unit of a UFFDIO_COPY). */
-export interface LazyArea {
-  start: number;
-  nrPages: number;
-  fileOffset: number;
-  vma: Vma;
-}
-
 export interface TaskReport {
   pid: number;
   parentPid: number;

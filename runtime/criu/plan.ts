@@ -7,8 +7,7 @@
 // image page with the daemon's prefetch, as without a policy.
 import { evaluate } from '../../compiler/evaluate.js';
 import type { ImageSelect, PolicyIR, RegionIR } from '../../compiler/ir.js';
-import { PAGE_SIZE, VMA_ANON_PRIVATE, VMA_AREA_HEAP, VMA_AREA_STACK, type MmLayout, type TaskImages, type Vma } from './images.js';
-import type { LazyArea } from './lazy-pages.js';
+import { PAGE_SIZE, VMA_ANON_PRIVATE, VMA_AREA_HEAP, VMA_AREA_STACK, type LazyArea, type MmLayout, type TaskImages, type Vma } from './images.js';
 
 export const PLAN_ZERO = -1n;
 export const PLAN_SIGBUS = -2n;

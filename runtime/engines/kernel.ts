@@ -14,7 +14,6 @@
 // - a copy from an http source: the program turns it into a defer, and the
 //   handler fetches the page and its prefetch run, as the uffd engine does
 //   (docs/http-sources.md, "Engines").
-import { engineWords } from '../api/wording.js';
 import { artifactPath, type LoadedManifest } from '../../codegen/manifest.js';
 import { rulesDefer, tracksWrites, zeroCopySource } from '../../compiler/region-traits.js';
 import { HTTP_MIN_HANDLER_THREADS, isHttpLocation, toHttpSourceStats, type HttpSourceStats, type NativeHttpStats } from '../sources/http.js';
@@ -23,7 +22,7 @@ import { availableParallelism } from 'node:os';
 import { FAULT_COUNTS_PER_REGION } from '../../abi/fault.js';
 import { ACTION_CODES } from '../../abi/abi.js';
 import { decodeFaultEvents, eventPump, type RawFaultEvent } from '../api/events.js';
-import { RuntimeError } from '../api/errors.js';
+import { codeOf, RuntimeError } from '../../base/errors.js';
 import type { TouchOptions, TouchResult, Engine, EngineInstance, EngineOpenContext, EngineOptions, EngineRegion, RegionSpec, RegionStats } from './types.js';
 import { loadNative } from './native.js';
 import { requireUserfaultfd } from '../proc/uffd-access.js';
@@ -112,8 +111,7 @@ export function detectKernelEngine(): boolean {
 
 function rethrow(e: unknown): never {
   if (e instanceof Error) {
-    const code = (e as Error & { code?: unknown }).code;
-    throw new RuntimeError(typeof code === 'string' ? code : 'FAULTC_KERNEL', e.message);
+    throw new RuntimeError(codeOf(e, 'FAULTC_KERNEL'), e.message);
   }
   throw e;
 }

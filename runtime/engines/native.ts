@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { RuntimeError } from '../api/errors.js';
+import { RuntimeError } from '../../base/errors.js';
 
 const require = createRequire(import.meta.url);
 

@@ -3,7 +3,7 @@
 // nothing here is imported by an engine (they ask detect.ts about the hook).
 import { engineWords } from '../api/wording.js';
 import { debug } from '../api/debug.js';
-import { RuntimeError } from '../api/errors.js';
+import { RuntimeError } from '../../base/errors.js';
 import { detectKernelEngine, loadKernelModule } from './detect.js';
 import type { Engine, EngineChoice } from './types.js';
 

@@ -3,7 +3,7 @@
 import { zeroCopySource } from '../../compiler/region-traits.js';
 import { decodeFaultEvents, eventPump } from '../api/events.js';
 import type { LoadedManifest } from '../../codegen/manifest.js';
-import { RuntimeError } from '../api/errors.js';
+import { codeOf, RuntimeError } from '../../base/errors.js';
 import { detectKernelEngine } from './detect.js';
 import type { TouchOptions, TouchResult, Engine, EngineInstance, EngineOpenContext, EngineRegion, RegionSpec, RegionStats } from './types.js';
 import { HTTP_MIN_HANDLER_THREADS, isHttpLocation, toHttpSourceStats, type HttpSourceStats, type NativeHttpStats } from '../sources/http.js';
@@ -80,8 +80,7 @@ export function uffdNative(): UffdNative {
 /** Errors from the addon carry FAULTC_UFFD_<ERRNO> codes; keep them. */
 function rethrow(e: unknown): never {
   if (e instanceof Error) {
-    const code = (e as Error & { code?: unknown }).code;
-    throw new RuntimeError(typeof code === 'string' ? code : 'FAULTC_UFFD', e.message);
+    throw new RuntimeError(codeOf(e, 'FAULTC_UFFD'), e.message);
   }
   throw e;
 }
@@ -224,7 +223,7 @@ export const uffdEngine: Engine = {
     } catch (e) {
       // Opening the userfaultfd failed: say why (seccomp, privilege, the device).
       const access = userfaultfdAccess({ kernelHook: await detectKernelEngine(), userModeOnly: ctx.options.userModeOnly ?? false, engine: 'uffd' });
-      if (access.message) throw new RuntimeError(access.code, access.message);
+      if (access.message) throw new RuntimeError(access.code === '' ? 'FAULTC_UFFD' : access.code, access.message);
       rethrow(e);
     }
     pump.bind(engine);

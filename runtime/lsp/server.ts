@@ -26,7 +26,7 @@ import { StreamMessageReader, StreamMessageWriter } from 'vscode-languageserver/
 import { TextDocument } from 'vscode-languageserver-textdocument';
 import type { Diagnostic } from '../../base/diagnostic.js';
 import { PAGE_SIZE } from '../../base/limits.js';
-import { type Span } from '../../base/span.js';
+import type { Span } from '../../base/span.js';
 import { ExplainUsageError, explainFault, explanationJson, type ExplainRequest } from '../cli/explain.js';
 import { complete } from './complete.js';
 import { analyze, declAt, referencesOf, tokenAt, type DocumentState } from './document.js';

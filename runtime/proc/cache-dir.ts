@@ -28,7 +28,7 @@ async function privateTempRoot(): Promise<string> {
   const dir = join(tmpdir(), `faultc-${uid}`);
   await mkdir(dir, { mode: 0o700 }).catch(() => undefined);
   const st = await lstat(dir).catch(() => undefined);
-  if (st && st.isDirectory() && st.uid === uid && (st.mode & 0o077) === 0) return dir;
+  if (st?.isDirectory() && st.uid === uid && (st.mode & 0o077) === 0) return dir;
   return mkdtemp(join(tmpdir(), 'faultc-'));
 }
 

@@ -23,7 +23,7 @@
 import { engineWords, optionWords } from '../api/wording.js';
 import { readFileSync, statSync } from 'node:fs';
 import { constants } from 'node:os';
-import { RuntimeError } from '../api/errors.js';
+import { RuntimeError, type RuntimeCode } from '../../base/errors.js';
 import { loadNative } from '../engines/native.js';
 
 /** 'ok', or the errno name a way in failed with ('-': not tried). */
@@ -66,7 +66,7 @@ export interface UserfaultfdAccess {
   /** The causes and their fixes in one paragraph; '' when usable. */
   message: string;
   /** FAULTC_UFFD_<errno of userfaultfd(2)>, '' when usable. */
-  code: string;
+  code: RuntimeCode | '';
 }
 
 const CAP_SYS_PTRACE = 19n;
@@ -241,5 +241,5 @@ export function userfaultfdAccess(opts: AccessOptions = {}): UserfaultfdAccess {
 /** Throws the refusal as a RuntimeError when userfaultfd cannot be opened; `context` opens the message. */
 export function requireUserfaultfd(opts: AccessOptions & { context?: string } = {}): void {
   const a = userfaultfdAccess(opts);
-  if (a.message) throw new RuntimeError(a.code, opts.context ? `${opts.context}: ${a.message}` : a.message);
+  if (a.message) throw new RuntimeError(a.code === '' ? 'FAULTC_UFFD' : a.code, opts.context ? `${opts.context}: ${a.message}` : a.message);
 }

@@ -2,7 +2,7 @@
 // (native/src/uffd/source_http.c); here only where a source's location is
 // passed on unchanged, and the request counters' shape.
 import { resolve } from 'node:path';
-import { RuntimeError } from '../api/errors.js';
+import { RuntimeError } from '../../base/errors.js';
 import { ERROR_NAMES, type ErrorName } from '../api/events.js';
 
 export function isHttpLocation(location: string): boolean {

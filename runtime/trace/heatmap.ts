@@ -169,7 +169,7 @@ export function renderHeatmap(points: HeatmapPoint[], regions: HeatmapRegion[], 
     // Sparse axis: each distinct touched page gets the next position, in address order.
     const pages = linear ? [] : [...new Set(mine.map((p) => p.offset / PAGE))].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
     const rank = new Map<bigint, bigint>();
-    pages.forEach((pg, k) => rank.set(pg, BigInt(k)));
+    for (const [k, pg] of pages.entries()) rank.set(pg, BigInt(k));
     const size = linear ? region.size! : BigInt(Math.max(1, rank.size)) * PAGE;
     const grid = new Map<number, number>();
     let maxCell = 0;

@@ -11,6 +11,7 @@ import { join, resolve } from 'node:path';
 import { CLANG_NEED } from '../../codegen/clang.js';
 import { genericTraceObject as buildGenericTraceObject, MissingCompilerError } from '../../codegen/generic-trace.js';
 import { artifactPath, readManifest, type LoadedManifest } from '../../codegen/manifest.js';
+import { RuntimeError } from '../../base/errors.js';
 import { writableCacheDir } from '../proc/cache-dir.js';
 
 export interface TraceProgram {
@@ -25,7 +26,7 @@ export async function genericTraceObject(): Promise<string> {
     return await buildGenericTraceObject(await writableCacheDir('trace'));
   } catch (e) {
     if (!(e instanceof MissingCompilerError)) throw e;
-    throw new PolicyCompileError(`the C compiler \`${e.command}\` is not installed: faultc trace builds its BPF program with it on first use; ${CLANG_NEED.install}, or name another compiler with ${CLANG_NEED.variable}`, 3);
+    throw new RuntimeError('FAULTC_COMPILER_MISSING', `the C compiler \`${e.command}\` is not installed: faultc trace builds its BPF program with it on first use; ${CLANG_NEED.install}, or name another compiler with ${CLANG_NEED.variable}`);
   }
 }
 
@@ -50,9 +51,9 @@ export async function policyTraceProgram(path: string, policy?: string): Promise
     const res = await compileFile(abs, { outDir, emit: ['c', 'obj', 'json'], ...(policy !== undefined ? { policy } : {}) });
     if (!res.ok) throw compileError(path, res.diagnostics);
     const chosen = res.value.find((p) => policy === undefined || p.policy === policy);
-    if (!chosen || !chosen.manifest) throw new Error(`${path}: no policy ${policy ?? ''} compiled`);
+    if (!chosen?.manifest) throw new Error(`${path}: no policy ${policy ?? ''} compiled`);
     if (policy === undefined && res.value.length > 1) {
-      throw new PolicyCompileError(`${path} holds ${res.value.length} policies (${res.value.map((p) => p.policy).join(', ')}): choose one with --policy-name`, 2);
+      throw new RuntimeError('FAULTC_POLICY_AMBIGUOUS', `${path} holds ${res.value.length} policies (${res.value.map((p) => p.policy).join(', ')}): choose one with --policy-name`);
     }
     const manifest = await readManifest(chosen.manifest);
     return { ...withObject(manifest, path), cleanup };
@@ -62,27 +63,17 @@ export async function policyTraceProgram(path: string, policy?: string): Promise
   }
 }
 
-/** A policy that cannot be traced; `status` is the exit status the CLI gives it. */
-export class PolicyCompileError extends Error {
-  constructor(
-    message: string,
-    readonly status: 1 | 2 | 3 | 4 = 1,
-  ) {
-    super(message);
-  }
-}
-
 /** What stops a .pfp from compiling, said as the cause calls for: a file, a tool, a name, or the policy's errors. */
-function compileError(path: string, diagnostics: Diagnostic[]): PolicyCompileError {
+function compileError(path: string, diagnostics: Diagnostic[]): RuntimeError {
   const first = diagnostics.find((d) => d.severity === 'error') ?? diagnostics[0];
-  if (!first) return new PolicyCompileError(`${path} does not compile (run faultc check ${path})`);
+  if (!first) return new RuntimeError('FAULTC_POLICY_INVALID', `${path} does not compile (run faultc check ${path})`);
   const said = `${first.message}${first.hint ? ` (${first.hint})` : ''}`;
-  if (first.code === CODES.cannotRead.code) return new PolicyCompileError(`cannot read ${path}: ${first.message.replace(/^cannot read the file: /, '')}`, 4);
-  if (MISSING_TOOL_CODES.has(first.code)) return new PolicyCompileError(said, 3);
-  if (first.code === CODES.noSuchPolicy.code) return new PolicyCompileError(`${path}: ${first.message}`, 2);
-  if (INTERNAL_CODES.has(first.code)) return new PolicyCompileError(`${path}: ${said}`, 4);
+  if (first.code === CODES.cannotRead.code) return new RuntimeError('FAULTC_POLICY_READ', `cannot read ${path}: ${first.message.replace(/^cannot read the file: /, '')}`);
+  if (MISSING_TOOL_CODES.has(first.code)) return new RuntimeError('FAULTC_COMPILER_MISSING', said);
+  if (first.code === CODES.noSuchPolicy.code) return new RuntimeError('FAULTC_POLICY_NOT_FOUND', `${path}: ${first.message}`);
+  if (INTERNAL_CODES.has(first.code)) return new RuntimeError('FAULTC_BUILD', `${path}: ${said}`);
   const where = isFileLevel(first) ? first.span.file : `${first.span.file}:${first.span.startLine}:${first.span.startColumn}`;
-  return new PolicyCompileError(`${path} does not compile: ${where}: ${first.code} ${first.message} (run faultc check ${path})`);
+  return new RuntimeError('FAULTC_POLICY_INVALID', `${path} does not compile: ${where}: ${first.code} ${first.message} (run faultc check ${path})`);
 }
 
 function withObject(manifest: LoadedManifest, path: string): TraceProgram {

@@ -31,6 +31,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import type { Writable } from 'node:stream';
+import { RuntimeError } from '../../base/errors.js';
 import { ABI_LAYOUTS, ACTION_CODES, ERROR_CODES, type ActionName } from '../../abi/abi.js';
 import { TRACE_EVENT_BITS, TRACE_FLAGS, TRACE_LIMITS, TRACE_MODES, TRACE_NAME_RECORD, TRACE_TARGET } from '../../abi/trace.js';
 import { tracksWrites } from '../../compiler/region-traits.js';
@@ -151,6 +152,7 @@ export interface Tracer {
  * A running trace: events arrive as 'event' and 'batch'; stop() ends it. The
  * reader thread keeps Node's event loop alive until stop() is called.
  */
+// biome-ignore lint/suspicious/noUnsafeDeclarationMerging: the interface above only types this class's events
 export class Tracer extends EventEmitter {
   readonly regions: TraceRegion[];
   /** Name of the policy whose program is loaded, if any. */
@@ -341,32 +343,22 @@ function commOf(r: RawEvent): string {
   return b.subarray(0, end < 0 ? 16 : end).toString('utf8');
 }
 
-/** The options ask for something impossible (no such process, region, ...): a usage error. */
-export class TraceOptionError extends Error {
-  override name = 'TraceOptionError';
-}
-
-/** The process exists but this user may not trace it (no right to ptrace it). */
-export class TracePermissionError extends Error {
-  override name = 'TracePermissionError';
-}
-
 /** Refuses a pid that is not one process this user may trace. */
 function checkTracedPid(pid: number): void {
-  if (!Number.isSafeInteger(pid) || pid <= 0) throw new TraceOptionError(`trace: pid must be a positive process id, got ${pid}`);
+  if (!Number.isSafeInteger(pid) || pid <= 0) throw new RuntimeError('FAULTC_TRACE_OPTION', `trace: pid must be a positive process id, got ${pid}`);
   try {
     process.kill(pid, 0);
   } catch (e) {
     // EPERM: it exists, but belongs to another user.
-    if ((e as NodeJS.ErrnoException).code !== 'EPERM') throw new TraceOptionError(`no process ${pid}`);
+    if ((e as NodeJS.ErrnoException).code !== 'EPERM') throw new RuntimeError('FAULTC_TRACE_OPTION', `no process ${pid}`);
   }
   // Reading its maps takes the same right as ptrace-reading it.
   try {
     closeSync(openSync(`/proc/${pid}/maps`, 'r'));
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new TraceOptionError(`no process ${pid}`);
-    throw new TracePermissionError(`process ${pid} belongs to another user: tracing it needs the right to ptrace it (root, or CAP_SYS_PTRACE) (${code})`);
+    if (code === 'ENOENT') throw new RuntimeError('FAULTC_TRACE_OPTION', `no process ${pid}`);
+    throw new RuntimeError('FAULTC_TRACE_PERMISSION', `process ${pid} belongs to another user: tracing it needs the right to ptrace it (root, or CAP_SYS_PTRACE) (${code})`);
   }
 }
 
@@ -403,10 +395,10 @@ function parseRangeName(r: TraceRangeFilter): string {
 export async function trace(opts: TraceOptions): Promise<Tracer> {
   const t0 = process.hrtime.bigint();
   if ((opts.pid === undefined) === (opts.command === undefined || opts.command.length === 0)) {
-    throw new TraceOptionError('trace: give exactly one of pid or command');
+    throw new RuntimeError('FAULTC_TRACE_OPTION', 'trace: give exactly one of pid or command');
   }
   const ringBytes = opts.ringBytes ?? TRACE_LIMITS.defaultRingBytes;
-  if (!isPowerOfTwo(ringBytes) || ringBytes < 4096) throw new TraceOptionError('trace: ringBytes must be a power of two >= 4096');
+  if (!isPowerOfTwo(ringBytes) || ringBytes < 4096) throw new RuntimeError('FAULTC_TRACE_OPTION', 'trace: ringBytes must be a power of two >= 4096');
   const wakeupBytes = opts.wakeupBytes ?? Math.max(56, ringBytes / 8);
   const pollMs = opts.pollMs ?? 50;
 
@@ -432,7 +424,7 @@ export async function trace(opts: TraceOptions): Promise<Tracer> {
     for (const name of Object.keys(place)) {
       if (!m.regions.some((r) => r.id === name)) {
         await cleanup();
-        throw new TraceOptionError(`policy ${m.policy} has no region ${name}`);
+        throw new RuntimeError('FAULTC_TRACE_OPTION', `policy ${m.policy} has no region ${name}`);
       }
     }
     for (const r of m.regions) {
@@ -442,17 +434,17 @@ export async function trace(opts: TraceOptions): Promise<Tracer> {
     }
     if (opts.ranges?.length || opts.vmas?.length) {
       await cleanup();
-      throw new TraceOptionError('with a policy, its regions are the filter: place regions without `at` with place (--range REGION=START)');
+      throw new RuntimeError('FAULTC_TRACE_OPTION', 'with a policy, its regions are the filter: place regions without `at` with place (--range REGION=START)');
     }
     if (ranges.length === 0) {
       await cleanup();
-      throw new TraceOptionError(`policy ${m.policy} has no fixed region: place one with --range REGION=START`);
+      throw new RuntimeError('FAULTC_TRACE_OPTION', `policy ${m.policy} has no fixed region: place one with --range REGION=START`);
     }
   } else {
-    if (opts.notifyOnly) throw new TraceOptionError('notifyOnly needs a policy');
+    if (opts.notifyOnly) throw new RuntimeError('FAULTC_TRACE_OPTION', 'notifyOnly needs a policy');
     objectPath = await genericTraceObject();
     for (const r of opts.ranges ?? []) {
-      if (r.length <= 0n) throw new TraceOptionError(`range ${parseRangeName(r)} is empty`);
+      if (r.length <= 0n) throw new RuntimeError('FAULTC_TRACE_OPTION', `range ${parseRangeName(r)} is empty`);
       // Whole pages: a range starting or ending inside a page covers all of it.
       const start = r.start & ~(PAGE - 1n);
       const end = (r.start + r.length + PAGE - 1n) & ~(PAGE - 1n);
@@ -488,29 +480,28 @@ export async function trace(opts: TraceOptions): Promise<Tracer> {
   }
   if (ranges.length > TRACE_LIMITS.maxRanges || regions.length + 1 > TRACE_LIMITS.maxRegions) {
     await cleanup();
-    throw new TraceOptionError(`at most ${TRACE_LIMITS.maxRanges} ranges`);
+    throw new RuntimeError('FAULTC_TRACE_OPTION', `at most ${TRACE_LIMITS.maxRanges} ranges`);
   }
 
   debug(() => `trace: program ${objectPath}, ${ranges.length} range(s) in the kernel: ${ranges.map((r) => `0x${r.start.toString(16)}-0x${r.end.toString(16)}→${r.region}`).join(' ')}${vmaNames.length ? `, --vma ${vmaNames.join(' ')}` : ''}`);
-  let session: NativeTraceSession;
-  try {
-    const { TraceSession } = bpfNative();
-    session = new TraceSession(objectPath, ringBytes);
-  } catch (e) {
-    await cleanup();
-    throw e;
-  }
   let flags = 0;
   if (opts.followForks ?? true) flags |= TRACE_FLAGS.followForks;
   if (opts.kernelFaults ?? true) flags |= TRACE_FLAGS.kernelFaults;
   // A policy with `on write` handlers is asked about writes to present pages too.
   if (opts.writeFaults ?? policyHasOnWrite) flags |= TRACE_FLAGS.protFaults;
+  let session: NativeTraceSession;
+  try {
+    const { TraceSession } = bpfNative();
+    session = new TraceSession(objectPath, ringBytes, { mode, flags, wakeupBytes, sourceSizes: sizes, heapRegion, stackRegion });
+  } catch (e) {
+    await cleanup();
+    throw e;
+  }
 
   let child: ChildProcess | undefined;
   let gate: Writable | undefined;
   let pid: number;
   try {
-    session.setConfig({ mode, flags, wakeupBytes, sourceSizes: sizes, heapRegion, stackRegion });
     session.setRanges(ranges);
     if (files.length) session.setFiles(files);
     if (opts.command) {

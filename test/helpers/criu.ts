@@ -158,13 +158,23 @@ export async function daemonEnd(daemon: Daemon, ctx: { img: string; pid?: number
   const out = await Promise.race([daemon.done, late]);
   clearTimeout(timer);
   if (out !== 'late') return out;
+  const state = ctx.pid ? processState(ctx.pid) : '';
+  // The restored program goes first: a daemon stopped with pages missing
+  // leaves its holder in charge until the program exits.
+  if (ctx.pid) {
+    try {
+      process.kill(ctx.pid, 'SIGKILL');
+    } catch {
+      // gone already
+    }
+  }
   daemon.proc.kill('SIGTERM');
   const ended = await Promise.race([daemon.done, new Promise<undefined>((r) => setTimeout(() => r(undefined), 5000))]);
   if (!ended) daemon.proc.kill('SIGKILL');
   throw new Error(
     [
       `faultc lazy-pages did not finish within ${timeoutMs} ms`,
-      ctx.pid ? processState(ctx.pid) : '',
+      state,
       `daemon stderr: ${ended?.stderr ?? '(killed)'}`,
       `daemon stdout: ${ended?.stdout.slice(-2000) ?? ''}`,
       criuLogExcerpt(join(ctx.img, 'restore.log')),

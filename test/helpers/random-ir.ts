@@ -1,7 +1,7 @@
 // Random checked-shape IR for tests: expressions over every operator, decision
 // trees where each path through `on missing` resolves exactly once. Seeded.
 import type { BinaryOp, Expr, FaultVar, PolicyIR, Stmt } from '../../compiler/ir.js';
-import { Rng } from './decide-driver.js';
+import type { Rng } from './decide-driver.js';
 import { E, S, policy as makePolicy, region as makeRegion } from './ir-build.js';
 
 const PAGE = 4096n;

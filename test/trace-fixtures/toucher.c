@@ -189,64 +189,48 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static int run_bench(char **argv)
+/*
+ * bench and mixed: per round, map NPAGES (and with `heap`, grow the heap by
+ * as many), write one byte per page, give it back; print the median ns per page.
+ */
+static int run_rounds(char **argv, int with_heap)
 {
-	size_t n = strtoull(argv[2], NULL, 0), i;
+	size_t n = strtoull(argv[2], NULL, 0), i, grown = 0;
 	unsigned rounds = strtoul(argv[3], NULL, 0), r;
 	uint64_t *ns = calloc(rounds ? rounds : 1, sizeof(*ns));
 
 	if (!ns || !rounds)
 		return 2;
 	for (r = 0; r < rounds; r++) {
-		volatile char *p = mmap(NULL, n * PAGE, PROT_READ | PROT_WRITE,
-					MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		volatile char *heap = NULL, *p = mmap(NULL, n * PAGE, PROT_READ | PROT_WRITE,
+						      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		struct timespec a, b;
 
 		if (p == MAP_FAILED)
 			return 2;
-		clock_gettime(CLOCK_MONOTONIC, &a);
-		for (i = 0; i < n; i++)
-			p[i * PAGE] = 1;
-		clock_gettime(CLOCK_MONOTONIC, &b);
-		munmap((void *)p, n * PAGE);
-		ns[r] = (uint64_t)(b.tv_sec - a.tv_sec) * 1000000000ULL + (uint64_t)(b.tv_nsec - a.tv_nsec);
-	}
-	qsort(ns, rounds, sizeof(*ns), cmp_u64);
-	printf("{\"nsPerPage\":%.1f}\n", (double)ns[rounds / 2] / (double)n);
-	return 0;
-}
+		if (with_heap) {
+			char *cur = sbrk(0);
+			size_t pad = (PAGE - (uintptr_t)cur % PAGE) % PAGE;
 
-static int run_mixed(char **argv)
-{
-	size_t n = strtoull(argv[2], NULL, 0), i;
-	unsigned rounds = strtoul(argv[3], NULL, 0), r;
-	uint64_t *ns = calloc(rounds ? rounds : 1, sizeof(*ns));
-
-	if (!ns || !rounds)
-		return 2;
-	for (r = 0; r < rounds; r++) {
-		char *cur = sbrk(0);
-		size_t pad = (PAGE - (uintptr_t)cur % PAGE) % PAGE;
-		volatile char *heap, *p = mmap(NULL, n * PAGE, PROT_READ | PROT_WRITE,
-					       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-		struct timespec a, b;
-
-		if (p == MAP_FAILED || sbrk(pad + n * PAGE) == (void *)-1)
-			return 2;
-		heap = cur + pad;
+			grown = pad + n * PAGE;
+			if (sbrk(grown) == (void *)-1)
+				return 2;
+			heap = cur + pad;
+		}
 		clock_gettime(CLOCK_MONOTONIC, &a);
 		for (i = 0; i < n; i++) {
-			heap[i * PAGE] = 1;
+			if (heap)
+				heap[i * PAGE] = 1;
 			p[i * PAGE] = 1;
 		}
 		clock_gettime(CLOCK_MONOTONIC, &b);
 		munmap((void *)p, n * PAGE);
-		if (sbrk(-(intptr_t)(pad + n * PAGE)) == (void *)-1)
+		if (heap && sbrk(-(intptr_t)grown) == (void *)-1)
 			return 2;
 		ns[r] = (uint64_t)(b.tv_sec - a.tv_sec) * 1000000000ULL + (uint64_t)(b.tv_nsec - a.tv_nsec);
 	}
 	qsort(ns, rounds, sizeof(*ns), cmp_u64);
-	printf("{\"nsPerPage\":%.1f}\n", (double)ns[rounds / 2] / (double)(2 * n));
+	printf("{\"nsPerPage\":%.1f}\n", (double)ns[rounds / 2] / (double)(with_heap ? 2 * n : n));
 	return 0;
 }
 
@@ -288,9 +272,9 @@ int main(int argc, char **argv)
 	if (argc == 4 && !strcmp(argv[1], "steps"))
 		return run_steps(argv);
 	if (argc == 4 && !strcmp(argv[1], "mixed"))
-		return run_mixed(argv);
+		return run_rounds(argv, 1);
 	if (argc == 4 && !strcmp(argv[1], "bench"))
-		return run_bench(argv);
+		return run_rounds(argv, 0);
 	fprintf(stderr, "usage: toucher order ADDR|heap NPAGES NTHREADS SEED [OTHER_ADDR OTHER_PAGES]\n"
 			"       toucher kread ADDR NPAGES\n"
 			"       toucher steps NPAGES ROUNDS\n"

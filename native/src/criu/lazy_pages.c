@@ -52,25 +52,34 @@
 #define LP_PENDING 1024
 #define LP_SIGBUS_GRACE_NS 1000000000ull
 
-enum { PENDING, INFLIGHT, DONE, DROPPED, BAD };
-enum how { BY_DEMAND, BY_BACKGROUND };
+enum {
+	PENDING,
+	INFLIGHT,
+	DONE,
+	DROPPED,
+	BAD,
+};
+enum how {
+	BY_DEMAND,
+	BY_BACKGROUND,
+};
 
 struct lp_map {
-	uint64_t cur;		/* where the pages are now */
-	uint64_t img;		/* where the image has them */
+	uint64_t cur; /* where the pages are now */
+	uint64_t img; /* where the image has them */
 	uint64_t nr;
-	uint64_t base;		/* index of the first page */
-	int64_t off;		/* pages-image offset of the first page */
+	uint64_t base; /* index of the first page */
+	int64_t off; /* pages-image offset of the first page */
 };
 
 struct lp_task {
 	struct lp_daemon *d;
 	struct lp_task *parent;
-	_Atomic int32_t pid;	/* 0: forked after the restore, not found yet */
-	uint32_t slot;		/* index in the daemon's tasks */
+	_Atomic int32_t pid; /* 0: forked after the restore, not found yet */
+	uint32_t slot; /* index in the daemon's tasks */
 	int uffd;
 	int pages_fd;
-	const uint8_t *pages_map;	/* the pages image, mapped read-only */
+	const uint8_t *pages_map; /* the pages image, mapped read-only */
 	uint64_t pages_map_len;
 	const struct lp_task_image *img;
 	pthread_rwlock_t lock;
@@ -79,17 +88,17 @@ struct lp_task {
 	_Atomic uint8_t *state;
 	uint64_t nr_pages;
 	_Atomic uint64_t remaining;
-	_Atomic uint64_t seq_cursor;	/* background: next page index to look at */
-	_Atomic uint64_t first_cursor;	/* background: next replay entry */
+	_Atomic uint64_t seq_cursor; /* background: next page index to look at */
+	_Atomic uint64_t first_cursor; /* background: next replay entry */
 	_Atomic int gone;
-	_Atomic uint64_t sigbus_at;	/* first SIGBUS sent, 0: none */
-	_Atomic uint64_t last_bad;	/* last address reported (the first page is never lazy) */
+	_Atomic uint64_t sigbus_at; /* first SIGBUS sent, 0: none */
+	_Atomic uint64_t last_bad; /* last address reported (the first page is never lazy) */
 	struct {
 		_Atomic uint64_t faults, demand, prefetch, background, zero, dropped, raced, errors;
 		_Atomic uint64_t t_first_fault, t_done;
 	} st;
 	uint64_t t_adopt;
-	pthread_mutex_t rec_lock;	/* first-touch order */
+	pthread_mutex_t rec_lock; /* first-touch order */
 	uint64_t *rec;
 	size_t nr_rec, cap_rec;
 };
@@ -99,7 +108,7 @@ struct lp_worker {
 	pthread_t thread;
 	int epfd;
 	uint8_t *buf;
-	uint64_t pending[LP_PENDING];	/* faults to retry after an event (EAGAIN) */
+	uint64_t pending[LP_PENDING]; /* faults to retry after an event (EAGAIN) */
 	struct lp_task *pending_task[LP_PENDING];
 	unsigned nr_pending;
 };
@@ -110,17 +119,21 @@ struct lp_daemon {
 	size_t nr_images;
 	char *sock_path;
 	int listen_fd;
-	int stop_fd;		/* eventfd: handlers and lp_run() return */
-	int done_fd;		/* eventfd: a task finished (wakes lp_run()) */
+	int stop_fd; /* eventfd: handlers and lp_run() return */
+	int done_fd; /* eventfd: a task finished (wakes lp_run()) */
 	uint64_t t0;
 	pthread_mutex_t tasks_lock;
 	struct lp_task *tasks[MAX_TASKS];
 	_Atomic size_t nr_tasks;
-	_Atomic unsigned bg_next;	/* round-robin over tasks */
-	_Atomic int restored;	/* the restore sent its last task: areas registered */
+	_Atomic unsigned bg_next; /* round-robin over tasks */
+	_Atomic int restored; /* the restore sent its last task: areas registered */
 	struct lp_worker *workers;
 	unsigned nr_workers;
-	struct lp_holder holder;	/* keeps the uffds should the daemon die */
+	struct lp_holder holder; /* keeps the uffds should the daemon die */
+	struct lp_mapped {
+		const uint8_t *p; /* NULL: not mapped (every read a pread) */
+		uint64_t len;
+	} * mapped; /* per image: its pages image, mapped at open */
 	pthread_mutex_t err_lock;
 	struct lp_error errors[MAX_ERRORS];
 	size_t nr_errors;
@@ -145,7 +158,7 @@ static uint64_t now_ns(void)
 
 static uint64_t since(const struct lp_daemon *d)
 {
-	return now_ns() - d->t0 + 1;	/* never 0: 0 means "not reached" */
+	return now_ns() - d->t0 + 1; /* never 0: 0 means "not reached" */
 }
 
 static void push_error(struct lp_daemon *d, int32_t pid, uint64_t addr, int err, const char *what)
@@ -310,7 +323,7 @@ static int copy_pages(struct lp_task *t, uint64_t dst, const uint8_t *buf, uint6
 				continue;
 		}
 		if (errno == EEXIST) {
-			*done += 1;	/* that page is in place: step over it */
+			*done += 1; /* that page is in place: step over it */
 			atomic_fetch_add(&t->st.raced, 1);
 			continue;
 		}
@@ -425,7 +438,7 @@ static int install(struct lp_worker *w, struct lp_task *t, struct lp_map *m, uin
 		if (r == -EFAULT)
 			r = 0;
 		else
-			more = n - done;	/* nothing left to read */
+			more = n - done; /* nothing left to read */
 	}
 	if (done + more < n) {
 		r = read_pages(t, m, idx + done, n - done, w->buf);
@@ -556,7 +569,7 @@ static int zero_page(struct lp_task *t, uint64_t addr)
 	}
 	if (errno == EAGAIN)
 		return -EAGAIN;
-	wake_range(t, addr, PAGE);	/* exists already, or the range is gone */
+	wake_range(t, addr, PAGE); /* exists already, or the range is gone */
 	return 0;
 }
 
@@ -613,7 +626,7 @@ static int serve_fault(struct lp_worker *w, struct lp_task *t, uint64_t addr)
 		else
 			fail_page(t, addr, EIO, "cannot read the page from the pages image");
 		break;
-	default:	/* DONE: the fault raced with its resolution */
+	default: /* DONE: the fault raced with its resolution */
 		wake_range(t, addr, PAGE);
 	}
 out:
@@ -648,10 +661,13 @@ static int split_at(struct lp_task *t, uint64_t addr)
 	k = (addr - m->cur) / PAGE;
 	if (ensure_maps(t, t->nr_maps + 1))
 		return -ENOMEM;
-	m = map_at(t, addr);	/* realloc may have moved it */
+	m = map_at(t, addr); /* realloc may have moved it */
 	t->maps[t->nr_maps] = (struct lp_map){
-		.cur = addr, .img = m->img + k * PAGE, .nr = m->nr - k,
-		.base = m->base + k, .off = m->off + (int64_t)(k * PAGE),
+		.cur = addr,
+		.img = m->img + k * PAGE,
+		.nr = m->nr - k,
+		.base = m->base + k,
+		.off = m->off + (int64_t)(k * PAGE),
 	};
 	t->nr_maps++;
 	m->nr = k;
@@ -922,19 +938,40 @@ static void *handler_main(void *arg)
 
 /* ---- tasks ---- */
 
-/* Without a mapping (an empty or unmappable file) every read is a pread. */
+/*
+ * Each pages image is mapped once, when the daemon opens, with its page
+ * tables filled (MAP_POPULATE): the copies during the restore then take no
+ * fault on the daemon's side. Tasks (forks too) share the mapping. Without
+ * one (an empty or unmappable file) every read is a pread.
+ */
+static void map_images(struct lp_daemon *d)
+{
+	d->mapped = calloc(d->nr_images ? d->nr_images : 1, sizeof(*d->mapped));
+	for (size_t i = 0; d->mapped && i < d->nr_images; i++) {
+		int fd = open(d->images[i].pages_path, O_RDONLY | O_CLOEXEC);
+		struct stat st;
+		void *p;
+
+		if (fd < 0)
+			continue;
+		if (!fstat(fd, &st) && st.st_size > 0) {
+			p = mmap(NULL, st.st_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+			if (p != MAP_FAILED) {
+				d->mapped[i] = (struct lp_mapped){ p, (uint64_t)st.st_size };
+			}
+		}
+		close(fd);
+	}
+}
+
 static void map_pages(struct lp_task *t)
 {
-	struct stat st;
-	void *p;
+	const struct lp_mapped *m = t->d->mapped ? &t->d->mapped[t->img - t->d->images] : NULL;
 
-	if (fstat(t->pages_fd, &st) || st.st_size <= 0)
-		return;
-	p = mmap(NULL, st.st_size, PROT_READ, MAP_PRIVATE, t->pages_fd, 0);
-	if (p == MAP_FAILED)
-		return;
-	t->pages_map = p;
-	t->pages_map_len = st.st_size;
+	if (m && m->p) {
+		t->pages_map = m->p;
+		t->pages_map_len = m->len;
+	}
 }
 
 static struct lp_task *new_task(struct lp_daemon *d, const struct lp_task_image *img,
@@ -987,8 +1024,11 @@ static struct lp_task *new_task(struct lp_daemon *d, const struct lp_task_image 
 		const struct lp_area *a = &img->areas[i];
 
 		t->maps[i] = (struct lp_map){
-			.cur = a->start, .img = a->start, .nr = a->nr_pages,
-			.base = i ? t->maps[i - 1].base + t->maps[i - 1].nr : 0, .off = a->file_off,
+			.cur = a->start,
+			.img = a->start,
+			.nr = a->nr_pages,
+			.base = i ? t->maps[i - 1].base + t->maps[i - 1].nr : 0,
+			.off = a->file_off,
 		};
 	}
 	t->nr_maps = img->nr_areas;
@@ -1009,8 +1049,6 @@ fail:
 
 static void free_task(struct lp_task *t)
 {
-	if (t->pages_map)
-		munmap((void *)t->pages_map, t->pages_map_len);
 	if (t->uffd >= 0)
 		close(t->uffd);
 	if (t->pages_fd >= 0)
@@ -1131,13 +1169,14 @@ struct lp_daemon *lp_open(const struct lp_opts *o, const struct lp_task_image *t
 	d->done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (!d->sock_path || d->stop_fd < 0 || d->done_fd < 0)
 		goto fail;
+	map_images(d);
 	fd = lp_listen(o->sock_path);
 	if (fd < 0) {
 		*errnum = -fd;
 		set_err(err, errlen, "%s: %s%s", o->sock_path, strerror(-fd),
 			fd == -EADDRINUSE ? " (the socket exists: another daemon serves this directory, or a stale one is left)" : "");
 		free(d->sock_path);
-		d->sock_path = NULL;	/* not ours: never unlink it */
+		d->sock_path = NULL; /* not ours: never unlink it */
 		goto fail;
 	}
 	d->listen_fd = fd;
@@ -1519,6 +1558,10 @@ void lp_close(struct lp_daemon *d)
 		close(d->stop_fd);
 	if (d->done_fd >= 0)
 		close(d->done_fd);
+	for (size_t i = 0; d->mapped && i < d->nr_images; i++)
+		if (d->mapped[i].p)
+			munmap((void *)d->mapped[i].p, d->mapped[i].len);
+	free(d->mapped);
 	pthread_mutex_destroy(&d->tasks_lock);
 	pthread_mutex_destroy(&d->err_lock);
 	free(d->sock_path);

@@ -20,18 +20,18 @@
 
 /* A run of lazy pages as the image has them, inside one VMA. */
 struct lp_area {
-	uint64_t start;		/* address in the image (page-aligned) */
+	uint64_t start; /* address in the image (page-aligned) */
 	uint64_t nr_pages;
-	int64_t file_off;	/* byte offset in the pages image */
+	int64_t file_off; /* byte offset in the pages image */
 };
 
 /* What the images say about one task. */
 struct lp_task_image {
 	int32_t pid;
 	const char *pages_path;
-	const struct lp_area *areas;	/* sorted by start, not overlapping */
+	const struct lp_area *areas; /* sorted by start, not overlapping */
 	size_t nr_areas;
-	const uint64_t *first;	/* image addresses to install first, in order (replay) */
+	const uint64_t *first; /* image addresses to install first, in order (replay) */
 	size_t nr_first;
 	/*
 	 * A policy's plan (NULL: every page copied from its own image page, with
@@ -49,37 +49,37 @@ struct lp_task_image {
 #define LP_PLAN_IS_FILL(v) ((v) <= -0x100 && (v) >= -0x1ff)
 
 struct lp_opts {
-	const char *sock_path;	/* must not exist; created, removed at the end */
-	unsigned nr_threads;	/* 0: one per online CPU */
-	unsigned prefetch;	/* pages after a faulting page copied with it */
-	unsigned batch;		/* pages per background UFFDIO_COPY (>= 1) */
-	int background;		/* copy the pages nobody asked for */
-	int record;		/* keep each task's first-touch order */
-	unsigned accept_timeout_ms;	/* 0: wait for the restore forever */
+	const char *sock_path; /* must not exist; created, removed at the end */
+	unsigned nr_threads; /* 0: one per online CPU */
+	unsigned prefetch; /* pages after a faulting page copied with it */
+	unsigned batch; /* pages per background UFFDIO_COPY (>= 1) */
+	int background; /* copy the pages nobody asked for */
+	int record; /* keep each task's first-touch order */
+	unsigned accept_timeout_ms; /* 0: wait for the restore forever */
 };
 
 struct lp_task_report {
-	int32_t pid;		/* 0: a child forked after the restore, pid not found */
-	int32_t parent_pid;	/* the task it forked from (0: from the restore) */
-	uint64_t total_pages;	/* lazy pages in the image */
-	uint64_t demand_faults;	/* missing-fault messages */
-	uint64_t pages_demand;	/* pages installed for the faulting address */
-	uint64_t pages_prefetch;	/* pages installed with them */
-	uint64_t pages_background;	/* pages installed by the background copy */
-	uint64_t pages_zero;	/* zero pages (faults where the image has none) */
-	uint64_t pages_dropped;	/* unmapped or removed before being installed */
-	uint64_t pages_raced;	/* installed by someone else first (EEXIST) */
-	uint64_t errors;	/* pages that could not be served (SIGBUS) */
-	uint64_t t_adopt_ns;	/* since lp_run() started */
-	uint64_t t_first_fault_ns;	/* 0: none */
-	uint64_t t_done_ns;	/* every page in place; 0: not reached */
-	int gone;		/* the task exited before every page was in place */
+	int32_t pid; /* 0: a child forked after the restore, pid not found */
+	int32_t parent_pid; /* the task it forked from (0: from the restore) */
+	uint64_t total_pages; /* lazy pages in the image */
+	uint64_t demand_faults; /* missing-fault messages */
+	uint64_t pages_demand; /* pages installed for the faulting address */
+	uint64_t pages_prefetch; /* pages installed with them */
+	uint64_t pages_background; /* pages installed by the background copy */
+	uint64_t pages_zero; /* zero pages (faults where the image has none) */
+	uint64_t pages_dropped; /* unmapped or removed before being installed */
+	uint64_t pages_raced; /* installed by someone else first (EEXIST) */
+	uint64_t errors; /* pages that could not be served (SIGBUS) */
+	uint64_t t_adopt_ns; /* since lp_run() started */
+	uint64_t t_first_fault_ns; /* 0: none */
+	uint64_t t_done_ns; /* every page in place; 0: not reached */
+	int gone; /* the task exited before every page was in place */
 };
 
 struct lp_error {
 	int32_t pid;
 	uint64_t addr;
-	int err;		/* errno */
+	int err; /* errno */
 	char what[96];
 };
 

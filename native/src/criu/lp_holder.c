@@ -33,10 +33,14 @@
 #define HOLD_MAX 1024
 #define HOLD_POLL_MS 200
 #define HOLD_SIGBUS_GRACE_NS 1000000000ull
-#define HOLD_CTL 3		/* the control socket's descriptor in the holder */
-#define TASK_TOP 0x7ffffffff000ull	/* x86-64 user space end (4-level paging) */
+#define HOLD_CTL 3 /* the control socket's descriptor in the holder */
+#define TASK_TOP 0x7ffffffff000ull /* x86-64 user space end (4-level paging) */
 
-enum { HOLD_ADD = 1, HOLD_PID, HOLD_BYE };
+enum {
+	HOLD_ADD = 1,
+	HOLD_PID,
+	HOLD_BYE,
+};
 
 struct hold_msg {
 	uint32_t kind;
@@ -45,9 +49,9 @@ struct hold_msg {
 };
 
 struct hold_task {
-	int uffd;		/* -1: free, or the task is gone */
+	int uffd; /* -1: free, or the task is gone */
 	int pidfd;
-	int32_t pid;		/* 0: not known (forked after the restore) */
+	int32_t pid; /* 0: not known (forked after the restore) */
 	bool reported;
 	uint64_t sigbus_at;
 };
@@ -55,8 +59,8 @@ struct hold_task {
 struct hold_state {
 	struct hold_task t[HOLD_MAX];
 	size_t n;
-	uint64_t lo;		/* lowest address a range may start at */
-	const void *no_src;	/* a PROT_NONE page: a copy from it installs nothing */
+	uint64_t lo; /* lowest address a range may start at */
+	const void *no_src; /* a PROT_NONE page: a copy from it installs nothing */
 	struct pollfd pfd[2 * HOLD_MAX];
 	struct hold_task *who[2 * HOLD_MAX];
 };
@@ -196,7 +200,9 @@ static void wake_all(const struct hold_state *s, const struct hold_task *t)
 static bool mm_gone(const struct hold_state *s, const struct hold_task *t)
 {
 	struct uffdio_copy c = {
-		.dst = s->lo, .src = (uint64_t)(uintptr_t)s->no_src, .len = PAGE,
+		.dst = s->lo,
+		.src = (uint64_t)(uintptr_t)s->no_src,
+		.len = PAGE,
 		.mode = UFFDIO_COPY_MODE_DONTWAKE,
 	};
 
@@ -208,12 +214,15 @@ static void on_fault(struct hold_task *t, uint64_t addr)
 	uint64_t now = mono_ns();
 	siginfo_t si;
 
-	if (!t->reported)
-		report(t, addr, t->pid > 0 ? "the daemon ended with this page missing: SIGBUS"
-					   : "the daemon ended with this page missing; the task forked after the restore has no known pid and stays blocked on it");
+	if (!t->reported) {
+		if (t->pid > 0)
+			report(t, addr, "the daemon ended with this page missing: SIGBUS");
+		else
+			report(t, addr, "the daemon ended with this page missing; the task forked after the restore has no known pid and stays blocked on it");
+	}
 	t->reported = true;
 	if (t->pid <= 0)
-		return;		/* never woken: it cannot read a zero page */
+		return; /* never woken: it cannot read a zero page */
 	if (t->sigbus_at && now - t->sigbus_at > HOLD_SIGBUS_GRACE_NS) {
 		kill(t->pid, SIGKILL);
 	} else {
@@ -306,7 +315,7 @@ static void __attribute__((noreturn)) take_over(struct hold_state *s)
 			if (!s->pfd[k].revents || t->uffd < 0)
 				continue;
 			if (s->pfd[k].fd == t->pidfd)
-				release(t);	/* the task exited */
+				release(t); /* the task exited */
 			else
 				drain(s, t);
 		}

@@ -17,7 +17,7 @@
 #include <sys/types.h>
 
 struct lp_holder {
-	int ctl;		/* the daemon's end of the control socket; -1: none */
+	int ctl; /* the daemon's end of the control socket; -1: none */
 	pid_t pid;
 };
 

@@ -106,8 +106,12 @@ static int recv_exact(int sock, void *buf, size_t len, int *fd)
 	while (got < len) {
 		char control[CMSG_SPACE(sizeof(int))];
 		struct iovec iov = { (char *)buf + got, len - got };
-		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
-				     .msg_control = control, .msg_controllen = sizeof(control) };
+		struct msghdr mh = {
+			.msg_iov = &iov,
+			.msg_iovlen = 1,
+			.msg_control = control,
+			.msg_controllen = sizeof(control),
+		};
 		struct cmsghdr *c;
 		ssize_t n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
 

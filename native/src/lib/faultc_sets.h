@@ -32,7 +32,7 @@ struct faultc_set_slot {
 
 /* The decision library's table, as loaded by the engine. */
 struct fc_set_table {
-	struct faultc_set_slot *slots;	/* [sets][regions], NULL without sets */
+	struct faultc_set_slot *slots; /* [sets][regions], NULL without sets */
 	unsigned nr_sets, nr_regions;
 };
 

@@ -24,7 +24,7 @@ int fc_set_table_bind(struct fc_set_table *t, const char *so, unsigned nr_sets,
 
 	t->slots = dl ? dlsym(dl, "faultc_sets") : NULL;
 	if (dl)
-		dlclose(dl);	/* the engine holds its own reference */
+		dlclose(dl); /* the engine holds its own reference */
 	if (!t->slots || !dims || dims[0] != nr_sets || dims[1] != nr_regions) {
 		if (err && errlen)
 			snprintf(err, errlen, "%s has no set table for %u sets and %u regions", so,

@@ -20,10 +20,10 @@
 
 struct fc_defer_wait {
 	struct fc_defer_request req;
-	bool taken;		/* handed to the handler by fc_engine_defer_take() */
+	bool taken; /* handed to the handler by fc_engine_defer_take() */
 	bool answered;
-	uint32_t kind;		/* enum fc_defer_answer */
-	uint8_t *page;		/* the handler thread's buffer */
+	uint32_t kind; /* enum fc_defer_answer */
+	uint8_t *page; /* the handler thread's buffer */
 	struct fc_defer_wait *next;
 };
 

@@ -120,7 +120,7 @@ static void forbid_write(struct fc_engine *e, uint64_t addr, uint32_t tid)
 		struct uffdio_poison p = { .range = { .start = addr, .len = PAGE } };
 
 		if (ioctl(e->uffd, UFFDIO_POISON, &p) == 0 || errno == EEXIST)
-			return;	/* UFFDIO_POISON wakes the thread */
+			return; /* UFFDIO_POISON wakes the thread */
 	}
 	deliver_sigbus(e, addr, tid, false);
 }
@@ -141,7 +141,7 @@ static void handle_write(struct fc_worker *w, struct fc_region *r,
 	} else {
 		struct uffdio_writeprotect wp = {
 			.range = { .start = addr, .len = PAGE },
-			.mode = 0,	/* unprotect and wake */
+			.mode = 0, /* unprotect and wake */
 		};
 
 		if (d.flags & FAULTC_F_TRACK_DIRTY) {
@@ -199,11 +199,11 @@ static void missing_zero_page(struct fc_engine *e, struct fc_region *r, uint64_t
 struct fc_batch {
 	uint64_t base;
 	unsigned n;
-	unsigned fault_idx;	/* the faulting page's place in the plan */
+	unsigned fault_idx; /* the faulting page's place in the plan */
 	unsigned start;
-	unsigned installed;	/* pages installed by this handler */
-	bool fault_installed;	/* the faulting page is one of them */
-	bool write_now;		/* see finish_missing() */
+	unsigned installed; /* pages installed by this handler */
+	bool fault_installed; /* the faulting page is one of them */
+	bool write_now; /* see finish_missing() */
 };
 
 /* fc_install_batch() from src; whether every page went in. */
@@ -260,7 +260,7 @@ static uint32_t install_buffered(struct fc_worker *w, struct fc_region *r,
 		}
 	}
 	if (bad != UINT32_MAX && error && !b->fault_installed)
-		return error;	/* SIGBUS, never zeros */
+		return error; /* SIGBUS, never zeros */
 	if (bad != UINT32_MAX && error) {
 		/* Only pages after the faulting one failed: keep what is in. */
 		atomic_fetch_add(&r->st.errors, 1);
@@ -294,7 +294,7 @@ static void finish_missing(struct fc_worker *w, struct fc_region *r, uint64_t ad
 		if (b->fault_installed)
 			handle_write(w, r, addr, tid);
 		else
-			fc_wake_page(w->e, addr);	/* present already: its write faults again if protected */
+			fc_wake_page(w->e, addr); /* present already: its write faults again if protected */
 	}
 
 	/* A page another thread resolved first is that thread's to count. */

@@ -38,7 +38,7 @@ static int thread_cpu(uint32_t tid)
 	if (n <= 0)
 		return -1;
 	buf[n] = '\0';
-	p = strrchr(buf, ')');	/* the end of the command name, field 2 */
+	p = strrchr(buf, ')'); /* the end of the command name, field 2 */
 	if (!p)
 		return -1;
 	for (; *p && field < 39; p++)

@@ -101,7 +101,7 @@ unsigned fc_install_batch(struct fc_engine *e, const struct fc_region *r,
 			continue;
 		}
 		if (err == EAGAIN || err == EINTR)
-			continue;	/* the mm changed under us: retry */
+			continue; /* the mm changed under us: retry */
 		/* EFAULT: the source could not be read, or for CONTINUE the page
 		 * is not in its page cache (the caller retries from *start);
 		 * ENOENT, EINVAL...: the range went away. */

@@ -50,7 +50,7 @@ struct fc_region {
 	uint64_t size;
 	uint32_t policy_region;
 	bool wp;
-	bool owned;		/* mapped by this engine, unmapped by it */
+	bool owned; /* mapped by this engine, unmapped by it */
 	/*
 	 * [start, minor_end) is a private mapping of source zc_source (tmpfs)
 	 * registered for minor faults: its pages are mapped from the page
@@ -60,7 +60,7 @@ struct fc_region {
 	uint32_t zc_source;
 	/* Serialises dirty-bit + unprotect against resetDirty's clear + protect. */
 	pthread_mutex_t dirty_lock;
-	_Atomic uint64_t *dirty;	/* one bit per page */
+	_Atomic uint64_t *dirty; /* one bit per page */
 	size_t dirty_words;
 	struct {
 		_Atomic uint64_t faults, zero, fill, copy, prefetch, sigbus,
@@ -70,7 +70,7 @@ struct fc_region {
 
 /* One planned page of a resolution batch. */
 struct fc_plan {
-	uint32_t action;	/* zero, fill or copy */
+	uint32_t action; /* zero, fill or copy */
 	uint32_t fill_byte;
 	uint32_t source;
 	uint64_t source_offset;
@@ -79,32 +79,32 @@ struct fc_plan {
 struct fc_worker {
 	struct fc_engine *e;
 	pthread_t thread;
-	int epfd;		/* the uffd (EPOLLEXCLUSIVE) and the stop eventfd */
-	int cpu;		/* the CPU this handler is pinned to, or -1 */
-	uint32_t last_tid;	/* the thread of the last fault handled */
-	uint64_t handled;	/* fault messages handled */
-	uint64_t seen_switches;	/* e->tid_switches at the last follow check */
-	struct fc_region *last_region;	/* where the last fault was */
-	uint8_t *buf;		/* FC_BATCH_PAGES page-aligned pages */
+	int epfd; /* the uffd (EPOLLEXCLUSIVE) and the stop eventfd */
+	int cpu; /* the CPU this handler is pinned to, or -1 */
+	uint32_t last_tid; /* the thread of the last fault handled */
+	uint64_t handled; /* fault messages handled */
+	uint64_t seen_switches; /* e->tid_switches at the last follow check */
+	struct fc_region *last_region; /* where the last fault was */
+	uint8_t *buf; /* FC_BATCH_PAGES page-aligned pages */
 	struct fc_plan plan[FC_BATCH_PAGES];
 };
 
 struct fc_engine {
 	int uffd;
-	int stopfd;		/* eventfd: readable once close() has begun */
+	int stopfd; /* eventfd: readable once close() has begun */
 	uint64_t features;
-	bool poison;		/* UFFDIO_POISON usable */
-	bool zero_copy;		/* map tmpfs sources' pages (UFFDIO_CONTINUE) */
+	bool poison; /* UFFDIO_POISON usable */
+	bool zero_copy; /* map tmpfs sources' pages (UFFDIO_CONTINUE) */
 	pid_t pid;
 	void *dl;
 	fc_decide_fn decide;
 	unsigned nr_sources;
 	int source_fd[FAULTC_MAX_SOURCES];
 	uint64_t source_size[FAULTC_MAX_SOURCES];
-	uint8_t *source_map[FAULTC_MAX_SOURCES];	/* read-only page cache, or NULL */
-	bool source_shmem[FAULTC_MAX_SOURCES];	/* on tmpfs: zero-copy possible */
-	_Atomic uint64_t *source_populated[FAULTC_MAX_SOURCES];	/* bit per chunk mapped */
-	struct fc_http_source *source_http[FAULTC_MAX_SOURCES];	/* or NULL: a file */
+	uint8_t *source_map[FAULTC_MAX_SOURCES]; /* read-only page cache, or NULL */
+	bool source_shmem[FAULTC_MAX_SOURCES]; /* on tmpfs: zero-copy possible */
+	_Atomic uint64_t *source_populated[FAULTC_MAX_SOURCES]; /* bit per chunk mapped */
+	struct fc_http_source *source_http[FAULTC_MAX_SOURCES]; /* or NULL: a file */
 	unsigned http_deadline_ms;
 
 	/* defer.c: a user-space handler for `defer`, and the faults waiting on it */
@@ -118,24 +118,24 @@ struct fc_engine {
 	struct fc_defer_wait *defer_waits;
 
 	struct fc_region regions[FC_MAX_REGIONS];
-	_Atomic int nr_regions;	/* published after a region is complete */
+	_Atomic int nr_regions; /* published after a region is complete */
 	pthread_mutex_t region_lock;
 
 	unsigned nr_threads;
 	unsigned started;
 	struct fc_worker *workers;
 	_Atomic bool stopping;
-	bool stopped;		/* fc_engine_stop() done: regions unmapped */
+	bool stopped; /* fc_engine_stop() done: regions unmapped */
 	_Atomic bool paused;
 	pthread_mutex_t pause_lock;
 	pthread_cond_t pause_cond;
-	_Atomic uint64_t stray;	/* messages outside every region */
-	_Atomic int busy;	/* handlers between reading a message and finishing it */
-	bool follow;		/* handlers move to the CPU of the threads they serve */
-	_Atomic uint32_t last_tid;	/* the thread of the last fault, any handler */
-	_Atomic uint64_t tid_switches;	/* faults from another thread than the one before */
-	cpu_set_t cpus;		/* where handlers may run when they follow no one */
-	struct fc_cpu_latency latency;	/* held while faults stream */
+	_Atomic uint64_t stray; /* messages outside every region */
+	_Atomic int busy; /* handlers between reading a message and finishing it */
+	bool follow; /* handlers move to the CPU of the threads they serve */
+	_Atomic uint32_t last_tid; /* the thread of the last fault, any handler */
+	_Atomic uint64_t tid_switches; /* faults from another thread than the one before */
+	cpu_set_t cpus; /* where handlers may run when they follow no one */
+	struct fc_cpu_latency latency; /* held while faults stream */
 
 	pthread_mutex_t ev_lock;
 	struct faultc_event *ev;

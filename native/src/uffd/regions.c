@@ -103,9 +103,8 @@ static int lock_free_slot(struct fc_engine *e, char *err, size_t errlen)
 /* Maps size bytes of anonymous memory at at (0: anywhere). Address or NULL. */
 static void *map_region(uint64_t size, uint64_t at, int *rc, char *err, size_t errlen)
 {
-	void *addr = mmap((void *)(uintptr_t)at, size, PROT_READ | PROT_WRITE,
-			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE |
-			  (at ? MAP_FIXED_NOREPLACE : 0), -1, 0);
+	int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | (at ? MAP_FIXED_NOREPLACE : 0);
+	void *addr = mmap((void *)(uintptr_t)at, size, PROT_READ | PROT_WRITE, flags, -1, 0);
 
 	if (addr == MAP_FAILED) {
 		*rc = -errno;

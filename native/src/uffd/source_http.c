@@ -58,7 +58,7 @@ struct reply {
 	long status;
 	bool overflow;
 	bool has_range;
-	uint64_t first, last, total;	/* Content-Range; total UINT64_MAX for "*" */
+	uint64_t first, last, total; /* Content-Range; total UINT64_MAX for "*" */
 	char etag[VERSION_LEN];
 	char last_modified[VERSION_LEN];
 };
@@ -165,9 +165,9 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *arg)
 	size_t len = size * nmemb;
 
 	if (r->status == 200)
-		return 0;	/* the whole file instead of a range: never download it */
+		return 0; /* the whole file instead of a range: never download it */
 	if (r->status != 206)
-		return len;	/* an error page: its status says it all */
+		return len; /* an error page: its status says it all */
 	if (r->got + len > r->cap) {
 		r->overflow = true;
 		return 0;
@@ -200,7 +200,7 @@ static CURL *take_conn(struct fc_http_source *s)
 		return NULL;
 	curl_easy_setopt(curl, CURLOPT_URL, s->url);
 	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http");
-	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);	/* handler threads take no signals */
+	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L); /* handler threads take no signals */
 	curl_easy_setopt(curl, CURLOPT_TCP_NODELAY, 1L);
 	curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
@@ -302,8 +302,14 @@ struct fc_http_source *fc_http_open(const char *url, const struct fc_http_opts *
 	}
 	if ((r.status != 206 && r.status != 416) || !r.has_range || r.total == UINT64_MAX ||
 	    (r.status == 416 && r.total != 0)) {
-		snprintf(err, errlen, "cannot fetch source %s: the server answered %ld%s", url, r.status,
-			 r.status == 404 ? " (not found)" : r.has_range ? "" : " without a Content-Range");
+		const char *why = "";
+
+		if (r.status == 404)
+			why = " (not found)";
+		else if (!r.has_range)
+			why = " without a Content-Range";
+
+		snprintf(err, errlen, "cannot fetch source %s: the server answered %ld%s", url, r.status, why);
 		return probe_fail(s, curl, r.status == 404 ? ENOENT : EIO, err_no);
 	}
 	s->size = r.total;
@@ -349,9 +355,9 @@ static uint32_t status_cause(long status, bool *transient)
 	case 404:
 	case 410:
 		return FAULTC_ERR_SOURCE_NOT_FOUND;
-	case 412:	/* If-Match failed */
-	case 416:	/* the range is no longer inside the file */
-	case 200:	/* a server that no longer answers ranges */
+	case 412: /* If-Match failed */
+	case 416: /* the range is no longer inside the file */
+	case 200: /* a server that no longer answers ranges */
 		return FAULTC_ERR_SOURCE_CHANGED;
 	case 408:
 	case 429:
@@ -377,15 +383,15 @@ static uint32_t try_read(struct fc_http_source *s, CURL *curl, uint8_t *dst,
 	switch (rc) {
 	case CURLE_OK:
 		break;
-	case CURLE_WRITE_ERROR:	/* on_body refused: a 200, or more than asked */
+	case CURLE_WRITE_ERROR: /* on_body refused: a 200, or more than asked */
 		return FAULTC_ERR_SOURCE_CHANGED;
-	case CURLE_PARTIAL_FILE:	/* the connection closed inside the body */
+	case CURLE_PARTIAL_FILE: /* the connection closed inside the body */
 		*transient = true;
 		return FAULTC_ERR_SOURCE_SHORT_BODY;
 	case CURLE_OPERATION_TIMEDOUT:
 		*transient = true;
 		return FAULTC_ERR_SOURCE_TIMEOUT;
-	default:	/* refused, reset, nothing received... */
+	default: /* refused, reset, nothing received... */
 		*transient = true;
 		return FAULTC_ERR_SOURCE_UNREACHABLE;
 	}

@@ -19,18 +19,18 @@
 struct fc_http_source;
 
 struct fc_http_opts {
-	unsigned deadline_ms;	/* per read, retries included; 0: the default (5 s) */
+	unsigned deadline_ms; /* per read, retries included; 0: the default (5 s) */
 };
 
 struct fc_http_stats {
-	uint64_t requests;	/* range GETs sent, retries included */
+	uint64_t requests; /* range GETs sent, retries included */
 	uint64_t retries;
-	uint64_t bytes;		/* body bytes received into pages */
-	uint64_t failures;	/* reads given up (a cause returned) */
-	uint64_t read_ns;	/* time in fc_http_read(), retries and back-off included */
-	uint64_t transfer_ns;	/* of which libcurl's own transfer time (CURLINFO_TOTAL_TIME_T) */
-	uint32_t last_cause;	/* enum faultc_error of the last failure, or 0 */
-	uint32_t last_status;	/* the last HTTP status seen, or 0 */
+	uint64_t bytes; /* body bytes received into pages */
+	uint64_t failures; /* reads given up (a cause returned) */
+	uint64_t read_ns; /* time in fc_http_read(), retries and back-off included */
+	uint64_t transfer_ns; /* of which libcurl's own transfer time (CURLINFO_TOTAL_TIME_T) */
+	uint32_t last_cause; /* enum faultc_error of the last failure, or 0 */
+	uint32_t last_status; /* the last HTTP status seen, or 0 */
 };
 
 /* Whether a source path names an http source. */

@@ -135,7 +135,7 @@ int fc_fill_batch(struct fc_engine *e, struct fc_worker *w, unsigned n,
 		uint64_t want = (uint64_t)(j - i) * PAGE;
 
 		if (p->source_offset + want > size)
-			want = size - p->source_offset;	/* > 0: checked by fc_decide() */
+			want = size - p->source_offset; /* > 0: checked by fc_decide() */
 		if (e->source_http[p->source]) {
 			uint32_t cause = fc_http_read(e->source_http[p->source], dst, want, p->source_offset);
 
@@ -211,7 +211,7 @@ const uint8_t *fc_direct_source(struct fc_engine *e, const struct fc_worker *w,
 		if (madvise(e->source_map[p->source] + off, (size_t)len, MADV_POPULATE_READ) < 0) {
 			if (errno != EINVAL)
 				return NULL;
-			break;	/* no MADV_POPULATE_READ (before 5.14): the copy faults them in */
+			break; /* no MADV_POPULATE_READ (before 5.14): the copy faults them in */
 		}
 		if (done)
 			atomic_fetch_or(&done[c / 64], bit);
