@@ -29,7 +29,12 @@ die() { echo "build: error: $*" >&2; exit 1; }
 
 # The series in order; 0000-cover-letter.patch holds no diff.
 patches() {
-	ls -1 "$here"/patches/*.patch 2>/dev/null | grep -v '/0000-cover-letter\.patch$' | LC_ALL=C sort || true
+	local p
+	for p in "$here"/patches/*.patch; do
+		[ -e "$p" ] || continue
+		case "$p" in */0000-cover-letter.patch) continue ;; esac
+		printf '%s\n' "$p"
+	done | LC_ALL=C sort
 }
 
 # The cache key: the source package, the patches (names and contents), the
