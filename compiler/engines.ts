@@ -12,16 +12,12 @@
 import { diag } from '../base/codes.js';
 import type { Diagnostic } from '../base/diagnostic.js';
 import { ENGINE_NAMES, type EngineName, type PolicyIR, type Stmt } from './ir.js';
-import { blockPrefetch } from './region-traits.js';
 
 export function enginesFor(policy: Omit<PolicyIR, 'engines'>): EngineName[] {
   // Regions of a process image run only under `faultc lazy-pages --policy`.
   if (policy.regions.some((r) => r.image)) return [];
   // Run-time sets run everywhere: filled through libfaultc or Region.addToSet
   // on uffd (bitmaps) and kernel (the program's maps); on trace they are empty.
-
-  // `prefetch block` needs the hook's block direction (not in kernel/patches yet).
-  if (policy.regions.some((r) => blockPrefetch(r.onMissing))) return ENGINE_NAMES.filter((e) => e !== 'kernel');
   return [...ENGINE_NAMES];
 }
 

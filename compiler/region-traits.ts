@@ -30,17 +30,3 @@ export function zeroCopySource(region: RegionIR | undefined): number | null {
   const only = copies.length === 1 ? copies[0] : undefined;
   return only && only.at.kind === 'var' && only.at.name === 'offset' ? only.source : null;
 }
-
-/** The first `prefetch block` on any path of these rules (the kernel hook has no block prefetch yet). */
-export function blockPrefetch(stmts: readonly Stmt[] | undefined): Extract<Stmt, { kind: 'prefetch' }> | undefined {
-  if (!stmts) return undefined;
-  for (let i = 0; i < stmts.length; i++) {
-    const s = stmts[i]!;
-    if (s.kind === 'prefetch' && s.direction === 'block') return s;
-    if (s.kind === 'if') {
-      const inner = blockPrefetch(s.then) ?? blockPrefetch(s.else);
-      if (inner) return inner;
-    }
-  }
-  return undefined;
-}

@@ -11,6 +11,9 @@
 #        kernel/build.sh --prepare-dev <tree>
 #                                        copy the pristine tree to <tree>, make it a git
 #                                        repository, apply the patches as commits
+#        kernel/build.sh --bisect        build the kernel after each patch of the series
+#                                        (tinyconfig + fragment), reusing the release tree;
+#                                        prints the result file (cached by the series hash)
 # Env:   FAULTC_CACHE (default <repo>/.cache), FAULTC_JOBS (default nproc)
 # Everything but the final path goes to stderr.
 set -euo pipefail
@@ -24,8 +27,14 @@ jobs=${FAULTC_JOBS:-$(nproc)}
 log() { echo "build: $*" >&2; }
 die() { echo "build: error: $*" >&2; exit 1; }
 
+# The series in order; 0000-cover-letter.patch holds no diff.
 patches() {
-	ls -1 "$here"/patches/*.patch 2>/dev/null | LC_ALL=C sort || true
+	local p
+	for p in "$here"/patches/*.patch; do
+		[ -e "$p" ] || continue
+		case "$p" in */0000-cover-letter.patch) continue ;; esac
+		printf '%s\n' "$p"
+	done | LC_ALL=C sort
 }
 
 # The cache key: the source package, the patches (names and contents), the
@@ -61,9 +70,16 @@ configure() {
 	verify_config "$tree/.config"
 }
 
+# verify_config <.config> [<tree>]: with a tree (bisecting), options of the
+# hook's own section that no Kconfig of the tree defines yet are passed over.
 verify_config() {
-	local config=$1 line name value dropped=0
+	local config=$1 tree=${2:-} line name value dropped=0 hook=0
 	while IFS= read -r line; do
+		[[ $line == "# --- faultc fault hook"* ]] && hook=1
+		if [ -n "$tree" ] && [ $hook = 1 ] && [[ $line =~ ^(# )?(CONFIG_[A-Za-z0-9_]+)[=\ ] ]] &&
+			! grep -rqsx --include='Kconfig*' "config ${BASH_REMATCH[2]#CONFIG_}" "$tree"; then
+			continue
+		fi
 		if [[ $line =~ ^(CONFIG_[A-Za-z0-9_]+)=(.*)$ ]]; then
 			name=${BASH_REMATCH[1]}
 			value=${BASH_REMATCH[2]}
@@ -149,8 +165,13 @@ image_dir=$images/$key
 print_result() {
 	if [ "${1:-}" = --image-dir ]; then echo "$image_dir"; else echo "$image_dir/bzImage"; fi
 }
-if [ -f "$image_dir/bzImage" ]; then
+if [ -f "$image_dir/bzImage" ] && [ "${1:-}" != --bisect ]; then
 	print_result "${1:-}"
+	exit 0
+fi
+if [ "${1:-}" = --bisect ] && [ -f "$cache/bisect/$key.txt" ]; then
+	cat "$cache/bisect/$key.txt" >&2
+	echo "$cache/bisect/$key.txt"
 	exit 0
 fi
 
@@ -160,36 +181,94 @@ if ! flock -n 8; then
 	log "another build holds $cache/build.lock; waiting"
 	flock 8
 fi
-if [ -f "$image_dir/bzImage" ]; then
+if [ -f "$image_dir/bzImage" ] && [ "${1:-}" != --bisect ]; then
 	print_result "${1:-}"
 	exit 0
 fi
 
-start=$(date +%s)
 build_root=$cache/build
 tree=$build_root/$key
-# One build tree at a time (each is ~2.6 GB once built).
-rm -rf "$build_root"
-mkdir -p "$build_root"
-log "linking the pristine tree into $tree"
-# Hard links are safe: patch(1) and make replace files rather than writing
-# into them, so the pristine tree is never modified.
-cp -al "$src" "$tree"
-apply_patches "$tree"
-configure "$tree"
-make_image "$tree"
 
-tmp=$(mktemp -d "$images/.new.XXXXXX")
-chmod 755 "$tmp"
-cp "$tree/arch/x86/boot/bzImage" "$tree/.config" "$tree/System.map" "$tmp/"
-mv "$tmp/.config" "$tmp/config"
-make -C "$tree" -s headers_install INSTALL_HDR_PATH="$tmp/headers" >&2
-if command -v bpftool >/dev/null; then
-	bpftool btf dump file "$tree/vmlinux" format c >"$tmp/vmlinux.h"
+# The release build: the pristine tree linked into $tree, every patch, the
+# image and its companions into $image_dir.
+release_build() {
+	local start tmp
+	start=$(date +%s)
+	# One build tree at a time (each is ~2.6 GB once built).
+	rm -rf "$build_root"
+	mkdir -p "$build_root"
+	log "linking the pristine tree into $tree"
+	# Hard links are safe: patch(1) and make replace files rather than writing
+	# into them, so the pristine tree is never modified.
+	cp -al "$src" "$tree"
+	apply_patches "$tree"
+	configure "$tree"
+	make_image "$tree"
+	# A bisect that had to rebuild the tree leaves an existing image alone.
+	if [ -f "$image_dir/bzImage" ]; then
+		return 0
+	fi
+
+	tmp=$(mktemp -d "$images/.new.XXXXXX")
+	chmod 755 "$tmp"
+	cp "$tree/arch/x86/boot/bzImage" "$tree/.config" "$tree/System.map" "$tmp/"
+	mv "$tmp/.config" "$tmp/config"
+	make -C "$tree" -s headers_install INSTALL_HDR_PATH="$tmp/headers" >&2
+	if command -v bpftool >/dev/null; then
+		bpftool btf dump file "$tree/vmlinux" format c >"$tmp/vmlinux.h"
+	fi
+	patches | xargs -r -n1 basename >"$tmp/patches"
+	rm -rf "$image_dir"
+	mv "$tmp" "$image_dir"
+	log "built in $(($(date +%s) - start)) s: $image_dir"
+}
+
+# Bisectability: the release tree holds every patch; reverse the last one,
+# build, and so on down to the first, so each patch is built on its own
+# with what precedes it (incrementally: the tree is reused). The result,
+# one line per patch, is cached by the series hash.
+bisect() {
+	local result=$cache/bisect/$key.txt list i t rc failed=0 out
+	mapfile -t list < <(patches)
+	if [ ! -f "$tree/vmlinux" ] || [ -e "$tree/.faultc-bisected" ]; then
+		release_build
+	fi
+	: >"$tree/.faultc-bisected"
+	out=$(mktemp)
+	echo "series $key (${#list[@]} patches; tinyconfig + $(basename "$fragment"); each built after the ones before it)" >"$out"
+	echo "ok $(basename "${list[${#list[@]} - 1]}") (the release build)" >"$out.lines"
+	for ((i = ${#list[@]} - 1; i >= 1; i--)); do
+		patch -d "$tree" -p1 -R --batch --no-backup-if-mismatch -s <"${list[$i]}" ||
+			die "$(basename "${list[$i]}") does not reverse"
+		log "bisect: building with $(basename "${list[$i - 1]}") the last patch"
+		t=$(date +%s)
+		rc=0
+		(make -C "$tree" -s olddefconfig >&2 && verify_config "$tree/.config" "$tree" &&
+			make -C "$tree" -j"$jobs" -s bzImage >&2) || rc=$?
+		if [ $rc = 0 ]; then
+			echo "ok $(basename "${list[$i - 1]}") $(($(date +%s) - t)) s" >>"$out.lines"
+		else
+			echo "FAIL $(basename "${list[$i - 1]}") (make exit $rc)" >>"$out.lines"
+			failed=1
+		fi
+	done
+	tac "$out.lines" >>"$out"
+	rm -f "$out.lines"
+	cat "$out" >&2
+	if [ $failed = 0 ]; then
+		mkdir -p "$cache/bisect"
+		mv "$out" "$result"
+		echo "$result"
+	else
+		rm -f "$out"
+		die "a patch of the series does not build on its own"
+	fi
+}
+
+if [ "${1:-}" = --bisect ]; then
+	bisect
+	exit 0
 fi
-patches | xargs -r -n1 basename >"$tmp/patches"
-rm -rf "$image_dir"
-mv "$tmp" "$image_dir"
 
-log "built in $(($(date +%s) - start)) s: $image_dir"
+release_build
 print_result "${1:-}"

@@ -76,6 +76,10 @@
       "sources": [
         "src/lib/faultc_lib.c",
         "src/lib/sets.c",
+        "src/lib/faultc_kernel.c",
+        "src/kernel_engine.c",
+        "src/kernel_sets.c",
+        "src/bpf_loader.c",
         "src/uffd/engine.c",
         "src/uffd/events.c",
         "src/uffd/fault.c",
@@ -101,6 +105,9 @@
       ],
       "libraries": [
         "-ljansson",
+        "-lbpf",
+        "-lelf",
+        "-lz",
         "-lcurl",
         "-ldl",
         "-lpthread"
@@ -113,6 +120,10 @@
         "guard/guard.c",
         "src/lib/faultc_lib.c",
         "src/lib/sets.c",
+        "src/lib/faultc_kernel.c",
+        "src/kernel_engine.c",
+        "src/kernel_sets.c",
+        "src/bpf_loader.c",
         "src/uffd/engine.c",
         "src/uffd/events.c",
         "src/uffd/fault.c",
@@ -139,6 +150,9 @@
       ],
       "libraries": [
         "-ljansson",
+        "-lbpf",
+        "-lelf",
+        "-lz",
         "-lunwind",
         "-lcurl",
         "-ldl",

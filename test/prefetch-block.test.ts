@@ -3,14 +3,13 @@
 // real userfaultfd: a random reader faults once per block, and every byte is
 // the source's.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { checkSource } from '../compiler/index.js';
 import { loadPolicy } from '../runtime/index.js';
-import { readManifest } from '../codegen/manifest.js';
-import { kernelEngine } from '../runtime/engines/kernel.js';
+import { PREFETCH_DIR_CODES } from '../abi/abi.js';
 
 const root = join(import.meta.dirname, '..');
 const cli = join(root, 'dist', 'runtime', 'cli.js');
@@ -72,17 +71,21 @@ describe('prefetch block in the language', () => {
   });
 });
 
-describe('prefetch block and the kernel engine (no block prefetch in the hook yet)', () => {
-  test('the policy lists uffd and trace only, and the kernel engine refuses it at load, naming the rule', async () => {
-    const file = join(dir, 'kernel.pfp');
-    writeFileSync(file, policy('prefetch block 64 KiB'));
-    const r = checkSource(policy('prefetch block 64 KiB'), file);
-    expect(r.ok && r.value.policies[0]?.engines).toEqual(['uffd', 'trace']);
-    const out = join(dir, 'kernel-out');
-    execFileSync('node', [cli, 'compile', file, '-o', out, '--emit', 'json'], { encoding: 'utf8' });
-    const manifest = await readManifest(join(out, 'b.policy.json'));
-    const open = kernelEngine.open({ manifest, decideLibrary: '', sourcePaths: [join(dir, 'img')], onEvents: () => {}, options: {} });
-    await expect(open).rejects.toMatchObject({ code: 'FAULTC_ENGINE_UNSUPPORTED', message: expect.stringContaining(`region r has \`prefetch block\` (${file}:4:`) });
+describe('prefetch block and the kernel engine', () => {
+  test('the policy lists every engine', () => {
+    const r = checkSource(policy('prefetch block 64 KiB'), 'b.pfp');
+    expect(r.ok && r.value.policies[0]?.engines).toEqual(['kernel', 'uffd', 'trace']);
+  });
+
+  test("the hook's block direction is faultc's code, in the series and in the runtime's copy of its uapi", () => {
+    // The fault program passes prefetch_dir through as it is (codegen/fault-bpf.ts).
+    const patches = join(root, 'kernel', 'patches');
+    const series = readdirSync(patches).map((f) => readFileSync(join(patches, f), 'utf8')).join('\n');
+    const inPatch = [...series.matchAll(/^\+\tBPF_PAGE_FAULT_BLOCK\t= (\d+),/gm)].map((m) => Number(m[1]));
+    // include/uapi/linux/bpf.h and its tools/ copy
+    expect(inPatch).toEqual([PREFETCH_DIR_CODES.block, PREFETCH_DIR_CODES.block]);
+    const uapi = readFileSync(join(root, 'native', 'include', 'fault_policy_uapi.h'), 'utf8');
+    expect(/^\tBPF_PAGE_FAULT_BLOCK\t= (\d+),/m.exec(uapi)?.[1]).toBe(String(PREFETCH_DIR_CODES.block));
   });
 
   test('other prefetch keeps every engine', () => {

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { checkSource } from '../compiler/index.js';
+import { expectUseLibOutput } from './helpers/use-lib.js';
 
 const root = join(import.meta.dirname, '..');
 const cli = join(root, 'dist', 'runtime', 'cli.js');
@@ -76,20 +77,7 @@ describe('libfaultc', () => {
     expect(cc.stderr).toBe('');
     const r = spawnSync(exe, [join(dir, 'out', 'marked')], { encoding: 'utf8', timeout: 60_000 });
     expect(r.status).toBe(0);
-    const lines = r.stdout.split('\n');
-    expect(lines).toContain('policy marked set bad=0 unused_here=1 nope=-1');
-    expect(lines).toContain('no region: No such file or directory');
-    expect(lines).toContain('add 3: 0, add 10..12: 0, past end: -34, bad set: -22');
-    expect(lines).toContain('contains 3 10 11 12 13: 1 1 0 1 0');
-    const pages = lines.filter((l) => l.startsWith('page '));
-    expect(pages).toHaveLength(14);
-    for (const l of pages) {
-      const p = Number(/page (\d+)/.exec(l)![1]);
-      expect(l).toBe(`page ${p}: ${[3, 10, 12].includes(p) ? 'SIGBUS' : '0x5a'}`);
-    }
-    expect(lines).toContain('stats faults=14 fill=11 sigbus=3 zero=0');
-    expect(lines).toContain('events 14 sigbus events 3 lost 0');
-    expect(lines.at(-2)).toBe('closed');
+    expectUseLibOutput(r.stdout.split('\n'));
   });
 });
 

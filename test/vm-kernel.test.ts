@@ -9,10 +9,10 @@
 //      test/vm-kernel/errors.pfp (division by zero, past the end, a source
 //      truncated after attach) and of test/vm-kernel/writes.pfp (writes
 //      refused by `on write` rules), checked against the reference evaluator;
-//   3. test/vm-kernel/guest-engines.ts: every example policy through the
-//      runtime on the kernel engine and on the uffd engine: pages byte for
-//      byte against the evaluator, and the same events, counters and dirty
-//      pages on both;
+//   3. test/vm-kernel/guest-engines.ts: every example policy (and block.pfp,
+//      an aligned-block prefetch) through the runtime on the kernel engine
+//      and on the uffd engine: pages byte for byte against the evaluator, and
+//      the same events, counters and dirty pages on both;
 //   4. test/vm-kernel/guest-attach.ts: Policy.attachProcess() on a child's
 //      memory (test/vm-kernel/remote_child.c): its pages and its events; and
 //      zeroCopy: false (anonymous copies instead of the source's pages).
@@ -69,9 +69,10 @@ const runs: RunSpec[] = [
 
 const hybridPfp = join(here, 'hybrid.pfp');
 const writesPfp = join(here, 'writes.pfp');
+const blockPfp = join(here, 'block.pfp');
 /** Pages the other process reads after Policy.attachProcess (guest-attach.ts). */
 const ATTACH_PAGES = 64;
-const engineCases = ['debug-guard.pfp', 'snapshot-restore.pfp', 'postcopy.pfp', 'tiered.pfp', 'tiered.pfp:write', hybridPfp, `${writesPfp}:write`];
+const engineCases = ['debug-guard.pfp', 'snapshot-restore.pfp', 'postcopy.pfp', 'tiered.pfp', 'tiered.pfp:write', hybridPfp, `${writesPfp}:write`, blockPfp];
 
 /** The addon's C files (native/binding.gyp): fault_run links the engines as the addon does. */
 function nativeCSources(): string[] {
@@ -385,6 +386,8 @@ describe.skipIf(!isRoot)('kernel fault hook (guest)', () => {
         // resolved it (its pages), on both engines.
         expect(k.events).toEqual(u?.events);
         if (hybrid) expect(k.events.filter((e) => / defer /.test(e)).length).toBe(32);
+        // One fault per aligned 64 KiB block: 32 whole blocks and the cut one.
+        if (c === blockPfp) expect(k.events.length).toBe(33);
         expect(k.stats.resolved).toEqual(u?.stats.resolved);
         expect(k.stats.sigbus).toBe(u?.stats.sigbus);
         if (c.endsWith(':write')) {

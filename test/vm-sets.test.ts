@@ -4,12 +4,16 @@
 // rules test the same sets in their bitmaps. One guest boot runs
 // test/vm-kernel/guest-sets.ts: the checks, then (sets-bad.mjs) a touch of a
 // page in the set by the program and a write to one by the `on write`
-// handler, each of which must end its process with SIGBUS.
+// handler, each of which must end its process with SIGBUS; and libfaultc
+// opened on the kernel engine (test/fixtures/libfaultc/use_lib.c with
+// FAULTC_OPEN_KERNEL), which must see what it sees on the uffd engine.
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, realpathSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadPolicy } from '../runtime/index.js';
+import { expectUseLibOutput } from './helpers/use-lib.js';
 import { ensureKernel, repoRoot } from './setup/kernel.js';
 import { outputSection, runInVm, type VmRunResult } from './vm/harness.js';
 
@@ -54,7 +58,22 @@ beforeAll(async () => {
   // Compiled here: the guest finds the artifacts in the cache (compiling there is slow).
   const p = await loadPolicy(join(repoRoot, 'test', 'vm-kernel', 'sets.pfp'), { engine: 'uffd', cacheDir });
   await p.close();
-  const lines = ['set -u', 'echo "== check =="', `npx vite-node "${guest}" -- "${cacheDir}"`, 'echo "check-status=$?"'];
+  // libfaultc: the C program of test/sets.test.ts, on the kernel engine.
+  const cli = join(repoRoot, 'dist', 'runtime', 'cli.js');
+  const compiled = spawnSync(process.execPath, [cli, 'compile', join(repoRoot, 'test', 'fixtures', 'libfaultc', 'marked.pfp'), '-o', join(work, 'out')], { encoding: 'utf8' });
+  if (compiled.status !== 0) throw new Error(`faultc compile: ${compiled.stderr}`);
+  const release = join(repoRoot, 'native', 'build', 'Release');
+  const cc = spawnSync('cc', ['-O1', '-g', `-I${join(repoRoot, 'native', 'include')}`, '-o', join(work, 'use_lib'), join(repoRoot, 'test', 'fixtures', 'libfaultc', 'use_lib.c'), `-L${release}`, '-lfaultc', `-Wl,-rpath,${release}`], { encoding: 'utf8' });
+  if (cc.status !== 0) throw new Error(`cc use_lib.c: ${cc.stderr}`);
+  const lines = [
+    'set -u',
+    'echo "== check =="',
+    `npx vite-node "${guest}" -- "${cacheDir}"`,
+    'echo "check-status=$?"',
+    'echo "== libfaultc =="',
+    `"${work}/use_lib" "${work}/out/marked" kernel`,
+    'echo "libfaultc-status=$?"',
+  ];
   result = await runInVm(['sh', '-c', lines.join('\n')], { cwd: repoRoot, shares: [work], timeoutSeconds: 600, mem: '2G' });
 }, 900_000);
 
@@ -83,6 +102,12 @@ describe.skipIf(!isRoot)('run-time sets on the kernel engine (QEMU)', () => {
       wStats: { writeFaults: 3, sigbus: 0 },
       notifyEvents: 5,
     });
+  });
+
+  it('libfaultc on the kernel engine: sets in the program\'s maps, SIGBUS exactly there, stats and events as on uffd', () => {
+    const lines = section('libfaultc');
+    expect(status('libfaultc'), lines.join('\n')).toBe(0);
+    expectUseLibOutput(lines.filter((l) => !l.startsWith('libfaultc-status=')));
   });
 
   it('a touch of a page in the set ends the process with SIGBUS, from the program and from the `on write` handler', () => {

@@ -32,6 +32,7 @@ enum bpf_page_fault_prefetch {
 	BPF_PAGE_FAULT_AHEAD	= 0,
 	BPF_PAGE_FAULT_BEHIND	= 1,
 	BPF_PAGE_FAULT_AROUND	= 2,
+	BPF_PAGE_FAULT_BLOCK	= 3,	/* the aligned block holding the page */
 };
 
 enum bpf_page_fault_error {

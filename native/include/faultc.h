@@ -2,7 +2,8 @@
 /*
  * libfaultc: a compiled policy (<policy>.decide.so + <policy>.policy.json,
  * from `faultc compile`) loaded into any process and run on the userfaultfd
- * engine. The Node addon and `faultc guard` use the same engine.
+ * engine (or, with FAULTC_OPEN_KERNEL, on the kernel engine). The Node
+ * addon and `faultc guard` use the same engines.
  *
  *	struct faultc_policy *p = faultc_open("out/guard", NULL, err, sizeof(err));
  *	struct faultc_region *heap = faultc_region(p, "heap", NULL);
@@ -39,6 +40,17 @@ enum {
 	/* UFFD_USER_MODE_ONLY: no privilege needed; system calls touching an
 	 * unresolved page fail with EFAULT instead of waiting. */
 	FAULTC_OPEN_USER_MODE_ONLY = 1u << 2,
+	/*
+	 * The kernel engine: <policy>.fault.bpf.o runs in the faulting thread
+	 * (the faultc kernel's fault hook; CAP_BPF). faultc_open() fails with
+	 * ENOTSUP where the hook does not answer. Sets live in the program's
+	 * maps (faultc_set_add() is a system call per 64-page word); there is
+	 * no userfaultfd (faultc_uffd() is -1), no faultc_region_watch() and no
+	 * faultc_set_copy() (ENOTSUP), and a fork()ed child shares the
+	 * parent's sets. Events come from one thread polling the program's
+	 * ring buffer.
+	 */
+	FAULTC_OPEN_KERNEL = 1u << 3,
 };
 
 struct faultc_open_opts {

@@ -45,6 +45,19 @@
 #define FK_REMOTE_MAP "faultc_remote"
 #define FK_LOST_VAR "faultc_lost"
 
+/*
+ * The fault program hands the hook faultc's decision as it is
+ * (codegen/fault-bpf.ts): faultc's action and prefetch codes are the hook's.
+ */
+#define FK_SAME(a, b) ((int)(a) == (int)(b))
+_Static_assert(FK_SAME(FAULTC_ACT_NONE, BPF_PAGE_FAULT_DEFAULT) && FK_SAME(FAULTC_ACT_ZERO, BPF_PAGE_FAULT_ZERO) &&
+		       FK_SAME(FAULTC_ACT_FILL, BPF_PAGE_FAULT_FILL) && FK_SAME(FAULTC_ACT_COPY, BPF_PAGE_FAULT_COPY) &&
+		       FK_SAME(FAULTC_ACT_SIGBUS, BPF_PAGE_FAULT_SIGBUS) && FK_SAME(FAULTC_ACT_DEFER, BPF_PAGE_FAULT_DEFER),
+	       "faultc actions are the hook's");
+_Static_assert(FK_SAME(FAULTC_PREFETCH_AHEAD, BPF_PAGE_FAULT_AHEAD) && FK_SAME(FAULTC_PREFETCH_BEHIND, BPF_PAGE_FAULT_BEHIND) &&
+		       FK_SAME(FAULTC_PREFETCH_AROUND, BPF_PAGE_FAULT_AROUND) && FK_SAME(FAULTC_PREFETCH_BLOCK, BPF_PAGE_FAULT_BLOCK),
+	       "faultc prefetch directions are the hook's");
+
 struct fk_region {
 	void *addr;
 	uint64_t size;

@@ -15,7 +15,7 @@
 //   handler fetches the page and its prefetch run, as the uffd engine does
 //   (docs/http-sources.md, "Engines").
 import { artifactPath, type LoadedManifest } from '../../codegen/manifest.js';
-import { blockPrefetch, rulesDefer, tracksWrites, zeroCopySource } from '../../compiler/region-traits.js';
+import { rulesDefer, tracksWrites, zeroCopySource } from '../../compiler/region-traits.js';
 import { HTTP_MIN_HANDLER_THREADS, isHttpLocation, toHttpSourceStats, type HttpSourceStats, type NativeHttpStats } from '../sources/http.js';
 import { DEFER_DEADLINE_MS, DeferDispatch, deferPump, type DeferHandler, type DeferNative } from '../api/defer.js';
 import { availableParallelism } from 'node:os';
@@ -275,26 +275,9 @@ function requireUserfaultfdFor(manifest: LoadedManifest, remote: readonly string
   requireUserfaultfd({ kernelHook: true, engine: 'kernel', context: `policy ${manifest.policy}: ${needs.join(', ')}, which the kernel engine serves through a userfaultfd` });
 }
 
-/**
- * `prefetch block` reaches the hook as a prefetch direction it does not know
- * yet: refuse the policy at load, naming the rule, rather than let the hook
- * prefetch nothing (or something else) at run time.
- */
-function refuseBlockPrefetch(manifest: LoadedManifest): void {
-  for (const r of manifest.ir.regions) {
-    const s = blockPrefetch(r.onMissing);
-    if (!s) continue;
-    throw new RuntimeError(
-      'FAULTC_ENGINE_UNSUPPORTED',
-      `policy ${manifest.policy}: region ${r.id} has \`prefetch block\` (${s.span.file}:${s.span.startLine}:${s.span.startColumn}), which the kernel engine does not have yet: use engine 'uffd'`,
-    );
-  }
-}
-
 export const kernelEngine: Engine = {
   kind: 'kernel',
   async open(ctx: EngineOpenContext): Promise<EngineInstance> {
-    refuseBlockPrefetch(ctx.manifest);
     const { KernelEngine } = kernelNative();
     const object = artifactPath(ctx.manifest, 'faultBpfO');
     if (!object) {

@@ -103,7 +103,8 @@ export const CLI_CASES: CliCase[] = [
   {
     group: 'signals',
     name: 'SIGINT to faultc run mid-touch',
-    argv: ['run', '@/size:2 GiB', '--region', 'r', '--engine', 'uffd', '--threads', '2'],
+    // Writes: read faults of a zero region map the shared zero page and never grow the RSS this waits for.
+    argv: ['run', '@/size:2 GiB', '--region', 'r', '--engine', 'uffd', '--threads', '2', '--write'],
     signal: { name: 'SIGINT', when: { rssKib: 200_000 } },
     expect: { signal: 'SIGINT' },
   },

@@ -4,7 +4,8 @@
  * Reads the manifest (<policy>.policy.json) for the regions, sources and
  * sets, opens the uffd engine on <policy>.decide.so, and binds the sets'
  * bitmaps to the decision library's faultc_sets table, where the generated
- * decision function tests them.
+ * decision function tests them. With FAULTC_OPEN_KERNEL, the kernel engine
+ * instead (faultc_kernel.c).
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -20,6 +21,7 @@
 #include <unistd.h>
 
 #include "faultc.h"
+#include "faultc_kernel.h"
 #include "faultc_sets.h"
 #include "uffd_engine.h"
 
@@ -33,6 +35,8 @@ struct faultc_region {
 	uint64_t size;
 	uint64_t at;
 	bool wp;
+	bool defer; /* its rules may defer */
+	void *kaddr; /* kernel engine: where it is mapped */
 	int slot; /* engine slot, -1 until mapped */
 	struct fc_set_bits sets;
 };
@@ -40,6 +44,7 @@ struct faultc_region {
 struct faultc_policy {
 	char name[MAX_NAME];
 	struct fc_engine *e;
+	struct fcl_kernel *k; /* the kernel engine instead of e, or NULL */
 	unsigned nr_regions;
 	struct faultc_region *regions;
 	unsigned nr_sets;
@@ -100,6 +105,24 @@ static bool copy_name(char *dst, json_t *v)
 		return false;
 	strcpy(dst, s);
 	return true;
+}
+
+/* Whether a statement list of the manifest's IR holds a defer. */
+static bool json_defers(json_t *stmts)
+{
+	size_t i;
+	json_t *s;
+
+	json_array_foreach(stmts, i, s)
+	{
+		const char *kind = json_string_value(json_object_get(s, "kind"));
+
+		if (kind && strcmp(kind, "defer") == 0)
+			return true;
+		if (json_defers(json_object_get(s, "then")) || json_defers(json_object_get(s, "else")))
+			return true;
+	}
+	return false;
 }
 
 /* Fills p's regions and sets and opts' sources from the manifest. */
@@ -167,6 +190,7 @@ static int read_manifest(struct faultc_policy *p, const char *path, struct fc_en
 		fr->size = json_u64(json_object_get(r, "size"));
 		fr->at = json_u64(json_object_get(r, "at"));
 		fr->wp = json_object_get(json_array_get(ir_regions, i), "onWrite") != NULL;
+		fr->defer = json_defers(json_object_get(json_array_get(ir_regions, i), "onMissing"));
 		if (!copy_name(fr->name, json_object_get(r, "id")) || !fr->size ||
 		    fr->size % FAULTC_PAGE_SIZE) {
 			set_err(err, errlen, "%s: region %u is malformed", path, i);
@@ -227,6 +251,19 @@ struct faultc_policy *faultc_open(const char *compiled, const struct faultc_open
 		o.flags = engine_flags(opts->flags);
 	}
 	o.decide_path = so;
+	if (opts && (opts->flags & FAULTC_OPEN_KERNEL)) {
+		char obj[4096];
+		size_t n = strlen(so) - strlen(".decide.so");
+
+		snprintf(obj, sizeof(obj), "%.*s.fault.bpf.o", (int)n, so);
+		p->k = fcl_kernel_open(obj, so, o.nr_sources, o.source_paths, p->nr_regions,
+				       p->on_event, p->ctx, err, errlen, &err_no);
+		if (!p->k) {
+			rc = -(err_no ? err_no : EINVAL);
+			goto fail;
+		}
+		goto opened;
+	}
 	if (p->on_event) {
 		o.on_events = deliver_events;
 		o.ctx = p;
@@ -239,6 +276,7 @@ struct faultc_policy *faultc_open(const char *compiled, const struct faultc_open
 	rc = fc_set_table_bind(&p->table, so, p->nr_sets, p->nr_regions, err, errlen);
 	if (rc < 0)
 		goto fail;
+opened:
 	for (unsigned i = 0; i < o.nr_sources; i++)
 		free((void *)o.source_paths[i]);
 	return p;
@@ -266,7 +304,7 @@ static struct faultc_region *region_to_map(struct faultc_policy *p, const char *
 
 		if (strcmp(r->name, name) != 0)
 			continue;
-		if (r->slot < 0 && p->nr_sets && !r->sets.nr_sets) {
+		if (r->slot < 0 && p->nr_sets && !r->sets.nr_sets && !p->k) {
 			int rc = fc_set_bits_publish(&r->sets, &p->table, r->index,
 						     r->size / FAULTC_PAGE_SIZE);
 
@@ -301,6 +339,9 @@ struct faultc_region *faultc_region(struct faultc_policy *p, const char *name, v
 		return r;
 	uint64_t fixed = at ? (uint64_t)(uintptr_t)at : r->at;
 
+	if (p->k)
+		return region_mapped(r, fcl_kernel_region(p->k, r->index, r->size, fixed, r->wp,
+							  r->defer, &r->kaddr));
 	return region_mapped(r, fc_engine_add_region(p->e, r->index, r->size, fixed, r->wp, -1,
 						     err, sizeof(err)));
 }
@@ -312,8 +353,8 @@ struct faultc_region *faultc_region_watch(struct faultc_policy *p, const char *n
 
 	if (!r)
 		return NULL;
-	if (r->slot >= 0) {
-		errno = EBUSY;
+	if (r->slot >= 0 || p->k) {
+		errno = p->k ? ENOTSUP : EBUSY;
 		return NULL;
 	}
 	return region_mapped(r, fc_engine_watch_region(p->e, r->index, addr, r->size,
@@ -323,12 +364,16 @@ struct faultc_region *faultc_region_watch(struct faultc_policy *p, const char *n
 
 int faultc_set_copy(struct faultc_region *dst, const struct faultc_region *src)
 {
+	if (dst->p->k || src->p->k)
+		return -ENOTSUP;
 	return fc_set_bits_copy(&dst->sets, &src->sets);
 }
 
 void *faultc_region_addr(const struct faultc_region *r)
 {
-	return r->slot < 0 ? NULL : fc_region_addr(r->p->e, r->slot);
+	if (r->slot < 0)
+		return NULL;
+	return r->p->k ? r->kaddr : fc_region_addr(r->p->e, r->slot);
 }
 
 size_t faultc_region_size(const struct faultc_region *r)
@@ -342,6 +387,8 @@ int faultc_region_stats(const struct faultc_region *r, struct faultc_stats *out)
 
 	if (r->slot < 0)
 		return -EINVAL;
+	if (r->p->k)
+		return fcl_kernel_stats(r->p->k, r->index, r->slot, out);
 	int rc = fc_region_stats(r->p->e, r->slot, &st);
 
 	if (rc < 0)
@@ -371,33 +418,45 @@ int faultc_set_id(const struct faultc_policy *p, const char *name)
 
 int faultc_set_add(struct faultc_region *r, int set, uint64_t first_page, uint64_t pages)
 {
+	if (r->p->k)
+		return fcl_kernel_set(r->p->k, r->index, set, first_page, pages, true);
 	return fc_set_bits_change(&r->sets, set, first_page, pages, true);
 }
 
 int faultc_set_remove(struct faultc_region *r, int set, uint64_t first_page, uint64_t pages)
 {
+	if (r->p->k)
+		return fcl_kernel_set(r->p->k, r->index, set, first_page, pages, false);
 	return fc_set_bits_change(&r->sets, set, first_page, pages, false);
 }
 
 int faultc_set_contains(const struct faultc_region *r, int set, uint64_t page)
 {
+	if (r->p->k)
+		return fcl_kernel_contains(r->p->k, r->index, set, page);
 	return fc_set_bits_test(&r->sets, set, page);
 }
 
 int faultc_uffd(const struct faultc_policy *p)
 {
-	return fc_engine_uffd(p->e);
+	return p->k ? -1 : fc_engine_uffd(p->e);
 }
 
 uint64_t faultc_lost_events(const struct faultc_policy *p)
 {
-	return fc_engine_lost_events(p->e);
+	return p->k ? fcl_kernel_lost(p->k) : fc_engine_lost_events(p->e);
 }
 
 void faultc_close(struct faultc_policy *p)
 {
 	if (!p)
 		return;
+	if (p->k) {
+		fcl_kernel_close(p->k);
+		free(p->regions);
+		free(p);
+		return;
+	}
 	/* Handlers finishing queued faults see empty sets from here on. */
 	for (unsigned i = 0; i < p->nr_regions; i++)
 		if (p->regions[i].sets.nr_sets)
@@ -411,7 +470,7 @@ void faultc_close(struct faultc_policy *p)
 
 void faultc_forget_after_fork(struct faultc_policy *p)
 {
-	if (!p)
+	if (!p || p->k)
 		return;
 	close(fc_engine_uffd(p->e));
 	/* The decision library stays loaded: a new open publishes its own sets
