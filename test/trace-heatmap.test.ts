@@ -58,6 +58,20 @@ describe('renderHeatmap', () => {
     expect(svg).toContain('heap &lt;main&gt; &amp; &quot;co&quot;');
   });
 
+  test('at least four time ticks for any span (a 1-2-5 step can leave three)', () => {
+    // 12.06 ms over six ticks wants a 2.01 ms step: a 5 ms step would give 0, 5, 10 only.
+    for (const spanNs of [1_000, 12_060_000, 12e6, 30.06e6, 99e6, 1e9, 2.4e9, 7.3e9]) {
+      const sweep: HeatmapPoint[] = [
+        { time: 0, offset: 0n, region: 0 },
+        { time: spanNs, offset: 4096n, region: 0 },
+      ];
+      const svg = renderHeatmap(sweep, regions.slice(0, 1));
+      const ticks = svg.match(/class="tick x"/g) ?? [];
+      expect(ticks.length, `span ${spanNs} ns`).toBeGreaterThanOrEqual(4);
+      expect(ticks.length, `span ${spanNs} ns`).toBeLessThanOrEqual(12);
+    }
+  });
+
   test('a sequential sweep is a diagonal of cells; cells stay inside their panel', () => {
     const svg = renderHeatmap(points, regions, { width: 640, panelHeight: 200, columns: 64, rows: 64 });
     const { cells } = parseSvg(svg);

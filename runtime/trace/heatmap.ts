@@ -84,7 +84,11 @@ function niceTicks(span: number, want: number): number[] {
   if (span <= 0) return [0];
   const raw = span / want;
   const mag = 10 ** Math.floor(Math.log10(raw));
-  const step = [1, 2, 5, 10].map((m) => m * mag).find((s) => s >= raw) ?? 10 * mag;
+  const steps = [0.5, 1, 2, 5, 10].map((m) => m * mag);
+  let i = steps.findIndex((s) => s >= raw);
+  // A step of 2.5 raw leaves three ticks: the next smaller step keeps at least four.
+  if (span / steps[i]! < 3) i -= 1;
+  const step = steps[i]!;
   const out: number[] = [];
   for (let v = 0; v <= span * (1 + 1e-9); v += step) out.push(v);
   return out;
