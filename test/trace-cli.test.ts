@@ -143,6 +143,17 @@ describe.skipIf(!privileged)('faultc trace on the running kernel', () => {
     expect(r.stderr).not.toContain('outside the --vma filters');
   });
 
+  test('a signal storm while the program loads (a CPU profiler at 10 kHz): the load waits for it, no EAGAIN', () => {
+    // The verifier gives up with EAGAIN when a signal is pending; libbpf's few
+    // retries all failed under `node --cpu-prof` before signals were held.
+    const prof = join(work, 'prof');
+    for (let i = 0; i < 3; i++) {
+      const r = spawnSync(process.execPath, ['--cpu-prof', '--cpu-prof-interval', '100', '--cpu-prof-dir', prof, cli, 'trace', '-q', '--', 'true'], { encoding: 'utf8' });
+      expect(r.stderr).not.toContain('temporarily unavailable');
+      expect(r.status).toBe(0);
+    }
+  });
+
   test("--policy: the policy's fixed region and what it would do with each fault", () => {
     // postcopy: region guest at 0x7e00_0000_0000; below 64 KiB sigbus, else copy + prefetch 31.
     const r = faultc(['trace', '--json', '--policy', join(root, 'examples', 'postcopy.pfp'), '--', toucher, 'order', '0x7e0000000000', '24', '1', '2'], 'go\n');

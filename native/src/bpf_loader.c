@@ -87,6 +87,23 @@ static void install_print(void)
 		fputs("faultc: libbpf refused the page_fault section handler\n", stderr);
 }
 
+/*
+ * The verifier gives up with EAGAIN when a signal is pending, and libbpf
+ * retries only a few times: a profiler's timer signal or a busy child's
+ * SIGCHLD could fail every attempt.  Signals wait for the load instead.
+ */
+static int load_unsignalled(struct bpf_object *obj)
+{
+	sigset_t all, old;
+	int err;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	err = bpf_object__load(obj);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return err;
+}
+
 int faultc_bpf_load_opts(const char *path, const struct faultc_bpf_load_opts *opts,
 			 char *log, size_t log_sz, struct bpf_object **out)
 {
@@ -149,7 +166,7 @@ int faultc_bpf_load_opts(const char *path, const struct faultc_bpf_load_opts *op
 				goto close;
 		}
 	}
-	err = bpf_object__load(obj);
+	err = load_unsignalled(obj);
 	if (err) {
 		i = 0;
 		bpf_object__for_each_program(prog, obj) {
