@@ -20,7 +20,7 @@ run() {
 need clang-format
 need shellcheck
 
-run npx biome lint
+run npx --no-install biome lint
 run npx tsc -p tsconfig.test.json
 
 # Hand-written C only: faultc_abi.h is generated (abi/abi.ts),

@@ -7,7 +7,7 @@ import { RuntimeError } from '../../base/errors.js';
 import { loadNative } from '../engines/native.js';
 import { statSync } from 'node:fs';
 import type { PolicyIR } from '../../compiler/ir.js';
-import { PAGE_SIZE, PE_LAZY, PE_PRESENT, readFileNames, readMmLayout, readTasks, type LazyArea, type TaskImages, type Vma } from './images.js';
+import { PAGE_SIZE, PE_LAZY, PE_PRESENT, readFileNames, readMmLayout, readTasks, type LazyArea, type TaskImages } from './images.js';
 import { planTask } from './plan.js';
 
 export const SOCKET_NAME = 'lazy-pages.socket';
