@@ -292,7 +292,9 @@ describe.skipIf(!privileged)('trace engine on the running kernel', () => {
       pollMs: 1000,
     });
     expect(summary.lost).toBeGreaterThan(0n);
-    expect(events.length).toBeLessThan(4096 / 56);
+    // The ring holds 73 events; on a loaded machine the toucher can outlast a
+    // 1 s poll or two, so the reader may empty it more than once.
+    expect(events.length).toBeLessThan(n / 4);
     expect(BigInt(events.length) + summary.lost).toBe(BigInt(n));
     expect(summary.counts).toEqual([BigInt(n)]);
   });

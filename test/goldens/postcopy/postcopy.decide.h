@@ -41,10 +41,6 @@ static __always_inline int faultc_decide_postcopy(const struct faultc_fault *in,
 			} else {
 #line 11 "postcopy.pfp"
 				const __u64 t0 = (in->offset - 0x10000ULL);
-				if ((t0 & 0xfffULL) != 0) {
-					d_error = FAULTC_ERR_UNALIGNED_OFFSET;
-					goto d_fail;
-				}
 				d_action = FAULTC_ACT_COPY;
 				d_source = 0U;
 				d_source_offset = t0;
@@ -65,16 +61,6 @@ static __always_inline int faultc_decide_postcopy(const struct faultc_fault *in,
 	default:
 		return -1;
 	}
-	goto d_out;
-d_fail:
-	d_action = FAULTC_ACT_SIGBUS;
-	d_flags = FAULTC_F_ERROR;
-	d_fill_byte = 0;
-	d_source = 0;
-	d_source_offset = 0;
-	d_prefetch_pages = 0;
-	d_prefetch_dir = 0;
-d_out:
 	out->action = d_action;
 	out->flags = d_flags;
 	out->fill_byte = d_fill_byte;
@@ -86,6 +72,6 @@ d_out:
 	out->pad = 0;
 	return 0;
 }
-#line 90 "postcopy.decide.h"
+#line 76 "postcopy.decide.h"
 
 #endif /* FAULTC_DECIDE_postcopy_H */

@@ -36,10 +36,6 @@ static __always_inline int faultc_decide_snapshot_restore(const struct faultc_fa
 	case 0U: { /* region heap */
 		if (in->handler == FAULTC_ON_MISSING) {
 			const __u64 t0 = in->offset;
-			if ((t0 & 0xfffULL) != 0) {
-				d_error = FAULTC_ERR_UNALIGNED_OFFSET;
-				goto d_fail;
-			}
 			d_action = FAULTC_ACT_COPY;
 			d_source = 0U;
 			d_source_offset = t0;
@@ -61,16 +57,6 @@ static __always_inline int faultc_decide_snapshot_restore(const struct faultc_fa
 	default:
 		return -1;
 	}
-	goto d_out;
-d_fail:
-	d_action = FAULTC_ACT_SIGBUS;
-	d_flags = FAULTC_F_ERROR;
-	d_fill_byte = 0;
-	d_source = 0;
-	d_source_offset = 0;
-	d_prefetch_pages = 0;
-	d_prefetch_dir = 0;
-d_out:
 	out->action = d_action;
 	out->flags = d_flags;
 	out->fill_byte = d_fill_byte;
@@ -82,6 +68,6 @@ d_out:
 	out->pad = 0;
 	return 0;
 }
-#line 86 "snapshot_restore.decide.h"
+#line 72 "snapshot_restore.decide.h"
 
 #endif /* FAULTC_DECIDE_snapshot_restore_H */

@@ -35,12 +35,8 @@ static __always_inline int faultc_decide_tiered(const struct faultc_fault *in, s
 #line 6 "tiered.pfp"
 	case 0U: { /* region heap */
 		if (in->handler == FAULTC_ON_MISSING) {
-			if ((__u64)(((__u64)(in->offset < 0x100000ULL) != 0) & ((__u64)(in->offset < in->source_size[0]) != 0)) != 0) {
+			if (((__u64)(in->offset < 0x100000ULL) & (__u64)(in->offset < in->source_size[0])) != 0) {
 				const __u64 t0 = in->offset;
-				if ((t0 & 0xfffULL) != 0) {
-					d_error = FAULTC_ERR_UNALIGNED_OFFSET;
-					goto d_fail;
-				}
 				d_action = FAULTC_ACT_COPY;
 				d_source = 0U;
 				d_source_offset = t0;
@@ -71,16 +67,6 @@ static __always_inline int faultc_decide_tiered(const struct faultc_fault *in, s
 	default:
 		return -1;
 	}
-	goto d_out;
-d_fail:
-	d_action = FAULTC_ACT_SIGBUS;
-	d_flags = FAULTC_F_ERROR;
-	d_fill_byte = 0;
-	d_source = 0;
-	d_source_offset = 0;
-	d_prefetch_pages = 0;
-	d_prefetch_dir = 0;
-d_out:
 	out->action = d_action;
 	out->flags = d_flags;
 	out->fill_byte = d_fill_byte;
@@ -92,6 +78,6 @@ d_out:
 	out->pad = 0;
 	return 0;
 }
-#line 96 "tiered.decide.h"
+#line 82 "tiered.decide.h"
 
 #endif /* FAULTC_DECIDE_tiered_H */
