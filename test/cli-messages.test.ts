@@ -13,6 +13,7 @@ const cli = join(root, 'dist', 'runtime', 'cli.js');
 const work = mkdtempSync(join(tmpdir(), 'faultc-messages-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 const isRoot = process.getuid?.() === 0;
+if (!isRoot) console.log('cli-messages: 4 tests skipped: they need root (userfaultfd, BPF loads, a file root cannot write)');
 
 interface Run {
   status: number | null;

@@ -26,7 +26,9 @@ function plain(cmd: string, args: string[], input?: string): SpawnSyncReturns<st
 }
 
 function has(cmd: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
+  const found = spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
+  if (!found) console.log(`guard: the ${cmd} test skipped: ${cmd} is not installed (scripts/setup.sh installs it)`);
+  return found;
 }
 
 /** The report's first line and the allocation site: the first frame under "allocated by". */
