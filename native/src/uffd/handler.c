@@ -149,11 +149,8 @@ static void *per_cpu_main(void *arg)
 	struct fc_worker *w = arg;
 	struct fc_engine *e = w->e;
 	struct epoll_event ev[3];
-	struct sched_param sp = { .sched_priority = 0 };
 	uint64_t drained;
 
-	/* Where SCHED_BATCH is refused the handler stays SCHED_OTHER: still correct. */
-	sched_setscheduler(0, SCHED_BATCH, &sp);
 	for (;;) {
 		if (atomic_load_explicit(&e->paused, memory_order_relaxed))
 			wait_while_paused(e);
@@ -277,6 +274,13 @@ static int start_handler(struct fc_engine *e, struct fc_worker *w, int cpu,
 		goto fail;
 	}
 	pthread_setname_np(w->thread, "faultc-uffd");
+	if (e->per_cpu) {
+		/* Set before the engine is handed out. Where SCHED_BATCH is
+		 * refused the handler stays SCHED_OTHER: still correct. */
+		struct sched_param sp = { .sched_priority = 0 };
+
+		pthread_setschedparam(w->thread, SCHED_BATCH, &sp);
+	}
 	return 0;
 fail:
 	if (w->epfd >= 0)
