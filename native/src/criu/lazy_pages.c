@@ -127,6 +127,9 @@ struct lp_daemon {
 	_Atomic size_t nr_tasks;
 	_Atomic unsigned bg_next; /* round-robin over tasks */
 	_Atomic int restored; /* the restore sent its last task: areas registered */
+	_Atomic int recording; /* first touches are kept; no prefetch, no background */
+	_Atomic uint64_t rec_until; /* recording ends at this time (0: no window yet) */
+	int wake_fd; /* eventfd, edge-triggered in every handler's epoll set */
 	struct lp_worker *workers;
 	unsigned nr_workers;
 	struct lp_holder holder; /* keeps the uffds should the daemon die */
@@ -244,6 +247,38 @@ static void record_touch(struct lp_task *t, uint64_t img_addr)
 	}
 	t->rec[t->nr_rec++] = img_addr;
 	pthread_mutex_unlock(&t->rec_lock);
+}
+
+/*
+ * Whether first touches are still recorded. A window (o.record_ms) starts
+ * at the first recorded touch; past it, or after lp_stop_recording(), the
+ * daemon serves as without --record: prefetch and the background copy.
+ */
+static bool recording_on(struct lp_daemon *d, bool touch)
+{
+	uint64_t until = atomic_load(&d->rec_until), now;
+
+	if (!atomic_load(&d->recording))
+		return false;
+	if (!d->o.record_ms)
+		return true;
+	now = since(d);
+	if (!until) {
+		if (!touch)
+			return true;
+		atomic_compare_exchange_strong(&d->rec_until, &until, now + d->o.record_ms * 1000000ull);
+		return true;
+	}
+	if (now < until)
+		return true;
+	lp_stop_recording(d);
+	return false;
+}
+
+void lp_stop_recording(struct lp_daemon *d)
+{
+	if (atomic_exchange(&d->recording, 0))
+		kick(d->wake_fd);
 }
 
 /* ---- installing pages ---- */
@@ -587,10 +622,10 @@ static int serve_fault(struct lp_worker *w, struct lp_task *t, uint64_t addr)
 		goto out;
 	}
 	idx = m->base + (addr - m->cur) / PAGE;
-	if (w->d->o.record && atomic_load(&t->state[idx]) == PENDING)
+	if (atomic_load(&w->d->recording) && atomic_load(&t->state[idx]) == PENDING && recording_on(w->d, true))
 		record_touch(t, m->img + (idx - m->base) * PAGE);
 	if (claim(t, idx)) {
-		uint64_t ahead = ahead_of(t, idx);
+		uint64_t ahead = atomic_load(&w->d->recording) ? 0 : ahead_of(t, idx);
 
 		if (!is_own(t, m, idx)) {
 			r = install_planned(w, t, m, idx, BY_DEMAND);
@@ -854,7 +889,7 @@ static uint64_t pick_run(struct lp_task *t, uint64_t max, uint64_t *idx_out)
 		}
 	}
 	/* Then every page in image order, unless only faults and replay may copy. */
-	if (!t->d->o.background)
+	if (!t->d->o.background || atomic_load(&t->d->recording))
 		return 0;
 	for (i = atomic_load(&t->seq_cursor); i < t->nr_pages; i++) {
 		struct lp_map *m;
@@ -924,6 +959,8 @@ static void *handler_main(void *arg)
 		for (int i = 0; i < n; i++) {
 			if (ev[i].data.ptr == NULL)
 				return NULL;
+			if (ev[i].data.ptr == &w->d->wake_fd)
+				continue; /* background work may be there: step below */
 			drain(w, ev[i].data.ptr);
 		}
 		if (w->nr_pending)
@@ -1126,11 +1163,13 @@ static int start_workers(struct lp_daemon *d, char *err, size_t errlen)
 	for (unsigned i = 0; i < n; i++) {
 		struct lp_worker *w = &d->workers[i];
 		struct epoll_event stop = { .events = EPOLLIN, .data.ptr = NULL };
+		struct epoll_event wake = { .events = EPOLLIN | EPOLLET, .data.ptr = &d->wake_fd };
 
 		w->d = d;
 		w->epfd = epoll_create1(EPOLL_CLOEXEC);
 		w->buf = aligned_alloc(PAGE, buf);
-		if (w->epfd < 0 || !w->buf || epoll_ctl(w->epfd, EPOLL_CTL_ADD, d->stop_fd, &stop)) {
+		if (w->epfd < 0 || !w->buf || epoll_ctl(w->epfd, EPOLL_CTL_ADD, d->stop_fd, &stop) ||
+		    epoll_ctl(w->epfd, EPOLL_CTL_ADD, d->wake_fd, &wake)) {
 			set_err(err, errlen, "handler set-up: %s", strerror(errno ? errno : ENOMEM));
 			return -ENOMEM;
 		}
@@ -1160,14 +1199,16 @@ struct lp_daemon *lp_open(const struct lp_opts *o, const struct lp_task_image *t
 		d->o.batch = 1;
 	d->images = tasks;
 	d->nr_images = nr_tasks;
-	d->listen_fd = d->stop_fd = d->done_fd = -1;
+	d->listen_fd = d->stop_fd = d->done_fd = d->wake_fd = -1;
+	d->recording = o->record;
 	d->holder.ctl = -1;
 	pthread_mutex_init(&d->tasks_lock, NULL);
 	pthread_mutex_init(&d->err_lock, NULL);
 	d->sock_path = strdup(o->sock_path);
 	d->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	d->done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (!d->sock_path || d->stop_fd < 0 || d->done_fd < 0)
+	d->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (!d->sock_path || d->stop_fd < 0 || d->done_fd < 0 || d->wake_fd < 0)
 		goto fail;
 	map_images(d);
 	fd = lp_listen(o->sock_path);
@@ -1268,6 +1309,7 @@ static int restore_msg(struct lp_daemon *d, int client, char *err, size_t errlen
 		return r;
 	if (m.kind == LP_MSG_FINISHED) {
 		atomic_store(&d->restored, 1);
+		kick(d->wake_fd); /* the background copy may start */
 		return 1;
 	}
 	if (m.kind == LP_MSG_EOF) {
@@ -1466,7 +1508,9 @@ int lp_run(struct lp_daemon *d, char *err, size_t errlen)
 			continue;
 		}
 		check_exits(d);
-		if (d->o.record ? roots_gone(d) : all_finished(d))
+		if (atomic_load(&d->recording))
+			recording_on(d, false); /* ends it once its window is over */
+		if (atomic_load(&d->recording) ? roots_gone(d) : all_finished(d))
 			break;
 		r = wait_for(d, d->done_fd, IDLE_POLL_MS);
 		if (r < 0)
@@ -1558,6 +1602,8 @@ void lp_close(struct lp_daemon *d)
 		close(d->stop_fd);
 	if (d->done_fd >= 0)
 		close(d->done_fd);
+	if (d->wake_fd >= 0)
+		close(d->wake_fd);
 	for (size_t i = 0; d->mapped && i < d->nr_images; i++)
 		if (d->mapped[i].p)
 			munmap((void *)d->mapped[i].p, d->mapped[i].len);
