@@ -443,6 +443,18 @@ static const uint8_t *mapped_source(const struct lp_task *t, const struct lp_map
 	return t->pages_map + off;
 }
 
+/*
+ * Pages copied from the mapped image: their page-table entries in the
+ * daemon go (MADV_DONTNEED; the page cache keeps the bytes, a later read
+ * faults them back). Each handler drops what it copied as it goes, so the
+ * daemon ends without a 1 GiB mapping to tear down in one thread.
+ */
+static void release_source(const uint8_t *src, uint64_t n)
+{
+	if (n)
+		madvise((void *)src, n * PAGE, MADV_DONTNEED);
+}
+
 /* The first done pages of a claimed run are in place: DONE, and counted. */
 static void installed(struct lp_task *t, uint64_t idx, uint64_t done, enum how how)
 {
@@ -470,6 +482,7 @@ static int install(struct lp_worker *w, struct lp_task *t, struct lp_map *m, uin
 
 	if (src) {
 		r = copy_pages(t, dst, src, n, &done, true);
+		release_source(src, done);
 		if (r == -EFAULT)
 			r = 0;
 		else
