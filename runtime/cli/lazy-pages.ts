@@ -77,7 +77,7 @@ async function lazyPages(flags: LazyFlags): Promise<void> {
       dir: flags.imagesDir,
       ...(flags.workDir ? { socketDir: flags.workDir } : {}),
       prefetch: count('prefetch', flags.prefetch, 1024) ?? 15,
-      batch: Math.max(1, count('batch', flags.batch, 65536) ?? 256),
+      batch: Math.max(1, count('batch', flags.batch, 65536) ?? 512),
       threads: count('threads', flags.threads, 1024) ?? 0,
       background: flags.background,
       record: flags.record !== undefined,
@@ -126,7 +126,7 @@ export function registerLazyPages(program: Command): void {
     .option('--record-for <ms>', 'with --record: record for so long after the first touch, then serve as without --record')
     .option('--replay <ws.json>', 'install a recorded working set first, in its order, then the rest')
     .option('--prefetch <pages>', 'pages after a faulting page copied with it (default 15)')
-    .option('--batch <pages>', 'pages per background UFFDIO_COPY (default 256)')
+    .option('--batch <pages>', 'pages per background UFFDIO_COPY while no fault comes (default 512; at most 64 while faults come)')
     .option('--threads <n>', 'handler threads (default: one per online CPU)')
     .option('--no-background', 'copy only what faults (and --replay) ask for; the daemon then ends when the tasks exit')
     .option('--json', 'print the report as one JSON object')

@@ -176,7 +176,7 @@ public:
 		lo.sock_path = sock.c_str();
 		lo.nr_threads = OptU32(o, "threads", 0);
 		lo.prefetch = OptU32(o, "prefetch", 15);
-		lo.batch = OptU32(o, "batch", 256);
+		lo.batch = OptU32(o, "batch", 512);
 		lo.background = o.Get("background").ToBoolean() ? 1 : 0;
 		lo.record = o.Get("record").ToBoolean() ? 1 : 0;
 		lo.record_ms = OptU32(o, "recordMs", 0);

@@ -51,6 +51,11 @@
 #define IDLE_POLL_MS 50
 #define LP_PENDING 1024
 #define LP_SIGBUS_GRACE_NS 1000000000ull
+/* While faults come (one in the last LP_FAULTING_NS), a background copy is
+ * at most LP_BATCH_FAULTING pages, so that a fault waits little behind it. */
+#define LP_FAULTING_NS 10000000ull
+#define LP_BATCH_FAULTING 64
+#define LP_BLOCK_SHIFT 21 /* the mapped image is released in 2 MiB blocks */
 
 enum {
 	PENDING,
@@ -81,6 +86,7 @@ struct lp_task {
 	int pages_fd;
 	const uint8_t *pages_map; /* the pages image, mapped read-only */
 	uint64_t pages_map_len;
+	_Atomic int64_t *pages_left; /* its blocks' lazy pages not copied yet */
 	const struct lp_task_image *img;
 	pthread_rwlock_t lock;
 	struct lp_map *maps;
@@ -129,6 +135,7 @@ struct lp_daemon {
 	_Atomic int restored; /* the restore sent its last task: areas registered */
 	_Atomic int recording; /* first touches are kept; no prefetch, no background */
 	_Atomic uint64_t rec_until; /* recording ends at this time (0: no window yet) */
+	_Atomic uint64_t last_fault; /* time of the last fault read, 0: none */
 	int wake_fd; /* eventfd, edge-triggered in every handler's epoll set */
 	struct lp_worker *workers;
 	unsigned nr_workers;
@@ -136,6 +143,7 @@ struct lp_daemon {
 	struct lp_mapped {
 		const uint8_t *p; /* NULL: not mapped (every read a pread) */
 		uint64_t len;
+		_Atomic int64_t *left; /* per 2 MiB block: lazy pages not copied yet */
 	} * mapped; /* per image: its pages image, mapped at open */
 	pthread_mutex_t err_lock;
 	struct lp_error errors[MAX_ERRORS];
@@ -444,15 +452,31 @@ static const uint8_t *mapped_source(const struct lp_task *t, const struct lp_map
 }
 
 /*
- * Pages copied from the mapped image: their page-table entries in the
- * daemon go (MADV_DONTNEED; the page cache keeps the bytes, a later read
- * faults them back). Each handler drops what it copied as it goes, so the
- * daemon ends without a 1 GiB mapping to tear down in one thread.
+ * n pages copied from the mapped image at src. Once every lazy page of a
+ * 2 MiB block of it is copied, the block leaves the daemon's page tables
+ * (MADV_DONTNEED; the page cache keeps the bytes, a later read faults
+ * them back), so the daemon ends without a populated 1 GiB mapping to tear
+ * down in one thread. By block, not by copy: each madvise flushes the
+ * daemon's TLB, which thousands of single-page replay copies would pay.
+ * A page counted twice (a race, a fork) releases its block early: a later
+ * read of it refaults, no more.
  */
-static void release_source(const uint8_t *src, uint64_t n)
+static void release_source(const struct lp_task *t, const uint8_t *src, uint64_t n)
 {
-	if (n)
-		madvise((void *)src, n * PAGE, MADV_DONTNEED);
+	uint64_t off = (uint64_t)(src - t->pages_map), end = off + n * PAGE;
+
+	while (t->pages_left && off < end) {
+		uint64_t b = off >> LP_BLOCK_SHIFT, bend = (b + 1) << LP_BLOCK_SHIFT;
+		uint64_t stop = end < bend ? end : bend, k = (stop - off) / PAGE;
+		int64_t was = atomic_fetch_sub(&t->pages_left[b], (int64_t)k);
+
+		if (was > 0 && was <= (int64_t)k) {
+			uint64_t start = b << LP_BLOCK_SHIFT, len = t->pages_map_len - start;
+
+			madvise((void *)(t->pages_map + start), len < bend - start ? len : bend - start, MADV_DONTNEED);
+		}
+		off = stop;
+	}
 }
 
 /* The first done pages of a claimed run are in place: DONE, and counted. */
@@ -482,7 +506,7 @@ static int install(struct lp_worker *w, struct lp_task *t, struct lp_map *m, uin
 
 	if (src) {
 		r = copy_pages(t, dst, src, n, &done, true);
-		release_source(src, done);
+		release_source(t, src, done);
 		if (r == -EFAULT)
 			r = 0;
 		else
@@ -846,6 +870,7 @@ static void drain(struct lp_worker *w, struct lp_task *t)
 			uint64_t addr = m->arg.pagefault.address & ~(PAGE - 1);
 
 			atomic_fetch_add(&t->st.faults, 1);
+			atomic_store(&t->d->last_fault, since(t->d));
 			if (!atomic_load(&t->st.t_first_fault)) {
 				uint64_t zero = 0;
 
@@ -920,12 +945,36 @@ static uint64_t pick_run(struct lp_task *t, uint64_t max, uint64_t *idx_out)
 	return 0;
 }
 
-/* One background copy; false when there is nothing left to copy. */
+/*
+ * Background runs of t, up to batch pages in all (scattered replay pages
+ * and the gaps demand faults leave are short runs: several per step, one
+ * fault check for them all). Read lock held. Pages copied (0: none left).
+ */
+static uint64_t copy_runs(struct lp_worker *w, struct lp_task *t, uint64_t batch)
+{
+	uint64_t copied = 0, idx = 0, n;
+
+	while (copied < batch && (n = pick_run(t, batch - copied, &idx))) {
+		struct lp_map *m = map_of(t, idx);
+		int r = is_own(t, m, idx) ? install(w, t, m, idx, n, BY_BACKGROUND)
+					  : install_planned(w, t, m, idx, BY_BACKGROUND);
+
+		copied += n;
+		if (r == -EAGAIN)
+			break; /* an event waits: read it first */
+	}
+	return copied;
+}
+
+/* One background step; false when there is nothing left to copy. */
 static bool background_step(struct lp_worker *w)
 {
 	struct lp_daemon *d = w->d;
 	size_t nr = atomic_load(&d->nr_tasks);
+	uint64_t last = atomic_load(&d->last_fault), batch = d->o.batch;
 
+	if (last && since(d) - last < LP_FAULTING_NS && batch > LP_BATCH_FAULTING)
+		batch = LP_BATCH_FAULTING;
 	/*
 	 * Not before the restore has finished: a task's uffd arrives before its
 	 * restorer has moved the lazy VMAs into place and registered them, and a
@@ -936,20 +985,12 @@ static bool background_step(struct lp_worker *w)
 		return false;
 	for (size_t k = 0; k < nr; k++) {
 		struct lp_task *t = d->tasks[atomic_fetch_add(&d->bg_next, 1) % nr];
-		uint64_t idx = 0, n;
+		uint64_t n;
 
 		if (task_finished(t))
 			continue;
 		pthread_rwlock_rdlock(&t->lock);
-		n = pick_run(t, d->o.batch, &idx);
-		if (n) {
-			struct lp_map *m = map_of(t, idx);
-
-			if (is_own(t, m, idx))
-				install(w, t, m, idx, n, BY_BACKGROUND);
-			else
-				install_planned(w, t, m, idx, BY_BACKGROUND);
-		}
+		n = copy_runs(w, t, batch);
 		pthread_rwlock_unlock(&t->lock);
 		if (n)
 			return true;
@@ -994,6 +1035,20 @@ static void *handler_main(void *arg)
  * fault on the daemon's side. Tasks (forks too) share the mapping. Without
  * one (an empty or unmappable file) every read is a pread.
  */
+/* Per 2 MiB block of a mapped pages image, the lazy pages it holds. */
+static void count_blocks(struct lp_mapped *m, const struct lp_task_image *img)
+{
+	uint64_t nr = (m->len + (1ull << LP_BLOCK_SHIFT) - 1) >> LP_BLOCK_SHIFT;
+
+	m->left = calloc(nr ? nr : 1, sizeof(*m->left));
+	for (size_t a = 0; m->left && a < img->nr_areas; a++) {
+		uint64_t off = (uint64_t)img->areas[a].file_off, end = off + img->areas[a].nr_pages * PAGE;
+
+		for (; off < end && off < m->len; off += PAGE)
+			m->left[off >> LP_BLOCK_SHIFT]++;
+	}
+}
+
 static void map_images(struct lp_daemon *d)
 {
 	d->mapped = calloc(d->nr_images ? d->nr_images : 1, sizeof(*d->mapped));
@@ -1007,7 +1062,8 @@ static void map_images(struct lp_daemon *d)
 		if (!fstat(fd, &st) && st.st_size > 0) {
 			p = mmap(NULL, st.st_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
 			if (p != MAP_FAILED) {
-				d->mapped[i] = (struct lp_mapped){ p, (uint64_t)st.st_size };
+				d->mapped[i] = (struct lp_mapped){ p, (uint64_t)st.st_size, NULL };
+				count_blocks(&d->mapped[i], &d->images[i]);
 			}
 		}
 		close(fd);
@@ -1021,6 +1077,7 @@ static void map_pages(struct lp_task *t)
 	if (m && m->p) {
 		t->pages_map = m->p;
 		t->pages_map_len = m->len;
+		t->pages_left = m->left;
 	}
 }
 
@@ -1618,8 +1675,10 @@ void lp_close(struct lp_daemon *d)
 	if (d->wake_fd >= 0)
 		close(d->wake_fd);
 	for (size_t i = 0; d->mapped && i < d->nr_images; i++)
-		if (d->mapped[i].p)
+		if (d->mapped[i].p) {
 			munmap((void *)d->mapped[i].p, d->mapped[i].len);
+			free((void *)d->mapped[i].left);
+		}
 	free(d->mapped);
 	pthread_mutex_destroy(&d->tasks_lock);
 	pthread_mutex_destroy(&d->err_lock);
