@@ -1,12 +1,17 @@
 // The policy language over CRIU images (docs/language.md, "Regions of a
 // restored process"): the checks and their codes, and the plan faultc
 // lazy-pages derives from a checked policy and a task's images (the daemon
-// that follows it is tested with the real CRIU in criu-lazy-pages.test.ts).
-import { describe, expect, test } from 'vitest';
+// that follows it is tested with the real CRIU in criu-lazy-pages.test.ts),
+// and the working-set file of --record / --replay.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, test } from 'vitest';
 import { checkSource, type PolicyIR } from '../compiler/index.js';
 import { PE_LAZY, PE_PRESENT, VMA_ANON_PRIVATE, VMA_FILE_PRIVATE, type TaskImages, type Vma } from '../runtime/criu/images.js';
 import { lazyAreas } from '../runtime/criu/lazy-pages.js';
 import { PLAN_SIGBUS, PLAN_ZERO, imagePolicy, planFill, planTask } from '../runtime/criu/plan.js';
+import { readWorkingSet, toRuns, workingSetOf } from '../runtime/criu/working-set.js';
 
 const P = 4096;
 
@@ -134,5 +139,76 @@ describe('regions taken from a criu image: the plan faultc lazy-pages follows', 
     expect(p.plan[1]).toBe(PLAN_ZERO);
     // rest: the stack area's pages are at offsets 16 KiB.. (after the 4 heap pages); none is at offset 1 page.
     expect([...p.plan].slice(3)).toEqual([BigInt(4 * P), BigInt(5 * P), BigInt(6 * P)]);
+  });
+});
+
+describe('the working-set file of --record / --replay', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'faultc-ws-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const file = (name: string, v: unknown): string => {
+    const path = join(dir, name);
+    writeFileSync(path, typeof v === 'string' ? v : JSON.stringify(v));
+    return path;
+  };
+  const A = 0x7f0000000000;
+  const at = (i: number): bigint => BigInt(A + i * P);
+
+  test('version 2 keeps the first-touch order as runs of consecutive pages, a page once', () => {
+    // 5, 6, 7 touched in a row; 2; 6 again (no first touch: 3 still follows 2); 8 comes after 7 in address only.
+    const r = toRuns([5, 6, 7, 2, 6, 3, 8].map(at));
+    expect(r).toEqual({
+      pages: 6,
+      runs: [
+        ['0x' + (A + 5 * P).toString(16), 3],
+        ['0x' + (A + 2 * P).toString(16), 2],
+        ['0x' + (A + 8 * P).toString(16), 1],
+      ],
+    });
+    // A sequential sweep of 1 GiB is one run.
+    const sweep = toRuns(Array.from({ length: 262_144 }, (_, i) => at(i)));
+    expect(sweep.runs).toEqual([['0x' + A.toString(16), 262_144]]);
+  });
+
+  test('written and read back: the same pages in the same order; forks without a pid are left out', () => {
+    const order = [9, 1, 2, 3, 40, 41, 7].map(at);
+    const ws = workingSetOf([
+      { pid: 42, recorded: order },
+      { pid: 0, recorded: [at(1)] },
+    ]);
+    expect(ws).toMatchObject({ version: 2, kind: 'criu-working-set', pageSize: 4096 });
+    expect(ws.tasks.map((t) => [t.pid, t.pages, t.runs.length])).toEqual([[42, 7, 4]]);
+    const back = readWorkingSet(file('v2.json', ws));
+    expect([...back.keys()]).toEqual([42]);
+    expect(back.get(42)!.map(BigInt)).toEqual(order);
+  });
+
+  test('version 1 (one address per page) is still read', () => {
+    const back = readWorkingSet(file('v1.json', { version: 1, kind: 'criu-working-set', pageSize: 4096, tasks: [{ pid: 7, pages: ['0x7f0000003000', '0x7f0000001000'] }] }));
+    expect(back.get(7)).toEqual([A + 3 * P, A + P]);
+  });
+
+  test('what cannot be replayed is refused with FAULTC_CRIU_WORKING_SET and says why', () => {
+    const base = { kind: 'criu-working-set', pageSize: 4096 };
+    const cases: [unknown, RegExp][] = [
+      ['{"version": 2, ', /cannot read .*bad-0\.json/],
+      [{ ...base, version: 3, tasks: [] }, /version 3 is not supported \(this faultc reads versions 1 and 2\)/],
+      [{ version: 2, kind: 'trace-working-set', pageSize: 4096, tasks: [] }, /not a working set written by faultc lazy-pages --record/],
+      [{ ...base, version: 2, pageSize: 65536, tasks: [] }, /page size 65536, not 4096/],
+      [{ ...base, version: 2, tasks: [{ pid: 1, runs: [['0x7f0000000800', 1]] }] }, /pid 1: "0x7f0000000800" is not a page address/],
+      [{ ...base, version: 2, tasks: [{ pid: 1, runs: [['0x7f0000000000', 0]] }] }, /pid 1: run 0 has 0 pages \(a positive integer\)/],
+      [{ ...base, version: 2, tasks: [{ pid: 1, runs: [['0x7f0000000000']] }] }, /pid 1: run 0 is not \[address, pages\]/],
+      [{ ...base, version: 2, tasks: [{ pid: 1, pages: 3, runs: [['0x7f0000000000', 2]] }] }, /pid 1: its runs hold 2 pages, "pages" says 3/],
+      [{ ...base, version: 2, tasks: [{ pid: 1, runs: [] }, { pid: 1, runs: [] }] }, /pid 1 is listed twice/],
+      [{ ...base, version: 1, tasks: [{ pid: 1, pages: ['12'] }] }, /pid 1: "12" is not a page address/],
+    ];
+    cases.forEach(([content, message], i) => {
+      const path = file(`bad-${i}.json`, content);
+      expect(() => readWorkingSet(path)).toThrowError(message);
+      try {
+        readWorkingSet(path);
+      } catch (e) {
+        expect((e as { code?: string }).code).toBe('FAULTC_CRIU_WORKING_SET');
+      }
+    });
   });
 });
