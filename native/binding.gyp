@@ -14,6 +14,7 @@
         "src/uffd/sources.c",
         "src/uffd/source_http.c",
         "src/uffd/defer.c",
+        "src/uffd/route.c",
         "src/cpu_latency.c",
         "src/uffd_touch.c",
         "src/uffd_binding.cc",
@@ -90,6 +91,7 @@
         "src/uffd/sources.c",
         "src/uffd/source_http.c",
         "src/uffd/defer.c",
+        "src/uffd/route.c",
         "src/cpu_latency.c"
       ],
       "include_dirs": [
@@ -134,6 +136,7 @@
         "src/uffd/sources.c",
         "src/uffd/source_http.c",
         "src/uffd/defer.c",
+        "src/uffd/route.c",
         "src/cpu_latency.c"
       ],
       "include_dirs": [
