@@ -1,6 +1,34 @@
 {
   "targets": [
     {
+      "target_name": "bpf_subskeletons",
+      "type": "none",
+      "actions": [
+        {
+          "action_name": "subskeletons",
+          "inputs": [
+            "bpf/subskel.sh",
+            "bpf/trace.bpf.c",
+            "bpf/fault.bpf.c",
+            "bpf/fault_base.bpf.c",
+            "include/faultc_abi.h",
+            "include/faultc_trace.h",
+            "include/fault_policy_uapi.h"
+          ],
+          "outputs": [
+            "<(SHARED_INTERMEDIATE_DIR)/faultc/trace.subskel.h",
+            "<(SHARED_INTERMEDIATE_DIR)/faultc/fault.subskel.h"
+          ],
+          "action": [
+            "sh",
+            "bpf/subskel.sh",
+            "<(SHARED_INTERMEDIATE_DIR)/faultc"
+          ],
+          "message": "bpftool gen subskeleton: trace.bpf.c, fault.bpf.c"
+        }
+      ]
+    },
+    {
       "target_name": "faultc_native",
       "sources": [
         "src/addon.cc",
@@ -35,9 +63,12 @@
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",
         "include",
-        "src"
+        "src",
+        "<(SHARED_INTERMEDIATE_DIR)/faultc"
       ],
-      "dependencies": [],
+      "dependencies": [
+        "bpf_subskeletons"
+      ],
       "cflags": [
         "-Wall",
         "-Wextra",
@@ -95,7 +126,8 @@
       "include_dirs": [
         "include",
         "src",
-        "src/lib"
+        "src/lib",
+        "<(SHARED_INTERMEDIATE_DIR)/faultc"
       ],
       "cflags": [
         "-Wall",
@@ -111,6 +143,9 @@
         "-lcurl",
         "-ldl",
         "-lpthread"
+      ],
+      "dependencies": [
+        "bpf_subskeletons"
       ]
     },
     {
@@ -139,7 +174,8 @@
       "include_dirs": [
         "include",
         "src",
-        "src/lib"
+        "src/lib",
+        "<(SHARED_INTERMEDIATE_DIR)/faultc"
       ],
       "cflags": [
         "-Wall",
@@ -157,6 +193,9 @@
         "-lcurl",
         "-ldl",
         "-lpthread"
+      ],
+      "dependencies": [
+        "bpf_subskeletons"
       ]
     }
   ]
