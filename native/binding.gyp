@@ -42,6 +42,7 @@
         "src/uffd/sources.c",
         "src/uffd/source_http.c",
         "src/uffd/defer.c",
+        "src/uffd/route.c",
         "src/cpu_latency.c",
         "src/uffd_touch.c",
         "src/uffd_binding.cc",
@@ -121,6 +122,7 @@
         "src/uffd/sources.c",
         "src/uffd/source_http.c",
         "src/uffd/defer.c",
+        "src/uffd/route.c",
         "src/cpu_latency.c"
       ],
       "include_dirs": [
@@ -169,6 +171,7 @@
         "src/uffd/sources.c",
         "src/uffd/source_http.c",
         "src/uffd/defer.c",
+        "src/uffd/route.c",
         "src/cpu_latency.c"
       ],
       "include_dirs": [
