@@ -1,6 +1,7 @@
 // Per-fault cost of the kernel engine against native anonymous memory and the
 // uffd engine, in one run on the faultc kernel: native first touch, kernel
-// engine zero / copy / copy+prefetch, uffd engine copy; 1 and 2 threads.
+// engine zero / copy / copy+prefetch / copy+block prefetch, uffd engine copy;
+// 1 and 2 threads.
 // Each variant first-touches (writes one byte per page of) a fresh 64 MiB
 // region from native threads; trials alternate the variants so drift hits
 // them alike; medians are reported with ratios:
@@ -36,17 +37,20 @@ export interface KernelBenchOptions {
 }
 
 // kernel-copy and kernel-copy-prefetch copy into anonymous memory (zeroCopy:
-// false), as the uffd engine does; kernel-map-read is the same copy policy
+// false), as the uffd engine does; kernel-copy-block prefetches the rest of the
+// aligned 64 KiB block that holds the page; kernel-map-read is the same copy policy
 // mapped from its source (zero-copy) and read, where the page-cache page is
 // mapped instead of copied (a write would copy it, as kernel-copy does).
-export type Variant = 'native' | 'kernel-zero' | 'kernel-copy' | 'kernel-copy-prefetch' | 'kernel-map-read' | 'uffd-copy';
-export const VARIANTS: Variant[] = ['native', 'kernel-zero', 'kernel-copy', 'kernel-copy-prefetch', 'kernel-map-read', 'uffd-copy'];
+export type Variant = 'native' | 'kernel-zero' | 'kernel-copy' | 'kernel-copy-prefetch' | 'kernel-copy-block' | 'kernel-map-read' | 'uffd-copy';
+export const VARIANTS: Variant[] = ['native', 'kernel-zero', 'kernel-copy', 'kernel-copy-prefetch', 'kernel-copy-block', 'kernel-map-read', 'uffd-copy'];
 
 export interface KernelBenchResult {
   pages: number;
   trials: number;
   /** Median ns per page, by variant and thread count (wall time of the touch / pages). */
   nsPerPage: Record<Variant, { 1: number; 2: number }>;
+  /** Faults the engine counted per touch with one thread (median; native: not counted). */
+  faults: Record<Variant, number | null>;
   ratios: {
     kernelZeroVsNative: number;
     uffdCopyVsKernelCopy: number;
@@ -80,16 +84,29 @@ policy bench_copy_prefetch {
   source img = file "bench.img"
   region r size ${size} { on missing { copy img at offset prefetch 15 pages ahead } }
 }
+policy bench_copy_block {
+  source img = file "bench.img"
+  region r size ${size} { on missing { copy img at offset prefetch block 64 KiB } }
+}
 `;
 }
 
-async function timeVariant(v: Variant, threads: 1 | 2, pfp: string, cacheDir: string, pages: number): Promise<number> {
+const POLICY: Record<Exclude<Variant, 'native'>, string> = {
+  'kernel-zero': 'bench_zero',
+  'kernel-copy': 'bench_copy',
+  'kernel-copy-prefetch': 'bench_copy_prefetch',
+  'kernel-copy-block': 'bench_copy_block',
+  'kernel-map-read': 'bench_copy',
+  'uffd-copy': 'bench_copy',
+};
+
+async function timeVariant(v: Variant, threads: 1 | 2, pfp: string, cacheDir: string, pages: number): Promise<{ ns: number; faults: number | null }> {
   if (v === 'native') {
     const r = await touchAnonymous(pages, threads, true);
-    return r.ns / pages;
+    return { ns: r.ns / pages, faults: null };
   }
   const engine: EngineKind = v.startsWith('uffd') ? 'uffd' : 'kernel';
-  const policy = v === 'kernel-zero' ? 'bench_zero' : v === 'kernel-copy-prefetch' ? 'bench_copy_prefetch' : 'bench_copy';
+  const policy = POLICY[v];
   const zeroCopy = v === 'kernel-map-read';
   const p = await loadPolicy(pfp, { engine, cacheDir, policy, zeroCopy });
   try {
@@ -97,7 +114,7 @@ async function timeVariant(v: Variant, threads: 1 | 2, pfp: string, cacheDir: st
     const all = new Uint32Array(pages);
     for (let i = 0; i < pages; i++) all[i] = i;
     const r = await region.touch(all, { threads, write: !zeroCopy, value: 1 });
-    return r.ns / pages;
+    return { ns: r.ns / pages, faults: region.stats().faults };
   } finally {
     await p.close();
   }
@@ -135,15 +152,17 @@ export async function benchKernel(opts: KernelBenchOptions = {}): Promise<Kernel
     writeFileSync(pfp, policyText(pages));
     const cacheDir = join(work, 'cache');
     const samples = new Map<string, number[]>();
+    const faults = new Map<Variant, number[]>();
     // One discarded round first: under QEMU the first touch of guest memory
     // also faults on the host, and the policies' first load compiles them.
     for (const threads of [1, 2] as const) for (const v of VARIANTS) await timeVariant(v, threads, pfp, cacheDir, pages);
     for (let t = 0; t < trials; t++) {
       for (const threads of [1, 2] as const) {
         for (const v of VARIANTS) {
-          const ns = await timeVariant(v, threads, pfp, cacheDir, pages);
+          const r = await timeVariant(v, threads, pfp, cacheDir, pages);
           const key = `${v}/${threads}`;
-          samples.set(key, [...(samples.get(key) ?? []), ns]);
+          samples.set(key, [...(samples.get(key) ?? []), r.ns]);
+          if (threads === 1 && r.faults !== null) faults.set(v, [...(faults.get(v) ?? []), r.faults]);
         }
       }
     }
@@ -154,6 +173,7 @@ export async function benchKernel(opts: KernelBenchOptions = {}): Promise<Kernel
       pages,
       trials,
       nsPerPage,
+      faults: Object.fromEntries(VARIANTS.map((v) => [v, faults.has(v) ? median(faults.get(v)!) : null])) as KernelBenchResult['faults'],
       ratios: {
         kernelZeroVsNative: nsPerPage['kernel-zero'][1] / nsPerPage.native[1],
         uffdCopyVsKernelCopy: nsPerPage['uffd-copy'][1] / nsPerPage['kernel-copy'][1],
@@ -168,10 +188,11 @@ export async function benchKernel(opts: KernelBenchOptions = {}): Promise<Kernel
 
 export function formatKernelBench(r: KernelBenchResult): string {
   const lines = [`kernel engine: ${r.pages} pages (${(r.pages * PAGE) >> 20} MiB) per touch, median of ${r.trials} trials, ns/page`];
-  lines.push(`  ${'variant'.padEnd(22)} ${'1 thread'.padStart(10)} ${'2 threads'.padStart(10)} ${'2t/1t'.padStart(7)}`);
+  lines.push(`  ${'variant'.padEnd(22)} ${'1 thread'.padStart(10)} ${'2 threads'.padStart(10)} ${'2t/1t'.padStart(7)} ${'faults'.padStart(7)}`);
   for (const v of VARIANTS) {
     const n = r.nsPerPage[v];
-    lines.push(`  ${v.padEnd(22)} ${n[1].toFixed(0).padStart(10)} ${n[2].toFixed(0).padStart(10)} ${r.ratios.twoThreadScaling[v].toFixed(2).padStart(7)}`);
+    const f = r.faults[v] === null ? '-' : String(r.faults[v]);
+    lines.push(`  ${v.padEnd(22)} ${n[1].toFixed(0).padStart(10)} ${n[2].toFixed(0).padStart(10)} ${r.ratios.twoThreadScaling[v].toFixed(2).padStart(7)} ${f.padStart(7)}`);
   }
   lines.push(`  kernel zero / native:      ${r.ratios.kernelZeroVsNative.toFixed(2)}x (target <= 1.1)`);
   lines.push(`  uffd copy / kernel copy:   ${r.ratios.uffdCopyVsKernelCopy.toFixed(2)}x (target >= 4)`);

@@ -100,7 +100,8 @@ async function loadSection(name: string): Promise<BenchSection | OwnReport | str
 }
 
 function isSection(s: BenchSection | OwnReport): s is BenchSection {
-  return 'unavailable' in s;
+  // An own report may have `unavailable` too (peers): `format` tells them apart.
+  return !('format' in s);
 }
 
 async function main(): Promise<void> {

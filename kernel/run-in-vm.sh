@@ -100,11 +100,15 @@ ctl=$(mktemp -d /tmp/faultc-vm.XXXXXX)
 job=$ctl/job # shared with the guest as the control share
 mkdir "$job"
 tail_pid=
+qemu_pid=
 cleanup() {
 	[ -z "$tail_pid" ] || kill "$tail_pid" 2>/dev/null || true
+	# A harness that is killed (a test's timeout, ^C) takes its guest along.
+	[ -z "$qemu_pid" ] || kill "$qemu_pid" 2>/dev/null || true
 	rm -rf "$ctl"
 }
 trap cleanup EXIT
+trap 'exit 125' TERM INT HUP
 
 out_dir=$cache/vm-out
 mkdir -p "$out_dir"
@@ -180,8 +184,11 @@ timeout -k 10 "$timeout_s" qemu-system-x86_64 \
 	-device isa-debug-exit,iobase=0xf4,iosize=0x04 \
 	-virtfs "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap" \
 	-virtfs "local,path=$job,mount_tag=faultcctl,security_model=none,multidevs=remap" \
-	"${virtfs[@]}" </dev/null 2>>"$log"
+	"${virtfs[@]}" </dev/null 2>>"$log" &
+qemu_pid=$!
+wait $qemu_pid
 qemu_status=$?
+qemu_pid=
 # If QEMU died before opening the FIFOs, the relays still wait for a writer:
 # an O_RDWR open never blocks and lets them reach end-of-file.
 exec 3<>"$ctl/stdout" 4<>"$ctl/stderr"

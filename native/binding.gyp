@@ -1,6 +1,34 @@
 {
   "targets": [
     {
+      "target_name": "bpf_subskeletons",
+      "type": "none",
+      "actions": [
+        {
+          "action_name": "subskeletons",
+          "inputs": [
+            "bpf/subskel.sh",
+            "bpf/trace.bpf.c",
+            "bpf/fault.bpf.c",
+            "bpf/fault_base.bpf.c",
+            "include/faultc_abi.h",
+            "include/faultc_trace.h",
+            "include/fault_policy_uapi.h"
+          ],
+          "outputs": [
+            "<(SHARED_INTERMEDIATE_DIR)/faultc/trace.subskel.h",
+            "<(SHARED_INTERMEDIATE_DIR)/faultc/fault.subskel.h"
+          ],
+          "action": [
+            "sh",
+            "bpf/subskel.sh",
+            "<(SHARED_INTERMEDIATE_DIR)/faultc"
+          ],
+          "message": "bpftool gen subskeleton: trace.bpf.c, fault.bpf.c"
+        }
+      ]
+    },
+    {
       "target_name": "faultc_native",
       "sources": [
         "src/addon.cc",
@@ -14,6 +42,7 @@
         "src/uffd/sources.c",
         "src/uffd/source_http.c",
         "src/uffd/defer.c",
+        "src/uffd/route.c",
         "src/cpu_latency.c",
         "src/uffd_touch.c",
         "src/uffd_binding.cc",
@@ -35,9 +64,12 @@
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",
         "include",
-        "src"
+        "src",
+        "<(SHARED_INTERMEDIATE_DIR)/faultc"
       ],
-      "dependencies": [],
+      "dependencies": [
+        "bpf_subskeletons"
+      ],
       "cflags": [
         "-Wall",
         "-Wextra",
@@ -90,12 +122,14 @@
         "src/uffd/sources.c",
         "src/uffd/source_http.c",
         "src/uffd/defer.c",
+        "src/uffd/route.c",
         "src/cpu_latency.c"
       ],
       "include_dirs": [
         "include",
         "src",
-        "src/lib"
+        "src/lib",
+        "<(SHARED_INTERMEDIATE_DIR)/faultc"
       ],
       "cflags": [
         "-Wall",
@@ -111,6 +145,9 @@
         "-lcurl",
         "-ldl",
         "-lpthread"
+      ],
+      "dependencies": [
+        "bpf_subskeletons"
       ]
     },
     {
@@ -134,12 +171,14 @@
         "src/uffd/sources.c",
         "src/uffd/source_http.c",
         "src/uffd/defer.c",
+        "src/uffd/route.c",
         "src/cpu_latency.c"
       ],
       "include_dirs": [
         "include",
         "src",
-        "src/lib"
+        "src/lib",
+        "<(SHARED_INTERMEDIATE_DIR)/faultc"
       ],
       "cflags": [
         "-Wall",
@@ -157,6 +196,9 @@
         "-lcurl",
         "-ldl",
         "-lpthread"
+      ],
+      "dependencies": [
+        "bpf_subskeletons"
       ]
     }
   ]

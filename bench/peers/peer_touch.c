@@ -172,7 +172,7 @@ int main(int argc, char **argv)
 		}
 	}
 	/* The baseline writes (the kernel's zero fill); every peer reads. */
-	rc = fc_touch_pages(mem, order, n, (unsigned)atoi(argv[4]), !strcmp(mode, "anon"), 1, &r);
+	rc = fc_touch_pages(mem, order, n, (unsigned)atoi(argv[4]), !strcmp(mode, "anon"), 1, NULL, &r);
 	if (rc) {
 		errno = -rc;
 		die("touching");

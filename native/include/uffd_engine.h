@@ -33,6 +33,9 @@ enum fc_open_flags {
 	FC_OPEN_NO_CPU_LATENCY = 1u << 3,
 	/* Copy every page, even from a source on tmpfs (see docs). */
 	FC_OPEN_NO_ZERO_COPY = 1u << 4,
+	/* Handlers shared by all CPUs, woken one at a time, instead of one
+	 * pinned per CPU (see docs). */
+	FC_OPEN_SHARED_HANDLERS = 1u << 5,
 };
 
 struct fc_engine_opts {
@@ -108,6 +111,17 @@ uint64_t fc_engine_lost_events(struct fc_engine *e);
 uint64_t fc_engine_features(struct fc_engine *e);
 int fc_engine_has_poison(struct fc_engine *e);
 unsigned fc_engine_nr_threads(struct fc_engine *e);
+/* 1: one handler pinned per CPU (see docs/uffd-engine.md), 0: shared handlers. */
+int fc_engine_per_cpu(struct fc_engine *e);
+
+struct fc_handler_info {
+	int cpu; /* the CPU a per-CPU handler is pinned to, else -1 */
+	uint64_t resolved; /* fault messages it resolved */
+	uint64_t handed; /* fault messages it read and handed to another CPU's handler */
+};
+
+/* Handler i's CPU and counters: 0, or -EINVAL past the last handler. */
+int fc_engine_handler_info(struct fc_engine *e, unsigned i, struct fc_handler_info *out);
 /* The userfaultfd: a caller may resolve pages of its regions itself. */
 int fc_engine_uffd(struct fc_engine *e);
 /*

@@ -148,6 +148,8 @@ public:
 			opts.flags |= FC_OPEN_FORCE_SIGBUS_FALLBACK;
 		if (o.Has("followFaultingThreads") && !o.Get("followFaultingThreads").ToBoolean())
 			opts.flags |= FC_OPEN_NO_FOLLOW;
+		if (o.Has("perCpuHandlers") && !o.Get("perCpuHandlers").ToBoolean())
+			opts.flags |= FC_OPEN_SHARED_HANDLERS;
 		if (o.Has("cpuLatencyRequest") && !o.Get("cpuLatencyRequest").ToBoolean())
 			opts.flags |= FC_OPEN_NO_CPU_LATENCY;
 		if (o.Has("zeroCopy") && !o.Get("zeroCopy").ToBoolean())
@@ -444,6 +446,17 @@ private:
 		o.Set("threads", Napi::Number::New(env, fc_engine_nr_threads(e)));
 		o.Set("poison", Napi::Boolean::New(env, fc_engine_has_poison(e) != 0));
 		o.Set("features", Napi::BigInt::New(env, fc_engine_features(e)));
+		o.Set("perCpu", Napi::Boolean::New(env, fc_engine_per_cpu(e) != 0));
+		Napi::Array handlers = Napi::Array::New(env);
+		struct fc_handler_info h;
+		for (unsigned i = 0; fc_engine_handler_info(e, i, &h) == 0; i++) {
+			Napi::Object ho = Napi::Object::New(env);
+			ho.Set("cpu", Napi::Number::New(env, h.cpu));
+			ho.Set("resolved", Napi::Number::New(env, (double)h.resolved));
+			ho.Set("handed", Napi::Number::New(env, (double)h.handed));
+			handlers.Set(i, ho);
+		}
+		o.Set("handlers", handlers);
 		return o;
 	}
 

@@ -16,6 +16,7 @@ interface LazyFlags {
   workDir?: string;
   policy?: string;
   record?: string;
+  recordFor?: string;
   replay?: string;
   json?: boolean;
   prefetch?: string;
@@ -66,6 +67,9 @@ async function loadPolicy(file: string): Promise<PolicyIR> {
 
 async function lazyPages(flags: LazyFlags): Promise<void> {
   if (flags.record && flags.replay) fail(EXIT.usage, '--record and --replay exclude each other (record without replay first)');
+  if (flags.recordFor !== undefined && !flags.record) fail(EXIT.usage, '--record-for needs --record');
+  const recordMs = count('record-for', flags.recordFor, 3_600_000);
+  if (recordMs === 0) fail(EXIT.usage, '--record-for wants at least 1 ms');
   const policy = flags.policy ? await loadPolicy(flags.policy) : undefined;
   let daemon: LazyPagesDaemon;
   try {
@@ -73,10 +77,11 @@ async function lazyPages(flags: LazyFlags): Promise<void> {
       dir: flags.imagesDir,
       ...(flags.workDir ? { socketDir: flags.workDir } : {}),
       prefetch: count('prefetch', flags.prefetch, 1024) ?? 15,
-      batch: Math.max(1, count('batch', flags.batch, 65536) ?? 256),
+      batch: Math.max(1, count('batch', flags.batch, 65536) ?? 512),
       threads: count('threads', flags.threads, 1024) ?? 0,
       background: flags.background,
       record: flags.record !== undefined,
+      ...(recordMs !== undefined ? { recordMs } : {}),
       ...(flags.replay ? { first: readWorkingSet(flags.replay) } : {}),
       ...(policy ? { policy } : {}),
     });
@@ -88,6 +93,8 @@ async function lazyPages(flags: LazyFlags): Promise<void> {
   const stop = (): void => daemon.stop();
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
+  // The working set is complete: record no more, serve the rest as usual.
+  if (flags.record) process.on('SIGUSR2', () => daemon.stopRecording());
   if (!flags.json) process.stderr.write(`faultc lazy-pages: listening on ${daemon.socketPath}\n`);
   let failure: RuntimeError | undefined;
   let report: LazyReport;
@@ -112,10 +119,14 @@ export function registerLazyPages(program: Command): void {
     .requiredOption('-D, --images-dir <dir>', 'the CRIU images directory')
     .option('-W, --work-dir <dir>', 'where lazy-pages.socket goes (default: the images directory, as for criu)')
     .option('--policy <file.pfp>', 'a policy whose regions are taken from a `criu` source (region <id> in <image> ...); -D names the images')
-    .option('--record <ws.json>', 'write each task\'s first-touch order (no prefetch, no background copy; ends when the tasks exit)')
+    .option(
+      '--record <ws.json>',
+      'write each task\'s first-touch order (no prefetch, no background copy while recording; until SIGUSR2, --record-for or the tasks\' exit)',
+    )
+    .option('--record-for <ms>', 'with --record: record for so long after the first touch, then serve as without --record')
     .option('--replay <ws.json>', 'install a recorded working set first, in its order, then the rest')
     .option('--prefetch <pages>', 'pages after a faulting page copied with it (default 15)')
-    .option('--batch <pages>', 'pages per background UFFDIO_COPY (default 256)')
+    .option('--batch <pages>', 'pages per background UFFDIO_COPY while no fault comes (default 512; at most 64 while faults come)')
     .option('--threads <n>', 'handler threads (default: one per online CPU)')
     .option('--no-background', 'copy only what faults (and --replay) ask for; the daemon then ends when the tasks exit')
     .option('--json', 'print the report as one JSON object')

@@ -1,7 +1,6 @@
 // faultc's lazy-pages daemon for `criu restore --lazy-pages` (docs/criu.md):
 // reads the images, hands the native daemon each task's lazy areas and the
 // order to install them in, and turns its counters into a report.
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RuntimeError } from '../../base/errors.js';
 import { loadNative } from '../engines/native.js';
@@ -9,6 +8,9 @@ import { statSync } from 'node:fs';
 import type { PolicyIR } from '../../compiler/ir.js';
 import { PAGE_SIZE, PE_LAZY, PE_PRESENT, readFileNames, readMmLayout, readTasks, type LazyArea, type TaskImages } from './images.js';
 import { planTask } from './plan.js';
+import { workingSetOf, type CriuWorkingSet } from './working-set.js';
+
+export { readWorkingSet, workingSetOf, type CriuWorkingSet } from './working-set.js';
 
 export const SOCKET_NAME = 'lazy-pages.socket';
 
@@ -46,28 +48,22 @@ export interface LazyReport {
   elapsedMs: number;
 }
 
-/** The working set a recording restore saw: per task, image addresses in first-touch order. */
-export interface CriuWorkingSet {
-  version: 1;
-  kind: 'criu-working-set';
-  pageSize: 4096;
-  tasks: { pid: number; pages: string[] }[];
-}
-
 export interface LazyPagesOptions {
   /** Images directory (and the socket's directory unless socketDir). */
   dir: string;
   socketDir?: string;
   /** Pages copied after a faulting page with it (default 15). */
   prefetch?: number;
-  /** Pages per background UFFDIO_COPY (default 256). */
+  /** Pages per background UFFDIO_COPY while no fault comes (default 512: 2 MiB; 64 while faults come). */
   batch?: number;
   /** Handler threads (default: one per online CPU). */
   threads?: number;
   /** Copy the pages nobody asked for (default true; off while recording). */
   background?: boolean;
-  /** Keep each task's first-touch order (no prefetch, no background copy). */
+  /** Keep each task's first-touch order (no prefetch, no background copy) until stopRecording(). */
   record?: boolean;
+  /** Record for so long after the first recorded touch only (0: until stopRecording() or the end). */
+  recordMs?: number;
   /** Install these pages first (per pid), in order. */
   first?: Map<number, number[]>;
   acceptTimeoutMs?: number;
@@ -88,6 +84,7 @@ interface NativeReport {
 interface NativeLazyPages {
   run(): Promise<void>;
   stop(): void;
+  stopRecording(): void;
   report(): NativeReport;
   close(): void;
 }
@@ -129,47 +126,6 @@ export function lazyAreas(task: TaskImages): LazyArea[] {
   return out;
 }
 
-export function readWorkingSet(path: string): Map<number, number[]> {
-  let ws: CriuWorkingSet;
-  try {
-    ws = JSON.parse(readFileSync(path, 'utf8')) as CriuWorkingSet;
-  } catch (e) {
-    throw new RuntimeError('FAULTC_CRIU_WORKING_SET', `cannot read ${path}: ${(e as Error).message}`);
-  }
-  if (ws.kind !== 'criu-working-set' || ws.version !== 1 || !Array.isArray(ws.tasks)) {
-    throw new RuntimeError('FAULTC_CRIU_WORKING_SET', `${path} is not a working set written by faultc lazy-pages --record`);
-  }
-  const out = new Map<number, number[]>();
-  for (const t of ws.tasks) {
-    const pages = t.pages.map((p) => Number.parseInt(p, 16));
-    if (pages.some((p) => !Number.isSafeInteger(p) || p % PAGE_SIZE !== 0)) {
-      throw new RuntimeError('FAULTC_CRIU_WORKING_SET', `${path}: pid ${t.pid} has an address that is not a page address`);
-    }
-    out.set(t.pid, pages);
-  }
-  return out;
-}
-
-export function workingSetOf(report: NativeReport): CriuWorkingSet {
-  return {
-    version: 1,
-    kind: 'criu-working-set',
-    pageSize: 4096,
-    tasks: report.tasks
-      .filter((t) => t.pid > 0)
-      .map((t) => {
-        const seen = new Set<bigint>();
-        const pages: string[] = [];
-        for (const a of t.recorded) {
-          if (seen.has(a)) continue;
-          seen.add(a);
-          pages.push('0x' + a.toString(16));
-        }
-        return { pid: t.pid, pages };
-      }),
-  };
-}
-
 const ms = (ns: number): number => Math.round(ns / 1e4) / 100;
 
 /** A daemon bound to <dir>/lazy-pages.socket; run() serves one restore. */
@@ -197,7 +153,7 @@ export class LazyPagesDaemon {
       const task = { pid: t.pid, pagesPath: t.pagesPath, areas: flat, first: BigUint64Array.from(first, (p) => BigInt(p)) };
       if (!opts.policy) return task;
       names ??= readFileNames(opts.dir);
-      const p = planTask(opts.policy, t, areas, names, readMmLayout(opts.dir, t.pid), statSync(t.pagesPath).size, record ? 0 : (opts.prefetch ?? 15));
+      const p = planTask(opts.policy, t, areas, names, readMmLayout(opts.dir, t.pid), statSync(t.pagesPath).size, opts.prefetch ?? 15);
       this.plans.push({ pid: t.pid, pages: p.pages });
       return { ...task, plan: p.plan, ahead: p.ahead };
     });
@@ -207,11 +163,12 @@ export class LazyPagesDaemon {
     this.native = new addon.LazyPages(
       {
         sockPath: this.socketPath,
-        prefetch: record ? 0 : (opts.prefetch ?? 15),
-        batch: opts.batch ?? 256,
+        prefetch: opts.prefetch ?? 15,
+        batch: opts.batch ?? 512,
         threads: opts.threads ?? 0,
-        background: !record && opts.background !== false,
+        background: opts.background !== false,
         record,
+        recordMs: opts.recordMs ?? 0,
         acceptTimeoutMs: opts.acceptTimeoutMs ?? 0,
       },
       images,
@@ -231,6 +188,11 @@ export class LazyPagesDaemon {
 
   stop(): void {
     this.native.stop();
+  }
+
+  /** Ends the recording now: what comes later is served as without --record (prefetch, background copy). */
+  stopRecording(): void {
+    this.native.stopRecording();
   }
 
   report(): LazyReport {
@@ -260,7 +222,7 @@ export class LazyPagesDaemon {
   }
 
   workingSet(): CriuWorkingSet {
-    return workingSetOf(this.last ?? this.native.report());
+    return workingSetOf((this.last ?? this.native.report()).tasks);
   }
 
   close(): void {

@@ -102,6 +102,13 @@ export interface EngineOptions {
   /** uffd: handler threads move to the CPU of the threads whose faults they resolve (default true). */
   followFaultingThreads?: boolean;
   /**
+   * uffd: one handler thread pinned to each CPU, every one woken by a fault,
+   * each resolving the faults of the threads on its CPU (default true;
+   * false: handlers shared by all CPUs, woken one at a time). Needs
+   * followFaultingThreads and no handlerThreads count.
+   */
+  perCpuHandlers?: boolean;
+  /**
    * uffd: while faults stream, hold a CPU wake-up latency request of 0 µs
    * (/dev/cpu_dma_latency, root only) so that idle CPUs poll rather than halt
    * (default true; dropped 5 ms after the last fault).

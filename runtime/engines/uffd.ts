@@ -39,7 +39,15 @@ export interface NativeUffdEngine extends DeferNative {
   settle(ms?: number): boolean;
   pause(paused: boolean): void;
   touch(slot: number, pages: Uint32Array, threads: number, write: boolean, value: number, latencies: boolean): Promise<TouchResult>;
-  info(): { threads: number; poison: boolean; features: bigint };
+  info(): {
+    threads: number;
+    poison: boolean;
+    features: bigint;
+    /** One handler pinned per CPU (docs/uffd-engine.md), else shared handlers. */
+    perCpu: boolean;
+    /** Each handler: its CPU (per-CPU mode, else -1), faults it resolved, faults it handed to another CPU's handler. */
+    handlers: { cpu: number; resolved: number; handed: number }[];
+  };
   httpStats(source: number): NativeHttpStats | null;
   setChange(slot: number, set: number, firstPage: number, pages: number, add: boolean): void;
   setHas(slot: number, set: number, page: number): boolean;
@@ -56,6 +64,7 @@ export interface NativeUffdOptions {
   userModeOnly?: boolean;
   forceSigbusFallback?: boolean;
   followFaultingThreads?: boolean;
+  perCpuHandlers?: boolean;
   cpuLatencyRequest?: boolean;
   zeroCopy?: boolean;
   httpDeadlineMs?: number;
@@ -215,6 +224,7 @@ export const uffdEngine: Engine = {
     if (ctx.options.userModeOnly) opts.userModeOnly = true;
     if (ctx.options.forceSigbusFallback) opts.forceSigbusFallback = true;
     if (ctx.options.followFaultingThreads === false) opts.followFaultingThreads = false;
+    if (ctx.options.perCpuHandlers === false) opts.perCpuHandlers = false;
     if (ctx.options.cpuLatencyRequest === false) opts.cpuLatencyRequest = false;
     if (ctx.options.zeroCopy === false) opts.zeroCopy = false;
     let engine: NativeUffdEngine;

@@ -1,4 +1,4 @@
-// Runs in the guest (vite-node), from test/vm-kernel.test.ts: every example
+// Runs in the guest (vite-node), from test/vm/vm-kernel.test.ts: every example
 // policy through the runtime on the kernel engine and on the uffd engine.
 // For each case and engine: every page the evaluator says is not SIGBUS is
 // first-touched in ascending order from one native thread, compared byte for

@@ -1,4 +1,4 @@
-// Runs in the guest (vite-node), from test/vm-http.test.ts: nginx started
+// Runs in the guest (vite-node), from test/vm/vm-http.test.ts: nginx started
 // here, on the guest's own loopback, serves the remote image; remote-hybrid.pfp
 // runs on the kernel engine and on the uffd engine. For each engine:
 //   1. region heap first-touched in ascending order from one native thread:
@@ -38,9 +38,24 @@ const expectHeap = (p: number): Buffer =>
   p < 64 ? localBytes.subarray(p * PAGE, (p + 1) * PAGE) : p < 192 ? remoteBytes.subarray(p * PAGE, (p + 1) * PAGE) : fill;
 const asked = (p: number): Uint8Array => Uint8Array.from({ length: PAGE }, (_, i) => (p * 13 + i) & 0xff);
 
+// The guest runs under TCG, on a host that may be busy: a range GET or a
+// JavaScript onDefer answer can take seconds there. The deadlines are the
+// subject of test/runtime/http-source.test.ts and test/uffd/uffd-defer.test.ts; here a
+// page past the default ones would end the run with SIGBUS, so they are long.
+const DEADLINE_MS = 120_000;
+
 function load(engine: EngineKind): Promise<Policy> {
-  return loadPolicy(pfp as string, { engine, cacheDir, sources: { local, remote: nginx.url('remote.img') } });
+  return loadPolicy(pfp as string, {
+    engine,
+    cacheDir,
+    sources: { local, remote: nginx.url('remote.img') },
+    httpDeadlineMs: DEADLINE_MS,
+    deferDeadlineMs: DEADLINE_MS,
+  });
 }
+
+/** Where the run is, on stderr: a signal that ends it names the step. */
+const step = (engine: string, what: string): boolean => process.stderr.write(`guest-http: ${engine}: ${what}\n`);
 
 function wrong(buffer: ArrayBuffer, pages: number, want: (p: number) => Uint8Array): number[] {
   const bad: number[] = [];
@@ -63,6 +78,7 @@ function shuffled(n: number): Uint32Array {
 async function run(engine: EngineKind): Promise<Record<string, unknown>> {
   const out: Record<string, unknown> = { engine };
   // 1 and 2: in order, every event.
+  step(engine, '1-2 in order');
   let policy = await load(engine);
   out.loaded = policy.engine;
   try {
@@ -83,6 +99,7 @@ async function run(engine: EngineKind): Promise<Record<string, unknown>> {
     await policy.close();
   }
   // 3: random order, 4 threads.
+  step(engine, '3 random, 4 threads');
   policy = await load(engine);
   try {
     const heap = policy.region('heap');
@@ -93,6 +110,7 @@ async function run(engine: EngineKind): Promise<Record<string, unknown>> {
     await policy.close();
   }
   // 4: the file gone from the server after load.
+  step(engine, '4 the file gone');
   policy = await load(engine);
   const gone = join(nginx.www, 'remote.img');
   try {

@@ -132,6 +132,7 @@ public:
 	{
 		return DefineClass(env, "LazyPages",
 				   { InstanceMethod("run", &LazyPages::Run), InstanceMethod("stop", &LazyPages::Stop),
+				     InstanceMethod("stopRecording", &LazyPages::StopRecording),
 				     InstanceMethod("report", &LazyPages::Report),
 				     InstanceMethod("close", &LazyPages::Close) });
 	}
@@ -175,9 +176,10 @@ public:
 		lo.sock_path = sock.c_str();
 		lo.nr_threads = OptU32(o, "threads", 0);
 		lo.prefetch = OptU32(o, "prefetch", 15);
-		lo.batch = OptU32(o, "batch", 256);
+		lo.batch = OptU32(o, "batch", 512);
 		lo.background = o.Get("background").ToBoolean() ? 1 : 0;
 		lo.record = o.Get("record").ToBoolean() ? 1 : 0;
+		lo.record_ms = OptU32(o, "recordMs", 0);
 		lo.accept_timeout_ms = OptU32(o, "acceptTimeoutMs", 0);
 		char err[512] = "";
 		int errnum = 0;
@@ -217,6 +219,13 @@ private:
 	{
 		if (s_ && s_->d)
 			lp_stop(s_->d);
+		return info.Env().Undefined();
+	}
+
+	Napi::Value StopRecording(const Napi::CallbackInfo &info)
+	{
+		if (s_ && s_->d)
+			lp_stop_recording(s_->d);
 		return info.Env().Undefined();
 	}
 

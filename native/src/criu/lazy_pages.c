@@ -51,6 +51,11 @@
 #define IDLE_POLL_MS 50
 #define LP_PENDING 1024
 #define LP_SIGBUS_GRACE_NS 1000000000ull
+/* While faults come (one in the last LP_FAULTING_NS), a background copy is
+ * at most LP_BATCH_FAULTING pages, so that a fault waits little behind it. */
+#define LP_FAULTING_NS 10000000ull
+#define LP_BATCH_FAULTING 64
+#define LP_BLOCK_SHIFT 21 /* the mapped image is released in 2 MiB blocks */
 
 enum {
 	PENDING,
@@ -81,6 +86,7 @@ struct lp_task {
 	int pages_fd;
 	const uint8_t *pages_map; /* the pages image, mapped read-only */
 	uint64_t pages_map_len;
+	_Atomic int64_t *pages_left; /* its blocks' lazy pages not copied yet */
 	const struct lp_task_image *img;
 	pthread_rwlock_t lock;
 	struct lp_map *maps;
@@ -127,12 +133,17 @@ struct lp_daemon {
 	_Atomic size_t nr_tasks;
 	_Atomic unsigned bg_next; /* round-robin over tasks */
 	_Atomic int restored; /* the restore sent its last task: areas registered */
+	_Atomic int recording; /* first touches are kept; no prefetch, no background */
+	_Atomic uint64_t rec_until; /* recording ends at this time (0: no window yet) */
+	_Atomic uint64_t last_fault; /* time of the last fault read, 0: none */
+	int wake_fd; /* eventfd, edge-triggered in every handler's epoll set */
 	struct lp_worker *workers;
 	unsigned nr_workers;
 	struct lp_holder holder; /* keeps the uffds should the daemon die */
 	struct lp_mapped {
 		const uint8_t *p; /* NULL: not mapped (every read a pread) */
 		uint64_t len;
+		_Atomic int64_t *left; /* per 2 MiB block: lazy pages not copied yet */
 	} * mapped; /* per image: its pages image, mapped at open */
 	pthread_mutex_t err_lock;
 	struct lp_error errors[MAX_ERRORS];
@@ -244,6 +255,38 @@ static void record_touch(struct lp_task *t, uint64_t img_addr)
 	}
 	t->rec[t->nr_rec++] = img_addr;
 	pthread_mutex_unlock(&t->rec_lock);
+}
+
+/*
+ * Whether first touches are still recorded. A window (o.record_ms) starts
+ * at the first recorded touch; past it, or after lp_stop_recording(), the
+ * daemon serves as without --record: prefetch and the background copy.
+ */
+static bool recording_on(struct lp_daemon *d, bool touch)
+{
+	uint64_t until = atomic_load(&d->rec_until), now;
+
+	if (!atomic_load(&d->recording))
+		return false;
+	if (!d->o.record_ms)
+		return true;
+	now = since(d);
+	if (!until) {
+		if (!touch)
+			return true;
+		atomic_compare_exchange_strong(&d->rec_until, &until, now + d->o.record_ms * 1000000ull);
+		return true;
+	}
+	if (now < until)
+		return true;
+	lp_stop_recording(d);
+	return false;
+}
+
+void lp_stop_recording(struct lp_daemon *d)
+{
+	if (atomic_exchange(&d->recording, 0))
+		kick(d->wake_fd);
 }
 
 /* ---- installing pages ---- */
@@ -408,6 +451,34 @@ static const uint8_t *mapped_source(const struct lp_task *t, const struct lp_map
 	return t->pages_map + off;
 }
 
+/*
+ * n pages copied from the mapped image at src. Once every lazy page of a
+ * 2 MiB block of it is copied, the block leaves the daemon's page tables
+ * (MADV_DONTNEED; the page cache keeps the bytes, a later read faults
+ * them back), so the daemon ends without a populated 1 GiB mapping to tear
+ * down in one thread. By block, not by copy: each madvise flushes the
+ * daemon's TLB, which thousands of single-page replay copies would pay.
+ * A page counted twice (a race, a fork) releases its block early: a later
+ * read of it refaults, no more.
+ */
+static void release_source(const struct lp_task *t, const uint8_t *src, uint64_t n)
+{
+	uint64_t off = (uint64_t)(src - t->pages_map), end = off + n * PAGE;
+
+	while (t->pages_left && off < end) {
+		uint64_t b = off >> LP_BLOCK_SHIFT, bend = (b + 1) << LP_BLOCK_SHIFT;
+		uint64_t stop = end < bend ? end : bend, k = (stop - off) / PAGE;
+		int64_t was = atomic_fetch_sub(&t->pages_left[b], (int64_t)k);
+
+		if (was > 0 && was <= (int64_t)k) {
+			uint64_t start = b << LP_BLOCK_SHIFT, len = t->pages_map_len - start;
+
+			madvise((void *)(t->pages_map + start), len < bend - start ? len : bend - start, MADV_DONTNEED);
+		}
+		off = stop;
+	}
+}
+
 /* The first done pages of a claimed run are in place: DONE, and counted. */
 static void installed(struct lp_task *t, uint64_t idx, uint64_t done, enum how how)
 {
@@ -435,6 +506,7 @@ static int install(struct lp_worker *w, struct lp_task *t, struct lp_map *m, uin
 
 	if (src) {
 		r = copy_pages(t, dst, src, n, &done, true);
+		release_source(t, src, done);
 		if (r == -EFAULT)
 			r = 0;
 		else
@@ -587,10 +659,10 @@ static int serve_fault(struct lp_worker *w, struct lp_task *t, uint64_t addr)
 		goto out;
 	}
 	idx = m->base + (addr - m->cur) / PAGE;
-	if (w->d->o.record && atomic_load(&t->state[idx]) == PENDING)
+	if (atomic_load(&w->d->recording) && atomic_load(&t->state[idx]) == PENDING && recording_on(w->d, true))
 		record_touch(t, m->img + (idx - m->base) * PAGE);
 	if (claim(t, idx)) {
-		uint64_t ahead = ahead_of(t, idx);
+		uint64_t ahead = atomic_load(&w->d->recording) ? 0 : ahead_of(t, idx);
 
 		if (!is_own(t, m, idx)) {
 			r = install_planned(w, t, m, idx, BY_DEMAND);
@@ -798,6 +870,7 @@ static void drain(struct lp_worker *w, struct lp_task *t)
 			uint64_t addr = m->arg.pagefault.address & ~(PAGE - 1);
 
 			atomic_fetch_add(&t->st.faults, 1);
+			atomic_store(&t->d->last_fault, since(t->d));
 			if (!atomic_load(&t->st.t_first_fault)) {
 				uint64_t zero = 0;
 
@@ -854,7 +927,7 @@ static uint64_t pick_run(struct lp_task *t, uint64_t max, uint64_t *idx_out)
 		}
 	}
 	/* Then every page in image order, unless only faults and replay may copy. */
-	if (!t->d->o.background)
+	if (!t->d->o.background || atomic_load(&t->d->recording))
 		return 0;
 	for (i = atomic_load(&t->seq_cursor); i < t->nr_pages; i++) {
 		struct lp_map *m;
@@ -872,12 +945,36 @@ static uint64_t pick_run(struct lp_task *t, uint64_t max, uint64_t *idx_out)
 	return 0;
 }
 
-/* One background copy; false when there is nothing left to copy. */
+/*
+ * Background runs of t, up to batch pages in all (scattered replay pages
+ * and the gaps demand faults leave are short runs: several per step, one
+ * fault check for them all). Read lock held. Pages copied (0: none left).
+ */
+static uint64_t copy_runs(struct lp_worker *w, struct lp_task *t, uint64_t batch)
+{
+	uint64_t copied = 0, idx = 0, n;
+
+	while (copied < batch && (n = pick_run(t, batch - copied, &idx))) {
+		struct lp_map *m = map_of(t, idx);
+		int r = is_own(t, m, idx) ? install(w, t, m, idx, n, BY_BACKGROUND)
+					  : install_planned(w, t, m, idx, BY_BACKGROUND);
+
+		copied += n;
+		if (r == -EAGAIN)
+			break; /* an event waits: read it first */
+	}
+	return copied;
+}
+
+/* One background step; false when there is nothing left to copy. */
 static bool background_step(struct lp_worker *w)
 {
 	struct lp_daemon *d = w->d;
 	size_t nr = atomic_load(&d->nr_tasks);
+	uint64_t last = atomic_load(&d->last_fault), batch = d->o.batch;
 
+	if (last && since(d) - last < LP_FAULTING_NS && batch > LP_BATCH_FAULTING)
+		batch = LP_BATCH_FAULTING;
 	/*
 	 * Not before the restore has finished: a task's uffd arrives before its
 	 * restorer has moved the lazy VMAs into place and registered them, and a
@@ -888,20 +985,12 @@ static bool background_step(struct lp_worker *w)
 		return false;
 	for (size_t k = 0; k < nr; k++) {
 		struct lp_task *t = d->tasks[atomic_fetch_add(&d->bg_next, 1) % nr];
-		uint64_t idx = 0, n;
+		uint64_t n;
 
 		if (task_finished(t))
 			continue;
 		pthread_rwlock_rdlock(&t->lock);
-		n = pick_run(t, d->o.batch, &idx);
-		if (n) {
-			struct lp_map *m = map_of(t, idx);
-
-			if (is_own(t, m, idx))
-				install(w, t, m, idx, n, BY_BACKGROUND);
-			else
-				install_planned(w, t, m, idx, BY_BACKGROUND);
-		}
+		n = copy_runs(w, t, batch);
 		pthread_rwlock_unlock(&t->lock);
 		if (n)
 			return true;
@@ -924,6 +1013,8 @@ static void *handler_main(void *arg)
 		for (int i = 0; i < n; i++) {
 			if (ev[i].data.ptr == NULL)
 				return NULL;
+			if (ev[i].data.ptr == &w->d->wake_fd)
+				continue; /* background work may be there: step below */
 			drain(w, ev[i].data.ptr);
 		}
 		if (w->nr_pending)
@@ -944,6 +1035,20 @@ static void *handler_main(void *arg)
  * fault on the daemon's side. Tasks (forks too) share the mapping. Without
  * one (an empty or unmappable file) every read is a pread.
  */
+/* Per 2 MiB block of a mapped pages image, the lazy pages it holds. */
+static void count_blocks(struct lp_mapped *m, const struct lp_task_image *img)
+{
+	uint64_t nr = (m->len + (1ull << LP_BLOCK_SHIFT) - 1) >> LP_BLOCK_SHIFT;
+
+	m->left = calloc(nr ? nr : 1, sizeof(*m->left));
+	for (size_t a = 0; m->left && a < img->nr_areas; a++) {
+		uint64_t off = (uint64_t)img->areas[a].file_off, end = off + img->areas[a].nr_pages * PAGE;
+
+		for (; off < end && off < m->len; off += PAGE)
+			m->left[off >> LP_BLOCK_SHIFT]++;
+	}
+}
+
 static void map_images(struct lp_daemon *d)
 {
 	d->mapped = calloc(d->nr_images ? d->nr_images : 1, sizeof(*d->mapped));
@@ -957,7 +1062,8 @@ static void map_images(struct lp_daemon *d)
 		if (!fstat(fd, &st) && st.st_size > 0) {
 			p = mmap(NULL, st.st_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
 			if (p != MAP_FAILED) {
-				d->mapped[i] = (struct lp_mapped){ p, (uint64_t)st.st_size };
+				d->mapped[i] = (struct lp_mapped){ p, (uint64_t)st.st_size, NULL };
+				count_blocks(&d->mapped[i], &d->images[i]);
 			}
 		}
 		close(fd);
@@ -971,6 +1077,7 @@ static void map_pages(struct lp_task *t)
 	if (m && m->p) {
 		t->pages_map = m->p;
 		t->pages_map_len = m->len;
+		t->pages_left = m->left;
 	}
 }
 
@@ -1126,11 +1233,13 @@ static int start_workers(struct lp_daemon *d, char *err, size_t errlen)
 	for (unsigned i = 0; i < n; i++) {
 		struct lp_worker *w = &d->workers[i];
 		struct epoll_event stop = { .events = EPOLLIN, .data.ptr = NULL };
+		struct epoll_event wake = { .events = EPOLLIN | EPOLLET, .data.ptr = &d->wake_fd };
 
 		w->d = d;
 		w->epfd = epoll_create1(EPOLL_CLOEXEC);
 		w->buf = aligned_alloc(PAGE, buf);
-		if (w->epfd < 0 || !w->buf || epoll_ctl(w->epfd, EPOLL_CTL_ADD, d->stop_fd, &stop)) {
+		if (w->epfd < 0 || !w->buf || epoll_ctl(w->epfd, EPOLL_CTL_ADD, d->stop_fd, &stop) ||
+		    epoll_ctl(w->epfd, EPOLL_CTL_ADD, d->wake_fd, &wake)) {
 			set_err(err, errlen, "handler set-up: %s", strerror(errno ? errno : ENOMEM));
 			return -ENOMEM;
 		}
@@ -1160,14 +1269,16 @@ struct lp_daemon *lp_open(const struct lp_opts *o, const struct lp_task_image *t
 		d->o.batch = 1;
 	d->images = tasks;
 	d->nr_images = nr_tasks;
-	d->listen_fd = d->stop_fd = d->done_fd = -1;
+	d->listen_fd = d->stop_fd = d->done_fd = d->wake_fd = -1;
+	d->recording = o->record;
 	d->holder.ctl = -1;
 	pthread_mutex_init(&d->tasks_lock, NULL);
 	pthread_mutex_init(&d->err_lock, NULL);
 	d->sock_path = strdup(o->sock_path);
 	d->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	d->done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (!d->sock_path || d->stop_fd < 0 || d->done_fd < 0)
+	d->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (!d->sock_path || d->stop_fd < 0 || d->done_fd < 0 || d->wake_fd < 0)
 		goto fail;
 	map_images(d);
 	fd = lp_listen(o->sock_path);
@@ -1268,6 +1379,7 @@ static int restore_msg(struct lp_daemon *d, int client, char *err, size_t errlen
 		return r;
 	if (m.kind == LP_MSG_FINISHED) {
 		atomic_store(&d->restored, 1);
+		kick(d->wake_fd); /* the background copy may start */
 		return 1;
 	}
 	if (m.kind == LP_MSG_EOF) {
@@ -1466,7 +1578,9 @@ int lp_run(struct lp_daemon *d, char *err, size_t errlen)
 			continue;
 		}
 		check_exits(d);
-		if (d->o.record ? roots_gone(d) : all_finished(d))
+		if (atomic_load(&d->recording))
+			recording_on(d, false); /* ends it once its window is over */
+		if (atomic_load(&d->recording) ? roots_gone(d) : all_finished(d))
 			break;
 		r = wait_for(d, d->done_fd, IDLE_POLL_MS);
 		if (r < 0)
@@ -1558,9 +1672,13 @@ void lp_close(struct lp_daemon *d)
 		close(d->stop_fd);
 	if (d->done_fd >= 0)
 		close(d->done_fd);
+	if (d->wake_fd >= 0)
+		close(d->wake_fd);
 	for (size_t i = 0; d->mapped && i < d->nr_images; i++)
-		if (d->mapped[i].p)
+		if (d->mapped[i].p) {
 			munmap((void *)d->mapped[i].p, d->mapped[i].len);
+			free((void *)d->mapped[i].left);
+		}
 	free(d->mapped);
 	pthread_mutex_destroy(&d->tasks_lock);
 	pthread_mutex_destroy(&d->err_lock);

@@ -54,7 +54,9 @@ struct lp_opts {
 	unsigned prefetch; /* pages after a faulting page copied with it */
 	unsigned batch; /* pages per background UFFDIO_COPY (>= 1) */
 	int background; /* copy the pages nobody asked for */
-	int record; /* keep each task's first-touch order */
+	int record; /* keep each task's first-touch order (no prefetch, no background) */
+	unsigned record_ms; /* 0: record until lp_stop_recording() or the end; else for so
+			       long after the first recorded touch */
 	unsigned accept_timeout_ms; /* 0: wait for the restore forever */
 };
 
@@ -93,6 +95,8 @@ struct lp_daemon *lp_open(const struct lp_opts *o, const struct lp_task_image *t
 int lp_run(struct lp_daemon *d, char *err, size_t errlen);
 /* From any thread: make lp_run() return soon. */
 void lp_stop(struct lp_daemon *d);
+/* From any thread: stop recording first touches; serve on as without it. */
+void lp_stop_recording(struct lp_daemon *d);
 
 size_t lp_nr_reports(struct lp_daemon *d);
 int lp_report(struct lp_daemon *d, size_t i, struct lp_task_report *out);

@@ -169,10 +169,11 @@ static int open_engine_uffd(struct fc_engine *e, unsigned flags, char *err, size
 	e->poison = (want & avail & UFFD_FEATURE_POISON) != 0;
 	e->zero_copy = (want & avail & UFFD_FEATURE_MINOR_SHMEM) != 0;
 	e->follow = !(flags & FC_OPEN_NO_FOLLOW);
+	e->per_cpu = e->follow && !(flags & FC_OPEN_SHARED_HANDLERS);
 	if (!(flags & FC_OPEN_NO_CPU_LATENCY))
 		fc_cpu_latency_open(&e->latency);
 	if (sched_getaffinity(0, sizeof(e->cpus), &e->cpus) < 0)
-		e->follow = false;
+		e->follow = e->per_cpu = false;
 	return 0;
 }
 
@@ -235,6 +236,21 @@ int fc_engine_has_poison(struct fc_engine *e)
 unsigned fc_engine_nr_threads(struct fc_engine *e)
 {
 	return e->nr_threads;
+}
+
+int fc_engine_per_cpu(struct fc_engine *e)
+{
+	return e->per_cpu;
+}
+
+int fc_engine_handler_info(struct fc_engine *e, unsigned i, struct fc_handler_info *out)
+{
+	if (i >= e->started)
+		return -EINVAL;
+	out->cpu = e->per_cpu ? e->workers[i].cpu : -1;
+	out->resolved = atomic_load(&e->workers[i].resolved);
+	out->handed = atomic_load(&e->workers[i].handed);
+	return 0;
 }
 
 int fc_engine_uffd(struct fc_engine *e)

@@ -393,6 +393,7 @@ void fc_handle_msg(struct fc_worker *w, const struct uffd_msg *m)
 		return;
 	}
 	atomic_fetch_add(&r->st.faults, 1);
+	atomic_fetch_add_explicit(&w->resolved, 1, memory_order_relaxed);
 	w->last_tid = tid;
 	if (atomic_exchange_explicit(&e->last_tid, tid, memory_order_relaxed) != tid)
 		atomic_fetch_add_explicit(&e->tid_switches, 1, memory_order_relaxed);

@@ -40,6 +40,10 @@
 #define FC_POPULATE_CHUNK (1024 * 1024ull)
 #define EVENT_QUEUE_CAP 65536
 #define MSG_BATCH 8
+/* Per-CPU handlers (route.c): mailbox size, thread -> CPU cache, CPUs. */
+#define FC_MAILBOX 32
+#define FC_TID_CPU_SLOTS 8
+#define FC_MAX_CPUS 64
 
 typedef int (*fc_decide_fn)(const struct faultc_fault *, struct faultc_decision *);
 typedef unsigned (*fc_abi_fn)(void);
@@ -76,6 +80,14 @@ struct fc_plan {
 	uint64_t source_offset;
 };
 
+/* A faulting thread's CPU as a handler last read it (route.c). */
+struct fc_tid_cpu {
+	uint32_t tid;
+	int cpu;
+	uint32_t uses;
+	uint64_t at;
+};
+
 struct fc_worker {
 	struct fc_engine *e;
 	pthread_t thread;
@@ -87,6 +99,16 @@ struct fc_worker {
 	struct fc_region *last_region; /* where the last fault was */
 	uint8_t *buf; /* FC_BATCH_PAGES page-aligned pages */
 	struct fc_plan plan[FC_BATCH_PAGES];
+	/* Per-CPU mode: messages other handlers read for this CPU's threads. */
+	pthread_mutex_t mb_lock;
+	struct uffd_msg mb[FC_MAILBOX];
+	unsigned mb_head, mb_len;
+	bool mb_closed; /* the handler is leaving: push no more */
+	int mbfd; /* eventfd: readable when a message was pushed */
+	_Atomic uint64_t busy_since; /* now_ns() when its current resolution began, or 0 */
+	_Atomic uint64_t resolved; /* fault messages this handler resolved */
+	_Atomic uint64_t handed; /* fault messages it handed to another CPU's handler */
+	struct fc_tid_cpu tid_cpu[FC_TID_CPU_SLOTS];
 };
 
 struct fc_engine {
@@ -132,6 +154,8 @@ struct fc_engine {
 	_Atomic uint64_t stray; /* messages outside every region */
 	_Atomic int busy; /* handlers between reading a message and finishing it */
 	bool follow; /* handlers move to the CPU of the threads they serve */
+	bool per_cpu; /* one handler pinned per CPU, messages routed (route.c) */
+	int cpu_worker[FC_MAX_CPUS]; /* per-CPU mode: the handler of each CPU, or -1 */
 	_Atomic uint32_t last_tid; /* the thread of the last fault, any handler */
 	_Atomic uint64_t tid_switches; /* faults from another thread than the one before */
 	cpu_set_t cpus; /* where handlers may run when they follow no one */
@@ -197,6 +221,15 @@ void fc_defer_close(struct fc_engine *e);
 
 /* fault.c */
 void fc_handle_msg(struct fc_worker *w, const struct uffd_msg *m);
+
+/* route.c */
+int fc_thread_cpu(uint32_t tid);
+/* Hands m to the handler of its thread's CPU: false if the caller must resolve it. */
+bool fc_route_msg(struct fc_worker *w, const struct uffd_msg *m);
+/* Resolves what was handed to w; how many. */
+unsigned fc_drain_mailbox(struct fc_worker *w);
+/* Closes w's mailbox if it is empty (w may leave); false if not empty. */
+bool fc_close_mailbox(struct fc_worker *w);
 
 /* handler.c */
 int fc_start_handlers(struct fc_engine *e, unsigned nr_threads,
