@@ -215,23 +215,29 @@ private:
 		return buffers_.Publish(env, holder_, slot, fk_region_addr(e, slot), size);
 	}
 
-	// counts(policyRegion) -> number[8]
+	// counts(policyRegion) -> struct faultc_counts as an object, field by field
 	Napi::Value Counts(const Napi::CallbackInfo &info)
 	{
 		Napi::Env env = info.Env();
 		struct fk_engine *e = Engine(env);
-		uint64_t c[FK_COUNTS_PER_REGION];
+		struct faultc_counts c;
 		if (!e)
 			return env.Undefined();
 		if (info.Length() < 1 || !info[0].IsNumber() ||
-		    fk_engine_counts(e, info[0].As<Napi::Number>().Uint32Value(), c) < 0) {
+		    fk_engine_counts(e, info[0].As<Napi::Number>().Uint32Value(), &c) < 0) {
 			Napi::RangeError::New(env, "no such region").ThrowAsJavaScriptException();
 			return env.Undefined();
 		}
-		Napi::Array a = Napi::Array::New(env, FK_COUNTS_PER_REGION);
-		for (uint32_t i = 0; i < FK_COUNTS_PER_REGION; i++)
-			a.Set(i, Napi::Number::New(env, (double)c[i]));
-		return a;
+		Napi::Object o = Napi::Object::New(env);
+		o.Set("faults", Napi::Number::New(env, (double)c.faults));
+		o.Set("zero", Napi::Number::New(env, (double)c.zero));
+		o.Set("fill", Napi::Number::New(env, (double)c.fill));
+		o.Set("copy", Napi::Number::New(env, (double)c.copy));
+		o.Set("sigbus", Napi::Number::New(env, (double)c.sigbus));
+		o.Set("defer", Napi::Number::New(env, (double)c.defer));
+		o.Set("prefetch", Napi::Number::New(env, (double)c.prefetch));
+		o.Set("errors", Napi::Number::New(env, (double)c.errors));
+		return o;
 	}
 
 	// attachProcess(policyRegion, pid, address: bigint, size: bigint): attaches the

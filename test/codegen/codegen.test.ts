@@ -17,6 +17,7 @@ import { emitDecideHostC } from '../../codegen/decide-host.js';
 import { emitAbiH, emitPolicy } from '../../codegen/index.js';
 import { parseManifest, readManifestResult, renderManifest } from '../../codegen/manifest.js';
 import { E, S, policy, region } from '../helpers/ir-build.js';
+import { checkSource } from '../../compiler/index.js';
 
 const work = mkdtempSync(join(tmpdir(), 'faultc-codegen-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -138,6 +139,46 @@ describe('generated C', () => {
     const h = emitDecideH(p, { base: 'div', lineFile: 'x.pfp' });
     expect(h.match(/FAULTC_ERR_DIVIDE_BY_ZERO/g)?.length).toBe(1);
     expect(h).toMatch(/if \(t\d+ == 0\)/);
+  });
+});
+
+describe('readable C', () => {
+  test('constants that had a unit carry it in a comment; regions are an enum, not numbers', () => {
+    const src = [
+      'policy units {',
+      '  source img = file "x.img"',
+      '  region heap size 8 MiB {',
+      '    on missing {',
+      '      if offset < 1 MiB + 512 KiB { copy img at offset }',
+      '      else if offset >= heap.size - 3 pages { sigbus }',
+      '      else if offset % 4096 == 12 { zero }',
+      '      else { fill 0 }',
+      '    }',
+      '  }',
+      '  region Heap size 64 KiB { on missing { zero } }',
+      '}',
+    ].join('\n');
+    const r = checkSource(src, '/p/units.pfp');
+    expect(r.ok, JSON.stringify(r.ok ? [] : r.diagnostics)).toBe(true);
+    if (!r.ok) return;
+    const p = r.value.policies[0] as PolicyIR;
+    const h = emitDecideH(p, { base: 'units', lineFile: 'units.pfp' });
+    // A folded sum of sizes reads in the largest unit that divides it; a written unit as written.
+    expect(h).toContain('0x180000ULL /* 1536 KiB */');
+    expect(h).toContain('0x7fd000ULL /* 8180 KiB */');
+    // A plain number has no unit: no comment.
+    expect(h).toMatch(/0x1000ULL\)/);
+    expect(h).not.toMatch(/0x1000ULL \/\*/);
+    expect(h).toContain('enum faultc_region_units {\n\tFAULTC_REGION_units_heap = 0U,\n\tFAULTC_REGION_units_Heap = 1U,\n};');
+    expect(h).toContain('case FAULTC_REGION_units_heap: {');
+    expect(h).toContain('case FAULTC_REGION_units_Heap: {');
+    expect(h).not.toMatch(/case \d/);
+    const dir = join(work, 'units');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'units.abi.h'), emitAbiH());
+    writeFileSync(join(dir, 'units.decide.h'), h);
+    writeFileSync(join(dir, 'u.c'), '#include "units.decide.h"\nint f(const struct faultc_fault *in, struct faultc_decision *out) { return faultc_decide_units(in, out); }\n');
+    execFileSync('cc', ['-Wall', '-Werror', '-I', dir, '-c', join(dir, 'u.c'), '-o', join(dir, 'u.o')]);
   });
 });
 

@@ -235,6 +235,24 @@ describe.skipIf(setup.skip !== undefined)('faultc lazy-pages restores real proce
     expect(await waitFor('the result', () => readJson<Result>(join(d.run, 'result')))).toMatchObject({ bad: 0, sum: plain.get('plain')!.sum });
     expect(accounted(report(out2.stdout).tasks[0]!)).toBe(t.totalPages);
   }, 180_000);
+
+  test('--record-for 1: a window of 1 ms after the first touch, then served as usual', async () => {
+    const d = await dumped('plain');
+    const ws = join(d.img, '..', 'ws-window.json');
+    const rec = await startDaemon(d.img, ['--record', ws, '--record-for', '1']);
+    writeFileSync(join(d.run, 'go'), '');
+    await restoreOk(criu, d.img);
+    const out = await daemonEnd(rec, { img: d.img, pid: d.p.pid });
+    expect(out.code, out.stderr).toBe(0);
+    expect(await waitFor('the result', () => readJson<Result>(join(d.run, 'result')))).toMatchObject({ bad: 0, sum: plain.get('plain')!.sum });
+    const t = report(out.stdout).tasks[0]!;
+    expect(t.pagesBackground).toBeGreaterThan(0);
+    expect(accounted(t)).toBe(t.totalPages);
+    // Only touches served within the window count: a fault is at least a round trip through the daemon.
+    const pages = readWorkingSet(ws).get(d.p.pid)!;
+    expect(pages.length).toBeGreaterThan(0);
+    expect(pages.length).toBeLessThan(1000);
+  }, 120_000);
 });
 
 /**

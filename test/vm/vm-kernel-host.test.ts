@@ -1,10 +1,11 @@
 // The kernel engine's host-side parts, on the host's stock kernel: the
 // emitted fault program (compiles for every example, names what the loader
-// looks for, refuses what is not an identifier), the hook probe (absent here),
+// looks for, binds the subskeleton the loader is built with, refuses what is
+// not an identifier), the hook probe (absent here),
 // the clear refusal of engine 'kernel' without the hook, and the mapping of
 // the program's counters to RegionStats. The hook itself is tested in the
 // guest by vm-kernel.test.ts.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,9 +17,13 @@ import type { PolicyIR } from '../../compiler/ir.js';
 import { loadPolicy } from '../../runtime/index.js';
 import { detectKernelEngine, kernelHookVersion, statsFromCounts } from '../../runtime/engines/kernel.js';
 import { repoRoot } from '../setup/kernel.js';
+import { bpfIncludeFlags } from '../../codegen/clang.js';
+import { subskeletonDir } from '../helpers/native-build.js';
 
 const examples = ['debug-guard.pfp', 'postcopy.pfp', 'snapshot-restore.pfp', 'tiered.pfp'];
 let out = '';
+/** Each example's compiled fault object, by file. */
+const faultObjects = new Map<string, string>();
 
 beforeAll(() => {
   out = mkdtempSync(join(tmpdir(), 'faultc-kernel-host-'));
@@ -41,6 +46,7 @@ describe('fault program emitter', () => {
       expect(res.ok, JSON.stringify(res.ok ? [] : res.diagnostics)).toBe(true);
       if (!res.ok) return;
       const policy = res.value[0]?.policy ?? '';
+      faultObjects.set(f, join(dir, `${policy}.fault.bpf.o`));
       const c = readFileSync(join(dir, `${policy}.fault.bpf.c`), 'utf8');
       expect(c).toContain(`#include "${policy}.decide.h"`);
       expect(c).toContain(`#define FAULTC_FAULT_DECIDE faultc_decide_${policy}`);
@@ -52,6 +58,22 @@ describe('fault program emitter', () => {
       expect(syms).not.toMatch(/\bsocket\b/);
     });
   }
+
+  it("every example's fault object binds the fault program's subskeleton; the trace program does not", () => {
+    const bin = join(out, 'subskel_bind');
+    execFileSync('cc', ['-O2', '-Wall', '-Werror', '-I', join(repoRoot, 'native', 'include'), '-I', subskeletonDir(), '-o', bin, join(repoRoot, 'test', 'fixtures', 'subskel_bind.c'), '-lbpf']);
+    const objects = [...faultObjects.values()];
+    expect(objects).toHaveLength(examples.length);
+    const good = spawnSync(bin, objects, { encoding: 'utf8' });
+    expect(good.stdout.trim().split('\n')).toEqual(objects.map((o) => `ok ${o}`));
+    expect(good.status).toBe(0);
+    // An object without the fault program's maps is refused, not bound by accident.
+    const traceObj = join(out, 'trace.bpf.o');
+    execFileSync('clang', ['-O2', '-g', '-target', 'bpf', ...bpfIncludeFlags(), '-I', join(repoRoot, 'native', 'include'), '-c', join(repoRoot, 'native', 'bpf', 'trace.bpf.c'), '-o', traceObj]);
+    const bad = spawnSync(bin, [traceObj], { encoding: 'utf8' });
+    expect(bad.stdout.trim()).toBe(`no ${traceObj}`);
+    expect(bad.status).toBe(1);
+  });
 
   it('is deterministic and refuses names that are not identifiers', () => {
     const policy = { name: 'p', sources: [], regions: [], engines: [], span: {} } as unknown as PolicyIR;
@@ -77,9 +99,8 @@ describe('kernel engine on a kernel without the hook', () => {
 });
 
 describe('counters', () => {
-  it('map the program counters to RegionStats by action code', () => {
-    // [faults, zero, fill, copy, sigbus, defer, prefetch, errors]
-    expect(statsFromCounts([10, 1, 2, 3, 4, 5, 6, 7])).toEqual({
+  it('map the program counters (struct faultc_counts) to RegionStats', () => {
+    expect(statsFromCounts({ faults: 10, zero: 1, fill: 2, copy: 3, sigbus: 4, defer: 5, prefetch: 6, errors: 7 })).toEqual({
       faults: 10,
       resolved: { zero: 1, fill: 2, copy: 3, prefetch: 6 },
       sigbus: 4,

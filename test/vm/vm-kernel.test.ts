@@ -31,6 +31,7 @@ import { loadPolicy } from '../../runtime/index.js';
 import { expectPage, expectWrite, PAGE, SourceReader } from '../../runtime/run/verify-contents.js';
 import { ensureKernel, repoRoot } from '../setup/kernel.js';
 import { outputSection, runInVm, type VmRunResult } from './harness.js';
+import { subskeletonDir } from '../helpers/native-build.js';
 
 const here = join(repoRoot, 'test', 'vm-kernel');
 const isRoot = process.getuid?.() === 0;
@@ -78,8 +79,8 @@ const engineCases = ['debug-guard.pfp', 'snapshot-restore.pfp', 'postcopy.pfp', 
 
 /** The addon's C files (native/binding.gyp): fault_run links the engines as the addon does. */
 function nativeCSources(): string[] {
-  const gyp = JSON.parse(readFileSync(join(repoRoot, 'native', 'binding.gyp'), 'utf8')) as { targets: { sources: string[] }[] };
-  return (gyp.targets[0]?.sources ?? []).filter((f) => f.endsWith('.c')).map((f) => join(repoRoot, 'native', f));
+  const gyp = JSON.parse(readFileSync(join(repoRoot, 'native', 'binding.gyp'), 'utf8')) as { targets: { target_name: string; sources?: string[] }[] };
+  return (gyp.targets.find((t) => t.target_name === 'faultc_native')?.sources ?? []).filter((f) => f.endsWith('.c')).map((f) => join(repoRoot, 'native', f));
 }
 
 interface Compiled {
@@ -150,7 +151,7 @@ beforeAll(async () => {
   execFileSync('gcc', ['-O2', '-g', '-Wall', ...inc, '-o', join(work, 'hook_test'), join(here, 'hook_test.c'), '-lbpf', '-lpthread']);
   execFileSync('gcc', ['-O2', '-g', '-Wall', '-o', join(work, 'remote_child'), join(here, 'remote_child.c')]);
   execFileSync('gcc', [
-    '-O2', '-g', '-Wall', ...inc, '-o', join(work, 'fault_run'), join(here, 'fault_run.c'), ...nativeCSources(),
+    '-O2', '-g', '-Wall', ...inc, '-I', subskeletonDir(), '-o', join(work, 'fault_run'), join(here, 'fault_run.c'), ...nativeCSources(),
     '-lbpf', '-lelf', '-lz', '-ldl', '-lpthread', '-lcurl',
   ]);
   // The error policy's source: 3 pages and 100 bytes.
