@@ -67,6 +67,13 @@ struct fk_engine *fk_engine_open(const struct fk_engine_opts *opts, char *err,
  * or defer (a default decision would read the file there).
  */
 #define FK_REGION_MAP_SOURCE(i) (4u | ((uint32_t)(i) << 8))
+/*
+ * The region's rules prefetch aligned blocks of 2 MiB or more: anonymous
+ * memory is mapped 2 MiB-aligned (unless at a fixed address) and madvised
+ * MADV_HUGEPAGE, so the hook may install such a block as one PMD-mapped huge
+ * page where transparent huge pages are enabled ('always' or 'madvise').
+ */
+#define FK_REGION_HUGE 8u
 #define FK_REGION_MAPS_SOURCE(flags) ((4u & (flags)) != 0)
 #define FK_REGION_SOURCE(flags) ((flags) >> 8)
 

@@ -188,15 +188,16 @@ public:
 private:
 	struct fk_engine *Engine(Napi::Env env) { return faultc_binding::LiveEngine(env, holder_, KernelError); }
 
-	// addRegion(policyRegion, size, at, defer?, writes?, mapSource?) -> { slot, address, buffer }
-	// mapSource: a source index to map the region from (zero-copy), or -1
+	// addRegion(policyRegion, size, at, defer?, writes?, mapSource?, huge?) -> { slot, address, buffer }
+	// mapSource: a source index to map the region from (zero-copy), or -1;
+	// huge: 2 MiB blocks (FK_REGION_HUGE)
 	Napi::Value AddRegion(const Napi::CallbackInfo &info)
 	{
 		Napi::Env env = info.Env();
 		struct fk_engine *e = Engine(env);
 		uint32_t region;
 		uint64_t size, at;
-		if (!e || !faultc_binding::RegionArgs(info, 3, "addRegion(region: number, size: bigint, at: bigint, defer?: boolean, writes?: boolean, mapSource?: number)",
+		if (!e || !faultc_binding::RegionArgs(info, 3, "addRegion(region: number, size: bigint, at: bigint, defer?: boolean, writes?: boolean, mapSource?: number, huge?: boolean)",
 						      &region, &size, &at))
 			return env.Undefined();
 		char err[512] = "";
@@ -204,6 +205,8 @@ private:
 				 (info.Length() > 4 && info[4].ToBoolean() ? FK_REGION_WRITES : 0);
 		if (info.Length() > 5 && info[5].IsNumber() && info[5].As<Napi::Number>().Int32Value() >= 0)
 			flags |= FK_REGION_MAP_SOURCE(info[5].As<Napi::Number>().Uint32Value());
+		if (info.Length() > 6 && info[6].ToBoolean())
+			flags |= FK_REGION_HUGE;
 		int slot = fk_engine_add_region(e, region, size, at, flags, err, sizeof(err));
 		if (slot < 0) {
 			KernelError(env, err, -slot).ThrowAsJavaScriptException();

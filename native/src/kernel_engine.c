@@ -378,6 +378,25 @@ static int attach(struct fk_engine *e, uint32_t policy_region, uint64_t addr,
 	return rc;
 }
 
+#define FK_HUGE_SIZE (2ull << 20)
+
+/* Anonymous memory at a 2 MiB boundary: a larger mapping, trimmed. */
+static void *map_huge_aligned(uint64_t size, int mflags)
+{
+	char *p = mmap(NULL, size + FK_HUGE_SIZE, PROT_READ | PROT_WRITE, mflags, -1, 0);
+	char *a;
+
+	if (p == MAP_FAILED)
+		return p;
+	a = (char *)(((uintptr_t)p + FK_HUGE_SIZE - 1) & ~(uintptr_t)(FK_HUGE_SIZE - 1));
+	if (a > p)
+		munmap(p, (size_t)(a - p));
+	munmap(a + size, (size_t)(p + FK_HUGE_SIZE - a));
+	/* Without THP in the kernel this fails: pages are installed one by one. */
+	madvise(a, size, MADV_HUGEPAGE);
+	return a;
+}
+
 int fk_engine_add_region(struct fk_engine *e, uint32_t policy_region, uint64_t size,
 			 uint64_t at, uint32_t flags, char *err, size_t errlen)
 {
@@ -410,7 +429,12 @@ int fk_engine_add_region(struct fk_engine *e, uint32_t policy_region, uint64_t s
 	}
 	if (at)
 		mflags |= MAP_FIXED_NOREPLACE;
-	addr = mmap((void *)(uintptr_t)at, size, PROT_READ | PROT_WRITE, mflags, fd, 0);
+	if ((flags & FK_REGION_HUGE) && !FK_REGION_MAPS_SOURCE(flags) && !at)
+		addr = map_huge_aligned(size, mflags);
+	else
+		addr = mmap((void *)(uintptr_t)at, size, PROT_READ | PROT_WRITE, mflags, fd, 0);
+	if (addr != MAP_FAILED && (flags & FK_REGION_HUGE) && at)
+		madvise(addr, size, MADV_HUGEPAGE);
 	if (addr == MAP_FAILED) {
 		rc = -errno;
 		set_err(err, errlen, "cannot map the region: %s%s", strerror(-rc),

@@ -15,7 +15,7 @@
 //   handler fetches the page and its prefetch run, as the uffd engine does
 //   (docs/http-sources.md, "Engines").
 import { artifactPath, type LoadedManifest } from '../../codegen/manifest.js';
-import { rulesDefer, tracksWrites, zeroCopySource } from '../../compiler/region-traits.js';
+import { hugeBlocks, rulesDefer, tracksWrites, zeroCopySource } from '../../compiler/region-traits.js';
 import { HTTP_MIN_HANDLER_THREADS, isHttpLocation, toHttpSourceStats, type HttpSourceStats, type NativeHttpStats } from '../sources/http.js';
 import { DEFER_DEADLINE_MS, DeferDispatch, deferPump, type DeferHandler, type DeferNative } from '../api/defer.js';
 import { availableParallelism } from 'node:os';
@@ -28,8 +28,11 @@ import { requireUserfaultfd } from '../proc/uffd-access.js';
 
 /** The addon's KernelEngine (native/src/kernel_binding.cc). */
 export interface NativeKernelEngine extends DeferNative {
-  /** mapSource: map the region from that source (zero-copy), or -1 for anonymous memory. */
-  addRegion(region: number, size: bigint, at: bigint, defer: boolean, writes: boolean, mapSource: number): { slot: number; address: bigint; buffer: ArrayBuffer | null };
+  /**
+   * mapSource: map the region from that source (zero-copy), or -1 for anonymous memory;
+   * huge: its rules prefetch 2 MiB blocks (2 MiB-aligned, MADV_HUGEPAGE).
+   */
+  addRegion(region: number, size: bigint, at: bigint, defer: boolean, writes: boolean, mapSource: number, huge: boolean): { slot: number; address: bigint; buffer: ArrayBuffer | null };
   view(slot: number, offset: number, length: number): ArrayBuffer;
   /** The program's counters of a region (struct faultc_counts), summed over CPUs. */
   counts(region: number): FaultCounts;
@@ -232,7 +235,7 @@ export class KernelInstance implements EngineInstance {
     // An http source has no file to map: its pages are fetched.
     const mapSource = mapped === null || this.remote.has(mapped) ? -1 : mapped;
     try {
-      const r = this.native.addRegion(spec.index, spec.size, spec.at ?? 0n, defer, spec.writeTracking, mapSource);
+      const r = this.native.addRegion(spec.index, spec.size, spec.at ?? 0n, defer, spec.writeTracking, mapSource, hugeBlocks(ir));
       return new KernelRegion(this.native, r.slot, spec.index, r.address, Number(spec.size), r.buffer, spec.id, this.defers);
     } catch (e) {
       rethrow(e);

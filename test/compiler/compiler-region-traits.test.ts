@@ -1,11 +1,12 @@
 // Region traits the engines read before the first fault: `defer` on some
-// path, and the source a region may be mapped from (zero-copy).
+// path, the source a region may be mapped from (zero-copy), and 2 MiB blocks
+// (huge pages on the kernel engine).
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { checkSource } from '../../compiler/index.js';
 import type { PolicyIR } from '../../compiler/ir.js';
-import { rulesDefer, tracksWrites, zeroCopySource } from '../../compiler/region-traits.js';
+import { hugeBlocks, rulesDefer, tracksWrites, zeroCopySource } from '../../compiler/region-traits.js';
 import { E, S, region } from '../helpers/ir-build.js';
 
 const examples = join(import.meta.dirname, '..', '..', 'examples');
@@ -59,5 +60,17 @@ describe('zeroCopySource', () => {
     expect(example('postcopy.pfp').regions.every((r) => zeroCopySource(r) === null)).toBe(true);
     // tiered tracks writes.
     expect(example('tiered.pfp').regions.every((r) => zeroCopySource(r) === null)).toBe(true);
+  });
+});
+
+describe('hugeBlocks', () => {
+  it('is true when some path prefetches an aligned block of 2 MiB or more', () => {
+    expect(hugeBlocks(undefined)).toBe(false);
+    expect(hugeBlocks(region(0, 'r', { onMissing: [S.zero(), S.prefetch(512, 'block')] }))).toBe(true);
+    expect(hugeBlocks(region(0, 'r', { onMissing: [S.if(E.v('write'), [S.zero()], [S.zero(), S.prefetch(512, 'block')])] }))).toBe(true);
+    // 1 MiB blocks, or 512 pages ahead (not an aligned block): pages, not a huge page.
+    expect(hugeBlocks(region(0, 'r', { onMissing: [S.zero(), S.prefetch(256, 'block')] }))).toBe(false);
+    expect(hugeBlocks(region(0, 'r', { onMissing: [S.zero(), S.prefetch(512, 'ahead')] }))).toBe(false);
+    expect(example('snapshot-restore.pfp').regions.some((r) => hugeBlocks(r))).toBe(false);
   });
 });

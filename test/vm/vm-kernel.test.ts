@@ -10,7 +10,8 @@
 //      truncated after attach) and of test/vm-kernel/writes.pfp (writes
 //      refused by `on write` rules), checked against the reference evaluator;
 //   3. test/vm-kernel/guest-engines.ts: every example policy (and block.pfp,
-//      an aligned-block prefetch) through the runtime on the kernel engine
+//      an aligned-block prefetch, and huge.pfp, 2 MiB blocks as PMD-mapped
+//      huge pages) through the runtime on the kernel engine
 //      and on the uffd engine: pages byte for byte against the evaluator, and
 //      the same events, counters and dirty pages on both;
 //   4. test/vm-kernel/guest-attach.ts: Policy.attachProcess() on a child's
@@ -71,9 +72,10 @@ const runs: RunSpec[] = [
 const hybridPfp = join(here, 'hybrid.pfp');
 const writesPfp = join(here, 'writes.pfp');
 const blockPfp = join(here, 'block.pfp');
+const hugePfp = join(here, 'huge.pfp');
 /** Pages the other process reads after Policy.attachProcess (guest-attach.ts). */
 const ATTACH_PAGES = 64;
-const engineCases = ['debug-guard.pfp', 'snapshot-restore.pfp', 'postcopy.pfp', 'tiered.pfp', 'tiered.pfp:write', hybridPfp, `${writesPfp}:write`, blockPfp];
+const engineCases = ['debug-guard.pfp', 'snapshot-restore.pfp', 'postcopy.pfp', 'tiered.pfp', 'tiered.pfp:write', hybridPfp, `${writesPfp}:write`, blockPfp, hugePfp];
 
 /** The addon's C files (native/binding.gyp): fault_run links the engines as the addon does. */
 function nativeCSources(): string[] {
@@ -355,6 +357,7 @@ describe.skipIf(!isRoot)('kernel fault hook (guest)', () => {
     dirty?: { first: string; second: string; expected: string };
     firstWrites?: number;
     mapped: string;
+    anonHugeKb: number;
     sourcesOnTmpfs: boolean;
     failed?: string;
   }
@@ -381,6 +384,17 @@ describe.skipIf(!isRoot)('kernel fault hook (guest)', () => {
       // The uffd engine does so for a source on tmpfs (the guest's /tmp is one).
       if (zeroCopy) expect(uffd.every((r) => r.sourcesOnTmpfs)).toBe(true);
       for (const r of uffd) expect(r.mapped.endsWith('/heap.img'), `${r.region}: ${r.mapped}`).toBe(zeroCopy && r.sourcesOnTmpfs);
+      if (c === hugePfp) {
+        // 2 MiB blocks: on the kernel engine each is one PMD-mapped huge page
+        // decided at one fault (the uffd engine fills it in batches of 256
+        // pages, so its events and counters differ; its bytes do not).
+        for (const k of [...kernel1, ...kernel2]) expect(k.anonHugeKb, `${k.engine}/${k.threads}`).toBe(4096);
+        for (const k of kernel1) {
+          expect(k.events.length, k.events.join('\n')).toBe(2);
+          for (const e of k.events) expect(e).toMatch(/ pages=512 error=-$/);
+        }
+        return;
+      }
       for (const k of kernel1) {
         const u = uffd.find((r) => r.region === k.region);
         // A deferred page is reported by the user-space handler that
