@@ -45,6 +45,25 @@ export const ERROR_CODES = {
   deferFailed: 12,
 } as const;
 
+/**
+ * The kernel engine's counters per region, in this order: struct faultc_counts
+ * in the ABI header (one value per CPU in the fault program's faultc_counts
+ * map), written by native/bpf/fault.bpf.c and read by native/src/kernel_engine.c.
+ */
+export const FAULT_COUNTERS = [
+  ['faults', 'faults decided (prefetch neighbours not included)'],
+  ['zero', 'decisions per action'],
+  ['fill', ''],
+  ['copy', ''],
+  ['sigbus', ''],
+  ['defer', ''],
+  ['prefetch', 'prefetch neighbours decided resolvable'],
+  ['errors', 'decisions with an error'],
+] as const;
+export type FaultCounter = (typeof FAULT_COUNTERS)[number][0];
+
+const countsFields = FAULT_COUNTERS.map(([name, doc]) => `\t__u64 ${name};${doc ? `\t\t/* ${doc} */` : ''}`).join('\n');
+
 export const ABI_HEADER = `/* SPDX-License-Identifier: GPL-2.0 */
 /* faultc ABI v${ABI_VERSION}: shared by generated BPF C, host decision libraries and native/. */
 #ifndef FAULTC_ABI_H
@@ -140,6 +159,11 @@ struct faultc_event {
 	__u32 error;		/* enum faultc_error */
 };
 
+/* The kernel engine's counters of one region (per CPU in its faultc_counts map). */
+struct faultc_counts {
+${countsFields}
+};
+
 #endif /* FAULTC_ABI_H */
 `;
 
@@ -153,5 +177,9 @@ export const ABI_LAYOUTS = {
   faultc_event: {
     size: 56,
     fields: { time_ns: 0, address: 8, offset: 16, region: 24, pid: 28, tid: 32, handler: 36, write: 40, action: 44, pages: 48, error: 52 },
+  },
+  faultc_counts: {
+    size: 64,
+    fields: { faults: 0, zero: 8, fill: 16, copy: 24, sigbus: 32, defer: 40, prefetch: 48, errors: 56 },
   },
 } as const;

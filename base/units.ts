@@ -31,6 +31,18 @@ export function unitSuggestion(word: string): string | undefined {
 
 export const UNIT_WORDS = 'B, KiB, MiB, GiB, TiB, page, pages';
 
+/**
+ * The unit a byte count reads best in: the largest of TiB, GiB, MiB and KiB
+ * that divides it, else B (what generated C writes after a constant).
+ */
+export function sizeUnit(bytes: bigint): string {
+  for (const unit of ['TiB', 'GiB', 'MiB', 'KiB'] as const) {
+    const scale = UNIT_SCALE[unit] ?? 1n;
+    if (bytes >= scale && bytes % scale === 0n) return unit;
+  }
+  return 'B';
+}
+
 const QUANTITY = /^(0[xX][0-9a-fA-F](?:_?[0-9a-fA-F])*|[0-9](?:_?[0-9])*)\s*([A-Za-z]+)?$/;
 
 /**

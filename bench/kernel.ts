@@ -1,12 +1,13 @@
 // Per-fault cost of the kernel engine against native anonymous memory and the
 // uffd engine, in one run on the faultc kernel: native first touch, kernel
-// engine zero / copy / copy+prefetch / copy+block prefetch, uffd engine copy;
-// 1 and 2 threads.
+// engine zero / copy / copy+prefetch / copy+block prefetch / 2 MiB blocks of
+// zero and copy, uffd engine copy; 1 and 2 threads.
 // Each variant first-touches (writes one byte per page of) a fresh 64 MiB
 // region from native threads; trials alternate the variants so drift hits
 // them alike; medians are reported with ratios:
 //   kernel zero / native            target <= 1.1
 //   uffd copy / kernel copy         target >= 4
+//   2 MiB-block zero, copy / native target <= 0.1 per page
 //   2-thread / 1-thread throughput  target >= 1.8 (per variant)
 //
 //   node dist/bench/kernel.js [--pages N] [--trials N] [--settle MS] [--json]   (in the guest)
@@ -49,8 +50,30 @@ export interface KernelBenchOptions {
 // aligned 64 KiB block that holds the page; kernel-map-read is the same copy policy
 // mapped from its source (zero-copy) and read, where the page-cache page is
 // mapped instead of copied (a write would copy it, as kernel-copy does).
-export type Variant = 'native' | 'kernel-zero' | 'kernel-copy' | 'kernel-copy-prefetch' | 'kernel-copy-block' | 'kernel-map-read' | 'uffd-copy';
-export const VARIANTS: Variant[] = ['native', 'kernel-zero', 'kernel-copy', 'kernel-copy-prefetch', 'kernel-copy-block', 'kernel-map-read', 'uffd-copy'];
+// kernel-zero-2m and kernel-copy-2m decide 2 MiB blocks (`prefetch block
+// 2 MiB`): the runtime maps their regions 2 MiB-aligned with MADV_HUGEPAGE,
+// and the hook installs each block as one PMD-mapped huge page.
+export type Variant =
+  | 'native'
+  | 'kernel-zero'
+  | 'kernel-copy'
+  | 'kernel-copy-prefetch'
+  | 'kernel-copy-block'
+  | 'kernel-zero-2m'
+  | 'kernel-copy-2m'
+  | 'kernel-map-read'
+  | 'uffd-copy';
+export const VARIANTS: Variant[] = [
+  'native',
+  'kernel-zero',
+  'kernel-copy',
+  'kernel-copy-prefetch',
+  'kernel-copy-block',
+  'kernel-zero-2m',
+  'kernel-copy-2m',
+  'kernel-map-read',
+  'uffd-copy',
+];
 
 export interface KernelBenchResult {
   pages: number;
@@ -62,6 +85,9 @@ export interface KernelBenchResult {
   ratios: {
     kernelZeroVsNative: number;
     uffdCopyVsKernelCopy: number;
+    /** 2 MiB blocks, one huge page each, per page against native first touch. */
+    kernelZero2mVsNative: number;
+    kernelCopy2mVsNative: number;
     /** Throughput with 2 threads / with 1, per variant. */
     twoThreadScaling: Record<Variant, number>;
   };
@@ -96,6 +122,13 @@ policy bench_copy_block {
   source img = file "bench.img"
   region r size ${size} { on missing { copy img at offset prefetch block 64 KiB } }
 }
+policy bench_zero_2m {
+  region r size ${size} { on missing { zero prefetch block 2 MiB } }
+}
+policy bench_copy_2m {
+  source img = file "bench.img"
+  region r size ${size} { on missing { copy img at offset prefetch block 2 MiB } }
+}
 `;
 }
 
@@ -104,6 +137,8 @@ const POLICY: Record<Exclude<Variant, 'native'>, string> = {
   'kernel-copy': 'bench_copy',
   'kernel-copy-prefetch': 'bench_copy_prefetch',
   'kernel-copy-block': 'bench_copy_block',
+  'kernel-zero-2m': 'bench_zero_2m',
+  'kernel-copy-2m': 'bench_copy_2m',
   'kernel-map-read': 'bench_copy',
   'uffd-copy': 'bench_copy',
 };
@@ -189,6 +224,8 @@ export async function benchKernel(opts: KernelBenchOptions = {}): Promise<Kernel
       ratios: {
         kernelZeroVsNative: nsPerPage['kernel-zero'][1] / nsPerPage.native[1],
         uffdCopyVsKernelCopy: nsPerPage['uffd-copy'][1] / nsPerPage['kernel-copy'][1],
+        kernelZero2mVsNative: nsPerPage['kernel-zero-2m'][1] / nsPerPage.native[1],
+        kernelCopy2mVsNative: nsPerPage['kernel-copy-2m'][1] / nsPerPage.native[1],
         twoThreadScaling: Object.fromEntries(VARIANTS.map((v) => [v, nsPerPage[v][1] / nsPerPage[v][2]])) as Record<Variant, number>,
       },
       hook: await hook,
@@ -208,6 +245,7 @@ export function formatKernelBench(r: KernelBenchResult): string {
   }
   lines.push(`  kernel zero / native:      ${r.ratios.kernelZeroVsNative.toFixed(2)}x (target <= 1.1)`);
   lines.push(`  uffd copy / kernel copy:   ${r.ratios.uffdCopyVsKernelCopy.toFixed(2)}x (target >= 4)`);
+  lines.push(`  2 MiB blocks / native:     zero ${r.ratios.kernelZero2mVsNative.toFixed(3)}x, copy ${r.ratios.kernelCopy2mVsNative.toFixed(3)}x per page (target <= 0.1)`);
   if (r.hook) {
     const h = r.hook.nsPerPage;
     lines.push(`  the hook alone (bench/kernel-hook.c, one loop, with and without the program):`);

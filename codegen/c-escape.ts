@@ -35,6 +35,17 @@ export function cIdent(part: string, name: string): string {
 }
 
 /**
+ * A C enumerator for a name in a policy: `FAULTC_<PART>_<policy>_<name>`.
+ * The policy keeps the decision headers of several policies apart in one
+ * translation unit; names keep their case (as in cGuard).
+ */
+export function cEnumerator(part: string, policy: string, name: string): string {
+  cIdent(part, policy); // validates both
+  cIdent(part, name);
+  return `FAULTC_${part.toUpperCase()}_${policy}_${name}`;
+}
+
+/**
  * An include-guard macro name for a policy: FAULTC_<PART>_<name>_H. The name keeps
  * its case, so policies `a` and `A` (distinct files) get distinct guards.
  */

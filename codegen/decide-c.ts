@@ -5,7 +5,8 @@
 // SIGBUS with an error), so it means the same under clang -target bpf and on the host.
 import type { Expr, PolicyIR, RegionIR, Stmt } from '../compiler/ir.js';
 import { MAX_SOURCES, PAGE_SIZE } from '../base/limits.js';
-import { cComment, cGuard, cIdent, cU32, cU64, CEscapeError } from './c-escape.js';
+import { cComment, cEnumerator, cGuard, cIdent, cU32, cU64, CEscapeError } from './c-escape.js';
+import { UNIT_SCALE } from '../base/units.js';
 import { CWriter } from './c-writer.js';
 
 export interface DecideNames {
@@ -87,6 +88,13 @@ class DecideEmitter {
     w.raw('#define __always_inline inline __attribute__((always_inline))');
     w.raw('#endif');
     w.line();
+    if (policy.regions.length > 0) {
+      w.raw('/* The policy\'s regions, as in->region numbers them. */');
+      w.raw(`enum ${cIdent('region', names.base)} {`);
+      for (const r of policy.regions) w.raw(`\t${cEnumerator('region', names.base, r.id)} = ${cU32(r.index)},`);
+      w.raw('};');
+      w.line();
+    }
     w.raw('/*');
     w.raw(' * Returns 0 with *out filled in, or -1 for a region or handler this policy');
     w.raw(' * does not have. The decision is built in locals and stored once at the end');
@@ -142,7 +150,7 @@ class DecideEmitter {
     const { w } = this;
     const file = this.names.lineFile;
     w.mapTo(file, region.span.startLine);
-    w.open(`case ${cU32(region.index)}: { /* region ${cComment(region.id)} */`);
+    w.open(`case ${cEnumerator('region', this.names.base, region.id)}: {`);
     w.open('if (in->handler == FAULTC_ON_MISSING) {');
     if (region.onMissing) {
       this.block(region.onMissing);
@@ -249,7 +257,7 @@ class DecideEmitter {
 
   /** Puts a C expression in a fresh temporary (unless it is already a name or literal). */
   private hoist(c: string): string {
-    if (/^(t\d+|0x[0-9a-f]+ULL)$/.test(c)) return c;
+    if (/^(t\d+|0x[0-9a-f]+ULL( \/\* [^*]* \*\/)?)$/.test(c)) return c;
     const t = `t${this.temps++}`;
     this.w.line(`const __u64 ${t} = ${c};`);
     return t;
@@ -274,7 +282,7 @@ class DecideEmitter {
   private exprRaw(e: Expr): { c: string; depth: number } {
     switch (e.kind) {
       case 'const':
-        return { c: cU64(e.value), depth: 0 };
+        return { c: cU64(e.value) + unitComment(e.value, e.unit), depth: 0 };
       case 'var':
         switch (e.name) {
           case 'offset':
@@ -358,6 +366,13 @@ class DecideEmitter {
     }
     throw new CEscapeError('FAULTC_CG_IDENT', 'unknown expression');
   }
+}
+
+/** ` /* 1 MiB *\/` after a constant that had a unit: the value in that unit, when it divides it. */
+function unitComment(value: bigint, unit: string | undefined): string {
+  const scale = unit === undefined ? undefined : UNIT_SCALE[unit];
+  if (unit === undefined || scale === undefined || value === 0n || value % scale !== 0n) return '';
+  return ` /* ${cComment(`${value / scale} ${unit}`)} */`;
 }
 
 /** Whether `e` is always 0 or 1: comparisons, `and`/`or`/`not`, `read`/`write`. */

@@ -12,6 +12,7 @@ import { BINARY_OPS, ENGINE_NAMES, FAULT_VARS, PREFETCH_DIRECTIONS, SOURCE_KINDS
 import { ABI_LAYOUTS, ABI_VERSION } from '../abi/abi.js';
 import { RuntimeError } from '../base/errors.js';
 import { MAX_SETS } from '../base/limits.js';
+import { UNIT_SCALE } from '../base/units.js';
 
 /** A manifest is JSON of the policy's IR: far below this. */
 const MAX_MANIFEST_BYTES = 64 * 1024 * 1024;
@@ -98,7 +99,9 @@ type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 function exprJson(e: Expr): Json {
   switch (e.kind) {
     case 'const':
-      return { kind: 'const', value: e.value.toString(), span: spanJsonValue(e.span) };
+      return e.unit === undefined
+        ? { kind: 'const', value: e.value.toString(), span: spanJsonValue(e.span) }
+        : { kind: 'const', value: e.value.toString(), unit: e.unit, span: spanJsonValue(e.span) };
     case 'var':
       return { kind: 'var', name: e.name, span: spanJsonValue(e.span) };
     case 'sourceSize':
@@ -306,7 +309,8 @@ function readExpr(v: unknown, where: string, nSources: number, depth: number): E
   const kind = oneOf(o.kind, ['const', 'var', 'sourceSize', 'binary', 'not', 'inSet'] as const, `${where}.kind`);
   switch (kind) {
     case 'const':
-      return { kind, value: u64(o.value, `${where}.value`), span };
+      if (o.unit === undefined) return { kind, value: u64(o.value, `${where}.value`), span };
+      return { kind, value: u64(o.value, `${where}.value`), unit: oneOf(o.unit, Object.keys(UNIT_SCALE), `${where}.unit`), span };
     case 'var':
       return { kind, name: oneOf(o.name, FAULT_VARS, `${where}.name`), span };
     case 'sourceSize':

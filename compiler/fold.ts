@@ -4,7 +4,8 @@
 import { applyBinary, wraps } from './arith.js';
 import { diag } from '../base/codes.js';
 import type { Diagnostic } from '../base/diagnostic.js';
-import type { Expr } from './ir.js';
+import type { BinaryOp, Expr } from './ir.js';
+import { sizeUnit } from '../base/units.js';
 
 export function fold(e: Expr, out: Diagnostic[]): Expr | undefined {
   switch (e.kind) {
@@ -33,7 +34,7 @@ export function fold(e: Expr, out: Diagnostic[]): Expr | undefined {
         const value = applyBinary(e.op, left.value, right.value);
         if (value === 'divideByZero') return undefined; // unreachable: handled above
         if (wraps(e.op, left.value, right.value)) out.push(diag('constantWraps', e.span, { value: '0x' + value.toString(16) }));
-        return { kind: 'const', value, span: e.span };
+        return sizeOf(e.op, left, right) ? { kind: 'const', value, unit: sizeUnit(value), span: e.span } : { kind: 'const', value, span: e.span };
       }
       return { ...e, left, right };
     }
@@ -47,4 +48,13 @@ export function fold(e: Expr, out: Diagnostic[]): Expr | undefined {
 /** Lowered-then-folded constant value, if the expression is one. */
 export function constantValue(e: Expr | undefined): bigint | undefined {
   return e !== undefined && e.kind === 'const' ? e.value : undefined;
+}
+
+/** Whether folding op keeps a byte count: a sum or difference of sizes, a size times a plain number. */
+function sizeOf(op: BinaryOp, left: Extract<Expr, { kind: 'const' }>, right: Extract<Expr, { kind: 'const' }>): boolean {
+  const l = left.unit !== undefined;
+  const r = right.unit !== undefined;
+  if (op === '+' || op === '-') return l && r;
+  if (op === '*') return l !== r;
+  return false;
 }

@@ -18,7 +18,12 @@ export const FAULT_VARS = ['offset', 'page', 'address', 'read', 'write'] as cons
 export type FaultVar = (typeof FAULT_VARS)[number];
 
 export type Expr =
-  | { kind: 'const'; value: bigint; span: Span }
+  /**
+   * unit: a byte count's unit word (a key of UNIT_SCALE), as the source wrote
+   * it (`64 KiB`), or the one it reads best in for a region's size and for
+   * sums of sizes; generated C writes the value in it after the constant.
+   */
+  | { kind: 'const'; value: bigint; unit?: string; span: Span }
   | { kind: 'var'; name: FaultVar; span: Span }
   /** `<source>.size`: known at load time, passed to the decision function. */
   | { kind: 'sourceSize'; source: number; span: Span }

@@ -7,6 +7,7 @@ import type { Diagnostic } from '../base/diagnostic.js';
 import type { Expr } from './ir.js';
 import type { PolicyScope } from './resolve.js';
 import { literalValue } from './units.js';
+import { sizeUnit } from '../base/units.js';
 import { suggesting } from '../base/suggest.js';
 
 export interface ExprContext {
@@ -36,7 +37,8 @@ export function lowerExpr(e: ExprAst, ctx: ExprContext): Expr | undefined {
       return undefined;
     case 'int': {
       const v = literalValue(e, ctx.out);
-      return v === undefined ? undefined : { kind: 'const', value: v, span: e.span };
+      if (v === undefined) return undefined;
+      return e.unit === undefined ? { kind: 'const', value: v, span: e.span } : { kind: 'const', value: v, unit: e.unit.name, span: e.span };
     }
     case 'var':
       if (ctx.constantFor) {
@@ -133,7 +135,7 @@ function lowerMember(e: Extract<ExprAst, { kind: 'member' }>, ctx: ExprContext):
     if (!ctx.badRegions.has(e.object.name)) ctx.out.push(diag('sizeNotKnownHere', e.span, { name: e.object.name }));
     return undefined;
   }
-  return { kind: 'const', value: size, span: e.span };
+  return { kind: 'const', value: size, unit: sizeUnit(size), span: e.span };
 }
 
 function isComparison(op: string): boolean {

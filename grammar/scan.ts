@@ -3,7 +3,7 @@
 // turn and cost a quarter of a large `faultc check` (building it included);
 // this one reads each token with one switch on its first character. It gives
 // the same tokens and the same errors as chevrotain's lexer built from
-// tokens.ts (test/scan.test.ts holds them side by side on the fuzz corpus):
+// tokens.ts (test/grammar/scan.test.ts holds them side by side on the fuzz corpus):
 //   - a word is a keyword when it is one exactly, else a name (chevrotain's
 //     `longer_alt: Identifier`);
 //   - characters that start no token are one error per run, the run ending

@@ -116,7 +116,7 @@ export const ALL_TOKENS: TokenType[] = [
 /**
  * chevrotain's lexer over these tokens; `validate` runs its token checks. The
  * compiler reads text with grammar/scan.ts, which must give what this gives
- * (test/scan.test.ts).
+ * (test/grammar/scan.test.ts).
  */
 export function makeLexer(validate: boolean): InstanceType<typeof Lexer> {
   return new Lexer(ALL_TOKENS, { positionTracking: 'onlyOffset', ensureOptimizations: validate, skipValidations: !validate });

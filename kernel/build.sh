@@ -6,6 +6,7 @@
 #
 # Usage: kernel/build.sh                 build (or reuse) and print the bzImage path
 #        kernel/build.sh --print-hash    print the cache key only
+#        kernel/build.sh --step-keys     print each patch's bisect step key
 #        kernel/build.sh --image-dir     build (or reuse) and print the image dir
 #        kernel/build.sh --dev <tree>    (re)build an existing tree in place, print its bzImage
 #        kernel/build.sh --prepare-dev <tree>
@@ -13,7 +14,8 @@
 #                                        repository, apply the patches as commits
 #        kernel/build.sh --bisect        build the kernel after each patch of the series
 #                                        (tinyconfig + fragment), reusing the release tree;
-#                                        prints the result file (cached by the series hash)
+#                                        a step already recorded (kernel/bisect.txt or the
+#                                        cache) is not built again; prints the record
 # Env:   FAULTC_CACHE (default <repo>/.cache), FAULTC_JOBS (default nproc)
 # Everything but the final path goes to stderr.
 set -euo pipefail
@@ -48,6 +50,22 @@ cache_key() {
 		done
 		echo "fragment $(sha256sum <"$fragment" | cut -d' ' -f1)"
 		echo "script $(sha256sum <"$here/build.sh" | cut -d' ' -f1)"
+	} | sha256sum | cut -c1-16
+}
+
+# A bisect step's key: the source package, the fragment and the patches up
+# to and including patch $1 (1-based). This script is left out, so a record
+# stays valid while the series does.
+step_key() {
+	local src=$1 n=$2 i=0 p
+	{
+		echo "source $(cat "$src/.faultc-source")"
+		echo "fragment $(sha256sum <"$fragment" | cut -d' ' -f1)"
+		for p in $(patches); do
+			i=$((i + 1))
+			[ $i -le "$n" ] || break
+			echo "patch $(basename "$p") $(sha256sum <"$p" | cut -d' ' -f1)"
+		done
 	} | sha256sum | cut -c1-16
 }
 
@@ -160,6 +178,14 @@ if [ "${1:-}" = --print-hash ]; then
 	echo "$key"
 	exit 0
 fi
+if [ "${1:-}" = --step-keys ]; then
+	i=0
+	for p in $(patches); do
+		i=$((i + 1))
+		echo "$(basename "$p") $(step_key "$src" $i)"
+	done
+	exit 0
+fi
 images=$cache/images
 image_dir=$images/$key
 print_result() {
@@ -167,11 +193,6 @@ print_result() {
 }
 if [ -f "$image_dir/bzImage" ] && [ "${1:-}" != --bisect ]; then
 	print_result "${1:-}"
-	exit 0
-fi
-if [ "${1:-}" = --bisect ] && [ -f "$cache/bisect/$key.txt" ]; then
-	cat "$cache/bisect/$key.txt" >&2
-	echo "$cache/bisect/$key.txt"
 	exit 0
 fi
 
@@ -223,46 +244,64 @@ release_build() {
 	log "built in $(($(date +%s) - start)) s: $image_dir"
 }
 
+# step_known <key>: the step built before (the committed record or the cache).
+step_known() {
+	grep -qs "^ok [^ ]* $1 " "$here/bisect.txt" "$cache/bisect/steps" 2>/dev/null
+}
+
 # Bisectability: the release tree holds every patch; reverse the last one,
 # build, and so on down to the first, so each patch is built on its own
-# with what precedes it (incrementally: the tree is reused). The result,
-# one line per patch, is cached by the series hash.
+# with what precedes it (incrementally: the tree is reused). Each step's
+# result is kept by its key, so a changed patch rebuilds only the steps
+# from it to the end; the record lists every step, oldest first.
 bisect() {
-	local result=$cache/bisect/$key.txt list i t rc failed=0 out
+	local list keys i n t rc failed=0 lowest=0 out line
 	mapfile -t list < <(patches)
-	if [ ! -f "$tree/vmlinux" ] || [ -e "$tree/.faultc-bisected" ]; then
-		release_build
-	fi
-	: >"$tree/.faultc-bisected"
-	out=$(mktemp)
-	echo "series $key (${#list[@]} patches; tinyconfig + $(basename "$fragment"); each built after the ones before it)" >"$out"
-	echo "ok $(basename "${list[${#list[@]} - 1]}") (the release build)" >"$out.lines"
-	for ((i = ${#list[@]} - 1; i >= 1; i--)); do
-		patch -d "$tree" -p1 -R --batch --no-backup-if-mismatch -s <"${list[$i]}" ||
-			die "$(basename "${list[$i]}") does not reverse"
-		log "bisect: building with $(basename "${list[$i - 1]}") the last patch"
-		t=$(date +%s)
-		rc=0
-		(make -C "$tree" -s olddefconfig >&2 && verify_config "$tree/.config" "$tree" &&
-			make -C "$tree" -j"$jobs" -s bzImage >&2) || rc=$?
-		if [ $rc = 0 ]; then
-			echo "ok $(basename "${list[$i - 1]}") $(($(date +%s) - t)) s" >>"$out.lines"
-		else
-			echo "FAIL $(basename "${list[$i - 1]}") (make exit $rc)" >>"$out.lines"
-			failed=1
-		fi
+	n=${#list[@]}
+	keys=()
+	for ((i = 1; i <= n; i++)); do
+		keys[i]=$(step_key "$src" $i)
+		if [ $lowest = 0 ] && ! step_known "${keys[i]}"; then lowest=$i; fi
 	done
-	tac "$out.lines" >>"$out"
-	rm -f "$out.lines"
-	cat "$out" >&2
-	if [ $failed = 0 ]; then
-		mkdir -p "$cache/bisect"
-		mv "$out" "$result"
-		echo "$result"
-	else
-		rm -f "$out"
-		die "a patch of the series does not build on its own"
+	mkdir -p "$cache/bisect"
+	touch "$cache/bisect/steps"
+	if [ $lowest != 0 ]; then
+		log "bisect: steps from $(basename "${list[$lowest - 1]}") on are not recorded; building them"
+		if [ ! -f "$tree/vmlinux" ] || [ -e "$tree/.faultc-bisected" ]; then
+			release_build
+		fi
+		: >"$tree/.faultc-bisected"
+		step_known "${keys[n]}" || echo "ok $(basename "${list[n - 1]}") ${keys[n]} (the release build)" >>"$cache/bisect/steps"
+		for ((i = n - 1; i >= lowest; i--)); do
+			patch -d "$tree" -p1 -R --batch --no-backup-if-mismatch -s <"${list[$i]}" ||
+				die "$(basename "${list[$i]}") does not reverse"
+			step_known "${keys[i]}" && continue
+			log "bisect: building with $(basename "${list[$i - 1]}") the last patch"
+			t=$(date +%s)
+			rc=0
+			(make -C "$tree" -s olddefconfig >&2 && verify_config "$tree/.config" "$tree" &&
+				make -C "$tree" -j"$jobs" -s bzImage >&2) || rc=$?
+			if [ $rc = 0 ]; then
+				echo "ok $(basename "${list[$i - 1]}") ${keys[i]} $(($(date +%s) - t)) s" >>"$cache/bisect/steps"
+			else
+				log "bisect: FAIL $(basename "${list[$i - 1]}") (make exit $rc)"
+				failed=1
+			fi
+		done
 	fi
+	[ $failed = 0 ] || die "a patch of the series does not build on its own"
+	out=$cache/bisect/$key.txt
+	{
+		echo "# kernel/build.sh --bisect: tinyconfig + $(basename "$fragment") on $(cat "$src/.faultc-source"),"
+		echo "# each patch built with only the ones before it; ok <patch> <step key> <time>"
+		for ((i = 1; i <= n; i++)); do
+			line=$(grep -hs "^ok [^ ]* ${keys[i]} " "$cache/bisect/steps" "$here/bisect.txt" | head -1)
+			echo "$line"
+		done
+	} >"$out.new"
+	mv "$out.new" "$out"
+	cat "$out" >&2
+	echo "$out"
 }
 
 if [ "${1:-}" = --bisect ]; then

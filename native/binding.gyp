@@ -1,6 +1,34 @@
 {
   "targets": [
     {
+      "target_name": "bpf_subskeletons",
+      "type": "none",
+      "actions": [
+        {
+          "action_name": "subskeletons",
+          "inputs": [
+            "bpf/subskel.sh",
+            "bpf/trace.bpf.c",
+            "bpf/fault.bpf.c",
+            "bpf/fault_base.bpf.c",
+            "include/faultc_abi.h",
+            "include/faultc_trace.h",
+            "include/fault_policy_uapi.h"
+          ],
+          "outputs": [
+            "<(SHARED_INTERMEDIATE_DIR)/faultc/trace.subskel.h",
+            "<(SHARED_INTERMEDIATE_DIR)/faultc/fault.subskel.h"
+          ],
+          "action": [
+            "sh",
+            "bpf/subskel.sh",
+            "<(SHARED_INTERMEDIATE_DIR)/faultc"
+          ],
+          "message": "bpftool gen subskeleton: trace.bpf.c, fault.bpf.c"
+        }
+      ]
+    },
+    {
       "target_name": "faultc_native",
       "sources": [
         "src/addon.cc",
@@ -36,9 +64,12 @@
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",
         "include",
-        "src"
+        "src",
+        "<(SHARED_INTERMEDIATE_DIR)/faultc"
       ],
-      "dependencies": [],
+      "dependencies": [
+        "bpf_subskeletons"
+      ],
       "cflags": [
         "-Wall",
         "-Wextra",
@@ -97,7 +128,8 @@
       "include_dirs": [
         "include",
         "src",
-        "src/lib"
+        "src/lib",
+        "<(SHARED_INTERMEDIATE_DIR)/faultc"
       ],
       "cflags": [
         "-Wall",
@@ -113,6 +145,9 @@
         "-lcurl",
         "-ldl",
         "-lpthread"
+      ],
+      "dependencies": [
+        "bpf_subskeletons"
       ]
     },
     {
@@ -142,7 +177,8 @@
       "include_dirs": [
         "include",
         "src",
-        "src/lib"
+        "src/lib",
+        "<(SHARED_INTERMEDIATE_DIR)/faultc"
       ],
       "cflags": [
         "-Wall",
@@ -160,6 +196,9 @@
         "-lcurl",
         "-ldl",
         "-lpthread"
+      ],
+      "dependencies": [
+        "bpf_subskeletons"
       ]
     }
   ]

@@ -61,6 +61,9 @@ function missingPackages() {
     ['libelf-dev', () => header('libelf.h')],
     ['zlib1g-dev', () => header('zlib.h')],
     ['libcurl4-openssl-dev', () => header('curl/curl.h')],
+    // The BPF programs' subskeleton headers (native/bpf/subskel.sh).
+    ['clang', () => has('clang')],
+    ['bpftool', () => has('bpftool') || existsSync('/usr/sbin/bpftool')],
   ];
   return need.filter(([, ok]) => !ok()).map(([name]) => name);
 }
@@ -82,6 +85,6 @@ const gyp = has('node-gyp') ? ['node-gyp'] : ['npx', '--no-install', 'node-gyp']
 try {
   execFileSync(gyp[0], [...gyp.slice(1), 'rebuild', '-C', native, '--silent', '-j', '2'], { stdio: 'inherit' });
 } catch {
-  console.error(`faultc: building the native addon failed (output above). It needs: apt-get install g++ make python3 pkg-config libbpf-dev libelf-dev zlib1g-dev libcurl4-openssl-dev`);
+  console.error(`faultc: building the native addon failed (output above). It needs: apt-get install g++ make python3 pkg-config libbpf-dev libelf-dev zlib1g-dev libcurl4-openssl-dev clang bpftool`);
   process.exit(1);
 }

@@ -51,17 +51,7 @@ struct {
 	__uint(max_entries, 1 << 20);
 } faultc_events SEC(".maps");
 
-/*
- * Counters, one value of FAULTC_COUNTS_PER_REGION per region (one lookup per
- * fault): [0] faults decided, [FAULTC_ACT_*] decisions per action, [6]
- * prefetch neighbours decided resolvable, [7] decisions with an error.
- */
-#define FAULTC_COUNTS_PER_REGION 8
-#define FAULTC_COUNT_PREFETCH 6
-#define FAULTC_COUNT_ERRORS 7
-struct faultc_counts {
-	__u64 c[FAULTC_COUNTS_PER_REGION];
-};
+/* Counters per region, struct faultc_counts (faultc_abi.h): one lookup per fault. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, FAULTC_FAULT_REGIONS);
@@ -132,14 +122,32 @@ static __always_inline void faultc_count(__u32 region, __u32 phase, const struct
 	if (phase == BPF_PAGE_FAULT_NEIGHBOUR) {
 		if (out->action == FAULTC_ACT_ZERO || out->action == FAULTC_ACT_FILL ||
 		    out->action == FAULTC_ACT_COPY)
-			counts->c[FAULTC_COUNT_PREFETCH]++;
+			counts->prefetch++;
 		return;
 	}
-	counts->c[0]++;
-	if (out->action < FAULTC_COUNT_PREFETCH && !remote)
-		counts->c[out->action]++;
+	counts->faults++;
 	if (out->flags & FAULTC_F_ERROR)
-		counts->c[FAULTC_COUNT_ERRORS]++;
+		counts->errors++;
+	/* A copy from a remote source is counted by the handler that makes it. */
+	if (remote)
+		return;
+	switch (out->action) {
+	case FAULTC_ACT_ZERO:
+		counts->zero++;
+		break;
+	case FAULTC_ACT_FILL:
+		counts->fill++;
+		break;
+	case FAULTC_ACT_COPY:
+		counts->copy++;
+		break;
+	case FAULTC_ACT_SIGBUS:
+		counts->sigbus++;
+		break;
+	case FAULTC_ACT_DEFER:
+		counts->defer++;
+		break;
+	}
 }
 
 SEC("page_fault")

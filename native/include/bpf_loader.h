@@ -21,11 +21,12 @@ struct bpf_object;
 struct faultc_bpf_load_opts {
 	int prog_type; /* > 0: force this BPF_PROG_TYPE_* on every program */
 	int expected_attach_type; /* with prog_type: > 0 forces it too */
-	const char *ringbuf_map; /* map whose max_entries is set to ringbuf_bytes */
-	__u32 ringbuf_bytes; /* power of two, >= page size; 0 keeps the object's */
-	const char *rodata_map; /* internal map (".rodata.<x>") set to rodata before load */
-	const void *rodata;
-	size_t rodata_size; /* must equal the section's size */
+	/*
+	 * Called after open, before load: binds the object's subskeleton, sets
+	 * its load-time configuration and map sizes. 0 or a negative errno.
+	 */
+	int (*before_load)(struct bpf_object *obj, void *ctx, char *log, size_t log_sz);
+	void *ctx;
 };
 
 /*
@@ -38,6 +39,13 @@ int faultc_bpf_load(const char *path, int prog_type_override, char *log,
 		    size_t log_sz, struct bpf_object **out);
 int faultc_bpf_load_opts(const char *path, const struct faultc_bpf_load_opts *opts,
 			 char *log, size_t log_sz, struct bpf_object **out);
+
+/*
+ * Maps a loaded object's global data (.bss, .data, .rodata read-only) over
+ * the copies its (sub)skeleton variables point at, so they read and write the
+ * program's own data. 0 or a negative errno.
+ */
+int faultc_bpf_map_globals(struct bpf_object *obj);
 
 /* Instructions the verifier processed for a loaded program, or -errno. */
 long faultc_bpf_verified_insns(int prog_fd);

@@ -3,7 +3,7 @@
  * The trace program's interface (native/bpf/trace.bpf.c): its limits, flags
  * and map value layouts, shared by the program and its loader
  * (native/src/bpf_loader.c). abi/trace.ts holds the same numbers for the
- * runtime; test/trace-unit.test.ts checks the two agree.
+ * runtime; test/trace/trace-unit.test.ts checks the two agree.
  */
 #ifndef FAULTC_TRACE_H
 #define FAULTC_TRACE_H

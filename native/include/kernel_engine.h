@@ -20,8 +20,6 @@ extern "C" {
 #endif
 
 #define FK_MAX_REGIONS 64
-/* Counters per region in the program's faultc_counts map. */
-#define FK_COUNTS_PER_REGION 8
 
 struct fk_engine;
 
@@ -69,6 +67,13 @@ struct fk_engine *fk_engine_open(const struct fk_engine_opts *opts, char *err,
  * or defer (a default decision would read the file there).
  */
 #define FK_REGION_MAP_SOURCE(i) (4u | ((uint32_t)(i) << 8))
+/*
+ * The region's rules prefetch aligned blocks of 2 MiB or more: anonymous
+ * memory is mapped 2 MiB-aligned (unless at a fixed address) and madvised
+ * MADV_HUGEPAGE, so the hook may install such a block as one PMD-mapped huge
+ * page where transparent huge pages are enabled ('always' or 'madvise').
+ */
+#define FK_REGION_HUGE 8u
 #define FK_REGION_MAPS_SOURCE(flags) ((4u & (flags)) != 0)
 #define FK_REGION_SOURCE(flags) ((flags) >> 8)
 
@@ -94,13 +99,8 @@ void *fk_region_addr(struct fk_engine *e, int slot);
 uint64_t fk_region_size(struct fk_engine *e, int slot);
 uint32_t fk_region_index(struct fk_engine *e, int slot);
 
-/*
- * Counters of a policy region, summed over CPUs: [0] faults decided,
- * [FAULTC_ACT_*] decisions per action, [6] prefetch neighbours decided
- * resolvable, [7] decisions carrying an error.
- */
-int fk_engine_counts(struct fk_engine *e, uint32_t policy_region,
-		     uint64_t out[FK_COUNTS_PER_REGION]);
+/* Counters of a policy region (struct faultc_counts, faultc_abi.h), summed over CPUs. */
+int fk_engine_counts(struct fk_engine *e, uint32_t policy_region, struct faultc_counts *out);
 
 /*
  * Run-time sets (`set <name>`, by index): pages [first, first + n) of

@@ -12,10 +12,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/mman.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "bpf_loader.h"
 #include "fault_policy_uapi.h"
+/* Generated at the addon's build from trace.bpf.c (native/bpf/subskel.sh). */
+#include "trace.subskel.h"
 
 #define FAULTC_PROG_LOG_SIZE (1U << 20)
 
@@ -148,23 +151,10 @@ int faultc_bpf_load_opts(const char *path, const struct faultc_bpf_load_opts *op
 		}
 		i++;
 	}
-	if (opts && opts->rodata_map) {
-		struct bpf_map *map = bpf_object__find_map_by_name(obj, opts->rodata_map);
-
-		err = map ? bpf_map__set_initial_value(map, opts->rodata, opts->rodata_size) : -ENOENT;
-		if (err) {
-			log_append(log, log_sz, "the object has no load-time configuration of this size\n");
+	if (opts && opts->before_load) {
+		err = opts->before_load(obj, opts->ctx, log, log_sz);
+		if (err)
 			goto close;
-		}
-	}
-	if (opts && opts->ringbuf_map && opts->ringbuf_bytes) {
-		struct bpf_map *map = bpf_object__find_map_by_name(obj, opts->ringbuf_map);
-
-		if (map) {
-			err = bpf_map__set_max_entries(map, opts->ringbuf_bytes);
-			if (err)
-				goto close;
-		}
 	}
 	err = load_unsignalled(obj);
 	if (err) {
@@ -206,6 +196,37 @@ int faultc_bpf_load(const char *path, int prog_type_override, char *log,
 	return faultc_bpf_load_opts(path, &opts, log, log_sz, out);
 }
 
+/*
+ * libbpf maps global data to the kernel's arrays itself only in
+ * bpf_object__load_skeleton() (before libbpf 1.5): after bpf_object__load()
+ * a subskeleton's variables still point at the values copied at open. This
+ * maps each array over that copy, at the same address, as the skeleton load
+ * would.
+ */
+int faultc_bpf_map_globals(struct bpf_object *obj)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	struct bpf_map *map;
+
+	bpf_object__for_each_map(map, obj) {
+		__u32 flags = bpf_map__map_flags(map);
+		size_t size, len;
+		void *addr;
+		int prot;
+
+		if (!bpf_map__is_internal(map) || !(flags & BPF_F_MMAPABLE))
+			continue;
+		addr = (void *)bpf_map__initial_value(map, &size);
+		if (!addr)
+			continue;
+		len = (size + page - 1) / page * page;
+		prot = flags & BPF_F_RDONLY_PROG ? PROT_READ : PROT_READ | PROT_WRITE;
+		if (mmap(addr, len, prot, MAP_SHARED | MAP_FIXED, bpf_map__fd(map), 0) == MAP_FAILED)
+			return -errno;
+	}
+	return 0;
+}
+
 long faultc_bpf_verified_insns(int prog_fd)
 {
 	struct bpf_prog_info info;
@@ -219,25 +240,20 @@ long faultc_bpf_verified_insns(int prog_fd)
 
 struct faultc_trace {
 	struct bpf_object *obj;
+	/* trace.bpf.c's maps, programs and globals in obj, by field. */
+	struct faultc_trace_bpf *skel;
 	struct bpf_link *links[8];
 	int nlinks;
-	int targets_fd, ranges_fd, files_fd, counts_fd, lost_fd, events_fd;
-	/* The program's .data.live and what was last published there. */
-	int live_fd;
-	struct faultc_trace_live live;
+	int targets_fd, ranges_fd, files_fd, counts_fd, lost_fd;
+	/* set before load */
+	const struct faultc_trace_config *cfg;
+	__u32 ringbuf_bytes;
 	struct ring_buffer *rb;
 	int ncpus;
 	faultc_trace_event_fn fn;
 	void *fn_ctx;
 	int seen;
 };
-
-static int map_fd(struct bpf_object *obj, const char *name)
-{
-	struct bpf_map *map = bpf_object__find_map_by_name(obj, name);
-
-	return map ? bpf_map__fd(map) : -ENOENT;
-}
 
 static int on_sample(void *ctx, void *data, size_t size)
 {
@@ -249,26 +265,37 @@ static int on_sample(void *ctx, void *data, size_t size)
 	return 0;
 }
 
-/* The fd of the program's .data.live section, or -ENOENT when it has none of that size. */
-static int live_fd(struct bpf_object *obj)
+/*
+ * Binds trace.bpf.c's subskeleton in the object just opened (a policy's
+ * trace object holds it too, and more), then sets the load-time
+ * configuration and the ring buffer's size.
+ */
+static int trace_before_load(struct bpf_object *obj, void *ctx, char *log, size_t log_sz)
 {
-	struct bpf_map *map = bpf_object__find_map_by_name(obj, ".data.live");
+	struct faultc_trace *t = ctx;
+	size_t cfg_size = 0, live_size = 0;
 
-	if (!map || bpf_map__value_size(map) != sizeof(struct faultc_trace_live))
+	t->skel = faultc_trace_bpf__open(obj);
+	if (!t->skel) {
+		log_append(log, log_sz, "the object is not a faultc trace program (its maps, programs or globals differ)\n");
 		return -ENOENT;
-	return bpf_map__fd(map);
+	}
+	bpf_map__initial_value(t->skel->maps.rodata_config, &cfg_size);
+	bpf_map__initial_value(t->skel->maps.data_live, &live_size);
+	if (cfg_size != sizeof(*t->cfg) || live_size != sizeof(struct faultc_trace_live)) {
+		log_append(log, log_sz, "the trace object was built with another faultc_trace.h: build it again\n");
+		return -ENOENT;
+	}
+	*t->skel->rodata_config.faultc_cfg = *t->cfg;
+	if (t->ringbuf_bytes)
+		return bpf_map__set_max_entries(t->skel->maps.faultc_events, t->ringbuf_bytes);
+	return 0;
 }
 
 int faultc_trace_open(const char *path, __u32 ringbuf_bytes, const struct faultc_trace_config *cfg,
 		      char *log, size_t log_sz, struct faultc_trace **out)
 {
-	struct faultc_bpf_load_opts opts = {
-		.ringbuf_map = "faultc_events",
-		.ringbuf_bytes = ringbuf_bytes,
-		.rodata_map = ".rodata.config",
-		.rodata = cfg,
-		.rodata_size = sizeof(*cfg),
-	};
+	struct faultc_bpf_load_opts opts = { .before_load = trace_before_load };
 	struct faultc_trace *t;
 	int err;
 
@@ -276,28 +303,26 @@ int faultc_trace_open(const char *path, __u32 ringbuf_bytes, const struct faultc
 	t = calloc(1, sizeof(*t));
 	if (!t)
 		return -ENOMEM;
+	t->cfg = cfg;
+	t->ringbuf_bytes = ringbuf_bytes;
+	opts.ctx = t;
 	err = faultc_bpf_load_opts(path, &opts, log, log_sz, &t->obj);
 	if (err)
 		goto fail;
-	t->targets_fd = map_fd(t->obj, "faultc_targets");
-	t->ranges_fd = map_fd(t->obj, "faultc_ranges");
-	t->files_fd = map_fd(t->obj, "faultc_files");
-	t->counts_fd = map_fd(t->obj, "faultc_counts");
-	t->lost_fd = map_fd(t->obj, "faultc_lost");
-	t->events_fd = map_fd(t->obj, "faultc_events");
-	t->live_fd = live_fd(t->obj);
-	if (t->targets_fd < 0 || t->ranges_fd < 0 || t->files_fd < 0 || t->live_fd < 0 || t->counts_fd < 0 ||
-	    t->lost_fd < 0 || t->events_fd < 0) {
-		log_append(log, log_sz, "object lacks one of the faultc_* trace maps\n");
-		err = -ENOENT;
+	err = faultc_bpf_map_globals(t->obj);
+	if (err)
 		goto fail;
-	}
+	t->targets_fd = bpf_map__fd(t->skel->maps.faultc_targets);
+	t->ranges_fd = bpf_map__fd(t->skel->maps.faultc_ranges);
+	t->files_fd = bpf_map__fd(t->skel->maps.faultc_files);
+	t->counts_fd = bpf_map__fd(t->skel->maps.faultc_counts);
+	t->lost_fd = bpf_map__fd(t->skel->maps.faultc_lost);
 	t->ncpus = libbpf_num_possible_cpus();
 	if (t->ncpus <= 0) {
 		err = t->ncpus ? t->ncpus : -EINVAL;
 		goto fail;
 	}
-	t->rb = ring_buffer__new(t->events_fd, on_sample, t, NULL);
+	t->rb = ring_buffer__new(bpf_map__fd(t->skel->maps.faultc_events), on_sample, t, NULL);
 	if (!t->rb) {
 		err = -errno;
 		goto fail;
@@ -311,17 +336,21 @@ fail:
 
 int faultc_trace_attach(struct faultc_trace *t)
 {
-	struct bpf_program *prog;
+	struct bpf_program *progs[] = {
+		t->skel->progs.faultc_fault_user,
+		t->skel->progs.faultc_fault_kernel,
+		t->skel->progs.faultc_fork,
+		t->skel->progs.faultc_exec,
+	};
+	size_t i;
 
+	_Static_assert(sizeof(progs) / sizeof(progs[0]) <= sizeof(t->links) / sizeof(t->links[0]),
+		       "a link per program");
 	if (t->nlinks)
 		return -EALREADY;
+	for (i = 0; i < sizeof(progs) / sizeof(progs[0]); i++) {
+		struct bpf_link *link = bpf_program__attach(progs[i]);
 
-	bpf_object__for_each_program(prog, t->obj) {
-		struct bpf_link *link;
-
-		if (t->nlinks >= (int)(sizeof(t->links) / sizeof(t->links[0])))
-			return -E2BIG;
-		link = bpf_program__attach(prog);
 		if (!link)
 			return -errno;
 		t->links[t->nlinks++] = link;
@@ -373,51 +402,38 @@ int faultc_trace_remove_target(struct faultc_trace *t, __u32 tgid)
 	return 0;
 }
 
-static int write_live(struct faultc_trace *t)
-{
-	__u32 zero = 0;
-
-	return bpf_map_update_elem(t->live_fd, &zero, &t->live, BPF_ANY) ? -errno : 0;
-}
-
 /*
  * Rewrites the first n entries of an array map the program reads up to the
- * live count *count: the count drops to 0 first so the program never reads
- * an entry being rewritten, then the entries are written, then n is published.
+ * live count *count (in its .data.live, mapped here): the count drops to 0
+ * first so the program never reads an entry being rewritten, then the
+ * entries are written, then n is published.
  */
-static int publish(struct faultc_trace *t, int fd, __u32 *count, const void *entries, size_t size,
-		   __u32 n)
+static int publish(int fd, __u32 *count, const void *entries, size_t size, __u32 n)
 {
 	const char *e = entries;
 	__u32 i;
-	int err;
 
-	if (*count > 0) {
-		*count = 0;
-		err = write_live(t);
-		if (err)
-			return err;
-	}
+	__atomic_store_n(count, 0, __ATOMIC_RELEASE);
 	for (i = 0; i < n; i++) {
 		if (bpf_map_update_elem(fd, &i, e + i * size, BPF_ANY))
 			return -errno;
 	}
-	*count = n;
-	return write_live(t);
+	__atomic_store_n(count, n, __ATOMIC_RELEASE);
+	return 0;
 }
 
 int faultc_trace_set_ranges(struct faultc_trace *t, const struct faultc_range *r, __u32 n)
 {
 	if (n > FAULTC_MAX_RANGES)
 		return -E2BIG;
-	return publish(t, t->ranges_fd, &t->live.nr_ranges, r, sizeof(*r), n);
+	return publish(t->ranges_fd, &t->skel->data_live.faultc_live->nr_ranges, r, sizeof(*r), n);
 }
 
 int faultc_trace_set_files(struct faultc_trace *t, const struct faultc_file *f, __u32 n)
 {
 	if (n > FAULTC_MAX_FILES)
 		return -E2BIG;
-	return publish(t, t->files_fd, &t->live.nr_files, f, sizeof(*f), n);
+	return publish(t->files_fd, &t->skel->data_live.faultc_live->nr_files, f, sizeof(*f), n);
 }
 
 int faultc_trace_poll(struct faultc_trace *t, int timeout_ms, faultc_trace_event_fn fn, void *ctx)
@@ -490,6 +506,7 @@ void faultc_trace_close(struct faultc_trace *t)
 	for (i = t->nlinks - 1; i >= 0; i--)
 		bpf_link__destroy(t->links[i]);
 	ring_buffer__free(t->rb);
+	faultc_trace_bpf__destroy(t->skel);
 	bpf_object__close(t->obj);
 	free(t);
 }

@@ -188,15 +188,16 @@ public:
 private:
 	struct fk_engine *Engine(Napi::Env env) { return faultc_binding::LiveEngine(env, holder_, KernelError); }
 
-	// addRegion(policyRegion, size, at, defer?, writes?, mapSource?) -> { slot, address, buffer }
-	// mapSource: a source index to map the region from (zero-copy), or -1
+	// addRegion(policyRegion, size, at, defer?, writes?, mapSource?, huge?) -> { slot, address, buffer }
+	// mapSource: a source index to map the region from (zero-copy), or -1;
+	// huge: 2 MiB blocks (FK_REGION_HUGE)
 	Napi::Value AddRegion(const Napi::CallbackInfo &info)
 	{
 		Napi::Env env = info.Env();
 		struct fk_engine *e = Engine(env);
 		uint32_t region;
 		uint64_t size, at;
-		if (!e || !faultc_binding::RegionArgs(info, 3, "addRegion(region: number, size: bigint, at: bigint, defer?: boolean, writes?: boolean, mapSource?: number)",
+		if (!e || !faultc_binding::RegionArgs(info, 3, "addRegion(region: number, size: bigint, at: bigint, defer?: boolean, writes?: boolean, mapSource?: number, huge?: boolean)",
 						      &region, &size, &at))
 			return env.Undefined();
 		char err[512] = "";
@@ -204,6 +205,8 @@ private:
 				 (info.Length() > 4 && info[4].ToBoolean() ? FK_REGION_WRITES : 0);
 		if (info.Length() > 5 && info[5].IsNumber() && info[5].As<Napi::Number>().Int32Value() >= 0)
 			flags |= FK_REGION_MAP_SOURCE(info[5].As<Napi::Number>().Uint32Value());
+		if (info.Length() > 6 && info[6].ToBoolean())
+			flags |= FK_REGION_HUGE;
 		int slot = fk_engine_add_region(e, region, size, at, flags, err, sizeof(err));
 		if (slot < 0) {
 			KernelError(env, err, -slot).ThrowAsJavaScriptException();
@@ -212,23 +215,29 @@ private:
 		return buffers_.Publish(env, holder_, slot, fk_region_addr(e, slot), size);
 	}
 
-	// counts(policyRegion) -> number[8]
+	// counts(policyRegion) -> struct faultc_counts as an object, field by field
 	Napi::Value Counts(const Napi::CallbackInfo &info)
 	{
 		Napi::Env env = info.Env();
 		struct fk_engine *e = Engine(env);
-		uint64_t c[FK_COUNTS_PER_REGION];
+		struct faultc_counts c;
 		if (!e)
 			return env.Undefined();
 		if (info.Length() < 1 || !info[0].IsNumber() ||
-		    fk_engine_counts(e, info[0].As<Napi::Number>().Uint32Value(), c) < 0) {
+		    fk_engine_counts(e, info[0].As<Napi::Number>().Uint32Value(), &c) < 0) {
 			Napi::RangeError::New(env, "no such region").ThrowAsJavaScriptException();
 			return env.Undefined();
 		}
-		Napi::Array a = Napi::Array::New(env, FK_COUNTS_PER_REGION);
-		for (uint32_t i = 0; i < FK_COUNTS_PER_REGION; i++)
-			a.Set(i, Napi::Number::New(env, (double)c[i]));
-		return a;
+		Napi::Object o = Napi::Object::New(env);
+		o.Set("faults", Napi::Number::New(env, (double)c.faults));
+		o.Set("zero", Napi::Number::New(env, (double)c.zero));
+		o.Set("fill", Napi::Number::New(env, (double)c.fill));
+		o.Set("copy", Napi::Number::New(env, (double)c.copy));
+		o.Set("sigbus", Napi::Number::New(env, (double)c.sigbus));
+		o.Set("defer", Napi::Number::New(env, (double)c.defer));
+		o.Set("prefetch", Napi::Number::New(env, (double)c.prefetch));
+		o.Set("errors", Napi::Number::New(env, (double)c.errors));
+		return o;
 	}
 
 	// attachProcess(policyRegion, pid, address: bigint, size: bigint): attaches the

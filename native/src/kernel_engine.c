@@ -38,12 +38,8 @@
 #include "kernel_sets.h"
 #include "uffd_engine.h"
 #include "uffd/source_http.h"
-
-#define FK_PROGRAM "faultc_fault"
-#define FK_EVENTS_MAP "faultc_events"
-#define FK_COUNTS_MAP "faultc_counts"
-#define FK_REMOTE_MAP "faultc_remote"
-#define FK_LOST_VAR "faultc_lost"
+/* Generated at the addon's build from fault_base.bpf.c (native/bpf/subskel.sh). */
+#include "fault.subskel.h"
 
 /*
  * The fault program hands the hook faultc's decision as it is
@@ -68,9 +64,11 @@ struct fk_region {
 
 struct fk_engine {
 	struct bpf_object *obj;
+	/* fault.bpf.c's program, maps and globals in obj, by field. */
+	struct faultc_fault_bpf *skel;
+	__u32 ringbuf_bytes; /* set before load */
 	int prog_fd;
 	int counts_fd;
-	struct bpf_map *bss;
 	struct ring_buffer *rb;
 	int source_fd[FAULTC_MAX_SOURCES];
 	unsigned nr_sources;
@@ -136,14 +134,9 @@ static struct fc_engine *watcher(struct fk_engine *e, char *err, size_t errlen, 
  */
 static int open_remote(struct fk_engine *e, char *err, size_t errlen)
 {
-	struct bpf_map *map = bpf_object__find_map_by_name(e->obj, FK_REMOTE_MAP);
 	uint32_t key = 0;
 	int rc = 0;
 
-	if (!map) {
-		set_err(err, errlen, "this fault-hook object predates http sources: compile the policy again");
-		return -EINVAL;
-	}
 	if (!watcher(e, err, errlen, &rc))
 		return rc ? rc : -EIO;
 	for (unsigned i = 0; i < e->nr_sources; i++) {
@@ -157,11 +150,29 @@ static int open_remote(struct fk_engine *e, char *err, size_t errlen)
 			return rc;
 		}
 	}
-	if (bpf_map_update_elem(bpf_map__fd(map), &key, &e->remote, BPF_ANY) < 0) {
+	if (bpf_map_update_elem(bpf_map__fd(e->skel->maps.faultc_remote), &key, &e->remote, BPF_ANY) < 0) {
 		rc = -errno;
 		set_err(err, errlen, "cannot tell the program its http sources: %s", strerror(-rc));
 		return rc;
 	}
+	return 0;
+}
+
+/*
+ * Binds fault.bpf.c's subskeleton in the object just opened (a policy's
+ * object holds it, and the policy's own maps) and sizes the ring buffer.
+ */
+static int fault_before_load(struct bpf_object *obj, void *ctx, char *log, size_t log_sz)
+{
+	struct fk_engine *e = ctx;
+
+	e->skel = faultc_fault_bpf__open(obj);
+	if (!e->skel) {
+		snprintf(log, log_sz, "not a faultc fault-hook object, or one compiled by another faultc: compile the policy again\n");
+		return -EINVAL;
+	}
+	if (e->ringbuf_bytes)
+		return bpf_map__set_max_entries(e->skel->maps.faultc_events, e->ringbuf_bytes);
 	return 0;
 }
 
@@ -170,11 +181,8 @@ struct fk_engine *fk_engine_open(const struct fk_engine_opts *opts, char *err,
 {
 	struct faultc_bpf_load_opts lo = {
 		.prog_type = FAULTC_BPF_PROG_TYPE_PAGE_FAULT,
-		.ringbuf_map = FK_EVENTS_MAP,
-		.ringbuf_bytes = opts->ringbuf_bytes,
+		.before_load = fault_before_load,
 	};
-	struct bpf_program *prog;
-	struct bpf_map *map;
 	struct fk_engine *e;
 	char log[16384];
 	int rc;
@@ -208,28 +216,31 @@ struct fk_engine *fk_engine_open(const struct fk_engine_opts *opts, char *err,
 	}
 	e->nr_regions = opts->nr_regions;
 	e->ncpus = libbpf_num_possible_cpus();
+	e->ringbuf_bytes = opts->ringbuf_bytes;
+	lo.ctx = e;
 
 	rc = faultc_bpf_load_opts(opts->object_path, &lo, log, sizeof(log), &e->obj);
 	if (rc < 0) {
 		*err_no = -rc;
 		if (-rc == EPERM || -rc == EACCES)
 			set_err(err, errlen, "loading %s needs CAP_BPF: %s", opts->object_path, log);
+		else if (!e->skel)
+			set_err(err, errlen, "%s: %s", opts->object_path, log);
 		else
 			set_err(err, errlen, "the verifier refused %s:\n%s", opts->object_path, log);
 		goto fail;
 	}
-	prog = bpf_object__find_program_by_name(e->obj, FK_PROGRAM);
-	map = bpf_object__find_map_by_name(e->obj, FK_EVENTS_MAP);
-	e->bss = bpf_object__find_map_by_name(e->obj, ".bss");
-	if (!prog || !map || !bpf_object__find_map_by_name(e->obj, FK_COUNTS_MAP)) {
-		*err_no = EINVAL;
-		set_err(err, errlen, "%s is not a faultc fault-hook object", opts->object_path);
+	rc = faultc_bpf_map_globals(e->obj);
+	if (rc < 0) {
+		*err_no = -rc;
+		set_err(err, errlen, "cannot map the globals of %s: %s", opts->object_path, strerror(-rc));
 		goto fail;
 	}
-	e->prog_fd = bpf_program__fd(prog);
+	e->prog_fd = bpf_program__fd(e->skel->progs.faultc_fault);
+	/* The policy's run-time sets vary per policy: found by name (kernel_sets.c). */
 	e->nr_sets = fk_sets_find(e->obj, e->set_fd);
-	e->counts_fd = bpf_map__fd(bpf_object__find_map_by_name(e->obj, FK_COUNTS_MAP));
-	e->rb = ring_buffer__new(bpf_map__fd(map), on_sample, e, NULL);
+	e->counts_fd = bpf_map__fd(e->skel->maps.faultc_counts);
+	e->rb = ring_buffer__new(bpf_map__fd(e->skel->maps.faultc_events), on_sample, e, NULL);
 	if (!e->rb) {
 		*err_no = errno ? errno : ENOMEM;
 		set_err(err, errlen, "cannot open the ring buffer of %s", opts->object_path);
@@ -367,6 +378,25 @@ static int attach(struct fk_engine *e, uint32_t policy_region, uint64_t addr,
 	return rc;
 }
 
+#define FK_HUGE_SIZE (2ull << 20)
+
+/* Anonymous memory at a 2 MiB boundary: a larger mapping, trimmed. */
+static void *map_huge_aligned(uint64_t size, int mflags)
+{
+	char *p = mmap(NULL, size + FK_HUGE_SIZE, PROT_READ | PROT_WRITE, mflags, -1, 0);
+	char *a;
+
+	if (p == MAP_FAILED)
+		return p;
+	a = (char *)(((uintptr_t)p + FK_HUGE_SIZE - 1) & ~(uintptr_t)(FK_HUGE_SIZE - 1));
+	if (a > p)
+		munmap(p, (size_t)(a - p));
+	munmap(a + size, (size_t)(p + FK_HUGE_SIZE - a));
+	/* Without THP in the kernel this fails: pages are installed one by one. */
+	madvise(a, size, MADV_HUGEPAGE);
+	return a;
+}
+
 int fk_engine_add_region(struct fk_engine *e, uint32_t policy_region, uint64_t size,
 			 uint64_t at, uint32_t flags, char *err, size_t errlen)
 {
@@ -399,7 +429,12 @@ int fk_engine_add_region(struct fk_engine *e, uint32_t policy_region, uint64_t s
 	}
 	if (at)
 		mflags |= MAP_FIXED_NOREPLACE;
-	addr = mmap((void *)(uintptr_t)at, size, PROT_READ | PROT_WRITE, mflags, fd, 0);
+	if ((flags & FK_REGION_HUGE) && !FK_REGION_MAPS_SOURCE(flags) && !at)
+		addr = map_huge_aligned(size, mflags);
+	else
+		addr = mmap((void *)(uintptr_t)at, size, PROT_READ | PROT_WRITE, mflags, fd, 0);
+	if (addr != MAP_FAILED && (flags & FK_REGION_HUGE) && at)
+		madvise(addr, size, MADV_HUGEPAGE);
 	if (addr == MAP_FAILED) {
 		rc = -errno;
 		set_err(err, errlen, "cannot map the region: %s%s", strerror(-rc),
@@ -530,22 +565,28 @@ int fk_engine_set_test(struct fk_engine *e, uint32_t policy_region, int set, uin
 	return fk_sets_test(e->set_fd[set], policy_region, page);
 }
 
-int fk_engine_counts(struct fk_engine *e, uint32_t policy_region,
-		     uint64_t out[FK_COUNTS_PER_REGION])
+int fk_engine_counts(struct fk_engine *e, uint32_t policy_region, struct faultc_counts *out)
 {
-	uint64_t *percpu;
+	struct faultc_counts *percpu;
 
-	memset(out, 0, sizeof(uint64_t) * FK_COUNTS_PER_REGION);
+	memset(out, 0, sizeof(*out));
 	if (policy_region >= e->nr_regions || e->ncpus <= 0)
 		return -EINVAL;
-	/* One value of FK_COUNTS_PER_REGION counters per CPU. */
-	percpu = calloc((size_t)e->ncpus * FK_COUNTS_PER_REGION, sizeof(uint64_t));
+	percpu = calloc((size_t)e->ncpus, sizeof(*percpu));
 	if (!percpu)
 		return -ENOMEM;
-	if (bpf_map_lookup_elem(e->counts_fd, &policy_region, percpu) == 0)
-		for (int c = 0; c < e->ncpus; c++)
-			for (int k = 0; k < FK_COUNTS_PER_REGION; k++)
-				out[k] += percpu[c * FK_COUNTS_PER_REGION + k];
+	if (bpf_map_lookup_elem(e->counts_fd, &policy_region, percpu) == 0) {
+		for (int c = 0; c < e->ncpus; c++) {
+			out->faults += percpu[c].faults;
+			out->zero += percpu[c].zero;
+			out->fill += percpu[c].fill;
+			out->copy += percpu[c].copy;
+			out->sigbus += percpu[c].sigbus;
+			out->defer += percpu[c].defer;
+			out->prefetch += percpu[c].prefetch;
+			out->errors += percpu[c].errors;
+		}
+	}
 	free(percpu);
 	return 0;
 }
@@ -594,19 +635,7 @@ int fk_region_reset_dirty(struct fk_engine *e, int slot)
 
 uint64_t fk_engine_lost(struct fk_engine *e)
 {
-	uint64_t lost = 0;
-
-	/* faultc_lost is the one global of the program, in .bss. */
-	if (e->bss) {
-		uint32_t key = 0;
-		size_t vs = bpf_map__value_size(e->bss);
-		char *buf = calloc(1, vs);
-
-		if (buf && bpf_map_lookup_elem(bpf_map__fd(e->bss), &key, buf) == 0 && vs >= 8)
-			memcpy(&lost, buf, 8);
-		free(buf);
-	}
-	return lost;
+	return __atomic_load_n(e->skel->bss.faultc_lost, __ATOMIC_RELAXED);
 }
 
 int fk_engine_poll(struct fk_engine *e, int timeout_ms, fk_event_fn fn, void *ctx)
@@ -660,6 +689,7 @@ void fk_engine_close(struct fk_engine *e)
 		free(e->source_path[i]);
 	}
 	free(e->decide_path);
+	faultc_fault_bpf__destroy(e->skel);
 	if (e->obj)
 		bpf_object__close(e->obj);
 	free(e);

@@ -15,12 +15,11 @@
 //   handler fetches the page and its prefetch run, as the uffd engine does
 //   (docs/http-sources.md, "Engines").
 import { artifactPath, type LoadedManifest } from '../../codegen/manifest.js';
-import { rulesDefer, tracksWrites, zeroCopySource } from '../../compiler/region-traits.js';
+import { hugeBlocks, rulesDefer, tracksWrites, zeroCopySource } from '../../compiler/region-traits.js';
 import { HTTP_MIN_HANDLER_THREADS, isHttpLocation, toHttpSourceStats, type HttpSourceStats, type NativeHttpStats } from '../sources/http.js';
 import { DEFER_DEADLINE_MS, DeferDispatch, deferPump, type DeferHandler, type DeferNative } from '../api/defer.js';
 import { availableParallelism } from 'node:os';
-import { FAULT_COUNTS_PER_REGION } from '../../abi/fault.js';
-import { ACTION_CODES } from '../../abi/abi.js';
+import type { FaultCounter } from '../../abi/abi.js';
 import { decodeFaultEvents, eventPump, type RawFaultEvent } from '../api/events.js';
 import { codeOf, RuntimeError } from '../../base/errors.js';
 import type { TouchOptions, TouchResult, Engine, EngineInstance, EngineOpenContext, EngineOptions, EngineRegion, RegionSpec, RegionStats } from './types.js';
@@ -29,10 +28,14 @@ import { requireUserfaultfd } from '../proc/uffd-access.js';
 
 /** The addon's KernelEngine (native/src/kernel_binding.cc). */
 export interface NativeKernelEngine extends DeferNative {
-  /** mapSource: map the region from that source (zero-copy), or -1 for anonymous memory. */
-  addRegion(region: number, size: bigint, at: bigint, defer: boolean, writes: boolean, mapSource: number): { slot: number; address: bigint; buffer: ArrayBuffer | null };
+  /**
+   * mapSource: map the region from that source (zero-copy), or -1 for anonymous memory;
+   * huge: its rules prefetch 2 MiB blocks (2 MiB-aligned, MADV_HUGEPAGE).
+   */
+  addRegion(region: number, size: bigint, at: bigint, defer: boolean, writes: boolean, mapSource: number, huge: boolean): { slot: number; address: bigint; buffer: ArrayBuffer | null };
   view(slot: number, offset: number, length: number): ArrayBuffer;
-  counts(region: number): number[];
+  /** The program's counters of a region (struct faultc_counts), summed over CPUs. */
+  counts(region: number): FaultCounts;
   writes(slot: number): WriteCounts;
   /**
    * Attaches the program as `region` to memory another process mapped
@@ -52,6 +55,9 @@ export interface NativeKernelEngine extends DeferNative {
   httpStats(source: number): NativeHttpStats | null;
   close(): Buffer;
 }
+
+/** struct faultc_counts, field by field. */
+export type FaultCounts = Record<FaultCounter, number>;
 
 /** What the user-space handler of a region counted: first writes, deferred faults, copies from http sources. */
 export interface WriteCounts {
@@ -122,19 +128,18 @@ const NO_WRITES: WriteCounts = { writeFaults: 0, sigbus: 0, errors: 0 };
  * The program's per-region counters, plus what the handler of the region's
  * `on write` rules counted, as types.ts's RegionStats.
  */
-export function statsFromCounts(c: readonly number[], w: WriteCounts = NO_WRITES): RegionStats {
-  const at = (i: number): number => c[i] ?? 0;
+export function statsFromCounts(c: FaultCounts, w: WriteCounts = NO_WRITES): RegionStats {
   return {
-    faults: at(0),
+    faults: c.faults,
     resolved: {
-      zero: at(ACTION_CODES.zero),
-      fill: at(ACTION_CODES.fill),
-      copy: at(ACTION_CODES.copy) + (w.copy ?? 0),
-      prefetch: at(6) + (w.prefetch ?? 0),
+      zero: c.zero,
+      fill: c.fill,
+      copy: c.copy + (w.copy ?? 0),
+      prefetch: c.prefetch + (w.prefetch ?? 0),
     },
-    sigbus: at(ACTION_CODES.sigbus) + w.sigbus,
-    deferred: at(ACTION_CODES.defer),
-    errors: at(FAULT_COUNTS_PER_REGION - 1) + w.errors,
+    sigbus: c.sigbus + w.sigbus,
+    deferred: c.defer,
+    errors: c.errors + w.errors,
     writeFaults: w.writeFaults,
     // The kernel retries a lost race inside the fault; the program never sees it.
     raced: 0,
@@ -230,7 +235,7 @@ export class KernelInstance implements EngineInstance {
     // An http source has no file to map: its pages are fetched.
     const mapSource = mapped === null || this.remote.has(mapped) ? -1 : mapped;
     try {
-      const r = this.native.addRegion(spec.index, spec.size, spec.at ?? 0n, defer, spec.writeTracking, mapSource);
+      const r = this.native.addRegion(spec.index, spec.size, spec.at ?? 0n, defer, spec.writeTracking, mapSource, hugeBlocks(ir));
       return new KernelRegion(this.native, r.slot, spec.index, r.address, Number(spec.size), r.buffer, spec.id, this.defers);
     } catch (e) {
       rethrow(e);

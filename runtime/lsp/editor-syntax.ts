@@ -3,7 +3,7 @@
 //   editors/vscode/syntaxes/pfp.tmLanguage.json   TextMate grammar
 //   editors/vim/syntax/pfp.vim                    vim / neovim syntax
 // A keyword added to the lexer appears in both (as a plain keyword until it is
-// given a role below). test/editors.test.ts fails when the committed files
+// given a role below). test/editors/editors.test.ts fails when the committed files
 // differ from what this prints; regenerate them with
 //   node dist/runtime/lsp/editor-syntax.js --write
 import { writeFileSync } from 'node:fs';

@@ -1,6 +1,6 @@
 // The bad policies of the test suite, one problem each: the expected code,
 // and `‸` marking where the diagnostic must start (removed before checking).
-// test/diagnostics.test.ts checks the compiler's answer for each; the
+// test/compiler/diagnostics.test.ts checks the compiler's answer for each; the
 // language server tests check that an editor gets the same diagnostics.
 
 export const MARK = '‸';

@@ -1,5 +1,5 @@
 // What test/fixtures/libfaultc/use_lib.c prints on marked.pfp, the same on
-// every engine (test/sets.test.ts on uffd, test/vm-sets.test.ts on kernel).
+// every engine (test/codegen/sets.test.ts on uffd, test/vm/vm-sets.test.ts on kernel).
 import { expect } from 'vitest';
 
 export function expectUseLibOutput(lines: string[]): void {

@@ -105,14 +105,15 @@ static void touch_pages(struct sink *s, unsigned char *base, uint64_t size, int 
 
 static void finish(struct fk_engine *e, struct sink *s, uint32_t region)
 {
-	uint64_t c[FK_COUNTS_PER_REGION];
+	struct faultc_counts c;
 
 	while (fk_engine_poll(e, 0, on_event, s) > 0)
 		;
-	fk_engine_counts(e, region, c);
-	fprintf(s->out, "C");
-	for (int i = 0; i < FK_COUNTS_PER_REGION; i++)
-		fprintf(s->out, " %" PRIu64, c[i]);
+	fk_engine_counts(e, region, &c);
+	fprintf(s->out, "C %llu %llu %llu %llu %llu %llu %llu %llu", (unsigned long long)c.faults,
+		(unsigned long long)c.zero, (unsigned long long)c.fill, (unsigned long long)c.copy,
+		(unsigned long long)c.sigbus, (unsigned long long)c.defer, (unsigned long long)c.prefetch,
+		(unsigned long long)c.errors);
 	fprintf(s->out, "\nL %" PRIu64 "\n", fk_engine_lost(e));
 	fk_engine_close(e);
 	fclose(s->out);

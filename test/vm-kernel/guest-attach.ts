@@ -1,4 +1,4 @@
-// Runs in the guest (vite-node), from test/vm-kernel.test.ts: a policy loaded
+// Runs in the guest (vite-node), from test/vm/vm-kernel.test.ts: a policy loaded
 // on the kernel engine attached to another process's memory through the
 // public API (Policy.attachProcess). The child (remote_child.c) maps the
 // region's size of anonymous memory and waits; the policy's region is

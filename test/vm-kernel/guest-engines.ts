@@ -1,4 +1,4 @@
-// Runs in the guest (vite-node), from test/vm-kernel.test.ts: every example
+// Runs in the guest (vite-node), from test/vm/vm-kernel.test.ts: every example
 // policy through the runtime on the kernel engine and on the uffd engine.
 // For each case and engine: every page the evaluator says is not SIGBUS is
 // first-touched in ascending order from one native thread, compared byte for
@@ -12,7 +12,7 @@
 //
 // usage: guest-engines.ts <cache dir> <case>...   (case: file.pfp[:write]; a
 // relative file is one of examples/)
-import { copyFileSync } from 'node:fs';
+import { copyFileSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { loadPolicy, type EngineKind } from '../../runtime/index.js';
 import type { FaultEvent } from '../../runtime/api/events.js';
@@ -55,10 +55,23 @@ interface Summary {
   dirty?: { first: string; second: string; expected: string };
   /** What /proc/self/maps names at the region: the source file it is mapped from (zero-copy), or ''. */
   mapped: string;
+  /** AnonHugePages of the region after the touches (kB): its PMD-mapped huge pages. */
+  anonHugeKb: number;
   /** Every source is on tmpfs (/tmp in the guest): the uffd engine maps zero-copy regions from it. */
   sourcesOnTmpfs: boolean;
   /** `:write` cases: first writes made (each must reach the `on write` rules). */
   firstWrites?: number;
+}
+
+/** AnonHugePages (kB) of the mapping that starts at `address`: its PMD-mapped huge pages. */
+function anonHugeKb(address: bigint): number {
+  let inside = false;
+  for (const line of readFileSync('/proc/self/smaps', 'utf8').split('\n')) {
+    const range = /^([0-9a-f]+)-[0-9a-f]+ /.exec(line);
+    if (range) inside = BigInt(`0x${range[1]}`) === address;
+    else if (inside && line.startsWith('AnonHugePages:')) return Number(/(\d+) kB/.exec(line)?.[1] ?? -1);
+  }
+  return -1;
 }
 
 /** Ascending page numbers as ranges: "0-3,7". */
@@ -136,6 +149,7 @@ async function runCase(spec: string, engine: EngineKind, threads: number): Promi
         events: events.map(eventKey).sort(),
         stats: region.stats(),
         mapped: mappedFile(region.address),
+        anonHugeKb: anonHugeKb(region.address),
         sourcesOnTmpfs: policy.sourcePaths.every(onTmpfs),
         ...(dirty ? { dirty, firstWrites } : {}),
       });

@@ -1,4 +1,4 @@
-// Runs in the guest (vite-node), from test/vm-http.test.ts: nginx started
+// Runs in the guest (vite-node), from test/vm/vm-http.test.ts: nginx started
 // here, on the guest's own loopback, serves the remote image; remote-hybrid.pfp
 // runs on the kernel engine and on the uffd engine. For each engine:
 //   1. region heap first-touched in ascending order from one native thread:
@@ -40,7 +40,7 @@ const asked = (p: number): Uint8Array => Uint8Array.from({ length: PAGE }, (_, i
 
 // The guest runs under TCG, on a host that may be busy: a range GET or a
 // JavaScript onDefer answer can take seconds there. The deadlines are the
-// subject of test/http-source.test.ts and test/uffd-defer.test.ts; here a
+// subject of test/runtime/http-source.test.ts and test/uffd/uffd-defer.test.ts; here a
 // page past the default ones would end the run with SIGBUS, so they are long.
 const DEADLINE_MS = 120_000;
 

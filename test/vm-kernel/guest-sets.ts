@@ -1,4 +1,4 @@
-// Runs in the guest (vite-node), from test/vm-sets.test.ts: run-time sets on
+// Runs in the guest (vite-node), from test/vm/vm-sets.test.ts: run-time sets on
 // the kernel engine through the public API (Region.addToSet/removeFromSet/
 // inSet), on test/vm-kernel/sets.pfp. Fills the sets, touches pages outside
 // them from native threads, then runs sets-bad.mjs twice, whose touch of a

@@ -103,6 +103,37 @@ static void table(struct bpf_page_fault *ctx, __u64 page)
 	}
 }
 
+/*
+ * Region 4: 2 MiB blocks (prefetch block 512 pages), pages zeroed, filled
+ * and copied in turn; page 700 is SIGBUS, so its block goes page by page.
+ */
+static void huge(struct bpf_page_fault *ctx, __u64 page, __u32 phase)
+{
+	if (phase == BPF_PAGE_FAULT_DECIDE) {
+		ctx->flags = BPF_PAGE_FAULT_F_DONE;
+		ctx->prefetch_pages = 512;
+		ctx->prefetch_dir = BPF_PAGE_FAULT_BLOCK;
+	}
+	if (page == 700) {
+		ctx->action = BPF_PAGE_FAULT_SIGBUS;
+		return;
+	}
+	switch (page % 3) {
+	case 0:
+		ctx->action = BPF_PAGE_FAULT_ZERO;
+		break;
+	case 1:
+		ctx->action = BPF_PAGE_FAULT_FILL;
+		ctx->fill_byte = 0xa5;
+		break;
+	default:
+		ctx->action = BPF_PAGE_FAULT_COPY;
+		ctx->source = 0;
+		ctx->source_offset = ctx->offset;
+		break;
+	}
+}
+
 SEC("socket")
 int hook(struct bpf_page_fault *ctx)
 {
@@ -153,6 +184,9 @@ int hook(struct bpf_page_fault *ctx)
 			ctx->action = BPF_PAGE_FAULT_FILL;
 			ctx->fill_byte = 0x11;
 		}
+		break;
+	case 4:
+		huge(ctx, page, phase);
 		break;
 	default:
 		ctx->action = BPF_PAGE_FAULT_ZERO;

@@ -4,7 +4,8 @@
  * (hook.bpf.c): bytes, SIGBUS, events, prefetch, threads, fork, munmap,
  * mremap, mprotect, detach, defer to userfaultfd, write-protect with
  * userfaultfd, attaching to another process, zero-copy in a private file
- * mapping, shared memory (memfd, MAP_SHARED anonymous), privilege, lifetime.
+ * mapping, shared memory (memfd, MAP_SHARED anonymous), 2 MiB blocks
+ * installed as one PMD-mapped THP, privilege, lifetime.
  *
  *   hook_test <hook.bpf.o> <scratch dir>
  *
@@ -58,11 +59,13 @@ static int prog_fd, cfg_fd, runs_fd;
 static struct ring_buffer *rb;
 static struct hook_event evs[256];
 static int nevs;
-static char src0_path[512], src1_path[512];
-static int src0_fd, src1_fd;
+static char src0_path[512], src1_path[512], src2_path[512];
+static int src0_fd, src1_fd, src2_fd;
 
 #define SRC0_SIZE (3 * PAGE + 100)
 #define SRC1_PAGES 64
+#define HUGE (512 * PAGE)
+#define SRC2_PAGES 1024
 
 static void check(int ok, const char *fmt, ...)
 {
@@ -910,6 +913,137 @@ static void test_shmem(void)
 	munmap(anon, 8 * PAGE);
 }
 
+/* ---- 2 MiB blocks: one PMD-mapped THP ---- */
+
+/* AnonHugePages of the VMA that starts at @start (/proc/self/smaps), in kB. */
+static long anon_huge_kb(const char *start)
+{
+	FILE *f = fopen("/proc/self/smaps", "r");
+	unsigned long lo, hi;
+	char line[512];
+	long kb = -1;
+	int in = 0;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2)
+			in = lo == (unsigned long)start;
+		else if (in && sscanf(line, "AnonHugePages: %ld kB", &kb) == 1)
+			break;
+	}
+	fclose(f);
+	return kb;
+}
+
+/* @len bytes at a 2 MiB-aligned address, madvised with @advice. */
+static char *map_huge(size_t len, int advice)
+{
+	char *p = mmap(NULL, len + HUGE, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	char *a;
+
+	if (p == MAP_FAILED) {
+		perror("mmap");
+		exit(99);
+	}
+	a = (char *)(((uintptr_t)p + HUGE - 1) & ~(HUGE - 1));
+	if (a > p)
+		munmap(p, a - p);
+	munmap(a + len, p + HUGE - a);
+	if (madvise(a, len, advice)) {
+		perror("madvise");
+		exit(99);
+	}
+	return a;
+}
+
+/* Page @p of region 4 holds what hook.bpf.c's huge() decides for it. */
+static int huge_page_ok(const char *base, int p)
+{
+	const char *q = base + (size_t)p * PAGE;
+
+	switch (p % 3) {
+	case 0:
+		return is_const(q, 0);
+	case 1:
+		return is_const(q, 0xa5);
+	}
+	return is_copy(q, (uint64_t)p * PAGE, SRC2_PAGES * PAGE);
+}
+
+static int huge_pages_ok(const char *base, int first, int last)
+{
+	int ok = 1;
+
+	for (int p = first; p <= last; p++)
+		ok &= huge_page_ok(base, p);
+	return ok;
+}
+
+/*
+ * A decision for a 2 MiB block installs one PMD-mapped folio where THP is
+ * allowed, with every page as decided; a block with a page the program would
+ * not install, and a VMA without THP, go page by page, to the same bytes.
+ */
+static void test_huge(void)
+{
+	char *r = map_huge(SRC2_PAGES * PAGE, MADV_HUGEPAGE);
+	char *n = map_huge(HUGE, MADV_NOHUGEPAGE);
+	const struct hook_event *e;
+	int status, all;
+	pid_t pid;
+
+	check(attach(r, SRC2_PAGES * PAGE, 4, 1, &src2_fd) == 0 &&
+	      attach(n, HUGE, 4, 1, &src2_fd) == 0, "huge: attach the 2 MiB-block regions");
+	drain();
+	touch(r + 5 * PAGE, 0);
+	ring_buffer__consume(rb);
+	e = find_event(4, 5 * PAGE);
+	check(e && e->pages == 512 && nevs == 1,
+	      "huge: one fault resolves the 2 MiB block (%u pages, %d events)", e ? e->pages : 0, nevs);
+	check(anon_huge_kb(r) == 2048, "huge: the block is one PMD-mapped THP (AnonHugePages %ld kB)",
+	      anon_huge_kb(r));
+	check(huge_pages_ok(r, 0, 511), "huge: zero, fill and copy pages of the THP hold their bytes");
+
+	drain();
+	touch(r + 520 * PAGE, 1);
+	ring_buffer__consume(rb);
+	e = find_event(4, 520 * PAGE);
+	check(e && e->pages == 64 && anon_huge_kb(r) == 2048 &&
+	      huge_pages_ok(r, 512, 575) && resident(r + 576 * PAGE) == 0,
+	      "huge: a block with a SIGBUS page goes page by page (%u pages)", e ? e->pages : 0);
+	check(touch(r + 700 * PAGE, 0) == -1, "huge: its SIGBUS page raises SIGBUS");
+
+	drain();
+	touch(n + 7 * PAGE, 0);
+	ring_buffer__consume(rb);
+	e = find_event(4, 7 * PAGE);
+	check(e && e->pages == 64 && anon_huge_kb(n) == 0 && huge_pages_ok(n, 0, 63) &&
+	      resident(n + 64 * PAGE) == 0,
+	      "huge: MADV_NOHUGEPAGE: pages, the same bytes (%u pages)", e ? e->pages : 0);
+
+	/* A page dropped from the THP splits it; the refault decides it again. */
+	madvise(r + 9 * PAGE, PAGE, MADV_DONTNEED);
+	check(resident(r + 9 * PAGE) == 0 && touch(r + 9 * PAGE, 0) == 0 &&
+	      huge_pages_ok(r, 0, 511), "huge: MADV_DONTNEED of a page, then its refault");
+
+	pid = fork();
+	if (pid == 0) {
+		r[4 * PAGE] = 1;	/* the child's copy, not the parent's */
+		_exit(huge_pages_ok(r, 5, 511) && r[4 * PAGE] == 1 ? 0 : 1);
+	}
+	waitpid(pid, &status, 0);
+	all = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+	check(all && is_const(r + 4 * PAGE, 0xa5),
+	      "huge: fork: the child sees the block and writes its own copy");
+	munmap(r + 256 * PAGE, PAGE);
+	check(huge_pages_ok(r, 0, 255) && huge_pages_ok(r, 257, 511),
+	      "huge: munmap inside the THP keeps the other pages");
+	munmap(r, SRC2_PAGES * PAGE);
+	munmap(n, HUGE);
+}
+
 static void test_lifetime(const char *path)
 {
 	struct bpf_prog_info info = { 0 };
@@ -990,8 +1124,10 @@ int main(int argc, char **argv)
 
 	snprintf(src0_path, sizeof(src0_path), "%s/hook-src0", argv[2]);
 	snprintf(src1_path, sizeof(src1_path), "%s/hook-src1", argv[2]);
+	snprintf(src2_path, sizeof(src2_path), "%s/hook-src2", argv[2]);
 	src0_fd = make_source(src0_path, SRC0_SIZE);
 	src1_fd = make_source(src1_path, SRC1_PAGES * PAGE);
+	src2_fd = make_source(src2_path, SRC2_PAGES * PAGE);
 
 	test_table();
 	test_prefetch();
@@ -1003,6 +1139,7 @@ int main(int argc, char **argv)
 	test_remote();
 	test_zero_copy();
 	test_shmem();
+	test_huge();
 	test_lifetime(argv[1]);
 
 	printf("# %d checks, %d failed\n", checks, failures);

@@ -115,22 +115,22 @@ int fcl_kernel_contains(struct fcl_kernel *k, uint32_t index, int set, uint64_t 
 
 int fcl_kernel_stats(struct fcl_kernel *k, uint32_t index, int slot, struct faultc_stats *out)
 {
-	uint64_t c[FK_COUNTS_PER_REGION];
+	struct faultc_counts c;
 	struct fk_write_stats w;
-	int rc = fk_engine_counts(k->e, index, c);
+	int rc = fk_engine_counts(k->e, index, &c);
 
 	if (rc < 0)
 		return rc;
 	fk_region_writes(k->e, slot, &w);
 	*out = (struct faultc_stats){
-		.faults = c[0],
-		.zero = c[FAULTC_ACT_ZERO],
-		.fill = c[FAULTC_ACT_FILL],
-		.copy = c[FAULTC_ACT_COPY] + w.copy,
-		.prefetch = c[6] + w.prefetch,
-		.sigbus = c[FAULTC_ACT_SIGBUS] + w.sigbus,
-		.deferred = c[FAULTC_ACT_DEFER],
-		.errors = c[FK_COUNTS_PER_REGION - 1] + w.errors,
+		.faults = c.faults,
+		.zero = c.zero,
+		.fill = c.fill,
+		.copy = c.copy + w.copy,
+		.prefetch = c.prefetch + w.prefetch,
+		.sigbus = c.sigbus + w.sigbus,
+		.deferred = c.defer,
+		.errors = c.errors + w.errors,
 		.write_faults = w.write_faults,
 	};
 	return 0;

@@ -18,6 +18,12 @@
 #define __always_inline inline __attribute__((always_inline))
 #endif
 
+/* The policy's regions, as in->region numbers them. */
+enum faultc_region_debug_guard {
+	FAULTC_REGION_debug_guard_arena = 0U,
+	FAULTC_REGION_debug_guard_guard = 1U,
+};
+
 /*
  * Returns 0 with *out filled in, or -1 for a region or handler this policy
  * does not have. The decision is built in locals and stored once at the end
@@ -33,7 +39,7 @@ static __always_inline int faultc_decide_debug_guard(const struct faultc_fault *
 
 	switch (in->region) {
 #line 4 "debug-guard.pfp"
-	case 0U: { /* region arena */
+	case FAULTC_REGION_debug_guard_arena: {
 		if (in->handler == FAULTC_ON_MISSING) {
 #line 5 "debug-guard.pfp"
 			d_action = FAULTC_ACT_FILL;
@@ -48,7 +54,7 @@ static __always_inline int faultc_decide_debug_guard(const struct faultc_fault *
 		return -1;
 	}
 #line 8 "debug-guard.pfp"
-	case 1U: { /* region guard */
+	case FAULTC_REGION_debug_guard_guard: {
 		if (in->handler == FAULTC_ON_MISSING) {
 			d_flags |= FAULTC_F_NOTIFY;
 			d_action = FAULTC_ACT_SIGBUS;
@@ -76,6 +82,6 @@ static __always_inline int faultc_decide_debug_guard(const struct faultc_fault *
 	out->pad = 0;
 	return 0;
 }
-#line 80 "debug_guard.decide.h"
+#line 86 "debug_guard.decide.h"
 
 #endif /* FAULTC_DECIDE_debug_guard_H */

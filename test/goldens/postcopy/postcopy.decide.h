@@ -18,6 +18,11 @@
 #define __always_inline inline __attribute__((always_inline))
 #endif
 
+/* The policy's regions, as in->region numbers them. */
+enum faultc_region_postcopy {
+	FAULTC_REGION_postcopy_guest = 0U,
+};
+
 /*
  * Returns 0 with *out filled in, or -1 for a region or handler this policy
  * does not have. The decision is built in locals and stored once at the end
@@ -33,14 +38,14 @@ static __always_inline int faultc_decide_postcopy(const struct faultc_fault *in,
 
 	switch (in->region) {
 #line 6 "postcopy.pfp"
-	case 0U: { /* region guest */
+	case FAULTC_REGION_postcopy_guest: {
 		if (in->handler == FAULTC_ON_MISSING) {
-			if ((__u64)(in->offset < 0x10000ULL) != 0) {
+			if ((__u64)(in->offset < 0x10000ULL /* 64 KiB */) != 0) {
 				d_action = FAULTC_ACT_SIGBUS;
 #line 8 "postcopy.pfp"
 			} else {
 #line 11 "postcopy.pfp"
-				const __u64 t0 = (in->offset - 0x10000ULL);
+				const __u64 t0 = (in->offset - 0x10000ULL /* 64 KiB */);
 				d_action = FAULTC_ACT_COPY;
 				d_source = 0U;
 				d_source_offset = t0;
@@ -72,6 +77,6 @@ static __always_inline int faultc_decide_postcopy(const struct faultc_fault *in,
 	out->pad = 0;
 	return 0;
 }
-#line 76 "postcopy.decide.h"
+#line 81 "postcopy.decide.h"
 
 #endif /* FAULTC_DECIDE_postcopy_H */

@@ -93,4 +93,16 @@ struct faultc_event {
 	__u32 error;		/* enum faultc_error */
 };
 
+/* The kernel engine's counters of one region (per CPU in its faultc_counts map). */
+struct faultc_counts {
+	__u64 faults;		/* faults decided (prefetch neighbours not included) */
+	__u64 zero;		/* decisions per action */
+	__u64 fill;
+	__u64 copy;
+	__u64 sigbus;
+	__u64 defer;
+	__u64 prefetch;		/* prefetch neighbours decided resolvable */
+	__u64 errors;		/* decisions with an error */
+};
+
 #endif /* FAULTC_ABI_H */

@@ -18,6 +18,11 @@
 #define __always_inline inline __attribute__((always_inline))
 #endif
 
+/* The policy's regions, as in->region numbers them. */
+enum faultc_region_snapshot_restore {
+	FAULTC_REGION_snapshot_restore_heap = 0U,
+};
+
 /*
  * Returns 0 with *out filled in, or -1 for a region or handler this policy
  * does not have. The decision is built in locals and stored once at the end
@@ -33,7 +38,7 @@ static __always_inline int faultc_decide_snapshot_restore(const struct faultc_fa
 
 	switch (in->region) {
 #line 6 "snapshot-restore.pfp"
-	case 0U: { /* region heap */
+	case FAULTC_REGION_snapshot_restore_heap: {
 		if (in->handler == FAULTC_ON_MISSING) {
 			const __u64 t0 = in->offset;
 			d_action = FAULTC_ACT_COPY;
@@ -68,6 +73,6 @@ static __always_inline int faultc_decide_snapshot_restore(const struct faultc_fa
 	out->pad = 0;
 	return 0;
 }
-#line 72 "snapshot_restore.decide.h"
+#line 77 "snapshot_restore.decide.h"
 
 #endif /* FAULTC_DECIDE_snapshot_restore_H */

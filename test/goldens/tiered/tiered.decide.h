@@ -18,6 +18,11 @@
 #define __always_inline inline __attribute__((always_inline))
 #endif
 
+/* The policy's regions, as in->region numbers them. */
+enum faultc_region_tiered {
+	FAULTC_REGION_tiered_heap = 0U,
+};
+
 /*
  * Returns 0 with *out filled in, or -1 for a region or handler this policy
  * does not have. The decision is built in locals and stored once at the end
@@ -33,9 +38,9 @@ static __always_inline int faultc_decide_tiered(const struct faultc_fault *in, s
 
 	switch (in->region) {
 #line 6 "tiered.pfp"
-	case 0U: { /* region heap */
+	case FAULTC_REGION_tiered_heap: {
 		if (in->handler == FAULTC_ON_MISSING) {
-			if (((__u64)(in->offset < 0x100000ULL) & (__u64)(in->offset < in->source_size[0])) != 0) {
+			if (((__u64)(in->offset < 0x100000ULL /* 1 MiB */) & (__u64)(in->offset < in->source_size[0])) != 0) {
 				const __u64 t0 = in->offset;
 				d_action = FAULTC_ACT_COPY;
 				d_source = 0U;
@@ -78,6 +83,6 @@ static __always_inline int faultc_decide_tiered(const struct faultc_fault *in, s
 	out->pad = 0;
 	return 0;
 }
-#line 82 "tiered.decide.h"
+#line 87 "tiered.decide.h"
 
 #endif /* FAULTC_DECIDE_tiered_H */
