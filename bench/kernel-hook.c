@@ -6,7 +6,12 @@
  * page zero-filled by the hook), alternating, 1 and 2 threads. Prints JSON
  * medians in ns per page. Run by bench/kernel.ts in the guest.
  *
- *   kernel-hook <fault.bpf.o> <pages> <trials>
+ *   kernel-hook <fault.bpf.o> <pages> <trials> [huge]
+ *
+ * With "huge", both regions are 2 MiB-aligned and madvised MADV_HUGEPAGE:
+ * native is then the kernel's own huge anonymous fault, and a program that
+ * decides 2 MiB blocks (`zero prefetch block 2 MiB`) has the hook install
+ * each block as one PMD-mapped huge page.
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -21,7 +26,9 @@
 
 #define PAGE 4096UL
 
-static int prog_fd;
+#define HUGE (2UL << 20)
+
+static int prog_fd, huge;
 
 struct part {
 	char *base;
@@ -50,15 +57,20 @@ static void *toucher(void *arg)
 /* ns per page for one fresh region, hooked or not, split over threads. */
 static double one(long pages, int hooked, int threads)
 {
-	char *base = mmap(NULL, pages * PAGE, PROT_READ | PROT_WRITE,
-			  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	char *raw = mmap(NULL, pages * PAGE + HUGE, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	char *base = (char *)(((unsigned long)raw + HUGE - 1) & ~(HUGE - 1));
 	pthread_barrier_t bar;
 	struct part parts[2];
 	pthread_t t[2];
 	double start, end;
 
-	if (base == MAP_FAILED) {
+	if (raw == MAP_FAILED) {
 		perror("mmap");
+		exit(1);
+	}
+	if (huge && madvise(base, pages * PAGE, MADV_HUGEPAGE)) {
+		perror("madvise");
 		exit(1);
 	}
 	if (hooked) {
@@ -81,7 +93,7 @@ static double one(long pages, int hooked, int threads)
 		pthread_join(t[i], NULL);
 	end = now();
 	pthread_barrier_destroy(&bar);
-	munmap(base, pages * PAGE);
+	munmap(raw, pages * PAGE + HUGE);
 	return (end - start) / pages;
 }
 
@@ -106,10 +118,11 @@ int main(int argc, char **argv)
 	int trials;
 	double s[2][3][64];
 
-	if (argc != 4) {
-		fprintf(stderr, "usage: kernel-hook <fault.bpf.o> <pages> <trials>\n");
+	if (argc != 4 && !(argc == 5 && !strcmp(argv[4], "huge"))) {
+		fprintf(stderr, "usage: kernel-hook <fault.bpf.o> <pages> <trials> [huge]\n");
 		return 2;
 	}
+	huge = argc == 5;
 	pages = atol(argv[2]);
 	trials = atoi(argv[3]);
 	if (trials < 1 || trials > 64 || pages < 2) {
@@ -132,8 +145,8 @@ int main(int argc, char **argv)
 		for (int th = 1; th <= 2; th++)
 			for (int h = 0; h < 2; h++)
 				s[h][th][r] = one(pages, h, th);
-	printf("{\"pages\":%ld,\"trials\":%d,\"native\":{\"1\":%.0f,\"2\":%.0f},\"hooked\":{\"1\":%.0f,\"2\":%.0f}}\n",
-	       pages, trials, median(s[0][1], trials), median(s[0][2], trials),
+	printf("{\"pages\":%ld,\"trials\":%d,\"huge\":%s,\"native\":{\"1\":%.0f,\"2\":%.0f},\"hooked\":{\"1\":%.0f,\"2\":%.0f}}\n",
+	       pages, trials, huge ? "true" : "false", median(s[0][1], trials), median(s[0][2], trials),
 	       median(s[1][1], trials), median(s[1][2], trials));
 	bpf_object__close(obj);
 	return 0;
