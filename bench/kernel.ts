@@ -10,7 +10,7 @@
 //   2 MiB-block zero, copy / native target <= 0.1 per page
 //   2-thread / 1-thread throughput  target >= 1.8 (per variant)
 //
-//   node dist/bench/kernel.js [--pages N] [--trials N] [--json]   (in the guest)
+//   node dist/bench/kernel.js [--pages N] [--trials N] [--settle MS] [--json]   (in the guest)
 //   node dist/bench/kernel.js --vm [...]                          (boots the guest)
 //   FAULTC_BENCH_KERNEL=1 npx vite-node bench/kernel.ts -- --vm   (from source)
 // Needs root and the patched kernel; --vm runs it under kernel/run-in-vm.sh.
@@ -35,6 +35,14 @@ export interface KernelBenchOptions {
   pages?: number;
   /** Alternating rounds over all variants (default 5). */
   trials?: number;
+  /**
+   * Milliseconds to wait before each timed touch, after the policy is loaded
+   * (or, for native, after the previous variant closed): the kernel's deferred
+   * work of a program load or unload (RCU callbacks, JIT memory freed, its
+   * TLB flushes) and V8's background work then no longer overlap the touch.
+   * Default 0.
+   */
+  settleMs?: number;
 }
 
 // kernel-copy and kernel-copy-prefetch copy into anonymous memory (zeroCopy:
@@ -135,8 +143,11 @@ const POLICY: Record<Exclude<Variant, 'native'>, string> = {
   'uffd-copy': 'bench_copy',
 };
 
-async function timeVariant(v: Variant, threads: 1 | 2, pfp: string, cacheDir: string, pages: number): Promise<{ ns: number; faults: number | null }> {
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function timeVariant(v: Variant, threads: 1 | 2, pfp: string, cacheDir: string, pages: number, settleMs = 0): Promise<{ ns: number; faults: number | null }> {
   if (v === 'native') {
+    if (settleMs) await sleep(settleMs);
     const r = await touchAnonymous(pages, threads, true);
     return { ns: r.ns / pages, faults: null };
   }
@@ -146,6 +157,7 @@ async function timeVariant(v: Variant, threads: 1 | 2, pfp: string, cacheDir: st
   const p = await loadPolicy(pfp, { engine, cacheDir, policy, zeroCopy });
   try {
     const region = p.region('r');
+    if (settleMs) await sleep(settleMs);
     const all = new Uint32Array(pages);
     for (let i = 0; i < pages; i++) all[i] = i;
     const r = await region.touch(all, { threads, write: !zeroCopy, value: 1 });
@@ -194,7 +206,7 @@ export async function benchKernel(opts: KernelBenchOptions = {}): Promise<Kernel
     for (let t = 0; t < trials; t++) {
       for (const threads of [1, 2] as const) {
         for (const v of VARIANTS) {
-          const r = await timeVariant(v, threads, pfp, cacheDir, pages);
+          const r = await timeVariant(v, threads, pfp, cacheDir, pages, opts.settleMs);
           const key = `${v}/${threads}`;
           samples.set(key, [...(samples.get(key) ?? []), r.ns]);
           if (threads === 1 && r.faults !== null) faults.set(v, [...(faults.get(v) ?? []), r.faults]);
@@ -264,7 +276,9 @@ async function main(): Promise<void> {
   }
   const pagesArg = arg('--pages');
   const trialsArg = arg('--trials');
+  const settleArg = arg('--settle');
   const r = await benchKernel({
+    ...(settleArg ? { settleMs: Number(settleArg) } : {}),
     ...(pagesArg ? { pages: Number(pagesArg) } : {}),
     ...(trialsArg ? { trials: Number(trialsArg) } : {}),
   });

@@ -33,9 +33,9 @@ enum fc_open_flags {
 	FC_OPEN_NO_CPU_LATENCY = 1u << 3,
 	/* Copy every page, even from a source on tmpfs (see docs). */
 	FC_OPEN_NO_ZERO_COPY = 1u << 4,
-	/* Handlers shared by all CPUs, woken one at a time, instead of one
-	 * pinned per CPU (see docs). */
-	FC_OPEN_SHARED_HANDLERS = 1u << 5,
+	/* One handler pinned per CPU, each resolving the faults of the threads
+	 * on its CPU, instead of handlers shared by all CPUs (see docs). */
+	FC_OPEN_PER_CPU_HANDLERS = 1u << 5,
 };
 
 struct fc_engine_opts {

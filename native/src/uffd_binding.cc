@@ -148,8 +148,8 @@ public:
 			opts.flags |= FC_OPEN_FORCE_SIGBUS_FALLBACK;
 		if (o.Has("followFaultingThreads") && !o.Get("followFaultingThreads").ToBoolean())
 			opts.flags |= FC_OPEN_NO_FOLLOW;
-		if (o.Has("perCpuHandlers") && !o.Get("perCpuHandlers").ToBoolean())
-			opts.flags |= FC_OPEN_SHARED_HANDLERS;
+		if (o.Get("perCpuHandlers").ToBoolean())
+			opts.flags |= FC_OPEN_PER_CPU_HANDLERS;
 		if (o.Has("cpuLatencyRequest") && !o.Get("cpuLatencyRequest").ToBoolean())
 			opts.flags |= FC_OPEN_NO_CPU_LATENCY;
 		if (o.Has("zeroCopy") && !o.Get("zeroCopy").ToBoolean())

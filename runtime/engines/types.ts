@@ -103,9 +103,10 @@ export interface EngineOptions {
   followFaultingThreads?: boolean;
   /**
    * uffd: one handler thread pinned to each CPU, every one woken by a fault,
-   * each resolving the faults of the threads on its CPU (default true;
-   * false: handlers shared by all CPUs, woken one at a time). Needs
-   * followFaultingThreads and no handlerThreads count.
+   * each resolving the faults of the threads on its CPU, instead of handlers
+   * shared by all CPUs and woken one at a time (default false: not yet shown
+   * to win, docs/uffd-engine.md). Needs followFaultingThreads and no
+   * handlerThreads count.
    */
   perCpuHandlers?: boolean;
   /**

@@ -1,4 +1,4 @@
-// The uffd engine's per-CPU handlers (docs/uffd-engine.md, "Handler threads"):
+// The uffd engine's per-CPU handlers (`perCpuHandlers: true`; docs/uffd-engine.md):
 // one handler pinned to each CPU, each fault resolved by the handler of the
 // CPU its thread blocked on (the others hand it over), handlers asleep when
 // no fault comes, and neither handlers nor a CPU-bound neighbour starved.
@@ -72,9 +72,9 @@ function expectCopied(mem: Uint8Array, pages: number): number {
 const SCHED_BATCH = 3;
 
 describe.skipIf(skip)('uffd engine: per-CPU handlers', () => {
-  test('one handler pinned to each CPU the process may use, as SCHED_BATCH; shared handlers when asked', async () => {
+  test('one handler pinned to each CPU the process may use, as SCHED_BATCH; shared handlers by default', async () => {
     const cpus = allowedCpus();
-    const policy = await loadPolicy(policyPath, { engine: 'uffd', cacheDir });
+    const policy = await loadPolicy(policyPath, { engine: 'uffd', cacheDir, perCpuHandlers: true });
     try {
       const info = handlers(policy);
       expect(info.perCpu).toBe(true);
@@ -88,7 +88,7 @@ describe.skipIf(skip)('uffd engine: per-CPU handlers', () => {
     } finally {
       await policy.close();
     }
-    const shared = await loadPolicy(policyPath, { engine: 'uffd', cacheDir, perCpuHandlers: false });
+    const shared = await loadPolicy(policyPath, { engine: 'uffd', cacheDir });
     try {
       const info = handlers(shared);
       expect(info.perCpu).toBe(false);
@@ -104,7 +104,7 @@ describe.skipIf(skip)('uffd engine: per-CPU handlers', () => {
     async () => {
       const [cpu] = allowedCpus() as [number];
       const restore = allowedCpus().join(',');
-      const policy = await loadPolicy(policyPath, { engine: 'uffd', cacheDir });
+      const policy = await loadPolicy(policyPath, { engine: 'uffd', cacheDir, perCpuHandlers: true });
       // The JavaScript thread (tid = pid in this forked worker) is pinned to one CPU, then faults.
       const pin = spawnSync('taskset', ['-pc', String(cpu), String(process.pid)], { encoding: 'utf8' });
       expect(pin.status, pin.stderr).toBe(0);
@@ -130,26 +130,29 @@ describe.skipIf(skip)('uffd engine: per-CPU handlers', () => {
     },
   );
 
-  test('handlers sleep when no fault comes (state S), after faults from two threads', async () => {
-    const policy = await loadPolicy(policyPath, { engine: 'uffd', cacheDir });
-    try {
-      const region = policy.region('r');
-      const pages = 4096;
-      await region.touch(Uint32Array.from({ length: pages }, (_, i) => i), { threads: 2 });
-      expect(expectCopied(new Uint8Array(region.buffer), pages)).toBe(0);
-      const info = handlers(policy);
-      expect(info.handlers.reduce((a, h) => a + h.resolved, 0)).toBe(pages);
-      // The CPU-latency request lingers 5 ms after the last fault; then every
-      // handler blocks until the next fault. A spinning handler stays R.
-      let asleep = 0;
-      for (let i = 0; i < 200 && asleep < 5; i++) {
-        await new Promise((r) => setTimeout(r, 10));
-        const tasks = handlerTasks();
-        asleep = tasks.length > 0 && tasks.every((t) => t.state === 'S') ? asleep + 1 : 0;
+  test('handlers sleep when no fault comes (state S), after faults from two threads: per-CPU and shared', async () => {
+    for (const perCpuHandlers of [true, false]) {
+      const policy = await loadPolicy(policyPath, { engine: 'uffd', cacheDir, perCpuHandlers });
+      try {
+        const region = policy.region('r');
+        const pages = 4096;
+        await region.touch(Uint32Array.from({ length: pages }, (_, i) => i), { threads: 2 });
+        expect(expectCopied(new Uint8Array(region.buffer), pages)).toBe(0);
+        const info = handlers(policy);
+        expect(info.perCpu).toBe(perCpuHandlers);
+        expect(info.handlers.reduce((a, h) => a + h.resolved, 0)).toBe(pages);
+        // The CPU-latency request lingers 5 ms after the last fault; then every
+        // handler blocks until the next fault. A spinning handler stays R.
+        let asleep = 0;
+        for (let i = 0; i < 200 && asleep < 5; i++) {
+          await new Promise((r) => setTimeout(r, 10));
+          const tasks = handlerTasks();
+          asleep = tasks.length > 0 && tasks.every((t) => t.state === 'S') ? asleep + 1 : 0;
+        }
+        expect(asleep, `perCpuHandlers: ${perCpuHandlers}`).toBe(5);
+      } finally {
+        await policy.close();
       }
-      expect(asleep).toBe(5);
-    } finally {
-      await policy.close();
     }
   });
 
@@ -167,7 +170,7 @@ describe.skipIf(skip)('uffd engine: per-CPU handlers', () => {
       const end = Date.now() + 500;
       let rounds = 0;
       while (Date.now() < end || rounds === 0) {
-        const policy = await loadPolicy(policyPath, { engine: 'uffd', cacheDir });
+        const policy = await loadPolicy(policyPath, { engine: 'uffd', cacheDir, perCpuHandlers: true });
         try {
           const region = policy.region('r');
           const pages = 1024;

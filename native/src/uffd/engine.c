@@ -169,7 +169,7 @@ static int open_engine_uffd(struct fc_engine *e, unsigned flags, char *err, size
 	e->poison = (want & avail & UFFD_FEATURE_POISON) != 0;
 	e->zero_copy = (want & avail & UFFD_FEATURE_MINOR_SHMEM) != 0;
 	e->follow = !(flags & FC_OPEN_NO_FOLLOW);
-	e->per_cpu = e->follow && !(flags & FC_OPEN_SHARED_HANDLERS);
+	e->per_cpu = e->follow && (flags & FC_OPEN_PER_CPU_HANDLERS);
 	if (!(flags & FC_OPEN_NO_CPU_LATENCY))
 		fc_cpu_latency_open(&e->latency);
 	if (sched_getaffinity(0, sizeof(e->cpus), &e->cpus) < 0)

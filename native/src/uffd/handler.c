@@ -293,9 +293,10 @@ fail:
 }
 
 /*
- * Per-CPU mode (the default): one handler per CPU the engine may run on,
- * when the thread count is not set, handlers follow, and there are at most
- * FC_MAX_CPUS such CPUs. Fills e->cpu_worker; how many handlers.
+ * Per-CPU mode (asked for with FC_OPEN_PER_CPU_HANDLERS): one handler per
+ * CPU the engine may run on, when the thread count is not set, handlers
+ * follow, and there are at most FC_MAX_CPUS such CPUs. Fills
+ * e->cpu_worker; how many handlers.
  */
 static unsigned per_cpu_handlers(struct fc_engine *e, unsigned nr_threads)
 {
