@@ -158,7 +158,9 @@ case "${1:-}" in
 		# repository's rule); drop that so new files show up in git.
 		sed -i '/^# Debian packaging/,/^!\/debian\//d' .gitignore
 		git init -q
-		git add -A
+		# -f: the top-level `.*` rule would leave out the tree's own dotfiles
+		# (the selftests' .gitignore files, which the series edits).
+		git add -A -f
 		git -c user.name=faultc -c user.email=faultc@localhost commit -q -m "linux $(cat .faultc-source)"
 		for p in $(patches); do
 			git -c user.name=faultc -c user.email=faultc@localhost am -q "$p" ||

@@ -113,6 +113,8 @@ int fc_engine_has_poison(struct fc_engine *e);
 unsigned fc_engine_nr_threads(struct fc_engine *e);
 /* 1: one handler pinned per CPU (see docs/uffd-engine.md), 0: shared handlers. */
 int fc_engine_per_cpu(struct fc_engine *e);
+/* The CPU latency request: 1 held (0 µs), 0 open but idle, -1 never made. */
+int fc_engine_cpu_latency(struct fc_engine *e);
 
 struct fc_handler_info {
 	int cpu; /* the CPU a per-CPU handler is pinned to, else -1 */

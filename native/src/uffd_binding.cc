@@ -447,6 +447,8 @@ private:
 		o.Set("poison", Napi::Boolean::New(env, fc_engine_has_poison(e) != 0));
 		o.Set("features", Napi::BigInt::New(env, fc_engine_features(e)));
 		o.Set("perCpu", Napi::Boolean::New(env, fc_engine_per_cpu(e) != 0));
+		int latency = fc_engine_cpu_latency(e);
+		o.Set("cpuLatency", Napi::String::New(env, latency > 0 ? "held" : latency == 0 ? "idle" : "off"));
 		Napi::Array handlers = Napi::Array::New(env);
 		struct fc_handler_info h;
 		for (unsigned i = 0; fc_engine_handler_info(e, i, &h) == 0; i++) {

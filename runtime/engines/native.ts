@@ -23,7 +23,7 @@ export const packageRoot = findPackageRoot();
 export const nativeDir = join(packageRoot, 'native');
 
 /** Debian packages that build the addon (node-gyp's toolchain, libbpf, libelf, zlib). */
-export const BUILD_PACKAGES = ['g++', 'make', 'python3', 'pkg-config', 'libbpf-dev', 'libelf-dev', 'zlib1g-dev', 'libcurl4-openssl-dev'];
+export const BUILD_PACKAGES = ['g++', 'make', 'python3', 'pkg-config', 'libbpf-dev', 'libelf-dev', 'zlib1g-dev', 'libcurl4-openssl-dev', 'clang', 'bpftool'];
 
 export const NATIVE_MISSING_HINT =
   `build it with: npm rebuild faultc (in a checkout: npx node-gyp rebuild -C native); ` +

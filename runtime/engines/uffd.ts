@@ -47,6 +47,8 @@ export interface NativeUffdEngine extends DeferNative {
     perCpu: boolean;
     /** Each handler: its CPU (per-CPU mode, else -1), faults it resolved, faults it handed to another CPU's handler. */
     handlers: { cpu: number; resolved: number; handed: number }[];
+    /** The CPU wake-up latency request: held at 0 µs, open but idle, or never made. */
+    cpuLatency: 'held' | 'idle' | 'off';
   };
   httpStats(source: number): NativeHttpStats | null;
   setChange(slot: number, set: number, firstPage: number, pages: number, add: boolean): void;

@@ -96,18 +96,18 @@ describe('npm pack + npm install <tarball>', () => {
   test('without the build tools the install step names the Debian packages', () => {
     const pkg = join(app, 'node_modules', 'faultc');
     rmSync(join(pkg, 'native', 'build'), { recursive: true, force: true });
-    // A PATH with node and sh only: no g++, make, python3, pkg-config.
+    // A PATH with node and sh only: no g++, make, python3, pkg-config, clang (bpftool is found in /usr/sbin).
     const bin = join(work, 'bin');
     mkdirSync(bin);
     symlinkSync(process.execPath, join(bin, 'node'));
     symlinkSync('/bin/sh', join(bin, 'sh'));
     const r = spawnSync(join(bin, 'node'), ['scripts/install-native.mjs'], { cwd: pkg, encoding: 'utf8', env: { PATH: bin } });
     expect(r.status).toBe(1);
-    expect(r.stderr).toMatch(/^faultc: cannot build the native addon: missing g\+\+, make, python3, pkg-config\.$/m);
-    expect(r.stderr).toMatch(/^On Debian or Ubuntu: apt-get install g\+\+ make python3 pkg-config$/m);
+    expect(r.stderr).toMatch(/^faultc: cannot build the native addon: missing g\+\+, make, python3, pkg-config, clang\.$/m);
+    expect(r.stderr).toMatch(/^On Debian or Ubuntu: apt-get install g\+\+ make python3 pkg-config clang$/m);
     // And the CLI says the same instead of failing inside the addon.
     const run = spawnSync('node', ['dist/runtime/cli.js', 'run', join(app, 'pattern.pfp'), '--region', 'data'], { cwd: pkg, encoding: 'utf8' });
-    expect(run.stderr).toMatch(/^faultc run: the native addon is not built .*apt-get install g\+\+ make python3 pkg-config libbpf-dev libelf-dev zlib1g-dev libcurl4-openssl-dev$/m);
+    expect(run.stderr).toMatch(/^faultc run: the native addon is not built .*apt-get install g\+\+ make python3 pkg-config libbpf-dev libelf-dev zlib1g-dev libcurl4-openssl-dev clang bpftool$/m);
     expect(run.status).toBe(3);
   });
 });

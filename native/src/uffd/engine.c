@@ -243,6 +243,13 @@ int fc_engine_per_cpu(struct fc_engine *e)
 	return e->per_cpu;
 }
 
+int fc_engine_cpu_latency(struct fc_engine *e)
+{
+	if (e->latency.fd < 0)
+		return -1;
+	return atomic_load(&e->latency.held) ? 1 : 0;
+}
+
 int fc_engine_handler_info(struct fc_engine *e, unsigned i, struct fc_handler_info *out)
 {
 	if (i >= e->started)
