@@ -43,7 +43,7 @@ function text(r: LazyReport): string {
     const who = t.pid > 0 ? `pid ${t.pid}` : `child of ${t.parentPid > 0 ? `pid ${t.parentPid}` : 'a fork'}`;
     lines.push(
       `  ${who}: ${t.totalPages} lazy pages; demand faults ${t.demandFaults}; ` +
-        `pages on demand ${t.pagesDemand}, by prefetch ${t.pagesPrefetch}, in background ${t.pagesBackground}, ` +
+        `pages on demand ${t.pagesDemand}, by prefetch ${t.pagesPrefetch}, in background ${t.pagesBackground} (${t.pagesEarly} before the restore finished), ` +
         `zero ${t.pagesZero}, dropped ${t.pagesDropped}; errors ${t.errors}` +
         (t.doneMs !== null ? `; every page in place at ${t.doneMs} ms` : t.gone ? '; exited before every page was in place' : ''),
     );
@@ -127,7 +127,7 @@ export function registerLazyPages(program: Command): void {
     .option('--replay <ws.json>', 'install a recorded working set first, in its order, then the rest')
     .option('--prefetch <pages>', 'pages after a faulting page copied with it (default 15)')
     .option('--batch <pages>', 'pages per background UFFDIO_COPY while no fault comes (default 512; at most 64 while faults come)')
-    .option('--threads <n>', 'handler threads (default: one per online CPU)')
+    .option('--threads <n>', 'handler threads: each serves faults and copies the background between them (default: one per online CPU)')
     .option('--no-background', 'copy only what faults (and --replay) ask for; the daemon then ends when the tasks exit')
     .option('--json', 'print the report as one JSON object')
     .action(async (flags: LazyFlags) => {

@@ -23,6 +23,8 @@ export interface TaskReport {
   pagesDemand: number;
   pagesPrefetch: number;
   pagesBackground: number;
+  /** Of the background pages, those installed before the restore had finished. */
+  pagesEarly: number;
   pagesZero: number;
   pagesDropped: number;
   pagesRaced: number;
@@ -42,6 +44,8 @@ export interface LazyError {
 
 export interface LazyReport {
   tasks: TaskReport[];
+  /** When the restore said it had finished (ms since the daemon began serving); null: it never did. */
+  restoredMs: number | null;
   /** With a policy: per restored task, its lazy pages per region (`""`: no region took them). */
   plan?: { pid: number; pages: Record<string, number> }[];
   errors: LazyError[];
@@ -56,7 +60,7 @@ export interface LazyPagesOptions {
   prefetch?: number;
   /** Pages per background UFFDIO_COPY while no fault comes (default 512: 2 MiB; 64 while faults come). */
   batch?: number;
-  /** Handler threads (default: one per online CPU). */
+  /** Handler threads, each serving faults and copying the background between them (default: one per online CPU). */
   threads?: number;
   /** Copy the pages nobody asked for (default true; off while recording). */
   background?: boolean;
@@ -79,6 +83,7 @@ interface NativeReport {
     recorded: BigUint64Array;
   })[];
   errors: { pid: number; address: bigint; code: string; message: string }[];
+  restoredNs: number;
 }
 
 interface NativeLazyPages {
@@ -200,6 +205,7 @@ export class LazyPagesDaemon {
     return {
       ...(this.opts.policy ? { plan: this.plans } : {}),
       elapsedMs: Math.round((performance.now() - this.startedAt) * 100) / 100,
+      restoredMs: r.restoredNs ? ms(r.restoredNs) : null,
       tasks: r.tasks.map((t) => ({
         pid: t.pid,
         parentPid: t.parentPid,
@@ -208,6 +214,7 @@ export class LazyPagesDaemon {
         pagesDemand: t.pagesDemand,
         pagesPrefetch: t.pagesPrefetch,
         pagesBackground: t.pagesBackground,
+        pagesEarly: t.pagesEarly,
         pagesZero: t.pagesZero,
         pagesDropped: t.pagesDropped,
         pagesRaced: t.pagesRaced,

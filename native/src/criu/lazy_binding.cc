@@ -253,6 +253,7 @@ private:
 			o.Set("pagesDemand", Num(env, r.pages_demand));
 			o.Set("pagesPrefetch", Num(env, r.pages_prefetch));
 			o.Set("pagesBackground", Num(env, r.pages_background));
+			o.Set("pagesEarly", Num(env, r.pages_early));
 			o.Set("pagesZero", Num(env, r.pages_zero));
 			o.Set("pagesDropped", Num(env, r.pages_dropped));
 			o.Set("pagesRaced", Num(env, r.pages_raced));
@@ -284,6 +285,7 @@ private:
 		Napi::Object out = Napi::Object::New(env);
 		out.Set("tasks", tasks);
 		out.Set("errors", errors);
+		out.Set("restoredNs", Num(env, lp_restored_ns(s_->d)));
 		return out;
 	}
 
