@@ -8,7 +8,7 @@ import { codeOf, EXIT, exitStatusFor, isRuntimeCode, RuntimeError } from '../../
 import { checkFile, type PolicyIR } from '../../compiler/index.js';
 import { formatDiagnostics } from '../../base/format.js';
 import { readInputText } from '../../compiler/files.js';
-import { LazyPagesDaemon, readWorkingSet, type LazyReport } from '../criu/lazy-pages.js';
+import { exitDaemon, LazyPagesDaemon, readWorkingSet, type LazyReport } from '../criu/lazy-pages.js';
 import { imagePolicy } from '../criu/plan.js';
 
 interface LazyFlags {
@@ -109,7 +109,8 @@ async function lazyPages(flags: LazyFlags): Promise<void> {
   if (flags.json) process.stdout.write(JSON.stringify({ ...report, ...(failure ? { failure: { code: failure.code, message: failure.message } } : {}) }) + '\n');
   else process.stdout.write(text(report));
   if (failure) fail(failure.exitStatus, `${failure.code}: ${failure.message}`);
-  process.exit(report.errors.length > 0 || report.tasks.some((t) => t.errors > 0) ? EXIT.internal : EXIT.ok);
+  // The restore's pages are all in place: end now, not after Node's teardown.
+  exitDaemon(report.errors.length > 0 || report.tasks.some((t) => t.errors > 0) ? EXIT.internal : EXIT.ok);
 }
 
 export function registerLazyPages(program: Command): void {

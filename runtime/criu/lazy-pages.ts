@@ -133,6 +133,19 @@ export function lazyAreas(task: TaskImages): LazyArea[] {
 
 const ms = (ns: number): number => Math.round(ns / 1e4) / 100;
 
+/**
+ * Ends the daemon's process with status once its report is written: at
+ * once (native `_exit`), without Node's teardown of its threads and heap,
+ * which the end of a restore would otherwise wait for (docs/criu.md).
+ * stdout and stderr writes are synchronous for files and pipes, so nothing
+ * written is lost.
+ */
+export function exitDaemon(status: number): never {
+  const addon = loadNative() as { lazyPagesExit?: (status: number) => never };
+  if (addon.lazyPagesExit) addon.lazyPagesExit(status);
+  process.exit(status);
+}
+
 /** A daemon bound to <dir>/lazy-pages.socket; run() serves one restore. */
 export class LazyPagesDaemon {
   readonly socketPath: string;
