@@ -194,7 +194,8 @@ export async function benchHttp(_opts: { pages: number }): Promise<HttpBenchResu
   if (spawnSync('curl', ['--version']).status !== 0) return { skipped: 'curl is not installed', ...none };
   const dir = mkdtempSync(join(tmpdir(), 'faultc-bench-http-'));
   const loadBefore = loadavg()[0];
-  const nginxWorkers = availableParallelism();
+  // FAULTC_BENCH_HTTP_WORKERS=1 compares with a single nginx process.
+  const nginxWorkers = Number(process.env.FAULTC_BENCH_HTTP_WORKERS) || availableParallelism();
   const nginx = await Nginx.start({ workers: nginxWorkers });
   try {
     const fd = openSync(join(nginx.www, 'big.img'), 'w');
