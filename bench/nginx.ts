@@ -41,6 +41,15 @@ function canConnect(port: number): Promise<boolean> {
 export interface NginxOptions {
   /** `limit_rate` of the /slow/ location (default 16k): the same files, served slowly. */
   slowRate?: string;
+  /**
+   * Worker processes (default 1: a single process, no master). More than
+   * one runs a master too, stopped by its pid as well, which stops them,
+   * and a listening socket per worker (`reuseport`): the kernel spreads
+   * connections over the workers by a hash of their addresses and ports.
+   * With one shared socket (EPOLLEXCLUSIVE) an idle first worker takes
+   * every connection.
+   */
+  workers?: number;
 }
 
 /**
@@ -59,14 +68,15 @@ export class Nginx {
     mkdirSync(this.www, { mode: 0o755 });
     mkdirSync(join(this.dir, 'tmp'));
     const d = this.dir;
+    const workers = opts.workers ?? 1;
     writeFileSync(join(d, 'nginx.conf'), `daemon off;
-master_process off;
-worker_processes 1;
+master_process ${workers > 1 ? 'on' : 'off'};
+worker_processes ${workers};
 pid ${d}/nginx.pid;
 error_log ${d}/error.log warn;
 events { worker_connections 256; }
 http {
-  log_format ranges '$status $http_range $body_bytes_sent';
+  log_format ranges '$status $http_range $body_bytes_sent $pid';
   access_log ${d}/access.log ranges;
   client_body_temp_path ${d}/tmp;
   proxy_temp_path ${d}/tmp;
@@ -79,7 +89,7 @@ http {
   keepalive_requests 1000000;
   keepalive_timeout 60s;
   server {
-    listen 127.0.0.1:${port};
+    listen 127.0.0.1:${port}${workers > 1 ? ' reuseport' : ''};
     root ${this.www};
     location / {
       if (-f ${this.www}/.fail500) { return 500; }
@@ -139,7 +149,7 @@ http {
     this.child = undefined;
   }
 
-  /** Access log lines: `status range bytes`. */
+  /** Access log lines: `status range bytes worker-pid`. */
   accessLog(): string[] {
     const p = join(this.dir, 'access.log');
     return existsSync(p) ? readFileSync(p, 'utf8').split('\n').filter(Boolean) : [];

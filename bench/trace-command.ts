@@ -5,14 +5,14 @@
 //    untraced, under `faultc trace --vma [heap]` (half of its faults left out
 //    by the filter) and under `faultc trace` (every fault). The figure is the
 //    median over cycles of traced / untraced ns per page (target <= 1.2x).
-//  - start-up: wall time of `faultc trace -q -- true` beside bpftrace's
-//    `bpftrace -e 'tracepoint:exceptions:page_fault_user /pid == cpid/ {...}' -c true`
-//    (both: attach, run the command, report, exit).
+//  - start-up beside bpftrace's (bench/trace-startup.ts): to the traced
+//    command's main() and to the tool's exit.
 // Needs root; bpftrace is optional (Debian bpftrace, in scripts/setup.sh).
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { benchTraceStartup, formatTraceStartupBench, type TraceStartupResult } from './trace-startup.js';
 
 export interface TraceCommandOptions {
   /** Pages of heap and of mapping per round (default 16384 each). */
@@ -21,7 +21,7 @@ export interface TraceCommandOptions {
   rounds?: number;
   /** Interleaved cycles (default 5). */
   cycles?: number;
-  /** Start-up runs of each tool (default 7). */
+  /** Start-up runs of each tool (default 9). */
   startups?: number;
 }
 
@@ -32,8 +32,8 @@ export interface TraceCommandResult {
   ns: { untraced: number; vmaHeap: number; all: number };
   /** Median over cycles of traced / untraced. */
   ratio: { vmaHeap: number; all: number };
-  /** Median wall time of a trace of `true`, ms; bpftrace's is null when it is not installed. */
-  startupMs: { faultc: number; bpftrace: number | null };
+  /** Start-up beside bpftrace's, in the same run. */
+  startup: TraceStartupResult;
 }
 
 function median(xs: number[]): number {
@@ -55,25 +55,16 @@ function run(cmd: string, args: string[]): string {
   return r.stdout;
 }
 
-function wallMs(cmd: string, args: string[]): number {
-  const t = process.hrtime.bigint();
-  run(cmd, args);
-  return Number(process.hrtime.bigint() - t) / 1e6;
-}
-
-export function hasBpftrace(): boolean {
-  return spawnSync('bpftrace', ['--version']).status === 0;
-}
-
-export function benchTraceCommand(cli: string, toucherSource: string, opts: TraceCommandOptions = {}): TraceCommandResult {
+/** `sources`: test/trace-fixtures/toucher.c and bench/trace-stamp.c. */
+export function benchTraceCommand(cli: string, sources: { toucher: string; stamp: string }, opts: TraceCommandOptions = {}): TraceCommandResult {
   const pages = opts.pages ?? 16384;
   const rounds = opts.rounds ?? 5;
   const cycles = opts.cycles ?? 5;
-  const startups = opts.startups ?? 7;
+  const startups = opts.startups ?? 9;
   const work = mkdtempSync(join(tmpdir(), 'faultc-trace-command-'));
   try {
     const toucher = join(work, 'toucher');
-    execFileSync('cc', ['-O2', '-pthread', '-o', toucher, toucherSource]);
+    execFileSync('cc', ['-O2', '-pthread', '-o', toucher, sources.toucher]);
     const workload = [toucher, 'mixed', String(pages), String(rounds)];
     const ns = { untraced: [] as number[], vmaHeap: [] as number[], all: [] as number[] };
     const ratios = { vmaHeap: [] as number[], all: [] as number[] };
@@ -87,19 +78,13 @@ export function benchTraceCommand(cli: string, toucherSource: string, opts: Trac
       ratios.vmaHeap.push(h / u);
       ratios.all.push(a / u);
     }
-    const bpftrace = hasBpftrace();
-    const startF: number[] = [];
-    const startB: number[] = [];
-    for (let i = 0; i < startups; i++) {
-      startF.push(wallMs(process.execPath, [cli, 'trace', '-q', '--', '/bin/true']));
-      if (bpftrace) startB.push(wallMs('bpftrace', ['-q', '-e', 'tracepoint:exceptions:page_fault_user /pid == cpid/ { @faults = count(); }', '-c', '/bin/true']));
-    }
+    const startup = benchTraceStartup(cli, sources.stamp, startups);
     return {
       pages,
       cycles,
       ns: { untraced: median(ns.untraced), vmaHeap: median(ns.vmaHeap), all: median(ns.all) },
       ratio: { vmaHeap: median(ratios.vmaHeap), all: median(ratios.all) },
-      startupMs: { faultc: median(startF), bpftrace: bpftrace ? median(startB) : null },
+      startup,
     };
   } finally {
     rmSync(work, { recursive: true, force: true });
@@ -110,12 +95,11 @@ export function formatTraceCommandBench(r: TraceCommandResult): string {
   const mib = (r.pages * 4096) / (1 << 20);
   const row = (label: string, v: number, ratio?: number, note = '') =>
     `  ${label.padEnd(34)}${v.toFixed(0).padStart(6)} ns/page${ratio === undefined ? '' : `  ${ratio.toFixed(2)}x${note}`}`;
-  const b = r.startupMs.bpftrace;
   return [
     `faultc trace on a command: ${mib} MiB of heap and ${mib} MiB elsewhere first-touched per round, ${r.cycles} cycles (medians; ratios within a cycle)`,
     row('untraced', r.ns.untraced),
     row('faultc trace --vma [heap]', r.ns.vmaHeap, r.ratio.vmaHeap, '  (target <= 1.2x)'),
     row('faultc trace (every fault)', r.ns.all, r.ratio.all),
-    `  start-up, trace of true: faultc ${r.startupMs.faultc.toFixed(0)} ms, bpftrace ${b === null ? 'not installed' : `${b.toFixed(0)} ms (faultc/bpftrace ${(r.startupMs.faultc / b).toFixed(2)}x)`}`,
+    formatTraceStartupBench(r.startup),
   ].join('\n');
 }

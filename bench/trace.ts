@@ -65,7 +65,7 @@ function median(xs: number[]): number {
 export async function benchTrace(opts: TraceBenchOptions = {}): Promise<TraceBenchResult> {
   const session = await benchSession(opts);
   const cli = join(repoRoot(), 'dist', 'runtime', 'cli.js');
-  const command = benchTraceCommand(cli, join(repoRoot(), 'test', 'trace-fixtures', 'toucher.c'), opts.pages === undefined ? {} : { pages: opts.pages });
+  const command = benchTraceCommand(cli, { toucher: join(repoRoot(), 'test', 'trace-fixtures', 'toucher.c'), stamp: join(repoRoot(), 'bench', 'trace-stamp.c') }, opts.pages === undefined ? {} : { pages: opts.pages });
   return { ...session, command };
 }
 

@@ -121,16 +121,25 @@ export interface BpfCompile {
   pfpDir?: string;
   /** Debug info names files under `from` as under `to` (the temp folder as the output folder). */
   prefixMap?: { from: string; to: string };
+  /** Write the files the compile read here (clang -MD -MF), as a make rule. */
+  depFile?: string;
 }
 
-/** clang -O2 -g -target bpf ... -c source -o output */
-export function compileBpf(job: BpfCompile): Promise<CcResult> {
+/** The arguments of clang for `job`: -O2 -g -target bpf ... -c source -o output */
+export function bpfCompileArgs(job: BpfCompile): string[] {
   const args = ['-O2', '-g', '-target', 'bpf', ...bpfIncludeFlags()];
   for (const dir of job.includeDirs) args.push('-I', dir);
   for (const project of [projectIncludeDir(), projectBpfDir()]) if (project) args.push('-idirafter', project);
   if (job.pfpDir) args.push(`-fdebug-compilation-dir=${job.pfpDir}`);
   if (job.prefixMap) args.push(`-fdebug-prefix-map=${job.prefixMap.from}=${job.prefixMap.to}`);
   args.push('-c', job.source, '-o', job.output);
+  return args;
+}
+
+/** clang -O2 -g -target bpf ... -c source -o output */
+export function compileBpf(job: BpfCompile): Promise<CcResult> {
+  const args = bpfCompileArgs(job);
+  if (job.depFile) args.push('-MD', '-MF', job.depFile);
   return run(clangCommand(), args);
 }
 

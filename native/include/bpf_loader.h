@@ -73,6 +73,8 @@ int faultc_trace_set_ranges(struct faultc_trace *t, const struct faultc_range *r
 int faultc_trace_set_files(struct faultc_trace *t, const struct faultc_file *f, __u32 n);
 /* Waits up to timeout_ms for events and hands each to fn; returns events seen or -errno. */
 int faultc_trace_poll(struct faultc_trace *t, int timeout_ms, faultc_trace_event_fn fn, void *ctx);
+/* Ends a faultc_trace_poll() that waits, now and from then on (safe from any thread). */
+int faultc_trace_wake(struct faultc_trace *t);
 /* Faults per region summed over CPUs, for regions [0, n). */
 int faultc_trace_counts(struct faultc_trace *t, __u64 *out, __u32 n);
 /* Events dropped because the ring buffer was full, summed over CPUs. */

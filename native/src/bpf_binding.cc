@@ -367,6 +367,8 @@ private:
 			return d.Promise();
 		}
 		running_ = false;
+		// The poller may be waiting (pollMs): wake it, so a stop drains at once.
+		faultc_trace_wake(trace_);
 		poller_.join();
 		return stopped_.Value();
 	}

@@ -5,6 +5,7 @@
  * and file maps, the ring buffer and the per-CPU counters. libbpf 1.1 API only.
  */
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -12,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -249,6 +251,8 @@ struct faultc_trace {
 	const struct faultc_trace_config *cfg;
 	__u32 ringbuf_bytes;
 	struct ring_buffer *rb;
+	/* Written once by faultc_trace_wake(): ends the poll's wait at a stop. */
+	int wake_fd;
 	int ncpus;
 	faultc_trace_event_fn fn;
 	void *fn_ctx;
@@ -303,6 +307,7 @@ int faultc_trace_open(const char *path, __u32 ringbuf_bytes, const struct faultc
 	t = calloc(1, sizeof(*t));
 	if (!t)
 		return -ENOMEM;
+	t->wake_fd = -1;
 	t->cfg = cfg;
 	t->ringbuf_bytes = ringbuf_bytes;
 	opts.ctx = t;
@@ -324,6 +329,11 @@ int faultc_trace_open(const char *path, __u32 ringbuf_bytes, const struct faultc
 	}
 	t->rb = ring_buffer__new(bpf_map__fd(t->skel->maps.faultc_events), on_sample, t, NULL);
 	if (!t->rb) {
+		err = -errno;
+		goto fail;
+	}
+	t->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (t->wake_fd < 0) {
 		err = -errno;
 		goto fail;
 	}
@@ -436,6 +446,13 @@ int faultc_trace_set_files(struct faultc_trace *t, const struct faultc_file *f, 
 	return publish(t->files_fd, &t->skel->data_live.faultc_live->nr_files, f, sizeof(*f), n);
 }
 
+int faultc_trace_wake(struct faultc_trace *t)
+{
+	__u64 one = 1;
+
+	return write(t->wake_fd, &one, sizeof(one)) == sizeof(one) ? 0 : -errno;
+}
+
 int faultc_trace_poll(struct faultc_trace *t, int timeout_ms, faultc_trace_event_fn fn, void *ctx)
 {
 	int err;
@@ -444,12 +461,23 @@ int faultc_trace_poll(struct faultc_trace *t, int timeout_ms, faultc_trace_event
 	t->fn_ctx = ctx;
 	t->seen = 0;
 	/*
-	 * Events submitted with BPF_RB_NO_WAKEUP do not wake epoll: after the
-	 * wait (woken or timed out), read whatever the buffer holds.
+	 * Wait for the ring's wake-up or faultc_trace_wake(), at most timeout_ms.
+	 * Events submitted with BPF_RB_NO_WAKEUP do not wake it: after the wait
+	 * (woken or timed out), read whatever the buffer holds.
 	 */
-	err = ring_buffer__poll(t->rb, timeout_ms);
-	if (err >= 0 || err == -EINTR)
-		err = ring_buffer__consume(t->rb);
+	if (timeout_ms > 0) {
+		struct pollfd fds[] = {
+			{ .fd = ring_buffer__epoll_fd(t->rb), .events = POLLIN },
+			{ .fd = t->wake_fd, .events = POLLIN },
+		};
+
+		if (poll(fds, 2, timeout_ms) < 0 && errno != EINTR) {
+			err = -errno;
+			goto out;
+		}
+	}
+	err = ring_buffer__consume(t->rb);
+out:
 	t->fn = NULL;
 	t->fn_ctx = NULL;
 	if (err < 0 && err != -EINTR)
@@ -506,6 +534,8 @@ void faultc_trace_close(struct faultc_trace *t)
 	for (i = t->nlinks - 1; i >= 0; i--)
 		bpf_link__destroy(t->links[i]);
 	ring_buffer__free(t->rb);
+	if (t->wake_fd >= 0)
+		close(t->wake_fd);
 	faultc_trace_bpf__destroy(t->skel);
 	bpf_object__close(t->obj);
 	free(t);

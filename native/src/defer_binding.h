@@ -84,7 +84,8 @@ inline void DeferArgs(const Napi::CallbackInfo &info, bool *enabled, unsigned *d
 	*deadline_ms = info.Length() > 1 && info[1].IsNumber() ? info[1].As<Napi::Number>().Uint32Value() : 0;
 }
 
-// httpStats(source) -> { requests, retries, bytes, failures, lastCause, lastStatus },
+// httpStats(source) -> { requests, retries, bytes, failures, readNs, transferNs,
+// connects, overlapped, lastCause, lastStatus },
 // or null for a file source; get(source, &st) is the engine's.
 template <class Get> Napi::Value HttpStats(const Napi::CallbackInfo &info, Get get)
 {
@@ -102,6 +103,8 @@ template <class Get> Napi::Value HttpStats(const Napi::CallbackInfo &info, Get g
 	o.Set("failures", (double)st.failures);
 	o.Set("readNs", (double)st.read_ns);
 	o.Set("transferNs", (double)st.transfer_ns);
+	o.Set("connects", (double)st.connects);
+	o.Set("overlapped", (double)st.overlapped);
 	o.Set("lastCause", (double)st.last_cause);
 	o.Set("lastStatus", (double)st.last_status);
 	return o;

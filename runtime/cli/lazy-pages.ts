@@ -8,7 +8,7 @@ import { codeOf, EXIT, exitStatusFor, isRuntimeCode, RuntimeError } from '../../
 import { checkFile, type PolicyIR } from '../../compiler/index.js';
 import { formatDiagnostics } from '../../base/format.js';
 import { readInputText } from '../../compiler/files.js';
-import { LazyPagesDaemon, readWorkingSet, type LazyReport } from '../criu/lazy-pages.js';
+import { exitDaemon, LazyPagesDaemon, readWorkingSet, type LazyReport } from '../criu/lazy-pages.js';
 import { imagePolicy } from '../criu/plan.js';
 
 interface LazyFlags {
@@ -43,7 +43,7 @@ function text(r: LazyReport): string {
     const who = t.pid > 0 ? `pid ${t.pid}` : `child of ${t.parentPid > 0 ? `pid ${t.parentPid}` : 'a fork'}`;
     lines.push(
       `  ${who}: ${t.totalPages} lazy pages; demand faults ${t.demandFaults}; ` +
-        `pages on demand ${t.pagesDemand}, by prefetch ${t.pagesPrefetch}, in background ${t.pagesBackground}, ` +
+        `pages on demand ${t.pagesDemand}, by prefetch ${t.pagesPrefetch}, in background ${t.pagesBackground} (${t.pagesEarly} before the restore finished), ` +
         `zero ${t.pagesZero}, dropped ${t.pagesDropped}; errors ${t.errors}` +
         (t.doneMs !== null ? `; every page in place at ${t.doneMs} ms` : t.gone ? '; exited before every page was in place' : ''),
     );
@@ -109,7 +109,8 @@ async function lazyPages(flags: LazyFlags): Promise<void> {
   if (flags.json) process.stdout.write(JSON.stringify({ ...report, ...(failure ? { failure: { code: failure.code, message: failure.message } } : {}) }) + '\n');
   else process.stdout.write(text(report));
   if (failure) fail(failure.exitStatus, `${failure.code}: ${failure.message}`);
-  process.exit(report.errors.length > 0 || report.tasks.some((t) => t.errors > 0) ? EXIT.internal : EXIT.ok);
+  // The restore's pages are all in place: end now, not after Node's teardown.
+  exitDaemon(report.errors.length > 0 || report.tasks.some((t) => t.errors > 0) ? EXIT.internal : EXIT.ok);
 }
 
 export function registerLazyPages(program: Command): void {
@@ -127,7 +128,7 @@ export function registerLazyPages(program: Command): void {
     .option('--replay <ws.json>', 'install a recorded working set first, in its order, then the rest')
     .option('--prefetch <pages>', 'pages after a faulting page copied with it (default 15)')
     .option('--batch <pages>', 'pages per background UFFDIO_COPY while no fault comes (default 512; at most 64 while faults come)')
-    .option('--threads <n>', 'handler threads (default: one per online CPU)')
+    .option('--threads <n>', 'handler threads: each serves faults and copies the background between them (default: one per online CPU)')
     .option('--no-background', 'copy only what faults (and --replay) ask for; the daemon then ends when the tasks exit')
     .option('--json', 'print the report as one JSON object')
     .action(async (flags: LazyFlags) => {

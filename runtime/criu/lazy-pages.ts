@@ -23,6 +23,8 @@ export interface TaskReport {
   pagesDemand: number;
   pagesPrefetch: number;
   pagesBackground: number;
+  /** Of the background pages, those installed before the restore had finished. */
+  pagesEarly: number;
   pagesZero: number;
   pagesDropped: number;
   pagesRaced: number;
@@ -42,6 +44,8 @@ export interface LazyError {
 
 export interface LazyReport {
   tasks: TaskReport[];
+  /** When the restore said it had finished (ms since the daemon began serving); null: it never did. */
+  restoredMs: number | null;
   /** With a policy: per restored task, its lazy pages per region (`""`: no region took them). */
   plan?: { pid: number; pages: Record<string, number> }[];
   errors: LazyError[];
@@ -56,7 +60,7 @@ export interface LazyPagesOptions {
   prefetch?: number;
   /** Pages per background UFFDIO_COPY while no fault comes (default 512: 2 MiB; 64 while faults come). */
   batch?: number;
-  /** Handler threads (default: one per online CPU). */
+  /** Handler threads, each serving faults and copying the background between them (default: one per online CPU). */
   threads?: number;
   /** Copy the pages nobody asked for (default true; off while recording). */
   background?: boolean;
@@ -79,6 +83,7 @@ interface NativeReport {
     recorded: BigUint64Array;
   })[];
   errors: { pid: number; address: bigint; code: string; message: string }[];
+  restoredNs: number;
 }
 
 interface NativeLazyPages {
@@ -127,6 +132,19 @@ export function lazyAreas(task: TaskImages): LazyArea[] {
 }
 
 const ms = (ns: number): number => Math.round(ns / 1e4) / 100;
+
+/**
+ * Ends the daemon's process with status once its report is written: at
+ * once (native `_exit`), without Node's teardown of its threads and heap,
+ * which the end of a restore would otherwise wait for (docs/criu.md).
+ * stdout and stderr writes are synchronous for files and pipes, so nothing
+ * written is lost.
+ */
+export function exitDaemon(status: number): never {
+  const addon = loadNative() as { lazyPagesExit?: (status: number) => never };
+  if (addon.lazyPagesExit) addon.lazyPagesExit(status);
+  process.exit(status);
+}
 
 /** A daemon bound to <dir>/lazy-pages.socket; run() serves one restore. */
 export class LazyPagesDaemon {
@@ -200,6 +218,7 @@ export class LazyPagesDaemon {
     return {
       ...(this.opts.policy ? { plan: this.plans } : {}),
       elapsedMs: Math.round((performance.now() - this.startedAt) * 100) / 100,
+      restoredMs: r.restoredNs ? ms(r.restoredNs) : null,
       tasks: r.tasks.map((t) => ({
         pid: t.pid,
         parentPid: t.parentPid,
@@ -208,6 +227,7 @@ export class LazyPagesDaemon {
         pagesDemand: t.pagesDemand,
         pagesPrefetch: t.pagesPrefetch,
         pagesBackground: t.pagesBackground,
+        pagesEarly: t.pagesEarly,
         pagesZero: t.pagesZero,
         pagesDropped: t.pagesDropped,
         pagesRaced: t.pagesRaced,

@@ -104,9 +104,10 @@ export interface EngineOptions {
   /**
    * uffd: one handler thread pinned to each CPU, every one woken by a fault,
    * each resolving the faults of the threads on its CPU, instead of handlers
-   * shared by all CPUs and woken one at a time (default false: not yet shown
-   * to win, docs/uffd-engine.md). Needs followFaultingThreads and no
-   * handlerThreads count.
+   * shared by all CPUs and woken one at a time (default true: on an idle
+   * machine it costs a third less with two faulting threads and the same
+   * with one, docs/performance.md; false gives the shared handlers). Needs
+   * followFaultingThreads and no handlerThreads count.
    */
   perCpuHandlers?: boolean;
   /**

@@ -226,7 +226,7 @@ export const uffdEngine: Engine = {
     if (ctx.options.userModeOnly) opts.userModeOnly = true;
     if (ctx.options.forceSigbusFallback) opts.forceSigbusFallback = true;
     if (ctx.options.followFaultingThreads === false) opts.followFaultingThreads = false;
-    if (ctx.options.perCpuHandlers) opts.perCpuHandlers = true;
+    if (ctx.options.perCpuHandlers !== false) opts.perCpuHandlers = true;
     if (ctx.options.cpuLatencyRequest === false) opts.cpuLatencyRequest = false;
     if (ctx.options.zeroCopy === false) opts.zeroCopy = false;
     let engine: NativeUffdEngine;

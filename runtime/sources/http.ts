@@ -45,6 +45,10 @@ export interface HttpSourceStats {
   readNs: number;
   /** ...of which libcurl's own transfer time: the rest is faultc's overhead per read. */
   transferNs: number;
+  /** TCP connections opened: every other request went over a kept-alive one. */
+  connects: number;
+  /** Reads begun while another read of this source was in progress (faults fetched at the same time). */
+  overlapped: number;
   /** Why the last read given up failed, or null. */
   lastCause: ErrorName | null;
   /** The last HTTP status seen, or null. */
@@ -58,6 +62,8 @@ export interface NativeHttpStats {
   failures: number;
   readNs: number;
   transferNs: number;
+  connects: number;
+  overlapped: number;
   lastCause: number;
   lastStatus: number;
 }
@@ -70,6 +76,8 @@ export function toHttpSourceStats(s: NativeHttpStats): HttpSourceStats {
     failures: s.failures,
     readNs: s.readNs,
     transferNs: s.transferNs,
+    connects: s.connects,
+    overlapped: s.overlapped,
     lastCause: ERROR_NAMES.get(s.lastCause) ?? null,
     lastStatus: s.lastStatus === 0 ? null : s.lastStatus,
   };

@@ -21,7 +21,7 @@
 //    take this path too.
 //  - no filter: the whole user address space is one region, `all`.
 // A spawned command is started stopped: `sh` waits on a pipe while the
-// program is attached and its pid is in the target map as "traced from its
+// program is loaded and attached and its pid is in the target map as "traced from its
 // next exec", then execs the command: its first instruction is traced and the
 // launcher's own faults are not (sched_process_exec turns tracing on).
 // Children it forks are added to the targets by the program itself
@@ -384,6 +384,11 @@ function fileFilters(vmaNames: string[], vmaBase: number): { dev: bigint; ino: b
   return out;
 }
 
+/** `faultc -v`: where start-up time goes, in ms since the process started. */
+function phase(what: string): void {
+  debug(() => `trace: ${what} at ${performance.now().toFixed(1)} ms`);
+}
+
 function parseRangeName(r: TraceRangeFilter): string {
   return r.name ?? `0x${r.start.toString(16)}:${r.length}`;
 }
@@ -394,6 +399,7 @@ function parseRangeName(r: TraceRangeFilter): string {
  */
 export async function trace(opts: TraceOptions): Promise<Tracer> {
   const t0 = process.hrtime.bigint();
+  phase('starting');
   if ((opts.pid === undefined) === (opts.command === undefined || opts.command.length === 0)) {
     throw new RuntimeError('FAULTC_TRACE_OPTION', 'trace: give exactly one of pid or command');
   }
@@ -483,39 +489,54 @@ export async function trace(opts: TraceOptions): Promise<Tracer> {
     throw new RuntimeError('FAULTC_TRACE_OPTION', `at most ${TRACE_LIMITS.maxRanges} ranges`);
   }
 
+  phase('program chosen');
   debug(() => `trace: program ${objectPath}, ${ranges.length} range(s) in the kernel: ${ranges.map((r) => `0x${r.start.toString(16)}-0x${r.end.toString(16)}→${r.region}`).join(' ')}${vmaNames.length ? `, --vma ${vmaNames.join(' ')}` : ''}`);
   let flags = 0;
   if (opts.followForks ?? true) flags |= TRACE_FLAGS.followForks;
   if (opts.kernelFaults ?? true) flags |= TRACE_FLAGS.kernelFaults;
   // A policy with `on write` handlers is asked about writes to present pages too.
   if (opts.writeFaults ?? policyHasOnWrite) flags |= TRACE_FLAGS.protFaults;
+  // A command's launcher starts first, so its own start-up (fork, exec of
+  // sh) runs while the program loads: sh waits for a line on fd 3, then
+  // becomes the command (same pid). Should faultc die before the line, sh
+  // reads end-of-file and exits: the command never runs untraced.
+  let child: ChildProcess | undefined;
+  let gate: Writable | undefined;
+  if (opts.command) {
+    const stdio = opts.stdio ?? 'inherit';
+    child = spawn('/bin/sh', ['-c', 'read -r _ <&3 || exit 127; exec 3<&-; exec "$@"', 'faultc-trace', ...opts.command], {
+      stdio: [stdio, stdio, stdio, 'pipe'],
+    });
+    if (child.pid === undefined) {
+      const launcher = child;
+      const err = await new Promise<Error>((resolve) => launcher.once('error', resolve));
+      await cleanup();
+      throw err;
+    }
+    gate = child.stdio[3] as Writable;
+    phase('launcher started');
+  }
+  const dropLauncher = () => {
+    if (child && child.exitCode === null) child.kill('SIGKILL');
+  };
+
   let session: NativeTraceSession;
   try {
     const { TraceSession } = bpfNative();
     session = new TraceSession(objectPath, ringBytes, { mode, flags, wakeupBytes, sourceSizes: sizes, heapRegion, stackRegion });
+    phase('program loaded');
   } catch (e) {
+    dropLauncher();
     await cleanup();
     throw e;
   }
 
-  let child: ChildProcess | undefined;
-  let gate: Writable | undefined;
   let pid: number;
   try {
     session.setRanges(ranges);
     if (files.length) session.setFiles(files);
-    if (opts.command) {
-      // sh waits for a line on fd 3, then becomes the command (same pid).
-      const stdio = opts.stdio ?? 'inherit';
-      child = spawn('/bin/sh', ['-c', 'read -r _ <&3; exec 3<&-; exec "$@"', 'faultc-trace', ...opts.command], {
-        stdio: [stdio, stdio, stdio, 'pipe'],
-      });
-      if (child.pid === undefined) {
-        const err = await new Promise<Error>((resolve) => child!.once('error', resolve));
-        throw err;
-      }
-      pid = child.pid;
-      gate = child.stdio[3] as Writable;
+    if (child) {
+      pid = child.pid!;
     } else {
       pid = opts.pid!;
       checkTracedPid(pid);
@@ -523,9 +544,10 @@ export async function trace(opts: TraceOptions): Promise<Tracer> {
     // A command's launcher is traced from its exec of the command on.
     session.addTarget(pid, child ? TRACE_TARGET.atExec : TRACE_TARGET.traced);
     session.attach();
+    phase('attached');
   } catch (e) {
     session.close();
-    if (child && child.exitCode === null) child.kill('SIGKILL');
+    dropLauncher();
     await cleanup();
     throw e;
   }
@@ -550,6 +572,7 @@ export async function trace(opts: TraceOptions): Promise<Tracer> {
       /* the command may exit before reading the line */
     });
     gate.end('\n');
+    phase('command released');
   }
   return tracer;
 }

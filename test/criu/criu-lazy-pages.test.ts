@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { readTasks } from '../../runtime/criu/images.js';
 import { lazyAreas } from '../../runtime/criu/lazy-pages.js';
 import { readWorkingSet, type CriuWorkingSet as WorkingSetFile } from '../../runtime/criu/working-set.js';
-import { buildFixture, criuOrSkip, daemonEnd, dump, readJson, restore, restoreOk, startDaemon, startProgram, waitFor, type Started } from '../helpers/criu.js';
+import { buildFixture, criuOrSkip, daemonEnd, dump, readJson, restore, restoreOk, startDaemon, startProgram, waitFor, type Daemon, type Started } from '../helpers/criu.js';
 
 const setup = criuOrSkip();
 if (setup.skip) console.log(`criu-lazy-pages: skipped: ${setup.skip}`);
@@ -32,12 +32,14 @@ interface Report {
     pagesDemand: number;
     pagesPrefetch: number;
     pagesBackground: number;
+    pagesEarly: number;
     pagesDropped: number;
     errors: number;
     doneMs: number | null;
     gone: boolean;
   }[];
   errors: { pid: number; address: string; code: string; message: string }[];
+  restoredMs: number | null;
   failure?: { code: string; message: string };
 }
 
@@ -45,6 +47,18 @@ let work = '';
 let heapProg = '';
 let serial = 0;
 const MIB = 64;
+
+/** Each describe's own work directory (under the system's temporary one) and pattern program, removed after it. */
+function workDir(prefix: string, then?: () => Promise<void>): void {
+  beforeAll(async () => {
+    work = mkdtempSync(join(tmpdir(), prefix));
+    heapProg = buildFixture('pattern-heap', work);
+    await then?.();
+  }, 300_000);
+  afterAll(() => {
+    if (work) rmSync(work, { recursive: true, force: true });
+  });
+}
 
 /** A fresh run directory and images directory. */
 function dirs(name: string): { run: string; img: string } {
@@ -64,8 +78,15 @@ async function plainRun(mode: string, name = 'result'): Promise<Result> {
   return waitFor('the plain run', () => readJson<Result>(join(d.run, name)));
 }
 
-/** The pattern program, started and dumped; its run directory has no go yet. */
-async function dumped(mode: string): Promise<{ run: string; img: string; p: Started }> {
+/** A program started and dumped; its run directory has no go yet. */
+interface Dumped {
+  run: string;
+  img: string;
+  p: Started;
+}
+
+/** The pattern program, started and dumped. */
+async function dumped(mode: string): Promise<Dumped> {
   const d = dirs(mode);
   const p = await startProgram([heapProg, String(MIB), d.run, '1', mode], d.run);
   await dump(criu, p, d.img);
@@ -76,6 +97,52 @@ function report(stdout: string): Report {
   return JSON.parse(stdout.trim().split('\n').pop()!) as Report;
 }
 
+type DaemonOut = Awaited<Daemon['done']>;
+
+/**
+ * One lazy restore of d's images through faultc: the daemon started with
+ * args, the program told to go (unless go is false), `criu restore
+ * --lazy-pages`, then `during` while the restored program runs, then the
+ * daemon's end, whose exit status must be `code` (0 unless said).
+ */
+async function lazyRestore(
+  d: Dumped,
+  args: string[] = [],
+  o: { during?: (daemon: Daemon) => Promise<void>; code?: number; go?: boolean } = {},
+): Promise<{ out: DaemonOut; rep: Report }> {
+  const daemon = await startDaemon(d.img, args);
+  if (o.go !== false) writeFileSync(join(d.run, 'go'), '');
+  await restoreOk(criu, d.img);
+  await o.during?.(daemon);
+  const out = await daemonEnd(daemon, { img: d.img, pid: d.p.pid });
+  expect(out.code, out.stderr).toBe(o.code ?? 0);
+  return { out, rep: report(out.stdout) };
+}
+
+/** The restored program's result file (`result` unless named), once written. */
+function resultOf<T = Result>(d: { run: string }, name = 'result'): Promise<T> {
+  return waitFor(`the ${name}`, () => readJson<T>(join(d.run, name)));
+}
+
+/** The address in the program's sigbus file, once written. */
+function sigbusAt(d: { run: string }): Promise<string> {
+  const f = join(d.run, 'sigbus');
+  return waitFor('SIGBUS', () => (existsSync(f) ? readFileSync(f, 'utf8').trim() : undefined));
+}
+
+/**
+ * The same images restored again: the last restore's pid must be free
+ * (reaped, not only exited) and its result gone first. The program is told
+ * to go at once (its go file is still there).
+ */
+async function restoreAgain(d: Dumped, args: string[]): Promise<{ out: DaemonOut; rep: Report; res: Result }> {
+  await waitFor('the restored process to be reaped', () => (existsSync(`/proc/${d.p.pid}`) ? undefined : true));
+  await new Promise((r) => setTimeout(r, 1000));
+  rmSync(join(d.run, 'result'));
+  const { out, rep } = await lazyRestore(d, args, { go: false });
+  return { out, rep, res: await resultOf(d) };
+}
+
 function accounted(t: Report['tasks'][number]): number {
   return t.pagesDemand + t.pagesPrefetch + t.pagesBackground + t.pagesDropped;
 }
@@ -83,26 +150,15 @@ function accounted(t: Report['tasks'][number]): number {
 describe.skipIf(setup.skip !== undefined)('faultc lazy-pages restores real processes dumped by CRIU', () => {
   const plain = new Map<string, Result>();
 
-  beforeAll(async () => {
-    work = mkdtempSync(join(tmpdir(), 'faultc-criu-'));
-    heapProg = buildFixture('pattern-heap', work);
+  workDir('faultc-criu-', async () => {
     plain.set('plain', await plainRun('plain'));
     plain.set('remap', await plainRun('remap'));
-  }, 300_000);
-  afterAll(() => {
-    if (work) rmSync(work, { recursive: true, force: true });
   });
 
   test('a 64 MiB pattern heap: every page as in the run without a restore, every page accounted for', async () => {
     const d = await dumped('plain');
-    const daemon = await startDaemon(d.img);
-    writeFileSync(join(d.run, 'go'), '');
-    await restoreOk(criu, d.img);
-    const out = await daemonEnd(daemon, { img: d.img, pid: d.p.pid });
-    expect(out.code, out.stderr).toBe(0);
-    const res = await waitFor('the result', () => readJson<Result>(join(d.run, 'result')));
-    expect(res).toMatchObject({ pid: d.p.pid, bad: 0, wsBad: 0, sum: plain.get('plain')!.sum });
-    const rep = report(out.stdout);
+    const { rep } = await lazyRestore(d);
+    expect(await resultOf(d)).toMatchObject({ pid: d.p.pid, bad: 0, wsBad: 0, sum: plain.get('plain')!.sum });
     expect(rep.errors).toEqual([]);
     expect(rep.tasks).toHaveLength(1);
     const t = rep.tasks[0]!;
@@ -110,26 +166,24 @@ describe.skipIf(setup.skip !== undefined)('faultc lazy-pages restores real proce
     expect(t.totalPages).toBeGreaterThanOrEqual(MIB * 256);
     expect(accounted(t)).toBe(t.totalPages);
     // The program unmaps nothing: a dropped page would be one lost to a copy
-    // made before the restorer had registered its area.
+    // made before the restorer had registered its area (the background copy
+    // starts then, before the restore has finished: pagesEarly of its pages).
     expect(t.pagesDropped).toBe(0);
     expect(t.pagesBackground).toBeGreaterThan(0);
+    expect(t.pagesEarly).toBeLessThanOrEqual(t.pagesBackground);
+    expect(rep.restoredMs).toBeGreaterThan(0);
     expect(t.doneMs).not.toBeNull();
   }, 120_000);
 
   test('a process that forks after the restore: parent and child each read every page right', async () => {
     const ref = await plainRun('plain');
     const d = await dumped('fork');
-    const daemon = await startDaemon(d.img, ['--no-background']);
-    writeFileSync(join(d.run, 'go'), '');
-    await restoreOk(criu, d.img);
-    const out = await daemonEnd(daemon, { img: d.img, pid: d.p.pid });
-    expect(out.code, out.stderr).toBe(0);
-    const parent = await waitFor('the parent', () => readJson<Result>(join(d.run, 'result')));
-    const child = await waitFor('the child', () => readJson<Result>(join(d.run, 'result-child')));
+    const { rep } = await lazyRestore(d, ['--no-background']);
+    const parent = await resultOf(d);
+    const child = await resultOf(d, 'result-child');
     expect(parent).toMatchObject({ bad: 0, sum: ref.sum });
     expect(child).toMatchObject({ bad: 0, sum: ref.sum });
     expect(child.pid).not.toBe(parent.pid);
-    const rep = report(out.stdout);
     expect(rep.tasks).toHaveLength(2);
     // The fork event carries no pid: the daemon finds the child among its parent's children.
     expect(rep.tasks[1]).toMatchObject({ pid: child.pid, parentPid: d.p.pid, errors: 0 });
@@ -138,31 +192,22 @@ describe.skipIf(setup.skip !== undefined)('faultc lazy-pages restores real proce
 
   test('unmap, mremap and MADV_DONTNEED of lazy areas after the restore', async () => {
     const d = await dumped('remap');
-    const daemon = await startDaemon(d.img, ['--no-background']);
-    writeFileSync(join(d.run, 'go'), '');
-    await restoreOk(criu, d.img);
-    const out = await daemonEnd(daemon, { img: d.img, pid: d.p.pid });
-    expect(out.code, out.stderr).toBe(0);
-    const res = await waitFor('the result', () => readJson<Result>(join(d.run, 'result')));
-    expect(res).toMatchObject({ bad: 0, zeroBad: 0, sum: plain.get('remap')!.sum });
-    const t = report(out.stdout).tasks[0]!;
+    const { rep } = await lazyRestore(d, ['--no-background']);
+    expect(await resultOf(d)).toMatchObject({ bad: 0, zeroBad: 0, sum: plain.get('remap')!.sum });
+    const t = rep.tasks[0]!;
     expect(t.pagesDropped).toBeGreaterThan(0);
     expect(t.errors).toBe(0);
   }, 120_000);
 
   test('python3 holding ~200 MB answers its query after the restore as before the dump', async () => {
-    const d = dirs('python');
-    const p = await startProgram(['python3', join(import.meta.dirname, '..', 'fixtures', 'criu', 'query.py'), d.run], d.run);
-    const before = readJson<{ answer: string }>(join(d.run, 'ready'))!.answer;
-    await dump(criu, p, d.img);
-    const daemon = await startDaemon(d.img);
-    writeFileSync(join(d.run, 'go'), '');
-    await restoreOk(criu, d.img);
-    const out = await daemonEnd(daemon, { img: d.img, pid: p.pid });
-    expect(out.code, out.stderr).toBe(0);
-    const res = await waitFor('the answer', () => readJson<{ answer: string }>(join(d.run, 'result')));
-    expect(res.answer).toBe(before);
-    const t = report(out.stdout).tasks[0]!;
+    const dir = dirs('python');
+    const p = await startProgram(['python3', join(import.meta.dirname, '..', 'fixtures', 'criu', 'query.py'), dir.run], dir.run);
+    const before = readJson<{ answer: string }>(join(dir.run, 'ready'))!.answer;
+    await dump(criu, p, dir.img);
+    const d = { ...dir, p };
+    const { rep } = await lazyRestore(d);
+    expect((await resultOf<{ answer: string }>(d)).answer).toBe(before);
+    const t = rep.tasks[0]!;
     expect(t.totalPages).toBeGreaterThan(45_000);
     expect(accounted(t)).toBe(t.totalPages);
   }, 180_000);
@@ -170,12 +215,8 @@ describe.skipIf(setup.skip !== undefined)('faultc lazy-pages restores real proce
   test('--record writes the first-touch order; --replay installs it first and the bytes stay right', async () => {
     const d = await dumped('plain');
     const ws = join(d.img, '..', 'ws.json');
-    const rec = await startDaemon(d.img, ['--record', ws]);
-    writeFileSync(join(d.run, 'go'), '');
-    await restoreOk(criu, d.img);
-    const out = await daemonEnd(rec, { img: d.img, pid: d.p.pid });
-    expect(out.code, out.stderr).toBe(0);
-    expect(await waitFor('the result', () => readJson<Result>(join(d.run, 'result')))).toMatchObject({ bad: 0 });
+    await lazyRestore(d, ['--record', ws]);
+    expect(await resultOf(d)).toMatchObject({ bad: 0 });
     const set = readJson<WorkingSetFile>(ws)!;
     expect(set).toMatchObject({ version: 2, kind: 'criu-working-set', pageSize: 4096 });
     const pages = readWorkingSet(ws).get(d.p.pid)!;
@@ -186,16 +227,9 @@ describe.skipIf(setup.skip !== undefined)('faultc lazy-pages restores real proce
     expect(pages.length).toBeGreaterThanOrEqual(MIB * 256);
     expect(set.tasks[0]!.runs.length).toBeLessThan(pages.length / 2);
     // Replay into the same images: the recorded pages go first.
-    // Its pid must be free again (reaped, not only exited) before the next restore.
-    await waitFor('the recorded process to be reaped', () => (existsSync(`/proc/${d.p.pid}`) ? undefined : true));
-    await new Promise((r) => setTimeout(r, 1000));
-    rmSync(join(d.run, 'result'));
-    const rep = await startDaemon(d.img, ['--replay', ws]);
-    await restoreOk(criu, d.img);
-    const out2 = await daemonEnd(rep, { img: d.img, pid: d.p.pid });
-    expect(out2.code, out2.stderr).toBe(0);
-    expect(await waitFor('the result', () => readJson<Result>(join(d.run, 'result')))).toMatchObject({ bad: 0, sum: plain.get('plain')!.sum });
-    const t = report(out2.stdout).tasks[0]!;
+    const again = await restoreAgain(d, ['--replay', ws]);
+    expect(again.res).toMatchObject({ bad: 0, sum: plain.get('plain')!.sum });
+    const t = again.rep.tasks[0]!;
     expect(accounted(t)).toBe(t.totalPages);
     // The recording ends with the sweep, so the pages the program never
     // touched come last: on a busy machine the program may have exited (and
@@ -207,16 +241,15 @@ describe.skipIf(setup.skip !== undefined)('faultc lazy-pages restores real proce
   test('--record until SIGUSR2: the working set only, the rest served as usual; its replay reads right', async () => {
     const d = await dumped('plain');
     const ws = join(d.img, '..', 'ws-cut.json');
-    const rec = await startDaemon(d.img, ['--record', ws]);
-    writeFileSync(join(d.run, 'go'), '');
-    await restoreOk(criu, d.img);
-    // The program has read its working set (a tenth of its pages, random): that is what to record.
-    await waitFor('the working set read', () => (existsSync(join(d.run, 'ws-done')) ? true : undefined), 60_000);
-    rec.proc.kill('SIGUSR2');
-    const out = await daemonEnd(rec, { img: d.img, pid: d.p.pid });
-    expect(out.code, out.stderr).toBe(0);
-    expect(await waitFor('the result', () => readJson<Result>(join(d.run, 'result')))).toMatchObject({ bad: 0, sum: plain.get('plain')!.sum });
-    const t = report(out.stdout).tasks[0]!;
+    const { rep } = await lazyRestore(d, ['--record', ws], {
+      // The program has read its working set (a tenth of its pages, random): that is what to record.
+      during: async (rec) => {
+        await waitFor('the working set read', () => (existsSync(join(d.run, 'ws-done')) ? true : undefined), 60_000);
+        rec.proc.kill('SIGUSR2');
+      },
+    });
+    expect(await resultOf(d)).toMatchObject({ bad: 0, sum: plain.get('plain')!.sum });
+    const t = rep.tasks[0]!;
     // After the signal the daemon prefetched and copied in the background, and ended with every page in place.
     expect(t.pagesBackground).toBeGreaterThan(0);
     expect(t.doneMs).not.toBeNull();
@@ -225,27 +258,17 @@ describe.skipIf(setup.skip !== undefined)('faultc lazy-pages restores real proce
     // A tenth of the heap drawn with repeats, the pages the program ran on, and what the sweep touched before the signal landed.
     expect(pages.length).toBeGreaterThan(MIB * 256 * 0.09);
     expect(pages.length).toBeLessThan(MIB * 256 * 0.5);
-    await waitFor('the recorded process to be reaped', () => (existsSync(`/proc/${d.p.pid}`) ? undefined : true));
-    await new Promise((r) => setTimeout(r, 1000));
-    rmSync(join(d.run, 'result'));
-    const rep = await startDaemon(d.img, ['--replay', ws]);
-    await restoreOk(criu, d.img);
-    const out2 = await daemonEnd(rep, { img: d.img, pid: d.p.pid });
-    expect(out2.code, out2.stderr).toBe(0);
-    expect(await waitFor('the result', () => readJson<Result>(join(d.run, 'result')))).toMatchObject({ bad: 0, sum: plain.get('plain')!.sum });
-    expect(accounted(report(out2.stdout).tasks[0]!)).toBe(t.totalPages);
+    const again = await restoreAgain(d, ['--replay', ws]);
+    expect(again.res).toMatchObject({ bad: 0, sum: plain.get('plain')!.sum });
+    expect(accounted(again.rep.tasks[0]!)).toBe(t.totalPages);
   }, 180_000);
 
   test('--record-for 1: a window of 1 ms after the first touch, then served as usual', async () => {
     const d = await dumped('plain');
     const ws = join(d.img, '..', 'ws-window.json');
-    const rec = await startDaemon(d.img, ['--record', ws, '--record-for', '1']);
-    writeFileSync(join(d.run, 'go'), '');
-    await restoreOk(criu, d.img);
-    const out = await daemonEnd(rec, { img: d.img, pid: d.p.pid });
-    expect(out.code, out.stderr).toBe(0);
-    expect(await waitFor('the result', () => readJson<Result>(join(d.run, 'result')))).toMatchObject({ bad: 0, sum: plain.get('plain')!.sum });
-    const t = report(out.stdout).tasks[0]!;
+    const { rep } = await lazyRestore(d, ['--record', ws, '--record-for', '1']);
+    expect(await resultOf(d)).toMatchObject({ bad: 0, sum: plain.get('plain')!.sum });
+    const t = rep.tasks[0]!;
     expect(t.pagesBackground).toBeGreaterThan(0);
     expect(accounted(t)).toBe(t.totalPages);
     // Only touches served within the window count: a fault is at least a round trip through the daemon.
@@ -256,11 +279,12 @@ describe.skipIf(setup.skip !== undefined)('faultc lazy-pages restores real proce
 });
 
 /**
- * A working set of every lazy page but the heap's: replayed with
- * --no-background, everything the program needs besides its heap is in
- * place before the test takes the heap's pages away.
+ * Restored with every lazy page but the heap's in place (a working set of
+ * them replayed with --no-background), the program not told to go yet:
+ * everything it needs besides its heap is there before a test takes the
+ * heap's pages away.
  */
-function allButHeap(d: { run: string; img: string; p: Started }) {
+async function restoredWithoutHeap(d: Dumped) {
   const task = readTasks(d.img)[0]!;
   const heap = Number.parseInt(readJson<{ heap: string }>(join(d.run, 'ready'))!.heap, 16);
   const heapEnd = heap + MIB * 1048576;
@@ -271,31 +295,29 @@ function allButHeap(d: { run: string; img: string; p: Started }) {
   const heapArea = areas.find((a) => a.start <= heap && heap < a.start + a.nrPages * 4096)!;
   const ws = join(d.img, '..', 'others.json');
   writeFileSync(ws, JSON.stringify({ version: 1, kind: 'criu-working-set', pageSize: 4096, tasks: [{ pid: d.p.pid, pages: others.map((p) => '0x' + p.toString(16)) }] }));
-  return { task, heap, heapEnd, heapArea, ws };
-}
-
-/**
- * Restored with every page but the heap's in place, then the pages image
- * cut where the heap starts, then told to go: its first heap read cannot be served.
- */
-async function restoredWithHeapUnreadable(d: { run: string; img: string; p: Started }) {
-  const { task, heap, heapEnd, heapArea, ws } = allButHeap(d);
   const daemon = await startDaemon(d.img, ['--no-background', '--replay', ws]);
   await restoreOk(criu, d.img);
   await new Promise((r) => setTimeout(r, 500));
-  truncateSync(task.pagesPath, heapArea.fileOffset + (heap - heapArea.start));
+  return { daemon, heap, heapEnd, cutHeap: () => truncateSync(task.pagesPath, heapArea.fileOffset + (heap - heapArea.start)) };
+}
+
+/** Restored without its heap, then the pages image cut where the heap starts, then told to go: its first heap read cannot be served. */
+async function restoredWithHeapUnreadable(d: Dumped) {
+  const r = await restoredWithoutHeap(d);
+  r.cutHeap();
   writeFileSync(join(d.run, 'go'), '');
-  return { daemon, heap, heapEnd };
+  return r;
+}
+
+/** A SIGBUS address the program wrote, checked to lie in [heap, heapEnd); the address as reports spell it. */
+function inHeap(addr: string, r: { heap: number; heapEnd: number }): string {
+  expect(Number(addr)).toBeGreaterThanOrEqual(r.heap);
+  expect(Number(addr)).toBeLessThan(r.heapEnd);
+  return addr.replace(/^0x0*/, '0x');
 }
 
 describe.skipIf(setup.skip !== undefined)('faultc lazy-pages failures: SIGBUS and an error, never wrong bytes', () => {
-  beforeAll(() => {
-    work = mkdtempSync(join(tmpdir(), 'faultc-criu-fail-'));
-    heapProg = buildFixture('pattern-heap', work);
-  });
-  afterAll(() => {
-    if (work) rmSync(work, { recursive: true, force: true });
-  });
+  workDir('faultc-criu-fail-');
 
   test('a socket path that exists already: refused, the path left alone', async () => {
     const d = await dumped('plain');
@@ -334,51 +356,42 @@ describe.skipIf(setup.skip !== undefined)('faultc lazy-pages failures: SIGBUS an
 
   test('a page that cannot be read once the restore runs: the task gets SIGBUS, the daemon an error event', async () => {
     const d = await dumped('plain');
-    const { daemon, heap, heapEnd } = await restoredWithHeapUnreadable(d);
-    const addr = await waitFor('SIGBUS', () => (existsSync(join(d.run, 'sigbus')) ? readFileSync(join(d.run, 'sigbus'), 'utf8').trim() : undefined));
-    expect(Number(addr)).toBeGreaterThanOrEqual(heap);
-    expect(Number(addr)).toBeLessThan(heapEnd);
-    const out = await daemonEnd(daemon, { img: d.img, pid: d.p.pid });
+    const r = await restoredWithHeapUnreadable(d);
+    const addr = inHeap(await sigbusAt(d), r);
+    const out = await daemonEnd(r.daemon, { img: d.img, pid: d.p.pid });
     expect(out.code).toBe(4);
     const rep = report(out.stdout);
-    expect(rep.errors[0]).toMatchObject({ pid: d.p.pid, code: 'FAULTC_CRIU_EIO', address: addr.replace(/^0x0*/, '0x') });
+    expect(rep.errors[0]).toMatchObject({ pid: d.p.pid, code: 'FAULTC_CRIU_EIO', address: addr });
     expect(rep.tasks[0]!.errors).toBeGreaterThan(0);
     expect(existsSync(join(d.run, 'result'))).toBe(false);
   }, 120_000);
 
   test('a child forked after the restore faulting on a page that cannot be read: SIGBUS to the child, an error event with its pid', async () => {
     const d = await dumped('child');
-    const { daemon, heap, heapEnd } = await restoredWithHeapUnreadable(d);
-    const parent = await waitFor('the parent', () => readJson<{ pid: number; child: number; childStatus: number }>(join(d.run, 'result')));
+    const r = await restoredWithHeapUnreadable(d);
+    const parent = await resultOf<{ pid: number; child: number; childStatus: number }>(d);
     expect(parent).toMatchObject({ pid: d.p.pid, childStatus: 7 });
-    const addr = readFileSync(join(d.run, 'sigbus'), 'utf8').trim();
-    expect(Number(addr)).toBeGreaterThanOrEqual(heap);
-    expect(Number(addr)).toBeLessThan(heapEnd);
+    const addr = inHeap(readFileSync(join(d.run, 'sigbus'), 'utf8').trim(), r);
     expect(existsSync(join(d.run, 'result-child'))).toBe(false);
-    const out = await daemonEnd(daemon, { img: d.img, pid: parent.child });
+    const out = await daemonEnd(r.daemon, { img: d.img, pid: parent.child });
     expect(out.code).toBe(4);
     const rep = report(out.stdout);
-    expect(rep.errors[0]).toMatchObject({ pid: parent.child, code: 'FAULTC_CRIU_EIO', address: addr.replace(/^0x0*/, '0x') });
+    expect(rep.errors[0]).toMatchObject({ pid: parent.child, code: 'FAULTC_CRIU_EIO', address: addr });
     expect(rep.tasks[1]).toMatchObject({ pid: parent.child, parentPid: d.p.pid });
     expect(rep.tasks[1]!.errors).toBeGreaterThan(0);
   }, 120_000);
 
   test('the daemon killed mid-restore: the holder keeps its uffds, the task gets SIGBUS on a missing page, never a zero page', async () => {
     const d = await dumped('plain');
-    const { heap, heapEnd, ws } = allButHeap(d);
-    const daemon = await startDaemon(d.img, ['--no-background', '--replay', ws]);
-    await restoreOk(criu, d.img);
-    await new Promise((r) => setTimeout(r, 500));
-    daemon.proc.kill('SIGKILL');
+    const r = await restoredWithoutHeap(d);
+    r.daemon.proc.kill('SIGKILL');
     writeFileSync(join(d.run, 'go'), '');
-    const addr = await waitFor('SIGBUS', () => (existsSync(join(d.run, 'sigbus')) ? readFileSync(join(d.run, 'sigbus'), 'utf8').trim() : undefined));
-    expect(Number(addr)).toBeGreaterThanOrEqual(heap);
-    expect(Number(addr)).toBeLessThan(heapEnd);
+    const addr = inHeap(await sigbusAt(d), r);
     // The holder keeps the daemon's stderr until the task is gone, then ends.
-    const out = await daemonEnd(daemon, { img: d.img, pid: d.p.pid }, 30_000);
+    const out = await daemonEnd(r.daemon, { img: d.img, pid: d.p.pid }, 30_000);
     expect(out.code).toBeNull();
     const events = out.stderr.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { code: string; pid: number; address: string });
-    expect(events).toEqual([{ event: 'error', code: 'FAULTC_CRIU_DAEMON_GONE', pid: d.p.pid, address: addr.replace(/^0x0*/, '0x'), message: expect.stringMatching(/SIGBUS/) }]);
+    expect(events).toEqual([{ event: 'error', code: 'FAULTC_CRIU_DAEMON_GONE', pid: d.p.pid, address: addr, message: expect.stringMatching(/SIGBUS/) }]);
     expect(existsSync(join(d.run, 'result'))).toBe(false);
   }, 120_000);
 
@@ -400,27 +413,22 @@ describe.skipIf(setup.skip !== undefined)('faultc lazy-pages failures: SIGBUS an
 
   test('a second restore into the same directory while one runs fails; the first is unharmed', async () => {
     const d = await dumped('plain');
-    const daemon = await startDaemon(d.img, ['--no-background']);
-    await restoreOk(criu, d.img);
-    const second = await restore(criu, d.img);
-    expect(second.status).not.toBe(0);
-    const again = await startDaemon(d.img);
-    expect((await again.done).code).not.toBe(0);
-    writeFileSync(join(d.run, 'go'), '');
-    const out = await daemonEnd(daemon, { img: d.img, pid: d.p.pid });
-    expect(out.code, out.stderr).toBe(0);
-    expect(await waitFor('the result', () => readJson<Result>(join(d.run, 'result')))).toMatchObject({ pid: d.p.pid, bad: 0 });
+    await lazyRestore(d, ['--no-background'], {
+      go: false,
+      during: async () => {
+        const second = await restore(criu, d.img);
+        expect(second.status).not.toBe(0);
+        const again = await startDaemon(d.img);
+        expect((await again.done).code).not.toBe(0);
+        writeFileSync(join(d.run, 'go'), '');
+      },
+    });
+    expect(await resultOf(d)).toMatchObject({ pid: d.p.pid, bad: 0 });
   }, 120_000);
 });
 
 describe.skipIf(setup.skip !== undefined)('faultc lazy-pages --policy: regions taken from the image', () => {
-  beforeAll(() => {
-    work = mkdtempSync(join(tmpdir(), 'faultc-criu-policy-'));
-    heapProg = buildFixture('pattern-heap', work);
-  });
-  afterAll(() => {
-    if (work) rmSync(work, { recursive: true, force: true });
-  });
+  workDir('faultc-criu-policy-');
 
   /** The dumped program's heap as an address range region with the given rule. */
   function heapPolicy(d: { run: string; img: string }, rule: string): string {
@@ -433,14 +441,9 @@ describe.skipIf(setup.skip !== undefined)('faultc lazy-pages --policy: regions t
   test('the rules decide each heap page: a poisoned first 16 pages, the rest copied from the image at its address', async () => {
     const d = await dumped('plain');
     const policy = heapPolicy(d, 'if page < 16 { fill 0xA5 } else { copy image at address prefetch 31 pages }');
-    const daemon = await startDaemon(d.img, ['--policy', policy]);
-    writeFileSync(join(d.run, 'go'), '');
-    await restoreOk(criu, d.img);
-    const out = await daemonEnd(daemon, { img: d.img, pid: d.p.pid });
-    expect(out.code, out.stderr).toBe(0);
-    const res = await waitFor('the result', () => readJson<Result & { firstBad: number }>(join(d.run, 'result')));
+    const { out } = await lazyRestore(d, ['--policy', policy]);
     // Exactly the poisoned pages differ from the run without a restore.
-    expect(res).toMatchObject({ pid: d.p.pid, bad: 16, firstBad: 0 });
+    expect(await resultOf<Result & { firstBad: number }>(d)).toMatchObject({ pid: d.p.pid, bad: 16, firstBad: 0 });
     const rep = report(out.stdout) as Report & { plan: { pid: number; pages: Record<string, number> }[] };
     expect(rep.plan[0]!.pid).toBe(d.p.pid);
     expect(rep.plan[0]!.pages['heap']).toBe(MIB * 256);
@@ -454,14 +457,10 @@ describe.skipIf(setup.skip !== undefined)('faultc lazy-pages --policy: regions t
     const d = await dumped('plain');
     const heap = Number.parseInt(readJson<{ heap: string }>(join(d.run, 'ready'))!.heap, 16);
     const policy = heapPolicy(d, 'if page == 100 { sigbus } else { copy image }');
-    const daemon = await startDaemon(d.img, ['--policy', policy]);
-    writeFileSync(join(d.run, 'go'), '');
-    await restoreOk(criu, d.img);
-    const addr = await waitFor('SIGBUS', () => (existsSync(join(d.run, 'sigbus')) ? readFileSync(join(d.run, 'sigbus'), 'utf8').trim() : undefined));
-    expect(Number(addr)).toBe(heap + 100 * 4096);
-    const out = await daemonEnd(daemon, { img: d.img, pid: d.p.pid });
-    expect(out.code).toBe(4);
-    expect(report(out.stdout).errors[0]).toMatchObject({ pid: d.p.pid, code: 'FAULTC_CRIU_POLICY_SIGBUS', address: '0x' + (heap + 100 * 4096).toString(16) });
+    // The daemon keeps the task's uffd until the task, killed by its SIGBUS, exits.
+    const { rep } = await lazyRestore(d, ['--policy', policy], { code: 4 });
+    expect(Number(await sigbusAt(d))).toBe(heap + 100 * 4096);
+    expect(rep.errors[0]).toMatchObject({ pid: d.p.pid, code: 'FAULTC_CRIU_POLICY_SIGBUS', address: '0x' + (heap + 100 * 4096).toString(16) });
   }, 120_000);
 
   test('a policy with errors is refused with its diagnostics before the socket exists', async () => {

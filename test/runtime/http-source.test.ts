@@ -111,6 +111,13 @@ describe.skipIf(skip)('http source: every page, byte for byte', () => {
           const maxRun = name === 'copy' ? 1 : name === 'prefetch' ? 16 : 64;
           expect(log.slice(1).every((l) => Number(l.split(' ')[2]) <= maxRun * PAGE)).toBe(true);
           if (name === 'copy') expect(http?.bytes).toBe(PAGES * PAGE);
+          // One faulting thread: every GET over the probe's kept-alive connection.
+          if (threads === 1) expect(http?.connects).toBe(1);
+          // Four: their faults are fetched at the same time (each handler reads
+          // one fault, so a second one is not queued behind the first's GET),
+          // and a thread waits in one fault at a time: at most one connection each.
+          if (threads > 1) expect(http?.connects).toBeLessThanOrEqual(threads);
+          if (threads > 1 && name === 'copy') expect(http?.overlapped).toBeGreaterThan(0);
         } finally {
           await policy.close();
         }

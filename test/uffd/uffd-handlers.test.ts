@@ -1,4 +1,4 @@
-// The uffd engine's per-CPU handlers (`perCpuHandlers: true`; docs/uffd-engine.md):
+// The uffd engine's per-CPU handlers (the default; docs/uffd-engine.md):
 // one handler pinned to each CPU, each fault resolved by the handler of the
 // CPU its thread blocked on (the others hand it over), handlers asleep when
 // no fault comes, and neither handlers nor a CPU-bound neighbour starved.
@@ -74,9 +74,9 @@ const oneCpu = availableParallelism() < 2 || allowedCpus().length < 2;
 if (oneCpu) console.warn('uffd-handlers: hand-over case skipped: the process may use only one CPU');
 
 describe.skipIf(skip)('uffd engine: per-CPU handlers', () => {
-  test('one handler pinned to each CPU the process may use, as SCHED_BATCH; shared handlers by default', async () => {
+  test('by default one handler pinned to each CPU the process may use, as SCHED_BATCH; perCpuHandlers: false shares them', async () => {
     const cpus = allowedCpus();
-    const policy = await loadPolicy(policyPath, { engine: 'uffd', cacheDir, perCpuHandlers: true });
+    const policy = await loadPolicy(policyPath, { engine: 'uffd', cacheDir });
     try {
       const info = handlers(policy);
       expect(info.perCpu).toBe(true);
@@ -90,7 +90,7 @@ describe.skipIf(skip)('uffd engine: per-CPU handlers', () => {
     } finally {
       await policy.close();
     }
-    const shared = await loadPolicy(policyPath, { engine: 'uffd', cacheDir });
+    const shared = await loadPolicy(policyPath, { engine: 'uffd', cacheDir, perCpuHandlers: false });
     try {
       const info = handlers(shared);
       expect(info.perCpu).toBe(false);

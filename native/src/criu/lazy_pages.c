@@ -55,7 +55,14 @@
  * at most LP_BATCH_FAULTING pages, so that a fault waits little behind it. */
 #define LP_FAULTING_NS 10000000ull
 #define LP_BATCH_FAULTING 64
+/* So too for so long after the restore has finished: the tasks resume then,
+ * and their first touches (stack, libraries' data) fault one after another. */
+#define LP_STARTING_NS 50000000ull
 #define LP_BLOCK_SHIFT 21 /* the mapped image is released in 2 MiB blocks */
+/* While the restore runs, a task whose areas are not registered yet is tried
+ * again this much later. */
+#define LP_EARLY_RETRY_NS 1000000ull
+#define LP_EARLY_POLL_MS 1
 
 enum {
 	PENDING,
@@ -96,11 +103,12 @@ struct lp_task {
 	_Atomic uint64_t remaining;
 	_Atomic uint64_t seq_cursor; /* background: next page index to look at */
 	_Atomic uint64_t first_cursor; /* background: next replay entry */
+	_Atomic uint64_t early_retry; /* before the restore finished: not tried again before then */
 	_Atomic int gone;
 	_Atomic uint64_t sigbus_at; /* first SIGBUS sent, 0: none */
 	_Atomic uint64_t last_bad; /* last address reported (the first page is never lazy) */
 	struct {
-		_Atomic uint64_t faults, demand, prefetch, background, zero, dropped, raced, errors;
+		_Atomic uint64_t faults, demand, prefetch, background, early, zero, dropped, raced, errors;
 		_Atomic uint64_t t_first_fault, t_done;
 	} st;
 	uint64_t t_adopt;
@@ -132,7 +140,9 @@ struct lp_daemon {
 	struct lp_task *tasks[MAX_TASKS];
 	_Atomic size_t nr_tasks;
 	_Atomic unsigned bg_next; /* round-robin over tasks */
-	_Atomic int restored; /* the restore sent its last task: areas registered */
+	_Atomic int restored; /* the restore sent its finish message */
+	_Atomic uint64_t t_restored; /* when (0: not yet) */
+	bool early; /* copy while the restore runs (more than one CPU online) */
 	_Atomic int recording; /* first touches are kept; no prefetch, no background */
 	_Atomic uint64_t rec_until; /* recording ends at this time (0: no window yet) */
 	_Atomic uint64_t last_fault; /* time of the last fault read, 0: none */
@@ -298,13 +308,19 @@ static bool claim(struct lp_task *t, uint64_t idx)
 	return atomic_compare_exchange_strong(&t->state[idx], &want, INFLIGHT);
 }
 
+/* A cursor goes back to idx (never forward). */
+static void rewind_to(_Atomic uint64_t *cursor, uint64_t idx)
+{
+	uint64_t cur = atomic_load(cursor);
+
+	while (idx < cur && !atomic_compare_exchange_weak(cursor, &cur, idx))
+		;
+}
+
 /* The background cursor goes back to idx (a page there is PENDING again). */
 static void rewind_cursor(struct lp_task *t, uint64_t idx)
 {
-	uint64_t cur = atomic_load(&t->seq_cursor);
-
-	while (idx < cur && !atomic_compare_exchange_weak(&t->seq_cursor, &cur, idx))
-		;
+	rewind_to(&t->seq_cursor, idx);
 }
 
 /*
@@ -485,6 +501,8 @@ static void installed(struct lp_task *t, uint64_t idx, uint64_t done, enum how h
 	settle(t, idx, done, DONE);
 	if (how == BY_BACKGROUND) {
 		atomic_fetch_add(&t->st.background, done);
+		if (!atomic_load(&t->d->restored))
+			atomic_fetch_add(&t->st.early, done);
 	} else if (done) {
 		atomic_fetch_add(&t->st.demand, 1);
 		atomic_fetch_add(&t->st.prefetch, done - 1);
@@ -493,7 +511,8 @@ static void installed(struct lp_task *t, uint64_t idx, uint64_t done, enum how h
 
 /*
  * Installs the claimed pages [idx, idx+n) of map m. Read lock held. Returns
- * 0 or -EAGAIN (the unfinished pages are PENDING again). The mapped image is
+ * 0, -EAGAIN (the unfinished pages are PENDING again) or -ENOENT (the range
+ * is not registered: the pages left are PENDING again). The mapped image is
  * tried first; a page it cannot give (EFAULT: the file shrank) is read with
  * pread, and one that cannot be read at all turns BAD.
  */
@@ -540,10 +559,12 @@ static int install(struct lp_worker *w, struct lp_task *t, struct lp_map *m, uin
 	} else if (r == -ENOENT) {
 		/*
 		 * Not registered with this uffd (now): never dropped, as a fault
-		 * there later must still get the image's bytes. The background
-		 * cursor does not come back for them; a fault does.
+		 * there later must still get the image's bytes. Once the restore
+		 * has finished the background cursor does not come back for them
+		 * (a fault does); before, copy_runs() tries them again.
 		 */
 		unclaim(t, idx + done, n - done);
+		return r;
 	} else if (r) {
 		if (how == BY_DEMAND && done == 0)
 			fail_page(t, dst, -r, "UFFDIO_COPY failed");
@@ -622,6 +643,7 @@ static int install_planned(struct lp_worker *w, struct lp_task *t, struct lp_map
 		atomic_fetch_add(&t->st.dropped, 1);
 	} else if (r == -ENOENT) {
 		unclaim(t, idx, 1);
+		return r;
 	} else {
 		push_error(t->d, t->pid, dst, -r, "cannot install the page the policy gives");
 		settle(t, idx, 1, BAD);
@@ -949,16 +971,35 @@ static uint64_t pick_run(struct lp_task *t, uint64_t max, uint64_t *idx_out)
  * Background runs of t, up to batch pages in all (scattered replay pages
  * and the gaps demand faults leave are short runs: several per step, one
  * fault check for them all). Read lock held. Pages copied (0: none left).
+ *
+ * Before the restore has finished, a run whose range is not registered yet
+ * (ENOENT: the restorer has not moved that VMA into place) puts both
+ * cursors back where they were, so that the same order is tried again
+ * LP_EARLY_RETRY_NS later. The restorer registers each lazy VMA right
+ * after moving it to its final address, and moves nothing over a
+ * registered one afterwards (criu/pie/restorer.c, vma_remap()), so a copy
+ * that succeeds lands where the restored task will find it.
  */
 static uint64_t copy_runs(struct lp_worker *w, struct lp_task *t, uint64_t batch)
 {
 	uint64_t copied = 0, idx = 0, n;
 
-	while (copied < batch && (n = pick_run(t, batch - copied, &idx))) {
-		struct lp_map *m = map_of(t, idx);
-		int r = is_own(t, m, idx) ? install(w, t, m, idx, n, BY_BACKGROUND)
-					  : install_planned(w, t, m, idx, BY_BACKGROUND);
+	for (;;) {
+		uint64_t first = atomic_load(&t->first_cursor), seq = atomic_load(&t->seq_cursor);
+		bool early = !atomic_load(&t->d->restored);
+		struct lp_map *m;
+		int r;
 
+		if (copied >= batch || !(n = pick_run(t, batch - copied, &idx)))
+			break;
+		m = map_of(t, idx);
+		r = is_own(t, m, idx) ? install(w, t, m, idx, n, BY_BACKGROUND) : install_planned(w, t, m, idx, BY_BACKGROUND);
+		if (r == -ENOENT && early) {
+			rewind_to(&t->first_cursor, first);
+			rewind_to(&t->seq_cursor, seq);
+			atomic_store(&t->early_retry, since(t->d) + LP_EARLY_RETRY_NS);
+			break;
+		}
 		copied += n;
 		if (r == -EAGAIN)
 			break; /* an event waits: read it first */
@@ -966,36 +1007,51 @@ static uint64_t copy_runs(struct lp_worker *w, struct lp_task *t, uint64_t batch
 	return copied;
 }
 
-/* One background step; false when there is nothing left to copy. */
-static bool background_step(struct lp_worker *w)
+/*
+ * One background step. Returns the handler's next epoll timeout: 0 when
+ * it copied (more may follow), LP_EARLY_POLL_MS while the restore runs
+ * and a task waits for its areas to be registered, else IDLE_POLL_MS.
+ *
+ * The copy starts as soon as a task's uffd has come, not when the restore
+ * has finished: a task's uffd arrives before its restorer has moved the
+ * lazy VMAs into place and registered them, and a copy into a range not
+ * registered yet fails (ENOENT) and changes nothing; copy_runs() then
+ * tries again a little later. While the restore runs, one handler copies
+ * (the first), and only with more than one CPU online: the restore itself
+ * keeps a CPU. Once it has finished, every handler does. Faults can only
+ * come from registered ranges.
+ */
+static int background_step(struct lp_worker *w)
 {
 	struct lp_daemon *d = w->d;
 	size_t nr = atomic_load(&d->nr_tasks);
-	uint64_t last = atomic_load(&d->last_fault), batch = d->o.batch;
+	uint64_t last = atomic_load(&d->last_fault), fin = atomic_load(&d->t_restored), now = since(d);
+	uint64_t batch = d->o.batch;
+	bool restored = atomic_load(&d->restored), waiting = false;
 
-	if (last && since(d) - last < LP_FAULTING_NS && batch > LP_BATCH_FAULTING)
+	if (((last && now < last + LP_FAULTING_NS) || (fin && now < fin + LP_STARTING_NS)) && batch > LP_BATCH_FAULTING)
 		batch = LP_BATCH_FAULTING;
-	/*
-	 * Not before the restore has finished: a task's uffd arrives before its
-	 * restorer has moved the lazy VMAs into place and registered them, and a
-	 * copy into a range not registered yet fails (ENOENT). Faults can only
-	 * come from registered ranges.
-	 */
-	if (!atomic_load(&d->restored))
-		return false;
+	if (!restored && (!d->early || w != &d->workers[0]))
+		return IDLE_POLL_MS; /* woken when the restore finishes */
 	for (size_t k = 0; k < nr; k++) {
 		struct lp_task *t = d->tasks[atomic_fetch_add(&d->bg_next, 1) % nr];
 		uint64_t n;
 
 		if (task_finished(t))
 			continue;
+		if (!restored && since(d) < atomic_load(&t->early_retry)) {
+			waiting = true;
+			continue;
+		}
 		pthread_rwlock_rdlock(&t->lock);
 		n = copy_runs(w, t, batch);
 		pthread_rwlock_unlock(&t->lock);
 		if (n)
-			return true;
+			return 0;
+		if (!restored && atomic_load(&t->early_retry) > since(d))
+			waiting = true;
 	}
-	return false;
+	return waiting && !atomic_load(&d->restored) ? LP_EARLY_POLL_MS : IDLE_POLL_MS;
 }
 
 static void *handler_main(void *arg)
@@ -1022,7 +1078,7 @@ static void *handler_main(void *arg)
 		if (n > 0)
 			timeout = 0;
 		else
-			timeout = background_step(w) ? 0 : IDLE_POLL_MS;
+			timeout = background_step(w);
 	}
 	return NULL;
 }
@@ -1192,6 +1248,7 @@ static int adopt(struct lp_daemon *d, struct lp_task *t)
 		push_error(d, t->pid, 0, EPIPE, "the holder did not take the task's userfaultfd");
 	if (t->remaining == 0)
 		kick(d->done_fd);
+	kick(d->wake_fd); /* its background copy may start */
 out:
 	pthread_mutex_unlock(&d->tasks_lock);
 	return r;
@@ -1221,11 +1278,13 @@ static void stop_workers(struct lp_daemon *d)
 
 static int start_workers(struct lp_daemon *d, char *err, size_t errlen)
 {
-	unsigned n = d->o.nr_threads ? d->o.nr_threads : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	unsigned n = d->o.nr_threads ? d->o.nr_threads : (unsigned)(cpus > 0 ? cpus : 1);
 	/* A policy may prefetch up to 512 pages after a fault. */
 	size_t pages = d->o.batch > d->o.prefetch + 1 ? d->o.batch : d->o.prefetch + 1;
 	size_t buf = (pages > 513 ? pages : 513) * PAGE;
 
+	d->early = cpus > 1;
 	d->workers = calloc(n, sizeof(*d->workers));
 	if (!d->workers)
 		return -ENOMEM;
@@ -1378,6 +1437,7 @@ static int restore_msg(struct lp_daemon *d, int client, char *err, size_t errlen
 	if (r)
 		return r;
 	if (m.kind == LP_MSG_FINISHED) {
+		atomic_store(&d->t_restored, since(d));
 		atomic_store(&d->restored, 1);
 		kick(d->wake_fd); /* the background copy may start */
 		return 1;
@@ -1601,6 +1661,11 @@ size_t lp_nr_reports(struct lp_daemon *d)
 	return atomic_load(&d->nr_tasks);
 }
 
+uint64_t lp_restored_ns(struct lp_daemon *d)
+{
+	return atomic_load(&d->t_restored);
+}
+
 int lp_report(struct lp_daemon *d, size_t i, struct lp_task_report *o)
 {
 	struct lp_task *t;
@@ -1616,6 +1681,7 @@ int lp_report(struct lp_daemon *d, size_t i, struct lp_task_report *o)
 		.pages_demand = t->st.demand,
 		.pages_prefetch = t->st.prefetch,
 		.pages_background = t->st.background,
+		.pages_early = t->st.early,
 		.pages_zero = t->st.zero,
 		.pages_dropped = t->st.dropped,
 		.pages_raced = t->st.raced,

@@ -10,7 +10,9 @@
  *
  * Threads: lp_run() runs in its caller's thread (the socket side and the
  * end-of-restore watch); nr_threads handler threads (default one per online
- * CPU) serve every adopted uffd and do the background copies between faults.
+ * CPU) serve every adopted uffd and do the background copies between faults,
+ * one of them from the moment a task's areas are registered, all of them
+ * once the restore has finished.
  */
 #ifndef FAULTC_LAZY_PAGES_H
 #define FAULTC_LAZY_PAGES_H
@@ -68,6 +70,7 @@ struct lp_task_report {
 	uint64_t pages_demand; /* pages installed for the faulting address */
 	uint64_t pages_prefetch; /* pages installed with them */
 	uint64_t pages_background; /* pages installed by the background copy */
+	uint64_t pages_early; /* of those, installed before the restore had finished */
 	uint64_t pages_zero; /* zero pages (faults where the image has none) */
 	uint64_t pages_dropped; /* unmapped or removed before being installed */
 	uint64_t pages_raced; /* installed by someone else first (EEXIST) */
@@ -99,6 +102,8 @@ void lp_stop(struct lp_daemon *d);
 void lp_stop_recording(struct lp_daemon *d);
 
 size_t lp_nr_reports(struct lp_daemon *d);
+/* When the restore said it had finished (since lp_run() started); 0: not yet. */
+uint64_t lp_restored_ns(struct lp_daemon *d);
 int lp_report(struct lp_daemon *d, size_t i, struct lp_task_report *out);
 /* First-touch order of report i (image addresses); count in *n. */
 const uint64_t *lp_recorded(struct lp_daemon *d, size_t i, size_t *n);

@@ -34,6 +34,8 @@ void fc_engine_set_defer(struct fc_engine *e, fc_defer_notify_fn notify, void *c
 	e->defer_fn = notify;
 	e->defer_ctx = ctx;
 	e->defer_deadline_ms = deadline_ms ? deadline_ms : FC_DEFER_DEFAULT_DEADLINE_MS;
+	if (notify)
+		atomic_store(&e->blocking, true);
 	/* Without a handler `defer` maps zeros: so do the requests nobody took. */
 	for (struct fc_defer_wait *w = e->defer_waits; w && !notify; w = w->next) {
 		if (w->taken || w->answered)

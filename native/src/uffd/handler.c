@@ -57,6 +57,21 @@ static void follow_faulting_thread(struct fc_worker *w)
 		w->cpu = cpu;
 }
 
+/*
+ * How many fault messages one read() takes. Several at once save system
+ * calls when a fault is resolved in microseconds; but a handler resolves
+ * what it read one after the other, so when a resolution blocks (a range
+ * GET, a defer handler) a second message read with the first would wait
+ * for it while another handler sleeps. Then each handler takes one: every
+ * fault queued wakes its own handler (EPOLLEXCLUSIVE), which finds it.
+ */
+static size_t read_size(struct fc_engine *e)
+{
+	if (atomic_load_explicit(&e->blocking, memory_order_relaxed))
+		return sizeof(struct uffd_msg);
+	return MSG_BATCH * sizeof(struct uffd_msg);
+}
+
 static void wait_while_paused(struct fc_engine *e)
 {
 	pthread_mutex_lock(&e->pause_lock);
@@ -79,7 +94,7 @@ static void *handler_main(void *arg)
 		if (atomic_load_explicit(&e->paused, memory_order_relaxed))
 			wait_while_paused(e);
 
-		ssize_t n = read(e->uffd, msgs, sizeof(msgs));
+		ssize_t n = read(e->uffd, msgs, read_size(e));
 
 		if (n > 0) {
 			/* Raised before any fault is resolved, so whoever sees a
@@ -92,7 +107,8 @@ static void *handler_main(void *arg)
 			if (e->follow && w->handled++ % FC_FOLLOW_EVERY == 0)
 				follow_faulting_thread(w);
 			/* A short read emptied the queue: sleep without asking again
-			 * (the epoll set is level-triggered: more comes back at once). */
+			 * (the epoll set is level-triggered: more comes back at once,
+			 * as after a one-message read). */
 			if ((size_t)n == sizeof(msgs))
 				continue;
 		} else if (n < 0 && errno != EAGAIN && errno != EINTR) {
@@ -118,7 +134,7 @@ static ssize_t read_and_resolve(struct fc_worker *w)
 {
 	struct fc_engine *e = w->e;
 	struct uffd_msg msgs[MSG_BATCH];
-	ssize_t n = read(e->uffd, msgs, sizeof(msgs));
+	ssize_t n = read(e->uffd, msgs, read_size(e));
 
 	if (n <= 0)
 		return n;

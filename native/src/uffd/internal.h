@@ -147,6 +147,9 @@ struct fc_engine {
 	unsigned started;
 	struct fc_worker *workers;
 	_Atomic bool stopping;
+	/* A fault may block its handler on the network or on a defer handler:
+	 * handlers read one message at a time (handler.c). */
+	_Atomic bool blocking;
 	bool stopped; /* fc_engine_stop() done: regions unmapped */
 	_Atomic bool paused;
 	pthread_mutex_t pause_lock;

@@ -48,6 +48,8 @@ struct fc_http_source {
 	struct conn *idle;
 
 	_Atomic uint64_t requests, retries, bytes, failures, read_ns, transfer_ns;
+	_Atomic uint64_t connects, overlapped;
+	_Atomic uint32_t in_flight; /* reads in progress */
 	_Atomic uint32_t last_cause, last_status;
 };
 
@@ -240,9 +242,12 @@ static CURLcode get_range(struct fc_http_source *s, CURL *curl, struct reply *r,
 	atomic_fetch_add(&s->requests, 1);
 	CURLcode rc = curl_easy_perform(curl);
 	curl_off_t us = 0;
+	long connects = 0;
 
 	if (curl_easy_getinfo(curl, CURLINFO_TOTAL_TIME_T, &us) == CURLE_OK && us > 0)
 		atomic_fetch_add(&s->transfer_ns, (uint64_t)us * 1000u);
+	if (curl_easy_getinfo(curl, CURLINFO_NUM_CONNECTS, &connects) == CURLE_OK && connects > 0)
+		atomic_fetch_add(&s->connects, (uint64_t)connects);
 	return rc;
 }
 
@@ -418,6 +423,8 @@ uint32_t fc_http_read(struct fc_http_source *s, uint8_t *dst, uint64_t len, uint
 	curl = take_conn(s);
 	if (!curl)
 		return FAULTC_ERR_SOURCE_UNREACHABLE;
+	if (atomic_fetch_add(&s->in_flight, 1))
+		atomic_fetch_add(&s->overlapped, 1);
 	for (;;) {
 		uint64_t now = now_ms();
 		bool transient;
@@ -434,6 +441,7 @@ uint32_t fc_http_read(struct fc_http_source *s, uint8_t *dst, uint64_t len, uint
 		backoff = backoff * 2 < BACKOFF_MAX_MS ? backoff * 2 : BACKOFF_MAX_MS;
 		atomic_fetch_add(&s->retries, 1);
 	}
+	atomic_fetch_sub(&s->in_flight, 1);
 	give_conn(s, curl);
 	atomic_fetch_add(&s->read_ns, now_ns() - start);
 	if (cause) {
@@ -451,6 +459,8 @@ void fc_http_get_stats(struct fc_http_source *s, struct fc_http_stats *out)
 	out->failures = atomic_load(&s->failures);
 	out->read_ns = atomic_load(&s->read_ns);
 	out->transfer_ns = atomic_load(&s->transfer_ns);
+	out->connects = atomic_load(&s->connects);
+	out->overlapped = atomic_load(&s->overlapped);
 	out->last_cause = atomic_load(&s->last_cause);
 	out->last_status = atomic_load(&s->last_status);
 }

@@ -29,6 +29,8 @@ struct fc_http_stats {
 	uint64_t failures; /* reads given up (a cause returned) */
 	uint64_t read_ns; /* time in fc_http_read(), retries and back-off included */
 	uint64_t transfer_ns; /* of which libcurl's own transfer time (CURLINFO_TOTAL_TIME_T) */
+	uint64_t connects; /* connections opened (CURLINFO_NUM_CONNECTS): the rest were reused */
+	uint64_t overlapped; /* reads begun while another read of the source was in progress */
 	uint32_t last_cause; /* enum faultc_error of the last failure, or 0 */
 	uint32_t last_status; /* the last HTTP status seen, or 0 */
 };

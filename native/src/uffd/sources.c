@@ -34,6 +34,7 @@ static int open_source(struct fc_engine *e, unsigned i, const char *path,
 		if (!e->source_http[i])
 			return rc ? rc : EIO;
 		e->source_size[i] = fc_http_size(e->source_http[i]);
+		atomic_store(&e->blocking, true);
 		return 0;
 	}
 	e->source_fd[i] = open_source_file(path, &st, err, errlen);
