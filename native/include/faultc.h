@@ -44,7 +44,8 @@ enum {
 	 * The kernel engine: <policy>.fault.bpf.o runs in the faulting thread
 	 * (the faultc kernel's fault hook; CAP_BPF). faultc_open() fails with
 	 * ENOTSUP where the hook does not answer. Sets live in the program's
-	 * maps (faultc_set_add() is a system call per 64-page word); there is
+	 * maps, mapped into the process (faultc_set_add() is an atomic
+	 * instruction per 64-page word, as on the uffd engine); there is
 	 * no userfaultfd (faultc_uffd() is -1), no faultc_region_watch() and no
 	 * faultc_set_copy() (ENOTSUP), and a fork()ed child shares the
 	 * parent's sets. Events come from one thread polling the program's

@@ -105,9 +105,11 @@ int fk_engine_counts(struct fk_engine *e, uint32_t policy_region, struct faultc_
 /*
  * Run-time sets (`set <name>`, by index): pages [first, first + n) of
  * policy_region in (on) or out of set `set`, in the program's map and in
- * the bitmaps of the handlers of `on write` rules and defer. The program's
- * next fault of such a page sees it. 0, -EINVAL (no such set or region),
- * -ERANGE (past the region's end), -ENOSPC (the map is full), message in err.
+ * the bitmaps of the handlers of `on write` rules and defer: atomic
+ * instructions on the map, mapped into this process. The program's next
+ * fault of such a page sees it. 0, -EINVAL (no such set or region),
+ * -ERANGE (past the region's end, or past the pages the map holds for a
+ * region), message in err.
  */
 int fk_engine_set_change(struct fk_engine *e, uint32_t policy_region, int set, uint64_t first,
 			 uint64_t n, bool on, char *err, size_t errlen);

@@ -91,9 +91,8 @@ struct fk_engine {
 	unsigned defer_deadline_ms;
 	unsigned http_deadline_ms;
 	unsigned nr_threads;
-	/* run-time sets: the program's maps, and the watcher's bitmaps */
-	int set_fd[FAULTC_MAX_SETS];
-	int nr_sets;
+	/* run-time sets: the program's maps (mapped here), and the watcher's bitmaps */
+	struct fk_sets sets;
 	struct fc_set_table host_sets;
 };
 
@@ -238,7 +237,11 @@ struct fk_engine *fk_engine_open(const struct fk_engine_opts *opts, char *err,
 	}
 	e->prog_fd = bpf_program__fd(e->skel->progs.faultc_fault);
 	/* The policy's run-time sets vary per policy: found by name (kernel_sets.c). */
-	e->nr_sets = fk_sets_find(e->obj, e->set_fd);
+	rc = fk_sets_open(&e->sets, e->obj, e->nr_regions, err, errlen);
+	if (rc < 0) {
+		*err_no = -rc;
+		goto fail;
+	}
 	e->counts_fd = bpf_map__fd(e->skel->maps.faultc_counts);
 	e->rb = ring_buffer__new(bpf_map__fd(e->skel->maps.faultc_events), on_sample, e, NULL);
 	if (!e->rb) {
@@ -313,7 +316,7 @@ static struct fc_engine *watcher(struct fk_engine *e, char *err, size_t errlen, 
 	if (e->defer_notify)
 		fc_engine_set_defer(e->watcher, e->defer_notify, e->defer_ctx, e->defer_deadline_ms);
 	/* Its handlers run the host decision library: the sets go there too. */
-	*rc = fc_set_table_bind(&e->host_sets, e->decide_path, (unsigned)e->nr_sets,
+	*rc = fc_set_table_bind(&e->host_sets, e->decide_path, e->sets.nr_sets,
 				e->nr_regions, err, errlen);
 	if (*rc < 0) {
 		fc_engine_close(e->watcher);
@@ -526,12 +529,23 @@ uint32_t fk_region_index(struct fk_engine *e, int slot)
 	return slot >= 0 && slot < e->nr_slots ? e->region[slot].index : 0;
 }
 
+/* Region policy_region's pages in the set maps; false for a bad set or region. */
+static bool set_view(struct fk_engine *e, uint32_t policy_region, int set, struct fc_set_bits *view)
+{
+	if (set < 0 || (unsigned)set >= e->sets.nr_sets || !e->sets.words[set] ||
+	    policy_region >= e->nr_regions)
+		return false;
+	fk_sets_view(&e->sets, policy_region, view);
+	return true;
+}
+
 int fk_engine_set_change(struct fk_engine *e, uint32_t policy_region, int set, uint64_t first,
 			 uint64_t n, bool on, char *err, size_t errlen)
 {
+	struct fc_set_bits view;
 	int rc;
 
-	if (set < 0 || set >= e->nr_sets || e->set_fd[set] < 0 || policy_region >= e->nr_regions) {
+	if (!set_view(e, policy_region, set, &view)) {
 		set_err(err, errlen, "no set %d or region %u in this policy", set, policy_region);
 		return -EINVAL;
 	}
@@ -543,13 +557,10 @@ int fk_engine_set_change(struct fk_engine *e, uint32_t policy_region, int set, u
 			return -ERANGE;
 		}
 	}
-	rc = fk_sets_change(e->set_fd[set], policy_region, first, n, on);
+	rc = fc_set_bits_change(&view, set, first, n, on);
 	if (rc < 0) {
-		if (rc == -ENOSPC)
-			set_err(err, errlen, "the set's map is full (%u words of 64 pages per set)",
-				FK_SET_MAP_WORDS);
-		else
-			set_err(err, errlen, "cannot change the set's map: %s", strerror(-rc));
+		set_err(err, errlen, "pages past the %llu pages a region has in the set's map",
+			(unsigned long long)view.pages);
 		return rc;
 	}
 	for (int i = 0; i < e->nr_slots; i++)
@@ -560,9 +571,11 @@ int fk_engine_set_change(struct fk_engine *e, uint32_t policy_region, int set, u
 
 int fk_engine_set_test(struct fk_engine *e, uint32_t policy_region, int set, uint64_t page)
 {
-	if (set < 0 || set >= e->nr_sets || e->set_fd[set] < 0 || policy_region >= e->nr_regions)
+	struct fc_set_bits view;
+
+	if (!set_view(e, policy_region, set, &view))
 		return -EINVAL;
-	return fk_sets_test(e->set_fd[set], policy_region, page);
+	return fc_set_bits_test(&view, set, page);
 }
 
 int fk_engine_counts(struct fk_engine *e, uint32_t policy_region, struct faultc_counts *out)
@@ -681,6 +694,7 @@ void fk_engine_close(struct fk_engine *e)
 	/* munmap drops each VMA's reference to the program and the sources. */
 	for (int i = 0; i < e->nr_slots; i++)
 		munmap(e->region[i].addr, e->region[i].size);
+	fk_sets_close(&e->sets);
 	if (e->rb)
 		ring_buffer__free(e->rb);
 	for (unsigned i = 0; i < FAULTC_MAX_SOURCES; i++) {

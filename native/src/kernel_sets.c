@@ -1,75 +1,89 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Run-time page sets on the kernel engine. The fault program carries set s
- * as the hash map faultc_set_<s> (codegen/sets-c.ts): key
- * (policy region << 40) | (page / 64), value that word of the set's bitmap;
- * a missing key is a word of zeros. Each change replaces whole words (an
- * update of a hash map element is atomic for the program reading it), and a
- * word back to zero is deleted, so the map holds only words with a page in.
- * The uffd engine that watches regions with `on write` rules or defer runs
- * the host decision library: its bitmaps (sets.c) get the same changes.
+ * as the array map faultc_set_<s> (codegen/sets-c.ts): BPF_F_MMAPABLE, one
+ * 64-page word of the set's bitmap per entry, region r's word w at entry
+ * r * stride + w. The map is mapped shared into the process, so adding or
+ * removing pages is an atomic instruction on the word (sets.c's helpers on
+ * a view of one region's words), which the program's next fault reads: no
+ * system call, no lock, no allocation, as on the uffd engine.
  */
 #include <errno.h>
 #include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
-#include "kernel_engine.h"
 #include "kernel_sets.h"
 
-int fk_sets_find(struct bpf_object *obj, int fds[FAULTC_MAX_SETS])
+static int map_set(struct fk_sets *s, struct bpf_map *m, unsigned set, char *err, size_t errlen)
 {
-	unsigned n = 0;
+	long page = sysconf(_SC_PAGESIZE);
+	uint32_t entries = bpf_map__max_entries(m);
+	size_t bytes = ((size_t)entries * sizeof(uint64_t) + (size_t)page - 1) & ~((size_t)page - 1);
+	void *w;
 
-	for (unsigned s = 0; s < FAULTC_MAX_SETS; s++) {
+	if (bpf_map__type(m) != BPF_MAP_TYPE_ARRAY || !(bpf_map__map_flags(m) & BPF_F_MMAPABLE) ||
+	    bpf_map__value_size(m) != sizeof(uint64_t) || !s->nr_regions ||
+	    entries % s->nr_regions || (s->stride && entries / s->nr_regions != s->stride)) {
+		snprintf(err, errlen, "set map %s is not an mmapable array of %u regions: compile the policy again",
+			 bpf_map__name(m), s->nr_regions);
+		return -EINVAL;
+	}
+	s->stride = entries / s->nr_regions;
+	s->bytes = bytes;
+	w = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, bpf_map__fd(m), 0);
+	if (w == MAP_FAILED) {
+		int rc = -errno;
+
+		snprintf(err, errlen, "cannot map set map %s: %s", bpf_map__name(m), strerror(-rc));
+		return rc;
+	}
+	s->words[set] = w;
+	return 0;
+}
+
+int fk_sets_open(struct fk_sets *s, struct bpf_object *obj, uint32_t nr_regions, char *err,
+		 size_t errlen)
+{
+	/* codegen/sets-c.ts sizes the maps for one region at least. */
+	*s = (struct fk_sets){ .nr_regions = nr_regions ? nr_regions : 1 };
+	for (unsigned i = 0; i < FAULTC_MAX_SETS; i++) {
 		char name[32];
 		struct bpf_map *m;
+		int rc;
 
-		snprintf(name, sizeof(name), "faultc_set_%u", s);
+		snprintf(name, sizeof(name), "faultc_set_%u", i);
 		m = bpf_object__find_map_by_name(obj, name);
-		fds[s] = m ? bpf_map__fd(m) : -1;
-		if (m)
-			n = s + 1;
-	}
-	return (int)n;
-}
-
-static uint64_t word_key(uint32_t region, uint64_t word)
-{
-	return ((uint64_t)region << 40) | word;
-}
-
-int fk_sets_change(int fd, uint32_t region, uint64_t first, uint64_t n, bool on)
-{
-	if (first >= FK_SET_MAX_PAGES || n > FK_SET_MAX_PAGES - first)
-		return -ERANGE;
-	while (n) {
-		uint64_t bit = first & 63;
-		uint64_t take = 64 - bit < n ? 64 - bit : n;
-		uint64_t mask = (take == 64 ? ~0ull : ((1ull << take) - 1)) << bit;
-		uint64_t key = word_key(region, first / 64), word = 0;
-
-		if (bpf_map_lookup_elem(fd, &key, &word) < 0 && errno != ENOENT)
-			return -errno;
-		word = on ? word | mask : word & ~mask;
-		if (word) {
-			if (bpf_map_update_elem(fd, &key, &word, BPF_ANY) < 0)
-				return errno == E2BIG ? -ENOSPC : -errno;
-		} else if (bpf_map_delete_elem(fd, &key) < 0 && errno != ENOENT) {
-			return -errno;
+		if (!m)
+			continue;
+		rc = map_set(s, m, i, err, errlen);
+		if (rc < 0) {
+			fk_sets_close(s);
+			return rc;
 		}
-		first += take;
-		n -= take;
+		s->nr_sets = i + 1;
 	}
 	return 0;
 }
 
-int fk_sets_test(int fd, uint32_t region, uint64_t page)
+void fk_sets_view(const struct fk_sets *s, uint32_t region, struct fc_set_bits *view)
 {
-	uint64_t key = word_key(region, page / 64), word = 0;
+	*view = (struct fc_set_bits){ .nr_sets = s->nr_sets };
+	if (region >= s->nr_regions)
+		return;
+	view->pages = (uint64_t)s->stride * 64;
+	for (unsigned i = 0; i < s->nr_sets; i++)
+		view->bits[i] = s->words[i] ? s->words[i] + (size_t)region * s->stride : NULL;
+}
 
-	if (page >= FK_SET_MAX_PAGES)
-		return 0;
-	if (bpf_map_lookup_elem(fd, &key, &word) < 0)
-		return errno == ENOENT ? 0 : -errno;
-	return (int)((word >> (page & 63)) & 1);
+void fk_sets_close(struct fk_sets *s)
+{
+	for (unsigned i = 0; i < FAULTC_MAX_SETS; i++) {
+		if (s->words[i])
+			munmap(s->words[i], s->bytes);
+		s->words[i] = NULL;
+	}
+	s->nr_sets = 0;
 }

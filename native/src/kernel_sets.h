@@ -4,22 +4,34 @@
 #define FAULTC_KERNEL_SETS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include "lib/faultc_sets.h"
 
 struct bpf_object;
 
-/* Pages a set can name in a region: the program tests page >> 46 == 0. */
-#define FK_SET_MAX_PAGES (1ull << 46)
-/* Words each set's map holds (codegen/sets-c.ts BPF_SET_MAP_ENTRIES). */
-#define FK_SET_MAP_WORDS 65536u
+/* The program's set maps, mapped into this process. */
+struct fk_sets {
+	unsigned nr_sets;
+	uint32_t nr_regions;
+	uint32_t stride; /* 64-page words per region in each map */
+	size_t bytes; /* of each mapping */
+	uint64_t *words[FAULTC_MAX_SETS]; /* NULL past nr_sets */
+};
 
-/* The map fd of each set of obj (-1 past its sets); returns how many sets. */
-int fk_sets_find(struct bpf_object *obj, int fds[FAULTC_MAX_SETS]);
-/* Pages [first, first + n) of region in (on) or out of the set of map fd:
- * 0, -ERANGE, -ENOSPC when the map is full, or a negative errno. */
-int fk_sets_change(int fd, uint32_t region, uint64_t first, uint64_t n, bool on);
-/* 1 when page is in, 0 when not, or a negative errno. */
-int fk_sets_test(int fd, uint32_t region, uint64_t page);
+/*
+ * Finds obj's maps faultc_set_<s> (codegen/sets-c.ts: BPF_F_MMAPABLE arrays
+ * of nr_regions * stride words) and maps each shared into this process.
+ * 0 (also without sets), or a negative errno with a message in err.
+ */
+int fk_sets_open(struct fk_sets *s, struct bpf_object *obj, uint32_t nr_regions, char *err,
+		 size_t errlen);
+/*
+ * Region region's words of every set, as bitmaps of stride * 64 pages (the
+ * host sets' helpers, sets.c, change and test them: atomic per word).
+ */
+void fk_sets_view(const struct fk_sets *s, uint32_t region, struct fc_set_bits *view);
+/* Unmaps them (the maps stay with the program). */
+void fk_sets_close(struct fk_sets *s);
 
 #endif /* FAULTC_KERNEL_SETS_H */
