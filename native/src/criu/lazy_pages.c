@@ -133,6 +133,7 @@ struct lp_daemon {
 	size_t nr_images;
 	char *sock_path;
 	int listen_fd;
+	bool sock_made; /* the socket file is ours to unlink */
 	int stop_fd; /* eventfd: handlers and lp_run() return */
 	int done_fd; /* eventfd: a task finished (wakes lp_run()) */
 	uint64_t t0;
@@ -1314,11 +1315,17 @@ static int start_workers(struct lp_daemon *d, char *err, size_t errlen)
 	return 0;
 }
 
+static void sock_error(char *err, size_t errlen, const char *path, int r)
+{
+	set_err(err, errlen, "%s: %s%s", path, strerror(-r),
+		r == -EADDRINUSE ? " (the socket exists: another daemon serves this directory, or a stale one is left)" : "");
+}
+
 struct lp_daemon *lp_open(const struct lp_opts *o, const struct lp_task_image *tasks,
 			  size_t nr_tasks, char *err, size_t errlen, int *errnum)
 {
 	struct lp_daemon *d = calloc(1, sizeof(*d));
-	int fd;
+	struct stat st;
 
 	*errnum = ENOMEM;
 	if (!d)
@@ -1340,16 +1347,12 @@ struct lp_daemon *lp_open(const struct lp_opts *o, const struct lp_task_image *t
 	if (!d->sock_path || d->stop_fd < 0 || d->done_fd < 0 || d->wake_fd < 0)
 		goto fail;
 	map_images(d);
-	fd = lp_listen(o->sock_path);
-	if (fd < 0) {
-		*errnum = -fd;
-		set_err(err, errlen, "%s: %s%s", o->sock_path, strerror(-fd),
-			fd == -EADDRINUSE ? " (the socket exists: another daemon serves this directory, or a stale one is left)" : "");
-		free(d->sock_path);
-		d->sock_path = NULL; /* not ours: never unlink it */
+	/* Refused now; the socket itself appears in lp_run(), once ready. */
+	if (!lstat(o->sock_path, &st)) {
+		*errnum = EADDRINUSE;
+		sock_error(err, errlen, o->sock_path, -EADDRINUSE);
 		goto fail;
 	}
-	d->listen_fd = fd;
 	return d;
 fail:
 	if (*errnum == ENOMEM)
@@ -1613,6 +1616,18 @@ int lp_run(struct lp_daemon *d, char *err, size_t errlen)
 	r = start_workers(d, err, errlen);
 	if (r)
 		goto out_workers;
+	/*
+	 * The socket appears only now: whoever waits for it to start the
+	 * restore (as for criu's own daemon) would otherwise have the fork of
+	 * the holder and the handlers' start-up share the CPUs with it.
+	 */
+	r = lp_listen(d->sock_path);
+	if (r < 0) {
+		sock_error(err, errlen, d->sock_path, r);
+		goto out_workers;
+	}
+	d->listen_fd = r;
+	d->sock_made = true;
 	client = take_restore(d, err, errlen);
 	if (client < 0) {
 		r = client;
@@ -1732,7 +1747,7 @@ void lp_close(struct lp_daemon *d)
 	free(d->workers);
 	if (d->listen_fd >= 0)
 		close(d->listen_fd);
-	if (d->sock_path)
+	if (d->sock_made)
 		unlink(d->sock_path);
 	if (d->stop_fd >= 0)
 		close(d->stop_fd);
